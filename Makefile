@@ -1,0 +1,58 @@
+# chargenet: `make run` (demo on the local stack) and `make test` (everything CI runs).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+IAC_VENV := .venv-iac
+BIN := $(VENV)/bin
+PIP_QUIET := --quiet --disable-pip-version-check
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: run test deps venv iac-venv lint iac unit integration demo clean
+
+run: deps venv
+	$(BIN)/chargenet demo --chargers 10
+
+test: deps venv iac-venv lint iac
+	$(BIN)/pytest
+
+# System packages the local stack needs (Debian/Ubuntu).
+deps:
+	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { \
+	  echo "installing mosquitto"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
+	@command -v stdbuf >/dev/null || { echo "stdbuf (coreutils) is required"; exit 1; }
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml device-shim/pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
+	$(BIN)/pip install $(PIP_QUIET) -e '.[ops,dev]' -e ./device-shim
+	touch $@
+
+# The IaC checkers pull old versions of shared dependencies: they get their own venv.
+iac-venv: $(IAC_VENV)/.installed
+$(IAC_VENV)/.installed: requirements-iac.txt
+	$(PY) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
+	$(IAC_VENV)/bin/pip install $(PIP_QUIET) -r requirements-iac.txt
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+iac: iac-venv
+	$(IAC_VENV)/bin/cfn-lint template.yaml
+	$(IAC_VENV)/bin/sam validate --lint --template template.yaml
+	$(IAC_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+unit: venv
+	$(BIN)/pytest tests/unit device-shim/tests -m "not integration"
+
+integration: deps venv
+	$(BIN)/pytest -m integration
+
+clean:
+	rm -rf $(VENV) $(IAC_VENV) .local .aws-sam

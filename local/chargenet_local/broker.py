@@ -1,0 +1,154 @@
+"""mosquitto as the local IoT Core message broker.
+
+The configuration mirrors the template's IoT policy: a client must present a
+certificate from the local CA (checked against the CRL), its certificate's CN
+becomes its user name, and the ACL lets a charger touch only its own topics.
+mosquitto has no lifecycle events, so its connection log is turned into
+`$aws/events/presence/...` events the way IoT Core would publish them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKEND_USER = "chargenet-backend"
+
+MOSQUITTO_CONF = """\
+per_listener_settings false
+user {user}
+persistence false
+allow_anonymous false
+log_dest stdout
+log_type error
+log_type warning
+log_type notice
+log_type information
+connection_messages true
+log_timestamp true
+log_timestamp_format %Y-%m-%dT%H:%M:%S
+max_packet_size {max_packet}
+acl_file {acl}
+
+listener {port} 127.0.0.1
+protocol mqtt
+cafile {ca}
+certfile {cert}
+keyfile {key}
+crlfile {crl}
+require_certificate true
+use_identity_as_username true
+tls_version tlsv1.2
+"""
+
+# Mirrors ChargerPolicy in template.yaml: %u is the certificate's CN (= thing name = charger id).
+ACL = f"""\
+user {BACKEND_USER}
+topic readwrite #
+topic readwrite $aws/#
+
+pattern write $aws/rules/+/chargers/%u/in
+pattern read chargers/%u/out
+"""
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    client_id: str
+    connected: bool
+    reason: str
+
+
+_CONNECTED = re.compile(r"New client connected from \S+ as (?P<id>\S+) ")
+_DISCONNECTED = re.compile(
+    r"(?:Client (?P<a>\S+) (?P<why>disconnected|closed its connection|has exceeded timeout)"
+    r"|Socket error on client (?P<b>\S+), disconnecting)"
+)
+
+
+def parse_presence(line: str) -> PresenceChange | None:
+    """Read a connect or disconnect out of one mosquitto log line."""
+    if m := _CONNECTED.search(line):
+        return PresenceChange(m["id"], True, "")
+    if m := _DISCONNECTED.search(line):
+        client = m["a"] or m["b"]
+        why = m["why"] or "socket error"
+        reason = {
+            "disconnected": "CLIENT_INITIATED_DISCONNECT",
+            "closed its connection": "CONNECTION_LOST",
+            "has exceeded timeout": "MQTT_KEEP_ALIVE_TIMEOUT",
+        }.get(why, "CONNECTION_LOST")
+        return PresenceChange(client, False, reason)
+    return None
+
+
+def mosquitto_binary() -> str:
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if not found:
+        raise RuntimeError("mosquitto is not installed: run `make deps` (apt-get install mosquitto)")
+    return found
+
+
+class Broker:
+    def __init__(self, folder: Path, *, port: int, ca: Path, crl: Path, cert: Path, key: Path) -> None:
+        self.folder = folder
+        self.port = port
+        self._paths = {"ca": ca, "crl": crl, "cert": cert, "key": key}
+        self._process: subprocess.Popen[str] | None = None
+        self._log_path = folder / "mosquitto.log"
+
+    def write_config(self) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        acl = self.folder / "acl"
+        acl.write_text(ACL)
+        conf = self.folder / "mosquitto.conf"
+        # `user`: mosquitto started as root would otherwise switch to an account
+        # that cannot read the key files this process just wrote.
+        conf.write_text(
+            MOSQUITTO_CONF.format(
+                user=getpass.getuser(), port=self.port, acl=acl, max_packet=128 * 1024 + 1024, **self._paths
+            )
+        )
+        return conf
+
+    def start(self, on_presence: Callable[[PresenceChange], None]) -> None:
+        conf = self.write_config()
+        self._process = subprocess.Popen(
+            # stdbuf: mosquitto writes its log through stdio, block-buffered on a pipe.
+            ["stdbuf", "-oL", mosquitto_binary(), "-c", str(conf)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._pump_log, args=(on_presence,), daemon=True).start()
+
+    def _pump_log(self, on_presence: Callable[[PresenceChange], None]) -> None:
+        assert self._process and self._process.stdout
+        with self._log_path.open("a") as log:
+            for line in self._process.stdout:
+                log.write(line)
+                log.flush()
+                change = parse_presence(line)
+                if change and change.client_id not in (BACKEND_USER, "<unknown>"):
+                    on_presence(change)
+
+    def reload_crl(self) -> None:
+        """mosquitto re-reads its CRL on SIGHUP (used after a revocation)."""
+        if self._process:
+            self._process.send_signal(1)
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
