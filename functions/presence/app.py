@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from chargenet.adapters.dynamodb import DynamoChargerRegistry
 from chargenet.domain.models import PresenceEvent
 

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from chargenet.ocpp import codec
 
 

@@ -4,8 +4,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, Outcome
 
+from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, Outcome
 from tests.fakes import DictDeduplicator, InMemoryPendingCalls, InMemoryRegistry, RecordingChannel
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ class IotDataChannel:
     def _client(self) -> Any:
         import boto3  # only when the first frame goes out: keeps cold start lean
 
-        # AWS_ENDPOINT_URL_IOT_DATA (template.yaml) points boto3 at the account's ATS endpoint.
+        # AWS_ENDPOINT_URL_IOT_DATA_PLANE (template.yaml) points boto3 at the account's ATS endpoint.
         return boto3.client("iot-data")
 
     def send(self, charger_id: str, frame: str) -> None:

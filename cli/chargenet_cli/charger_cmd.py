@@ -1,0 +1,132 @@
+"""`chargenet charger add|list|show`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from chargenet.domain.models import Charger, ConnectorStatus
+from chargenet_cli import local_env
+from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.output import as_json, table
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    charger = commands.add_parser("charger", help="provision and inspect chargers")
+    sub = charger.add_subparsers(dest="charger_command", required=True)
+    add = sub.add_parser(
+        "add", help="provision a charger: key pair on the device side, certificate, thing, registry"
+    )
+    add.add_argument("charger_id")
+    add.add_argument("--site", default="", help="site the charger belongs to")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read an OCPP Basic Auth password from stdin"
+    )
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(run=add_charger)
+    listing = sub.add_parser("list", help="every charger with its state")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=list_chargers)
+    show = sub.add_parser("show", help="one charger in detail")
+    show.add_argument("charger_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=show_charger)
+
+
+def add_charger(args: argparse.Namespace) -> str:
+    state = local_env.connect(args.home)
+    from chargenet_cli.provisioning import provision
+
+    password = _read_password() if args.password_stdin else None
+    done = provision(state, args.charger_id, args.site, password)
+    if args.json:
+        return as_json(
+            {
+                "charger_id": done.charger_id,
+                "site_id": done.site_id,
+                "certificate_id": done.certificate_id,
+                "certificate_not_after": done.certificate_not_after.isoformat(),
+                "credentials_dir": str(done.credentials_dir),
+            }
+        )
+    return (
+        f"charger {done.charger_id} provisioned: certificate {done.certificate_id[:12]}... "
+        f"valid until {done.certificate_not_after:%Y-%m-%d}; shim credentials in {done.credentials_dir}"
+    )
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise UsageError("--password-stdin: no password on standard input")
+    return password
+
+
+def _registry() -> Any:
+    from chargenet.adapters.dynamodb import DynamoChargerRegistry
+
+    return DynamoChargerRegistry()
+
+
+def charger_record(charger: Charger, connectors: list[ConnectorStatus]) -> dict[str, Any]:
+    return {
+        **charger.model_dump(mode="json"),
+        "connectors": [c.model_dump(mode="json", exclude={"charger_id"}) for c in connectors],
+    }
+
+
+def list_chargers(args: argparse.Namespace) -> str:
+    local_env.connect(args.home)
+    registry = _registry()
+    records = [charger_record(c, registry.connectors(c.charger_id)) for c in registry.list()]
+    if args.json:
+        return as_json(records)
+    return fleet_table(records)
+
+
+def fleet_table(records: list[dict[str, Any]]) -> str:
+    rows = [
+        (
+            r["charger_id"],
+            r["site_id"] or None,
+            "online" if r["online"] else "offline",
+            " ".join(x for x in (r["vendor"], r["model"]) if x) or None,
+            r["firmware_version"],
+            _short_time(r["last_seen_at"]),
+            ", ".join(f"{c['connector_id']}:{c['status']}" for c in r["connectors"]) or None,
+        )
+        for r in records
+    ]
+    return table(["CHARGER", "SITE", "STATE", "MODEL", "FIRMWARE", "LAST SEEN", "CONNECTORS"], rows)
+
+
+def _short_time(value: str | None) -> str | None:
+    return value[11:19] if value else None
+
+
+def show_charger(args: argparse.Namespace) -> str:
+    local_env.connect(args.home)
+    from chargenet_cli.provisioning import certificates_of, check_charger_id
+
+    check_charger_id(args.charger_id)
+    registry = _registry()
+    charger = registry.get(args.charger_id)
+    if charger is None:
+        raise CliError(f"no charger {args.charger_id}")
+    record = charger_record(charger, registry.connectors(args.charger_id))
+    record["certificates"] = certificates_of(args.charger_id)
+    if args.json:
+        return as_json(record)
+    lines = [
+        f"{key}: {'-' if value is None else value}"
+        for key, value in record.items()
+        if key not in ("connectors", "certificates")
+    ]
+    lines += [f"certificate {c['certificate_id'][:12]}...: {c['status']}" for c in record["certificates"]]
+    connectors = [
+        (c["connector_id"], c["status"], c["error_code"], c["vendor_error_code"], c["status_at"])
+        for c in record["connectors"]
+    ]
+    lines += ["", table(["CONNECTOR", "STATUS", "ERROR", "VENDOR ERROR", "SINCE"], connectors)]
+    return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""`chargenet local up|down|status`."""
+
+from __future__ import annotations
+
+import argparse
+
+from chargenet_cli.errors import CliError
+from chargenet_cli.output import as_json
+from chargenet_local.stack import (
+    StackNotRunning,
+    StackState,
+    default_home,
+    default_template,
+    down,
+    read_state,
+    up,
+)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    local = commands.add_parser("local", help="the local stack (mosquitto, moto, rules engine, functions)")
+    sub = local.add_subparsers(dest="local_command", required=True)
+    start = sub.add_parser("up", help="start the local stack in the background")
+    start.add_argument("--json", action="store_true")
+    start.set_defaults(run=local_up)
+    stop = sub.add_parser("down", help="stop the local stack")
+    stop.set_defaults(run=local_down)
+    status = sub.add_parser("status", help="is it running, and its endpoints")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=local_status)
+
+
+def local_up(args: argparse.Namespace) -> str:
+    template = default_template()
+    if not template.exists():
+        raise CliError(f"no template at {template}: run from the project root or set CHARGENET_TEMPLATE")
+    try:
+        state = up(args.home or default_home(), template)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from exc
+    return as_json(endpoints(state)) if args.json else f"local stack running\n{_describe(state)}"
+
+
+def local_down(args: argparse.Namespace) -> str:
+    stopped = down(args.home or default_home())
+    return "local stack stopped" if stopped else "local stack was not running"
+
+
+def local_status(args: argparse.Namespace) -> str:
+    try:
+        state = read_state(args.home or default_home())
+    except StackNotRunning as exc:
+        raise CliError(str(exc)) from exc
+    return as_json(endpoints(state)) if args.json else f"local stack running\n{_describe(state)}"
+
+
+def endpoints(state: StackState) -> dict[str, object]:
+    return {
+        "status": state.status,
+        "pid": state.pid,
+        "region": state.region,
+        "home": state.home,
+        "mqtt": f"mqtts://{state.mqtt_host}:{state.mqtt_port}",
+        "mqtt_ca": state.ca_path,
+        "moto": state.moto_url,
+        "iot_data": state.iot_data_url,
+        "ingest_rule": state.ingest_rule,
+        "charger_policy": state.charger_policy,
+        "tables": state.tables,
+        "queues": state.queues,
+        "topics": state.topics,
+    }
+
+
+def _describe(state: StackState) -> str:
+    info = endpoints(state)
+    return "\n".join(f"  {key:<15}{info[key]}" for key in ("mqtt", "moto", "iot_data", "mqtt_ca", "home"))

@@ -1,0 +1,41 @@
+"""`chargenet`: the operator CLI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from chargenet_cli import charger_cmd, demo_cmd, local_cmd
+from chargenet_cli.errors import CliError
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="chargenet", description="chargenet operator CLI")
+    root.add_argument(
+        "--home", type=Path, default=None, help="local stack folder (default: $CHARGENET_HOME or ./.local)"
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+    local_cmd.register(commands)
+    charger_cmd.register(commands)
+    demo_cmd.register(commands)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        output = args.run(args)
+    except CliError as exc:
+        print(f"chargenet: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    if output:
+        print(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Runs the template's functions on this machine, as Lambda's async invocation would.
+
+Each function gets its own worker processes with exactly its environment from the
+template (process-wide os.environ is why they cannot share a process), imports its
+handler once (the cold start) and serves invocations. A failed invocation is retried
+twice, then goes to the function's dead-letter queue, as Lambda does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from chargenet_local.template import ACCOUNT_ID, FunctionSpec
+
+ASYNC_RETRIES = 2
+RETRY_DELAY_S = 0.5
+
+_handler: Callable[[dict[str, Any], Any], Any] | None = None
+_spec: FunctionSpec | None = None
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools and handlers read from Lambda's context object."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def _init_worker(spec: FunctionSpec, environment: dict[str, str]) -> None:
+    global _handler, _spec
+    os.environ.update(environment)
+    sys.path.insert(0, str(spec.code_dir))
+    module_name, function_name = spec.handler.rsplit(".", 1)
+    _handler = getattr(importlib.import_module(module_name), function_name)
+    _spec = spec
+
+
+def _invoke_in_worker(event: dict[str, Any]) -> Any:
+    assert _handler is not None and _spec is not None
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    context = LambdaContext(
+        function_name=_spec.logical_id,
+        memory_limit_in_mb=_spec.memory_mb,
+        invoked_function_arn=f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{_spec.logical_id}",
+        aws_request_id=str(uuid.uuid4()),
+        deadline=time.monotonic() + _spec.timeout_s,
+    )
+    try:
+        return _handler(event, context)
+    except Exception as exc:
+        # Carry the traceback text across the process boundary for the stack log.
+        raise RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
+
+
+def _noop() -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class InvocationFailure:
+    function: str
+    event: dict[str, Any]
+    error: str
+
+
+class LocalFunction:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        environment: dict[str, str],
+        on_failure: Callable[[InvocationFailure], None],
+        workers: int = 2,
+    ) -> None:
+        self.spec = spec
+        self._on_failure = on_failure
+        self._workers = workers
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(spec, environment),
+        )
+
+    def warm(self) -> None:
+        """Start the workers and import the handler now, not on the first event."""
+        for future in [self._pool.submit(_noop) for _ in range(self._workers)]:
+            future.result()
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """Synchronous (RequestResponse) invocation: the result, or the error raised."""
+        return self._pool.submit(_invoke_in_worker, event).result(timeout=self.spec.timeout_s + 30)
+
+    def invoke_async(self, event: dict[str, Any], attempt: int = 0) -> Future[Any]:
+        """Event invocation, as IoT rules do: retried twice, then dead-lettered."""
+        future = self._pool.submit(_invoke_in_worker, event)
+        future.add_done_callback(lambda done: self._settle(done, event, attempt))
+        return future
+
+    def _settle(self, done: Future[Any], event: dict[str, Any], attempt: int) -> None:
+        error = done.exception()
+        if error is None:
+            return
+        if attempt < ASYNC_RETRIES:
+            # Not a sleep: this callback runs on the pool's management thread.
+            threading.Timer(RETRY_DELAY_S * (attempt + 1), self.invoke_async, (event, attempt + 1)).start()
+            return
+        self._on_failure(InvocationFailure(self.spec.logical_id, event, str(error)))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+def dead_letter_body(failure: InvocationFailure) -> str:
+    """Lambda sends the event itself as the DLQ message body."""
+    return json.dumps(failure.event)

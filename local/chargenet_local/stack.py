@@ -1,0 +1,384 @@
+"""The local stack: mosquitto, moto, the rules engine, the functions and the IoT Data endpoint.
+
+`serve()` runs it in the foreground (the `chargenet local up` daemon); `up()`,
+`down()` and `read_state()` are what the CLI calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from chargenet_local import broker as broker_mod
+from chargenet_local.lambda_runtime import InvocationFailure, LocalFunction, dead_letter_body
+from chargenet_local.pki import LocalCA
+from chargenet_local.rules import Message, Rule, route
+from chargenet_local.template import Template, load
+
+log = logging.getLogger("chargenet.local")
+REGION = "us-east-1"
+READY_TIMEOUT_S = 90
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+class StackNotRunning(RuntimeError):
+    pass
+
+
+class StackState(BaseModel):
+    """What a running stack tells its clients (`chargenet local status --json`)."""
+
+    pid: int
+    status: str  # starting | ready
+    region: str
+    home: str
+    moto_url: str = ""
+    iot_data_url: str = ""
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 0
+    ca_path: str = ""
+    ingest_rule: str = ""
+    charger_policy: str = ""
+    tables: dict[str, str] = {}
+    queues: dict[str, str] = {}
+    topics: dict[str, str] = {}
+
+    def aws_environment(self) -> dict[str, str]:
+        """Environment that points boto3 and pynamodb at this stack."""
+        return {
+            **LOCAL_CREDENTIALS,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_IOT_DATA_PLANE": self.iot_data_url,
+        }
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("CHARGENET_HOME", Path.cwd() / ".local")).resolve()
+
+
+def default_template() -> Path:
+    return Path(os.environ.get("CHARGENET_TEMPLATE", Path.cwd() / "template.yaml")).resolve()
+
+
+def _state_path(home: Path) -> Path:
+    return home / "stack.json"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_state(home: Path) -> StackState:
+    path = _state_path(home)
+    if not path.exists():
+        raise StackNotRunning(
+            f"the local stack is not running (no {path}); start it with `chargenet local up`"
+        )
+    state = StackState.model_validate_json(path.read_text())
+    if not _alive(state.pid):
+        raise StackNotRunning(f"the local stack (pid {state.pid}) is gone; run `chargenet local up` again")
+    return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ the CLI side
+def up(home: Path, template: Path) -> StackState:
+    """Start the stack as a background process and wait until it is ready."""
+    try:
+        return read_state(home)
+    except StackNotRunning:
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    _state_path(home).unlink(missing_ok=True)
+    log_file = (home / "stack.log").open("a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chargenet_local", "serve", "--home", str(home), "--template", str(template)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the local stack exited during start-up; see {home / 'stack.log'}")
+        try:
+            state = read_state(home)
+            if state.status == "ready":
+                return state
+        except (StackNotRunning, ValueError):
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError(
+        f"the local stack did not become ready in {READY_TIMEOUT_S}s; see {home / 'stack.log'}"
+    )
+
+
+def down(home: Path, timeout_s: float = 30) -> bool:
+    """Stop the stack; False when it was not running."""
+    try:
+        state = read_state(home)
+    except StackNotRunning:
+        _state_path(home).unlink(missing_ok=True)
+        return False
+    os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(state.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(state.pid):
+        os.killpg(state.pid, signal.SIGKILL)
+    _state_path(home).unlink(missing_ok=True)
+    return True
+
+
+# ------------------------------------------------------------- the daemon side
+@dataclass
+class _RuleTarget:
+    rule: Rule
+    function: LocalFunction
+    error_queue_url: str | None
+
+
+class LocalStack:
+    def __init__(self, home: Path, template_path: Path) -> None:
+        self.home = home
+        self.template_path = template_path
+        self.ca = LocalCA(home / "ca")
+        self._stopping = threading.Event()
+        self._presence_versions: dict[str, int] = {}
+        self._presence_lock = threading.Lock()
+        self._functions: list[LocalFunction] = []
+        self._targets: list[_RuleTarget] = []
+
+    def serve(self) -> None:
+        state = StackState(pid=os.getpid(), status="starting", region=REGION, home=str(self.home))
+        self._write(state)
+        os.environ.update({**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": REGION})
+        self.ca.ensure()
+        self._start_moto(state)
+        self._start_broker(state)
+        self._start_iot_data(state)
+        template = load(self.template_path, region=REGION, overrides={"IotDataEndpoint": state.iot_data_url})
+        self._create_resources(template, state)
+        self._start_functions_and_rules(template, state)
+        state.status = "ready"
+        self._write(state)
+        log.info("local stack ready: %s", state.model_dump_json())
+        signal.signal(signal.SIGTERM, lambda *_: self._stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stopping.set())
+        self._stopping.wait()
+        self._shutdown()
+
+    def _write(self, state: StackState) -> None:
+        tmp = _state_path(self.home).with_suffix(".tmp")
+        tmp.write_text(state.model_dump_json(indent=2))
+        tmp.replace(_state_path(self.home))
+
+    def _start_moto(self, state: StackState) -> None:
+        from moto.server import ThreadedMotoServer
+
+        port = free_port()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        state.moto_url = f"http://127.0.0.1:{port}"
+
+    def _start_broker(self, state: StackState) -> None:
+        folder = self.home / "broker"
+        server_cert, server_key = self.ca.issue_with_key("localhost", server=True, folder=folder)
+        backend_cert, backend_key = self.ca.issue_with_key(
+            broker_mod.BACKEND_USER, server=False, folder=folder
+        )
+        state.mqtt_port = free_port()
+        state.ca_path = str(self.ca.cert_path)
+        self.broker = broker_mod.Broker(
+            folder,
+            port=state.mqtt_port,
+            ca=self.ca.cert_path,
+            crl=self.ca.crl_path,
+            cert=server_cert,
+            key=server_key,
+        )
+        self.broker.start(self._on_presence)
+        from chargenet_local.mqtt import BackendConnection
+
+        self.backend = BackendConnection(
+            port=state.mqtt_port, ca=self.ca.cert_path, cert=backend_cert, key=backend_key
+        )
+        _retry(self.backend.connect, attempts=50, delay_s=0.1)
+
+    def _start_iot_data(self, state: StackState) -> None:
+        from chargenet_local.iot_data import IotDataEndpoint
+
+        self.iot_data = IotDataEndpoint(self.backend.publish)
+        self.iot_data.start()
+        state.iot_data_url = self.iot_data.url
+
+    def _create_resources(self, template: Template, state: StackState) -> None:
+        from chargenet_local.aws_resources import create_all
+
+        created = create_all(template, state.moto_url)
+        state.tables, state.queues, state.topics = created["tables"], created["queues"], created["topics"]
+        state.charger_policy = next(iter(created["iot_policies"]), "")
+        self._queues = state.queues
+        self._sqs = _client("sqs", state)
+
+    def _start_functions_and_rules(self, template: Template, state: StackState) -> None:
+        functions = {}
+        for name, spec in template.functions().items():
+            # Cloud endpoints are swapped for the stack's; everything else is the template's.
+            environment = {**spec.environment, **state.aws_environment(), "AWS_LAMBDA_FUNCTION_NAME": name}
+            dlq_url = self._queues.get(spec.dead_letter_queue or "")
+            functions[name] = LocalFunction(
+                spec, environment, lambda failure, url=dlq_url: self._dead_letter(url, failure)
+            )
+        self._functions = list(functions.values())
+        for function in self._functions:
+            function.warm()
+        state.ingest_rule = template.parameters["IngestRuleName"]
+        for rule in template.rules():
+            self._targets.append(
+                _RuleTarget(
+                    Rule.parse(rule.name, rule.sql),
+                    functions[rule.function],
+                    self._queues.get(rule.error_queue or ""),
+                )
+            )
+        self.backend.subscribe("$aws/rules/#", self.dispatch)
+        for target in self._targets:
+            if not target.rule.topic_filter.startswith("$"):
+                self.backend.subscribe(target.rule.topic_filter, self.dispatch)
+
+    # --------------------------------------------------------------- rules
+    def dispatch(self, topic: str, payload: bytes, client_id: str | None = None) -> None:
+        """A publish reached IoT: run every rule it matches, as the rules engine does."""
+        rules = [t.rule for t in self._targets]
+        matched, rule_topic = route(rules, topic)
+        # mosquitto does not tell subscribers the publisher; the topic names the charger.
+        client = client_id or _client_from_topic(rule_topic)
+        message = Message(rule_topic, payload, client, int(time.time() * 1000))
+        for target in self._targets:
+            if target.rule not in matched:
+                continue
+            try:
+                event = target.rule.evaluate(message)
+                if event is not None:
+                    target.function.invoke_async(event)
+            except Exception as exc:  # the action could not run: the rule's error action
+                self._rule_error(target, message, exc)
+
+    def _rule_error(self, target: _RuleTarget, message: Message, error: Exception) -> None:
+        log.error("rule %s failed: %s", target.rule.name, error)
+        if target.error_queue_url:
+            body = {
+                "ruleName": target.rule.name,
+                "topic": message.topic,
+                "clientId": message.client_id,
+                "base64OriginalPayload": base64.b64encode(message.payload).decode(),
+                "failures": [
+                    {
+                        "failedAction": "LambdaAction",
+                        "failedResource": target.function.spec.logical_id,
+                        "errorMessage": str(error),
+                    }
+                ],
+            }
+            self._sqs.send_message(QueueUrl=target.error_queue_url, MessageBody=json.dumps(body))
+
+    def _dead_letter(self, queue_url: str | None, failure: InvocationFailure) -> None:
+        log.error("%s failed after retries: %s", failure.function, failure.error.splitlines()[0])
+        if queue_url:
+            self._sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=dead_letter_body(failure),
+                MessageAttributes={
+                    "ErrorMessage": {"DataType": "String", "StringValue": failure.error[:1000]},
+                    "FunctionName": {"DataType": "String", "StringValue": failure.function},
+                },
+            )
+
+    def _on_presence(self, change: broker_mod.PresenceChange) -> None:
+        """mosquitto saw a connect/disconnect: publish IoT's lifecycle event to the rules."""
+        with self._presence_lock:
+            version = self._presence_versions.get(change.client_id, 0) + 1
+            self._presence_versions[change.client_id] = version
+        kind = "connected" if change.connected else "disconnected"
+        event: dict[str, Any] = {
+            "clientId": change.client_id,
+            "timestamp": int(time.time() * 1000),
+            "eventType": kind,
+            "sessionIdentifier": f"{change.client_id}-{version}",
+            "principalIdentifier": change.client_id,
+            "versionNumber": version,
+        }
+        if not change.connected:
+            event["disconnectReason"] = change.reason
+        if self._targets:
+            self.dispatch(
+                f"$aws/events/presence/{kind}/{change.client_id}",
+                json.dumps(event).encode(),
+                change.client_id,
+            )
+
+    def _shutdown(self) -> None:
+        log.info("local stack stopping")
+        for step in (self.backend.disconnect, self.broker.stop, self.iot_data.stop, self._moto.stop):
+            try:
+                step()
+            except Exception as exc:  # keep stopping the rest
+                log.warning("while stopping: %s", exc)
+        for function in self._functions:
+            function.close()
+        _state_path(self.home).unlink(missing_ok=True)
+
+
+def _client_from_topic(topic: str) -> str:
+    parts = topic.split("/")
+    return parts[1] if len(parts) > 1 and parts[0] == "chargers" else ""
+
+
+def _client(service: str, state: StackState) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name=state.region,
+        endpoint_url=state.moto_url,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def _retry(step: Any, *, attempts: int, delay_s: float) -> None:
+    for attempt in range(attempts):
+        try:
+            step()
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay_s)

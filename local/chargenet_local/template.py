@@ -1,0 +1,210 @@
+"""template.yaml, read the way CloudFormation would: SAM transform, then intrinsics.
+
+The local stack builds everything from this view of the template (tables, queues,
+topics, the IoT policy, the rules and each function's environment), so the local
+stack and the cloud cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT_ID = "123456789012"
+STACK_NAME = "chargenet-local"
+_LOCAL_CODE_PREFIX = "s3://local-code/"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !Sub, !GetAtt, ...)."""
+
+
+def _short_form(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_form)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout_s: int
+    memory_mb: int
+    dead_letter_queue: str | None  # logical id
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    sql: str
+    function: str  # logical id of the Lambda action
+    error_queue: str | None  # logical id of the SQS error action
+
+
+@dataclass
+class Template:
+    root: Path
+    region: str
+    parameters: dict[str, str]
+    resources: dict[str, dict[str, Any]]
+    code_paths: dict[str, Path] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ intrinsics
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                return self.get_att(*arg)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": STACK_NAME,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        kind = self.resources[name]["Type"]
+        if kind == "AWS::SQS::Queue":
+            return f"http://sqs.{self.region}.localhost/{ACCOUNT_ID}/{name}"  # replaced by moto's URL
+        if kind == "AWS::SNS::Topic":
+            return self.arn("sns", name)
+        return name  # tables, functions, policies, keys: the logical id is the physical name locally
+
+    def get_att(self, name: str, attribute: str) -> str:
+        kind = self.resources[name]["Type"]
+        if attribute != "Arn":
+            raise ValueError(f"GetAtt {name}.{attribute} is not supported locally")
+        service_path = {
+            "AWS::DynamoDB::Table": ("dynamodb", f"table/{name}"),
+            "AWS::SQS::Queue": ("sqs", name),
+            "AWS::Lambda::Function": ("lambda", f"function:{name}"),
+            "AWS::KMS::Key": ("kms", f"key/{name}"),
+            "AWS::IAM::Role": ("iam", f"role/{name}"),
+            "AWS::IoT::TopicRule": (
+                "iot",
+                f"rule/{self.resolve(self.resources[name]['Properties']['RuleName'])}",
+            ),
+        }
+        service, resource = service_path.get(kind, (kind.split("::")[1].lower(), name))
+        return self.arn(service, resource)
+
+    def arn(self, service: str, resource: str) -> str:
+        account = "" if service == "s3" else ACCOUNT_ID
+        return f"arn:aws:{service}:{self.region}:{account}:{resource}"
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            expr = match.group(1)
+            if expr.startswith("!"):
+                return "${" + expr[1:] + "}"
+            if expr in variables:
+                return str(variables[expr])
+            if "." in expr:
+                return self.get_att(*expr.split(".", 1))
+            return self.ref(expr)
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    # ------------------------------------------------------------ resources
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {name: res for name, res in self.resources.items() if res["Type"] == kind}
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        specs = {}
+        for name, res in self.of_type("AWS::Lambda::Function").items():
+            props = res["Properties"]
+            variables = self.resolve(props.get("Environment", {}).get("Variables", {}))
+            dlq_arn = props.get("DeadLetterConfig", {}).get("TargetArn")
+            specs[name] = FunctionSpec(
+                logical_id=name,
+                code_dir=self.code_paths[name],
+                handler=props["Handler"],
+                environment={k: str(v) for k, v in variables.items()},
+                timeout_s=int(props.get("Timeout", 3)),
+                memory_mb=int(props.get("MemorySize", 128)),
+                dead_letter_queue=dlq_arn["Fn::GetAtt"][0] if isinstance(dlq_arn, dict) else None,
+            )
+        return specs
+
+    def rules(self) -> list[RuleSpec]:
+        rules = []
+        for res in self.of_type("AWS::IoT::TopicRule").values():
+            props = res["Properties"]
+            payload = props["TopicRulePayload"]
+            [action] = payload["Actions"]
+            error_queue = payload.get("ErrorAction", {}).get("Sqs", {}).get("QueueUrl", {}).get("Ref")
+            rules.append(
+                RuleSpec(
+                    name=self.resolve(props["RuleName"]),
+                    sql=payload["Sql"],
+                    function=action["Lambda"]["FunctionArn"]["Fn::GetAtt"][0],
+                    error_queue=error_queue,
+                )
+            )
+        return rules
+
+
+def load(path: Path, *, region: str, overrides: dict[str, str] | None = None) -> Template:
+    """Read and SAM-transform the template, with parameter overrides (else defaults)."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    document = yaml.load(path.read_text(), Loader=_CfnLoader)
+    code_paths = _swap_local_code_uris(document, path.parent)
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+    # The managed-policy map is for policies named in the template; it names none.
+    transformed = translator.translate(document, parameter_values={}, get_managed_policy_map=dict)
+    parameters = {
+        name: str(spec["Default"])
+        for name, spec in document.get("Parameters", {}).items()
+        if "Default" in spec
+    }
+    parameters.update(overrides or {})
+    template = Template(path.parent, region, parameters, transformed["Resources"])
+    template.code_paths = code_paths
+    return template
+
+
+def _swap_local_code_uris(document: dict[str, Any], root: Path) -> dict[str, Path]:
+    """samtranslator wants S3 URIs (sam build uploads the code); keep the local folders aside."""
+    paths = {}
+    for name, res in document["Resources"].items():
+        props = res.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+                paths[name] = (root / props[key]).resolve()
+                props[key] = f"{_LOCAL_CODE_PREFIX}{name}"
+    return paths
