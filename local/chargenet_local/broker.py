@@ -119,7 +119,8 @@ class Broker:
         )
         return conf
 
-    def start(self, on_presence: Callable[[PresenceChange], None]) -> None:
+    def start(self, on_presence: Callable[[PresenceChange], None]) -> int:
+        """Start mosquitto; returns its pid."""
         conf = self.write_config()
         self._process = subprocess.Popen(
             # stdbuf: mosquitto writes its log through stdio, block-buffered on a pipe.
@@ -129,6 +130,7 @@ class Broker:
             text=True,
         )
         threading.Thread(target=self._pump_log, args=(on_presence,), daemon=True).start()
+        return self._process.pid
 
     def _pump_log(self, on_presence: Callable[[PresenceChange], None]) -> None:
         assert self._process and self._process.stdout
@@ -139,11 +141,6 @@ class Broker:
                 change = parse_presence(line)
                 if change and change.client_id not in (BACKEND_USER, "<unknown>"):
                     on_presence(change)
-
-    def reload_crl(self) -> None:
-        """mosquitto re-reads its CRL on SIGHUP (used after a revocation)."""
-        if self._process:
-            self._process.send_signal(1)
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:

@@ -119,6 +119,8 @@ class LocalFunction:
         return future
 
     def _settle(self, done: Future[Any], event: dict[str, Any], attempt: int) -> None:
+        if done.cancelled():
+            return  # the stack is stopping
         error = done.exception()
         if error is None:
             return
@@ -129,7 +131,7 @@ class LocalFunction:
         self._on_failure(InvocationFailure(self.spec.logical_id, event, str(error)))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def dead_letter_body(failure: InvocationFailure) -> str:

@@ -49,6 +49,7 @@ class StackState(BaseModel):
     iot_data_url: str = ""
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 0
+    broker_pid: int = 0  # SIGHUP makes mosquitto re-read the CRL
     ca_path: str = ""
     ingest_rule: str = ""
     charger_policy: str = ""
@@ -98,6 +99,12 @@ def read_state(home: Path) -> StackState:
 
 
 def _alive(pid: int) -> bool:
+    try:
+        # When this process started the stack, reap it: a zombie still answers kill(pid, 0).
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: its own parent (init) reaps it
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -223,7 +230,7 @@ class LocalStack:
             cert=server_cert,
             key=server_key,
         )
-        self.broker.start(self._on_presence)
+        state.broker_pid = self.broker.start(self._on_presence)
         from chargenet_local.mqtt import BackendConnection
 
         self.backend = BackendConnection(
@@ -276,12 +283,12 @@ class LocalStack:
     # --------------------------------------------------------------- rules
     def dispatch(self, topic: str, payload: bytes, client_id: str | None = None) -> None:
         """A publish reached IoT: run every rule it matches, as the rules engine does."""
-        rules = [t.rule for t in self._targets]
-        matched, rule_topic = route(rules, topic)
+        targets = list(self._targets)
+        matched, rule_topic = route([t.rule for t in targets], topic)
         # mosquitto does not tell subscribers the publisher; the topic names the charger.
         client = client_id or _client_from_topic(rule_topic)
         message = Message(rule_topic, payload, client, int(time.time() * 1000))
-        for target in self._targets:
+        for target in targets:
             if target.rule not in matched:
                 continue
             try:
@@ -346,13 +353,15 @@ class LocalStack:
 
     def _shutdown(self) -> None:
         log.info("local stack stopping")
-        for step in (self.backend.disconnect, self.broker.stop, self.iot_data.stop, self._moto.stop):
+        # Functions first, while the broker and moto can still serve what is in flight.
+        self._targets.clear()
+        steps = [f.close for f in self._functions]
+        steps += [self.backend.disconnect, self.iot_data.stop, self.broker.stop, self._moto.stop]
+        for step in steps:
             try:
                 step()
             except Exception as exc:  # keep stopping the rest
                 log.warning("while stopping: %s", exc)
-        for function in self._functions:
-            function.close()
         _state_path(self.home).unlink(missing_ok=True)
 
 
