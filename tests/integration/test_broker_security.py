@@ -40,13 +40,15 @@ def connect_raw(credentials, client_id: str | None = None, cert: Path | None = N
 def test_tls_without_a_client_certificate_is_refused(stack, new_charger):
     credentials = new_charger()
     context = ssl.create_default_context(cafile=str(credentials.ca_path))
-    with socket.create_connection((credentials.mqtt_host, credentials.mqtt_port), timeout=5) as raw:
-        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
-            with context.wrap_socket(raw, server_hostname="localhost") as tls:
-                # MQTT 3.1.1 CONNECT for client "nocert"; the broker must never answer CONNACK.
-                tls.sendall(b"\x10\x12\x00\x04MQTT\x04\x02\x00\x1e\x00\x06nocert")
-                if tls.recv(4) == b"":
-                    raise ConnectionResetError("closed by broker")
+    with (
+        socket.create_connection((credentials.mqtt_host, credentials.mqtt_port), timeout=5) as raw,
+        pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)),
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        # MQTT 3.1.1 CONNECT for client "nocert"; the broker must never answer CONNACK.
+        tls.sendall(b"\x10\x12\x00\x04MQTT\x04\x02\x00\x1e\x00\x06nocert")
+        if tls.recv(4) == b"":
+            raise ConnectionResetError("closed by broker")
 
 
 def test_certificate_from_another_ca_is_refused(stack, new_charger, tmp_path):
