@@ -31,10 +31,18 @@ def _conditional_failed(error: Exception) -> bool:
     return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-class _ChargersTable(Model):
+def _table_meta(table_env_var: str, local_name: str) -> type:
+    """pynamodb's Meta: the table the template created (its logical id on the local stack)."""
+
     class Meta:
-        table_name = os.environ.get("CHARGERS_TABLE", "ChargersTable")
+        table_name = os.environ.get(table_env_var, local_name)
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+
+    return Meta
+
+
+class _ChargersTable(Model):
+    Meta = _table_meta("CHARGERS_TABLE", "ChargersTable")
 
     charger_id = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -170,9 +178,7 @@ class DynamoChargerRegistry:
 
 
 class PendingCallItem(Model):
-    class Meta:
-        table_name = os.environ.get("PENDING_CALLS_TABLE", "PendingCallsTable")
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    Meta = _table_meta("PENDING_CALLS_TABLE", "PendingCallsTable")
 
     charger_id = UnicodeAttribute(hash_key=True)
     message_id = UnicodeAttribute(range_key=True)
