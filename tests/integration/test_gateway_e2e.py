@@ -29,17 +29,23 @@ def test_ocpp_package_charge_point_boots_through_the_gateway(stack, new_charger)
             async with connect(
                 f"ws://127.0.0.1:{gateway.port}/ocpp/{credentials.charger_id}",
                 subprotocols=["ocpp1.6"],
-                additional_headers={"Authorization": build_authorization_basic(credentials.charger_id, PASSWORD)},
+                additional_headers={
+                    "Authorization": build_authorization_basic(credentials.charger_id, PASSWORD)
+                },
             ) as websocket:
                 charger = ChargePoint(credentials.charger_id, websocket, response_timeout=15)
                 receiver = asyncio.create_task(charger.start())
                 try:
                     boot = await charger.call(
-                        call.BootNotification(charge_point_model="Wallbox 7", charge_point_vendor="Vendo",
-                                              firmware_version="7.1")
+                        call.BootNotification(
+                            charge_point_model="Wallbox 7",
+                            charge_point_vendor="Vendo",
+                            firmware_version="7.1",
+                        )
                     )
-                    await charger.call(call.StatusNotification(connector_id=1, error_code="NoError",
-                                                               status="Preparing"))
+                    await charger.call(
+                        call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing")
+                    )
                     heartbeat = await charger.call(call.Heartbeat())
                     online = await asyncio.to_thread(
                         eventually, lambda: registry().get(credentials.charger_id).online

@@ -1,0 +1,176 @@
+"""The site gateway: real chargers speak OCPP-J 1.6 to it, it relays each one over its own MQTT link.
+
+Frames are relayed verbatim in both directions; the gateway does not parse
+OCPP, so message ids, payloads and errors stay end to end between the
+charger and the cloud backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.typing import Subprotocol
+
+from chargenet_shim.auth import ChargerAuthenticator
+from chargenet_shim.credentials import ChargerCredentials
+from chargenet_shim.limiter import AttemptLimiter
+from chargenet_shim.link import ChargerLink, LinkError
+
+LOG = logging.getLogger(__name__)
+
+OCPP16 = Subprotocol("ocpp1.6")
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535, description="0 picks a free port")
+    credentials_dir: Path
+    security_profile: Literal[1, 2] = 1
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    mqtt_connect_timeout: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_matches_profile(self) -> GatewayConfig:
+        has_tls = self.tls_cert is not None and self.tls_key is not None
+        if self.security_profile == 2 and not has_tls:
+            raise ValueError("security profile 2 needs tls_cert and tls_key")
+        if self.security_profile == 1 and (self.tls_cert or self.tls_key):
+            raise ValueError("security profile 1 is plain ws: tls_cert/tls_key are for profile 2")
+        return self
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, limiter: AttemptLimiter | None = None) -> None:
+        self.config = config
+        self._authenticate = ChargerAuthenticator(config.credentials_dir, limiter or AttemptLimiter())
+        # One live link per charger id: the MQTT client id is the charger id.
+        self._links: dict[str, ChargerLink] = {}
+        self._server: Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when the configured port is 0)."""
+        return int(self._require_server().sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await ws_serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            subprotocols=[OCPP16],
+            process_request=self._authenticate,
+            ssl=_server_tls(self.config),
+        )
+        LOG.info(
+            "OCPP gateway listening on %s:%d (profile %d)",
+            self.config.host,
+            self.port,
+            self.config.security_profile,
+        )
+
+    async def serve_forever(self) -> None:
+        await self._require_server().serve_forever()
+
+    async def close(self) -> None:
+        """Drop every charger's MQTT link, then the chargers' WebSockets and the listening socket."""
+        await asyncio.gather(*(link.close() for link in list(self._links.values())))
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+
+    def _require_server(self) -> Server:
+        if self._server is None:
+            raise RuntimeError("gateway is not running")
+        return self._server
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        charger_id = websocket.username
+        link = ChargerLink(ChargerCredentials.load(self.config.credentials_dir / charger_id))
+        # A charger that reconnects before its old connection is noticed dead would otherwise
+        # have two links taking the same MQTT client id from each other: the newest one wins.
+        previous, self._links[charger_id] = self._links.get(charger_id), link
+        try:
+            if previous is not None:
+                LOG.info("%s: new connection replaces the previous one", charger_id)
+                await previous.close()
+            await self._connect_and_relay(websocket, link)
+        finally:
+            if self._links.get(charger_id) is link:
+                del self._links[charger_id]
+            await link.close()
+
+    async def _connect_and_relay(self, websocket: ServerConnection, link: ChargerLink) -> None:
+        try:
+            await link.connect(self.config.mqtt_connect_timeout)
+        except LinkError as exc:
+            LOG.error("%s", exc)
+            await websocket.close(CloseCode.INTERNAL_ERROR, "cloud link unavailable")
+            return
+        await _relay(websocket, link)
+
+
+async def serve(config: GatewayConfig) -> Gateway:
+    gateway = Gateway(config)
+    await gateway.start()
+    return gateway
+
+
+def _server_tls(config: GatewayConfig) -> ssl.SSLContext | None:
+    if config.security_profile == 1 or config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
+
+
+async def _relay(websocket: ServerConnection, link: ChargerLink) -> None:
+    """Until either side goes away; then the other direction is stopped too."""
+    directions = {
+        asyncio.create_task(_charger_to_cloud(websocket, link)),
+        asyncio.create_task(_cloud_to_charger(link, websocket)),
+    }
+    _, pending = await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _charger_to_cloud(websocket: ServerConnection, link: ChargerLink) -> None:
+    try:
+        async for frame in websocket:
+            if not isinstance(frame, str):
+                await websocket.close(CloseCode.UNSUPPORTED_DATA, "OCPP-J frames are text")
+                return
+            await link.send(frame)
+    except ConnectionClosed:
+        return
+    except LinkError as exc:
+        LOG.error("%s", exc)
+        await websocket.close(CloseCode.INTERNAL_ERROR, "cloud link lost")
+
+
+async def _cloud_to_charger(link: ChargerLink, websocket: ServerConnection) -> None:
+    try:
+        while True:
+            await websocket.send(await link.recv())
+    except ConnectionClosed:
+        return
+    except LinkError:
+        # The link was closed here: the gateway is shutting down or the charger reconnected.
+        await websocket.close(CloseCode.GOING_AWAY, "cloud link closed")

@@ -1,0 +1,107 @@
+"""A simulated charger: the `ocpp` package's own charge point, speaking over a ChargerLink.
+
+ocpp's ChargePoint needs only a connection with `async send(str)` and
+`async recv() -> str`, which ChargerLink already is, so the OCPP-J framing,
+message ids, schema validation and the NotImplemented answers to backend
+calls without a handler all come from the library, not from this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, RegistrationStatus
+
+from chargenet_shim.credentials import ChargerCredentials
+from chargenet_shim.link import ChargerLink, LinkError
+
+# OCPP 1.6 lets the charge point pick the retry delay when the backend sends interval 0.
+DEFAULT_BOOT_RETRY_SECS = 30
+
+
+class NotAccepted(RuntimeError):
+    """OCPP 1.6 forbids other requests until the backend has accepted the BootNotification."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class SimulatedCharger(ChargePoint):
+    def __init__(
+        self,
+        credentials: ChargerCredentials,
+        connectors: int = 2,
+        vendor: str = "chargenet",
+        model: str = "SimCharger",
+        firmware: str = "0.1.0",
+        response_timeout: float = 10.0,
+    ) -> None:
+        self.link = ChargerLink(credentials)
+        super().__init__(credentials.charger_id, self.link, response_timeout=response_timeout)
+        self.connectors = connectors
+        self.boot_request = call.BootNotification(
+            charge_point_model=model, charge_point_vendor=vendor, firmware_version=firmware
+        )
+        self.registration: RegistrationStatus | None = None
+        self.heartbeat_interval: int | None = None
+        self._receiver: asyncio.Task[None] | None = None
+
+    async def start(self, connect_timeout: float = 10.0) -> None:
+        """Connect the link and run ocpp's receive loop in the background."""
+        await self.link.connect(connect_timeout)
+        self._receiver = asyncio.create_task(ChargePoint.start(self), name=f"ocpp-{self.id}")
+
+    async def stop(self) -> None:
+        # Closing the link first ends the receive loop through recv() even if the
+        # cancellation below is lost while the loop is waiting for a PUBACK.
+        await self.link.close()
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LinkError):
+                await receiver
+
+    async def run_boot(self, max_attempts: int = 1) -> call_result.BootNotification:
+        """Boot, retrying after the backend's interval while it answers Pending or Rejected."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        for attempt in range(1, max_attempts + 1):
+            reply: call_result.BootNotification = await self.call(self.boot_request, suppress=False)
+            self.registration = RegistrationStatus(reply.status)
+            if self.registration == RegistrationStatus.accepted:
+                self.heartbeat_interval = reply.interval
+                return reply
+            if attempt < max_attempts:
+                await asyncio.sleep(reply.interval or DEFAULT_BOOT_RETRY_SECS)
+        return reply
+
+    async def send_status(
+        self,
+        connector_id: int,
+        status: ChargePointStatus | str,
+        error_code: ChargePointErrorCode | str = ChargePointErrorCode.no_error,
+        info: str | None = None,
+        vendor_error_code: str | None = None,
+    ) -> call_result.StatusNotification:
+        self._require_accepted()
+        request = call.StatusNotification(
+            connector_id=connector_id,
+            error_code=ChargePointErrorCode(error_code),
+            status=ChargePointStatus(status),
+            timestamp=_now(),
+            info=info,
+            vendor_error_code=vendor_error_code,
+        )
+        return await self.call(request, suppress=False)
+
+    async def heartbeat(self) -> call_result.Heartbeat:
+        self._require_accepted()
+        return await self.call(call.Heartbeat(), suppress=False)
+
+    def _require_accepted(self) -> None:
+        if self.registration != RegistrationStatus.accepted:
+            raise NotAccepted(f"{self.id}: BootNotification not accepted (status {self.registration})")

@@ -1,0 +1,93 @@
+import json
+import stat
+
+import pytest
+from pydantic import ValidationError
+
+from chargenet_shim.credentials import ChargerCredentials, hash_password, verify_password
+
+
+def _credentials(folder, **changes) -> ChargerCredentials:
+    fields = {
+        "charger_id": "CP-001",
+        "mqtt_host": "a1b2c3-ats.iot.eu-west-1.amazonaws.com",
+        "mqtt_port": 8883,
+        "ingest_rule": "chargenet_ocpp_ingest",
+        "ca_path": folder / "ca.pem",
+        "cert_path": folder / "cert.pem",
+        "key_path": folder / "key.pem",
+    }
+    return ChargerCredentials(**{**fields, **changes})
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    original = _credentials(tmp_path, password_hash=hash_password("s3cret"))
+
+    path = original.save(tmp_path)
+
+    assert path == tmp_path / "charger.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ChargerCredentials.load(tmp_path) == original
+
+
+def test_key_files_inside_the_folder_are_stored_relative_so_the_folder_can_move(tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    _credentials(old).save(old)
+    stored = json.loads((old / "charger.json").read_text())
+    assert (stored["ca_path"], stored["cert_path"], stored["key_path"]) == ("ca.pem", "cert.pem", "key.pem")
+
+    old.rename(tmp_path / "new")
+
+    moved = ChargerCredentials.load(tmp_path / "new")
+    assert moved.cert_path == (tmp_path / "new" / "cert.pem").resolve()
+
+
+def test_key_files_outside_the_folder_stay_absolute(tmp_path):
+    folder = tmp_path / "CP-001"
+    folder.mkdir()
+    shared_ca = tmp_path / "shared" / "ca.pem"
+    _credentials(folder, ca_path=shared_ca).save(folder)
+
+    assert json.loads((folder / "charger.json").read_text())["ca_path"] == str(shared_ca)
+    assert ChargerCredentials.load(folder).ca_path == shared_ca
+
+
+def test_topics_follow_the_iot_policy(tmp_path):
+    creds = _credentials(tmp_path)
+
+    assert creds.ingest_topic == "$aws/rules/chargenet_ocpp_ingest/chargers/CP-001/in"
+    assert creds.reply_topic == "chargers/CP-001/out"
+
+
+@pytest.mark.parametrize("charger_id", ["", "a/b", "CP+1", "CP#1", "..", ".hidden", "x" * 65])
+def test_ids_that_would_break_topics_or_folders_are_rejected(tmp_path, charger_id):
+    with pytest.raises(ValidationError):
+        _credentials(tmp_path, charger_id=charger_id)
+
+
+def test_a_malformed_password_hash_is_rejected_at_load(tmp_path):
+    _credentials(tmp_path).save(tmp_path)
+    stored = json.loads((tmp_path / "charger.json").read_text())
+    (tmp_path / "charger.json").write_text(json.dumps({**stored, "password_hash": "plaintext"}))
+
+    with pytest.raises(ValidationError, match="not a scrypt password hash"):
+        ChargerCredentials.load(tmp_path)
+
+
+def test_password_hash_verifies_only_the_right_password():
+    stored = hash_password("correct horse")
+
+    assert verify_password("correct horse", stored)
+    assert not verify_password("correct horsf", stored)
+    assert not verify_password("", stored)
+    assert "correct horse" not in stored
+
+
+def test_password_hashes_are_salted():
+    assert hash_password("same") != hash_password("same")
+
+
+def test_empty_password_cannot_be_hashed():
+    with pytest.raises(ValueError, match="empty"):
+        hash_password("")

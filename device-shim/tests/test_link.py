@@ -1,0 +1,143 @@
+import asyncio
+import contextlib
+import json
+
+import pytest
+from shim_stack import cloud_backend, free_port, mosquitto
+
+from chargenet_local.pki import LocalCA
+from chargenet_shim.link import ChargerLink, LinkError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
+
+
+def test_frames_reach_the_ingest_topic_and_replies_come_back(provision, backend):
+    creds = provision()
+
+    async def scenario() -> str:
+        link = ChargerLink(creds)
+        await link.connect(5)
+        try:
+            await link.send('[2,"u1","Heartbeat",{}]')
+            return await asyncio.wait_for(link.recv(), 5)
+        finally:
+            await link.close()
+
+    reply = asyncio.run(scenario())
+
+    assert backend.frames(creds.charger_id) == ['[2,"u1","Heartbeat",{}]']
+    assert json.loads(reply)[:2] == [3, "u1"]
+
+
+def test_a_pending_recv_ends_with_link_error_on_close(provision, backend):
+    async def scenario() -> None:
+        link = ChargerLink(provision())
+        await link.connect(5)
+        waiting = asyncio.create_task(link.recv())
+        await asyncio.sleep(0)
+        await link.close()
+        with pytest.raises(LinkError, match="closed"):
+            await waiting
+
+    asyncio.run(scenario())
+
+
+def test_send_before_connect_is_a_link_error(provision):
+    async def scenario() -> None:
+        with pytest.raises(LinkError, match="not connected"):
+            await ChargerLink(provision()).send("[]")
+
+    asyncio.run(scenario())
+
+
+def test_broker_down_is_a_link_error(provision):
+    creds = provision().model_copy(update={"mqtt_port": free_port()})
+
+    with pytest.raises(LinkError, match="CONNECTION_REFUSED"):
+        asyncio.run(ChargerLink(creds).connect(5))
+
+
+def test_a_certificate_from_another_ca_is_refused_by_the_broker(provision, tmp_path):
+    rogue = LocalCA(tmp_path / "rogue-ca").ensure()
+
+    with pytest.raises(LinkError, match="TLS"):
+        asyncio.run(ChargerLink(provision(ca=rogue)).connect(5))
+
+
+def test_a_revoked_certificate_is_refused_by_the_broker(provision, broker):
+    creds = provision()
+    broker.ca.revoke(creds.cert_path.read_text())
+    broker.reload_crl()
+
+    async def connect_until_refused() -> LinkError:
+        # SIGHUP makes mosquitto re-read the CRL asynchronously.
+        for _ in range(20):
+            link = ChargerLink(creds)
+            try:
+                await link.connect(5)
+            except LinkError as exc:
+                return exc
+            await link.close()
+            await asyncio.sleep(0.1)
+        raise AssertionError("the revoked certificate is still accepted")
+
+    assert "TLS" in str(asyncio.run(connect_until_refused()))
+
+
+def test_a_broker_certificate_the_charger_does_not_trust_ends_in_a_timeout(provision, tmp_path):
+    # awscrt (s2n) delays reporting a failed TLS verification by 10-30 s, so the connect timeout decides.
+    other_ca = LocalCA(tmp_path / "other-ca").ensure()
+    creds = provision().model_copy(update={"ca_path": other_ca.cert_path})
+
+    with pytest.raises(LinkError, match="not trusted"):
+        asyncio.run(ChargerLink(creds).connect(1))
+
+
+def test_the_link_reconnects_and_resubscribes_after_a_broker_restart(provision, ca, tmp_path):
+    port = free_port()
+    creds = provision().model_copy(update={"mqtt_port": port})
+
+    async def until_delivered(link: ChargerLink, backend) -> str:
+        # Nothing tells the test when awscrt has reconnected: keep offering a frame until one arrives.
+        for attempt in range(50):
+            await asyncio.to_thread(backend.send, creds.charger_id, f'[3,"after-{attempt}",{{}}]')
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(link.recv(), 0.2)
+        raise AssertionError("no frame reached the link after the broker restart")
+
+    async def scenario() -> str:
+        link = ChargerLink(creds)
+        with mosquitto(ca, tmp_path / "broker", port):
+            await link.connect(5)
+        # mosquitto runs without persistence: the restarted broker has no session for the charger.
+        with (
+            mosquitto(ca, tmp_path / "broker", port) as restarted,
+            cloud_backend(restarted, tmp_path / "be") as be,
+        ):
+            try:
+                received = await until_delivered(link, be)
+                await link.send('[2,"up-again","Heartbeat",{}]')
+                be.wait_for(creds.charger_id, lambda f: "up-again" in f)
+                return received
+            finally:
+                await link.close()
+
+    assert json.loads(asyncio.run(scenario()))[0] == 3
+
+
+def test_a_link_closed_while_connecting_gives_up_its_client_id(provision, broker):
+    creds = provision()
+
+    async def scenario() -> None:
+        link = ChargerLink(creds)
+        connecting = asyncio.create_task(link.connect(5))
+        await asyncio.sleep(0)
+        await link.close()
+        with pytest.raises(LinkError, match="closed while connecting"):
+            await connecting
+        with pytest.raises(LinkError, match="connects once"):
+            await link.connect(5)
+
+    asyncio.run(scenario())
+
+    assert broker.wait_for_presence(creds.charger_id, connected=False)
