@@ -8,12 +8,12 @@ PIP_QUIET := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test deps venv iac-venv lint iac unit integration demo clean
+.PHONY: run test deps venv iac-venv lint iac build unit integration clean
 
 run: deps venv
 	$(BIN)/chargenet demo --chargers 10
 
-test: deps venv iac-venv lint iac
+test: deps venv iac-venv lint iac build
 	$(BIN)/pytest
 
 # System packages the local stack needs (Debian/Ubuntu).
@@ -47,6 +47,11 @@ iac: iac-venv
 	$(IAC_VENV)/bin/cfn-lint template.yaml
 	$(IAC_VENV)/bin/sam validate --lint --template template.yaml
 	$(IAC_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+# What `sam deploy` ships: the layer with arm64 wheels, the thin handlers.
+build: iac-venv
+	$(IAC_VENV)/bin/sam build --template template.yaml >/dev/null
+	@echo "sam build: ok (.aws-sam/build)"
 
 unit: venv
 	$(BIN)/pytest tests/unit device-shim/tests -m "not integration"

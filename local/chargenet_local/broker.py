@@ -103,6 +103,7 @@ class Broker:
         self.port = port
         self._paths = {"ca": ca, "crl": crl, "cert": cert, "key": key}
         self._process: subprocess.Popen[str] | None = None
+        self._pump: threading.Thread | None = None
         self._log_path = folder / "mosquitto.log"
 
     def write_config(self) -> Path:
@@ -129,7 +130,8 @@ class Broker:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._pump_log, args=(on_presence,), daemon=True).start()
+        self._pump = threading.Thread(target=self._pump_log, args=(on_presence,), daemon=True)
+        self._pump.start()
         return self._process.pid
 
     def _pump_log(self, on_presence: Callable[[PresenceChange], None]) -> None:
@@ -149,3 +151,8 @@ class Broker:
                 self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+                self._process.wait()
+        if self._pump is not None:
+            self._pump.join(timeout=5)  # it ends at the pipe's EOF, after the last log line
+        if self._process and self._process.stdout:
+            self._process.stdout.close()
