@@ -1,0 +1,94 @@
+"""OCPP 1.6 sampled values -> one reading per timestamp, in Wh, W, A, %, degrees C.
+
+Chargers differ: energy in Wh or kWh, totals or per-phase values, "Celcius" (the
+1.6 spelling) or "Celsius". A batch without an energy register leaves the energy
+field empty; it never reads as zero.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+CURRENT = "Current.Import"
+SOC = "SoC"
+TEMPERATURE = "Temperature"
+
+_TO_BASE_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000), "W": Decimal(1), "kW": Decimal(1000)}
+
+
+class MeterReading(BaseModel):
+    """What a charger measured at one instant (charger clock)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    energy_wh: Decimal | None = None
+    power_w: Decimal | None = None
+    current_a: Decimal | None = None
+    soc_percent: Decimal | None = None
+    temperature_c: Decimal | None = None
+
+
+def parse_meter_values(meter_values: list[dict[str, Any]]) -> list[MeterReading]:
+    """MeterValues.meterValue (or StopTransaction.transactionData) -> readings by timestamp."""
+    readings = []
+    for meter_value in meter_values:
+        at = datetime.fromisoformat(meter_value["timestamp"].replace("Z", "+00:00"))
+        by_measurand: dict[str, list[tuple[str | None, Decimal]]] = defaultdict(list)
+        for sampled in meter_value.get("sampledValue", []):
+            value = _number(sampled.get("value"))
+            if value is None or sampled.get("format") == "SignedData":
+                continue
+            measurand = sampled.get("measurand", ENERGY_REGISTER)
+            unit = sampled.get("unit", "Wh" if measurand == ENERGY_REGISTER else None)
+            by_measurand[measurand].append(
+                (sampled.get("phase"), value * _TO_BASE_UNIT.get(unit or "", Decimal(1)))
+            )
+        readings.append(
+            MeterReading(
+                at=at,
+                energy_wh=_total(by_measurand.get(ENERGY_REGISTER)),
+                power_w=_total(by_measurand.get(POWER)),
+                current_a=_highest(by_measurand.get(CURRENT)),
+                soc_percent=_first(by_measurand.get(SOC)),
+                temperature_c=_first(by_measurand.get(TEMPERATURE)),
+            )
+        )
+    return readings
+
+
+def _number(raw: object) -> Decimal | None:
+    try:
+        number = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _total(values: list[tuple[str | None, Decimal]] | None) -> Decimal | None:
+    """The total if the charger sent one, else the sum over the phases L1, L2, L3."""
+    if not values:
+        return None
+    totals = [v for phase, v in values if phase is None]
+    if totals:
+        return totals[0]
+    per_phase = {phase: v for phase, v in values if phase in ("L1", "L2", "L3")}
+    if per_phase:
+        return sum(per_phase.values(), Decimal(0))
+    return values[0][1]
+
+
+def _highest(values: list[tuple[str | None, Decimal]] | None) -> Decimal | None:
+    """Current: the most loaded phase is what power and current restrictions care about."""
+    return max(v for _, v in values) if values else None
+
+
+def _first(values: list[tuple[str | None, Decimal]] | None) -> Decimal | None:
+    return values[0][1] if values else None

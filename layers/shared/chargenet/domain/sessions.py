@@ -1,0 +1,333 @@
+"""A charging session as the fold of everything chargers said about it.
+
+Messages arrive late, twice and out of order (offline queues, at-least-once
+delivery). Each one is stored as an immutable event; the session is computed
+from the whole set, ordered by the charger's clock, so the result is the same
+in every delivery order. Anomalies mark the session for review instead of
+producing a bill.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from chargenet.domain.meter_values import MeterReading
+
+# Below this average power a plugged-in car is idle, not charging.
+IDLE_POWER_W = Decimal(50)
+# A meter may run a little ahead of the rated power (rounding, sampling jitter).
+RATED_POWER_TOLERANCE = Decimal("1.10")
+# A register that was this high before a session is not expected to restart at 0.
+METER_RESET_MIN_WH = 1000
+# Shorter sessions may legitimately end before the first periodic sample.
+NO_READINGS_GRACE = timedelta(minutes=5)
+IDLE_STATUSES = frozenset({"SuspendedEV", "Finishing"})
+FREE_STATUSES = frozenset({"Available", "Unavailable", "Faulted"})
+_KIND_ORDER = {"start": 0, "meter": 1, "status": 2, "stop": 3, "settle": 4}
+
+
+class EventKind(StrEnum):
+    START = "start"
+    METER = "meter"
+    STATUS = "status"
+    STOP = "stop"
+    SETTLE = "settle"
+
+
+class SessionEvent(BaseModel):
+    """One fact about a session, as the charger (or the operator, for SETTLE) stated it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: EventKind
+    at: datetime  # the charger's clock
+    connector_id: int | None = None
+    id_tag: str | None = None
+    meter_start_wh: int | None = None
+    previous_register_wh: int | None = None  # the connector's last register before this session
+    reading: MeterReading | None = None
+    meter_stop_wh: int | None = None
+    stop_reason: str | None = None
+    status: str | None = None
+    settle_reading_wh: int | None = None
+    void: bool = False
+
+    @property
+    def key(self) -> str:
+        """Identical facts have identical keys: a duplicate message stores nothing new."""
+        digest = hashlib.sha256(self.model_dump_json(exclude_none=True).encode()).hexdigest()[:16]
+        return f"{self.at.isoformat()}#{_KIND_ORDER[self.kind]}#{digest}"
+
+
+class SessionState(StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"  # StopTransaction received, car still plugged in
+    COMPLETED = "completed"  # stopped and the connector is free: ready to bill
+    NEEDS_REVIEW = "needs_review"
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A stretch of the session with one charging/parking state, for the tariff engine."""
+
+    start: datetime
+    seconds: Decimal
+    energy_wh: Decimal
+    current_a: Decimal | None
+    parking: bool
+
+    @property
+    def power_kw(self) -> Decimal | None:
+        if self.seconds <= 0:
+            return None
+        return self.energy_wh / self.seconds * Decimal(3600) / Decimal(1000)
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    started_at: datetime | None
+    connector_id: int | None
+    id_tag: str | None
+    meter_start_wh: int | None
+    stopped_at: datetime | None
+    meter_stop_wh: int | None
+    stop_reason: str | None
+    freed_at: datetime | None
+    energy_wh: Decimal
+    peak_power_w: Decimal
+    charging_seconds: Decimal
+    parking_seconds: Decimal
+    periods: list[Period]
+    state: SessionState
+    review_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return self.freed_at or self.stopped_at
+
+
+def fold(events: list[SessionEvent], rated_power_w: Decimal | None = None) -> SessionFacts:
+    """The session these events describe, independent of their order and repeats."""
+    unique = sorted({e.key: e for e in events}.values(), key=lambda e: e.key)
+    start = next((e for e in unique if e.kind is EventKind.START), None)
+    stop = next((e for e in unique if e.kind is EventKind.STOP), None)
+    settle = next((e for e in reversed(unique) if e.kind is EventKind.SETTLE), None)
+    freed_at = _freed_at(unique, stop)
+    registers = _registers(unique, start, stop)
+    reasons = _anomalies(unique, start, stop, registers, rated_power_w)
+    energy = _billable_energy(start, registers, settle)
+    periods = _periods(unique, start, stop, freed_at, registers, energy)
+    state = _state(start, stop, freed_at, reasons, settle)
+    return SessionFacts(
+        started_at=start.at if start else None,
+        connector_id=start.connector_id if start else None,
+        id_tag=start.id_tag if start else None,
+        meter_start_wh=start.meter_start_wh if start else None,
+        stopped_at=stop.at if stop else None,
+        meter_stop_wh=stop.meter_stop_wh if stop else None,
+        stop_reason=stop.stop_reason if stop else None,
+        freed_at=freed_at,
+        energy_wh=energy,
+        peak_power_w=_peak_power_w(unique, periods),
+        charging_seconds=sum((p.seconds for p in periods if not p.parking), Decimal(0)),
+        parking_seconds=sum((p.seconds for p in periods if p.parking), Decimal(0)),
+        periods=periods,
+        state=state,
+        review_reasons=[] if settle else reasons,
+    )
+
+
+def _freed_at(events: list[SessionEvent], stop: SessionEvent | None) -> datetime | None:
+    """The connector became free (Available...) at or after the stop: the car left."""
+    if stop is None:
+        return None
+    frees = [
+        e.at for e in events if e.kind is EventKind.STATUS and e.status in FREE_STATUSES and e.at >= stop.at
+    ]
+    return min(frees, default=None)
+
+
+def _registers(
+    events: list[SessionEvent], start: SessionEvent | None, stop: SessionEvent | None
+) -> list[tuple[datetime, Decimal]]:
+    """Energy register readings in charger-time order, start and stop included."""
+    points: dict[datetime, Decimal] = {}
+    if start and start.meter_start_wh is not None:
+        points[start.at] = Decimal(start.meter_start_wh)
+    for event in events:
+        if event.kind is EventKind.METER and event.reading and event.reading.energy_wh is not None:
+            if start is None or event.at >= start.at:
+                points.setdefault(event.at, event.reading.energy_wh)
+    if stop and stop.meter_stop_wh is not None:
+        points[stop.at] = Decimal(stop.meter_stop_wh)
+    return sorted(points.items())
+
+
+def _anomalies(
+    events: list[SessionEvent],
+    start: SessionEvent | None,
+    stop: SessionEvent | None,
+    registers: list[tuple[datetime, Decimal]],
+    rated_power_w: Decimal | None,
+) -> list[str]:
+    reasons = []
+    if start is None:
+        return ["no StartTransaction for this transaction"]
+    if stop and stop.meter_stop_wh is not None and start.meter_start_wh is not None:
+        if stop.meter_stop_wh < start.meter_start_wh:
+            reasons.append(
+                f"stop register {stop.meter_stop_wh} Wh below start register {start.meter_start_wh} Wh"
+            )
+    previous = start.previous_register_wh
+    if start.meter_start_wh == 0 and previous is not None and previous >= METER_RESET_MIN_WH:
+        reasons.append(f"start register 0 Wh after {previous} Wh before this session (meter reset?)")
+    for (t1, wh1), (t2, wh2) in zip(registers, registers[1:], strict=False):
+        if wh2 < wh1:
+            reasons.append(f"energy register went back from {wh1} Wh to {wh2} Wh at {t2.isoformat()}")
+            break
+        if rated_power_w and _implied_power_w(t1, wh1, t2, wh2) > rated_power_w * RATED_POWER_TOLERANCE:
+            reasons.append(
+                f"{wh2 - wh1} Wh between {t1.isoformat()} and {t2.isoformat()} exceeds the rated power"
+            )
+            break
+    has_samples = any(
+        e.kind is EventKind.METER and e.reading and e.reading.energy_wh is not None for e in events
+    )
+    if stop and not has_samples and stop.at - start.at > NO_READINGS_GRACE:
+        reasons.append("no energy readings between start and stop")
+    return reasons
+
+
+def _implied_power_w(t1: datetime, wh1: Decimal, t2: datetime, wh2: Decimal) -> Decimal:
+    seconds = Decimal((t2 - t1).total_seconds())
+    if seconds <= 0:
+        return Decimal("Infinity") if wh2 > wh1 else Decimal(0)
+    return (wh2 - wh1) * Decimal(3600) / seconds
+
+
+def _billable_energy(
+    start: SessionEvent | None, registers: list[tuple[datetime, Decimal]], settle: SessionEvent | None
+) -> Decimal:
+    if start is None or start.meter_start_wh is None:
+        return Decimal(0)
+    if settle is not None:
+        return (
+            Decimal(0)
+            if settle.void
+            else Decimal(max(0, (settle.settle_reading_wh or 0) - start.meter_start_wh))
+        )
+    last = registers[-1][1] if registers else Decimal(start.meter_start_wh)
+    return max(Decimal(0), last - Decimal(start.meter_start_wh))
+
+
+def _periods(
+    events: list[SessionEvent],
+    start: SessionEvent | None,
+    stop: SessionEvent | None,
+    freed_at: datetime | None,
+    registers: list[tuple[datetime, Decimal]],
+    energy_wh: Decimal,
+) -> list[Period]:
+    """Cut the session at every reading and status change; energy shared out by time."""
+    if start is None:
+        return []
+    end = freed_at or (stop.at if stop else max((e.at for e in events), default=start.at))
+    statuses = [(e.at, e.status) for e in events if e.kind is EventKind.STATUS and e.status]
+    cuts = sorted({start.at, end, *(t for t, _ in registers), *(t for t, _ in statuses)})
+    cuts = [t for t in cuts if start.at <= t <= end]
+    energy_at = _energy_curve(registers, start, energy_wh)
+    periods = []
+    for t1, t2 in zip(cuts, cuts[1:], strict=False):
+        seconds = Decimal((t2 - t1).total_seconds())
+        energy = max(Decimal(0), energy_at(t2) - energy_at(t1))
+        status = _status_at(statuses, t1)
+        drawing = seconds > 0 and energy * Decimal(3600) / seconds >= IDLE_POWER_W
+        after_stop = stop is not None and t1 >= stop.at
+        parking = after_stop or status in IDLE_STATUSES or (not drawing and energy_at(t1) > 0)
+        periods.append(Period(t1, seconds, energy, _current_at(events, t1, t2), parking))
+    return periods
+
+
+def _energy_curve(
+    registers: list[tuple[datetime, Decimal]], start: SessionEvent, billable_wh: Decimal
+) -> Callable[[datetime], Decimal]:
+    """Energy delivered since the start at any instant, interpolated between readings.
+
+    Scaled to the billable energy so the periods always add up to what is billed
+    (they differ only when the operator settled the session with another reading).
+    """
+    base = Decimal(start.meter_start_wh or 0)
+    points = [(t, max(Decimal(0), wh - base)) for t, wh in registers if t >= start.at] or [
+        (start.at, Decimal(0))
+    ]
+    measured = max((wh for _, wh in points), default=Decimal(0))
+    scale = billable_wh / measured if measured > 0 else Decimal(0)
+
+    def at(instant: datetime) -> Decimal:
+        previous = points[0]
+        for point in points:
+            if point[0] >= instant:
+                if point[0] == previous[0]:
+                    return point[1] * scale
+                share = Decimal((instant - previous[0]).total_seconds()) / Decimal(
+                    (point[0] - previous[0]).total_seconds()
+                )
+                return (previous[1] + (point[1] - previous[1]) * share) * scale
+            previous = point
+        return previous[1] * scale
+
+    return at
+
+
+def _status_at(statuses: list[tuple[datetime, str]], instant: datetime) -> str | None:
+    current = None
+    for at, status in statuses:
+        if at > instant:
+            break
+        current = status
+    return current
+
+
+def _current_at(events: list[SessionEvent], t1: datetime, t2: datetime) -> Decimal | None:
+    currents = [
+        e.reading.current_a
+        for e in events
+        if e.kind is EventKind.METER and e.reading and e.reading.current_a is not None and t1 <= e.at <= t2
+    ]
+    return max(currents, default=None)
+
+
+def _peak_power_w(events: list[SessionEvent], periods: list[Period]) -> Decimal:
+    """The highest sampled power; chargers that sample none get the best interval average."""
+    sampled = [
+        e.reading.power_w for e in events if e.kind is EventKind.METER and e.reading and e.reading.power_w
+    ]
+    if sampled:
+        return max(sampled)
+    return max(
+        (p.power_kw * 1000 for p in periods if p.power_kw is not None and not p.parking), default=Decimal(0)
+    )
+
+
+def _state(
+    start: SessionEvent | None,
+    stop: SessionEvent | None,
+    freed_at: datetime | None,
+    reasons: list[str],
+    settle: SessionEvent | None,
+) -> SessionState:
+    if settle is not None:
+        return SessionState.VOIDED if settle.void else SessionState.COMPLETED
+    if stop is None:
+        return SessionState.ACTIVE
+    if reasons:
+        return SessionState.NEEDS_REVIEW
+    return SessionState.COMPLETED if freed_at else SessionState.STOPPED
