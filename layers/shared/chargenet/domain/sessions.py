@@ -10,6 +10,7 @@ producing a bill.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -163,9 +164,9 @@ def _registers(
     if start and start.meter_start_wh is not None:
         points[start.at] = Decimal(start.meter_start_wh)
     for event in events:
-        if event.kind is EventKind.METER and event.reading and event.reading.energy_wh is not None:
-            if start is None or event.at >= start.at:
-                points.setdefault(event.at, event.reading.energy_wh)
+        is_energy = event.kind is EventKind.METER and event.reading and event.reading.energy_wh is not None
+        if is_energy and (start is None or event.at >= start.at):
+            points.setdefault(event.at, event.reading.energy_wh)
     if stop and stop.meter_stop_wh is not None:
         points[stop.at] = Decimal(stop.meter_stop_wh)
     return sorted(points.items())
@@ -181,15 +182,15 @@ def _anomalies(
     reasons = []
     if start is None:
         return ["no StartTransaction for this transaction"]
-    if stop and stop.meter_stop_wh is not None and start.meter_start_wh is not None:
-        if stop.meter_stop_wh < start.meter_start_wh:
-            reasons.append(
-                f"stop register {stop.meter_stop_wh} Wh below start register {start.meter_start_wh} Wh"
-            )
+    registers_known = stop and stop.meter_stop_wh is not None and start.meter_start_wh is not None
+    if registers_known and stop.meter_stop_wh < start.meter_start_wh:
+        reasons.append(
+            f"stop register {stop.meter_stop_wh} Wh below start register {start.meter_start_wh} Wh"
+        )
     previous = start.previous_register_wh
     if start.meter_start_wh == 0 and previous is not None and previous >= METER_RESET_MIN_WH:
         reasons.append(f"start register 0 Wh after {previous} Wh before this session (meter reset?)")
-    for (t1, wh1), (t2, wh2) in zip(registers, registers[1:], strict=False):
+    for (t1, wh1), (t2, wh2) in itertools.pairwise(registers):
         if wh2 < wh1:
             reasons.append(f"energy register went back from {wh1} Wh to {wh2} Wh at {t2.isoformat()}")
             break
@@ -245,7 +246,7 @@ def _periods(
     cuts = [t for t in cuts if start.at <= t <= end]
     energy_at = _energy_curve(registers, start, energy_wh)
     periods = []
-    for t1, t2 in zip(cuts, cuts[1:], strict=False):
+    for t1, t2 in itertools.pairwise(cuts):
         seconds = Decimal((t2 - t1).total_seconds())
         energy = max(Decimal(0), energy_at(t2) - energy_at(t1))
         status = _status_at(statuses, t1)
