@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PresenceEvent
+from chargenet.domain.models import (
+    BootNotification,
+    Charger,
+    ConnectorStatus,
+    PresenceEvent,
+    SessionRecord,
+    TagAuthorization,
+    TagStatus,
+)
+from chargenet.domain.sessions import SessionEvent, SessionFacts
 
 
 class InMemoryRegistry:
@@ -13,6 +22,8 @@ class InMemoryRegistry:
         self.chargers: dict[str, Charger] = {}
         self.statuses: dict[tuple[str, int], ConnectorStatus] = {}
         self.seen_writes = 0
+        self.sessions: dict[tuple[str, int], tuple[str, datetime]] = {}
+        self.registers: dict[tuple[str, int], tuple[int, datetime]] = {}
 
     def add(self, charger_id: str, at: datetime, site_id: str = "") -> None:
         self.chargers[charger_id] = Charger(charger_id=charger_id, site_id=site_id, registered_at=at)
@@ -64,6 +75,100 @@ class InMemoryRegistry:
             disconnect_reason=event.disconnect_reason,
         )
         return True
+
+    def link_session(self, charger_id: str, connector_id: int, session_id: str, at: datetime) -> None:
+        current = self.sessions.get((charger_id, connector_id))
+        if current is None or current[1] <= at:
+            self.sessions[(charger_id, connector_id)] = (session_id, at)
+
+    def connector_session(self, charger_id: str, connector_id: int) -> str | None:
+        current = self.sessions.get((charger_id, connector_id))
+        return current[0] if current else None
+
+    def record_register(self, charger_id: str, connector_id: int, energy_wh: int, at: datetime) -> None:
+        current = self.registers.get((charger_id, connector_id))
+        if current is None or current[1] <= at:
+            self.registers[(charger_id, connector_id)] = (energy_wh, at)
+
+    def last_register(self, charger_id: str, connector_id: int) -> int | None:
+        current = self.registers.get((charger_id, connector_id))
+        return current[0] if current else None
+
+
+class InMemorySessionStore:
+    def __init__(self) -> None:
+        self.records: dict[str, SessionRecord] = {}
+        self.event_log: dict[str, dict[str, SessionEvent]] = {}
+        self.start_keys: dict[str, int] = {}
+        self.orphans: list[tuple[str, int, dict]] = []
+        self._next_id = 1
+
+    def allocate_transaction(self, start_key: str) -> int:
+        if start_key not in self.start_keys:
+            self.start_keys[start_key] = self._next_id
+            self._next_id += 1
+        return self.start_keys[start_key]
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        return self.records.get(session_id)
+
+    def open(self, record: SessionRecord) -> bool:
+        if record.session_id in self.records:
+            return False
+        self.records[record.session_id] = record
+        return True
+
+    def append(self, session_id: str, event: SessionEvent) -> None:
+        self.event_log.setdefault(session_id, {})[event.key] = event
+
+    def events(self, session_id: str) -> list[SessionEvent]:
+        return list(self.event_log.get(session_id, {}).values())
+
+    def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
+        record = self.records[session_id]
+        if record.event_count > event_count:
+            return False
+        self.records[session_id] = record.model_copy(
+            update={
+                "state": facts.state.value,
+                "energy_wh": int(facts.energy_wh),
+                "stopped_at": facts.stopped_at,
+                "freed_at": facts.freed_at,
+                "review_reasons": facts.review_reasons,
+                "event_count": event_count,
+            }
+        )
+        return True
+
+    def record_orphan_stop(self, charger_id: str, transaction_id: int, payload: dict, at: datetime) -> None:
+        self.orphans.append((charger_id, transaction_id, payload))
+
+
+class InMemoryTags:
+    def __init__(self, tags: dict[str, TagAuthorization] | None = None) -> None:
+        self.tags = tags or {}
+        self.active: dict[str, set[str]] = {}
+
+    def authorize(self, id_tag: str, at: datetime) -> TagAuthorization:
+        return self.tags.get(id_tag, TagAuthorization(status=TagStatus.INVALID))
+
+    def claim(self, id_tag: str, session_id: str, max_concurrent: int) -> bool:
+        active = self.active.setdefault(id_tag, set())
+        if session_id not in active and len(active) >= max_concurrent:
+            return False
+        active.add(session_id)
+        return True
+
+    def release(self, id_tag: str, session_id: str) -> None:
+        self.active.get(id_tag, set()).discard(session_id)
+
+
+class InMemoryTariffs:
+    def __init__(self, tariff: tuple[str, str] | None = None) -> None:
+        self.tariff = tariff
+
+    def in_force(self, charger_id: str, connector_id: int) -> tuple[str, str] | None:
+        return self.tariff
 
 
 class InMemoryPendingCalls:

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, Outcome
-from tests.fakes import DictDeduplicator, InMemoryPendingCalls, InMemoryRegistry, RecordingChannel
+from tests.fakes import (
+    DictDeduplicator,
+    InMemoryPendingCalls,
+    InMemoryRegistry,
+    InMemorySessionStore,
+    InMemoryTags,
+    InMemoryTariffs,
+    RecordingChannel,
+)
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 26, 8, 0, 1, tzinfo=UTC)
@@ -21,6 +29,9 @@ def world():
     dedupe = DictDeduplicator()
     ingest = OcppIngest(
         registry=registry,
+        sessions=InMemorySessionStore(),
+        tags=InMemoryTags(),
+        tariffs=InMemoryTariffs(),
         pending=pending,
         channel=channel,
         dedupe=dedupe,
@@ -172,20 +183,10 @@ def test_duplicate_in_flight_is_not_answered_twice(world):
     assert channel.sent == []
 
 
-@pytest.mark.parametrize("action", ["StartTransaction", "Authorize", "MeterValues", "DataTransfer"])
+@pytest.mark.parametrize("action", ["DataTransfer", "DiagnosticsStatusNotification"])
 def test_actions_not_built_yet_answer_not_implemented(world, action):
     ingest, _, _, channel, _ = world
-    payloads = {
-        "StartTransaction": {
-            "connectorId": 1,
-            "idTag": "T",
-            "meterStart": 0,
-            "timestamp": "2026-11-26T08:00:00Z",
-        },
-        "Authorize": {"idTag": "T"},
-        "MeterValues": {"connectorId": 1, "meterValue": []},
-        "DataTransfer": {"vendorId": "acme"},
-    }
+    payloads = {"DataTransfer": {"vendorId": "acme"}, "DiagnosticsStatusNotification": {"status": "Idle"}}
     assert ingest.handle(event([2, "x1", action, payloads[action]])) is Outcome.REFUSED
     [[kind, message_id, code, *_]] = replies(channel)
     assert (kind, message_id, code) == (4, "x1", "NotImplemented")

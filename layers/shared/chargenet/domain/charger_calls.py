@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-
 from ocpp.v16.enums import Action
 
 from chargenet.domain.clock import ocpp_time
 from chargenet.domain.models import BootNotification, ConnectorStatus, StatusNotification
-from chargenet.domain.ports import ChargerRegistry
-from chargenet.ocpp.router import CallContext, Payload, Router
-
-
-@dataclass(frozen=True)
-class ChargerCallDeps:
-    registry: ChargerRegistry
-    heartbeat_interval_s: int
-    clock: Callable[[], datetime]
-
-
-Ctx = CallContext[ChargerCallDeps]
-router: Router[ChargerCallDeps] = Router()
+from chargenet.domain.routing import Ctx, router
+from chargenet.domain.session_log import record_status
+from chargenet.ocpp.router import Payload
 
 
 @router.on(Action.boot_notification)
@@ -45,18 +31,18 @@ def heartbeat(ctx: Ctx, payload: Payload) -> Payload:
 @router.on(Action.status_notification)
 def status_notification(ctx: Ctx, payload: Payload) -> Payload:
     notification = StatusNotification.model_validate(payload)
-    ctx.deps.registry.record_connector_status(
-        ConnectorStatus(
-            charger_id=ctx.charger_id,
-            connector_id=notification.connector_id,
-            status=notification.status,
-            error_code=notification.error_code,
-            info=notification.info,
-            vendor_id=notification.vendor_id,
-            vendor_error_code=notification.vendor_error_code,
-            # Queued notifications arrive late and out of order: the charger's clock orders them.
-            status_at=notification.timestamp or ctx.received_at,
-            received_at=ctx.received_at,
-        )
+    status = ConnectorStatus(
+        charger_id=ctx.charger_id,
+        connector_id=notification.connector_id,
+        status=notification.status,
+        error_code=notification.error_code,
+        info=notification.info,
+        vendor_id=notification.vendor_id,
+        vendor_error_code=notification.vendor_error_code,
+        # Queued notifications arrive late and out of order: the charger's clock orders them.
+        status_at=notification.timestamp or ctx.received_at,
+        received_at=ctx.received_at,
     )
+    ctx.deps.registry.record_connector_status(status)
+    record_status(ctx, status)
     return {}

@@ -46,6 +46,7 @@ class Charger(BaseModel):
     model: str | None = None
     serial_number: str | None = None
     firmware_version: str | None = None
+    rated_power_w: int | None = None  # the most any connector can deliver: meter jumps above it are anomalies
     registered_at: datetime
     last_boot_at: datetime | None = None
     last_seen_at: datetime | None = None
@@ -86,3 +87,82 @@ class PresenceEvent(BaseModel):
     timestamp: int  # ms since epoch
     version_number: int
     disconnect_reason: str | None = None
+
+
+class Authorize(OcppPayload):
+    id_tag: str
+
+
+class StartTransaction(OcppPayload):
+    connector_id: int
+    id_tag: str
+    meter_start: int
+    timestamp: datetime
+    reservation_id: int | None = None
+
+
+class StopTransaction(OcppPayload):
+    transaction_id: int
+    meter_stop: int
+    timestamp: datetime
+    reason: str = "Local"  # OCPP 1.6: absent means Local
+    id_tag: str | None = None
+    transaction_data: list[dict] | None = None
+
+
+class MeterValues(OcppPayload):
+    connector_id: int
+    transaction_id: int | None = None
+    meter_value: list[dict]
+
+
+class TagStatus(StrEnum):
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    CONCURRENT_TX = "ConcurrentTx"
+
+
+class TagAuthorization(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: TagStatus
+    expires_at: datetime | None = None
+    max_concurrent_sessions: int = 1
+
+
+def mask_tag(id_tag: str) -> str:
+    """Tag ids identify people: logs and records show only the first four characters."""
+    return id_tag[:4] + "*" * max(0, len(id_tag) - 4)
+
+
+class SessionRecord(BaseModel):
+    """The session as operators and drivers see it, recomputed from its events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    transaction_id: int
+    charger_id: str
+    connector_id: int
+    id_tag: str
+    tag_status: TagStatus
+    started_at: datetime
+    state: str = "active"
+    tariff_id: str | None = None
+    tariff_json: str | None = None  # snapshot at start: later edits never change this session
+    rated_power_w: int | None = None
+    energy_wh: int = 0
+    peak_power_w: int = 0
+    charging_seconds: int = 0
+    parking_seconds: int = 0
+    stopped_at: datetime | None = None
+    freed_at: datetime | None = None
+    stop_reason: str | None = None
+    review_reasons: list[str] = []
+    event_count: int = 0
+
+    @property
+    def masked_tag(self) -> str:
+        return mask_tag(self.id_tag)

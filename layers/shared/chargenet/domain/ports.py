@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PresenceEvent
+from chargenet.domain.models import (
+    BootNotification,
+    Charger,
+    ConnectorStatus,
+    PresenceEvent,
+    SessionRecord,
+    TagAuthorization,
+)
+from chargenet.domain.sessions import SessionEvent, SessionFacts
 
 
 class ChargerRegistry(Protocol):
@@ -25,6 +33,18 @@ class ChargerRegistry(Protocol):
 
     def connectors(self, charger_id: str) -> list[ConnectorStatus]: ...
 
+    def link_session(self, charger_id: str, connector_id: int, session_id: str, at: datetime) -> None:
+        """Make this the connector's current session (unless a later one already is)."""
+        ...
+
+    def connector_session(self, charger_id: str, connector_id: int) -> str | None: ...
+
+    def record_register(self, charger_id: str, connector_id: int, energy_wh: int, at: datetime) -> None:
+        """Keep the connector's latest energy register (by charger time) for reset detection."""
+        ...
+
+    def last_register(self, charger_id: str, connector_id: int) -> int | None: ...
+
 
 class PendingCalls(Protocol):
     """CALLs the backend sent to chargers, awaiting their CALLRESULT or CALLERROR."""
@@ -42,3 +62,45 @@ class ChargerChannel(Protocol):
     """Sends a frame to one charger (IoT Data publish to its out topic)."""
 
     def send(self, charger_id: str, frame: str) -> None: ...
+
+
+class SessionStore(Protocol):
+    def allocate_transaction(self, start_key: str) -> int:
+        """A network-wide unique transaction id; the same start key always gets the same id."""
+        ...
+
+    def get(self, session_id: str) -> SessionRecord | None: ...
+
+    def open(self, record: SessionRecord) -> bool:
+        """Create the session record once; False when it exists."""
+        ...
+
+    def append(self, session_id: str, event: SessionEvent) -> None:
+        """Store an event; storing the same event again changes nothing."""
+        ...
+
+    def events(self, session_id: str) -> list[SessionEvent]: ...
+
+    def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
+        """Write the folded session unless a fold over more events was already written."""
+        ...
+
+    def record_orphan_stop(self, charger_id: str, transaction_id: int, payload: dict, at: datetime) -> None:
+        """A StopTransaction that matches no session of this charger: kept for review."""
+        ...
+
+
+class TagDirectory(Protocol):
+    def authorize(self, id_tag: str, at: datetime) -> TagAuthorization: ...
+
+    def claim(self, id_tag: str, session_id: str, max_concurrent: int) -> bool:
+        """Count the session against the tag; False when the tag already has its maximum."""
+        ...
+
+    def release(self, id_tag: str, session_id: str) -> None: ...
+
+
+class TariffBook(Protocol):
+    def in_force(self, charger_id: str, connector_id: int) -> tuple[str, str] | None:
+        """(tariff id, OCPI tariff JSON) for the connector, else the charger, else the network default."""
+        ...

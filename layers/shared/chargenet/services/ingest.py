@@ -14,12 +14,22 @@ from typing import Protocol
 from ocpp.messages import Call, CallError, CallResult, MessageType
 from pydantic import BaseModel, Field, ValidationError
 
-from chargenet.domain.charger_calls import ChargerCallDeps, router
+from chargenet.domain import charger_calls, transaction_calls
 from chargenet.domain.clock import from_epoch_ms
-from chargenet.domain.ports import ChargerChannel, ChargerRegistry, PendingCalls
+from chargenet.domain.ports import (
+    ChargerChannel,
+    ChargerRegistry,
+    PendingCalls,
+    SessionStore,
+    TagDirectory,
+    TariffBook,
+)
+from chargenet.domain.routing import CallDeps, router
 from chargenet.ocpp import codec
 from chargenet.ocpp.router import CallContext
 
+# The modules whose @router.on handlers answer charger CALLs.
+HANDLER_MODULES = (charger_calls, transaction_calls)
 CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # Writing last_seen on every frame would double the write units for no gain.
 SEEN_WRITE_INTERVAL = timedelta(seconds=60)
@@ -62,6 +72,9 @@ class IngestSettings:
 @dataclass(frozen=True)
 class OcppIngest:
     registry: ChargerRegistry
+    sessions: SessionStore
+    tags: TagDirectory
+    tariffs: TariffBook
     pending: PendingCalls
     channel: ChargerChannel
     dedupe: Deduplicator
@@ -105,7 +118,14 @@ class OcppIngest:
                     frame.unique_id, "NotImplemented", f"{frame.action} is not implemented"
                 )
             codec.validate(MessageType.Call, frame.action, frame.payload, frame.unique_id)
-            deps = ChargerCallDeps(self.registry, self.settings.heartbeat_interval_s, self.clock)
+            deps = CallDeps(
+                self.registry,
+                self.sessions,
+                self.tags,
+                self.tariffs,
+                self.settings.heartbeat_interval_s,
+                self.clock,
+            )
             ctx = CallContext(charger_id, frame.unique_id, received_at, deps)
             return codec.call_result(frame.unique_id, router.dispatch(ctx, frame.action, frame.payload))
         except codec.FrameRejected as rejected:

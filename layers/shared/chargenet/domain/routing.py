@@ -1,0 +1,24 @@
+"""The router every charger CALL goes through, and the ports its handlers use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from chargenet.domain.ports import ChargerRegistry, SessionStore, TagDirectory, TariffBook
+from chargenet.ocpp.router import CallContext, Router
+
+
+@dataclass(frozen=True)
+class CallDeps:
+    registry: ChargerRegistry
+    sessions: SessionStore
+    tags: TagDirectory
+    tariffs: TariffBook
+    heartbeat_interval_s: int
+    clock: Callable[[], datetime]
+
+
+Ctx = CallContext[CallDeps]
+router: Router[CallDeps] = Router()

@@ -1,0 +1,37 @@
+"""Append what a charger said to its session, then recompute the session from all of it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from chargenet.domain.models import ConnectorStatus, SessionRecord
+from chargenet.domain.ports import SessionStore
+from chargenet.domain.routing import Ctx
+from chargenet.domain.sessions import EventKind, SessionEvent, SessionFacts, fold
+
+
+def record_events(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) -> SessionFacts:
+    for event in events:
+        ctx.deps.sessions.append(session.session_id, event)
+    return refresh(ctx.deps.sessions, session)
+
+
+def refresh(sessions: SessionStore, session: SessionRecord) -> SessionFacts:
+    events = sessions.events(session.session_id)
+    rated = Decimal(session.rated_power_w) if session.rated_power_w else None
+    facts = fold(events, rated_power_w=rated)
+    sessions.save_facts(session.session_id, facts, event_count=len(events))
+    return facts
+
+
+def record_status(ctx: Ctx, status: ConnectorStatus) -> None:
+    """Connector statuses tell idle time and when the car left: they belong to its session."""
+    if status.connector_id == 0:
+        return
+    session_id = ctx.deps.registry.connector_session(status.charger_id, status.connector_id)
+    session = ctx.deps.sessions.get(session_id) if session_id else None
+    if session is None or status.status_at < session.started_at:
+        return
+    record_events(
+        ctx, session, [SessionEvent(kind=EventKind.STATUS, at=status.status_at, status=status.status)]
+    )
