@@ -20,6 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add.add_argument("charger_id")
     add.add_argument("--site", default="", help="site the charger belongs to")
+    add.add_argument("--rated-power-kw", type=int, default=22, help="most power any connector delivers (default 22)")
     add.add_argument(
         "--password-stdin", action="store_true", help="read an OCPP Basic Auth password from stdin"
     )
@@ -39,7 +40,9 @@ def add_charger(args: argparse.Namespace) -> str:
     from chargenet_cli.provisioning import provision
 
     password = _read_password() if args.password_stdin else None
-    done = provision(state, args.charger_id, args.site, password)
+    if args.rated_power_kw <= 0:
+        raise UsageError("--rated-power-kw must be positive")
+    done = provision(state, args.charger_id, args.site, password, rated_power_w=args.rated_power_kw * 1000)
     if args.json:
         return as_json(
             {

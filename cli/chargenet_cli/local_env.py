@@ -8,6 +8,17 @@ from pathlib import Path
 from chargenet_cli.errors import CliError
 from chargenet_local.stack import StackNotRunning, StackState, default_home, read_state
 
+_TABLE_VARIABLES = {
+    "ChargersTable": "CHARGERS_TABLE",
+    "PendingCallsTable": "PENDING_CALLS_TABLE",
+    "SessionsTable": "SESSIONS_TABLE",
+    "SessionEventsTable": "SESSION_EVENTS_TABLE",
+    "TransactionKeysTable": "TRANSACTION_KEYS_TABLE",
+    "TagsTable": "TAGS_TABLE",
+    "TariffsTable": "TARIFFS_TABLE",
+    "CdrsTable": "CDRS_TABLE",
+}
+
 
 def connect(home: Path | None = None) -> StackState:
     """Read the stack's endpoints and set the environment pynamodb and boto3 read.
@@ -20,10 +31,12 @@ def connect(home: Path | None = None) -> StackState:
     except StackNotRunning as exc:
         raise CliError(str(exc)) from exc
     os.environ.update(state.aws_environment())
+    # The same variables the template gives the functions (the table names are the logical ids).
     os.environ.update(
         {
-            "CHARGERS_TABLE": state.tables["ChargersTable"],
-            "PENDING_CALLS_TABLE": state.tables["PendingCallsTable"],
+            _TABLE_VARIABLES[logical]: name
+            for logical, name in state.tables.items()
+            if logical in _TABLE_VARIABLES
         }
     )
     return state

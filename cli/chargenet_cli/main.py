@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chargenet_cli import charger_cmd, demo_cmd, local_cmd
+from chargenet_cli import charger_cmd, demo_cmd, local_cmd, session_cmd, tariff_cmd
 from chargenet_cli.errors import CliError
 
 
@@ -19,7 +19,9 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     local_cmd.register(commands)
     charger_cmd.register(commands)
+    session_cmd.register(commands)
     demo_cmd.register(commands)
+    tariff_cmd.register(commands)
     return root
 
 

@@ -46,7 +46,11 @@ def check_charger_id(charger_id: str) -> None:
 
 
 def provision(
-    state: StackState, charger_id: str, site_id: str, password: str | None = None
+    state: StackState,
+    charger_id: str,
+    site_id: str,
+    password: str | None = None,
+    rated_power_w: int = 22_000,
 ) -> ProvisionedCharger:
     from chargenet.adapters.dynamodb import DynamoChargerRegistry
 
@@ -73,7 +77,7 @@ def provision(
         key_path=keystore.key_path,
         password_hash=hash_password(password) if password else None,
     ).save(folder)
-    if not registry.register(charger_id, site_id, utc_now()):
+    if not registry.register(charger_id, site_id, utc_now(), rated_power_w=rated_power_w):
         raise CliError(f"charger {charger_id} already exists")
     return ProvisionedCharger(charger_id, site_id, certificate_id, issued.not_after, folder)
 

@@ -13,6 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
 from chargenet.adapters.idempotency import PowertoolsDeduplicator
 from chargenet.adapters.iot_data import IotDataChannel
+from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet.domain.clock import utc_now
 from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, Outcome
 
@@ -31,6 +33,9 @@ def _deduplicator() -> PowertoolsDeduplicator:
 def _ingest() -> OcppIngest:
     return OcppIngest(
         registry=DynamoChargerRegistry(),
+        sessions=DynamoSessionStore(),
+        tags=DynamoTagDirectory(),
+        tariffs=DynamoTariffBook(),
         pending=DynamoPendingCalls(),
         channel=IotDataChannel(),
         dedupe=_deduplicator(),

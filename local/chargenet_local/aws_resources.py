@@ -51,9 +51,8 @@ def _create_table(dynamodb: Any, name: str, resource: dict[str, Any]) -> str:
         "KeySchema": props["KeySchema"],
         "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
     }
-    for key in ("GlobalSecondaryIndexes", "StreamSpecification"):
-        if key in props:
-            kwargs[key] = props[key]
+    if "GlobalSecondaryIndexes" in props:
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     if "StreamSpecification" in props:
         kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     dynamodb.create_table(**kwargs)

@@ -26,6 +26,7 @@ from chargenet_local import broker as broker_mod
 from chargenet_local.lambda_runtime import InvocationFailure, LocalFunction, dead_letter_body
 from chargenet_local.pki import LocalCA
 from chargenet_local.rules import Message, Rule, route
+from chargenet_local.streams import StreamPoller, failure_message
 from chargenet_local.template import Template, load
 
 log = logging.getLogger("chargenet.local")
@@ -180,6 +181,7 @@ class LocalStack:
         self._presence_versions: dict[str, int] = {}
         self._presence_lock = threading.Lock()
         self._functions: list[LocalFunction] = []
+        self._pollers: list[StreamPoller] = []
         self._targets: list[_RuleTarget] = []
 
     def serve(self) -> None:
@@ -275,10 +277,32 @@ class LocalStack:
                     self._queues.get(rule.error_queue or ""),
                 )
             )
+        self._start_stream_mappings(template, functions, state)
         self.backend.subscribe("$aws/rules/#", self.dispatch)
         for target in self._targets:
             if not target.rule.topic_filter.startswith("$"):
                 self.backend.subscribe(target.rule.topic_filter, self.dispatch)
+
+    def _start_stream_mappings(
+        self, template: Template, functions: dict[str, LocalFunction], state: StackState
+    ) -> None:
+        dynamodb, streams = _client("dynamodb", state), _client("dynamodbstreams", state)
+        for spec in template.stream_mappings():
+            queue_url = self._queues.get(spec.on_failure_queue or "")
+            poller = StreamPoller(
+                spec,
+                streams=streams,
+                stream_arn=dynamodb.describe_table(TableName=spec.table)["Table"]["LatestStreamArn"],
+                invoke=functions[spec.function].invoke,
+                on_failure=lambda batch, url=queue_url: self._send_failure(url, batch),
+            )
+            poller.start()
+            self._pollers.append(poller)
+
+    def _send_failure(self, queue_url: str | None, batch: dict[str, Any]) -> None:
+        log.error("stream batch failed after retries: %s", batch["requestContext"])
+        if queue_url:
+            self._sqs.send_message(QueueUrl=queue_url, MessageBody=failure_message(batch))
 
     # --------------------------------------------------------------- rules
     def dispatch(self, topic: str, payload: bytes, client_id: str | None = None) -> None:
@@ -355,6 +379,8 @@ class LocalStack:
         log.info("local stack stopping")
         # Functions first, while the broker and moto can still serve what is in flight.
         self._targets.clear()
+        for poller in self._pollers:
+            poller.stop()
         steps = [f.close for f in self._functions]
         steps += [self.backend.disconnect, self.iot_data.stop, self.broker.stop, self._moto.stop]
         for step in steps:

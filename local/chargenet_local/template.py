@@ -7,6 +7,7 @@ stack and the cloud cannot drift apart.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,20 @@ class RuleSpec:
     sql: str
     function: str  # logical id of the Lambda action
     error_queue: str | None  # logical id of the SQS error action
+
+
+@dataclass(frozen=True)
+class StreamMappingSpec:
+    """A Lambda event source mapping on a DynamoDB stream."""
+
+    name: str
+    table: str  # logical id
+    function: str  # logical id
+    batch_size: int
+    max_retries: int
+    filter_patterns: list[dict[str, Any]]
+    on_failure_queue: str | None  # logical id
+    reports_item_failures: bool
 
 
 @dataclass
@@ -157,6 +172,28 @@ class Template:
                 dead_letter_queue=dlq_arn["Fn::GetAtt"][0] if isinstance(dlq_arn, dict) else None,
             )
         return specs
+
+    def stream_mappings(self) -> list[StreamMappingSpec]:
+        mappings = []
+        for name, res in self.of_type("AWS::Lambda::EventSourceMapping").items():
+            props = res["Properties"]
+            source = props["EventSourceArn"].get("Fn::GetAtt", [None, None])
+            if source[1] != "StreamArn":
+                raise ValueError(f"{name}: only DynamoDB stream event sources are supported locally")
+            on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", {})
+            mappings.append(
+                StreamMappingSpec(
+                    name=name,
+                    table=source[0],
+                    function=props["FunctionName"]["Ref"],
+                    batch_size=int(props.get("BatchSize", 100)),
+                    max_retries=int(props.get("MaximumRetryAttempts", 3)),
+                    filter_patterns=[json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])],
+                    on_failure_queue=on_failure.get("Fn::GetAtt", [None])[0],
+                    reports_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                )
+            )
+        return mappings
 
     def rules(self) -> list[RuleSpec]:
         rules = []

@@ -25,7 +25,9 @@ def test_status_json_lists_every_endpoint(stack):
     assert status["status"] == "ready"
     assert status["mqtt"] == f"mqtts://127.0.0.1:{stack.mqtt_port}"
     assert status["moto"] == stack.moto_url and status["iot_data"] == stack.iot_data_url
-    assert set(status["tables"]) == {"ChargersTable", "PendingCallsTable", "IdempotencyTable"}
+    assert {"ChargersTable", "PendingCallsTable", "IdempotencyTable", "SessionsTable", "CdrsTable"} <= set(
+        status["tables"]
+    )
     assert "IngestDeadLetterQueue" in status["queues"]
 
 

@@ -86,7 +86,7 @@ def test_bad_frames_get_callerrors_and_the_function_keeps_serving(new_charger):
                     2,
                     "m2",
                     "StartTransaction",
-                    {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-11-26T08:00:00Z"},
+                    {"connectorId": "one", "idTag": "T", "meterStart": 0, "timestamp": "2026-11-26T08:00:00Z"},
                 ],
                 [2, "m3", "MakeCoffee", {}],
                 [2, "m4", "DataTransfer", {"vendorId": "acme", "data": "x" * 70000}],
@@ -100,7 +100,7 @@ def test_bad_frames_get_callerrors_and_the_function_keeps_serving(new_charger):
     assert [r[:3] for r in replies[:5]] == [
         [4, "-1", "FormationViolation"],
         [4, "m1", "OccurenceConstraintViolation"],
-        [4, "m2", "NotImplemented"],
+        [4, "m2", "TypeConstraintViolation"],
         [4, "m3", "NotImplemented"],
         [4, "m4", "GenericError"],
     ]

@@ -27,11 +27,11 @@ CONNECTOR_SK_PREFIX = "connector#"
 PENDING_CALL_TTL = timedelta(days=2)
 
 
-def _conditional_failed(error: Exception) -> bool:
+def conditional_failed(error: Exception) -> bool:
     return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def _table_meta(table_env_var: str, local_name: str) -> type:
+def table_meta(table_env_var: str, local_name: str) -> type:
     """pynamodb's Meta: the table the template created (its logical id on the local stack)."""
 
     class Meta:
@@ -41,8 +41,23 @@ def _table_meta(table_env_var: str, local_name: str) -> type:
     return Meta
 
 
+def _connector_sk(connector_id: int) -> str:
+    return f"{CONNECTOR_SK_PREFIX}{connector_id}"
+
+
+def conditional_update(item: Model, actions: list, condition: object) -> bool:
+    """An update that loses to newer data: False (not an error) when the condition fails."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if conditional_failed(error):
+            return False
+        raise
+    return True
+
+
 class _ChargersTable(Model):
-    Meta = _table_meta("CHARGERS_TABLE", "ChargersTable")
+    Meta = table_meta("CHARGERS_TABLE", "ChargersTable")
 
     charger_id = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -54,6 +69,7 @@ class ChargerItem(_ChargersTable):
     model = UnicodeAttribute(null=True)
     serial_number = UnicodeAttribute(null=True)
     firmware_version = UnicodeAttribute(null=True)
+    rated_power_w = NumberAttribute(null=True)
     registered_at = UTCDateTimeAttribute()
     last_boot_at = UTCDateTimeAttribute(null=True)
     last_seen_at = UTCDateTimeAttribute(null=True)
@@ -63,19 +79,26 @@ class ChargerItem(_ChargersTable):
     disconnect_reason = UnicodeAttribute(null=True)
 
     def to_domain(self) -> Charger:
-        fields = {name: getattr(self, name) for name in Charger.model_fields if name != "presence_version"}
-        return Charger(**fields, presence_version=int(self.presence_version))
+        numbers = {"presence_version", "rated_power_w"}
+        fields = {name: getattr(self, name) for name in Charger.model_fields if name not in numbers}
+        rated = int(self.rated_power_w) if self.rated_power_w is not None else None
+        return Charger(**fields, presence_version=int(self.presence_version), rated_power_w=rated)
 
 
 class ConnectorItem(_ChargersTable):
     connector_id = NumberAttribute()
-    status = UnicodeAttribute()
-    error_code = UnicodeAttribute()
+    # Null until the first StatusNotification: meter registers and sessions may come first.
+    status = UnicodeAttribute(null=True)
+    error_code = UnicodeAttribute(null=True)
     info = UnicodeAttribute(null=True)
     vendor_id = UnicodeAttribute(null=True)
     vendor_error_code = UnicodeAttribute(null=True)
-    status_at = UTCDateTimeAttribute()
-    received_at = UTCDateTimeAttribute()
+    status_at = UTCDateTimeAttribute(null=True)
+    received_at = UTCDateTimeAttribute(null=True)
+    session_id = UnicodeAttribute(null=True)
+    session_linked_at = UTCDateTimeAttribute(null=True)
+    last_register_wh = NumberAttribute(null=True)
+    last_register_at = UTCDateTimeAttribute(null=True)
 
     def to_domain(self) -> ConnectorStatus:
         fields = {
@@ -93,13 +116,15 @@ class DynamoChargerRegistry:
         except DoesNotExist:
             return None
 
-    def register(self, charger_id: str, site_id: str, at: datetime) -> bool:
+    def register(self, charger_id: str, site_id: str, at: datetime, rated_power_w: int | None = None) -> bool:
         """Add a charger; False when the id is taken."""
-        item = ChargerItem(charger_id, CHARGER_SK, site_id=site_id, registered_at=at)
+        item = ChargerItem(
+            charger_id, CHARGER_SK, site_id=site_id, registered_at=at, rated_power_w=rated_power_w
+        )
         try:
             item.save(condition=ChargerItem.charger_id.does_not_exist())
         except PutError as error:
-            if _conditional_failed(error):
+            if conditional_failed(error):
                 return False
             raise
         return True
@@ -124,61 +149,79 @@ class DynamoChargerRegistry:
         )
 
     def record_seen(self, charger_id: str, at: datetime) -> None:
-        try:
-            ChargerItem(charger_id, CHARGER_SK).update(
-                actions=[ChargerItem.last_seen_at.set(at)],
-                condition=ChargerItem.charger_id.exists()
-                & (ChargerItem.last_seen_at.does_not_exist() | (ChargerItem.last_seen_at < at)),
-            )
-        except UpdateError as error:
-            if not _conditional_failed(error):  # a later frame already moved it on
-                raise
+        # Losing to a later frame that already moved it on is fine.
+        conditional_update(
+            ChargerItem(charger_id, CHARGER_SK),
+            [ChargerItem.last_seen_at.set(at)],
+            ChargerItem.charger_id.exists()
+            & (ChargerItem.last_seen_at.does_not_exist() | (ChargerItem.last_seen_at < at)),
+        )
 
     def record_connector_status(self, status: ConnectorStatus) -> bool:
         fields = status.model_dump(exclude={"charger_id", "connector_id"})
-        item = ConnectorItem(
-            status.charger_id,
-            f"{CONNECTOR_SK_PREFIX}{status.connector_id}",
-            connector_id=status.connector_id,
-            **fields,
+        item = ConnectorItem(status.charger_id, _connector_sk(status.connector_id))
+        actions = [getattr(ConnectorItem, name).set(value) for name, value in fields.items()]
+        newer = ConnectorItem.status_at.does_not_exist() | (ConnectorItem.status_at <= status.status_at)
+        return conditional_update(
+            item, [*actions, ConnectorItem.connector_id.set(status.connector_id)], newer
         )
-        try:
-            item.save(
-                condition=ConnectorItem.status_at.does_not_exist()
-                | (ConnectorItem.status_at <= status.status_at)
-            )
-        except PutError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
 
     def connectors(self, charger_id: str) -> list[ConnectorStatus]:
         items = ConnectorItem.query(charger_id, ConnectorItem.sk.startswith(CONNECTOR_SK_PREFIX))
-        return sorted((item.to_domain() for item in items), key=lambda c: c.connector_id)
+        statuses = (item.to_domain() for item in items if item.status is not None)
+        return sorted(statuses, key=lambda c: c.connector_id)
+
+    def link_session(self, charger_id: str, connector_id: int, session_id: str, at: datetime) -> None:
+        item = ConnectorItem(charger_id, _connector_sk(connector_id))
+        later = ConnectorItem.session_linked_at.does_not_exist() | (ConnectorItem.session_linked_at <= at)
+        actions = [
+            ConnectorItem.connector_id.set(connector_id),
+            ConnectorItem.session_id.set(session_id),
+            ConnectorItem.session_linked_at.set(at),
+        ]
+        conditional_update(item, actions, later)
+
+    def connector_session(self, charger_id: str, connector_id: int) -> str | None:
+        connector = self._connector(charger_id, connector_id)
+        return connector.session_id if connector else None
+
+    def record_register(self, charger_id: str, connector_id: int, energy_wh: int, at: datetime) -> None:
+        item = ConnectorItem(charger_id, _connector_sk(connector_id))
+        later = ConnectorItem.last_register_at.does_not_exist() | (ConnectorItem.last_register_at <= at)
+        actions = [
+            ConnectorItem.connector_id.set(connector_id),
+            ConnectorItem.last_register_wh.set(energy_wh),
+            ConnectorItem.last_register_at.set(at),
+        ]
+        conditional_update(item, actions, later)
+
+    def last_register(self, charger_id: str, connector_id: int) -> int | None:
+        connector = self._connector(charger_id, connector_id)
+        return (
+            int(connector.last_register_wh) if connector and connector.last_register_wh is not None else None
+        )
+
+    def _connector(self, charger_id: str, connector_id: int) -> ConnectorItem | None:
+        try:
+            return ConnectorItem.get(charger_id, _connector_sk(connector_id), consistent_read=True)
+        except DoesNotExist:
+            return None
 
     def apply_presence(self, event: PresenceEvent) -> bool:
-        at = from_epoch_ms(event.timestamp)
-        try:
-            ChargerItem(event.client_id, CHARGER_SK).update(
-                actions=[
-                    ChargerItem.online.set(event.event_type == "connected"),
-                    ChargerItem.presence_version.set(event.version_number),
-                    ChargerItem.presence_changed_at.set(at),
-                    ChargerItem.disconnect_reason.set(event.disconnect_reason),
-                ],
-                condition=ChargerItem.charger_id.exists()
-                & (ChargerItem.presence_version < event.version_number),
-            )
-        except UpdateError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        return conditional_update(
+            ChargerItem(event.client_id, CHARGER_SK),
+            [
+                ChargerItem.online.set(event.event_type == "connected"),
+                ChargerItem.presence_version.set(event.version_number),
+                ChargerItem.presence_changed_at.set(from_epoch_ms(event.timestamp)),
+                ChargerItem.disconnect_reason.set(event.disconnect_reason),
+            ],
+            ChargerItem.charger_id.exists() & (ChargerItem.presence_version < event.version_number),
+        )
 
 
 class PendingCallItem(Model):
-    Meta = _table_meta("PENDING_CALLS_TABLE", "PendingCallsTable")
+    Meta = table_meta("PENDING_CALLS_TABLE", "PendingCallsTable")
 
     charger_id = UnicodeAttribute(hash_key=True)
     message_id = UnicodeAttribute(range_key=True)
@@ -210,16 +253,8 @@ class DynamoPendingCalls:
             return None
 
     def resolve(self, charger_id: str, message_id: str, outcome: dict, at: datetime) -> bool:
-        try:
-            PendingCallItem(charger_id, message_id).update(
-                actions=[
-                    PendingCallItem.answered_at.set(at),
-                    PendingCallItem.outcome.set(json.dumps(outcome)),
-                ],
-                condition=PendingCallItem.message_id.exists() & PendingCallItem.answered_at.does_not_exist(),
-            )
-        except UpdateError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        return conditional_update(
+            PendingCallItem(charger_id, message_id),
+            [PendingCallItem.answered_at.set(at), PendingCallItem.outcome.set(json.dumps(outcome))],
+            PendingCallItem.message_id.exists() & PendingCallItem.answered_at.does_not_exist(),
+        )

@@ -1,0 +1,75 @@
+"""DynamoDB adapter for billing records: one CDR per session, written once, never changed."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.models import Model
+
+from chargenet.adapters.dynamodb import conditional_failed, table_meta
+from chargenet.domain.billing import BillingRecord
+
+
+class CdrItem(Model):
+    Meta = table_meta("CDRS_TABLE", "CdrsTable")
+
+    cdr_id = UnicodeAttribute(hash_key=True)
+    session_id = UnicodeAttribute()
+    charger_id = UnicodeAttribute()
+    connector_id = NumberAttribute()
+    start_date_time = UTCDateTimeAttribute()
+    end_date_time = UTCDateTimeAttribute()
+    currency = UnicodeAttribute()
+    total_excl_vat = UnicodeAttribute()  # Decimal as text: never a float on the way in or out
+    total_incl_vat = UnicodeAttribute()
+    energy_wh = NumberAttribute()
+    ocpi = UnicodeAttribute()  # the OCPI 2.2.1 CDR object
+
+    def to_domain(self) -> BillingRecord:
+        return BillingRecord(
+            cdr_id=self.cdr_id,
+            session_id=self.session_id,
+            charger_id=self.charger_id,
+            connector_id=int(self.connector_id),
+            start_date_time=self.start_date_time,
+            end_date_time=self.end_date_time,
+            currency=self.currency,
+            total_excl_vat=Decimal(self.total_excl_vat),
+            total_incl_vat=Decimal(self.total_incl_vat),
+            energy_wh=int(self.energy_wh),
+            ocpi=json.loads(self.ocpi, parse_float=Decimal),
+        )
+
+
+class DynamoCdrStore:
+    """Implements chargenet.services.billing.CdrStore."""
+
+    def create(self, record: BillingRecord) -> bool:
+        """Write the CDR once; False when this session already has one."""
+        fields: dict[str, Any] = record.model_dump(exclude={"ocpi", "total_excl_vat", "total_incl_vat"})
+        item = CdrItem(
+            **fields,
+            total_excl_vat=str(record.total_excl_vat),
+            total_incl_vat=str(record.total_incl_vat),
+            ocpi=json.dumps(record.ocpi, default=str),
+        )
+        try:
+            item.save(condition=CdrItem.cdr_id.does_not_exist())
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def get(self, cdr_id: str) -> BillingRecord | None:
+        try:
+            return CdrItem.get(cdr_id, consistent_read=True).to_domain()
+        except DoesNotExist:
+            return None
+
+    def list(self) -> list[BillingRecord]:
+        return sorted((item.to_domain() for item in CdrItem.scan()), key=lambda r: r.start_date_time)

@@ -1,0 +1,169 @@
+"""DynamoDB adapters for sessions: the event log, the folded record, transaction ids, orphan stops."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from pynamodb.attributes import (
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.models import Model
+
+from chargenet.adapters.dynamodb import conditional_failed, conditional_update, table_meta
+from chargenet.domain.models import SessionRecord
+from chargenet.domain.sessions import SessionEvent, SessionFacts, SessionState
+
+TRANSACTION_COUNTER_KEY = "counter#transaction"
+# Billing made the record final; a late message must not reopen it (corrections are credit records).
+FINAL_STATES = ("billed", SessionState.VOIDED.value)
+
+
+class SessionItem(Model):
+    Meta = table_meta("SESSIONS_TABLE", "SessionsTable")
+
+    session_id = UnicodeAttribute(hash_key=True)
+    transaction_id = NumberAttribute()
+    charger_id = UnicodeAttribute()
+    connector_id = NumberAttribute()
+    id_tag = UnicodeAttribute()
+    tag_status = UnicodeAttribute()
+    started_at = UTCDateTimeAttribute()
+    state = UnicodeAttribute()
+    tariff_id = UnicodeAttribute(null=True)
+    tariff_json = UnicodeAttribute(null=True)
+    rated_power_w = NumberAttribute(null=True)
+    energy_wh = NumberAttribute(default=0)
+    peak_power_w = NumberAttribute(default=0)
+    charging_seconds = NumberAttribute(default=0)
+    parking_seconds = NumberAttribute(default=0)
+    stopped_at = UTCDateTimeAttribute(null=True)
+    freed_at = UTCDateTimeAttribute(null=True)
+    stop_reason = UnicodeAttribute(null=True)
+    review_reasons = ListAttribute(of=UnicodeAttribute, default=list)
+    event_count = NumberAttribute(default=0)
+
+    def to_domain(self) -> SessionRecord:
+        values = {name: getattr(self, name) for name in SessionRecord.model_fields}
+        return SessionRecord.model_validate(values)
+
+
+class SessionEventItem(Model):
+    Meta = table_meta("SESSION_EVENTS_TABLE", "SessionEventsTable")
+
+    session_id = UnicodeAttribute(hash_key=True)
+    event_key = UnicodeAttribute(range_key=True)
+    body = UnicodeAttribute()
+
+
+class TransactionKeyItem(Model):
+    """The transaction id counter and one item per StartTransaction seen (its start key)."""
+
+    Meta = table_meta("TRANSACTION_KEYS_TABLE", "TransactionKeysTable")
+
+    key = UnicodeAttribute(hash_key=True)
+    transaction_id = NumberAttribute(null=True)
+    charger_id = UnicodeAttribute(null=True)
+    payload = UnicodeAttribute(null=True)
+    received_at = UTCDateTimeAttribute(null=True)
+
+
+class DynamoSessionStore:
+    """Implements chargenet.domain.ports.SessionStore."""
+
+    def allocate_transaction(self, start_key: str) -> int:
+        key = f"start#{start_key}"
+        existing = self._transaction_of(key)
+        if existing is not None:
+            return existing
+        counter = TransactionKeyItem(TRANSACTION_COUNTER_KEY)
+        counter.update(actions=[TransactionKeyItem.transaction_id.add(1)])
+        candidate = int(counter.transaction_id)
+        try:
+            TransactionKeyItem(key, transaction_id=candidate).save(
+                condition=TransactionKeyItem.key.does_not_exist()
+            )
+        except PutError as error:
+            if not conditional_failed(error):
+                raise
+            # A copy of the same StartTransaction won the race: its id stands (ours goes unused).
+            return self._transaction_of(key) or candidate
+        return candidate
+
+    def _transaction_of(self, key: str) -> int | None:
+        try:
+            return int(TransactionKeyItem.get(key, consistent_read=True).transaction_id)
+        except DoesNotExist:
+            return None
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        try:
+            return SessionItem.get(session_id, consistent_read=True).to_domain()
+        except DoesNotExist:
+            return None
+
+    def list(self) -> list[SessionRecord]:
+        return sorted((item.to_domain() for item in SessionItem.scan()), key=lambda s: s.started_at)
+
+    def open(self, record: SessionRecord) -> bool:
+        item = SessionItem(**record.model_dump())
+        try:
+            item.save(condition=SessionItem.session_id.does_not_exist())
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def append(self, session_id: str, event: SessionEvent) -> None:
+        # Same event, same key, same body: writing it twice is harmless, so no condition.
+        SessionEventItem(session_id, event.key, body=event.model_dump_json()).save()
+
+    def events(self, session_id: str) -> list[SessionEvent]:
+        items = SessionEventItem.query(session_id, consistent_read=True)
+        return [SessionEvent.model_validate_json(item.body) for item in items]
+
+    def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
+        actions = [
+            SessionItem.state.set(facts.state.value),
+            SessionItem.energy_wh.set(int(facts.energy_wh)),
+            SessionItem.peak_power_w.set(int(facts.peak_power_w)),
+            SessionItem.charging_seconds.set(int(facts.charging_seconds)),
+            SessionItem.parking_seconds.set(int(facts.parking_seconds)),
+            SessionItem.stopped_at.set(facts.stopped_at),
+            SessionItem.freed_at.set(facts.freed_at),
+            SessionItem.stop_reason.set(facts.stop_reason),
+            SessionItem.review_reasons.set(facts.review_reasons),
+            SessionItem.event_count.set(event_count),
+        ]
+        condition = (
+            SessionItem.session_id.exists()
+            & (SessionItem.event_count <= event_count)
+            & ~SessionItem.state.is_in(*FINAL_STATES)
+        )
+        return conditional_update(SessionItem(session_id), actions, condition)
+
+    def mark_billed(self, session_id: str) -> bool:
+        return conditional_update(
+            SessionItem(session_id),
+            [SessionItem.state.set("billed")],
+            SessionItem.state == SessionState.COMPLETED.value,
+        )
+
+    def record_orphan_stop(self, charger_id: str, transaction_id: int, payload: dict, at: datetime) -> None:
+        body = json.dumps(payload, sort_keys=True)
+        TransactionKeyItem(
+            f"orphan-stop#{charger_id}#{transaction_id}#{hashlib.sha256(body.encode()).hexdigest()[:16]}",
+            transaction_id=transaction_id,
+            charger_id=charger_id,
+            payload=body,
+            received_at=at,
+        ).save()
+
+    def orphan_stops(self) -> list[TransactionKeyItem]:
+        return [item for item in TransactionKeyItem.scan() if item.key.startswith("orphan-stop#")]
