@@ -20,7 +20,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add.add_argument("charger_id")
     add.add_argument("--site", default="", help="site the charger belongs to")
-    add.add_argument("--rated-power-kw", type=int, default=22, help="most power any connector delivers (default 22)")
+    add.add_argument(
+        "--rated-power-kw", type=int, default=22, help="most power any connector delivers (default 22)"
+    )
     add.add_argument(
         "--password-stdin", action="store_true", help="read an OCPP Basic Auth password from stdin"
     )

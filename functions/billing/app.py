@@ -37,4 +37,6 @@ def bill_record(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=bill_record, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=bill_record, processor=processor, context=context
+    )

@@ -85,7 +85,9 @@ class StreamPoller:
             response = self._streams.get_records(ShardIterator=self._iterators[shard_id], Limit=1000)
             self._iterators[shard_id] = response["NextShardIterator"]
             records = [self._with_source(r) for r in response["Records"] if self._wanted(r)]
-            batches += [records[i : i + self.spec.batch_size] for i in range(0, len(records), self.spec.batch_size)]
+            batches += [
+                records[i : i + self.spec.batch_size] for i in range(0, len(records), self.spec.batch_size)
+            ]
         return batches
 
     def _wanted(self, record: dict[str, Any]) -> bool:
@@ -126,13 +128,21 @@ class StreamPoller:
         try:
             response = self._invoke({"Records": records})
         except Exception as exc:
-            log.warning("stream %s: %s failed on %d records: %s", self.spec.name, self.spec.function, len(records), exc)
+            log.warning(
+                "stream %s: %s failed on %d records: %s",
+                self.spec.name,
+                self.spec.function,
+                len(records),
+                exc,
+            )
             return records
         if not self.spec.reports_item_failures or not isinstance(response, dict):
             return []
         failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         # Lambda retries from the first failed record on.
-        first = next((i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed_ids), None)
+        first = next(
+            (i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed_ids), None
+        )
         return [] if first is None else records[first:]
 
 

@@ -188,7 +188,9 @@ class Template:
                     function=props["FunctionName"]["Ref"],
                     batch_size=int(props.get("BatchSize", 100)),
                     max_retries=int(props.get("MaximumRetryAttempts", 3)),
-                    filter_patterns=[json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])],
+                    filter_patterns=[
+                        json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])
+                    ],
                     on_failure_queue=on_failure.get("Fn::GetAtt", [None])[0],
                     reports_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 )

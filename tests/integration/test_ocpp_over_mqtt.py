@@ -86,7 +86,12 @@ def test_bad_frames_get_callerrors_and_the_function_keeps_serving(new_charger):
                     2,
                     "m2",
                     "StartTransaction",
-                    {"connectorId": "one", "idTag": "T", "meterStart": 0, "timestamp": "2026-11-26T08:00:00Z"},
+                    {
+                        "connectorId": "one",
+                        "idTag": "T",
+                        "meterStart": 0,
+                        "timestamp": "2026-11-26T08:00:00Z",
+                    },
                 ],
                 [2, "m3", "MakeCoffee", {}],
                 [2, "m4", "DataTransfer", {"vendorId": "acme", "data": "x" * 70000}],

@@ -13,11 +13,18 @@ from chargenet.domain.models import TagStatus
 from tests.integration.conftest import RawCharger, eventually
 
 TARIFF = {
-    "country_code": "SE", "party_id": "CGN", "id": "E2E-1", "currency": "EUR",
-    "elements": [{"price_components": [
-        {"type": "ENERGY", "price": "0.30", "vat": "25", "step_size": 1},
-        {"type": "PARKING_TIME", "price": "6.00", "vat": "25", "step_size": 60},
-    ]}],
+    "country_code": "SE",
+    "party_id": "CGN",
+    "id": "E2E-1",
+    "currency": "EUR",
+    "elements": [
+        {
+            "price_components": [
+                {"type": "ENERGY", "price": "0.30", "vat": "25", "step_size": 1},
+                {"type": "PARKING_TIME", "price": "6.00", "vat": "25", "step_size": 60},
+            ]
+        }
+    ],
     "last_updated": "2026-11-01T00:00:00Z",
 }
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
@@ -69,32 +76,77 @@ def test_a_metered_session_becomes_one_cdr_with_the_expected_amounts(priced_netw
     async def run() -> int:
         async with RawCharger(credentials) as charger:
             driver = Driver(charger)
-            assert (await driver.call("Authorize", {"idTag": "E2E-TAG-1"}))["idTagInfo"]["status"] == "Accepted"
-            started = await driver.call("StartTransaction", {"connectorId": 1, "idTag": "E2E-TAG-1",
-                                                             "meterStart": 250_000, "timestamp": ts(0)})
+            assert (await driver.call("Authorize", {"idTag": "E2E-TAG-1"}))["idTagInfo"][
+                "status"
+            ] == "Accepted"
+            started = await driver.call(
+                "StartTransaction",
+                {"connectorId": 1, "idTag": "E2E-TAG-1", "meterStart": 250_000, "timestamp": ts(0)},
+            )
             tx = started["transactionId"]
-            await driver.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
-                                                     "timestamp": ts(0)})
+            await driver.call(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": ts(0)},
+            )
             for minute in (15, 30, 45, 60):
-                await driver.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [{
-                    "timestamp": ts(minute), "sampledValue": [
-                        {"value": str(250_000 + minute * 11_000 // 60), "measurand": "Energy.Active.Import.Register"},
-                        {"value": "11.0", "measurand": "Power.Active.Import", "unit": "kW"}]}]})
-            await driver.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
-                                                     "status": "SuspendedEV", "timestamp": ts(60)})
-            await driver.call("StopTransaction", {"transactionId": tx, "meterStop": 261_000, "timestamp": ts(90),
-                                                  "reason": "EVDisconnected", "idTag": "E2E-TAG-1"})
+                await driver.call(
+                    "MeterValues",
+                    {
+                        "connectorId": 1,
+                        "transactionId": tx,
+                        "meterValue": [
+                            {
+                                "timestamp": ts(minute),
+                                "sampledValue": [
+                                    {
+                                        "value": str(250_000 + minute * 11_000 // 60),
+                                        "measurand": "Energy.Active.Import.Register",
+                                    },
+                                    {"value": "11.0", "measurand": "Power.Active.Import", "unit": "kW"},
+                                ],
+                            }
+                        ],
+                    },
+                )
+            await driver.call(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": "SuspendedEV", "timestamp": ts(60)},
+            )
+            await driver.call(
+                "StopTransaction",
+                {
+                    "transactionId": tx,
+                    "meterStop": 261_000,
+                    "timestamp": ts(90),
+                    "reason": "EVDisconnected",
+                    "idTag": "E2E-TAG-1",
+                },
+            )
             # A duplicate StopTransaction (new message id, same content) changes nothing.
-            await driver.call("StopTransaction", {"transactionId": tx, "meterStop": 261_000, "timestamp": ts(90),
-                                                  "reason": "EVDisconnected", "idTag": "E2E-TAG-1"})
-            await driver.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
-                                                     "status": "Available", "timestamp": ts(92)})
+            await driver.call(
+                "StopTransaction",
+                {
+                    "transactionId": tx,
+                    "meterStop": 261_000,
+                    "timestamp": ts(90),
+                    "reason": "EVDisconnected",
+                    "idTag": "E2E-TAG-1",
+                },
+            )
+            await driver.call(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": ts(92)},
+            )
             return tx
 
     tx = asyncio.run(run())
     record = eventually(lambda: cdr_for(str(tx)), timeout=20)
     # 11 kWh x 0.30 = 3.30 excl, 4.125 -> 4.13 incl; idle 60->92 = 32 min x 6.00/h = 3.20 excl, 4.00 incl.
-    assert (record.total_excl_vat, record.total_incl_vat, record.currency) == (Decimal("6.50"), Decimal("8.13"), "EUR")
+    assert (record.total_excl_vat, record.total_incl_vat, record.currency) == (
+        Decimal("6.50"),
+        Decimal("8.13"),
+        "EUR",
+    )
     assert record.energy_wh == 11_000
     assert record.ocpi["cdr_token"]["uid"] == "E2E-*****"
     assert eventually(lambda: session(str(tx)).state == "billed")
@@ -106,13 +158,27 @@ def test_an_anomalous_session_goes_to_review_not_to_a_cdr(priced_network, new_ch
     async def run() -> int:
         async with RawCharger(credentials) as charger:
             driver = Driver(charger)
-            tx = (await driver.call("StartTransaction", {"connectorId": 2, "idTag": "E2E-TAG-1", "meterStart": 50_000,
-                                                         "timestamp": ts(200)}))["transactionId"]
-            await driver.call("MeterValues", {"connectorId": 2, "transactionId": tx, "meterValue": [
-                {"timestamp": ts(210), "sampledValue": [{"value": "51000"}]}]})
-            await driver.call("StopTransaction", {"transactionId": tx, "meterStop": 40_000, "timestamp": ts(220)})
-            await driver.call("StatusNotification", {"connectorId": 2, "errorCode": "NoError", "status": "Available",
-                                                     "timestamp": ts(221)})
+            tx = (
+                await driver.call(
+                    "StartTransaction",
+                    {"connectorId": 2, "idTag": "E2E-TAG-1", "meterStart": 50_000, "timestamp": ts(200)},
+                )
+            )["transactionId"]
+            await driver.call(
+                "MeterValues",
+                {
+                    "connectorId": 2,
+                    "transactionId": tx,
+                    "meterValue": [{"timestamp": ts(210), "sampledValue": [{"value": "51000"}]}],
+                },
+            )
+            await driver.call(
+                "StopTransaction", {"transactionId": tx, "meterStop": 40_000, "timestamp": ts(220)}
+            )
+            await driver.call(
+                "StatusNotification",
+                {"connectorId": 2, "errorCode": "NoError", "status": "Available", "timestamp": ts(221)},
+            )
             return tx
 
     tx = asyncio.run(run())

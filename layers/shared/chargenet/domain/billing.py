@@ -72,7 +72,11 @@ def billing_record(
         "start_date_time": ocpp_time(facts.started_at),
         "end_date_time": ocpp_time(facts.ended_at),
         "session_id": session.session_id,
-        "cdr_token": {"uid": mask_tag(session.id_tag), "type": "RFID", "contract_id": mask_tag(session.id_tag)},
+        "cdr_token": {
+            "uid": mask_tag(session.id_tag),
+            "type": "RFID",
+            "contract_id": mask_tag(session.id_tag),
+        },
         "auth_method": "WHITELIST",
         "cdr_location": {
             "id": session.charger_id,
