@@ -278,6 +278,7 @@ class LocalStack:
                 )
             )
         self._start_stream_mappings(template, functions, state)
+        self._start_schedules(template, functions)
         self.backend.subscribe("$aws/rules/#", self.dispatch)
         for target in self._targets:
             if not target.rule.topic_filter.startswith("$"):
@@ -298,6 +299,25 @@ class LocalStack:
             )
             poller.start()
             self._pollers.append(poller)
+
+    def _start_schedules(self, template: Template, functions: dict[str, LocalFunction]) -> None:
+        """EventBridge schedules; CHARGENET_SCHEDULE_EVERY_S runs them all faster (demos, tests)."""
+        override = os.environ.get("CHARGENET_SCHEDULE_EVERY_S")
+        for spec in template.schedules():
+            every = float(override) if override else spec.every_s
+            function = functions[spec.function]
+            threading.Thread(target=self._tick, args=(spec.name, every, function), daemon=True).start()
+
+    def _tick(self, name: str, every_s: float, function: LocalFunction) -> None:
+        while not self._stopping.wait(every_s):
+            event = {
+                "source": "aws.events",
+                "detail-type": "Scheduled Event",
+                "resources": [name],
+                "detail": {},
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            function.invoke_async(event)
 
     def _send_failure(self, queue_url: str | None, batch: dict[str, Any]) -> None:
         log.error("stream batch failed after retries: %s", batch["requestContext"])

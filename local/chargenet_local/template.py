@@ -73,6 +73,21 @@ class StreamMappingSpec:
     reports_item_failures: bool
 
 
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    every_s: int
+    function: str  # logical id
+
+
+def _rate_seconds(expression: str) -> int:
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not match:
+        raise ValueError(f"schedule {expression!r}: only rate(...) expressions run locally")
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match[2].rstrip("s")]
+    return int(match[1]) * unit
+
+
 @dataclass
 class Template:
     root: Path
@@ -196,6 +211,17 @@ class Template:
                 )
             )
         return mappings
+
+    def schedules(self) -> list[ScheduleSpec]:
+        specs = []
+        for name, res in self.of_type("AWS::Events::Rule").items():
+            props = res["Properties"]
+            if "ScheduleExpression" not in props:
+                continue
+            for target in props["Targets"]:
+                function = target["Arn"]["Fn::GetAtt"][0]
+                specs.append(ScheduleSpec(name, _rate_seconds(props["ScheduleExpression"]), function))
+        return specs
 
     def rules(self) -> list[RuleSpec]:
         rules = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def start_stack(home: Path) -> StackState:
+    # Scheduled functions (the idle-session sweep) run every second instead of every few minutes.
+    os.environ["CHARGENET_SCHEDULE_EVERY_S"] = "1"
     up(home, ROOT / "template.yaml")
     return local_env.connect(home)
 

@@ -185,3 +185,38 @@ def test_an_anomalous_session_goes_to_review_not_to_a_cdr(priced_network, new_ch
     reviewed = eventually(lambda: session(str(tx)) if session(str(tx)).state == "needs_review" else None)
     assert "below start register" in reviewed.review_reasons[0]
     assert cdr_for(str(tx)) is None
+
+
+def test_a_car_left_plugged_in_is_closed_at_the_idle_limit_and_billed(priced_network, new_charger):
+    credentials = new_charger()
+    stop_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+
+    def when(minutes: float) -> str:
+        return (stop_at + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+    async def run() -> int:
+        async with RawCharger(credentials) as charger:
+            driver = Driver(charger)
+            tx = (
+                await driver.call(
+                    "StartTransaction",
+                    {"connectorId": 1, "idTag": "E2E-TAG-1", "meterStart": 7_000, "timestamp": when(-30)},
+                )
+            )["transactionId"]
+            await driver.call(
+                "MeterValues",
+                {
+                    "connectorId": 1,
+                    "transactionId": tx,
+                    "meterValue": [{"timestamp": when(-1), "sampledValue": [{"value": "10000"}]}],
+                },
+            )
+            await driver.call(
+                "StopTransaction", {"transactionId": tx, "meterStop": 10_000, "timestamp": when(0)}
+            )
+            return tx
+
+    tx = asyncio.run(run())
+    record = eventually(lambda: cdr_for(str(tx)), timeout=30)
+    # 3 kWh x 0.30 = 0.90 / 1.13 (1.125 half-up); idle limit 120 min + 1 min not drawing = 121 min x 6.00/h = 12.10 / 15.13
+    assert record.total_excl_vat == Decimal("13.00") and record.total_incl_vat == Decimal("16.26")

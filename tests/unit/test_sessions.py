@@ -181,3 +181,18 @@ def test_any_order_and_duplication_gives_the_same_session(order, duplicates):
     reference = fold(typical_session(), rated_power_w=Decimal(22_000))
     shuffled = [*order, *(order[i % len(order)] for i in duplicates)]
     assert fold(shuffled, rated_power_w=Decimal(22_000)) == reference
+
+
+def test_idle_limit_completes_a_session_the_car_never_left():
+    events = [
+        start(),
+        meter(30, 105_000),
+        stop(40, 105_000),
+        SessionEvent(kind=EventKind.IDLE_LIMIT, at=at(160)),
+    ]
+    facts = fold(events)
+    assert facts.state is SessionState.COMPLETED and facts.freed_at == at(160)
+    assert facts.parking_seconds == 130 * 60  # idle from 30 (no power drawn) to the limit at 160
+    # The car leaving before the limit wins.
+    left_early = fold([*events, status(100, "Available")])
+    assert left_early.freed_at == at(100)

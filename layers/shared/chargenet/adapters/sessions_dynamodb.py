@@ -13,6 +13,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chargenet.adapters.dynamodb import conditional_failed, conditional_update, table_meta
@@ -24,8 +25,18 @@ TRANSACTION_COUNTER_KEY = "counter#transaction"
 FINAL_STATES = ("billed", SessionState.VOIDED.value)
 
 
+class SessionsByState(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-state"
+        projection = AllProjection()
+
+    state = UnicodeAttribute(hash_key=True)
+    started_at = UTCDateTimeAttribute(range_key=True)
+
+
 class SessionItem(Model):
     Meta = table_meta("SESSIONS_TABLE", "SessionsTable")
+    by_state = SessionsByState()
 
     session_id = UnicodeAttribute(hash_key=True)
     transaction_id = NumberAttribute()
@@ -109,6 +120,9 @@ class DynamoSessionStore:
 
     def list(self) -> list[SessionRecord]:
         return sorted((item.to_domain() for item in SessionItem.scan()), key=lambda s: s.started_at)
+
+    def in_state(self, state: str) -> list[SessionRecord]:
+        return [item.to_domain() for item in SessionItem.by_state.query(state)]
 
     def open(self, record: SessionRecord) -> bool:
         item = SessionItem(**record.model_dump())

@@ -31,7 +31,7 @@ METER_RESET_MIN_WH = 1000
 NO_READINGS_GRACE = timedelta(minutes=5)
 IDLE_STATUSES = frozenset({"SuspendedEV", "Finishing"})
 FREE_STATUSES = frozenset({"Available", "Unavailable", "Faulted"})
-_KIND_ORDER = {"start": 0, "meter": 1, "status": 2, "stop": 3, "settle": 4}
+_KIND_ORDER = {"start": 0, "meter": 1, "status": 2, "stop": 3, "settle": 4, "idle_limit": 5}
 
 
 class EventKind(StrEnum):
@@ -40,6 +40,7 @@ class EventKind(StrEnum):
     STATUS = "status"
     STOP = "stop"
     SETTLE = "settle"
+    IDLE_LIMIT = "idle_limit"  # the car stayed plugged in past the network's idle limit: billing ends here
 
 
 class SessionEvent(BaseModel):
@@ -147,13 +148,17 @@ def fold(events: list[SessionEvent], rated_power_w: Decimal | None = None) -> Se
 
 
 def _freed_at(events: list[SessionEvent], stop: SessionEvent | None) -> datetime | None:
-    """The connector became free (Available...) at or after the stop: the car left."""
+    """The connector became free (Available...) at or after the stop, or the idle limit passed."""
     if stop is None:
         return None
-    frees = [
-        e.at for e in events if e.kind is EventKind.STATUS and e.status in FREE_STATUSES and e.at >= stop.at
-    ]
+    frees = [e.at for e in events if e.at >= stop.at and _frees_connector(e)]
     return min(frees, default=None)
+
+
+def _frees_connector(event: SessionEvent) -> bool:
+    if event.kind is EventKind.IDLE_LIMIT:
+        return True
+    return event.kind is EventKind.STATUS and event.status in FREE_STATUSES
 
 
 def _registers(

@@ -13,8 +13,14 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from chargenet.domain.money import minor_unit_exponent, round_money, round_unit_price
-from chargenet.domain.tariffs.engine import check_in_force, components_at_start, pricing_elements
+from chargenet.domain.money import minor_unit_exponent, round_unit_price
+from chargenet.domain.tariffs.engine import (
+    SessionProfile,
+    check_in_force,
+    components_at_start,
+    price_session,
+    pricing_elements,
+)
 from chargenet.domain.tariffs.model import Price, PriceComponent, Tariff, TariffDimensionType
 
 Dim = TariffDimensionType
@@ -56,7 +62,7 @@ def price_display(tariff: Tariff, at: datetime) -> PriceDisplay:
         per_minute=_unit_price(charging, currency, per=60),
         idle_per_hour=_unit_price(parking, currency),
         idle_per_minute=_unit_price(parking, currency, per=60),
-        flat=_flat(flat, currency),
+        flat=_flat(tariff, at) if flat else None,
         vat={dim: component.vat for dim, component in components.items()},
         min_price=tariff.min_price,
         max_price=tariff.max_price,
@@ -66,6 +72,10 @@ def price_display(tariff: Tariff, at: datetime) -> PriceDisplay:
 
 def describe(display: PriceDisplay) -> list[str]:
     """Lines for a driver, e.g. "0.30 EUR/kWh incl. 25% VAT"."""
+    return (_price_lines(display) or ["free of charge"]) + _limit_lines(display) + display.notes
+
+
+def _price_lines(display: PriceDisplay) -> list[str]:
     cur = display.currency
     lines = []
     if display.per_kwh:
@@ -82,17 +92,16 @@ def describe(display: PriceDisplay) -> list[str]:
         )
     if display.flat:
         lines.append(f"{_shown(display.flat, cur)} {cur} per session{_vat_text(display.vat[Dim.FLAT])}")
-    if not lines:
-        lines.append("free of charge")
-    if display.min_price:
-        lines.append(
-            f"minimum {_shown(display.min_price, cur)} {cur} per session{_bound_vat(display.min_price)}"
-        )
-    if display.max_price:
-        lines.append(
-            f"maximum {_shown(display.max_price, cur)} {cur} per session{_bound_vat(display.max_price)}"
-        )
-    return lines + display.notes
+    return lines
+
+
+def _limit_lines(display: PriceDisplay) -> list[str]:
+    limits = (("minimum", display.min_price), ("maximum", display.max_price))
+    return [
+        f"{word} {_shown(limit, display.currency)} {display.currency} per session{_bound_vat(limit)}"
+        for word, limit in limits
+        if limit is not None
+    ]
 
 
 def _unit_price(component: PriceComponent | None, currency: str, per: int = 1) -> Price | None:
@@ -103,11 +112,9 @@ def _unit_price(component: PriceComponent | None, currency: str, per: int = 1) -
     return Price(excl_vat=round_unit_price(excl, currency), incl_vat=round_unit_price(incl, currency))
 
 
-def _flat(component: PriceComponent | None, currency: str) -> Price | None:
-    if component is None:
-        return None
-    incl = component.price * (1 + component.vat / 100) if component.vat is not None else component.price
-    return Price(excl_vat=round_money(component.price, currency), incl_vat=round_money(incl, currency))
+def _flat(tariff: Tariff, at: datetime) -> Price:
+    # billing itself: a session that ends as it starts costs exactly the flat fee
+    return price_session(tariff, SessionProfile(start=at)).total_fixed_cost
 
 
 def _notes(tariff: Tariff, components: dict[TariffDimensionType, PriceComponent]) -> list[str]:

@@ -152,6 +152,7 @@ def load_session(text: str) -> SessionProfile:
 
 
 def price_session(tariff: Tariff, profile: SessionProfile) -> PricedSession:
+    """The CDR cost fields of `profile` under `tariff`, by the rules in this module's docstring."""
     check_in_force(tariff, profile.start)
     elements = pricing_elements(tariff)
     clock = _LocalClock.of(profile.start)
@@ -265,9 +266,7 @@ class _LocalClock:
     @classmethod
     def of(cls, start: datetime) -> _LocalClock:
         wall = start.replace(tzinfo=None)
-        second = Fraction(wall.hour * 3600 + wall.minute * 60 + wall.second) + Fraction(
-            wall.microsecond, 10**6
-        )
+        second = _seconds(wall.time()) + wall.second + Fraction(wall.microsecond, 10**6)
         return cls(wall.date(), second)
 
     def read(self, elapsed: Fraction) -> tuple[date, Fraction]:
@@ -277,10 +276,8 @@ class _LocalClock:
     def crossings(self, second_of_day: int, after: Fraction, before: Fraction) -> list[Fraction]:
         """Elapsed times strictly between `after` and `before` when the clock reads `second_of_day`."""
         shift = self.start_second - second_of_day
-        first, last = (
-            math.floor((after + shift) / DAY_SECONDS) + 1,
-            math.ceil((before + shift) / DAY_SECONDS) - 1,
-        )
+        first = math.floor((after + shift) / DAY_SECONDS) + 1
+        last = math.ceil((before + shift) / DAY_SECONDS) - 1
         return [day * DAY_SECONDS - shift for day in range(first, last + 1)]
 
 
@@ -507,5 +504,6 @@ def _charging_period(tariff_id: str, start: datetime, group: list[_Piece]) -> Ch
         dims.append(CdrDimension(type=CdrDimensionType.POWER, volume=first.period.power_kw))
     if first.period.current_a is not None:
         dims.append(CdrDimension(type=CdrDimensionType.CURRENT, volume=first.period.current_a))
-    at = start + timedelta(microseconds=round(first.start * 10**6))
-    return ChargingPeriod(start_date_time=at.astimezone(UTC), dimensions=dims, tariff_id=tariff_id)
+    # in UTC: adding to a datetime with a DST zone would add wall-clock time, not elapsed time
+    at = start.astimezone(UTC) + timedelta(microseconds=round(first.start * 10**6))
+    return ChargingPeriod(start_date_time=at, dimensions=dims, tariff_id=tariff_id)
