@@ -7,15 +7,22 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from chargenet_shim.chaos import ChaosConfig
 from chargenet_shim.credentials import FILE_NAME, ChargerCredentials, hash_password
-from chargenet_shim.fleet import FleetResult, run_fleet
+from chargenet_shim.fleet import FleetResult, SessionFailure, SessionOutcome, run_fleet, run_sessions
 from chargenet_shim.gateway import GatewayConfig, serve
+from chargenet_shim.session import sample_plan
+from chargenet_shim.simclock import SimClock
+
+# Options that only mean something with --sessions.
+_SESSION_DEFAULTS = {"speed": 600.0, "duplicate": 0.0, "reorder": 0.0, "seed": 1}
 
 
 class UsageError(Exception):
@@ -34,9 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--tls-cert", type=Path, help="server certificate (profile 2)")
     gateway.add_argument("--tls-key", type=Path, help="server private key (profile 2)")
 
-    simulate = commands.add_parser("simulate", help="boot a simulated fleet once and print the results")
+    simulate = commands.add_parser(
+        "simulate", help="boot a simulated fleet once and print the results, or run charging sessions"
+    )
     simulate.add_argument("--credentials-dir", type=Path, required=True, help="one subfolder per charger id")
     simulate.add_argument("--chargers", help="comma-separated charger ids (default: every subfolder)")
+    simulate.add_argument(
+        "--sessions", type=int, help="charging sessions per charger (alternating connectors)"
+    )
+    sessions = simulate.add_argument_group("with --sessions")
+    sessions.add_argument("--speed", type=float, help="simulated seconds per real second (default 600)")
+    sessions.add_argument("--duplicate", type=float, help="probability a frame is sent twice (default 0)")
+    sessions.add_argument(
+        "--reorder", type=float, help="probability a late copy of a frame follows (default 0)"
+    )
+    sessions.add_argument("--seed", type=int, help="seeds the session plans and the chaos (default 1)")
 
     password = commands.add_parser("set-password", help="store a Basic Auth password hash (read from stdin)")
     password.add_argument("charger_dir", type=Path, help="the charger's folder holding charger.json")
@@ -88,9 +107,65 @@ def _simulate(args: argparse.Namespace) -> int:
     credentials = [
         ChargerCredentials.load(folder / charger_id) for charger_id in _charger_ids(folder, args.chargers)
     ]
+    # At simulation speed ocpp's per-frame INFO lines would bury the result.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    if args.sessions is not None:
+        return _simulate_sessions(args, credentials)
+    given = [f"--{name}" for name in _SESSION_DEFAULTS if getattr(args, name) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} only with --sessions")
     results = asyncio.run(run_fleet(credentials))
     print(format_table(results))
     return 0 if all(r.boot_status == "Accepted" and r.error is None for r in results) else 1
+
+
+def _simulate_sessions(args: argparse.Namespace, credentials: list[ChargerCredentials]) -> int:
+    speed, duplicate, reorder, seed = (
+        default if getattr(args, name) is None else getattr(args, name)
+        for name, default in _SESSION_DEFAULTS.items()
+    )
+    if args.sessions < 1:
+        raise UsageError("--sessions must be at least 1")
+    if speed <= 0:
+        raise UsageError("--speed must be positive")
+    try:
+        chaos = ChaosConfig(duplicate=duplicate, reorder=reorder, seed=seed)
+    except ValueError as exc:
+        raise UsageError(f"--duplicate/--reorder: {exc}") from exc
+    if duplicate or reorder:
+        # Every duplicate or late copy gets a second reply, which ocpp logs as an error.
+        logging.getLogger("ocpp").addFilter(_expected_stale_replies)
+    rng = random.Random(seed)
+    plans = [[sample_plan(rng, connector_id=1 + i % 2) for i in range(args.sessions)] for _ in credentials]
+    outcomes = asyncio.run(
+        run_sessions(credentials, plans, SimClock(speed=speed), chaos=chaos if duplicate or reorder else None)
+    )
+    print(format_sessions(outcomes))
+    return 0 if not any(isinstance(o, SessionFailure) for o in outcomes) else 1
+
+
+def _expected_stale_replies(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Ignoring response with unknown unique id")
+
+
+def format_sessions(outcomes: Sequence[SessionOutcome]) -> str:
+    header = ("charger", "connector", "tx", "kWh", "charging min", "idle min", "peak kW", "error")
+    rows = [header] + [
+        (o.charger_id, str(o.connector_id), "-", "-", "-", "-", "-", o.error)
+        if isinstance(o, SessionFailure)
+        else (
+            o.charger_id,
+            str(o.connector_id),
+            str(o.transaction_id),
+            f"{o.energy_wh / 1000:.3f}",
+            f"{o.charging_s / 60:.1f}",
+            f"{o.idle_s / 60:.1f}",
+            f"{o.peak_power_kw:.1f}",
+            "",
+        )
+        for o in outcomes
+    ]
+    return _table(rows)
 
 
 def _charger_ids(folder: Path, wanted: str | None) -> list[str]:
@@ -119,7 +194,11 @@ def format_table(results: Sequence[FleetResult]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return _table(rows)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )

@@ -1,17 +1,21 @@
-"""Bring up many simulated chargers at once: connect, boot, report Available, heartbeat."""
+"""Bring up many simulated chargers at once: connect, boot, report Available, heartbeat; then charge."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ocpp.exceptions import OCPPError
 from ocpp.v16.enums import ChargePointStatus, RegistrationStatus
 
+from chargenet_shim.chaos import ChaosConfig
+from chargenet_shim.charging import SessionError
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.link import LinkError
+from chargenet_shim.session import SessionPlan, SessionTruth
+from chargenet_shim.simclock import SimClock
 from chargenet_shim.simulator import SimulatedCharger
 
 Progress = Callable[[str, str], None]
@@ -55,6 +59,93 @@ async def run_fleet(
         return results
     finally:
         await asyncio.gather(*(charger.stop() for charger in chargers))
+
+
+@dataclass(frozen=True)
+class SessionFailure:
+    charger_id: str
+    connector_id: int
+    error: str
+
+
+SessionOutcome = SessionTruth | SessionFailure
+
+
+async def run_sessions(
+    credentials: list[ChargerCredentials],
+    plans_per_charger: Sequence[Sequence[SessionPlan]],
+    clock: SimClock,
+    on_progress: Progress | None = None,
+    chaos: ChaosConfig | None = None,
+    hold: Callable[[], Awaitable[None]] | None = None,
+    concurrency: int = 20,
+) -> list[SessionOutcome]:
+    """Bring every charger up, then run its plans; one outcome per plan, chargers in the order given.
+
+    A charger's connectors charge at the same time, each working through its own plans in
+    order. `chaos` is seeded per charger (seed + position). `concurrency` bounds the
+    bring-up only, and `hold` is awaited once every session has ended, as in run_fleet.
+    """
+    if len(plans_per_charger) != len(credentials):
+        raise ValueError("one list of plans per charger")
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    gate = asyncio.Semaphore(concurrency)
+    report = on_progress or _ignore
+    chargers = [
+        SimulatedCharger(
+            creds,
+            connectors=max([2, *(plan.connector_id for plan in plans)]),
+            chaos=chaos.for_charger(index) if chaos else None,
+            clock=clock,
+        )
+        for index, (creds, plans) in enumerate(zip(credentials, plans_per_charger, strict=True))
+    ]
+
+    async def visit(charger: SimulatedCharger, plans: Sequence[SessionPlan]) -> list[SessionOutcome]:
+        async with gate:
+            up = await _bring_up(charger, report)
+        if up.error is not None or up.boot_status != RegistrationStatus.accepted:
+            error = up.error or f"boot {up.boot_status}"
+            return [SessionFailure(charger.id, plan.connector_id, error) for plan in plans]
+        return await _charge(charger, plans, clock, report)
+
+    try:
+        outcomes = await asyncio.gather(
+            *(visit(c, p) for c, p in zip(chargers, plans_per_charger, strict=True))
+        )
+        if hold is not None:
+            await hold()
+        return [outcome for per_charger in outcomes for outcome in per_charger]
+    finally:
+        await asyncio.gather(*(charger.stop() for charger in chargers))
+
+
+async def _charge(
+    charger: SimulatedCharger, plans: Sequence[SessionPlan], clock: SimClock, report: Progress
+) -> list[SessionOutcome]:
+    outcomes: list[SessionOutcome | None] = [None] * len(plans)
+
+    async def connector_queue(connector_id: int) -> None:
+        for index, plan in enumerate(plans):
+            if plan.connector_id == connector_id:
+                outcomes[index] = await _session(charger, plan, clock, report)
+
+    await asyncio.gather(*(connector_queue(c) for c in sorted({plan.connector_id for plan in plans})))
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+async def _session(
+    charger: SimulatedCharger, plan: SessionPlan, clock: SimClock, report: Progress
+) -> SessionOutcome:
+    report(charger.id, f"connector {plan.connector_id}: session started")
+    try:
+        truth = await charger.run_session(plan, clock)
+    except (SessionError, TimeoutError, OCPPError, LinkError) as exc:
+        report(charger.id, f"connector {plan.connector_id}: session failed")
+        return SessionFailure(charger.id, plan.connector_id, _describe(exc))
+    report(charger.id, f"connector {plan.connector_id}: transaction {truth.transaction_id} done")
+    return truth
 
 
 def _ignore(charger_id: str, stage: str) -> None:

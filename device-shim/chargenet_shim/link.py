@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from awscrt import mqtt
 from awsiot import mqtt_connection_builder
@@ -31,8 +31,36 @@ class LinkError(RuntimeError):
     """The MQTT link could not be opened, or is not (or no longer) usable."""
 
 
+class LinkState(Protocol):
+    """Whether frames can reach the broker now; what the offline queue watches."""
+
+    @property
+    def online(self) -> bool: ...
+
+    async def wait_online(self) -> None: ...
+
+    async def wait_offline(self) -> None: ...
+
+
+class Link(LinkState, Protocol):
+    """What ocpp's ChargePoint needs (send/recv) plus the lifecycle the simulator drives."""
+
+    async def connect(self, timeout: float = 10.0) -> None: ...
+
+    async def send(self, frame: str) -> None: ...
+
+    async def recv(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+
 class ChargerLink:
-    """Frames go out to the charger's ingest topic and come back from its reply topic (QoS 1 both ways)."""
+    """Frames go out to the charger's ingest topic and come back from its reply topic (QoS 1 both ways).
+
+    `online` follows awscrt's interrupted/resumed callbacks. A publish while offline is still
+    handed to awscrt (it holds it until it reconnects); callers that must not wait, like the
+    offline queue, check `online` first.
+    """
 
     def __init__(self, credentials: ChargerCredentials, *, operation_timeout: float = 10.0) -> None:
         self.credentials = credentials
@@ -42,6 +70,19 @@ class ChargerLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: mqtt.Connection | None = None
         self._closed = False
+        self._up = asyncio.Event()
+        self._down = asyncio.Event()
+        self._down.set()
+
+    @property
+    def online(self) -> bool:
+        return self._up.is_set()
+
+    async def wait_online(self) -> None:
+        await self._up.wait()
+
+    async def wait_offline(self) -> None:
+        await self._down.wait()
 
     async def connect(self, timeout: float = 10.0) -> None:
         """Connect and subscribe; raises LinkError when the broker refuses or cannot be reached."""
@@ -58,6 +99,7 @@ class ChargerLink:
             _disconnect_once_up(connection, connected)
             raise
         self._connection = connection
+        self._set_online(True)
         LOG.info("%s: MQTT link up", self._where())
 
     async def send(self, frame: str) -> None:
@@ -82,6 +124,7 @@ class ChargerLink:
         if self._closed:
             return
         self._closed = True
+        self._set_online(False)
         self._inbox.put_nowait(None)
         connection, self._connection = self._connection, None
         if connection is None:
@@ -134,6 +177,18 @@ class ChargerLink:
             raise LinkError(f"{self.credentials.charger_id}: link is not connected")
         return self._connection
 
+    def _set_online(self, online: bool) -> None:
+        if self._closed and online:
+            # A resumed callback that raced with close() must not revive the link.
+            return
+        (self._up if online else self._down).set()
+        (self._down if online else self._up).clear()
+
+    def _set_online_threadsafe(self, online: bool) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._set_online, online)
+
     def _where(self) -> str:
         creds = self.credentials
         return f"{creds.charger_id}@{creds.mqtt_host}:{creds.mqtt_port}"
@@ -147,6 +202,7 @@ class ChargerLink:
 
     def _on_interrupted(self, connection: mqtt.Connection, error: Exception, **_: object) -> None:
         LOG.warning("%s: MQTT link interrupted, awscrt reconnects: %s", self._where(), error)
+        self._set_online_threadsafe(False)
 
     def _on_resumed(
         self,
@@ -156,9 +212,13 @@ class ChargerLink:
         **_: object,
     ) -> None:
         LOG.info("%s: MQTT link resumed (session present: %s)", self._where(), session_present)
-        if not session_present:
-            # The broker forgot the subscription (e.g. it restarted without persistence).
-            connection.resubscribe_existing_topics()
+        if session_present:
+            self._set_online_threadsafe(True)
+            return
+        # The broker forgot the subscription (e.g. it restarted without persistence). Online
+        # only once it is back, or the replies to what the offline queue sends next are lost.
+        resubscribed, _ = connection.resubscribe_existing_topics()
+        resubscribed.add_done_callback(lambda _: self._set_online_threadsafe(True))
 
 
 def _disconnect_once_up(connection: mqtt.Connection, connected: Future[object]) -> None:

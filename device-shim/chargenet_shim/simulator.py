@@ -4,6 +4,9 @@ ocpp's ChargePoint needs only a connection with `async send(str)` and
 `async recv() -> str`, which ChargerLink already is, so the OCPP-J framing,
 message ids, schema validation and the NotImplemented answers to backend
 calls without a handler all come from the library, not from this file.
+
+Everything after the boot goes through the Outbox, which keeps transaction
+messages through outages (outbox.py); charging sessions are in charging.py.
 """
 
 from __future__ import annotations
@@ -13,21 +16,24 @@ import contextlib
 import datetime as dt
 
 from ocpp.v16 import ChargePoint, call, call_result
-from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, RegistrationStatus
+from ocpp.v16.enums import AuthorizationStatus, ChargePointErrorCode, ChargePointStatus, RegistrationStatus
 
+from chargenet_shim.chaos import ChaosConfig, ChaosLink
+from chargenet_shim.charging import run_session
 from chargenet_shim.credentials import ChargerCredentials
-from chargenet_shim.link import ChargerLink, LinkError
+from chargenet_shim.link import ChargerLink, Link, LinkError
+from chargenet_shim.outbox import Outbox
+from chargenet_shim.session import SessionPlan, SessionTruth
+from chargenet_shim.simclock import SimClock, ocpp_timestamp
 
 # OCPP 1.6 lets the charge point pick the retry delay when the backend sends interval 0.
 DEFAULT_BOOT_RETRY_SECS = 30
+# A fresh-from-the-factory register reads 0; a charger in service has some history.
+DEFAULT_METER_BASE_WH = 1_250_000
 
 
 class NotAccepted(RuntimeError):
     """OCPP 1.6 forbids other requests until the backend has accepted the BootNotification."""
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class SimulatedCharger(ChargePoint):
@@ -39,10 +45,22 @@ class SimulatedCharger(ChargePoint):
         model: str = "SimCharger",
         firmware: str = "0.1.0",
         response_timeout: float = 10.0,
+        *,
+        link: Link | None = None,
+        chaos: ChaosConfig | None = None,
+        meter_base_wh: int = DEFAULT_METER_BASE_WH,
+        clock: SimClock | None = None,
     ) -> None:
-        self.link = ChargerLink(credentials)
+        """`link` replaces the MQTT link (tests); `chaos` puts a ChaosLink in front of it;
+        `clock` (default: real time) dates the statuses sent outside a session."""
+        self.clock = clock or SimClock()
+        inner = link or ChargerLink(credentials)
+        self.link: Link = ChaosLink(inner, chaos) if chaos else inner
         super().__init__(credentials.charger_id, self.link, response_timeout=response_timeout)
         self.connectors = connectors
+        self.outbox = Outbox(self.call, self.link)
+        # Each connector's Energy.Active.Import.Register, kept fractional so no Wh is lost to rounding.
+        self.meter_wh = {connector: float(meter_base_wh) for connector in range(1, connectors + 1)}
         self.boot_request = call.BootNotification(
             charge_point_model=model, charge_point_vendor=vendor, firmware_version=firmware
         )
@@ -56,6 +74,7 @@ class SimulatedCharger(ChargePoint):
         self._receiver = asyncio.create_task(ChargePoint.start(self), name=f"ocpp-{self.id}")
 
     async def stop(self) -> None:
+        await self.outbox.close()
         # Closing the link first ends the receive loop through recv() even if the
         # cancellation below is lost while the loop is waiting for a PUBACK.
         await self.link.close()
@@ -86,21 +105,34 @@ class SimulatedCharger(ChargePoint):
         error_code: ChargePointErrorCode | str = ChargePointErrorCode.no_error,
         info: str | None = None,
         vendor_error_code: str | None = None,
+        timestamp: dt.datetime | None = None,
     ) -> call_result.StatusNotification:
+        """Raises LinkError while offline: a status is not worth queueing, the next one supersedes it."""
         self._require_accepted()
         request = call.StatusNotification(
             connector_id=connector_id,
             error_code=ChargePointErrorCode(error_code),
             status=ChargePointStatus(status),
-            timestamp=_now(),
+            timestamp=ocpp_timestamp(timestamp or self.clock.now()),
             info=info,
             vendor_error_code=vendor_error_code,
         )
-        return await self.call(request, suppress=False)
+        return await self.outbox.call(request)
 
     async def heartbeat(self) -> call_result.Heartbeat:
         self._require_accepted()
-        return await self.call(call.Heartbeat(), suppress=False)
+        return await self.outbox.call(call.Heartbeat())
+
+    async def authorize(self, id_tag: str) -> AuthorizationStatus:
+        """Online only: this charger keeps no local authorization list or cache."""
+        self._require_accepted()
+        reply: call_result.Authorize = await self.outbox.call(call.Authorize(id_tag=id_tag))
+        return AuthorizationStatus(reply.id_tag_info["status"])
+
+    async def run_session(self, plan: SessionPlan, clock: SimClock) -> SessionTruth:
+        """One driver's visit on `plan.connector_id`, in `clock`'s time; see charging.py."""
+        self._require_accepted()
+        return await run_session(self, plan, clock)
 
     def _require_accepted(self) -> None:
         if self.registration != RegistrationStatus.accepted:

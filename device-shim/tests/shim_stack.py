@@ -3,13 +3,21 @@
 A real mosquitto with mTLS (the repo's local IoT Core stand-in), and a backend
 client that connects with the stack's own backend certificate, reads every
 charger's ingest topic and answers CALLs on the charger's reply topic, the
-way the cloud ingest Lambda does.
+way the cloud ingest Lambda does. A LinkCutter sits between one charger and
+the broker when a test needs to pull the charger's network cable.
+
+Speed: awscrt does not set TCP_NODELAY, so every QoS 1 hop in which a client
+sends a PUBACK and then its next packet stalls for the peer's delayed ACK
+(40 ms): a CALL round trip took ~90 ms, which made accelerated sessions crawl.
+The backend therefore reads and answers at QoS 0 (IoT Core's Basic Ingest
+rule has no MQTT session either) and mosquitto runs with TCP_NODELAY; the
+charger side keeps its QoS 1 subscription, and backend-initiated frames
+(`send`) stay QoS 1. A round trip now takes about a millisecond.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import signal
@@ -25,6 +33,7 @@ from typing import Any
 
 from awscrt import mqtt
 from awsiot import mqtt_connection_builder
+from fake_central import FakeCentralSystem
 
 from chargenet_local.broker import BACKEND_USER, Broker, PresenceChange
 from chargenet_local.pki import LocalCA
@@ -90,10 +99,17 @@ class RunningBroker:
         os.kill(self.pid, signal.SIGHUP)
 
 
+class _NoDelayBroker(Broker):
+    def write_config(self) -> Path:
+        conf = super().write_config()
+        conf.write_text("set_tcp_nodelay true\n" + conf.read_text())
+        return conf
+
+
 @contextlib.contextmanager
 def mosquitto(ca: LocalCA, folder: Path, port: int) -> Iterator[RunningBroker]:
     cert, key = ca.issue_with_key("localhost", server=True, folder=folder / "tls")
-    process = Broker(folder, port=port, ca=ca.cert_path, crl=ca.crl_path, cert=cert, key=key)
+    process = _NoDelayBroker(folder, port=port, ca=ca.cert_path, crl=ca.crl_path, cert=cert, key=key)
     handle = RunningBroker(port, ca)
     handle.pid = process.start(handle.on_presence)
     try:
@@ -103,53 +119,43 @@ def mosquitto(ca: LocalCA, folder: Path, port: int) -> Iterator[RunningBroker]:
         process.stop()
 
 
-class CloudBackend:
-    """Answers charger CALLs like the ingest Lambda; records every frame per charger."""
+class CloudBackend(FakeCentralSystem):
+    """Answers charger CALLs like the ingest Lambda; records every frame per charger, repeats included."""
 
     def __init__(self, connection: mqtt.Connection) -> None:
+        super().__init__()
         self._connection = connection
         self._frames: dict[str, list[str]] = defaultdict(list)
-        self._changed = threading.Condition()
-        self.boot_replies: dict[str, list[dict[str, Any]]] = {}
-        self.heartbeat_interval = 300
+        self._changed = threading.Condition(self.lock)
 
     def on_frame(self, topic: str, payload: bytes, **_: Any) -> None:
         charger_id = topic.split("/")[4]
         raw = payload.decode()
+        message = json.loads(raw)
         with self._changed:
+            reply = self.answer(charger_id, message) if message[0] == 2 else None
             self._frames[charger_id].append(raw)
             self._changed.notify_all()
-        message = json.loads(raw)
-        if message[0] == 2:
+        if reply is not None:
             # Runs on awscrt's event loop thread: waiting for the PUBACK here would deadlock it.
-            self._publish(charger_id, json.dumps(self._answer(charger_id, message)))
+            self._publish(charger_id, json.dumps(reply), mqtt.QoS.AT_MOST_ONCE)
 
-    def _answer(self, charger_id: str, message: list[Any]) -> list[Any]:
-        _, unique_id, action, _payload = message
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        if action == "BootNotification":
-            queued = self.boot_replies.get(charger_id)
-            reply = queued.pop(0) if queued else {"status": "Accepted", "interval": self.heartbeat_interval}
-            return [3, unique_id, {"currentTime": now, **reply}]
-        if action == "Heartbeat":
-            return [3, unique_id, {"currentTime": now}]
-        if action == "StatusNotification":
-            return [3, unique_id, {}]
-        return [4, unique_id, "NotImplemented", f"{action} is not handled by this backend", {}]
-
-    def _publish(self, charger_id: str, frame: str) -> Future[Any]:
-        published, _ = self._connection.publish(
-            f"chargers/{charger_id}/out", frame.encode(), mqtt.QoS.AT_LEAST_ONCE
-        )
+    def _publish(self, charger_id: str, frame: str, qos: mqtt.QoS) -> Future[Any]:
+        published, _ = self._connection.publish(f"chargers/{charger_id}/out", frame.encode(), qos)
         return published
 
     def send(self, charger_id: str, frame: str) -> None:
         """A backend-initiated frame, acknowledged by the broker before returning."""
-        self._publish(charger_id, frame).result(5)
+        self._publish(charger_id, frame, mqtt.QoS.AT_LEAST_ONCE).result(5)
 
     def frames(self, charger_id: str) -> list[str]:
         with self._changed:
             return list(self._frames[charger_id])
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout):
+                raise AssertionError("the backend did not get there in time")
 
     def wait_for(self, charger_id: str, match: Callable[[str], bool], timeout: float = 5.0) -> str:
         with self._changed:
@@ -177,10 +183,77 @@ def cloud_backend(broker: RunningBroker, folder: Path) -> Iterator[CloudBackend]
     connection.connect().result(10)
     cloud = CloudBackend(connection)
     subscribed, _ = connection.subscribe(
-        f"$aws/rules/{INGEST_RULE}/chargers/+/in", mqtt.QoS.AT_LEAST_ONCE, callback=cloud.on_frame
+        f"$aws/rules/{INGEST_RULE}/chargers/+/in", mqtt.QoS.AT_MOST_ONCE, callback=cloud.on_frame
     )
     subscribed.result(10)
     try:
         yield cloud
     finally:
         connection.disconnect().result(10)
+
+
+class LinkCutter:
+    """A TCP relay between a charger and the broker: `cut()` drops the connection the way a lost
+    mobile network does (no MQTT DISCONNECT, so the broker keeps the session) and refuses new
+    ones until `restore()`."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._listener = socket.create_server((HOST, 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._cut = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            for sock in self._sockets:
+                # shutdown, not close: it also wakes the relay thread blocked in recv().
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._cut:
+                    client.close()
+                    continue
+                upstream = socket.create_connection((HOST, self._target_port))
+                self._sockets |= {client, upstream}
+            threading.Thread(target=self._relay, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._relay, args=(upstream, client), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with self._lock:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self._sockets.discard(source)
+        # Each direction closes the socket it reads from, so each is closed exactly once.
+        source.close()
+
+
+@contextlib.contextmanager
+def link_cutter(target_port: int) -> Iterator[LinkCutter]:
+    cutter = LinkCutter(target_port)
+    try:
+        yield cutter
+    finally:
+        cutter.close()

@@ -69,6 +69,28 @@ def test_simulate_needs_an_existing_directory(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
 
 
+def test_session_options_without_sessions_are_a_usage_error(tmp_path, capsys):
+    _charger_folder(tmp_path)
+
+    assert main(["simulate", "--credentials-dir", str(tmp_path), "--speed", "60", "--seed", "3"]) == 2
+    assert "--speed, --seed only with --sessions" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--sessions", "0"], "--sessions must be at least 1"),
+        (["--sessions", "1", "--speed", "0"], "--speed must be positive"),
+        (["--sessions", "1", "--duplicate", "1.5"], "duplicate is a probability"),
+    ],
+)
+def test_nonsense_session_options_are_usage_errors(tmp_path, capsys, options, message):
+    _charger_folder(tmp_path)
+
+    assert main(["simulate", "--credentials-dir", str(tmp_path), *options]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_gateway_profile_2_without_a_certificate_is_a_usage_error(tmp_path, capsys):
     assert main(["gateway", "--credentials-dir", str(tmp_path), "--port", "0", "--profile", "2"]) == 2
     assert "profile 2 needs tls_cert and tls_key" in capsys.readouterr().err

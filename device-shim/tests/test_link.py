@@ -3,7 +3,7 @@ import contextlib
 import json
 
 import pytest
-from shim_stack import cloud_backend, free_port, mosquitto
+from shim_stack import cloud_backend, free_port, link_cutter, mosquitto
 
 from chargenet_local.pki import LocalCA
 from chargenet_shim.link import ChargerLink, LinkError
@@ -141,3 +141,23 @@ def test_a_link_closed_while_connecting_gives_up_its_client_id(provision, broker
     asyncio.run(scenario())
 
     assert broker.wait_for_presence(creds.charger_id, connected=False)
+
+
+def test_online_follows_the_connection_through_an_outage(provision, broker):
+    with link_cutter(broker.port) as cutter:
+        creds = provision().model_copy(update={"mqtt_port": cutter.port})
+
+        async def scenario() -> None:
+            link = ChargerLink(creds)
+            assert not link.online
+            await link.connect(5)
+            assert link.online
+            cutter.cut()
+            await asyncio.wait_for(link.wait_offline(), 5)
+            cutter.restore()
+            # awscrt retries after RECONNECT_MIN_SECS; the broker kept the session.
+            await asyncio.wait_for(link.wait_online(), 10)
+            await link.close()
+            assert not link.online
+
+        asyncio.run(scenario())

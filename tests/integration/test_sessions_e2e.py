@@ -220,3 +220,51 @@ def test_a_car_left_plugged_in_is_closed_at_the_idle_limit_and_billed(priced_net
     record = eventually(lambda: cdr_for(str(tx)), timeout=30)
     # 3 kWh x 0.30 = 0.90 / 1.13 (1.125 half-up); idle limit 120 min + 1 min not drawing = 121 min x 6.00/h = 12.10 / 15.13
     assert record.total_excl_vat == Decimal("13.00") and record.total_incl_vat == Decimal("16.26")
+
+
+def test_operator_settles_a_reviewed_session_with_the_cli_and_it_is_billed_once(priced_network, new_charger):
+    from tests.integration.test_cli import run as cli
+
+    credentials = new_charger()
+
+    async def run() -> int:
+        async with RawCharger(credentials) as charger:
+            driver = Driver(charger)
+            tx = (
+                await driver.call(
+                    "StartTransaction",
+                    {"connectorId": 1, "idTag": "E2E-TAG-1", "meterStart": 0, "timestamp": ts(300)},
+                )
+            )["transactionId"]
+            await driver.call(
+                "MeterValues",
+                {
+                    "connectorId": 1,
+                    "transactionId": tx,
+                    "meterValue": [{"timestamp": ts(310), "sampledValue": [{"value": "2000"}]}],
+                },
+            )
+            await driver.call(
+                "StopTransaction", {"transactionId": tx, "meterStop": 999_999, "timestamp": ts(320)}
+            )
+            await driver.call(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": ts(320)},
+            )
+            return tx
+
+    tx = str(asyncio.run(run()))
+    eventually(lambda: session(tx).state == "needs_review")
+    assert "exceeds the rated power" in session(tx).review_reasons[0]
+    listed = json.loads(
+        cli(priced_network.home, "session", "list", "--state", "needs_review", "--json").stdout
+    )
+    assert tx in [s["session_id"] for s in listed]
+    settled = cli(priced_network.home, "session", "settle", tx, "--use-reading", "2000")
+    assert settled.returncode == 0, settled.stderr
+    record = eventually(lambda: cdr_for(tx))
+    assert record.energy_wh == 2000 and record.total_excl_vat == Decimal("0.60")
+    again = cli(priced_network.home, "session", "settle", tx, "--void")
+    assert again.returncode == 1 and "not needs_review" in again.stderr
+    shown = json.loads(cli(priced_network.home, "cdr", "show", tx).stdout)
+    assert shown["id"] == tx and shown["total_cost"]["excl_vat"] == "0.60"

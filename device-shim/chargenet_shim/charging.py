@@ -1,0 +1,192 @@
+"""One charging session as the charger tells it to the backend (OCPP 1.6).
+
+Lifecycle of the connector, and what the backend is sent:
+
+    Preparing        cable plugged in                    StatusNotification
+                     driver presents the tag             Authorize (stop here unless Accepted)
+                     energy offered                      StartTransaction -> transactionId
+    Charging         every meter_interval_s              MeterValues (Transaction.Begin first,
+                                                         then Sample.Periodic)
+    SuspendedEV      EV full: it draws no more power,    MeterValues continue (power 0): the
+                     the car stays plugged in for        idle (parking) time is on the meter's
+                     idle_minutes_after                  timeline too
+                     driver unplugs                      MeterValues (Transaction.End),
+                                                         StopTransaction (reason EVDisconnected,
+                                                         or the plan's stop_reason)
+    Finishing        transaction over
+    Available        vehicle gone
+
+The charger acts as with StopTransactionOnInvalidId=false: Authorize has already checked
+the tag, the idTagInfo in the StartTransaction reply does not end the session.
+Transaction messages go through the charger's Outbox, so an outage mid-session delays
+them but loses none; statuses sent while offline are lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from typing import TYPE_CHECKING
+
+from ocpp.v16 import call
+from ocpp.v16.datatypes import MeterValue, SampledValue
+from ocpp.v16.enums import (
+    AuthorizationStatus,
+    ChargePointStatus,
+    Measurand,
+    ReadingContext,
+    Reason,
+    UnitOfMeasure,
+)
+
+from chargenet_shim.link import LinkError
+from chargenet_shim.outbox import TransactionRef
+from chargenet_shim.session import (
+    ChargeCurve,
+    MeterReading,
+    SessionPlan,
+    SessionTruth,
+    Step,
+    reading_at,
+    stop_after_s,
+    timeline,
+)
+from chargenet_shim.simclock import SimClock, ocpp_timestamp
+
+if TYPE_CHECKING:
+    from chargenet_shim.simulator import SimulatedCharger
+
+LOG = logging.getLogger(__name__)
+
+_CONTEXTS = {
+    Step.BEGIN: ReadingContext.transaction_begin,
+    Step.PERIODIC: ReadingContext.sample_periodic,
+    Step.END: ReadingContext.transaction_end,
+}
+
+
+class SessionError(RuntimeError):
+    """The session could not take place: tag refused, or the backend refused its transaction."""
+
+
+async def run_session(charger: SimulatedCharger, plan: SessionPlan, clock: SimClock) -> SessionTruth:
+    if plan.connector_id > charger.connectors:
+        raise ValueError(f"{charger.id} has no connector {plan.connector_id}")
+    return await _Visit(charger, plan, clock).run()
+
+
+class _Visit:
+    """One session while it runs; times are offsets in simulated seconds from the StartTransaction."""
+
+    def __init__(self, charger: SimulatedCharger, plan: SessionPlan, clock: SimClock) -> None:
+        self.charger = charger
+        self.plan = plan
+        self.clock = clock
+        self.curve = ChargeCurve.for_plan(plan)
+        self.transaction = TransactionRef()
+        self.register_base = charger.meter_wh[plan.connector_id]
+
+    async def run(self) -> SessionTruth:
+        await self._announce(ChargePointStatus.preparing, self.clock.now())
+        await self._authorize()
+        started_at = self.clock.now()
+        start = call.StartTransaction(
+            connector_id=self.plan.connector_id,
+            id_tag=self.plan.id_tag,
+            meter_start=math.floor(self.register_base),
+            timestamp=ocpp_timestamp(started_at),
+        )
+        await self.charger.outbox.transaction_call(start, self.transaction)
+        await self._announce(ChargePointStatus.charging, started_at)
+        readings = await self._charge(started_at)
+
+        stop_offset = stop_after_s(self.plan, self.curve)
+        stopped_at = started_at + dt.timedelta(seconds=stop_offset)
+        reason = self.plan.stop_reason or Reason.ev_disconnected
+        stop = call.StopTransaction(
+            meter_stop=readings[-1].register_wh,
+            timestamp=ocpp_timestamp(stopped_at),
+            # Still None if the StartTransaction is queued: the Outbox fills it in from its reply.
+            transaction_id=self.transaction.id,
+            reason=reason,
+            id_tag=self.plan.id_tag,
+        )
+        await self.charger.outbox.transaction_call(stop, self.transaction)
+        self.charger.meter_wh[self.plan.connector_id] = self.register_base + self.curve.energy_wh_at(
+            stop_offset
+        )
+        await self._announce(ChargePointStatus.finishing, stopped_at)
+        await self._announce(ChargePointStatus.available, stopped_at)
+
+        # The truth carries the backend's transaction id: wait until the Start has been answered.
+        await self.charger.outbox.flushed()
+        if self.transaction.id is None:
+            raise SessionError(f"{self.charger.id}: the backend refused the StartTransaction")
+        return SessionTruth(
+            charger_id=self.charger.id,
+            connector_id=self.plan.connector_id,
+            id_tag=self.plan.id_tag,
+            transaction_id=self.transaction.id,
+            meter_start_wh=start.meter_start,
+            meter_stop_wh=stop.meter_stop,
+            started_at=started_at,
+            stopped_at=stopped_at,
+            charging_s=self.curve.full_after_s,
+            idle_s=stop_offset - self.curve.full_after_s,
+            peak_power_kw=self.curve.peak_power_kw,
+            stop_reason=reason,
+            readings=tuple(readings),
+        )
+
+    async def _authorize(self) -> None:
+        status = await self.charger.authorize(self.plan.id_tag)
+        if status != AuthorizationStatus.accepted:
+            # The driver unplugs again.
+            await self._announce(ChargePointStatus.available, self.clock.now())
+            raise SessionError(f"{self.charger.id}: Authorize({self.plan.id_tag}) answered {status}")
+
+    async def _charge(self, started_at: dt.datetime) -> list[MeterReading]:
+        """From the Transaction.Begin sample to the Transaction.End one."""
+        readings: list[MeterReading] = []
+        for offset, step in timeline(self.plan, self.curve):
+            moment = started_at + dt.timedelta(seconds=offset)
+            await self.clock.sleep_until(moment)
+            if step is Step.FULL:
+                await self._announce(ChargePointStatus.suspended_ev, moment)
+                continue
+            reading = reading_at(self.curve, self.register_base, offset, moment, _CONTEXTS[step])
+            readings.append(reading)
+            request = call.MeterValues(
+                connector_id=self.plan.connector_id,
+                meter_value=[meter_value(reading)],
+                transaction_id=self.transaction.id,
+            )
+            await self.charger.outbox.transaction_call(request, self.transaction)
+        return readings
+
+    async def _announce(self, status: ChargePointStatus, moment: dt.datetime) -> None:
+        try:
+            await self.charger.send_status(self.plan.connector_id, status, timestamp=moment)
+        except (LinkError, TimeoutError) as exc:
+            LOG.info(
+                "%s: status %s on connector %d lost: %s", self.charger.id, status, self.plan.connector_id, exc
+            )
+
+
+def meter_value(reading: MeterReading) -> MeterValue:
+    """OCPP 1.6 sends values as strings: fixed decimals, the register in whole Wh."""
+
+    def sampled(value: str, measurand: Measurand, unit: UnitOfMeasure) -> SampledValue:
+        return SampledValue(value=value, context=reading.context, measurand=measurand, unit=unit)
+
+    return MeterValue(
+        timestamp=ocpp_timestamp(reading.timestamp),
+        sampled_value=[
+            sampled(str(reading.register_wh), Measurand.energy_active_import_register, UnitOfMeasure.wh),
+            sampled(f"{reading.power_w:.1f}", Measurand.power_active_import, UnitOfMeasure.w),
+            sampled(f"{reading.current_a:.1f}", Measurand.current_import, UnitOfMeasure.a),
+            sampled(f"{reading.soc_percent:.1f}", Measurand.soc, UnitOfMeasure.percent),
+            sampled(f"{reading.temperature_c:.1f}", Measurand.temperature, UnitOfMeasure.celsius),
+        ],
+    )
