@@ -1,29 +1,43 @@
-"""`chargenet demo`: the whole foundation in one run (what `make run` does).
+"""`chargenet demo`: the network in one run (what `make run` does).
 
-Starts the local stack, provisions N chargers (key pair per charger, certificate
-from the CA), connects each over mutual TLS, boots it, sends its statuses, then
-prints the fleet as the registry in DynamoDB holds it, and stops the stack.
+Starts the local stack, provisions N chargers (key pair per charger, certificate from
+the CA), stores the example tariff as the network default and an RFID tag per driver,
+connects each charger over mutual TLS, boots it, runs charging sessions on accelerated
+simulated time (SoC taper, periodic meter values, idle time before unplugging), waits
+until every session is billed, prints the fleet and the sessions with their cost, and
+stops the stack.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from chargenet_cli import local_env
 from chargenet_cli.charger_cmd import charger_record, fleet_table
 from chargenet_cli.errors import CliError
+from chargenet_cli.output import table
 from chargenet_local.stack import StackState, default_home, default_template, down, up
 
-SETTLE_TIMEOUT_S = 60
+SETTLE_TIMEOUT_S = 120
+RATED_POWER_KW = 22
+EXAMPLE_TARIFF = Path("docs/tariffs/example-tariff.json")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    demo = commands.add_parser("demo", help="start the local stack, connect a simulated fleet, show it, stop")
+    demo = commands.add_parser(
+        "demo", help="start the local stack, run a simulated fleet with billed sessions, stop"
+    )
     demo.add_argument("--chargers", type=int, default=10)
+    demo.add_argument("--sessions", type=int, default=1, help="sessions per charger (0: boot only)")
+    demo.add_argument("--speed", type=float, default=600, help="simulated seconds per real second")
+    demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--keep", action="store_true", help="leave the local stack running afterwards")
     demo.set_defaults(run=run_demo)
 
@@ -31,66 +45,168 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> str:
     if not 1 <= args.chargers <= 500:
         raise CliError("--chargers must be between 1 and 500")
+    if not 0 <= args.sessions <= 20 or args.speed <= 0:
+        raise CliError("--sessions must be 0-20 and --speed positive")
     home = args.home or default_home()
     say = _stepper()
-    say("starting the local stack (mosquitto mTLS, moto, rules engine, functions)")
+    say("starting the local stack (mosquitto mTLS, moto, rules engine, functions, stream, schedules)")
     try:
         up(home, default_template())
     except RuntimeError as exc:
         raise CliError(str(exc)) from exc
     try:
         state = local_env.connect(home)
-        return _run(state, args.chargers, say)
+        return _run(state, args, say)
     finally:
         if not args.keep:
             say("stopping the local stack")
             down(home)
 
 
-def _run(state: StackState, count: int, say: Callable[[str], None]) -> str:
+def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]) -> str:
+    ids = [f"CP-{n:03d}" for n in range(1, args.chargers + 1)]
+    say(
+        f"provisioning {len(ids)} chargers: key pair on the device side, CSR signed by the CA, thing + policy"
+    )
+    credentials = _provision(state, ids)
+    tariff_id = _price_list(say)
+    plans = _plans(ids, args.sessions, random.Random(args.seed))
+    say(
+        f"connecting {len(ids)} chargers over mutual TLS; {len(ids) * args.sessions} sessions at {args.speed:g}x"
+    )
+    fleet_records: list[dict[str, Any]] = []
+
+    async def while_connected() -> None:
+        fleet_records.extend(await asyncio.to_thread(_wait_for_registry, ids, say))
+
+    outcomes = asyncio.run(_drive(credentials, plans, args.speed, say, while_connected))
+    failed = [o for o in outcomes if not hasattr(o, "transaction_id")]
+    report = fleet_table(fleet_records)
+    if args.sessions:
+        report += "\n\n" + _billing_report(
+            [o for o in outcomes if hasattr(o, "transaction_id")], tariff_id, say
+        )
+    if failed:
+        raise CliError(report + "\n" + "\n".join(f"  {f.charger_id}: {f.error}" for f in failed))
+    return report
+
+
+def _provision(state: StackState, ids: list[str]) -> list[Any]:
     from chargenet_cli.provisioning import charger_dir, provision
     from chargenet_shim.credentials import ChargerCredentials
 
-    ids = [f"CP-{n:03d}" for n in range(1, count + 1)]
-    say(f"provisioning {count} chargers: key pair on the device side, CSR signed by the CA, thing + policy")
     for charger_id in ids:
-        if not (charger_dir(state, charger_id) / "charger.json").exists() or _unregistered(charger_id):
-            provision(state, charger_id, site_id=f"SITE-{(int(charger_id[3:]) - 1) // 5 + 1}")
-    credentials = [ChargerCredentials.load(charger_dir(state, charger_id)) for charger_id in ids]
-    say(f"connecting {count} chargers over mutual TLS; each boots and reports its connectors")
-    records: list[dict[str, Any]] = []
+        if _unregistered(charger_id):
+            site = f"SITE-{(int(charger_id[3:]) - 1) // 5 + 1}"
+            provision(state, charger_id, site_id=site, rated_power_w=RATED_POWER_KW * 1000)
+    return [ChargerCredentials.load(charger_dir(state, charger_id)) for charger_id in ids]
 
-    async def while_connected() -> None:
-        records.extend(await asyncio.to_thread(_wait_for_registry, ids, say))
 
-    results = asyncio.run(_fleet(credentials, say, while_connected))
-    failed = [r for r in results if r.error]
-    report = fleet_table(records)
-    rtts = sorted(r.boot_rtt_ms for r in results if r.boot_rtt_ms is not None)
-    summary = f"\n{count - len(failed)}/{count} chargers booted"
-    if rtts:
-        summary += (
-            f"; boot round trip (charger -> IoT rule -> Lambda -> reply) median {rtts[len(rtts) // 2]:.0f} ms"
+def _price_list(say: Callable[[str], None]) -> str:
+    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTariffBook
+    from chargenet.domain.clock import utc_now
+    from chargenet.domain.tariffs import describe, load_tariff, price_display
+
+    tariff = load_tariff(EXAMPLE_TARIFF.read_text())
+    book = DynamoTariffBook()
+    book.store(tariff.id, tariff.model_dump_json(exclude_none=True), utc_now())
+    book.assign(tariff.id)
+    say(f"network tariff {tariff.id}: " + "; ".join(describe(price_display(tariff, utc_now()))))
+    return tariff.id
+
+
+def _plans(ids: list[str], sessions: int, rng: random.Random) -> list[list[Any]]:
+    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
+    from chargenet.domain.models import TagStatus
+    from chargenet_shim.session import sample_plan
+
+    tags = DynamoTagDirectory()
+    plans = []
+    for n, _ in enumerate(ids, start=1):
+        tag = f"DEMO-{n:04d}"
+        tags.put(tag, TagStatus.ACCEPTED, max_concurrent=2, expires_at=None)
+        plans.append(
+            [
+                sample_plan(rng, connector_id=1 + k % 2).model_copy(
+                    update={
+                        "id_tag": tag,
+                        "max_power_kw": min(sample_plan(rng, 1).max_power_kw, float(RATED_POWER_KW)),
+                        "meter_interval_s": 300,
+                    }
+                )
+                for k in range(sessions)
+            ]
         )
-    if failed:
-        summary += "\n" + "\n".join(f"  {r.charger_id}: {r.error}" for r in failed)
-        raise CliError(report + summary)
-    return report + summary
+    return plans
 
 
-async def _fleet(
-    credentials: list[Any], say: Callable[[str], None], hold: Callable[[], Awaitable[None]]
+async def _drive(
+    credentials: list[Any],
+    plans: list[list[Any]],
+    speed: float,
+    say: Callable[[str], None],
+    hold: Callable[[], Awaitable[None]],
 ) -> list[Any]:
-    from chargenet_shim.fleet import run_fleet
+    from chargenet_shim.fleet import run_sessions
+    from chargenet_shim.simclock import SimClock
 
-    done: set[str] = set()
+    total = sum(len(p) for p in plans)
+    done: list[str] = []
 
     def progress(charger_id: str, stage: str) -> None:
-        if stage in ("done", "failed"):
-            done.add(charger_id)
-            say(f"  [{len(done):>3}/{len(credentials)}] {charger_id} {stage}")
+        if stage.endswith((" done", "session failed")):
+            done.append(charger_id)
+            say(f"  [{len(done):>3}/{total}] {charger_id} {stage}")
+        elif stage == "failed":
+            say(f"  {charger_id} failed to come up")
 
-    return await run_fleet(credentials, on_progress=progress, hold=hold)
+    return await run_sessions(credentials, plans, SimClock(speed=speed), on_progress=progress, hold=hold)
+
+
+def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None]) -> str:
+    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+    from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+
+    store, cdrs = DynamoSessionStore(), DynamoCdrStore()
+    wanted = {str(t.transaction_id) for t in truths}
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        records = {sid: cdrs.get(sid) for sid in wanted}
+        sessions = {sid: store.get(sid) for sid in wanted}
+        settled = [
+            sid for sid in wanted if records[sid] or (sessions[sid] and sessions[sid].state == "needs_review")
+        ]
+        if len(settled) == len(wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    say(
+        f"billing: {sum(1 for r in records.values() if r)}/{len(wanted)} sessions have a CDR (tariff {tariff_id})"
+    )
+    rows, revenue, currency = [], Decimal(0), ""
+    for truth in sorted(truths, key=lambda t: t.transaction_id):
+        session, record = sessions[str(truth.transaction_id)], records[str(truth.transaction_id)]
+        cost = (
+            f"{record.total_incl_vat} {record.currency}"
+            if record
+            else (session.state if session else "missing")
+        )
+        if record:
+            revenue += record.total_incl_vat
+            currency = record.currency
+        rows.append(
+            (
+                truth.transaction_id,
+                truth.charger_id,
+                truth.connector_id,
+                f"{session.energy_wh / 1000:.2f}" if session else "-",
+                f"{session.peak_power_w / 1000:.1f}" if session else "-",
+                round(session.charging_seconds / 60) if session else "-",
+                round(session.parking_seconds / 60) if session else "-",
+                cost,
+            )
+        )
+    headers = ["SESSION", "CHARGER", "PORT", "KWH", "PEAK KW", "CHARGING MIN", "IDLE MIN", "COST INCL VAT"]
+    return table(headers, rows) + f"\n\nrevenue: {revenue} {currency} incl. VAT from {len(rows)} sessions"
 
 
 def _unregistered(charger_id: str) -> bool:

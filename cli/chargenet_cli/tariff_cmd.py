@@ -11,15 +11,18 @@ import argparse
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from chargenet.domain.clock import utc_now
 from chargenet.domain.tariffs import (
     ChargingPeriod,
     Price,
     PricedSession,
     TariffError,
+    describe,
     load_session,
     load_tariff,
+    price_display,
     price_session,
 )
 from chargenet_cli.errors import CliError, UsageError
@@ -41,7 +44,9 @@ to the currency's minor unit ("7.90"), energy in kWh and times in hours with up 
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    tariff = commands.add_parser("tariff", help="OCPI 2.2.1 tariffs: price a session offline")
+    tariff = commands.add_parser(
+        "tariff", help="OCPI 2.2.1 tariffs: store, assign, list, price a session offline"
+    )
     sub = tariff.add_subparsers(dest="tariff_command", required=True)
     price = sub.add_parser(
         "price",
@@ -54,6 +59,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     price.add_argument("session_file", type=Path, metavar="SESSION.json", help="the session to price")
     price.add_argument("--json", action="store_true", help="CDR cost fields as JSON (decimals as strings)")
     price.set_defaults(run=price_cmd)
+    store = sub.add_parser(
+        "set", help="store (or replace) an OCPI 2.2.1 tariff; running sessions keep theirs"
+    )
+    store.add_argument("tariff_file", type=Path, metavar="TARIFF.json")
+    store.set_defaults(run=set_cmd)
+    assign = sub.add_parser("assign", help="the tariff in force for a connector, a charger, or the network")
+    assign.add_argument("tariff_id")
+    scope = assign.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--charger", help="charger id (with --connector: one connector only)")
+    scope.add_argument("--default", action="store_true", help="the network default")
+    assign.add_argument("--connector", type=int)
+    assign.set_defaults(run=assign_cmd)
+    listing = sub.add_parser("list", help="stored tariffs and assignments, with the prices drivers see")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=list_cmd)
 
 
 def price_cmd(args: argparse.Namespace) -> str:
@@ -112,3 +132,55 @@ def _dimensions(period: ChargingPeriod) -> str:
 
 def _charging_hours(priced: PricedSession) -> str:
     return f"{(priced.total_time - priced.total_parking_time).normalize():f}"
+
+
+def _book(args: argparse.Namespace) -> Any:
+    from chargenet_cli import local_env
+
+    local_env.connect(args.home)
+    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTariffBook
+
+    return DynamoTariffBook()
+
+
+def set_cmd(args: argparse.Namespace) -> str:
+    tariff = _load(args.tariff_file, load_tariff)
+    book = _book(args)
+    book.store(tariff.id, tariff.model_dump_json(exclude_none=True), utc_now())
+    return f"tariff {tariff.id} stored ({tariff.currency}, {len(tariff.elements)} element(s))"
+
+
+def assign_cmd(args: argparse.Namespace) -> str:
+    if args.connector is not None and not args.charger:
+        raise UsageError("--connector needs --charger")
+    book = _book(args)
+    if book.tariff(args.tariff_id) is None:
+        raise CliError(f"no tariff {args.tariff_id}: store it first with `chargenet tariff set FILE.json`")
+    if args.default:
+        book.assign(args.tariff_id)
+        return f"tariff {args.tariff_id} is the network default"
+    from chargenet.adapters.dynamodb import DynamoChargerRegistry
+
+    if DynamoChargerRegistry().get(args.charger) is None:
+        raise CliError(f"no charger {args.charger}")
+    connector = args.connector if args.connector is not None else "*"
+    book.assign(args.tariff_id, args.charger, connector)
+    return f"tariff {args.tariff_id} in force on {args.charger} connector {connector}"
+
+
+def list_cmd(args: argparse.Namespace) -> str:
+    items = _book(args).list()
+    tariffs = {i.tariff_id: load_tariff(i.body) for i in items if i.key.startswith("tariff#")}
+    assignments = [
+        (i.key.split("#", 1)[1].replace("#", " / "), i.tariff_id)
+        for i in items
+        if i.key.startswith("assignment#")
+    ]
+    now = utc_now()
+    shown = {tid: describe(price_display(t, now)) for tid, t in tariffs.items()}
+    if args.json:
+        return as_json(
+            {"tariffs": shown, "assignments": [{"scope": s, "tariff_id": t} for s, t in assignments]}
+        )
+    lines = [f"{tid}: " + "; ".join(text) for tid, text in shown.items()]
+    return "\n".join([*lines, "", table(["SCOPE (charger / connector)", "TARIFF"], assignments)])

@@ -71,3 +71,26 @@ def test_bad_input_gets_a_message_and_non_zero_exit(stack, tmp_path):
     assert not_running.returncode == 1 and "not running" in not_running.stderr
     for result in (duplicate, unknown, invalid, not_running):
         assert "Traceback" not in result.stderr
+
+
+def test_tariff_set_assign_list(stack):
+    root = Path(__file__).resolve().parents[2]
+    example = root / "docs" / "tariffs" / "example-tariff.json"
+    tariff_id = json.loads(example.read_text())["id"]
+    run(stack.home, "charger", "add", "CP-cli-tariff")
+    stored = run(stack.home, "tariff", "set", str(example))
+    assert stored.returncode == 0, stored.stderr
+    assigned = run(
+        stack.home, "tariff", "assign", tariff_id, "--charger", "CP-cli-tariff", "--connector", "2"
+    )
+    assert assigned.returncode == 0, assigned.stderr
+    listing = json.loads(run(stack.home, "tariff", "list", "--json").stdout)
+    assert {"scope": "CP-cli-tariff / 2", "tariff_id": tariff_id} in listing["assignments"]
+    assert any("kWh" in line for line in listing["tariffs"][tariff_id])
+
+    unknown = run(stack.home, "tariff", "assign", "NOPE", "--default")
+    assert unknown.returncode == 1 and "no tariff NOPE" in unknown.stderr
+    no_charger = run(stack.home, "tariff", "assign", tariff_id, "--charger", "CP-ghost")
+    assert no_charger.returncode == 1 and "no charger CP-ghost" in no_charger.stderr
+    bad = run(stack.home, "tariff", "set", str(root / "template.yaml"))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr

@@ -1,10 +1,11 @@
-"""`make run`'s command, end to end in its own stack: provision, connect over mTLS, boot, table, stop."""
+"""`make run`'s command, end to end in its own stack: provision, connect, boot, charge, bill, stop."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 
 def test_demo_brings_up_a_fleet_and_stops_the_stack(tmp_path):
@@ -17,14 +18,15 @@ def test_demo_brings_up_a_fleet_and_stops_the_stack(tmp_path):
         timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("CP-")]
-    assert [row[0] for row in rows] == ["CP-001", "CP-002", "CP-003"]
-    assert all(
-        row[2] == "online" and "2:Available" in line
-        for row, line in zip(
-            rows, [line for line in result.stdout.splitlines() if line.startswith("CP-")], strict=True
-        )
-    )
-    assert "3/3 chargers booted" in result.stdout
+    lines = result.stdout.splitlines()
+    fleet = [line.split() for line in lines if line.startswith("CP-")]
+    assert [row[0] for row in fleet] == ["CP-001", "CP-002", "CP-003"]
+    assert all(row[2] == "online" and row[-1] == "2:Available" for row in fleet)
+    assert "registry: 3/3 chargers online" in result.stdout
+    assert "billing: 3/3 sessions have a CDR" in result.stdout
+    sessions = [line.split() for line in lines if line[:1].isdigit() and "CP-" in line]
+    assert len(sessions) == 3 and all(row[-1] == "EUR" and Decimal(row[3]) > 0 for row in sessions)
+    revenue = sum(Decimal(row[-2]) for row in sessions)
+    assert f"revenue: {revenue} EUR incl. VAT from 3 sessions" in result.stdout
     assert "stopping the local stack" in result.stdout
     assert not (tmp_path / "stack.json").exists()

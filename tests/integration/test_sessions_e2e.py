@@ -268,3 +268,62 @@ def test_operator_settles_a_reviewed_session_with_the_cli_and_it_is_billed_once(
     assert again.returncode == 1 and "not needs_review" in again.stderr
     shown = json.loads(cli(priced_network.home, "cdr", "show", tx).stdout)
     assert shown["id"] == tx and shown["total_cost"]["excl_vat"] == "0.60"
+
+
+def test_simulated_sessions_are_billed_to_the_minor_unit_of_independently_computed_amounts(
+    priced_network, new_charger
+):
+    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
+    from chargenet_shim.session import SessionPlan
+    from chargenet_shim.simclock import SimClock
+    from chargenet_shim.simulator import SimulatedCharger
+
+    DynamoTagDirectory().put("E2E-TAG-2", TagStatus.ACCEPTED, 2, None)
+    credentials = new_charger()
+    plans = [
+        SessionPlan(
+            connector_id=1,
+            id_tag="E2E-TAG-2",
+            battery_kwh=40,
+            start_soc=50,
+            target_soc=80,
+            max_power_kw=11,
+            meter_interval_s=300,
+            idle_minutes_after=10,
+        ),
+        SessionPlan(
+            connector_id=2,
+            id_tag="E2E-TAG-2",
+            battery_kwh=60,
+            start_soc=70,
+            target_soc=95,
+            max_power_kw=22,
+            meter_interval_s=120,
+            idle_minutes_after=0,
+        ),
+    ]
+
+    async def run():
+        clock = SimClock(speed=600)
+        charger = SimulatedCharger(credentials, clock=clock)
+        await charger.start()
+        try:
+            await charger.run_boot()
+            return await asyncio.gather(*(charger.run_session(plan, clock) for plan in plans))
+        finally:
+            await charger.stop()
+
+    truths = asyncio.run(run())
+    for truth in truths:
+        record = eventually(lambda t=truth: cdr_for(str(t.transaction_id)), timeout=30)
+        kwh = Decimal(truth.energy_wh) / 1000
+        idle_minutes = -(-Decimal(str(truth.idle_s)) // 60)  # step_size 60 s: whole minutes, rounded up
+        energy = (kwh * Decimal("0.30")).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+        energy_vat = (kwh * Decimal("0.375")).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+        parking = idle_minutes * Decimal("0.10")
+        parking_vat = (idle_minutes * Decimal("0.125")).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+        assert record.energy_wh == truth.energy_wh
+        assert (record.total_excl_vat, record.total_incl_vat) == (
+            energy + parking,
+            energy_vat + parking_vat,
+        ), truth

@@ -183,6 +183,23 @@ def test_any_order_and_duplication_gives_the_same_session(order, duplicates):
     assert fold(shuffled, rated_power_w=Decimal(22_000)) == reference
 
 
+def test_parking_periods_never_carry_energy_and_the_total_is_kept():
+    # The car is still drawing a trickle while SuspendedEV and after the stop.
+    events = [
+        start(),
+        status(0, "Charging"),
+        meter(30, 105_000),
+        status(30, "SuspendedEV"),
+        meter(60, 105_020),
+        stop(60, 105_030),
+        status(70, "Available"),
+    ]
+    facts = fold(events)
+    assert all(p.energy_wh == 0 for p in facts.periods if p.parking)
+    assert sum(p.energy_wh for p in facts.periods) == facts.energy_wh == 5_030
+    assert facts.parking_seconds == 40 * 60
+
+
 def test_idle_limit_completes_a_session_the_car_never_left():
     events = [
         start(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -256,10 +256,32 @@ def _periods(
         energy = max(Decimal(0), energy_at(t2) - energy_at(t1))
         status = _status_at(statuses, t1)
         drawing = seconds > 0 and energy * Decimal(3600) / seconds >= IDLE_POWER_W
+        # The charger's own statuses say when the car stopped drawing; meter readings, taken
+        # minutes apart, would smear the last energy into the idle time.
         after_stop = stop is not None and t1 >= stop.at
         parking = after_stop or status in IDLE_STATUSES or (not drawing and energy_at(t1) > 0)
         periods.append(Period(t1, seconds, energy, _current_at(events, t1, t2), parking))
-    return periods
+    return _trickle_to_charging(periods)
+
+
+def _trickle_to_charging(periods: list[Period]) -> list[Period]:
+    """Parking draws no energy (OCPI): a trickle below the idle threshold joins the charging before it.
+
+    The energy total is unchanged, so what is billed still equals what the meter counted.
+    """
+    result: list[Period] = []
+    for period in periods:
+        if not period.parking or period.energy_wh == 0:
+            result.append(period)
+            continue
+        charging = [i for i, earlier in enumerate(result) if not earlier.parking]
+        if not charging:
+            result.append(replace(period, parking=False))
+            continue
+        last = charging[-1]
+        result[last] = replace(result[last], energy_wh=result[last].energy_wh + period.energy_wh)
+        result.append(replace(period, energy_wh=Decimal(0)))
+    return result
 
 
 def _energy_curve(
