@@ -41,6 +41,9 @@ def _register_sessions(commands: argparse._SubParsersAction) -> None:
     choice.add_argument("--use-reading", type=int, metavar="WH", help="energy register (Wh) to bill up to")
     choice.add_argument("--void", action="store_true", help="bill nothing for this session")
     settle.set_defaults(run=settle_session)
+    orphans = sub.add_parser("orphans", help="StopTransactions that matched no session of their charger")
+    orphans.add_argument("--json", action="store_true")
+    orphans.set_defaults(run=list_orphan_stops)
 
 
 def _register_cdrs(commands: argparse._SubParsersAction) -> None:
@@ -53,6 +56,10 @@ def _register_cdrs(commands: argparse._SubParsersAction) -> None:
     show = sub.add_parser("show", help="one CDR in OCPI 2.2.1 shape")
     show.add_argument("cdr_id")
     show.set_defaults(run=show_cdr)
+    credit = sub.add_parser("credit", help="cancel a CDR with a credit CDR (the CDR itself never changes)")
+    credit.add_argument("cdr_id")
+    credit.add_argument("--reason", required=True)
+    credit.set_defaults(run=credit_cdr)
     export = sub.add_parser("export", help="all CDRs as OCPI JSON, or sessions as CSV")
     export.add_argument("--format", choices=["ocpi", "csv"], default="ocpi")
     export.set_defaults(run=export_cdrs)
@@ -193,6 +200,42 @@ def show_cdr(args: argparse.Namespace) -> str:
     if record is None:
         raise CliError(f"no CDR {args.cdr_id}")
     return as_json(record.ocpi)
+
+
+def credit_cdr(args: argparse.Namespace) -> str:
+    local_env.connect(args.home)
+    from chargenet.domain.billing import credit_record
+    from chargenet.domain.clock import utc_now
+
+    cdrs = _cdrs()
+    original = cdrs.get(args.cdr_id)
+    if original is None:
+        raise CliError(f"no CDR {args.cdr_id}")
+    if original.credit_reference_id is not None:
+        raise CliError(f"{args.cdr_id} is itself a credit record")
+    credit = credit_record(original, args.reason, utc_now())
+    if not cdrs.create(credit):
+        raise CliError(f"CDR {args.cdr_id} already has a credit record ({credit.cdr_id})")
+    return f"credit record {credit.cdr_id}: {credit.total_incl_vat} {credit.currency} incl. VAT"
+
+
+def list_orphan_stops(args: argparse.Namespace) -> str:
+    local_env.connect(args.home)
+    orphans = [
+        {
+            "charger_id": o.charger_id,
+            "transaction_id": int(o.transaction_id),
+            "received_at": o.received_at.isoformat(),
+            "payload": o.payload,
+        }
+        for o in _sessions().orphan_stops()
+    ]
+    if args.json:
+        return as_json(orphans)
+    return table(
+        ["CHARGER", "TRANSACTION", "RECEIVED"],
+        [(o["charger_id"], o["transaction_id"], o["received_at"]) for o in orphans],
+    )
 
 
 def export_cdrs(args: argparse.Namespace) -> str:

@@ -327,3 +327,54 @@ def test_simulated_sessions_are_billed_to_the_minor_unit_of_independently_comput
             energy + parking,
             energy_vat + parking_vat,
         ), truth
+
+
+def test_credit_record_cancels_a_cdr_without_changing_it_and_orphan_stops_are_listed(
+    priced_network, new_charger
+):
+    from tests.integration.test_cli import run as cli
+
+    credentials = new_charger()
+
+    async def run() -> int:
+        async with RawCharger(credentials) as charger:
+            driver = Driver(charger)
+            tx = (
+                await driver.call(
+                    "StartTransaction",
+                    {"connectorId": 1, "idTag": "E2E-TAG-1", "meterStart": 0, "timestamp": ts(400)},
+                )
+            )["transactionId"]
+            await driver.call(
+                "MeterValues",
+                {
+                    "connectorId": 1,
+                    "transactionId": tx,
+                    "meterValue": [{"timestamp": ts(401), "sampledValue": [{"value": "100"}]}],
+                },
+            )
+            await driver.call(
+                "StopTransaction", {"transactionId": tx, "meterStop": 200, "timestamp": ts(402)}
+            )
+            await driver.call(
+                "StopTransaction", {"transactionId": 987654, "meterStop": 5, "timestamp": ts(403)}
+            )
+            await driver.call(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": ts(403)},
+            )
+            return tx
+
+    tx = str(asyncio.run(run()))
+    original = eventually(lambda: cdr_for(tx))
+    credited = cli(priced_network.home, "cdr", "credit", tx, "--reason", "driver complaint")
+    assert credited.returncode == 0, credited.stderr
+    credit = cdr_for(f"{tx}-CREDIT")
+    assert credit.total_incl_vat == -original.total_incl_vat and credit.ocpi["credit_reference_id"] == tx
+    assert cdr_for(tx) == original
+    twice = cli(priced_network.home, "cdr", "credit", tx, "--reason", "again")
+    assert twice.returncode == 1 and "already has a credit" in twice.stderr
+    orphans = json.loads(cli(priced_network.home, "session", "orphans", "--json").stdout)
+    assert {"charger_id": credentials.charger_id, "transaction_id": 987654} in [
+        {k: o[k] for k in ("charger_id", "transaction_id")} for o in orphans
+    ]

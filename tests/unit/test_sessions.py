@@ -1,12 +1,15 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chargenet.domain.billing import session_profile
 from chargenet.domain.meter_values import MeterReading, parse_meter_values
 from chargenet.domain.sessions import EventKind, SessionEvent, SessionState, fold
+from chargenet.domain.tariffs import load_tariff, price_session
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -175,12 +178,19 @@ def test_parse_meter_values_default_measurand_is_energy_in_wh_and_phase_sum():
     assert total.energy_wh == 1500 and phases.energy_wh == 600 and none.energy_wh is None
 
 
+TARIFF = load_tariff(
+    (Path(__file__).resolve().parents[2] / "docs" / "tariffs" / "example-tariff.json").read_text()
+)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.permutations(typical_session()), st.lists(st.integers(0, 63), max_size=10))
-def test_any_order_and_duplication_gives_the_same_session(order, duplicates):
+def test_any_order_and_duplication_gives_the_same_session_and_the_same_bill(order, duplicates):
     reference = fold(typical_session(), rated_power_w=Decimal(22_000))
     shuffled = [*order, *(order[i % len(order)] for i in duplicates)]
-    assert fold(shuffled, rated_power_w=Decimal(22_000)) == reference
+    facts = fold(shuffled, rated_power_w=Decimal(22_000))
+    assert facts == reference
+    assert price_session(TARIFF, session_profile(facts)) == price_session(TARIFF, session_profile(reference))
 
 
 def test_parking_periods_never_carry_energy_and_the_total_is_kept():

@@ -28,6 +28,8 @@ class CdrItem(Model):
     total_incl_vat = UnicodeAttribute()
     energy_wh = NumberAttribute()
     ocpi = UnicodeAttribute()  # the OCPI 2.2.1 CDR object
+    payment_reference = UnicodeAttribute(null=True)
+    credit_reference_id = UnicodeAttribute(null=True)
 
     def to_domain(self) -> BillingRecord:
         return BillingRecord(
@@ -42,6 +44,8 @@ class CdrItem(Model):
             total_incl_vat=Decimal(self.total_incl_vat),
             energy_wh=int(self.energy_wh),
             ocpi=json.loads(self.ocpi, parse_float=Decimal),
+            payment_reference=self.payment_reference,
+            credit_reference_id=self.credit_reference_id,
         )
 
 
@@ -49,7 +53,7 @@ class DynamoCdrStore:
     """Implements chargenet.services.billing.CdrStore."""
 
     def create(self, record: BillingRecord) -> bool:
-        """Write the CDR once; False when this session already has one."""
+        """Write the record once; False when it exists (a session's CDR, or a CDR's credit)."""
         fields: dict[str, Any] = record.model_dump(exclude={"ocpi", "total_excl_vat", "total_incl_vat"})
         item = CdrItem(
             **fields,

@@ -40,6 +40,42 @@ class BillingRecord(BaseModel):
     total_incl_vat: Decimal
     energy_wh: int
     ocpi: dict[str, Any]
+    payment_reference: str | None = None  # the payment that settles it (filled by payments)
+    credit_reference_id: str | None = None  # set on a credit record: the CDR it corrects
+
+
+_PRICE_FIELDS = (
+    "total_cost",
+    "total_fixed_cost",
+    "total_energy_cost",
+    "total_time_cost",
+    "total_parking_cost",
+)
+
+
+def credit_record(original: BillingRecord, reason: str, now: datetime) -> BillingRecord:
+    """An OCPI credit CDR that cancels `original`; the original is never changed."""
+    credit_id = f"{original.cdr_id}-CREDIT"
+    ocpi = {
+        **original.ocpi,
+        "id": credit_id,
+        "credit": True,
+        "credit_reference_id": original.cdr_id,
+        "remark": reason,
+        "last_updated": ocpp_time(now),
+    }
+    for field in _PRICE_FIELDS:
+        if isinstance(ocpi.get(field), dict):
+            ocpi[field] = {key: str(-Decimal(value)) for key, value in ocpi[field].items()}
+    return original.model_copy(
+        update={
+            "cdr_id": credit_id,
+            "total_excl_vat": -original.total_excl_vat,
+            "total_incl_vat": -original.total_incl_vat,
+            "ocpi": ocpi,
+            "credit_reference_id": original.cdr_id,
+        }
+    )
 
 
 def session_profile(facts: SessionFacts) -> SessionProfile:
