@@ -21,3 +21,15 @@ def test_ingest_samples_parse(path):
 def test_presence_samples_parse(path):
     event = PresenceEvent.model_validate(json.loads(path.read_text()))
     assert event.event_type.value in path.name
+
+
+def test_billing_sample_is_a_completed_session_stream_record_that_the_filter_passes():
+    from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+
+    from chargenet_local.streams import matches
+
+    raw = json.loads((EVENTS / "billing_session_completed.json").read_text())
+    [record] = DynamoDBStreamEvent(raw).records
+    assert record.dynamodb.keys["session_id"] == "42"
+    assert matches({"dynamodb": {"NewImage": {"state": {"S": ["completed"]}}}}, raw["Records"][0])
+    assert not matches({"dynamodb": {"NewImage": {"state": {"S": ["billed"]}}}}, raw["Records"][0])
