@@ -110,3 +110,32 @@ def test_iot_policy_confines_a_charger_to_its_own_topics():
     )
     assert by_action["iot:Subscribe"]["Resource"].endswith(f":topicfilter/chargers/{thing}/out")
     assert by_action["iot:Receive"]["Resource"].endswith(f":topic/chargers/{thing}/out")
+
+
+def test_template_schedules_and_stream_mappings_are_understood_locally():
+    template = load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
+    [sweep] = template.schedules()
+    assert (sweep.function, sweep.every_s) == ("SessionSweepFunction", 300)
+    [billing] = template.stream_mappings()
+    assert (billing.table, billing.function, billing.on_failure_queue) == (
+        "SessionsTable",
+        "BillingFunction",
+        "IngestDeadLetterQueue",
+    )
+    assert billing.reports_item_failures and billing.max_retries == 5
+
+
+@pytest.mark.parametrize(
+    ("pattern", "record", "passes"),
+    [
+        ({"a": {"b": ["x", "y"]}}, {"a": {"b": "y"}}, True),
+        ({"a": {"b": ["x"]}}, {"a": {"b": "z"}}, False),
+        ({"a": {"b": ["x"]}}, {"a": {}}, False),
+        ({"a": [{"exists": False}]}, {"b": 1}, True),
+        ({"a": [{"exists": True}]}, {"b": 1}, False),
+    ],
+)
+def test_stream_filter_patterns(pattern, record, passes):
+    from chargenet_local.streams import matches
+
+    assert matches(pattern, record) is passes
