@@ -69,6 +69,43 @@ class Driver:
         assert reply[0] == 3, reply
         return reply[2]
 
+    async def session(
+        self,
+        connector: int,
+        start: tuple[str, int],
+        readings: list[tuple[str, int]],
+        stop: tuple[str, int],
+        free_at: str | None = None,
+        tag: str = "E2E-TAG-1",
+    ) -> int:
+        """Start, energy readings, stop, and (when free_at) the connector free again; (timestamp, Wh) pairs."""
+        started = await self.call(
+            "StartTransaction",
+            {"connectorId": connector, "idTag": tag, "meterStart": start[1], "timestamp": start[0]},
+        )
+        tx = started["transactionId"]
+        for at, wh in readings:
+            await self.call(
+                "MeterValues",
+                {
+                    "connectorId": connector,
+                    "transactionId": tx,
+                    "meterValue": [{"timestamp": at, "sampledValue": [{"value": str(wh)}]}],
+                },
+            )
+        await self.call("StopTransaction", {"transactionId": tx, "meterStop": stop[1], "timestamp": stop[0]})
+        if free_at:
+            await self.call(
+                "StatusNotification",
+                {
+                    "connectorId": connector,
+                    "errorCode": "NoError",
+                    "status": "Available",
+                    "timestamp": free_at,
+                },
+            )
+        return tx
+
 
 def test_a_metered_session_becomes_one_cdr_with_the_expected_amounts(priced_network, new_charger):
     credentials = new_charger()
@@ -157,29 +194,13 @@ def test_an_anomalous_session_goes_to_review_not_to_a_cdr(priced_network, new_ch
 
     async def run() -> int:
         async with RawCharger(credentials) as charger:
-            driver = Driver(charger)
-            tx = (
-                await driver.call(
-                    "StartTransaction",
-                    {"connectorId": 2, "idTag": "E2E-TAG-1", "meterStart": 50_000, "timestamp": ts(200)},
-                )
-            )["transactionId"]
-            await driver.call(
-                "MeterValues",
-                {
-                    "connectorId": 2,
-                    "transactionId": tx,
-                    "meterValue": [{"timestamp": ts(210), "sampledValue": [{"value": "51000"}]}],
-                },
+            return await Driver(charger).session(
+                2,
+                start=(ts(200), 50_000),
+                readings=[(ts(210), 51_000)],
+                stop=(ts(220), 40_000),
+                free_at=ts(221),
             )
-            await driver.call(
-                "StopTransaction", {"transactionId": tx, "meterStop": 40_000, "timestamp": ts(220)}
-            )
-            await driver.call(
-                "StatusNotification",
-                {"connectorId": 2, "errorCode": "NoError", "status": "Available", "timestamp": ts(221)},
-            )
-            return tx
 
     tx = asyncio.run(run())
     reviewed = eventually(lambda: session(str(tx)) if session(str(tx)).state == "needs_review" else None)
@@ -196,25 +217,10 @@ def test_a_car_left_plugged_in_is_closed_at_the_idle_limit_and_billed(priced_net
 
     async def run() -> int:
         async with RawCharger(credentials) as charger:
-            driver = Driver(charger)
-            tx = (
-                await driver.call(
-                    "StartTransaction",
-                    {"connectorId": 1, "idTag": "E2E-TAG-1", "meterStart": 7_000, "timestamp": when(-30)},
-                )
-            )["transactionId"]
-            await driver.call(
-                "MeterValues",
-                {
-                    "connectorId": 1,
-                    "transactionId": tx,
-                    "meterValue": [{"timestamp": when(-1), "sampledValue": [{"value": "10000"}]}],
-                },
+            # The connector never reports Available: only the idle limit ends this session.
+            return await Driver(charger).session(
+                1, start=(when(-30), 7_000), readings=[(when(-1), 10_000)], stop=(when(0), 10_000)
             )
-            await driver.call(
-                "StopTransaction", {"transactionId": tx, "meterStop": 10_000, "timestamp": when(0)}
-            )
-            return tx
 
     tx = asyncio.run(run())
     record = eventually(lambda: cdr_for(str(tx)), timeout=30)
@@ -229,29 +235,9 @@ def test_operator_settles_a_reviewed_session_with_the_cli_and_it_is_billed_once(
 
     async def run() -> int:
         async with RawCharger(credentials) as charger:
-            driver = Driver(charger)
-            tx = (
-                await driver.call(
-                    "StartTransaction",
-                    {"connectorId": 1, "idTag": "E2E-TAG-1", "meterStart": 0, "timestamp": ts(300)},
-                )
-            )["transactionId"]
-            await driver.call(
-                "MeterValues",
-                {
-                    "connectorId": 1,
-                    "transactionId": tx,
-                    "meterValue": [{"timestamp": ts(310), "sampledValue": [{"value": "2000"}]}],
-                },
+            return await Driver(charger).session(
+                1, start=(ts(300), 0), readings=[(ts(310), 2_000)], stop=(ts(320), 999_999), free_at=ts(320)
             )
-            await driver.call(
-                "StopTransaction", {"transactionId": tx, "meterStop": 999_999, "timestamp": ts(320)}
-            )
-            await driver.call(
-                "StatusNotification",
-                {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": ts(320)},
-            )
-            return tx
 
     tx = str(asyncio.run(run()))
     eventually(lambda: session(tx).state == "needs_review")
@@ -339,23 +325,7 @@ def test_credit_record_cancels_a_cdr_without_changing_it_and_orphan_stops_are_li
     async def run() -> int:
         async with RawCharger(credentials) as charger:
             driver = Driver(charger)
-            tx = (
-                await driver.call(
-                    "StartTransaction",
-                    {"connectorId": 1, "idTag": "E2E-TAG-1", "meterStart": 0, "timestamp": ts(400)},
-                )
-            )["transactionId"]
-            await driver.call(
-                "MeterValues",
-                {
-                    "connectorId": 1,
-                    "transactionId": tx,
-                    "meterValue": [{"timestamp": ts(401), "sampledValue": [{"value": "100"}]}],
-                },
-            )
-            await driver.call(
-                "StopTransaction", {"transactionId": tx, "meterStop": 200, "timestamp": ts(402)}
-            )
+            tx = await driver.session(1, start=(ts(400), 0), readings=[(ts(401), 100)], stop=(ts(402), 200))
             await driver.call(
                 "StopTransaction", {"transactionId": 987654, "meterStop": 5, "timestamp": ts(403)}
             )
