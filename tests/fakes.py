@@ -9,6 +9,7 @@ from chargenet.domain.models import (
     BootNotification,
     Charger,
     ConnectorStatus,
+    PendingCall,
     PresenceEvent,
     SessionRecord,
     TagAuthorization,
@@ -188,6 +189,13 @@ class InMemoryPendingCalls:
             return False
         call.update(outcome=outcome, answered_at=at)
         return True
+
+    def get(self, charger_id: str, message_id: str) -> PendingCall | None:
+        call = self.calls.get((charger_id, message_id))
+        return PendingCall(charger_id=charger_id, message_id=message_id, **call) if call else None
+
+    def of_charger(self, charger_id: str) -> list[PendingCall]:
+        return [c for (cid, mid) in self.calls if cid == charger_id and (c := self.get(cid, mid))]
 
 
 class RecordingChannel:

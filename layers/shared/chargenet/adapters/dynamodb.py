@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.models import Model
 
 from chargenet.domain.clock import from_epoch_ms
-from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PresenceEvent
+from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PendingCall, PresenceEvent
 
 CHARGER_SK = "charger"
 CONNECTOR_SK_PREFIX = "connector#"
@@ -252,9 +252,31 @@ class DynamoPendingCalls:
         except DoesNotExist:
             return None
 
+    def get(self, charger_id: str, message_id: str) -> PendingCall | None:
+        try:
+            return _pending_call(PendingCallItem.get(charger_id, message_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def of_charger(self, charger_id: str) -> list[PendingCall]:
+        calls = (_pending_call(item) for item in PendingCallItem.query(charger_id, consistent_read=True))
+        return sorted(calls, key=lambda c: c.sent_at)
+
     def resolve(self, charger_id: str, message_id: str, outcome: dict, at: datetime) -> bool:
         return conditional_update(
             PendingCallItem(charger_id, message_id),
             [PendingCallItem.answered_at.set(at), PendingCallItem.outcome.set(json.dumps(outcome))],
             PendingCallItem.message_id.exists() & PendingCallItem.answered_at.does_not_exist(),
         )
+
+
+def _pending_call(item: PendingCallItem) -> PendingCall:
+    return PendingCall(
+        charger_id=item.charger_id,
+        message_id=item.message_id,
+        action=item.action,
+        payload=json.loads(item.payload),
+        sent_at=item.sent_at,
+        answered_at=item.answered_at,
+        outcome=json.loads(item.outcome) if item.outcome else None,
+    )

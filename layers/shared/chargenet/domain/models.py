@@ -166,3 +166,17 @@ class SessionRecord(BaseModel):
     @property
     def masked_tag(self) -> str:
         return mask_tag(self.id_tag)
+
+
+class PendingCall(BaseModel):
+    """A CALL the backend sent to a charger, and what became of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    charger_id: str
+    message_id: str
+    action: str
+    payload: dict
+    sent_at: datetime
+    answered_at: datetime | None = None
+    outcome: dict | None = None  # {"result": ...} | {"error": ...} | {"timeout": true}

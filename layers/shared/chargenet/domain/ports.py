@@ -9,6 +9,7 @@ from chargenet.domain.models import (
     BootNotification,
     Charger,
     ConnectorStatus,
+    PendingCall,
     PresenceEvent,
     SessionRecord,
     TagAuthorization,
@@ -56,6 +57,10 @@ class PendingCalls(Protocol):
     def resolve(self, charger_id: str, message_id: str, outcome: dict, at: datetime) -> bool:
         """Record the charger's answer once; False when unknown or already answered."""
         ...
+
+    def get(self, charger_id: str, message_id: str) -> PendingCall | None: ...
+
+    def of_charger(self, charger_id: str) -> list[PendingCall]: ...
 
 
 class ChargerChannel(Protocol):
