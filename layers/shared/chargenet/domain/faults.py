@@ -246,7 +246,8 @@ def observe(
     if existing.fault_id != signal.fault_id:
         raise ValueError(f"signal for {signal.fault_id} observed on another fault, {existing.fault_id}")
     if existing.state is FaultState.RESOLVED:
-        if seen <= _cleared_at(existing):
+        # Compare the charger's own time, not the clamped one: the answer must not depend on `now`.
+        if signal.at <= _cleared_at(existing):
             return existing
         return _reopened(existing, signal, seen, entry, flap_window)
     if entry in existing.evidence:
