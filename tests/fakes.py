@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from chargenet.domain.faults import AlertDecision, AlertRecord, Fault
 from chargenet.domain.models import (
     BootNotification,
     Charger,
@@ -219,3 +220,29 @@ class DictDeduplicator:
             self.computed += 1
             self.results[key] = compute()
         return self.results[key]
+
+
+class InMemoryFaultStore:
+    def __init__(self) -> None:
+        self.faults: dict[str, tuple[Fault, list[AlertRecord]]] = {}
+
+    def get(self, fault_id: str) -> tuple[Fault, list[AlertRecord]] | None:
+        return self.faults.get(fault_id)
+
+    def of_charger(self, charger_id: str) -> list[tuple[Fault, list[AlertRecord]]]:
+        return [entry for entry in self.faults.values() if entry[0].charger_id == charger_id]
+
+    def save(self, fault: Fault, alerts: list[AlertRecord], previous: Fault | None) -> bool:
+        current = self.faults.get(fault.fault_id)
+        if (current[0] if current else None) != previous:
+            return False
+        self.faults[fault.fault_id] = (fault, alerts)
+        return True
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.published: list[AlertDecision] = []
+
+    def publish(self, decision: AlertDecision) -> None:
+        self.published.append(decision)

@@ -17,6 +17,7 @@ _TABLE_VARIABLES = {
     "TagsTable": "TAGS_TABLE",
     "TariffsTable": "TARIFFS_TABLE",
     "CdrsTable": "CDRS_TABLE",
+    "FaultsTable": "FAULTS_TABLE",
 }
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chargenet_cli import charger_cmd, command_cmd, demo_cmd, local_cmd, session_cmd, tariff_cmd
+from chargenet_cli import charger_cmd, command_cmd, demo_cmd, fault_cmd, local_cmd, session_cmd, tariff_cmd
 from chargenet_cli.errors import CliError
 
 
@@ -21,6 +21,7 @@ def parser() -> argparse.ArgumentParser:
     charger_cmd.register(commands)
     session_cmd.register(commands)
     command_cmd.register(commands)
+    fault_cmd.register(commands)
     demo_cmd.register(commands)
     tariff_cmd.register(commands)
     return root

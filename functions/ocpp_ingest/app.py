@@ -11,11 +11,13 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
+from chargenet.adapters.faults_dynamodb import DynamoFaultStore, SnsAlertPublisher
 from chargenet.adapters.idempotency import PowertoolsDeduplicator
 from chargenet.adapters.iot_data import IotDataChannel
 from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet.domain.clock import utc_now
+from chargenet.services.fault_tracking import FaultTracker
 from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, Outcome
 
 logger = Logger()
@@ -36,6 +38,7 @@ def _ingest() -> OcppIngest:
         sessions=DynamoSessionStore(),
         tags=DynamoTagDirectory(),
         tariffs=DynamoTariffBook(),
+        faults=FaultTracker(DynamoFaultStore(), SnsAlertPublisher(), utc_now),
         pending=DynamoPendingCalls(),
         channel=IotDataChannel(),
         dedupe=_deduplicator(),

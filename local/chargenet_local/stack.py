@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from chargenet_local import broker as broker_mod
+from chargenet_local.alert_sink import AlertSink
 from chargenet_local.lambda_runtime import InvocationFailure, LocalFunction, dead_letter_body
 from chargenet_local.pki import LocalCA
 from chargenet_local.rules import Message, Rule, route
@@ -255,6 +256,10 @@ class LocalStack:
         state.charger_policy = next(iter(created["iot_policies"]), "")
         self._queues = state.queues
         self._sqs = _client("sqs", state)
+        self.alert_sink = AlertSink(self.home, self._sqs, _client("sns", state))
+        for topic_arn in state.topics.values():
+            self.alert_sink.subscribe(topic_arn)
+        self.alert_sink.start()
 
     def _start_functions_and_rules(self, template: Template, state: StackState) -> None:
         functions = {}
@@ -401,6 +406,7 @@ class LocalStack:
         self._targets.clear()
         for poller in self._pollers:
             poller.stop()
+        self.alert_sink.stop()
         steps = [f.close for f in self._functions]
         steps += [self.backend.disconnect, self.iot_data.stop, self.broker.stop, self._moto.stop]
         for step in steps:

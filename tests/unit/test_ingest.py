@@ -5,15 +5,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chargenet.services.fault_tracking import FaultTracker
 from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, Outcome
 from tests.fakes import (
     DictDeduplicator,
+    InMemoryFaultStore,
     InMemoryPendingCalls,
     InMemoryRegistry,
     InMemorySessionStore,
     InMemoryTags,
     InMemoryTariffs,
     RecordingChannel,
+    RecordingPublisher,
 )
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -32,6 +35,7 @@ def world():
         sessions=InMemorySessionStore(),
         tags=InMemoryTags(),
         tariffs=InMemoryTariffs(),
+        faults=FaultTracker(InMemoryFaultStore(), RecordingPublisher(), lambda: NOW),
         pending=pending,
         channel=channel,
         dedupe=dedupe,

@@ -5,15 +5,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chargenet.domain.models import TagAuthorization, TagStatus
+from chargenet.services.fault_tracking import FaultTracker
 from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest
 from tests.fakes import (
     DictDeduplicator,
+    InMemoryFaultStore,
     InMemoryPendingCalls,
     InMemoryRegistry,
     InMemorySessionStore,
     InMemoryTags,
     InMemoryTariffs,
     RecordingChannel,
+    RecordingPublisher,
 )
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -43,6 +46,7 @@ class Network:
             sessions=self.sessions,
             tags=self.tags,
             tariffs=InMemoryTariffs(("T1", '{"id": "T1"}')),
+            faults=FaultTracker(InMemoryFaultStore(), RecordingPublisher(), lambda: T0),
             pending=InMemoryPendingCalls(),
             channel=self.channel,
             dedupe=DictDeduplicator(),

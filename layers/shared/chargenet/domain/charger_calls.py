@@ -43,6 +43,9 @@ def status_notification(ctx: Ctx, payload: Payload) -> Payload:
         status_at=notification.timestamp or ctx.received_at,
         received_at=ctx.received_at,
     )
-    ctx.deps.registry.record_connector_status(status)
+    if ctx.deps.registry.record_connector_status(status):
+        # Only a status newer than the stored one says anything about faults now.
+        charger = ctx.deps.registry.get(ctx.charger_id)
+        ctx.deps.faults.on_status(status, charger.site_id if charger else "")
     record_status(ctx, status)
     return {}

@@ -109,3 +109,9 @@ class TariffBook(Protocol):
     def in_force(self, charger_id: str, connector_id: int) -> tuple[str, str] | None:
         """(tariff id, OCPI tariff JSON) for the connector, else the charger, else the network default."""
         ...
+
+
+class FaultMonitor(Protocol):
+    """Turns what chargers report into fault records and operator alerts."""
+
+    def on_status(self, status: ConnectorStatus, site_id: str) -> object: ...

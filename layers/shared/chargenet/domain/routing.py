@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chargenet.domain.ports import ChargerRegistry, SessionStore, TagDirectory, TariffBook
+from chargenet.domain.ports import ChargerRegistry, FaultMonitor, SessionStore, TagDirectory, TariffBook
 from chargenet.ocpp.router import CallContext, Router
 
 
@@ -16,6 +16,7 @@ class CallDeps:
     sessions: SessionStore
     tags: TagDirectory
     tariffs: TariffBook
+    faults: FaultMonitor
     heartbeat_interval_s: int
     clock: Callable[[], datetime]
 

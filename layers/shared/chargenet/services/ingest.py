@@ -19,6 +19,7 @@ from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.ports import (
     ChargerChannel,
     ChargerRegistry,
+    FaultMonitor,
     PendingCalls,
     SessionStore,
     TagDirectory,
@@ -75,6 +76,7 @@ class OcppIngest:
     sessions: SessionStore
     tags: TagDirectory
     tariffs: TariffBook
+    faults: FaultMonitor
     pending: PendingCalls
     channel: ChargerChannel
     dedupe: Deduplicator
@@ -123,6 +125,7 @@ class OcppIngest:
                 self.sessions,
                 self.tags,
                 self.tariffs,
+                self.faults,
                 self.settings.heartbeat_interval_s,
                 self.clock,
             )

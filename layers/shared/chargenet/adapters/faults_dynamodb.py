@@ -1,0 +1,100 @@
+"""DynamoDB adapter for fault records (with the alerts sent about each) and SNS for alerts."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from typing import Any
+
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chargenet.adapters.dynamodb import conditional_failed, table_meta
+from chargenet.domain.faults import AlertDecision, AlertRecord, Fault
+
+
+class FaultsByCharger(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-charger"
+        projection = AllProjection()
+
+    charger_id = UnicodeAttribute(hash_key=True)
+
+
+class FaultItem(Model):
+    Meta = table_meta("FAULTS_TABLE", "FaultsTable")
+    by_charger = FaultsByCharger()
+
+    fault_id = UnicodeAttribute(hash_key=True)
+    charger_id = UnicodeAttribute()
+    state = UnicodeAttribute()
+    body = UnicodeAttribute()
+    alerts = UnicodeAttribute(default="[]")
+
+    def to_domain(self) -> tuple[Fault, list[AlertRecord]]:
+        return Fault.model_validate_json(self.body), [
+            AlertRecord.model_validate(a) for a in json.loads(self.alerts)
+        ]
+
+
+class DynamoFaultStore:
+    """Implements chargenet.services.fault_tracking.FaultStore."""
+
+    def get(self, fault_id: str) -> tuple[Fault, list[AlertRecord]] | None:
+        try:
+            return FaultItem.get(fault_id, consistent_read=True).to_domain()
+        except DoesNotExist:
+            return None
+
+    def of_charger(self, charger_id: str) -> list[tuple[Fault, list[AlertRecord]]]:
+        return [item.to_domain() for item in FaultItem.by_charger.query(charger_id)]
+
+    def save(self, fault: Fault, alerts: list[AlertRecord], previous: Fault | None) -> bool:
+        """Write unless someone changed the fault since `previous` was read; False on that conflict."""
+        item = FaultItem(
+            fault.fault_id,
+            charger_id=fault.charger_id,
+            state=fault.state.value,
+            body=fault.model_dump_json(),
+            alerts=json.dumps([a.model_dump(mode="json") for a in alerts]),
+        )
+        unchanged = (
+            FaultItem.fault_id.does_not_exist()
+            if previous is None
+            else FaultItem.body == previous.model_dump_json()
+        )
+        try:
+            item.save(condition=unchanged)
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def list(self) -> list[Fault]:
+        return sorted((item.to_domain()[0] for item in FaultItem.scan()), key=lambda f: f.first_seen)
+
+
+class SnsAlertPublisher:
+    """Implements chargenet.services.fault_tracking.AlertPublisher."""
+
+    @cached_property
+    def _sns(self) -> Any:
+        import boto3  # only when the first alert goes out
+
+        return boto3.client("sns")
+
+    def publish(self, decision: AlertDecision) -> None:
+        self._sns.publish(
+            TopicArn=os.environ["ALERTS_TOPIC_ARN"],
+            Subject=decision.subject[:100],  # SNS e-mail subject limit
+            Message=decision.message,
+            MessageAttributes={
+                "severity": {"DataType": "String", "StringValue": decision.severity.value},
+                "kind": {"DataType": "String", "StringValue": decision.kind.value},
+                "fault_id": {"DataType": "String", "StringValue": decision.fault_id},
+            },
+        )

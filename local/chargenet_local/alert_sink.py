@@ -1,0 +1,76 @@
+"""The operators' inbox on the local stack: every SNS alert topic delivers to a queue drained to a file.
+
+In the cloud, AlertsTopic goes to e-mail (AlertEmail); here `chargenet alert list`
+reads what operators would have received from `alerts.jsonl` in the stack's home.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("chargenet.local.alerts")
+SINK_FILE = "alerts.jsonl"
+
+
+class AlertSink:
+    def __init__(self, home: Path, sqs: Any, sns: Any) -> None:
+        self.path = home / SINK_FILE
+        self._sqs, self._sns = sqs, sns
+        self._queues: list[str] = []
+        self._stop = threading.Event()
+
+    def subscribe(self, topic_arn: str) -> None:
+        name = topic_arn.rsplit(":", 1)[-1] + "-operator-inbox"
+        queue_url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]
+        self._sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
+        self._queues.append(queue_url)
+
+    def start(self) -> None:
+        threading.Thread(target=self._drain, name="alert-sink", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            for queue_url in self._queues:
+                try:
+                    self._move(queue_url)
+                except Exception:  # keep draining: a moto hiccup must not lose later alerts
+                    log.exception("alert sink: reading %s failed", queue_url)
+            self._stop.wait(0.5)
+
+    def _move(self, queue_url: str) -> None:
+        messages = self._sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        with self.path.open("a") as inbox:
+            for message in messages:
+                envelope = json.loads(message["Body"])  # the SNS notification as SQS receives it
+                attributes = {k: v.get("Value") for k, v in envelope.get("MessageAttributes", {}).items()}
+                inbox.write(
+                    json.dumps(
+                        {
+                            "received_at": envelope.get("Timestamp"),
+                            "topic": envelope.get("TopicArn"),
+                            "subject": envelope.get("Subject"),
+                            "message": envelope.get("Message"),
+                            "attributes": attributes,
+                        }
+                    )
+                    + "\n"
+                )
+        for message in messages:
+            self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def read_inbox(home: Path) -> list[dict[str, Any]]:
+    path = home / SINK_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,88 @@
+"""Faults from StatusNotification through the stack to the operators' inbox (SNS -> local alert sink)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.integration.conftest import RawCharger, eventually
+from tests.integration.test_cli import run as cli
+
+
+def test_ground_failure_alerts_operators_once_and_its_resolution_follows(stack, new_charger):
+    credentials = new_charger(site="SITE-F")
+
+    def inbox() -> list[dict]:
+        alerts = json.loads(cli(stack.home, "alert", "list", "--json").stdout)
+        return [a for a in alerts if credentials.charger_id in a["subject"]]
+
+    async def report(status: str, code: str, minute: int) -> None:
+        async with RawCharger(credentials) as charger:
+            payload = {
+                "connectorId": 1,
+                "errorCode": code,
+                "status": status,
+                "vendorErrorCode": "RCD-7",
+                "timestamp": f"2026-11-26T07:{minute:02d}:00Z",
+            }
+            for copy in range(2):  # the same message twice, as MQTT may deliver it
+                await charger.send([2, f"s{minute}-{copy}", "StatusNotification", payload])
+                assert (await charger.reply())[0] == 3
+
+    asyncio.run(report("Faulted", "GroundFailure", 1))
+    [raised] = eventually(inbox, timeout=20)
+    assert raised["attributes"] == {
+        "severity": "safety_critical",
+        "kind": "raised",
+        "fault_id": raised["attributes"]["fault_id"],
+    }
+    assert "GroundFailure" in raised["subject"] and "SITE-F" in raised["subject"]
+    assert "do not reset" in raised["message"]
+
+    faults = json.loads(cli(stack.home, "fault", "list", "--open", "--json").stdout)
+    [fault] = [f for f in faults if f["charger_id"] == credentials.charger_id]
+    assert (fault["kind"], fault["severity"], fault["vendor_error_code"]) == (
+        "connector_error",
+        "safety_critical",
+        "RCD-7",
+    )
+
+    asyncio.run(report("Available", "NoError", 5))
+    alerts = eventually(lambda: inbox() if len(inbox()) >= 2 else None, timeout=20)
+    assert [a["attributes"]["kind"] for a in alerts] == ["raised", "resolved"]
+    shown = json.loads(cli(stack.home, "fault", "show", fault["fault_id"]).stdout)
+    assert shown["state"] == "resolved" and len(shown["alerts"]) == 2
+
+
+def test_operator_acknowledges_and_resolves_a_fault(stack, new_charger):
+    credentials = new_charger()
+
+    async def fault() -> None:
+        async with RawCharger(credentials) as charger:
+            await charger.send(
+                [
+                    2,
+                    "u1",
+                    "StatusNotification",
+                    {"connectorId": 2, "errorCode": "ConnectorLockFailure", "status": "Faulted"},
+                ]
+            )
+            await charger.reply()
+
+    asyncio.run(fault())
+    faults = eventually(
+        lambda: [
+            f
+            for f in json.loads(cli(stack.home, "fault", "list", "--json").stdout)
+            if f["charger_id"] == credentials.charger_id
+        ]
+    )
+    fault_id = faults[0]["fault_id"]
+    acked = cli(stack.home, "fault", "ack", fault_id[:12], "--by", "alice")
+    assert acked.returncode == 0 and "acknowledged by alice" in acked.stdout
+    resolved = cli(stack.home, "fault", "resolve", fault_id)
+    assert resolved.returncode == 0
+    shown = json.loads(cli(stack.home, "fault", "show", fault_id).stdout)
+    assert (shown["state"], shown["acknowledged_by"]) == ("resolved", "alice")
+    missing = cli(stack.home, "fault", "show", "ffffffffffff")
+    assert missing.returncode == 1 and "no fault" in missing.stderr
