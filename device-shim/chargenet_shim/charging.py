@@ -14,16 +14,21 @@ Lifecycle of the connector, and what the backend is sent:
                                                          StopTransaction (reason EVDisconnected,
                                                          or the plan's stop_reason)
     Finishing        transaction over
-    Available        vehicle gone
+    Available        vehicle gone: the charger tells what the connector is now
+                     (charger_state.py), Unavailable if the backend made it Inoperative
 
 The charger acts as with StopTransactionOnInvalidId=false: Authorize has already checked
 the tag, the idTagInfo in the StartTransaction reply does not end the session.
 Transaction messages go through the charger's Outbox, so an outage mid-session delays
 them but loses none; statuses sent while offline are lost.
+
+A reset, an injected fault or an UnlockConnector ends a session early (Visit.interrupt):
+at once, with a Transaction.End sample and a StopTransaction giving the reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import math
@@ -48,8 +53,8 @@ from chargenet_shim.session import (
     SessionPlan,
     SessionTruth,
     Step,
+    full_reported_at_s,
     reading_at,
-    stop_after_s,
     timeline,
 )
 from chargenet_shim.simclock import SimClock, ocpp_timestamp
@@ -73,10 +78,18 @@ class SessionError(RuntimeError):
 async def run_session(charger: SimulatedCharger, plan: SessionPlan, clock: SimClock) -> SessionTruth:
     if plan.connector_id > charger.connectors:
         raise ValueError(f"{charger.id} has no connector {plan.connector_id}")
-    return await _Visit(charger, plan, clock).run()
+    if plan.meter_interval_s is None:
+        interval = charger.configuration.meter_value_sample_interval
+        plan = plan.model_copy(update={"meter_interval_s": interval})
+    visit = Visit(charger, plan, clock)
+    charger.occupy(visit)
+    try:
+        return await visit.run()
+    finally:
+        await charger.vacate(visit)
 
 
-class _Visit:
+class Visit:
     """One session while it runs; times are offsets in simulated seconds from the StartTransaction."""
 
     def __init__(self, charger: SimulatedCharger, plan: SessionPlan, clock: SimClock) -> None:
@@ -86,11 +99,29 @@ class _Visit:
         self.curve = ChargeCurve.for_plan(plan)
         self.transaction = TransactionRef()
         self.register_base = charger.meter_wh[plan.connector_id]
+        self.started_at: dt.datetime | None = None
+        self.stopped_at: dt.datetime | None = None
+        # Set once the charger has the connector back (ChargerState.vacate).
+        self.ended = asyncio.Event()
+        self._interrupted = asyncio.Event()
+        self._interrupt_reason: Reason | None = None
+
+    def interrupt(self, reason: Reason) -> None:
+        """End the session now, with `reason` in its StopTransaction (the first reason given counts)."""
+        self._interrupt_reason = self._interrupt_reason or reason
+        self._interrupted.set()
+
+    def register_wh_now(self) -> float:
+        """The connector's register at this moment of the session."""
+        if self.started_at is None:
+            return self.register_base
+        offset = ((self.stopped_at or self.clock.now()) - self.started_at).total_seconds()
+        return self.register_base + self.curve.energy_wh_at(max(offset, 0.0))
 
     async def run(self) -> SessionTruth:
         await self._announce(ChargePointStatus.preparing, self.clock.now())
         await self._authorize()
-        started_at = self.clock.now()
+        self.started_at = started_at = self.clock.now()
         start = call.StartTransaction(
             connector_id=self.plan.connector_id,
             id_tag=self.plan.id_tag,
@@ -99,11 +130,10 @@ class _Visit:
         )
         await self.charger.outbox.transaction_call(start, self.transaction)
         await self._announce(ChargePointStatus.charging, started_at)
-        readings = await self._charge(started_at)
+        readings, stop_offset = await self._charge(started_at)
 
-        stop_offset = stop_after_s(self.plan, self.curve)
-        stopped_at = started_at + dt.timedelta(seconds=stop_offset)
-        reason = self.plan.stop_reason or Reason.ev_disconnected
+        self.stopped_at = stopped_at = started_at + dt.timedelta(seconds=stop_offset)
+        reason = self._interrupt_reason or self.plan.stop_reason or Reason.ev_disconnected
         stop = call.StopTransaction(
             meter_stop=readings[-1].register_wh,
             timestamp=ocpp_timestamp(stopped_at),
@@ -117,7 +147,6 @@ class _Visit:
             stop_offset
         )
         await self._announce(ChargePointStatus.finishing, stopped_at)
-        await self._announce(ChargePointStatus.available, stopped_at)
 
         # The truth carries the backend's transaction id: wait until the Start has been answered.
         await self.charger.outbox.flushed()
@@ -132,8 +161,8 @@ class _Visit:
             meter_stop_wh=stop.meter_stop,
             started_at=started_at,
             stopped_at=stopped_at,
-            charging_s=self.curve.full_after_s,
-            idle_s=stop_offset - self.curve.full_after_s,
+            charging_s=min(full_reported_at_s(self.curve), stop_offset),
+            idle_s=max(stop_offset - full_reported_at_s(self.curve), 0.0),
             peak_power_kw=self.curve.peak_power_kw,
             stop_reason=reason,
             readings=tuple(readings),
@@ -142,16 +171,21 @@ class _Visit:
     async def _authorize(self) -> None:
         status = await self.charger.authorize(self.plan.id_tag)
         if status != AuthorizationStatus.accepted:
-            # The driver unplugs again.
-            await self._announce(ChargePointStatus.available, self.clock.now())
+            # The driver unplugs again; the connector is back to idle (ChargerState.vacate).
             raise SessionError(f"{self.charger.id}: Authorize({self.plan.id_tag}) answered {status}")
 
-    async def _charge(self, started_at: dt.datetime) -> list[MeterReading]:
-        """From the Transaction.Begin sample to the Transaction.End one."""
+    async def _charge(self, started_at: dt.datetime) -> tuple[list[MeterReading], float]:
+        """From the Transaction.Begin sample to the Transaction.End one, and the offset of the latter."""
         readings: list[MeterReading] = []
-        for offset, step in timeline(self.plan, self.curve):
+        offset = 0.0
+        for planned, step in timeline(self.plan, self.curve):
+            if await self.clock.wait_until(started_at + dt.timedelta(seconds=planned), self._interrupted):
+                # Stopped early: the Transaction.End sample is taken there and then.
+                elapsed = (self.clock.now() - started_at).total_seconds()
+                offset, step = min(max(elapsed, offset), planned), Step.END
+            else:
+                offset = planned
             moment = started_at + dt.timedelta(seconds=offset)
-            await self.clock.sleep_until(moment)
             if step is Step.FULL:
                 await self._announce(ChargePointStatus.suspended_ev, moment)
                 continue
@@ -163,7 +197,9 @@ class _Visit:
                 transaction_id=self.transaction.id,
             )
             await self.charger.outbox.transaction_call(request, self.transaction)
-        return readings
+            if step is Step.END:
+                break
+        return readings, offset
 
     async def _announce(self, status: ChargePointStatus, moment: dt.datetime) -> None:
         try:

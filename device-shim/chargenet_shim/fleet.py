@@ -16,7 +16,7 @@ from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.link import LinkError
 from chargenet_shim.session import SessionPlan, SessionTruth
 from chargenet_shim.simclock import SimClock
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.simulator import NotAccepted, SimulatedCharger
 
 Progress = Callable[[str, str], None]
 
@@ -141,7 +141,8 @@ async def _session(
     report(charger.id, f"connector {plan.connector_id}: session started")
     try:
         truth = await charger.run_session(plan, clock)
-    except (SessionError, TimeoutError, OCPPError, LinkError) as exc:
+    # NotAccepted: the backend reset the charger and has not accepted its new boot yet.
+    except (SessionError, TimeoutError, OCPPError, LinkError, NotAccepted) as exc:
         report(charger.id, f"connector {plan.connector_id}: session failed")
         return SessionFailure(charger.id, plan.connector_id, _describe(exc))
     report(charger.id, f"connector {plan.connector_id}: transaction {truth.transaction_id} done")

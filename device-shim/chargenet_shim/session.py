@@ -44,7 +44,9 @@ class SessionPlan(BaseModel):
     start_soc: float = Field(ge=0, lt=100)
     target_soc: float = Field(gt=0, le=100)
     max_power_kw: float = Field(gt=0, description="the lower of the connector's and the EV's limit")
-    meter_interval_s: int = Field(default=60, gt=0, description="MeterValueSampleInterval")
+    meter_interval_s: int | None = Field(
+        default=None, gt=0, description="MeterValueSampleInterval; unset: the charger's configured one"
+    )
     idle_minutes_after: float = Field(default=0.0, ge=0, description="plugged in after the EV is full")
     stop_reason: Reason | None = Field(
         default=None, description="StopTransaction reason; EVDisconnected if unset"
@@ -146,17 +148,25 @@ class Step(Enum):
 
 def timeline(plan: SessionPlan, curve: ChargeCurve) -> list[tuple[float, Step]]:
     """(seconds since start, step), sorted; periodic samples continue while the EV sits idle."""
+    interval = plan.meter_interval_s
+    if interval is None:
+        raise ValueError("the plan has no meter interval: the charger fills in its configured one")
     stop = stop_after_s(plan, curve)
     # Strictly before the stop: a sample due at the stop is the Transaction.End one.
-    periodic = [
-        (k * plan.meter_interval_s, Step.PERIODIC) for k in range(1, math.ceil(stop / plan.meter_interval_s))
-    ]
-    steps = [(0.0, Step.BEGIN), (curve.full_after_s, Step.FULL), *periodic, (stop, Step.END)]
+    periodic = [(k * interval, Step.PERIODIC) for k in range(1, math.ceil(stop / interval))]
+    steps = [(0.0, Step.BEGIN), (full_reported_at_s(curve), Step.FULL), *periodic, (stop, Step.END)]
     return sorted(steps, key=lambda step: (step[0], step[1].value))
 
 
+def full_reported_at_s(curve: ChargeCurve) -> float:
+    """The charger reports the EV full on the next whole second: every scheduled offset is then a
+    whole number of seconds, so timestamps differ by exact durations (no millisecond jitter that a
+    step_size would round up to a whole extra minute)."""
+    return float(math.ceil(curve.full_after_s))
+
+
 def stop_after_s(plan: SessionPlan, curve: ChargeCurve) -> float:
-    return curve.full_after_s + plan.idle_minutes_after * 60
+    return full_reported_at_s(curve) + round(plan.idle_minutes_after * 60)
 
 
 @dataclass(frozen=True)

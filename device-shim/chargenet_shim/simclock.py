@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -40,6 +41,14 @@ class SimClock:
 
     async def sleep_until(self, moment: dt.datetime) -> None:
         await self.sleep((moment - self.now()).total_seconds())
+
+    async def wait_until(self, moment: dt.datetime, event: asyncio.Event) -> bool:
+        """Sleep until `moment` unless `event` is set before; whether it was."""
+        real_seconds = max((moment - self.now()).total_seconds(), 0.0) / self.speed
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(real_seconds):
+                await event.wait()
+        return event.is_set()
 
 
 def ocpp_timestamp(moment: dt.datetime) -> str:

@@ -3,10 +3,12 @@
 ocpp's ChargePoint needs only a connection with `async send(str)` and
 `async recv() -> str`, which ChargerLink already is, so the OCPP-J framing,
 message ids, schema validation and the NotImplemented answers to backend
-calls without a handler all come from the library, not from this file.
+calls without a handler all come from the library.
 
 Everything after the boot goes through the Outbox, which keeps transaction
-messages through outages (outbox.py); charging sessions are in charging.py.
+messages through outages (outbox.py); charging sessions are in charging.py, the
+backend's commands in remote.py, and the configuration, connector availability,
+heartbeats and fault hooks in charger_state.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from chargenet_shim.charging import run_session
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.link import ChargerLink, Link, LinkError
 from chargenet_shim.outbox import Outbox
+from chargenet_shim.remote import RemoteControl
 from chargenet_shim.session import SessionPlan, SessionTruth
 from chargenet_shim.simclock import SimClock, ocpp_timestamp
 
@@ -36,7 +39,7 @@ class NotAccepted(RuntimeError):
     """OCPP 1.6 forbids other requests until the backend has accepted the BootNotification."""
 
 
-class SimulatedCharger(ChargePoint):
+class SimulatedCharger(RemoteControl, ChargePoint):
     def __init__(
         self,
         credentials: ChargerCredentials,
@@ -65,15 +68,23 @@ class SimulatedCharger(ChargePoint):
             charge_point_model=model, charge_point_vendor=vendor, firmware_version=firmware
         )
         self.registration: RegistrationStatus | None = None
-        self.heartbeat_interval: int | None = None
         self._receiver: asyncio.Task[None] | None = None
+        self._setup_remote()
 
     async def start(self, connect_timeout: float = 10.0) -> None:
         """Connect the link and run ocpp's receive loop in the background."""
         await self.link.connect(connect_timeout)
         self._receiver = asyncio.create_task(ChargePoint.start(self), name=f"ocpp-{self.id}")
 
+    @property
+    def heartbeat_interval(self) -> int | None:
+        """HeartbeatInterval once a boot is accepted: the boot's reply sets it, and ChangeConfiguration."""
+        if self.registration != RegistrationStatus.accepted:
+            return None
+        return self.configuration.heartbeat_interval
+
     async def stop(self) -> None:
+        await self._stop_background()
         await self.outbox.close()
         # Closing the link first ends the receive loop through recv() even if the
         # cancellation below is lost while the loop is waiting for a PUBACK.
@@ -92,7 +103,7 @@ class SimulatedCharger(ChargePoint):
             reply: call_result.BootNotification = await self.call(self.boot_request, suppress=False)
             self.registration = RegistrationStatus(reply.status)
             if self.registration == RegistrationStatus.accepted:
-                self.heartbeat_interval = reply.interval
+                self._booted(reply.interval)
                 return reply
             if attempt < max_attempts:
                 await asyncio.sleep(reply.interval or DEFAULT_BOOT_RETRY_SECS)
@@ -117,6 +128,7 @@ class SimulatedCharger(ChargePoint):
             info=info,
             vendor_error_code=vendor_error_code,
         )
+        self._note_status(request)
         return await self.outbox.call(request)
 
     async def heartbeat(self) -> call_result.Heartbeat:

@@ -82,6 +82,12 @@ class FakeCentralSystem:
     def _on_StatusNotification(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return {}
 
+    def _on_DiagnosticsStatusNotification(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def _on_FirmwareStatusNotification(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
     def _on_Authorize(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return {"idTagInfo": self._tag_info(payload["idTag"])}
 

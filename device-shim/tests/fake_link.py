@@ -1,7 +1,8 @@
 """An in-process stand-in for ChargerLink: frames go to a FakeCentralSystem, its replies come back via recv().
 
-Tests take it offline and online, make publishes fail, lose or duplicate replies, and read
-every frame that "reached the backend" in `sent`.
+Tests take it offline and online, make publishes fail, lose or duplicate replies, send
+the charger backend-initiated CALLs (`push`), and read every frame that "reached the
+backend" in `sent`.
 """
 
 from __future__ import annotations
@@ -91,6 +92,14 @@ class FakeLink:
     async def close(self) -> None:
         self.go_offline()
         self._inbox.put_nowait(None)
+
+    def push(self, message: list) -> None:
+        """A frame from the backend, such as a backend-initiated CALL."""
+        self._inbox.put_nowait(json.dumps(message))
+
+    def answer_to(self, unique_id: str) -> list | None:
+        """The charger's CALLRESULT or CALLERROR to the backend's CALL `unique_id`, once sent."""
+        return next((m for m in map(json.loads, self.sent) if m[0] in (3, 4) and m[1] == unique_id), None)
 
     def calls(self, action: str | None = None) -> list[list]:
         """Every CALL that reached the backend, repeats included."""

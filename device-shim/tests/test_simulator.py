@@ -109,7 +109,7 @@ def test_backend_calls_without_a_handler_get_not_implemented(provision, backend)
         await charger.start()
         try:
             await asyncio.to_thread(
-                backend.send, creds.charger_id, json.dumps([2, "b-1", "Reset", {"type": "Soft"}])
+                backend.send, creds.charger_id, json.dumps([2, "b-1", "ReserveNow", {"connectorId": 1}])
             )
             return await asyncio.to_thread(backend.wait_for, creds.charger_id, lambda f: '"b-1"' in f)
         finally:

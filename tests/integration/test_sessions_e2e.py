@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
@@ -303,7 +303,8 @@ def test_simulated_sessions_are_billed_to_the_minor_unit_of_independently_comput
     for truth in truths:
         record = eventually(lambda t=truth: cdr_for(str(t.transaction_id)), timeout=30)
         kwh = Decimal(truth.energy_wh) / 1000
-        idle_minutes = -(-Decimal(str(truth.idle_s)) // 60)  # step_size 60 s: whole minutes, rounded up
+        # step_size 60 s: whole minutes, rounded up
+        idle_minutes = (Decimal(str(truth.idle_s)) / 60).to_integral_value(rounding=ROUND_CEILING)
         energy = (kwh * Decimal("0.30")).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
         energy_vat = (kwh * Decimal("0.375")).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
         parking = idle_minutes * Decimal("0.10")
