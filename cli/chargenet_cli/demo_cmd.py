@@ -27,7 +27,8 @@ from chargenet_local.stack import StackState, default_home, default_template, do
 
 SETTLE_TIMEOUT_S = 120
 RATED_POWER_KW = 22
-EXAMPLE_TARIFF = Path("docs/tariffs/example-tariff.json")
+# Beside the template: the demo runs from a checkout of the project.
+EXAMPLE_TARIFF = Path("docs") / "tariffs" / "example-tariff.json"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -48,6 +49,10 @@ def run_demo(args: argparse.Namespace) -> str:
     if not 0 <= args.sessions <= 20 or args.speed <= 0:
         raise CliError("--sessions must be 0-20 and --speed positive")
     home = args.home or default_home()
+    if not default_template().exists():
+        raise CliError(
+            f"no template at {default_template()}: run from the project root or set CHARGENET_TEMPLATE"
+        )
     say = _stepper()
     say("starting the local stack (mosquitto mTLS, moto, rules engine, functions, stream, schedules)")
     try:
@@ -107,7 +112,7 @@ def _price_list(say: Callable[[str], None]) -> str:
     from chargenet.domain.clock import utc_now
     from chargenet.domain.tariffs import describe, load_tariff, price_display
 
-    tariff = load_tariff(EXAMPLE_TARIFF.read_text())
+    tariff = load_tariff((default_template().parent / EXAMPLE_TARIFF).read_text())
     book = DynamoTariffBook()
     book.store(tariff.id, tariff.model_dump_json(exclude_none=True), utc_now())
     book.assign(tariff.id)
