@@ -9,27 +9,17 @@ import json
 import pytest
 from fake_link import FakeLink, credentials
 from ocpp.v16.enums import Reason
+from plans import typical_plan
 from upload_server import upload_server
 
 from chargenet_shim.charging import SessionError
-from chargenet_shim.session import SessionPlan
 from chargenet_shim.simclock import SimClock, ocpp_timestamp
 from chargenet_shim.simulator import DEFAULT_METER_BASE_WH, SimulatedCharger
 
 pytestmark = pytest.mark.timeout(15)
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
-# 70 -> 90 % of 60 kWh at 22 kW, then parked for 10 min: about 2560 simulated seconds.
-PLAN = SessionPlan(
-    connector_id=1,
-    id_tag="TAG-1",
-    battery_kwh=60,
-    start_soc=70,
-    target_soc=90,
-    max_power_kw=22,
-    meter_interval_s=300,
-    idle_minutes_after=10,
-)
+PLAN = typical_plan()
 _ids = itertools.count(1)
 
 

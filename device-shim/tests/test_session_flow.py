@@ -8,6 +8,7 @@ import math
 import pytest
 from fake_link import FakeLink, credentials
 from ocpp.v16.enums import Reason
+from plans import typical_plan
 
 from chargenet_shim.chaos import ChaosConfig
 from chargenet_shim.charging import SessionError
@@ -25,16 +26,7 @@ MEASURANDS = {
     "SoC": "Percent",
     "Temperature": "Celsius",
 }
-PLAN = SessionPlan(
-    connector_id=1,
-    id_tag="TAG-1",
-    battery_kwh=60,
-    start_soc=70,
-    target_soc=90,
-    max_power_kw=22,
-    meter_interval_s=300,
-    idle_minutes_after=10,
-)
+PLAN = typical_plan()
 
 
 @contextlib.asynccontextmanager

@@ -5,6 +5,7 @@ import json
 from collections import Counter
 
 import pytest
+from plans import typical_plan
 from shim_stack import free_port, link_cutter
 
 from chargenet_shim.chaos import ChaosConfig
@@ -16,17 +17,7 @@ from chargenet_shim.simulator import SimulatedCharger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
-# 70 -> 90 % of 60 kWh at 22 kW, then 10 min parked: about 53 simulated minutes.
-PLAN = SessionPlan(
-    connector_id=1,
-    id_tag="TAG-INT",
-    battery_kwh=60,
-    start_soc=70,
-    target_soc=90,
-    max_power_kw=22,
-    meter_interval_s=300,
-    idle_minutes_after=10,
-)
+PLAN = typical_plan("TAG-INT")
 
 
 def _registers(meter_values: dict) -> list[int]:

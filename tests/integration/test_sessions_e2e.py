@@ -149,27 +149,16 @@ def test_a_metered_session_becomes_one_cdr_with_the_expected_amounts(priced_netw
                 "StatusNotification",
                 {"connectorId": 1, "errorCode": "NoError", "status": "SuspendedEV", "timestamp": ts(60)},
             )
-            await driver.call(
-                "StopTransaction",
-                {
-                    "transactionId": tx,
-                    "meterStop": 261_000,
-                    "timestamp": ts(90),
-                    "reason": "EVDisconnected",
-                    "idTag": "E2E-TAG-1",
-                },
-            )
+            stop = {
+                "transactionId": tx,
+                "meterStop": 261_000,
+                "timestamp": ts(90),
+                "reason": "EVDisconnected",
+                "idTag": "E2E-TAG-1",
+            }
+            await driver.call("StopTransaction", stop)
             # A duplicate StopTransaction (new message id, same content) changes nothing.
-            await driver.call(
-                "StopTransaction",
-                {
-                    "transactionId": tx,
-                    "meterStop": 261_000,
-                    "timestamp": ts(90),
-                    "reason": "EVDisconnected",
-                    "idTag": "E2E-TAG-1",
-                },
-            )
+            await driver.call("StopTransaction", stop)
             await driver.call(
                 "StatusNotification",
                 {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": ts(92)},
