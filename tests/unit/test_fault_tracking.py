@@ -1,6 +1,11 @@
 from datetime import UTC, datetime, timedelta
 
-from chargenet.domain.faults import AlertKind, FaultState
+from chargenet.domain.alerts import (
+    AlertKind,
+)
+from chargenet.domain.faults import (
+    FaultState,
+)
 from chargenet.domain.models import ConnectorStatus
 from chargenet.services.fault_tracking import FaultTracker
 from tests.fakes import InMemoryFaultStore, RecordingPublisher

@@ -5,15 +5,31 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chargenet.domain.faults import (
-    ERROR_CODE_SEVERITY,
-    FLAP_WINDOW,
-    SECURITY_EVENT_SEVERITY,
+from chargenet.domain.alerts import (
     SUGGESTED_ACTION_BY_CODE,
     AlertDecision,
     AlertKind,
     AlertPolicy,
     AlertRecord,
+    suggested_action,
+)
+from chargenet.domain.fault_rules import (
+    ERROR_CODE_SEVERITY,
+    SECURITY_EVENT_SEVERITY,
+    certificate_expiry,
+    from_status_notification,
+    heartbeat_grace,
+    no_meter_values,
+    offline_check,
+    power_above_rating,
+    reboot_loop,
+    security_event,
+    session_too_long,
+    severity_of,
+    stuck_meter,
+)
+from chargenet.domain.faults import (
+    FLAP_WINDOW,
     ExclusionReason,
     Fault,
     FaultKind,
@@ -22,22 +38,10 @@ from chargenet.domain.faults import (
     FaultState,
     Severity,
     acknowledge,
-    certificate_expiry,
     exclude,
     fault_id,
-    from_status_notification,
-    heartbeat_grace,
-    no_meter_values,
     observe,
-    offline_check,
-    power_above_rating,
-    reboot_loop,
     resolve,
-    security_event,
-    session_too_long,
-    severity_of,
-    stuck_meter,
-    suggested_action,
 )
 from chargenet.domain.meter_values import MeterReading
 

@@ -7,15 +7,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from chargenet.domain.faults import (
+from chargenet.domain.alerts import (
     AlertDecision,
     AlertPolicy,
     AlertRecord,
+)
+from chargenet.domain.fault_rules import (
+    from_status_notification,
+)
+from chargenet.domain.faults import (
     Fault,
     FaultResolution,
     FaultSignal,
     FaultState,
-    from_status_notification,
     observe,
     resolve,
 )

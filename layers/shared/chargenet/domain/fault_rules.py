@@ -1,0 +1,428 @@
+"""The rules that turn what a charger said (or failed to say) into fault signals and resolutions.
+
+Each rule is a pure function of what the caller read; the FaultTracker service applies
+its result to the stored fault records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from chargenet.domain.clock import ocpp_time
+from chargenet.domain.faults import FaultKind, FaultResolution, FaultSignal, Severity
+from chargenet.domain.meter_values import MeterReading
+from chargenet.domain.sessions import IDLE_POWER_W, RATED_POWER_TOLERANCE
+
+NO_ERROR = "NoError"
+
+# OCPP 1.6 ChargePointErrorCode -> severity. EVCommunicationError is listed as minor: a single
+# one is usually the car; REPEATED_EV_COMMUNICATION_ERROR makes it major.
+ERROR_CODE_SEVERITY: dict[str, Severity] = {
+    "GroundFailure": Severity.SAFETY_CRITICAL,
+    "OverCurrentFailure": Severity.SAFETY_CRITICAL,
+    "OverVoltage": Severity.SAFETY_CRITICAL,
+    "HighTemperature": Severity.SAFETY_CRITICAL,
+    "ConnectorLockFailure": Severity.MAJOR,
+    "PowerMeterFailure": Severity.MAJOR,
+    "PowerSwitchFailure": Severity.MAJOR,
+    "InternalError": Severity.MAJOR,
+    "ResetFailure": Severity.MAJOR,
+    "EVCommunicationError": Severity.MINOR,
+    "WeakSignal": Severity.MINOR,
+    "ReaderFailure": Severity.MINOR,
+    "LocalListConflict": Severity.MINOR,
+    "UnderVoltage": Severity.MINOR,
+    "OtherError": Severity.MINOR,
+}
+# Earlier notifications of the same code that make an EVCommunicationError the charger's
+# problem rather than one car's: a single car may retry once.
+REPEATED_EV_COMMUNICATION_ERROR = 2
+
+# SecurityEventNotification type -> severity: the OCPP 1.6 security whitepaper's event list plus
+# FirmwareTampered, which some vendors send. Physical tampering may expose live parts; firmware that fails its signature check may be
+# hostile. INFO events are routine (the charger logging its own reboots or updates) and
+# raise no fault; reboot loops are caught from BootNotifications instead.
+SECURITY_EVENT_SEVERITY: dict[str, Severity] = {
+    "TamperDetectionActivated": Severity.SAFETY_CRITICAL,
+    "FirmwareTampered": Severity.SAFETY_CRITICAL,
+    "InvalidFirmwareSignature": Severity.MAJOR,
+    "InvalidFirmwareSigningCertificate": Severity.MAJOR,
+    "AttemptedReplayAttacks": Severity.MAJOR,
+    "SecurityLogWasCleared": Severity.MAJOR,
+    "InvalidChargePointCertificate": Severity.MAJOR,
+    "InvalidCsmsCertificate": Severity.MAJOR,
+    "FailedToAuthenticateAtCsms": Severity.MINOR,
+    "CsmsFailedToAuthenticate": Severity.MINOR,
+    "InvalidMessages": Severity.MINOR,
+    "InvalidTLSVersion": Severity.MINOR,
+    "InvalidTLSCipherSuite": Severity.MINOR,
+    "ReconfigurationOfSecurityParameters": Severity.MINOR,
+    "SettingSystemTime": Severity.MINOR,
+    "MemoryExhaustion": Severity.MINOR,
+    "FirmwareUpdated": Severity.INFO,
+    "StartupOfTheDevice": Severity.INFO,
+    "ResetOrReboot": Severity.INFO,
+}
+
+# Codes for faults that have no OCPP error code of their own.
+FAULTED = "Faulted"
+UNAVAILABLE = "Unavailable"
+OFFLINE_CODE = "Offline"
+REBOOT_LOOP_CODE = "RebootLoop"
+STUCK_METER = "StuckMeter"
+POWER_ABOVE_RATING = "PowerAboveRating"
+SESSION_TOO_LONG = "SessionTooLong"
+NO_METER_VALUES = "NoMeterValues"
+CERTIFICATE_EXPIRY_CODE = "CertificateExpiry"
+
+OUTAGE_STATUSES = frozenset({"Faulted", "Unavailable"})
+
+# Heartbeats jitter: a charger is not late until a little after its second interval.
+HEARTBEAT_SLACK = timedelta(minutes=1)
+REBOOT_WINDOW = timedelta(minutes=30)
+REBOOT_THRESHOLD = 3
+STUCK_INTERVALS = 3
+# Registers in kWh with one decimal advance in 100 Wh steps: expect at least that much
+# before calling a register stuck.
+STUCK_MIN_EXPECTED_WH = Decimal(100)
+SESSION_LIMIT = timedelta(hours=24)
+MISSED_METER_INTERVALS = 3
+CERTIFICATE_WARN_DAYS = 30
+CERTIFICATE_URGENT_DAYS = 7
+
+
+def severity_of(error_code: str, repeated: bool = False) -> Severity | None:
+    """The severity of an OCPP 1.6 error code; None for NoError.
+
+    Unknown codes (a 2.0 or vendor code past schema validation) count as OtherError so
+    they are at least visible.
+    """
+    if error_code == NO_ERROR:
+        return None
+    if error_code == "EVCommunicationError" and repeated:
+        return Severity.MAJOR
+    return ERROR_CODE_SEVERITY.get(error_code, Severity.MINOR)
+
+
+def from_status_notification(
+    charger_id: str,
+    site_id: str,
+    connector_id: int,
+    status: str,
+    error_code: str,
+    vendor_error_code: str | None,
+    info: str | None,
+    at: datetime,
+    recent_same_code: int,
+) -> list[FaultSignal | FaultResolution]:
+    """Resolutions first, then signals.
+
+    `recent_same_code` counts earlier notifications with this error code on this connector
+    within the caller's repeat window (this one not included).
+
+    An operative status (neither Faulted nor Unavailable) ends unavailability; with NoError
+    it also ends the connector's errors. Only a NoError status clears errors: a charger
+    going Unavailable after a GroundFailure has not shown the ground failure is gone.
+    """
+    evidence = _status_evidence(connector_id, status, error_code, vendor_error_code, info)
+    results: list[FaultSignal | FaultResolution] = []
+    if status not in OUTAGE_STATUSES:
+        kinds = {FaultKind.CHARGER_UNAVAILABLE}
+        if error_code == NO_ERROR:
+            kinds.add(FaultKind.CONNECTOR_ERROR)
+        results.append(
+            FaultResolution(charger_id=charger_id, connector_id=connector_id, kinds=frozenset(kinds), at=at)
+        )
+    raised = _status_faults(status, error_code, recent_same_code)
+    results.extend(
+        FaultSignal(
+            charger_id=charger_id,
+            site_id=site_id,
+            connector_id=connector_id,
+            kind=kind,
+            code=code,
+            vendor_error_code=vendor_error_code,
+            severity=severity,
+            at=at,
+            evidence=evidence,
+        )
+        for kind, code, severity in raised
+    )
+    return results
+
+
+def _status_faults(
+    status: str, error_code: str, recent_same_code: int
+) -> list[tuple[FaultKind, str, Severity]]:
+    raised = []
+    severity = severity_of(error_code, repeated=recent_same_code >= REPEATED_EV_COMMUNICATION_ERROR)
+    if severity is not None:
+        raised.append((FaultKind.CONNECTOR_ERROR, error_code, severity))
+    elif status == "Faulted":
+        # Faulted without a reason still takes the connector out of service.
+        raised.append((FaultKind.CONNECTOR_ERROR, FAULTED, Severity.MAJOR))
+    if status == "Unavailable":
+        # Drivers cannot charge; a planned Inoperative is acknowledged or excluded by the operator.
+        raised.append((FaultKind.CHARGER_UNAVAILABLE, UNAVAILABLE, Severity.MAJOR))
+    return raised
+
+
+def _status_evidence(
+    connector_id: int, status: str, error_code: str, vendor_error_code: str | None, info: str | None
+) -> str:
+    text = f"StatusNotification connector {connector_id} {status}/{error_code}"
+    if vendor_error_code:
+        text += f" vendor={vendor_error_code}"
+    if info:
+        text += f" info={info}"
+    return text
+
+
+def heartbeat_grace(interval: timedelta) -> timedelta:
+    """Silence a charger may keep before it counts as offline: one missed heartbeat is normal."""
+    return 2 * interval + HEARTBEAT_SLACK
+
+
+def offline_check(
+    charger_id: str,
+    site_id: str,
+    last_seen: datetime | None,
+    online: bool,
+    now: datetime,
+    grace: timedelta,
+) -> FaultSignal | FaultResolution | None:
+    """Offline once silent (or disconnected) for longer than `grace`; back when online and heard from.
+
+    A charger that was never seen is not commissioned yet, not offline. A disconnected
+    charger within the grace period may be reconnecting: nothing either way.
+    """
+    if last_seen is None:
+        return None
+    silent_for = now - last_seen
+    if silent_for > grace:
+        how = "no message" if online else "disconnected"
+        return FaultSignal(
+            charger_id=charger_id,
+            site_id=site_id,
+            connector_id=0,
+            kind=FaultKind.OFFLINE,
+            code=OFFLINE_CODE,
+            severity=Severity.MAJOR,
+            # The outage started when the charger was last heard from, not when we noticed.
+            at=last_seen,
+            evidence=f"{how} since {ocpp_time(last_seen)} (grace {grace})",
+        )
+    if online:
+        return FaultResolution(
+            charger_id=charger_id, connector_id=0, kinds=frozenset({FaultKind.OFFLINE}), at=now
+        )
+    return None
+
+
+def reboot_loop(
+    charger_id: str,
+    site_id: str,
+    boot_times: list[datetime],
+    now: datetime,
+    window: timedelta = REBOOT_WINDOW,
+    threshold: int = REBOOT_THRESHOLD,
+) -> FaultSignal | FaultResolution | None:
+    """A loop is `threshold` BootNotifications within `window`; it is over after a window without one."""
+    recent = sorted(t for t in boot_times if now - window < t <= now)
+    if len(recent) >= threshold:
+        return FaultSignal(
+            charger_id=charger_id,
+            site_id=site_id,
+            connector_id=0,
+            kind=FaultKind.REBOOT_LOOP,
+            code=REBOOT_LOOP_CODE,
+            severity=Severity.MAJOR,
+            at=recent[-1],
+            evidence=f"{len(recent)} BootNotifications within {window}",
+        )
+    if not recent:
+        return FaultResolution(
+            charger_id=charger_id, connector_id=0, kinds=frozenset({FaultKind.REBOOT_LOOP}), at=now
+        )
+    return None
+
+
+def stuck_meter(
+    charger_id: str,
+    site_id: str,
+    connector_id: int,
+    readings: list[MeterReading],
+    status: str,
+    intervals: int = STUCK_INTERVALS,
+) -> FaultSignal | FaultResolution | None:
+    """The energy register stands still for `intervals` readings while Charging and drawing power."""
+    energy = sorted((r for r in readings if r.energy_wh is not None), key=lambda r: r.at)
+    if status != "Charging" or len(energy) < 2:
+        return None
+    if energy[-1].energy_wh > energy[-2].energy_wh:
+        return _resolution(charger_id, connector_id, FaultKind.METERING, STUCK_METER, energy[-1].at)
+    run = _flat_drawing_run(energy)
+    if len(run) - 1 < intervals or _expected_wh(run) < STUCK_MIN_EXPECTED_WH:
+        return None
+    return FaultSignal(
+        charger_id=charger_id,
+        site_id=site_id,
+        connector_id=connector_id,
+        kind=FaultKind.METERING,
+        code=STUCK_METER,
+        severity=Severity.MAJOR,
+        at=run[-1].at,
+        evidence=f"register stuck at {run[-1].energy_wh} Wh since {ocpp_time(run[0].at)} while drawing power",
+    )
+
+
+def _flat_drawing_run(energy: list[MeterReading]) -> list[MeterReading]:
+    """The latest readings, oldest first, with the same register and a power draw."""
+    run: list[MeterReading] = []
+    for reading in reversed(energy):
+        drawing = reading.power_w is not None and reading.power_w > IDLE_POWER_W
+        if reading.energy_wh != energy[-1].energy_wh or not drawing:
+            break
+        run.insert(0, reading)
+    return run
+
+
+def _expected_wh(run: list[MeterReading]) -> Decimal:
+    """Energy the lowest sampled power would have delivered over the run."""
+    micros = (run[-1].at - run[0].at) // timedelta(microseconds=1)
+    lowest = min(r.power_w for r in run)
+    return lowest * Decimal(micros) / Decimal(3_600_000_000)
+
+
+def power_above_rating(
+    charger_id: str,
+    site_id: str,
+    connector_id: int,
+    power_w: Decimal,
+    rated_w: int | None,
+    at: datetime,
+) -> FaultSignal | None:
+    """Power beyond the rating (with the billing's tolerance): a wrong meter or a real overload."""
+    if rated_w is None or power_w <= Decimal(rated_w) * RATED_POWER_TOLERANCE:
+        return None
+    return FaultSignal(
+        charger_id=charger_id,
+        site_id=site_id,
+        connector_id=connector_id,
+        kind=FaultKind.METERING,
+        code=POWER_ABOVE_RATING,
+        severity=Severity.MAJOR,
+        at=at,
+        evidence=f"{power_w} W above the rated {rated_w} W",
+    )
+
+
+def session_too_long(
+    charger_id: str,
+    site_id: str,
+    connector_id: int,
+    transaction_id: int,
+    started_at: datetime,
+    now: datetime,
+    limit: timedelta = SESSION_LIMIT,
+) -> FaultSignal | FaultResolution:
+    """A session past the limit probably lost its StopTransaction; a session within it clears the fault."""
+    if now - started_at <= limit:
+        return _resolution(charger_id, connector_id, FaultKind.SESSION, SESSION_TOO_LONG, now)
+    return FaultSignal(
+        charger_id=charger_id,
+        site_id=site_id,
+        connector_id=connector_id,
+        kind=FaultKind.SESSION,
+        code=SESSION_TOO_LONG,
+        severity=Severity.MINOR,
+        at=started_at + limit,
+        evidence=f"transaction {transaction_id} open since {ocpp_time(started_at)}",
+    )
+
+
+def no_meter_values(
+    charger_id: str,
+    site_id: str,
+    connector_id: int,
+    last_reading_at: datetime,
+    now: datetime,
+    interval: timedelta,
+    missed_intervals: int = MISSED_METER_INTERVALS,
+) -> FaultSignal | FaultResolution:
+    """An active session without readings for several sample intervals cannot be billed.
+
+    `last_reading_at` is the session start when no reading has arrived yet.
+    """
+    silence = interval * missed_intervals
+    if now - last_reading_at <= silence:
+        return _resolution(charger_id, connector_id, FaultKind.SESSION, NO_METER_VALUES, now)
+    return FaultSignal(
+        charger_id=charger_id,
+        site_id=site_id,
+        connector_id=connector_id,
+        kind=FaultKind.SESSION,
+        code=NO_METER_VALUES,
+        severity=Severity.MINOR,
+        at=last_reading_at + silence,
+        evidence=f"no MeterValues since {ocpp_time(last_reading_at)} ({missed_intervals} x {interval})",
+    )
+
+
+def certificate_expiry(
+    charger_id: str,
+    site_id: str,
+    not_after: datetime,
+    now: datetime,
+    warn_days: int = CERTIFICATE_WARN_DAYS,
+) -> FaultSignal | FaultResolution:
+    """Minor within `warn_days` of expiry, major within a week or once expired; a renewal clears it.
+
+    One code for every stage, so the fault escalates instead of multiplying.
+    """
+    left = not_after - now
+    if left > timedelta(days=warn_days):
+        return _resolution(charger_id, 0, FaultKind.CERTIFICATE_EXPIRY, CERTIFICATE_EXPIRY_CODE, now)
+    urgent = left <= timedelta(days=CERTIFICATE_URGENT_DAYS)
+    state = "expired" if left <= timedelta(0) else "expires"
+    return FaultSignal(
+        charger_id=charger_id,
+        site_id=site_id,
+        connector_id=0,
+        kind=FaultKind.CERTIFICATE_EXPIRY,
+        code=CERTIFICATE_EXPIRY_CODE,
+        severity=Severity.MAJOR if urgent else Severity.MINOR,
+        at=now,
+        evidence=f"certificate {state} {ocpp_time(not_after)}",
+    )
+
+
+def security_event(
+    charger_id: str, site_id: str, event_type: str, tech_info: str | None, at: datetime
+) -> FaultSignal | None:
+    """A SecurityEventNotification as a fault (see SECURITY_EVENT_SEVERITY); routine events raise none.
+
+    Unknown types are minor: a vendor's own security event deserves a look.
+    """
+    severity = SECURITY_EVENT_SEVERITY.get(event_type, Severity.MINOR)
+    if severity is Severity.INFO:
+        return None
+    return FaultSignal(
+        charger_id=charger_id,
+        site_id=site_id,
+        connector_id=0,
+        kind=FaultKind.SECURITY_EVENT,
+        code=event_type,
+        severity=severity,
+        at=at,
+        evidence=f"SecurityEventNotification {event_type}" + (f": {tech_info}" if tech_info else ""),
+    )
+
+
+def _resolution(
+    charger_id: str, connector_id: int, kind: FaultKind, code: str, at: datetime
+) -> FaultResolution:
+    return FaultResolution(
+        charger_id=charger_id, connector_id=connector_id, kinds=frozenset({kind}), code=code, at=at
+    )
