@@ -5,13 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from chargenet.domain.alerts import (
-    AlertDecision,
-    AlertRecord,
-)
-from chargenet.domain.faults import (
-    Fault,
-)
+from chargenet.domain.alerts import AlertDecision, AlertRecord
+from chargenet.domain.faults import Fault
 from chargenet.domain.models import (
     BootNotification,
     Charger,

@@ -1,11 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from chargenet.domain.alerts import (
-    AlertKind,
-)
-from chargenet.domain.faults import (
-    FaultState,
-)
+from chargenet.domain.alerts import AlertKind
+from chargenet.domain.faults import FaultState
 from chargenet.domain.models import ConnectorStatus
 from chargenet.services.fault_tracking import FaultTracker
 from tests.fakes import InMemoryFaultStore, RecordingPublisher

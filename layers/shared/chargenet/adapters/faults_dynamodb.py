@@ -13,13 +13,8 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chargenet.adapters.dynamodb import conditional_failed, table_meta
-from chargenet.domain.alerts import (
-    AlertDecision,
-    AlertRecord,
-)
-from chargenet.domain.faults import (
-    Fault,
-)
+from chargenet.domain.alerts import AlertDecision, AlertRecord
+from chargenet.domain.faults import Fault
 
 
 class FaultsByCharger(GlobalSecondaryIndex):

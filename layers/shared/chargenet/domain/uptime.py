@@ -17,13 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from chargenet.domain.fault_rules import (
-    OUTAGE_STATUSES,
-)
-from chargenet.domain.faults import (
-    Fault,
-    FaultKind,
-)
+from chargenet.domain.fault_rules import OUTAGE_STATUSES
+from chargenet.domain.faults import Fault, FaultKind
 
 MINUTES_PER_YEAR = Decimal(525600)  # the regulation's constant, also for windows with a leap day
 NEVI_THRESHOLD = Decimal(97)

@@ -7,22 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from chargenet.domain.alerts import (
-    AlertDecision,
-    AlertPolicy,
-    AlertRecord,
-)
-from chargenet.domain.fault_rules import (
-    from_status_notification,
-)
-from chargenet.domain.faults import (
-    Fault,
-    FaultResolution,
-    FaultSignal,
-    FaultState,
-    observe,
-    resolve,
-)
+from chargenet.domain.alerts import AlertDecision, AlertPolicy, AlertRecord
+from chargenet.domain.fault_rules import from_status_notification
+from chargenet.domain.faults import Fault, FaultResolution, FaultSignal, FaultState, observe, resolve
 from chargenet.domain.models import ConnectorStatus
 
 SAVE_ATTEMPTS = 5
