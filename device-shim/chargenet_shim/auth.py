@@ -1,8 +1,13 @@
 """The gateway's handshake check: which charger is this, and is it who it claims to be.
 
 Runs as websockets' `process_request` hook, before the upgrade, so a refused
-charger gets a plain HTTP status (404 unknown, 403 no password set up, 429
-locked out, 401 wrong credentials) and never reaches the cloud link.
+charger gets a plain HTTP status and never reaches the cloud link.
+
+Profiles 1 and 2 (ChargerAuthenticator): Basic Auth; 404 unknown, 403 no password
+set up, 429 locked out, 401 wrong credentials.
+Profile 3 (CertificateAuthenticator): the TLS layer has already refused certificates
+that are missing, expired or not from the configured CA; here the certificate must
+name the charger of the URL and the operator: 403 otherwise, then 404 unknown.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import InvalidHeader
 from websockets.headers import build_www_authenticate_basic, parse_authorization_basic
@@ -38,6 +45,19 @@ def charger_id_from_path(path: str) -> str | None:
     return charger_id if _CHARGER_ID.match(charger_id) else None
 
 
+def load_charger(credentials_dir: Path, charger_id: str) -> ChargerCredentials | None:
+    """The charger's stored credentials, or None if it has none or they name another charger."""
+    folder = credentials_dir / charger_id
+    if not (folder / FILE_NAME).is_file():
+        return None
+    credentials = ChargerCredentials.load(folder)
+    if credentials.charger_id != charger_id:
+        # The link would otherwise run under another charger's certificate.
+        LOG.error("%s: %s names charger %s, refusing", charger_id, folder / FILE_NAME, credentials.charger_id)
+        return None
+    return credentials
+
+
 class ChargerAuthenticator:
     """HTTP Basic Auth with user = charger id against the charger's stored scrypt hash."""
 
@@ -50,7 +70,7 @@ class ChargerAuthenticator:
 
     async def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         charger_id = charger_id_from_path(request.path)
-        credentials = self._credentials_for(charger_id) if charger_id else None
+        credentials = load_charger(self._credentials_dir, charger_id) if charger_id else None
         if charger_id is None or credentials is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charger\n")
         if credentials.password_hash is None:
@@ -58,19 +78,6 @@ class ChargerAuthenticator:
             return connection.respond(HTTPStatus.FORBIDDEN, "No password configured for this charger\n")
         async with self._locks.setdefault(charger_id, asyncio.Lock()):
             return await self._check(connection, request, charger_id, credentials.password_hash)
-
-    def _credentials_for(self, charger_id: str) -> ChargerCredentials | None:
-        folder = self._credentials_dir / charger_id
-        if not (folder / FILE_NAME).is_file():
-            return None
-        credentials = ChargerCredentials.load(folder)
-        if credentials.charger_id != charger_id:
-            # The link would otherwise run under another charger's certificate.
-            LOG.error(
-                "%s: %s names charger %s, refusing", charger_id, folder / FILE_NAME, credentials.charger_id
-            )
-            return None
-        return credentials
 
     async def _check(
         self, connection: ServerConnection, request: Request, charger_id: str, password_hash: str
@@ -90,6 +97,61 @@ class ChargerAuthenticator:
         self._limiter.record_success(charger_id)
         connection.username = charger_id
         return None
+
+
+class CertificateAuthenticator:
+    """Security profile 3: the client certificate's CN is the charger id of the URL, its O the operator's.
+
+    Only certificates the TLS handshake verified reach this check (chain to the configured
+    CA, validity dates, client-auth usage), so it checks the subject alone. There is no
+    password to guess, hence no lockout.
+    """
+
+    def __init__(self, credentials_dir: Path, operator_org: str) -> None:
+        self._credentials_dir = credentials_dir
+        self._operator_org = operator_org
+
+    async def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+        charger_id = charger_id_from_path(request.path)
+        if charger_id is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charger\n")
+        certificate = _peer_certificate(connection)
+        if certificate is None:
+            # Unreachable while the TLS layer requires a certificate; refuse rather than trust that.
+            LOG.warning("%s: refused, no client certificate from %s", charger_id, connection.remote_address)
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "Client certificate required\n")
+        # The subject is checked before the charger is looked up: a certificate holder can
+        # only ever learn whether its own charger id is known here.
+        common_name, organization = (
+            _subject_value(certificate, NameOID.COMMON_NAME),
+            _subject_value(certificate, NameOID.ORGANIZATION_NAME),
+        )
+        if common_name != charger_id or organization != self._operator_org:
+            LOG.warning(
+                "%s: refused client certificate serial %x (CN=%r, O=%r) from %s",
+                charger_id,
+                certificate.serial_number,
+                common_name,
+                organization,
+                connection.remote_address,
+            )
+            return connection.respond(HTTPStatus.FORBIDDEN, "Certificate does not match this charger\n")
+        if load_charger(self._credentials_dir, charger_id) is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charger\n")
+        connection.username = charger_id
+        return None
+
+
+def _peer_certificate(connection: ServerConnection) -> x509.Certificate | None:
+    tls = connection.transport.get_extra_info("ssl_object")
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def _subject_value(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
+    """The subject's one value for `oid`; None when absent or repeated (which one would count?)."""
+    values = certificate.subject.get_attributes_for_oid(oid)
+    return str(values[0].value) if len(values) == 1 else None
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:

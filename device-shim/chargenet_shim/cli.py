@@ -37,9 +37,21 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--credentials-dir", type=Path, required=True, help="one subfolder per charger id")
     gateway.add_argument("--port", type=int, required=True)
     gateway.add_argument("--host", default="127.0.0.1")
-    gateway.add_argument("--profile", type=int, choices=(1, 2), default=1, help="OCPP security profile")
-    gateway.add_argument("--tls-cert", type=Path, help="server certificate (profile 2)")
-    gateway.add_argument("--tls-key", type=Path, help="server private key (profile 2)")
+    gateway.add_argument(
+        "--security-profile",
+        "--profile",
+        dest="profile",
+        type=int,
+        choices=(1, 2, 3),
+        default=1,
+        help="OCPP security profile: 1 ws + Basic Auth, 2 TLS + Basic Auth, 3 TLS + client certificates",
+    )
+    gateway.add_argument("--tls-cert", type=Path, help="server certificate (profiles 2 and 3)")
+    gateway.add_argument("--tls-key", type=Path, help="server private key (profiles 2 and 3)")
+    gateway.add_argument("--tls-ca", type=Path, help="CA file that signs charger certificates (profile 3)")
+    gateway.add_argument(
+        "--operator-org", help="organization (O) charger certificates must carry (profile 3)"
+    )
 
     simulate = commands.add_parser(
         "simulate", help="boot a simulated fleet once and print the results, or run charging sessions"
@@ -88,6 +100,8 @@ def _gateway(args: argparse.Namespace) -> int:
         security_profile=args.profile,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        client_ca=args.tls_ca,
+        operator_org=args.operator_org,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run_gateway(config))

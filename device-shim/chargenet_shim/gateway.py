@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.typing import Subprotocol
 
-from chargenet_shim.auth import ChargerAuthenticator
+from chargenet_shim.auth import CertificateAuthenticator, ChargerAuthenticator
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.limiter import AttemptLimiter
 from chargenet_shim.link import ChargerLink, LinkError
@@ -30,6 +30,8 @@ LOG = logging.getLogger(__name__)
 
 OCPP16 = Subprotocol("ocpp1.6")
 
+Authenticator = ChargerAuthenticator | CertificateAuthenticator
+
 
 class GatewayConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -37,25 +39,37 @@ class GatewayConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(ge=0, le=65535, description="0 picks a free port")
     credentials_dir: Path
-    security_profile: Literal[1, 2] = 1
+    security_profile: Literal[1, 2, 3] = 1
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    client_ca: Path | None = Field(
+        default=None, description="profile 3: the CA that signs charger certificates"
+    )
+    operator_org: str | None = Field(
+        default=None, min_length=1, description="profile 3: the O every charger certificate must carry"
+    )
     mqtt_connect_timeout: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _tls_matches_profile(self) -> GatewayConfig:
         has_tls = self.tls_cert is not None and self.tls_key is not None
-        if self.security_profile == 2 and not has_tls:
-            raise ValueError("security profile 2 needs tls_cert and tls_key")
+        if self.security_profile in (2, 3) and not has_tls:
+            raise ValueError(f"security profile {self.security_profile} needs tls_cert and tls_key")
         if self.security_profile == 1 and (self.tls_cert or self.tls_key):
-            raise ValueError("security profile 1 is plain ws: tls_cert/tls_key are for profile 2")
+            raise ValueError("security profile 1 is plain ws: tls_cert/tls_key are for profiles 2 and 3")
+        client_certs = self.client_ca is not None and self.operator_org is not None
+        if self.security_profile == 3 and not client_certs:
+            raise ValueError("security profile 3 needs client_ca and operator_org")
+        # Set on another profile they would look like protection that is not there.
+        if self.security_profile != 3 and (self.client_ca or self.operator_org):
+            raise ValueError("client_ca/operator_org are for security profile 3")
         return self
 
 
 class Gateway:
     def __init__(self, config: GatewayConfig, limiter: AttemptLimiter | None = None) -> None:
         self.config = config
-        self._authenticate = ChargerAuthenticator(config.credentials_dir, limiter or AttemptLimiter())
+        self._authenticate = _authenticator(config, limiter or AttemptLimiter())
         # One live link per charger id: the MQTT client id is the charger id.
         self._links: dict[str, ChargerLink] = {}
         self._server: Server | None = None
@@ -129,12 +143,23 @@ async def serve(config: GatewayConfig) -> Gateway:
     return gateway
 
 
+def _authenticator(config: GatewayConfig, limiter: AttemptLimiter) -> Authenticator:
+    if config.security_profile == 3 and config.operator_org is not None:
+        return CertificateAuthenticator(config.credentials_dir, config.operator_org)
+    return ChargerAuthenticator(config.credentials_dir, limiter)
+
+
 def _server_tls(config: GatewayConfig) -> ssl.SSLContext | None:
     if config.security_profile == 1 or config.tls_cert is None or config.tls_key is None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(config.tls_cert, config.tls_key)
+    if config.security_profile == 3 and config.client_ca is not None:
+        # OpenSSL refuses, during the TLS handshake, a missing certificate, one from another CA,
+        # an expired one and one not made for client authentication; the subject is auth.py's.
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=config.client_ca)
     return context
 
 

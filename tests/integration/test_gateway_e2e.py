@@ -1,21 +1,25 @@
 """A real OCPP client nobody here wrote, through the shim gateway, to the cloud side and back.
 
-The `ocpp` package's v16 ChargePoint over `websockets` -> gateway (Basic Auth, profile 1)
--> the charger's own mTLS MQTT link -> mosquitto -> rules engine -> ingest function
--> DynamoDB, and the reply back through IoT Data -> mosquitto -> gateway -> WebSocket.
+The `ocpp` package's v16 ChargePoint over `websockets` -> gateway (Basic Auth, profile 1;
+client certificates, profile 3) -> the charger's own mTLS MQTT link -> mosquitto -> rules
+engine -> ingest function -> DynamoDB, and the reply back through IoT Data -> mosquitto -> gateway -> WebSocket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import connect
 from websockets.headers import build_authorization_basic
 
+from chargenet_local.pki import ORGANIZATION, LocalCA
+from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.gateway import GatewayConfig, serve
 from tests.integration.conftest import eventually, registry
 
@@ -23,14 +27,15 @@ PASSWORD = "s3cret-for-the-site"
 
 
 @contextlib.asynccontextmanager
-async def site_charger(home: str, charger_id: str) -> AsyncIterator[ChargePoint]:
-    """A gateway for the stack's chargers and an `ocpp` ChargePoint connected to it with Basic Auth."""
-    gateway = await serve(GatewayConfig(port=0, credentials_dir=Path(home) / "chargers"))
+async def charge_point(
+    config: GatewayConfig, charger_id: str, **connection: Any
+) -> AsyncIterator[ChargePoint]:
+    """A gateway run with `config` and an `ocpp` ChargePoint connected to it."""
+    gateway = await serve(config)
+    scheme = "ws" if config.security_profile == 1 else "wss"
     try:
         async with connect(
-            f"ws://127.0.0.1:{gateway.port}/ocpp/{charger_id}",
-            subprotocols=["ocpp1.6"],
-            additional_headers={"Authorization": build_authorization_basic(charger_id, PASSWORD)},
+            f"{scheme}://127.0.0.1:{gateway.port}/ocpp/{charger_id}", subprotocols=["ocpp1.6"], **connection
         ) as websocket:
             charger = ChargePoint(charger_id, websocket, response_timeout=15)
             receiver = asyncio.create_task(charger.start())
@@ -40,6 +45,33 @@ async def site_charger(home: str, charger_id: str) -> AsyncIterator[ChargePoint]
                 receiver.cancel()
     finally:
         await gateway.close()
+
+
+def site_charger(home: str, charger_id: str) -> contextlib.AbstractAsyncContextManager[ChargePoint]:
+    """Profile 1: the stack's chargers, Basic Auth."""
+    config = GatewayConfig(port=0, credentials_dir=Path(home) / "chargers")
+    authorization = {"Authorization": build_authorization_basic(charger_id, PASSWORD)}
+    return charge_point(config, charger_id, additional_headers=authorization)
+
+
+def certified_charger(
+    home: str, credentials: ChargerCredentials, tls_folder: Path
+) -> contextlib.AbstractAsyncContextManager[ChargePoint]:
+    """Profile 3: the charger proves who it is with its own certificate from the stack's CA."""
+    ca = LocalCA(Path(home) / "ca")
+    server_cert, server_key = ca.issue_with_key("localhost", server=True, folder=tls_folder)
+    config = GatewayConfig(
+        port=0,
+        credentials_dir=Path(home) / "chargers",
+        security_profile=3,
+        tls_cert=server_cert,
+        tls_key=server_key,
+        client_ca=ca.cert_path,
+        operator_org=ORGANIZATION,
+    )
+    tls = ssl.create_default_context(cafile=ca.cert_path)
+    tls.load_cert_chain(credentials.cert_path, credentials.key_path)
+    return charge_point(config, credentials.charger_id, ssl=tls)
 
 
 def test_ocpp_package_charge_point_boots_through_the_gateway(stack, new_charger):
@@ -132,3 +164,21 @@ def test_ocpp_package_charge_point_runs_a_billed_session_through_the_gateway(sta
         Decimal("30.50"),
         "SEK",
     )
+
+
+def test_profile_3_a_charger_with_its_own_certificate_boots_through_the_gateway(stack, new_charger, tmp_path):
+    credentials = new_charger(site="SITE-GW3")
+
+    async def run():
+        async with certified_charger(stack.home, credentials, tmp_path / "gateway-tls") as charger:
+            return await charger.call(
+                call.BootNotification(
+                    charge_point_model="Wallbox 9", charge_point_vendor="Vendo", firmware_version="9.0.1"
+                )
+            )
+
+    boot = asyncio.run(run())
+
+    assert boot.status == "Accepted"
+    charger = eventually(lambda: registry().get(credentials.charger_id))
+    assert (charger.model, charger.firmware_version) == ("Wallbox 9", "9.0.1")

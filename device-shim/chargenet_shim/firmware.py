@@ -1,0 +1,314 @@
+"""Signed firmware: the operator signs an image, the charger verifies it before anything else, installs A/B.
+
+Format. The operator signs the image with ECDSA P-256 over its SHA-256 digest (the same
+signature `openssl dgst -sha256 -sign`, or an ECDSA-SHA256 signer such as AWS Signer, makes of
+the file) and
+describes it in a FirmwareManifest. What the charger downloads is one file, a *package*: the
+manifest as one line of JSON, a newline, then the image, so a single URL (UpdateFirmware's
+`location`, often a pre-signed one) carries both.
+
+Trust. The charger pins the operator's public key (OperatorKey); nothing in the download
+chooses the key. The signature covers the image only, not the manifest: the manifest's
+version is only as trustworthy as the channel that delivered the package, so the downgrade
+check stops an operator's mistake but not an attacker who can swap in an older signed image
+under a newer version number. Signing the version together with the digest would close
+that, at the price of a signature that is no longer a plain signature of the file.
+
+Installing. FirmwareInstaller downloads, verifies size, hash and signature, refuses a
+downgrade unless forced, writes the image into the inactive slot of FirmwareSlots, reboots
+into it and keeps it only if it boots; otherwise it rolls back to the slot it came from.
+Every step is reported with an OCPP FirmwareStatus through a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import http.client
+import logging
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from ocpp.v16.enums import FirmwareStatus
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+LOG = logging.getLogger(__name__)
+
+DOWNLOAD_TIMEOUT_S = 60.0
+# Charger firmware is tens of MB; a bigger download is refused before it fills memory.
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024
+
+_SEMVER = re.compile(
+    r"(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+
+
+class FirmwareRejected(Exception):
+    """The package is not an image the operator signed: unsigned, tampered, or signed by another key."""
+
+
+class DowngradeRefused(Exception):
+    """The image is older than the running firmware (or either version is not comparable)."""
+
+
+class DownloadError(Exception):
+    """The package could not be fetched from its location."""
+
+
+# ------------------------------------------------------------------ versions
+def precedence(version: str) -> tuple[object, ...]:
+    """A sort key giving semantic versions (semver.org 2.0.0) their order; ValueError for anything else.
+
+    Build metadata does not count, as semver says; a release ranks above its pre-releases,
+    and numeric pre-release identifiers below alphanumeric ones.
+    """
+    match = _SEMVER.fullmatch(version)
+    if match is None:
+        raise ValueError(f"not a semantic version (MAJOR.MINOR.PATCH[-pre][+build]): {version!r}")
+    pre = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in (match["pre"] or "").split(".") if p)
+    return (int(match["major"]), int(match["minor"]), int(match["patch"]), not pre, pre)
+
+
+def check_version(running: str, candidate: str, *, force: bool = False) -> None:
+    """Raises DowngradeRefused for an older candidate, or a running version that cannot be compared."""
+    if force:
+        return
+    try:
+        older = precedence(candidate) < precedence(running)
+    except ValueError as exc:
+        # Without an order there is no telling a downgrade: only the operator can decide.
+        raise DowngradeRefused(f"cannot compare {candidate!r} with the running {running!r}: {exc}") from exc
+    if older:
+        raise DowngradeRefused(f"{candidate} is older than the running {running}")
+
+
+# ---------------------------------------------------------- signing format
+class FirmwareManifest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the image")
+    size: int = Field(ge=0, description="bytes in the image")
+    signature: str | None = Field(
+        default=None, description="base64 DER ECDSA P-256 signature over the image's SHA-256 digest"
+    )
+    signer_key_id: str | None = Field(default=None, description="key_id() of the signing key")
+
+    @field_validator("version")
+    @classmethod
+    def _semantic(cls, version: str) -> str:
+        precedence(version)
+        return version
+
+
+def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
+    """The key's fingerprint: SHA-256 of its SubjectPublicKeyInfo, the same for whoever holds the key."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+@dataclass(frozen=True)
+class OperatorKey:
+    """The operator's firmware signing public key, as pinned in the charger's configuration."""
+
+    public_key: ec.EllipticCurvePublicKey
+    key_id: str
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> OperatorKey:
+        key = serialization.load_pem_public_key(pem)
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError("the firmware signing key must be an ECDSA P-256 public key")
+        return cls(key, key_id(key))
+
+
+def sign(
+    image: bytes, version: str, private_key_pem: bytes, password: bytes | None = None
+) -> FirmwareManifest:
+    """The operator's side: the manifest of `image`, signed with the operator's P-256 private key."""
+    key = serialization.load_pem_private_key(private_key_pem, password=password)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("firmware is signed with an ECDSA P-256 private key")
+    digest = hashlib.sha256(image).digest()
+    signature = key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    return FirmwareManifest(
+        version=version,
+        sha256=digest.hex(),
+        size=len(image),
+        signature=base64.b64encode(signature).decode(),
+        signer_key_id=key_id(key.public_key()),
+    )
+
+
+def verify(manifest: FirmwareManifest, image: bytes, key: OperatorKey) -> None:
+    """Raises FirmwareRejected unless `image` is what the manifest says and `key` signed it."""
+    if len(image) != manifest.size:
+        raise FirmwareRejected(f"image is {len(image)} bytes, the manifest says {manifest.size}")
+    digest = hashlib.sha256(image).digest()
+    if digest.hex() != manifest.sha256:
+        raise FirmwareRejected("image SHA-256 differs from the manifest's")
+    if not manifest.signature:
+        raise FirmwareRejected("the manifest is not signed")
+    if manifest.signer_key_id != key.key_id:
+        raise FirmwareRejected(
+            f"signed by key {manifest.signer_key_id}, not the pinned operator key {key.key_id}"
+        )
+    try:
+        signature = base64.b64decode(manifest.signature, validate=True)
+        key.public_key.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    except (binascii.Error, InvalidSignature) as exc:
+        raise FirmwareRejected("signature does not verify with the pinned operator key") from exc
+
+
+def pack(manifest: FirmwareManifest, image: bytes) -> bytes:
+    """The package a charger downloads: the manifest's JSON line, then the image."""
+    return manifest.model_dump_json().encode() + b"\n" + image
+
+
+def unpack(package: bytes) -> tuple[FirmwareManifest, bytes]:
+    head, newline, image = package.partition(b"\n")
+    if not newline:
+        raise FirmwareRejected("not a firmware package: no manifest line")
+    try:
+        return FirmwareManifest.model_validate_json(head), image
+    except ValidationError as exc:
+        raise FirmwareRejected(f"not a firmware package: bad manifest ({exc.error_count()} errors)") from exc
+
+
+# ----------------------------------------------------------------- download
+async def download(location: str, attempts: int = 1, retry_interval_s: float = 0.0) -> bytes:
+    """GET the package at `location`, up to `attempts` times."""
+    # The query of a pre-signed URL is a credential: it stays out of logs and errors.
+    shown = location.split("?")[0]
+    if urllib.parse.urlsplit(location).scheme not in ("http", "https"):
+        raise DownloadError(f"{shown}: only http(s) locations are supported")
+    for attempt in range(1, attempts + 1):
+        try:
+            return await asyncio.to_thread(_get, location)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            LOG.warning("firmware download from %s, attempt %d/%d failed: %s", shown, attempt, attempts, exc)
+        if attempt < attempts:
+            await asyncio.sleep(retry_interval_s)
+    raise DownloadError(f"{shown}: {attempts} download attempt(s) failed")
+
+
+def _get(location: str) -> bytes:
+    # urlopen raises HTTPError (an OSError) for any answer but 2xx.
+    with urllib.request.urlopen(location, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        package = response.read(MAX_PACKAGE_BYTES + 1)
+    if len(package) > MAX_PACKAGE_BYTES:
+        raise DownloadError(f"package larger than {MAX_PACKAGE_BYTES} bytes")
+    return package
+
+
+# ------------------------------------------------------------ A/B install
+Slot = Literal["A", "B"]
+
+
+class FirmwareSlots:
+    """Two firmware slots: the charger boots the active one; an update goes into the other.
+
+    A freshly written slot boots on trial: `confirm` keeps it, `roll_back` returns to the
+    slot that last booted for good, which an update never touches.
+    """
+
+    def __init__(self, running_version: str) -> None:
+        self._versions: dict[Slot, str | None] = {"A": running_version, "B": None}
+        self.active: Slot = "A"
+        self._confirmed: Slot = "A"
+
+    @property
+    def running_version(self) -> str:
+        version = self._versions[self.active]
+        assert version is not None, "the active slot always holds firmware"
+        return version
+
+    @property
+    def inactive(self) -> Slot:
+        return "B" if self.active == "A" else "A"
+
+    def install(self, version: str) -> None:
+        self._versions[self.inactive] = version
+
+    def boot_inactive(self) -> None:
+        self.active = self.inactive
+
+    def confirm(self) -> None:
+        self._confirmed = self.active
+
+    def roll_back(self) -> None:
+        self.active = self._confirmed
+
+
+# A status and, for refusals and failures, why (no secrets: it may go to the backend).
+Report = Callable[[FirmwareStatus, str], Awaitable[None]]
+# Restart the charger into firmware `version`; whether that firmware came up.
+Boot = Callable[[str], Awaitable[bool]]
+
+
+class FirmwareInstaller:
+    def __init__(self, slots: FirmwareSlots, key: OperatorKey | None, report: Report, boot: Boot) -> None:
+        self.slots = slots
+        self._key = key
+        self._report = report
+        self._boot = boot
+
+    async def update(
+        self, location: str, *, force: bool = False, attempts: int = 1, retry_interval_s: float = 0.0
+    ) -> FirmwareStatus:
+        """Download, verify, install and boot the package at `location`; the last status reported."""
+        await self._report(FirmwareStatus.downloading, "")
+        try:
+            package = await download(location, attempts, retry_interval_s)
+        except DownloadError as exc:
+            return await self._end(FirmwareStatus.download_failed, str(exc))
+        await self._report(FirmwareStatus.downloaded, "")
+        try:
+            manifest = self._verified(package)
+        except FirmwareRejected as exc:
+            return await self._end(FirmwareStatus.invalid_signature, str(exc))
+        try:
+            check_version(self.slots.running_version, manifest.version, force=force)
+        except DowngradeRefused as exc:
+            return await self._end(FirmwareStatus.installation_failed, str(exc))
+        await self._report(FirmwareStatus.installing, "")
+        return await self._install(manifest.version)
+
+    def _verified(self, package: bytes) -> FirmwareManifest:
+        if self._key is None:
+            raise FirmwareRejected("no operator signing key is pinned: every image is refused")
+        manifest, image = unpack(package)
+        verify(manifest, image, self._key)
+        return manifest
+
+    async def _install(self, version: str) -> FirmwareStatus:
+        previous = self.slots.running_version
+        self.slots.install(version)
+        self.slots.boot_inactive()
+        if await self._boot(version):
+            self.slots.confirm()
+            return await self._end(FirmwareStatus.installed, "")
+        self.slots.roll_back()
+        if not await self._boot(previous):
+            LOG.error("firmware %s did not boot after the rollback either", previous)
+        return await self._end(
+            FirmwareStatus.installation_failed, f"{version} did not boot: rolled back to {previous}"
+        )
+
+    async def _end(self, status: FirmwareStatus, detail: str) -> FirmwareStatus:
+        if detail:
+            LOG.warning("firmware update %s: %s", status, detail)
+        await self._report(status, detail)
+        return status

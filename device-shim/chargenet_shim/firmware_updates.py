@@ -1,0 +1,135 @@
+"""UpdateFirmware on a simulated charger: download, verify, install A/B and reboot (firmware.py).
+
+Mixed into SimulatedCharger before RemoteControl, whose answer-then-follow-up helpers,
+reboot and background tasks it uses (it is a RemoteControl itself, for their types):
+
+    class SimulatedCharger(FirmwareUpdates, RemoteControl, ChargePoint): ...
+
+The charger trusts only the operator key in `firmware_key` (none: every image is refused).
+At `retrieveDate` it downloads the package, then waits for running sessions to end before
+installing, so an update never cuts a driver's charge. The new firmware boots and reports
+its version in the BootNotification; one in `unbootable_firmware` fails to come up, and the
+charger rolls back to the firmware it ran before.
+
+OCPP 1.6's FirmwareStatusNotification has no InvalidSignature: an image that fails its
+verification is reported as InstallationFailed plus a SecurityEventNotification
+InvalidFirmwareSignature (the security whitepaper's event, which the backend alerts on).
+UpdateFirmware cannot ask for a downgrade, so over OCPP an older image is always refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from ocpp.exceptions import PropertyConstraintViolationError
+from ocpp.routing import after, on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action, FirmwareStatus, ResetType
+
+from chargenet_shim.firmware import FirmwareInstaller, FirmwareSlots, OperatorKey
+from chargenet_shim.remote import RemoteControl
+from chargenet_shim.simclock import ocpp_timestamp
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_RETRY_INTERVAL_S = 30
+# The security whitepaper's tech info is at most 255 characters.
+TECH_INFO_LENGTH = 255
+
+
+class FirmwareUpdates(RemoteControl):
+    """Needs SimulatedCharger's run_boot (through RemoteControl's reboot), and this configuration:"""
+
+    # The operator's firmware signing key pinned in this charger.
+    firmware_key: OperatorKey | None = None
+    # Versions that crash on boot (tests): the charger rolls back from them.
+    unbootable_firmware: frozenset[str] = frozenset()
+    _firmware_slots: FirmwareSlots | None = None
+    _firmware_update: asyncio.Task[Any] | None = None
+
+    @on(Action.update_firmware)
+    def on_update_firmware(
+        self,
+        location: str,
+        retrieve_date: str,
+        call_unique_id: str,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+    ) -> call_result.UpdateFirmware:
+        retrieve_at = _moment(retrieve_date)
+        if self._firmware_update is not None and not self._firmware_update.done():
+            # 1.6 gives no way to refuse: the update under way goes on, this one is dropped.
+            LOG.warning("%s: UpdateFirmware ignored, an update is under way", self.id)
+            self.journal.record("firmware update ignored: one is under way")
+            return call_result.UpdateFirmware()
+        attempts = 1 if retries is None else max(retries, 1)
+        interval = DEFAULT_RETRY_INTERVAL_S if retry_interval is None else retry_interval
+        self._after_reply(
+            call_unique_id,
+            lambda: self._start_update(self._update_firmware(location, retrieve_at, attempts, interval)),
+        )
+        return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, call_unique_id: str, **_: Any) -> None:
+        self._follow_up(call_unique_id)
+
+    def _start_update(self, update: Coroutine[Any, Any, None]) -> None:
+        self._firmware_update = self._spawn(update, "firmware update")
+
+    async def _update_firmware(
+        self, location: str, retrieve_at: dt.datetime, attempts: int, interval: int
+    ) -> None:
+        await self.clock.sleep_until(retrieve_at)
+        self.journal.record(f"firmware update from {location.split('?')[0]}")
+        installer = FirmwareInstaller(
+            self._slots(), self.firmware_key, self._report_firmware, self._boot_firmware
+        )
+        await installer.update(location, attempts=attempts, retry_interval_s=interval)
+
+    def _slots(self) -> FirmwareSlots:
+        if self._firmware_slots is None:
+            # Factory firmware: what the charger has told the backend it runs.
+            self._firmware_slots = FirmwareSlots(self.boot_request.firmware_version or "unknown")
+        return self._firmware_slots
+
+    async def _report_firmware(self, status: FirmwareStatus, detail: str) -> None:
+        self.journal.record(f"firmware {status}" + (f": {detail}" if detail else ""))
+        if status is FirmwareStatus.invalid_signature:
+            event = call.SecurityEventNotification(
+                type="InvalidFirmwareSignature",
+                timestamp=ocpp_timestamp(self.clock.now()),
+                tech_info=detail[:TECH_INFO_LENGTH],
+            )
+            await self._notify(event)
+            status = FirmwareStatus.installation_failed
+        await self._notify(call.FirmwareStatusNotification(status))
+
+    async def _sessions_ended(self) -> None:
+        while self.sessions:
+            await asyncio.gather(*(visit.ended.wait() for visit in list(self.sessions.values())))
+
+    async def _boot_firmware(self, version: str) -> bool:
+        # Installing went to a slot the charger does not run: only the reboot cuts the power.
+        await self._sessions_ended()
+        if version in self.unbootable_firmware:
+            self.journal.record(f"firmware {version} failed to boot")
+            return False
+        self.boot_request = dataclasses.replace(self.boot_request, firmware_version=version)
+        self._start_reboot(ResetType.hard)
+        assert self._reboot is not None
+        await self._reboot
+        return True
+
+
+def _moment(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise PropertyConstraintViolationError(details={"cause": f"not a date and time: {value}"}) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

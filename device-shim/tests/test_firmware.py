@@ -1,0 +1,367 @@
+"""Signed firmware: the signing format, verification with the pinned key, versions, and the A/B installer.
+
+Every key is a real ECDSA key made here; packages are downloaded over real HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from ocpp.v16.enums import FirmwareStatus
+
+from chargenet_shim.firmware import (
+    DowngradeRefused,
+    FirmwareInstaller,
+    FirmwareManifest,
+    FirmwareRejected,
+    FirmwareSlots,
+    OperatorKey,
+    check_version,
+    pack,
+    precedence,
+    sign,
+    unpack,
+    verify,
+)
+
+pytestmark = pytest.mark.timeout(15)
+
+IMAGE = b"\x7fELF simulated charger firmware " * 1000
+
+
+def private_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def public_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@pytest.fixture(scope="module")
+def operator() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="module")
+def pinned(operator) -> OperatorKey:
+    return OperatorKey.from_pem(public_pem(operator))
+
+
+class PackageServer:
+    """Where UpdateFirmware's location points: an HTTP server on 127.0.0.1 answering GETs from `files`."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+
+    def url(self, name: str) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/{name}?X-Amz-Signature=secret-part"
+
+    def publish(self, name: str, package: bytes) -> str:
+        self.files[f"/{name}"] = package
+        return self.url(name)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                server.requests.append(path)
+                body = server.files.get(path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+@contextlib.contextmanager
+def package_server() -> Iterator[PackageServer]:
+    server = PackageServer()
+    threading.Thread(target=server._server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        yield server
+    finally:
+        server._server.shutdown()
+        server._server.server_close()
+
+
+@pytest.fixture
+def packages() -> Iterator[PackageServer]:
+    with package_server() as server:
+        yield server
+
+
+# ------------------------------------------------------------------ signing
+def test_a_signed_image_verifies_with_the_pinned_key(operator, pinned):
+    manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+
+    verify(manifest, IMAGE, pinned)
+
+    assert (manifest.version, manifest.size) == ("1.2.0", len(IMAGE))
+    assert manifest.sha256 == hashlib.sha256(IMAGE).hexdigest()
+    assert manifest.signer_key_id == pinned.key_id
+
+
+def test_the_signature_is_plain_ecdsa_sha256_over_the_image(operator):
+    """What `openssl dgst -sha256 -verify` or AWS Signer's ECDSA-SHA256 would check."""
+    manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+
+    operator.public_key().verify(base64.b64decode(manifest.signature), IMAGE, ec.ECDSA(hashes.SHA256()))
+
+
+def test_a_tampered_image_is_rejected(operator, pinned):
+    manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+    tampered = IMAGE[:-1] + b"!"
+    # An attacker who also rewrites the manifest's hash still lacks the operator's signature.
+    rehashed = manifest.model_copy(update={"sha256": hashlib.sha256(tampered).hexdigest()})
+
+    with pytest.raises(FirmwareRejected, match="SHA-256 differs"):
+        verify(manifest, tampered, pinned)
+    with pytest.raises(FirmwareRejected, match="bytes, the manifest says"):
+        verify(manifest, IMAGE + b"\0", pinned)
+    with pytest.raises(FirmwareRejected, match="signature does not verify"):
+        verify(rehashed, tampered, pinned)
+
+
+def test_an_unsigned_or_garbled_signature_is_rejected(operator, pinned):
+    manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+
+    with pytest.raises(FirmwareRejected, match="not signed"):
+        verify(manifest.model_copy(update={"signature": None}), IMAGE, pinned)
+    with pytest.raises(FirmwareRejected, match="not signed"):
+        verify(manifest.model_copy(update={"signature": ""}), IMAGE, pinned)
+    with pytest.raises(FirmwareRejected, match="signature does not verify"):
+        verify(manifest.model_copy(update={"signature": "not base64!"}), IMAGE, pinned)
+
+
+def test_an_image_signed_with_another_key_is_rejected(operator, pinned):
+    intruder = ec.generate_private_key(ec.SECP256R1())
+    foreign = sign(IMAGE, "1.2.0", private_pem(intruder))
+    # Claiming the operator's key id does not make the intruder's signature the operator's.
+    disguised = foreign.model_copy(update={"signer_key_id": pinned.key_id})
+
+    with pytest.raises(FirmwareRejected, match="not the pinned operator key"):
+        verify(foreign, IMAGE, pinned)
+    with pytest.raises(FirmwareRejected, match="signature does not verify"):
+        verify(disguised, IMAGE, pinned)
+
+
+def test_only_p256_keys_sign_and_verify():
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    p384 = ec.generate_private_key(ec.SECP384R1())
+
+    for key in (rsa_key, p384):
+        with pytest.raises(ValueError, match="P-256"):
+            OperatorKey.from_pem(public_pem(key))
+        with pytest.raises(ValueError, match="P-256"):
+            sign(IMAGE, "1.0.0", private_pem(key))
+
+
+def test_a_package_carries_the_manifest_then_the_image(operator):
+    manifest = sign(IMAGE, "2.0.0-rc.1", private_pem(operator))
+
+    assert unpack(pack(manifest, IMAGE)) == (manifest, IMAGE)
+    with pytest.raises(FirmwareRejected, match="no manifest line"):
+        unpack(b"just an image")
+    with pytest.raises(FirmwareRejected, match="bad manifest"):
+        unpack(b'{"version": "1.0.0"}\n' + IMAGE)
+
+
+# ----------------------------------------------------------------- versions
+def test_versions_follow_semver_precedence():
+    # semver.org 2.0.0, section 11.
+    ordered = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.9.0",
+        "1.10.0",
+        "2.0.0",
+    ]
+
+    assert sorted(reversed(ordered), key=precedence) == ordered
+    assert precedence("1.0.0+build.7") == precedence("1.0.0+other")
+
+
+@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "7.1 beta", "1.0.0\n", ""])
+def test_a_manifest_version_must_be_semantic(version):
+    with pytest.raises(ValueError, match="not a semantic version"):
+        FirmwareManifest(version=version, sha256="0" * 64, size=0)
+
+
+def test_a_downgrade_is_refused_unless_forced():
+    check_version("1.2.0", "1.3.0")
+    check_version("1.2.0", "1.2.0+rebuild")  # the same version again: a reinstall
+    check_version("1.2.0", "1.1.9", force=True)
+
+    with pytest.raises(DowngradeRefused, match=r"older than the running 1\.2\.0"):
+        check_version("1.2.0", "1.1.9")
+    with pytest.raises(DowngradeRefused, match="older"):
+        check_version("1.2.0", "1.2.0-rc.9")
+    # A factory version that is no semantic version cannot be compared: only the operator decides.
+    with pytest.raises(DowngradeRefused, match="cannot compare"):
+        check_version("7.1", "7.2.0")
+    check_version("7.1", "7.2.0", force=True)
+
+
+# ---------------------------------------------------------------- installer
+class Charger:
+    """What the installer drives: the statuses it reports and the firmware it boots into."""
+
+    def __init__(self, running: str = "1.0.0", unbootable: frozenset[str] = frozenset()) -> None:
+        self.slots = FirmwareSlots(running)
+        self.statuses: list[FirmwareStatus] = []
+        self.details: list[str] = []
+        self.boots: list[str] = []
+        self.unbootable = unbootable
+
+    async def report(self, status: FirmwareStatus, detail: str) -> None:
+        self.statuses.append(status)
+        self.details.append(detail)
+
+    async def boot(self, version: str) -> bool:
+        self.boots.append(version)
+        return version not in self.unbootable
+
+    def installer(self, key: OperatorKey | None) -> FirmwareInstaller:
+        return FirmwareInstaller(self.slots, key, self.report, self.boot)
+
+
+REFUSED_AFTER_DOWNLOAD = [FirmwareStatus.downloading, FirmwareStatus.downloaded]
+INSTALLED = [
+    FirmwareStatus.downloading,
+    FirmwareStatus.downloaded,
+    FirmwareStatus.installing,
+    FirmwareStatus.installed,
+]
+
+
+def test_happy_path_installs_into_the_other_slot_and_boots_it(operator, pinned, packages):
+    charger = Charger()
+    first = packages.publish("fw-1.1.0", pack(sign(IMAGE, "1.1.0", private_pem(operator)), IMAGE))
+    second = packages.publish(
+        "fw-1.2.0", pack(sign(IMAGE + b"2", "1.2.0", private_pem(operator)), IMAGE + b"2")
+    )
+
+    async def scenario() -> list[tuple[FirmwareStatus, str, str]]:
+        installer = charger.installer(pinned)
+        outcomes = []
+        for location in (first, second):
+            outcomes.append(
+                (await installer.update(location), charger.slots.active, charger.slots.running_version)
+            )
+        return outcomes
+
+    assert asyncio.run(scenario()) == [
+        (FirmwareStatus.installed, "B", "1.1.0"),
+        (FirmwareStatus.installed, "A", "1.2.0"),
+    ]
+    assert charger.statuses == INSTALLED * 2
+    assert charger.boots == ["1.1.0", "1.2.0"]
+
+
+def test_a_tampered_package_is_refused_before_anything_is_installed(operator, pinned, packages):
+    charger = Charger()
+    manifest = sign(IMAGE, "1.1.0", private_pem(operator))
+    location = packages.publish("fw", pack(manifest, IMAGE.replace(b"firmware", b"malware!")))
+
+    status = asyncio.run(charger.installer(pinned).update(location))
+
+    assert status == FirmwareStatus.invalid_signature
+    assert charger.statuses == [*REFUSED_AFTER_DOWNLOAD, FirmwareStatus.invalid_signature]
+    assert "SHA-256 differs" in charger.details[-1]
+    assert charger.boots == []
+    assert (charger.slots.active, charger.slots.running_version) == ("A", "1.0.0")
+
+
+@pytest.mark.parametrize("case", ["unsigned", "another key", "no key pinned", "not a package"])
+def test_unsigned_foreign_or_unverifiable_packages_report_invalid_signature(case, operator, pinned, packages):
+    charger = Charger()
+    signed = sign(IMAGE, "1.1.0", private_pem(operator))
+    package, key = {
+        "unsigned": (pack(signed.model_copy(update={"signature": None}), IMAGE), pinned),
+        "another key": (
+            pack(sign(IMAGE, "1.1.0", private_pem(ec.generate_private_key(ec.SECP256R1()))), IMAGE),
+            pinned,
+        ),
+        "no key pinned": (pack(signed, IMAGE), None),
+        "not a package": (IMAGE, pinned),
+    }[case]
+
+    status = asyncio.run(charger.installer(key).update(packages.publish("fw", package)))
+
+    assert status == FirmwareStatus.invalid_signature
+    assert charger.statuses == [*REFUSED_AFTER_DOWNLOAD, FirmwareStatus.invalid_signature]
+    assert charger.boots == []
+
+
+def test_a_downgrade_is_refused_and_installs_only_when_forced(operator, pinned, packages):
+    charger = Charger(running="2.0.0")
+    location = packages.publish("fw-1.5.0", pack(sign(IMAGE, "1.5.0", private_pem(operator)), IMAGE))
+
+    async def scenario() -> tuple[FirmwareStatus, FirmwareStatus]:
+        installer = charger.installer(pinned)
+        return await installer.update(location), await installer.update(location, force=True)
+
+    refused, forced = asyncio.run(scenario())
+
+    assert refused == FirmwareStatus.installation_failed
+    assert charger.details[len(REFUSED_AFTER_DOWNLOAD)] == "1.5.0 is older than the running 2.0.0"
+    assert forced == FirmwareStatus.installed
+    assert charger.statuses == [*REFUSED_AFTER_DOWNLOAD, FirmwareStatus.installation_failed, *INSTALLED]
+    assert (charger.boots, charger.slots.running_version) == (["1.5.0"], "1.5.0")
+
+
+def test_a_firmware_that_does_not_boot_is_rolled_back(operator, pinned, packages):
+    charger = Charger(unbootable=frozenset({"1.1.0"}))
+    location = packages.publish("fw", pack(sign(IMAGE, "1.1.0", private_pem(operator)), IMAGE))
+
+    status = asyncio.run(charger.installer(pinned).update(location))
+
+    assert status == FirmwareStatus.installation_failed
+    assert charger.statuses == [*INSTALLED[:3], FirmwareStatus.installation_failed]
+    assert charger.details[-1] == "1.1.0 did not boot: rolled back to 1.0.0"
+    assert charger.boots == ["1.1.0", "1.0.0"]
+    assert (charger.slots.active, charger.slots.running_version) == ("A", "1.0.0")
+
+
+def test_a_failed_download_is_retried_then_reported_without_the_url_query(pinned, packages, caplog):
+    charger = Charger()
+
+    with caplog.at_level(logging.WARNING, logger="chargenet_shim.firmware"):
+        status = asyncio.run(charger.installer(pinned).update(packages.url("missing"), attempts=2))
+        ftp = asyncio.run(charger.installer(pinned).update("ftp://example.invalid/fw"))
+
+    assert (status, ftp) == (FirmwareStatus.download_failed, FirmwareStatus.download_failed)
+    assert charger.statuses == [FirmwareStatus.downloading, FirmwareStatus.download_failed] * 2
+    assert packages.requests == ["/missing", "/missing"]
+    assert "only http(s)" in charger.details[-1]
+    assert caplog.records and not any("secret-part" in r.getMessage() for r in caplog.records)
+    assert not any("secret-part" in detail for detail in charger.details)

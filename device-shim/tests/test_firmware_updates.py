@@ -1,0 +1,165 @@
+"""UpdateFirmware on a simulated charger, in process: what the backend sees, from the answer to the reboot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fake_link import FakeLink, credentials
+from plans import typical_plan
+from test_firmware import IMAGE, package_server
+
+from chargenet_shim.firmware import OperatorKey, pack, sign
+from chargenet_shim.firmware_updates import FirmwareUpdates
+from chargenet_shim.simclock import SimClock, ocpp_timestamp
+from chargenet_shim.simulator import SimulatedCharger
+
+pytestmark = pytest.mark.timeout(15)
+
+OPERATOR = ec.generate_private_key(ec.SECP256R1())
+OPERATOR_PEM = OPERATOR.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+)
+PINNED = OperatorKey.from_pem(
+    OPERATOR.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+)
+_ids = itertools.count(1)
+
+
+class UpdatableCharger(FirmwareUpdates, SimulatedCharger):
+    """SimulatedCharger with the mixin, as `class SimulatedCharger(FirmwareUpdates, RemoteControl, ChargePoint)`."""
+
+
+@contextlib.asynccontextmanager
+async def booted(**options):
+    link = FakeLink()
+    charger = UpdatableCharger(credentials(), link=link, firmware="1.0.0", **options)
+    charger.firmware_key = PINNED
+    await charger.start()
+    try:
+        await charger.run_boot()
+        yield charger, link
+    finally:
+        await charger.stop()
+
+
+async def until(condition, timeout: float = 5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := condition()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        await asyncio.sleep(0.002)
+    return result
+
+
+async def update_firmware(link: FakeLink, location: str, retrieve_date: dt.datetime | None = None) -> list:
+    unique_id = f"backend-{next(_ids)}"
+    moment = ocpp_timestamp(retrieve_date or dt.datetime.now(dt.UTC))
+    link.push([2, unique_id, "UpdateFirmware", {"location": location, "retrieveDate": moment}])
+    return await until(lambda: link.answer_to(unique_id))
+
+
+def firmware_statuses(link: FakeLink) -> list[str]:
+    return [payload["status"] for _, _, _, payload in link.calls("FirmwareStatusNotification")]
+
+
+def boot_versions(link: FakeLink) -> list[str]:
+    return [payload["firmwareVersion"] for _, _, _, payload in link.calls("BootNotification")]
+
+
+def package(version: str, image: bytes = IMAGE) -> bytes:
+    return pack(sign(image, version, OPERATOR_PEM), image)
+
+
+def test_an_update_is_answered_installed_and_the_new_version_boots():
+    async def scenario():
+        with package_server() as packages:
+            async with booted() as (charger, link):
+                answer = await update_firmware(link, packages.publish("fw", package("1.1.0")))
+                await until(lambda: "Installed" in firmware_statuses(link))
+                return answer, link, charger
+
+    answer, link, charger = asyncio.run(scenario())
+
+    assert answer[2] == {}
+    assert firmware_statuses(link) == ["Downloading", "Downloaded", "Installing", "Installed"]
+    assert boot_versions(link) == ["1.0.0", "1.1.0"]
+    actions = [action for _, _, action, _ in link.calls()]
+    # The reboot's BootNotification comes between Installing and Installed.
+    assert actions.index("BootNotification", 1) > actions.index("FirmwareStatusNotification", 2)
+    assert charger.boot_request.firmware_version == "1.1.0"
+
+
+def test_a_tampered_image_is_refused_and_reported_as_a_security_event():
+    forged = package("1.1.0").replace(b"firmware", b"backdoor")
+
+    async def scenario():
+        with package_server() as packages:
+            async with booted() as (_, link):
+                await update_firmware(link, packages.publish("fw", forged))
+                await until(lambda: "InstallationFailed" in firmware_statuses(link))
+                return link
+
+    link = asyncio.run(scenario())
+
+    assert firmware_statuses(link) == ["Downloading", "Downloaded", "InstallationFailed"]
+    [event] = [payload for _, _, _, payload in link.calls("SecurityEventNotification")]
+    assert event["type"] == "InvalidFirmwareSignature"
+    assert "SHA-256 differs" in event["techInfo"]
+    assert boot_versions(link) == ["1.0.0"]
+
+
+def test_a_firmware_that_does_not_boot_is_rolled_back_and_the_old_version_boots():
+    async def scenario():
+        with package_server() as packages:
+            async with booted() as (charger, link):
+                charger.unbootable_firmware = frozenset({"1.1.0"})
+                await update_firmware(link, packages.publish("fw", package("1.1.0")))
+                await until(lambda: "InstallationFailed" in firmware_statuses(link))
+                return link, charger
+
+    link, charger = asyncio.run(scenario())
+
+    assert firmware_statuses(link) == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
+    assert boot_versions(link) == ["1.0.0", "1.0.0"]
+    assert charger.boot_request.firmware_version == "1.0.0"
+
+
+def test_an_older_image_is_refused_over_ocpp():
+    async def scenario():
+        with package_server() as packages:
+            async with booted() as (_, link):
+                await update_firmware(link, packages.publish("fw", package("0.9.0")))
+                await until(lambda: "InstallationFailed" in firmware_statuses(link))
+                return link
+
+    link = asyncio.run(scenario())
+
+    assert firmware_statuses(link) == ["Downloading", "Downloaded", "InstallationFailed"]
+    assert boot_versions(link) == ["1.0.0"]
+
+
+def test_the_reboot_waits_for_the_running_session_to_end():
+    async def scenario():
+        with package_server() as packages:
+            async with booted() as (charger, link):
+                session = asyncio.create_task(charger.run_session(typical_plan(), SimClock(speed=3000)))
+                await until(lambda: link.calls("MeterValues"))
+                await update_firmware(link, packages.publish("fw", package("1.1.0")))
+                truth = await session
+                await until(lambda: "Installed" in firmware_statuses(link))
+                return link, truth
+
+    link, truth = asyncio.run(scenario())
+
+    # The driver ended it (not the HardReset a reboot would have forced).
+    assert truth.stop_reason == "EVDisconnected"
+    actions = [action for _, _, action, _ in link.calls()]
+    assert actions.index("StopTransaction") < actions.index("BootNotification", 1)
