@@ -59,5 +59,10 @@ unit: venv
 integration: deps venv
 	$(BIN)/pytest -m integration
 
+# Benchmarks on a fresh local stack each; results in bench/results/ (see bench/README.md).
+.PHONY: bench
+bench: deps venv
+	$(BIN)/python bench/fault_detection.py
+
 clean:
 	rm -rf $(VENV) $(IAC_VENV) .local .aws-sam

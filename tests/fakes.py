@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from chargenet.domain.alerts import AlertDecision, AlertRecord
-from chargenet.domain.faults import Fault
+from chargenet.domain.alerts import AlertDecision, AlertKind, AlertRecord
+from chargenet.domain.clock import from_epoch_ms
+from chargenet.domain.faults import Fault, FaultState
 from chargenet.domain.models import (
     BootNotification,
     Charger,
@@ -37,7 +38,10 @@ class InMemoryRegistry:
     def get(self, charger_id: str) -> Charger | None:
         return self.chargers.get(charger_id)
 
-    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> None:
+    def list(self) -> list[Charger]:
+        return sorted(self.chargers.values(), key=lambda c: c.charger_id)
+
+    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
         self._update(
             charger_id,
             vendor=boot.charge_point_vendor,
@@ -46,7 +50,12 @@ class InMemoryRegistry:
             firmware_version=boot.firmware_version,
             last_boot_at=at,
             last_seen_at=at,
+            recent_boots=[*self.chargers[charger_id].recent_boots, at][-10:],
         )
+        return self.chargers[charger_id]
+
+    def record_device_status(self, charger_id: str, field: str, status: str) -> None:
+        self._update(charger_id, **{field: status})
 
     def record_seen(self, charger_id: str, at: datetime) -> None:
         self.seen_writes += 1
@@ -75,6 +84,7 @@ class InMemoryRegistry:
             event.client_id,
             online=event.event_type == "connected",
             presence_version=event.version_number,
+            presence_changed_at=from_epoch_ms(event.timestamp),
             disconnect_reason=event.disconnect_reason,
         )
         return True
@@ -105,6 +115,9 @@ class InMemorySessionStore:
         self.start_keys: dict[str, int] = {}
         self.orphans: list[tuple[str, int, dict]] = []
         self._next_id = 1
+
+    def in_state(self, state: str) -> list[SessionRecord]:
+        return [r for r in self.records.values() if r.state == state]
 
     def allocate_transaction(self, start_key: str) -> int:
         if start_key not in self.start_keys:
@@ -233,12 +246,20 @@ class InMemoryFaultStore:
     def of_charger(self, charger_id: str) -> list[tuple[Fault, list[AlertRecord]]]:
         return [entry for entry in self.faults.values() if entry[0].charger_id == charger_id]
 
-    def save(self, fault: Fault, alerts: list[AlertRecord], previous: Fault | None) -> bool:
-        current = self.faults.get(fault.fault_id)
-        if (current[0] if current else None) != previous:
+    def save(
+        self, fault: Fault, alerts: list[AlertRecord], previous: tuple[Fault, list[AlertRecord]] | None
+    ) -> bool:
+        if self.faults.get(fault.fault_id) != previous:
             return False
         self.faults[fault.fault_id] = (fault, alerts)
         return True
+
+    def watched(self) -> list[tuple[Fault, list[AlertRecord]]]:
+        return [
+            (fault, alerts)
+            for fault, alerts in self.faults.values()
+            if fault.state is not FaultState.RESOLVED or any(a.kind is AlertKind.FLAPPING for a in alerts)
+        ]
 
 
 class RecordingPublisher:

@@ -9,6 +9,7 @@ from typing import Any
 
 from chargenet.domain.models import PendingCall
 from chargenet_cli import local_env
+from chargenet_cli.diagnostics_cmd import upload_location
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.output import as_json, table
 
@@ -56,8 +57,13 @@ def send_command(args: argparse.Namespace) -> str:
     if args.wait < 0:
         raise UsageError("--wait must be 0 or more seconds")
     local_env.connect(args.home)
+    from chargenet.domain.clock import utc_now
     from chargenet.services.commands import CommandRefused
 
+    upload_key = None
+    if args.action == "GetDiagnostics" and "location" not in payload:
+        # The charger PUTs its log straight into the diagnostics bucket through a pre-signed URL.
+        upload_key, payload["location"] = upload_location(args.charger_id, utc_now())
     service = _service()
     try:
         call = service.send(args.charger_id, args.action, payload)
@@ -65,7 +71,11 @@ def send_command(args: argparse.Namespace) -> str:
         raise CliError(str(exc)) from exc
     if args.wait:
         call = _await_answer(service, call, args.wait)
-    return as_json(call.model_dump(mode="json")) if args.json else describe(call)
+    if args.json:
+        return as_json(call.model_dump(mode="json"))
+    if upload_key is None:
+        return describe(call)
+    return f"{describe(call)}\nuploads to {upload_key}: chargenet diagnostics get {args.charger_id}"
 
 
 def _await_answer(service: Any, call: PendingCall, wait_s: float) -> PendingCall:

@@ -1,4 +1,4 @@
-"""`chargenet fault list|show|ack|resolve` and `chargenet alert list` (what operators received)."""
+"""`chargenet fault list|show|ack|resolve|exclude` and `chargenet alert list` (what operators received)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from chargenet.domain.faults import ExclusionReason, exclude
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import as_json, table
@@ -29,6 +30,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     resolve = sub.add_parser("resolve", help="mark a fault resolved (e.g. after an on-site repair)")
     resolve.add_argument("fault_id")
     resolve.set_defaults(run=resolve_fault)
+    exclude = sub.add_parser(
+        "exclude", help="exclude this episode's outage from NEVI uptime (23 CFR 680.116)"
+    )
+    exclude.add_argument("fault_id")
+    reason = exclude.add_mutually_exclusive_group(required=True)
+    reason.add_argument("--reason", choices=[r.value for r in ExclusionReason], help="why it does not count")
+    reason.add_argument("--clear", action="store_true", help="withdraw the exclusion")
+    exclude.set_defaults(run=exclude_fault)
     alerts = commands.add_parser("alert", help="operator alerts").add_subparsers(
         dest="alert_command", required=True
     )
@@ -81,15 +90,21 @@ def show_fault(args: argparse.Namespace) -> str:
     return as_json({**fault.model_dump(mode="json"), "alerts": [a.model_dump(mode="json") for a in alerts]})
 
 
+CHANGE_ATTEMPTS = 3
+
+
 def _change(args: argparse.Namespace, change: Any, verb: str) -> str:
     local_env.connect(args.home)
-    fault, alerts = _find(args.fault_id)
-    changed = change(fault)
-    if changed == fault:
-        return f"fault {fault.fault_id[:12]} unchanged ({fault.state.value})"
-    if not _store().save(changed, alerts, fault):
-        raise CliError("the fault changed while you looked at it; run the command again")
-    return f"fault {fault.fault_id[:12]} {verb}"
+    # The backend may update the fault meanwhile (a new sighting, an alert sent): apply the
+    # operator's change to the fresh record instead of failing.
+    for _ in range(CHANGE_ATTEMPTS):
+        fault, alerts = _find(args.fault_id)
+        changed = change(fault)
+        if changed == fault:
+            return f"fault {fault.fault_id[:12]} unchanged ({fault.state.value})"
+        if _store().save(changed, alerts, (fault, alerts)):
+            return f"fault {fault.fault_id[:12]} {verb}"
+    raise CliError("the fault keeps changing while you update it; run the command again")
 
 
 def ack_fault(args: argparse.Namespace) -> str:
@@ -106,17 +121,28 @@ def resolve_fault(args: argparse.Namespace) -> str:
     return _change(args, lambda fault: resolve(fault, utc_now()), "resolved")
 
 
+def exclude_fault(args: argparse.Namespace) -> str:
+    reason = None if args.clear else ExclusionReason(args.reason)
+    verb = f"excluded from uptime ({reason.value})" if reason else "no longer excluded from uptime"
+    return _change(args, lambda fault: exclude(fault, reason), verb)
+
+
 def list_alerts(args: argparse.Namespace) -> str:
-    from chargenet_local.alert_sink import read_inbox
+    from chargenet_local.alert_sink import describe, read_inbox
 
     state = local_env.connect(args.home)
-    alerts = read_inbox(Path(state.home))
+    alerts = [describe(alert) for alert in read_inbox(Path(state.home))]
     if args.json:
         return as_json(alerts)
     return table(
         ["RECEIVED", "SEVERITY", "KIND", "SUBJECT"],
         [
-            (a["received_at"], a["attributes"].get("severity"), a["attributes"].get("kind"), a["subject"])
+            (
+                a["received_at"],
+                a["severity"],
+                f"alarm {a['alarm']['state']}" if "alarm" in a else a["kind"],
+                a["subject"],
+            )
             for a in alerts
         ],
     )

@@ -18,7 +18,9 @@ from chargenet_local.stack import (
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    local = commands.add_parser("local", help="the local stack (mosquitto, moto, rules engine, functions)")
+    local = commands.add_parser(
+        "local", help="the local stack (mosquitto, moto, rules engine, functions, HTTP API, Stripe)"
+    )
     sub = local.add_subparsers(dest="local_command", required=True)
     start = sub.add_parser("up", help="start the local stack in the background")
     start.add_argument("--json", action="store_true")
@@ -69,9 +71,16 @@ def endpoints(state: StackState) -> dict[str, object]:
         "tables": state.tables,
         "queues": state.queues,
         "topics": state.topics,
+        "buckets": state.buckets,
+        "secrets": state.secrets,
+        "api": state.api_url,
+        "stripe_api_base": state.stripe_api_base,
+        "checkout": state.checkout_url,
+        "localstripe": state.localstripe_url,
     }
 
 
 def _describe(state: StackState) -> str:
     info = endpoints(state)
-    return "\n".join(f"  {key:<15}{info[key]}" for key in ("mqtt", "moto", "iot_data", "mqtt_ca", "home"))
+    keys = ("mqtt", "moto", "iot_data", "api", "stripe_api_base", "mqtt_ca", "home")
+    return "\n".join(f"  {key:<16}{info[key]}" for key in keys)

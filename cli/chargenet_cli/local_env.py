@@ -18,7 +18,9 @@ _TABLE_VARIABLES = {
     "TariffsTable": "TARIFFS_TABLE",
     "CdrsTable": "CDRS_TABLE",
     "FaultsTable": "FAULTS_TABLE",
+    "HistoryTable": "HISTORY_TABLE",
 }
+_BUCKET_VARIABLES = {"DiagnosticsBucket": "DIAGNOSTICS_BUCKET"}
 
 
 def connect(home: Path | None = None) -> StackState:
@@ -32,12 +34,14 @@ def connect(home: Path | None = None) -> StackState:
     except StackNotRunning as exc:
         raise CliError(str(exc)) from exc
     os.environ.update(state.aws_environment())
+    os.environ.update(state.stripe_environment())
     # The same variables the template gives the functions (the table names are the logical ids).
+    variables = {**_TABLE_VARIABLES, **_BUCKET_VARIABLES}
     os.environ.update(
         {
-            _TABLE_VARIABLES[logical]: name
-            for logical, name in state.tables.items()
-            if logical in _TABLE_VARIABLES
+            variables[logical]: name
+            for logical, name in {**state.tables, **state.buckets}.items()
+            if logical in variables
         }
     )
     return state

@@ -7,7 +7,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chargenet_cli import charger_cmd, command_cmd, demo_cmd, fault_cmd, local_cmd, session_cmd, tariff_cmd
+from chargenet_cli import (
+    charger_cmd,
+    command_cmd,
+    demo_cmd,
+    diagnostics_cmd,
+    fault_cmd,
+    health_cmd,
+    local_cmd,
+    report_cmd,
+    scenario_cmd,
+    session_cmd,
+    tariff_cmd,
+)
 from chargenet_cli.errors import CliError
 
 
@@ -22,7 +34,11 @@ def parser() -> argparse.ArgumentParser:
     session_cmd.register(commands)
     command_cmd.register(commands)
     fault_cmd.register(commands)
+    health_cmd.register(commands)
+    report_cmd.register(commands)
+    diagnostics_cmd.register(commands)
     demo_cmd.register(commands)
+    scenario_cmd.register(commands)
     tariff_cmd.register(commands)
     return root
 

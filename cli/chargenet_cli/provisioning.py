@@ -77,7 +77,10 @@ def provision(
         key_path=keystore.key_path,
         password_hash=hash_password(password) if password else None,
     ).save(folder)
-    if not registry.register(charger_id, site_id, utc_now(), rated_power_w=rated_power_w):
+    registered = registry.register(
+        charger_id, site_id, utc_now(), rated_power_w=rated_power_w, certificate_not_after=issued.not_after
+    )
+    if not registered:
         raise CliError(f"charger {charger_id} already exists")
     return ProvisionedCharger(charger_id, site_id, certificate_id, issued.not_after, folder)
 

@@ -81,6 +81,12 @@ class ChaosLink:
     async def connect(self, timeout: float = 10.0) -> None:
         await self._inner.connect(timeout)
 
+    async def disconnect(self) -> None:
+        await self._inner.disconnect()
+
+    async def reconnect(self, timeout: float = 10.0) -> None:
+        await self._inner.reconnect(timeout)
+
     async def recv(self) -> str:
         return await self._inner.recv()
 

@@ -98,7 +98,9 @@ class Visit:
         self.clock = clock
         self.curve = ChargeCurve.for_plan(plan)
         self.transaction = TransactionRef()
+        # The connector's physical register at the start; what the charger sends goes through its meter.
         self.register_base = charger.meter_wh[plan.connector_id]
+        self.meter = charger.meters[plan.connector_id]
         self.started_at: dt.datetime | None = None
         self.stopped_at: dt.datetime | None = None
         # Set once the charger has the connector back (ChargerState.vacate).
@@ -112,7 +114,7 @@ class Visit:
         self._interrupted.set()
 
     def register_wh_now(self) -> float:
-        """The connector's register at this moment of the session."""
+        """The connector's physical register at this moment of the session (what really flowed)."""
         if self.started_at is None:
             return self.register_base
         offset = ((self.stopped_at or self.clock.now()) - self.started_at).total_seconds()
@@ -125,7 +127,7 @@ class Visit:
         start = call.StartTransaction(
             connector_id=self.plan.connector_id,
             id_tag=self.plan.id_tag,
-            meter_start=math.floor(self.register_base),
+            meter_start=math.floor(self.meter.register_wh(self.register_base)),
             timestamp=ocpp_timestamp(started_at),
         )
         await self.charger.outbox.transaction_call(start, self.transaction)
@@ -189,7 +191,10 @@ class Visit:
             if step is Step.FULL:
                 await self._announce(ChargePointStatus.suspended_ev, moment)
                 continue
-            reading = reading_at(self.curve, self.register_base, offset, moment, _CONTEXTS[step])
+            physical_wh = self.register_base + self.curve.energy_wh_at(offset)
+            reading = self.meter.shown(
+                reading_at(self.curve, self.register_base, offset, moment, _CONTEXTS[step]), physical_wh
+            )
             readings.append(reading)
             request = call.MeterValues(
                 connector_id=self.plan.connector_id,

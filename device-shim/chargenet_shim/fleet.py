@@ -19,6 +19,8 @@ from chargenet_shim.simclock import SimClock
 from chargenet_shim.simulator import NotAccepted, SimulatedCharger
 
 Progress = Callable[[str, str], None]
+# Runs next to a fleet's sessions, given the chargers that came up.
+Alongside = Callable[[list[SimulatedCharger]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -79,12 +81,16 @@ async def run_sessions(
     chaos: ChaosConfig | None = None,
     hold: Callable[[], Awaitable[None]] | None = None,
     concurrency: int = 20,
+    alongside: Alongside | None = None,
 ) -> list[SessionOutcome]:
     """Bring every charger up, then run its plans; one outcome per plan, chargers in the order given.
 
-    A charger's connectors charge at the same time, each working through its own plans in
+    The sessions start once the whole fleet is up, so the fleet shares one start time. A
+    charger's connectors charge at the same time, each working through its own plans in
     order. `chaos` is seeded per charger (seed + position). `concurrency` bounds the
-    bring-up only, and `hold` is awaited once every session has ended, as in run_fleet.
+    bring-up only. `alongside`, when given, runs next to the sessions with the chargers that
+    came up (a scenario's faults, scenario_run.py); `hold` is awaited once both are over,
+    while every charger is still connected, as in run_fleet.
     """
     if len(plans_per_charger) != len(credentials):
         raise ValueError("one list of plans per charger")
@@ -102,23 +108,34 @@ async def run_sessions(
         for index, (creds, plans) in enumerate(zip(credentials, plans_per_charger, strict=True))
     ]
 
-    async def visit(charger: SimulatedCharger, plans: Sequence[SessionPlan]) -> list[SessionOutcome]:
+    async def bring_up(charger: SimulatedCharger) -> FleetResult:
         async with gate:
-            up = await _bring_up(charger, report)
-        if up.error is not None or up.boot_status != RegistrationStatus.accepted:
+            return await _bring_up(charger, report)
+
+    async def visit(
+        charger: SimulatedCharger, up: FleetResult, plans: Sequence[SessionPlan]
+    ) -> list[SessionOutcome]:
+        if not _is_up(up):
             error = up.error or f"boot {up.boot_status}"
             return [SessionFailure(charger.id, plan.connector_id, error) for plan in plans]
         return await _charge(charger, plans, clock, report)
 
     try:
-        outcomes = await asyncio.gather(
-            *(visit(c, p) for c, p in zip(chargers, plans_per_charger, strict=True))
+        ups = await asyncio.gather(*(bring_up(charger) for charger in chargers))
+        visits = asyncio.gather(
+            *(visit(c, up, p) for c, up, p in zip(chargers, ups, plans_per_charger, strict=True))
         )
+        running = [c for c, up in zip(chargers, ups, strict=True) if _is_up(up)]
+        outcomes, _ = await asyncio.gather(visits, alongside(running) if alongside else asyncio.sleep(0))
         if hold is not None:
             await hold()
         return [outcome for per_charger in outcomes for outcome in per_charger]
     finally:
         await asyncio.gather(*(charger.stop() for charger in chargers))
+
+
+def _is_up(result: FleetResult) -> bool:
+    return result.error is None and result.boot_status == RegistrationStatus.accepted
 
 
 async def _charge(

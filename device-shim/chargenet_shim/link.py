@@ -47,6 +47,10 @@ class Link(LinkState, Protocol):
 
     async def connect(self, timeout: float = 10.0) -> None: ...
 
+    async def disconnect(self) -> None: ...
+
+    async def reconnect(self, timeout: float = 10.0) -> None: ...
+
     async def send(self, frame: str) -> None: ...
 
     async def recv(self) -> str: ...
@@ -70,6 +74,8 @@ class ChargerLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: mqtt.Connection | None = None
         self._closed = False
+        # Dropped on purpose (disconnect()) until reconnect(): awscrt does not reconnect by itself.
+        self._dropped = False
         self._up = asyncio.Event()
         self._down = asyncio.Event()
         self._down.set()
@@ -102,6 +108,39 @@ class ChargerLink:
         self._set_online(True)
         LOG.info("%s: MQTT link up", self._where())
 
+    async def disconnect(self) -> None:
+        """Drop the connection on purpose, as when the site's network fails, until reconnect().
+
+        The broker keeps the charger's session (clean_session=False): the subscription and the
+        QoS 1 frames for the charger wait there, as after a real outage.
+        """
+        connection = self._require_connection()
+        if self._dropped:
+            return
+        self._dropped = True
+        self._set_online(False)
+        try:
+            await self._wait(connection.disconnect(), self._operation_timeout)
+        except Exception as exc:
+            raise LinkError(f"{self._where()}: disconnect failed: {_describe(exc)}") from exc
+        LOG.info("%s: MQTT link dropped on purpose", self._where())
+
+    async def reconnect(self, timeout: float = 10.0) -> None:
+        """Connect again after disconnect(); resubscribes when the broker has forgotten the session."""
+        connection = self._require_connection()
+        if not self._dropped:
+            return
+        try:
+            connected = await self._wait(connection.connect(), timeout)
+            if not connected["session_present"]:
+                resubscribed, _ = connection.resubscribe_existing_topics()
+                await self._wait(resubscribed, timeout)
+        except Exception as exc:
+            raise LinkError(f"{self._where()}: reconnect failed: {_describe(exc)}") from exc
+        self._dropped = False
+        self._set_online(True)
+        LOG.info("%s: MQTT link back", self._where())
+
     async def send(self, frame: str) -> None:
         connection = self._require_connection()
         published, _ = connection.publish(
@@ -127,7 +166,7 @@ class ChargerLink:
         self._set_online(False)
         self._inbox.put_nowait(None)
         connection, self._connection = self._connection, None
-        if connection is None:
+        if connection is None or self._dropped:
             return
         try:
             await self._wait(connection.disconnect(), self._operation_timeout)
@@ -178,8 +217,8 @@ class ChargerLink:
         return self._connection
 
     def _set_online(self, online: bool) -> None:
-        if self._closed and online:
-            # A resumed callback that raced with close() must not revive the link.
+        if (self._closed or self._dropped) and online:
+            # A resumed callback that raced with close() or disconnect() must not revive the link.
             return
         (self._up if online else self._down).set()
         (self._down if online else self._up).clear()

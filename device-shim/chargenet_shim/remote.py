@@ -58,6 +58,7 @@ from chargenet_shim import diagnostics
 from chargenet_shim.charger_state import ChargerState
 from chargenet_shim.configuration import HEARTBEAT_INTERVAL
 from chargenet_shim.link import LinkError
+from chargenet_shim.metering import Meter
 from chargenet_shim.simclock import ocpp_timestamp
 
 LOG = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class RemoteControl(ChargerState):
     """Needs SimulatedCharger's run_boot, send_status and heartbeat, and these:"""
 
     meter_wh: dict[int, float]
+    meters: dict[int, Meter]
     boot_request: call.BootNotification
 
     def _setup_remote(self) -> None:
@@ -102,11 +104,12 @@ class RemoteControl(ChargerState):
         self._follow_up(call_unique_id)
 
     def _start_reboot(self, kind: ResetType) -> None:
-        self._reboot = self._spawn(self._restart(kind), "reboot")
-
-    async def _restart(self, kind: ResetType) -> None:
-        self.journal.record(f"{kind} reset")
         reason = Reason.hard_reset if kind is ResetType.hard else Reason.soft_reset
+        self._reboot = self._spawn(self._restart(f"{kind} reset", reason), "reboot")
+
+    async def _restart(self, what: str, reason: Reason) -> None:
+        """Sessions stop with `reason`, the boot is repeated, every connector's status is told."""
+        self.journal.record(what)
         await self._stop_sessions(list(self.sessions), reason)
         await self._stop_heartbeats()
         self.registration = None
@@ -198,7 +201,7 @@ class RemoteControl(ChargerState):
         """Each connector's energy register (connector 0 or none: all of them), with its transaction."""
         for c in range(1, self.connectors + 1) if not connector_id else [connector_id]:
             visit = self.sessions.get(c)
-            register_wh = visit.register_wh_now() if visit else self.meter_wh[c]
+            register_wh = self.meters[c].register_wh(self._physical_wh(c))
             sample = SampledValue(
                 value=str(int(register_wh)),
                 context=ReadingContext.trigger,
@@ -210,6 +213,11 @@ class RemoteControl(ChargerState):
             await self._notify(
                 call.MeterValues(connector_id=c, meter_value=[reading], transaction_id=transaction_id)
             )
+
+    def _physical_wh(self, connector_id: int) -> float:
+        """What has flowed through the connector in its life, whatever its meter shows."""
+        visit = self.sessions.get(connector_id)
+        return visit.register_wh_now() if visit else self.meter_wh[connector_id]
 
     # ------------------------------------------------ Get/ChangeConfiguration
     @on(Action.get_configuration)

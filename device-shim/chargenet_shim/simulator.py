@@ -8,7 +8,8 @@ calls without a handler all come from the library.
 Everything after the boot goes through the Outbox, which keeps transaction
 messages through outages (outbox.py); charging sessions are in charging.py, the
 backend's commands in remote.py, and the configuration, connector availability,
-heartbeats and fault hooks in charger_state.py.
+heartbeats and fault hooks in charger_state.py, the faults tests and scenarios inject in
+injections.py (what the meters show in metering.py).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from ocpp.v16.enums import AuthorizationStatus, ChargePointErrorCode, ChargePoin
 from chargenet_shim.chaos import ChaosConfig, ChaosLink
 from chargenet_shim.charging import run_session
 from chargenet_shim.credentials import ChargerCredentials
+from chargenet_shim.injections import FaultInjection
 from chargenet_shim.link import ChargerLink, Link, LinkError
+from chargenet_shim.metering import Meter
 from chargenet_shim.outbox import Outbox
-from chargenet_shim.remote import RemoteControl
 from chargenet_shim.session import SessionPlan, SessionTruth
 from chargenet_shim.simclock import SimClock, ocpp_timestamp
 
@@ -39,7 +41,7 @@ class NotAccepted(RuntimeError):
     """OCPP 1.6 forbids other requests until the backend has accepted the BootNotification."""
 
 
-class SimulatedCharger(RemoteControl, ChargePoint):
+class SimulatedCharger(FaultInjection, ChargePoint):
     def __init__(
         self,
         credentials: ChargerCredentials,
@@ -64,6 +66,8 @@ class SimulatedCharger(RemoteControl, ChargePoint):
         self.outbox = Outbox(self.call, self.link)
         # Each connector's Energy.Active.Import.Register, kept fractional so no Wh is lost to rounding.
         self.meter_wh = {connector: float(meter_base_wh) for connector in range(1, connectors + 1)}
+        # What each connector's meter shows of it: healthy until a test or scenario injects a fault.
+        self.meters = {connector: Meter() for connector in range(1, connectors + 1)}
         self.boot_request = call.BootNotification(
             charge_point_model=model, charge_point_vendor=vendor, firmware_version=firmware
         )

@@ -65,6 +65,12 @@ class FakeLink:
     async def connect(self, timeout: float = 10.0) -> None:
         self.go_online()
 
+    async def disconnect(self) -> None:
+        self.go_offline()
+
+    async def reconnect(self, timeout: float = 10.0) -> None:
+        self.go_online()
+
     async def send(self, frame: str) -> None:
         if not self.online:
             raise LinkError("fake link is offline")

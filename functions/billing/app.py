@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
 from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+from chargenet.domain.billing import BillingRecord
 from chargenet.domain.clock import utc_now
 from chargenet.services.billing import Biller, BillingOutcome
 
@@ -20,9 +21,20 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
+class _CountedCdrStore(DynamoCdrStore):
+    """Counts billed energy where the CDR is created: create() is True once per session,
+    however often the stream redelivers it."""
+
+    def create(self, record: BillingRecord) -> bool:
+        created = super().create(record)
+        if created:
+            metrics.add_metric(name="EnergyDeliveredWh", unit=MetricUnit.NoUnit, value=record.energy_wh)
+        return created
+
+
 @cache
 def _biller() -> Biller:
-    return Biller(sessions=DynamoSessionStore(), cdrs=DynamoCdrStore(), clock=utc_now)
+    return Biller(sessions=DynamoSessionStore(), cdrs=_CountedCdrStore(), clock=utc_now)
 
 
 def bill_record(record: DynamoDBRecord) -> None:

@@ -11,19 +11,30 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
-from chargenet.adapters.faults_dynamodb import DynamoFaultStore, SnsAlertPublisher
 from chargenet.adapters.idempotency import PowertoolsDeduplicator
 from chargenet.adapters.iot_data import IotDataChannel
 from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
+from chargenet.composition import fault_tracker
 from chargenet.domain.clock import utc_now
-from chargenet.services.fault_tracking import FaultTracker
+from chargenet.domain.models import SessionRecord
 from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, Outcome
 
 logger = Logger()
 metrics = Metrics()
 
 _REJECTIONS = {Outcome.UNKNOWN_CHARGER, Outcome.CLIENT_MISMATCH}
+
+
+class _CountedSessionStore(DynamoSessionStore):
+    """Counts sessions where they are created: open() is True once per session, however often
+    the StartTransaction is repeated or retried, so the count needs nothing from the domain."""
+
+    def open(self, record: SessionRecord) -> bool:
+        created = super().open(record)
+        if created:
+            metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
+        return created
 
 
 @cache
@@ -35,10 +46,10 @@ def _deduplicator() -> PowertoolsDeduplicator:
 def _ingest() -> OcppIngest:
     return OcppIngest(
         registry=DynamoChargerRegistry(),
-        sessions=DynamoSessionStore(),
+        sessions=_CountedSessionStore(),
         tags=DynamoTagDirectory(),
         tariffs=DynamoTariffBook(),
-        faults=FaultTracker(DynamoFaultStore(), SnsAlertPublisher(), utc_now),
+        faults=fault_tracker(),
         pending=DynamoPendingCalls(),
         channel=IotDataChannel(),
         dedupe=_deduplicator(),

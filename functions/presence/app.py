@@ -1,4 +1,4 @@
-"""IoT lifecycle event (connected/disconnected) -> the charger's online state."""
+"""IoT lifecycle event (connected/disconnected) -> the charger's online state; a reconnect ends an outage."""
 
 from __future__ import annotations
 
@@ -8,18 +8,21 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.adapters.dynamodb import DynamoChargerRegistry
+from chargenet.composition import fault_tracker
 from chargenet.domain.models import PresenceEvent
+from chargenet.services.presence import apply_presence
 
 logger = Logger()
 metrics = Metrics()
 registry = DynamoChargerRegistry()
+tracker = fault_tracker()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @event_parser(model=PresenceEvent)
 def lambda_handler(event: PresenceEvent, context: LambdaContext) -> dict[str, bool]:
-    applied = registry.apply_presence(event)
+    applied = apply_presence(registry, tracker, event)
     logger.info(
         "presence event",
         extra={

@@ -1,7 +1,8 @@
 """The operators' inbox on the local stack: every SNS alert topic delivers to a queue drained to a file.
 
 In the cloud, AlertsTopic goes to e-mail (AlertEmail); here `chargenet alert list`
-reads what operators would have received from `alerts.jsonl` in the stack's home.
+reads what operators would have received from `alerts.jsonl` in the stack's home: the
+fault alerts the functions publish and the CloudWatch alarm notifications (see alarms.py).
 """
 
 from __future__ import annotations
@@ -74,3 +75,34 @@ def read_inbox(home: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def alarm_notification(alert: dict[str, Any]) -> dict[str, Any] | None:
+    """The CloudWatch alarm state change an alert carries, if it is one (its message is the alarm's JSON)."""
+    try:
+        message = json.loads(alert.get("message") or "")
+    except json.JSONDecodeError:
+        return None
+    if isinstance(message, dict) and {"AlarmName", "NewStateValue", "OldStateValue"} <= message.keys():
+        return message
+    return None
+
+
+def describe(alert: dict[str, Any]) -> dict[str, Any]:
+    """The alert with its `kind` and `severity` (a fault alert's attributes; "alarm" for an alarm
+    notification, which also gets `alarm`: its name, new and previous state and the reason)."""
+    alarm = alarm_notification(alert)
+    if alarm is None:
+        attributes = alert.get("attributes", {})
+        return {**alert, "kind": attributes.get("kind"), "severity": attributes.get("severity")}
+    return {
+        **alert,
+        "kind": "alarm",
+        "severity": None,
+        "alarm": {
+            "name": alarm["AlarmName"],
+            "state": alarm["NewStateValue"],
+            "previous_state": alarm["OldStateValue"],
+            "reason": alarm.get("NewStateReason"),
+        },
+    }

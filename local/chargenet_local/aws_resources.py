@@ -1,13 +1,15 @@
-"""Create the template's tables, queues, topics and IoT policy in moto."""
+"""Create the template's tables, queues, topics, buckets, secrets and IoT policy in moto."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import boto3
 
-from chargenet_local.template import Template
+from chargenet_local.stripe_local import API_KEY_SECRET, WEBHOOK_SECRET
+from chargenet_local.template import STACK_NAME, Template
 
 
 def create_all(template: Template, endpoint: str) -> dict[str, dict[str, str]]:
@@ -26,6 +28,11 @@ def create_all(template: Template, endpoint: str) -> dict[str, dict[str, str]]:
             name: clients.sns.create_topic(Name=name)["TopicArn"]
             for name in template.of_type("AWS::SNS::Topic")
         },
+        "buckets": {name: _create_bucket(clients.s3, name) for name in template.of_type("AWS::S3::Bucket")},
+        "secrets": {
+            name: _create_secret(clients.secretsmanager, template, name, res)
+            for name, res in template.of_type("AWS::SecretsManager::Secret").items()
+        },
         "iot_policies": {
             name: _create_policy(clients.iot, template, name, res)
             for name, res in template.of_type("AWS::IoT::Policy").items()
@@ -40,6 +47,8 @@ class _Clients:
         self.sqs = session.client("sqs", endpoint_url=endpoint)
         self.sns = session.client("sns", endpoint_url=endpoint)
         self.iot = session.client("iot", endpoint_url=endpoint)
+        self.s3 = session.client("s3", endpoint_url=endpoint)
+        self.secretsmanager = session.client("secretsmanager", endpoint_url=endpoint)
 
 
 def _create_table(dynamodb: Any, name: str, resource: dict[str, Any]) -> str:
@@ -61,7 +70,33 @@ def _create_table(dynamodb: Any, name: str, resource: dict[str, Any]) -> str:
     return name
 
 
+def _create_bucket(s3: Any, logical_id: str) -> str:
+    # Bucket names are lowercase: named as CloudFormation would, stack name then logical id.
+    # Encryption, public access block and lifecycle are cloud-only settings, as for tables.
+    name = f"{STACK_NAME}-{logical_id}".lower()
+    s3.create_bucket(Bucket=name)
+    return name
+
+
 def _create_policy(iot: Any, template: Template, name: str, resource: dict[str, Any]) -> str:
     document = template.resolve(resource["Properties"]["PolicyDocument"])
     iot.create_policy(policyName=name, policyDocument=json.dumps(document))
     return name
+
+
+# Secrets whose cloud value an operator puts in after deploy get a local one of the same form:
+# any sk_test_ key works against localstripe, and the webhook secret is what the stack signs with.
+LOCAL_SECRET_PREFIXES = {API_KEY_SECRET: "sk_test_local_", WEBHOOK_SECRET: "whsec_local_"}
+
+
+def _create_secret(secretsmanager: Any, template: Template, logical_id: str, resource: dict[str, Any]) -> str:
+    """Returns the secret's ARN; its name is the one `Ref` resolves to (see Template.ref)."""
+    props = resource.get("Properties", {})
+    if logical_id in LOCAL_SECRET_PREFIXES:
+        value = LOCAL_SECRET_PREFIXES[logical_id] + secrets.token_hex(16)
+    else:
+        value = (
+            str(template.resolve(props["SecretString"])) if "SecretString" in props else secrets.token_hex(16)
+        )
+    created = secretsmanager.create_secret(Name=template.secret_name(logical_id), SecretString=value)
+    return str(created["ARN"])

@@ -3,12 +3,16 @@
 Each function gets its own worker processes with exactly its environment from the
 template (process-wide os.environ is why they cannot share a process), imports its
 handler once (the cold start) and serves invocations. A failed invocation is retried
-twice, then goes to the function's dead-letter queue, as Lambda does.
+twice, then goes to the function's dead-letter queue, as Lambda does. Every invocation is
+reported to an observer with the EMF documents the function printed (Powertools Metrics),
+which CloudWatch would have turned into metrics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import multiprocessing
 import os
@@ -17,11 +21,12 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from chargenet_local.metrics import split_emf
 from chargenet_local.template import ACCOUNT_ID, FunctionSpec
 
 ASYNC_RETRIES = 2
@@ -57,7 +62,20 @@ def _init_worker(spec: FunctionSpec, environment: dict[str, str]) -> None:
     _spec = spec
 
 
-def _invoke_in_worker(event: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class Invocation:
+    """What one invocation left behind, as Lambda's service sees it."""
+
+    result: Any
+    error: str | None  # the exception and its traceback, when the handler raised
+    emf: tuple[dict[str, Any], ...]  # the EMF documents it printed
+
+
+# (function, failed, EMF documents) for each finished invocation, retries included.
+InvocationObserver = Callable[[str, bool, Sequence[dict[str, Any]]], None]
+
+
+def _invoke_in_worker(event: dict[str, Any]) -> Invocation:
     assert _handler is not None and _spec is not None
     region = os.environ.get("AWS_REGION", "us-east-1")
     context = LambdaContext(
@@ -67,11 +85,19 @@ def _invoke_in_worker(event: dict[str, Any]) -> Any:
         aws_request_id=str(uuid.uuid4()),
         deadline=time.monotonic() + _spec.timeout_s,
     )
-    try:
-        return _handler(event, context)
-    except Exception as exc:
-        # Carry the traceback text across the process boundary for the stack log.
-        raise RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
+    result, error = None, None
+    # Powertools prints EMF to stdout (its Logger keeps the stream it started with).
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            result = _handler(event, context)
+        except Exception as exc:
+            # Carry the traceback text across the process boundary for the stack log.
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+    emf, other = split_emf(printed.getvalue())
+    sys.stdout.write(other)
+    sys.stdout.flush()
+    return Invocation(result, error, tuple(emf))
 
 
 def _noop() -> None:
@@ -91,10 +117,13 @@ class LocalFunction:
         spec: FunctionSpec,
         environment: dict[str, str],
         on_failure: Callable[[InvocationFailure], None],
+        *,
+        on_invocation: InvocationObserver,
         workers: int = 2,
     ) -> None:
         self.spec = spec
         self._on_failure = on_failure
+        self._on_invocation = on_invocation
         self._workers = workers
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
@@ -110,25 +139,35 @@ class LocalFunction:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """Synchronous (RequestResponse) invocation: the result, or the error raised."""
-        return self._pool.submit(_invoke_in_worker, event).result(timeout=self.spec.timeout_s + 30)
+        future = self._pool.submit(_invoke_in_worker, event)
+        future.exception(timeout=self.spec.timeout_s + 30)  # wait; TimeoutError if the worker hangs
+        invocation = self._observe(future)
+        if invocation.error is not None:
+            raise RuntimeError(invocation.error)
+        return invocation.result
 
-    def invoke_async(self, event: dict[str, Any], attempt: int = 0) -> Future[Any]:
+    def invoke_async(self, event: dict[str, Any], attempt: int = 0) -> None:
         """Event invocation, as IoT rules do: retried twice, then dead-lettered."""
         future = self._pool.submit(_invoke_in_worker, event)
         future.add_done_callback(lambda done: self._settle(done, event, attempt))
-        return future
 
-    def _settle(self, done: Future[Any], event: dict[str, Any], attempt: int) -> None:
+    def _observe(self, done: Future[Invocation]) -> Invocation:
+        crash = done.exception()  # the worker process died or the result could not come back
+        invocation = Invocation(None, f"{type(crash).__name__}: {crash}", ()) if crash else done.result()
+        self._on_invocation(self.spec.logical_id, invocation.error is not None, invocation.emf)
+        return invocation
+
+    def _settle(self, done: Future[Invocation], event: dict[str, Any], attempt: int) -> None:
         if done.cancelled():
             return  # the stack is stopping
-        error = done.exception()
+        error = self._observe(done).error
         if error is None:
             return
         if attempt < ASYNC_RETRIES:
             # Not a sleep: this callback runs on the pool's management thread.
             threading.Timer(RETRY_DELAY_S * (attempt + 1), self.invoke_async, (event, attempt + 1)).start()
             return
-        self._on_failure(InvocationFailure(self.spec.logical_id, event, str(error)))
+        self._on_failure(InvocationFailure(self.spec.logical_id, event, error))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -23,17 +23,25 @@ from typing import Any
 from pydantic import BaseModel
 
 from chargenet_local import broker as broker_mod
+from chargenet_local.alarms import AlarmEvaluator, create_alarms_and_dashboards
 from chargenet_local.alert_sink import AlertSink
 from chargenet_local.lambda_runtime import InvocationFailure, LocalFunction, dead_letter_body
+from chargenet_local.metrics import MetricSink, Periodic, QueueDepthSampler
 from chargenet_local.pki import LocalCA
 from chargenet_local.rules import Message, Rule, route
 from chargenet_local.streams import StreamPoller, failure_message
+from chargenet_local.stripe_local import API_KEY_SECRET, WEBHOOK_SECRET
 from chargenet_local.template import Template, load
 
 log = logging.getLogger("chargenet.local")
 REGION = "us-east-1"
 READY_TIMEOUT_S = 90
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# CloudWatch evaluates alarms and SQS reports its metrics every minute; locally every 10 s
+# (CHARGENET_SCHEDULE_EVERY_S speeds them up too), which changes no period's statistics.
+MONITOR_EVERY_S = 10.0
+# The product's webhook route, where the local Stripe delivers events.
+STRIPE_WEBHOOK_PATH = "/stripe/webhook"
 
 
 class StackNotRunning(RuntimeError):
@@ -58,6 +66,12 @@ class StackState(BaseModel):
     tables: dict[str, str] = {}
     queues: dict[str, str] = {}
     topics: dict[str, str] = {}
+    buckets: dict[str, str] = {}  # bucket names by logical id
+    secrets: dict[str, str] = {}  # secret ARNs by logical id
+    api_url: str = ""  # the template's HTTP API routes (chargenet_local.api_front)
+    stripe_api_base: str = ""  # Stripe's API for the stripe library (chargenet_local.checkout)
+    checkout_url: str = ""  # the hosted checkout pages: <checkout_url><cs_test_...>
+    localstripe_url: str = ""  # localstripe itself, behind stripe_api_base
 
     def aws_environment(self) -> dict[str, str]:
         """Environment that points boto3 and pynamodb at this stack."""
@@ -68,6 +82,20 @@ class StackState(BaseModel):
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_ENDPOINT_URL_IOT_DATA_PLANE": self.iot_data_url,
         }
+
+    def stripe_environment(self) -> dict[str, str]:
+        """Points the product's Stripe client at the local front (unset in the cloud: api.stripe.com)."""
+        return {"STRIPE_API_BASE": self.stripe_api_base} if self.stripe_api_base else {}
+
+
+def parameter_overrides() -> dict[str, str]:
+    """Template parameters from CHARGENET_PARAMETERS ("Name=value Name2=value2", as `sam deploy
+    --parameter-overrides` takes them): tests and demos shorten grace periods this way."""
+    pairs = os.environ.get("CHARGENET_PARAMETERS", "").split()
+    try:
+        return dict(pair.split("=", 1) for pair in pairs)
+    except ValueError:
+        raise ValueError(f"CHARGENET_PARAMETERS must be Name=value pairs, got {pairs!r}") from None
 
 
 def default_home() -> Path:
@@ -184,6 +212,7 @@ class LocalStack:
         self._functions: list[LocalFunction] = []
         self._pollers: list[StreamPoller] = []
         self._targets: list[_RuleTarget] = []
+        self._monitors: list[Periodic] = []
 
     def serve(self) -> None:
         state = StackState(pid=os.getpid(), status="starting", region=REGION, home=str(self.home))
@@ -191,11 +220,15 @@ class LocalStack:
         os.environ.update({**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": REGION})
         self.ca.ensure()
         self._start_moto(state)
+        self._start_localstripe(state)
         self._start_broker(state)
         self._start_iot_data(state)
-        template = load(self.template_path, region=REGION, overrides={"IotDataEndpoint": state.iot_data_url})
+        overrides = {**parameter_overrides(), "IotDataEndpoint": state.iot_data_url}
+        template = load(self.template_path, region=REGION, overrides=overrides)
         self._create_resources(template, state)
+        self._start_checkout(state)
         self._start_functions_and_rules(template, state)
+        self._start_api(template, state)
         state.status = "ready"
         self._write(state)
         log.info("local stack ready: %s", state.model_dump_json())
@@ -216,6 +249,41 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         state.moto_url = f"http://127.0.0.1:{port}"
+
+    def _start_localstripe(self, state: StackState) -> None:
+        """Started early: it comes up while the broker and the resources do (`_start_checkout` waits)."""
+        from chargenet_local.stripe_local import LocalStripe
+
+        self.localstripe = LocalStripe(free_port(), self.home / "localstripe.log")
+        self.localstripe.start()
+        state.localstripe_url = self.localstripe.url
+
+    def _start_checkout(self, state: StackState) -> None:
+        from chargenet_local.checkout import CheckoutFront
+
+        self.localstripe.wait_ready()
+        api_key = self._secret_value(state, API_KEY_SECRET) or "sk_test_local_stack"
+        self.checkout = CheckoutFront(state.localstripe_url, api_key)
+        self.checkout.start()
+        state.stripe_api_base, state.checkout_url = self.checkout.url, self.checkout.page_url
+
+    def _start_api(self, template: Template, state: StackState) -> None:
+        from chargenet_local.api_front import ApiFront
+
+        functions = {f.spec.logical_id: f.invoke for f in self._functions}
+        self.api = ApiFront(template.http_routes(), functions)
+        self.api.start()
+        state.api_url = self.api.url
+        # Stripe delivers to the product's webhook route, signed with the secret it verifies with.
+        if webhook_secret := self._secret_value(state, WEBHOOK_SECRET):
+            self.checkout.webhooks.add(f"{state.api_url}{STRIPE_WEBHOOK_PATH}", webhook_secret)
+
+    @staticmethod
+    def _secret_value(state: StackState, logical_id: str) -> str | None:
+        arn = state.secrets.get(logical_id)
+        if arn is None:
+            return None
+        return str(_client("secretsmanager", state).get_secret_value(SecretId=arn)["SecretString"])
 
     def _start_broker(self, state: StackState) -> None:
         folder = self.home / "broker"
@@ -253,6 +321,7 @@ class LocalStack:
 
         created = create_all(template, state.moto_url)
         state.tables, state.queues, state.topics = created["tables"], created["queues"], created["topics"]
+        state.buckets, state.secrets = created["buckets"], created["secrets"]
         state.charger_policy = next(iter(created["iot_policies"]), "")
         self._queues = state.queues
         self._sqs = _client("sqs", state)
@@ -260,15 +329,40 @@ class LocalStack:
         for topic_arn in state.topics.values():
             self.alert_sink.subscribe(topic_arn)
         self.alert_sink.start()
+        self._start_monitoring(template, state)
+
+    def _start_monitoring(self, template: Template, state: StackState) -> None:
+        """CloudWatch's part: metrics from functions and queues, the template's alarms evaluated."""
+        every_s = float(os.environ.get("CHARGENET_SCHEDULE_EVERY_S") or MONITOR_EVERY_S)
+        cloudwatch = _client("cloudwatch", state)
+        self.metrics = MetricSink(cloudwatch)
+        self.metrics.start()
+        create_alarms_and_dashboards(template, cloudwatch)
+        sampler = QueueDepthSampler(self._sqs, state.queues.values(), self.metrics)
+        evaluator = AlarmEvaluator(_client("cloudwatch", state), _client("sns", state), state.region)
+        self._monitors = [
+            Periodic("queue-metrics", every_s, sampler.sample),
+            Periodic("alarm-evaluation", every_s, lambda: evaluator.evaluate_all(time.time())),
+        ]
+        for monitor in self._monitors:
+            monitor.start()
 
     def _start_functions_and_rules(self, template: Template, state: StackState) -> None:
         functions = {}
         for name, spec in template.functions().items():
             # Cloud endpoints are swapped for the stack's; everything else is the template's.
-            environment = {**spec.environment, **state.aws_environment(), "AWS_LAMBDA_FUNCTION_NAME": name}
+            environment = {
+                **spec.environment,
+                **state.aws_environment(),
+                **state.stripe_environment(),
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+            }
             dlq_url = self._queues.get(spec.dead_letter_queue or "")
             functions[name] = LocalFunction(
-                spec, environment, lambda failure, url=dlq_url: self._dead_letter(url, failure)
+                spec,
+                environment,
+                lambda failure, url=dlq_url: self._dead_letter(url, failure),
+                on_invocation=self.metrics.record_invocation,
             )
         self._functions = list(functions.values())
         for function in self._functions:
@@ -404,10 +498,17 @@ class LocalStack:
         log.info("local stack stopping")
         # Functions first, while the broker and moto can still serve what is in flight.
         self._targets.clear()
+        for front in (self.api, self.checkout, self.localstripe):
+            try:
+                front.stop()
+            except Exception as exc:  # keep stopping the rest
+                log.warning("while stopping: %s", exc)
         for poller in self._pollers:
             poller.stop()
+        for monitor in self._monitors:
+            monitor.stop()
         self.alert_sink.stop()
-        steps = [f.close for f in self._functions]
+        steps = [f.close for f in self._functions] + [self.metrics.stop]
         steps += [self.backend.disconnect, self.iot_data.stop, self.broker.stop, self._moto.stop]
         for step in steps:
             try:

@@ -74,6 +74,20 @@ class StreamMappingSpec:
 
 
 @dataclass(frozen=True)
+class HttpRouteSpec:
+    """A route of an HTTP API (SAM `HttpApi` event) with a Lambda proxy integration, payload 2.0."""
+
+    api: str  # logical id of the AWS::ApiGatewayV2::Api
+    method: str  # GET, POST, ... or ANY
+    path: str  # "/pay/{charger}/{connector}", "/files/{proxy+}" or "$default"
+    function: str  # logical id
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     name: str
     every_s: int
@@ -128,25 +142,38 @@ class Template:
             return f"http://sqs.{self.region}.localhost/{ACCOUNT_ID}/{name}"  # replaced by moto's URL
         if kind == "AWS::SNS::Topic":
             return self.arn("sns", name)
+        if kind == "AWS::SecretsManager::Secret":
+            # A partial ARN (no random suffix): Secrets Manager and moto accept it as SecretId.
+            return self.arn("secretsmanager", f"secret:{self.secret_name(name)}")
         return name  # tables, functions, policies, keys: the logical id is the physical name locally
 
     def get_att(self, name: str, attribute: str) -> str:
-        kind = self.resources[name]["Type"]
+        resource = self.resources[name]
+        kind = resource["Type"]
+        if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):
+            return name  # queues are named by their logical id locally (aws_resources)
         if attribute != "Arn":
             raise ValueError(f"GetAtt {name}.{attribute} is not supported locally")
+        named = resource.get("Properties", {})
         service_path = {
-            "AWS::DynamoDB::Table": ("dynamodb", f"table/{name}"),
-            "AWS::SQS::Queue": ("sqs", name),
-            "AWS::Lambda::Function": ("lambda", f"function:{name}"),
-            "AWS::KMS::Key": ("kms", f"key/{name}"),
-            "AWS::IAM::Role": ("iam", f"role/{name}"),
-            "AWS::IoT::TopicRule": (
-                "iot",
-                f"rule/{self.resolve(self.resources[name]['Properties']['RuleName'])}",
+            "AWS::DynamoDB::Table": lambda: ("dynamodb", f"table/{name}"),
+            "AWS::SQS::Queue": lambda: ("sqs", name),
+            "AWS::Lambda::Function": lambda: ("lambda", f"function:{name}"),
+            "AWS::KMS::Key": lambda: ("kms", f"key/{name}"),
+            "AWS::IAM::Role": lambda: ("iam", f"role/{name}"),
+            "AWS::IoT::TopicRule": lambda: ("iot", f"rule/{self.resolve(named['RuleName'])}"),
+            "AWS::CloudWatch::Alarm": lambda: (
+                "cloudwatch",
+                f"alarm:{self.resolve(named.get('AlarmName', name))}",
             ),
         }
-        service, resource = service_path.get(kind, (kind.split("::")[1].lower(), name))
-        return self.arn(service, resource)
+        default = (kind.split("::")[1].lower(), name)
+        service, path = service_path[kind]() if kind in service_path else default
+        return self.arn(service, path)
+
+    def secret_name(self, logical_id: str) -> str:
+        props = self.resources[logical_id].get("Properties", {})
+        return str(self.resolve(props["Name"])) if "Name" in props else logical_id
 
     def arn(self, service: str, resource: str) -> str:
         account = "" if service == "s3" else ACCOUNT_ID
@@ -223,6 +250,23 @@ class Template:
                 specs.append(ScheduleSpec(name, _rate_seconds(props["ScheduleExpression"]), function))
         return specs
 
+    def http_routes(self) -> list[HttpRouteSpec]:
+        """Every route of every HTTP API, from the OpenAPI body SAM generates for `HttpApi` events."""
+        routes = []
+        for api, res in self.of_type("AWS::ApiGatewayV2::Api").items():
+            for path, operations in res["Properties"].get("Body", {}).get("paths", {}).items():
+                for operation, spec in operations.items():
+                    if not isinstance(spec, dict):
+                        continue  # path-level `parameters`
+                    integration = spec.get("x-amazon-apigateway-integration", {})
+                    if integration.get("type") != "aws_proxy":
+                        continue
+                    if str(integration.get("payloadFormatVersion")) != "2.0":
+                        raise ValueError(f"{api} {path}: only payload format 2.0 runs locally")
+                    method = "ANY" if operation == "x-amazon-apigateway-any-method" else operation.upper()
+                    routes.append(HttpRouteSpec(api, method, path, _integrated_function(integration["uri"])))
+        return routes
+
     def rules(self) -> list[RuleSpec]:
         rules = []
         for res in self.of_type("AWS::IoT::TopicRule").values():
@@ -239,6 +283,16 @@ class Template:
                 )
             )
         return rules
+
+
+def _integrated_function(uri: Any) -> str:
+    """The function in `arn:...:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations`."""
+    text = uri.get("Fn::Sub") if isinstance(uri, dict) else uri
+    text = text[0] if isinstance(text, list) else text
+    match = re.search(r"\$\{(\w+)\.Arn\}", str(text))
+    if not match:
+        raise ValueError(f"integration {uri!r}: only Lambda functions of this template run locally")
+    return match[1]
 
 
 def load(path: Path, *, region: str, overrides: dict[str, str] | None = None) -> Template:

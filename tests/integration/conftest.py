@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def start_stack(home: Path) -> StackState:
     # Scheduled functions (the idle-session sweep) run every second instead of every few minutes.
     os.environ["CHARGENET_SCHEDULE_EVERY_S"] = "1"
+    # Outages and major-fault pages after seconds instead of minutes.
+    os.environ["CHARGENET_PARAMETERS"] = "OfflineGraceSeconds=2 MajorAlertDelaySeconds=2"
     up(home, ROOT / "template.yaml")
     return local_env.connect(home)
 

@@ -103,7 +103,7 @@ def test_bad_frames_get_callerrors_and_the_function_keeps_serving(new_charger):
 
     replies = asyncio.run(run())
     assert [r[:3] for r in replies[:5]] == [
-        [4, "-1", "FormationViolation"],
+        [4, "oops", "FormationViolation"],  # the id is readable although the frame is not
         [4, "m1", "OccurenceConstraintViolation"],
         [4, "m2", "TypeConstraintViolation"],
         [4, "m3", "NotImplemented"],

@@ -81,3 +81,30 @@ def test_pending_call_is_resolved_once(stack):
     assert calls.resolve("CP-x", "m-1", {"result": {"status": "Accepted"}}, T0)
     assert not calls.resolve("CP-x", "m-1", {"result": {"status": "Rejected"}}, T0)
     assert not calls.resolve("CP-x", "unknown", {}, T0)
+
+
+def test_boots_are_kept_for_reboot_loop_detection_the_latest_ten(stack):
+    from chargenet.adapters.dynamodb import RECENT_BOOTS_KEPT
+    from chargenet.domain.models import BootNotification
+
+    registry().register("CP-boots", "S", T0, certificate_not_after=T0 + timedelta(days=365))
+    boot = BootNotification(charge_point_vendor="V", charge_point_model="M")
+    times = [T0 + timedelta(minutes=m) for m in range(RECENT_BOOTS_KEPT + 3)]
+    for at in times:
+        charger = registry().record_boot("CP-boots", boot, at)
+    assert charger.recent_boots == times[-RECENT_BOOTS_KEPT:]
+    stored = registry().get("CP-boots")
+    assert stored.recent_boots == times[-RECENT_BOOTS_KEPT:]
+    assert stored.certificate_not_after == T0 + timedelta(days=365)
+
+
+def test_listing_the_fleet_skips_a_corrupt_record_instead_of_failing(stack):
+    import boto3
+
+    registry().register("CP-fine", "S", T0)
+    boto3.client("dynamodb").put_item(
+        TableName=stack.tables["ChargersTable"],
+        Item={"charger_id": {"S": "CP-corrupt"}, "sk": {"S": "charger"}, "registered_at": {"S": "garbage"}},
+    )
+    ids = [c.charger_id for c in registry().list()]
+    assert "CP-fine" in ids and "CP-corrupt" not in ids

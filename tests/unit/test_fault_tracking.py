@@ -61,3 +61,16 @@ def test_a_concurrent_update_is_retried_not_lost():
     [(fault, alerts)] = store.faults.values()
     assert calls["n"] == 2 and len(faults.publisher.published) == 1 and len(alerts) == 1
     assert fault.occurrences == 2 and fault.evidence[0] == "another message"
+
+
+def test_a_writer_that_saw_no_alert_cannot_save_over_one_that_paged():
+    """The sweep pages a major while a new sighting of the same fault is being recorded."""
+    faults = tracker(now_minutes=0)
+    faults.on_status(status(0, "Faulted", "InternalError"), "S1")
+    [(fault, alerts)] = faults.store.faults.values()
+    later = FaultTracker(faults.store, faults.publisher, lambda: T0 + timedelta(minutes=11))
+    assert [d.kind for d in later.sweep([])] == [AlertKind.RAISED]
+    sighting = fault.model_copy(update={"occurrences": 2})
+    assert not faults.store.save(sighting, alerts, (fault, alerts))  # it read the record before the page
+    later.on_status(status(11, "Faulted", "InternalError"), "S1")  # re-read: the page is there
+    assert [d.kind for d in faults.publisher.published] == [AlertKind.RAISED]

@@ -5,19 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chargenet.services.fault_tracking import FaultTracker
-from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, Outcome
-from tests.fakes import (
-    DictDeduplicator,
-    InMemoryFaultStore,
-    InMemoryPendingCalls,
-    InMemoryRegistry,
-    InMemorySessionStore,
-    InMemoryTags,
-    InMemoryTariffs,
-    RecordingChannel,
-    RecordingPublisher,
-)
+from chargenet.services.ingest import IngestEvent, Outcome
+from tests.ingest_network import Network
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 26, 8, 0, 1, tzinfo=UTC)
@@ -25,24 +14,8 @@ NOW = datetime(2026, 11, 26, 8, 0, 1, tzinfo=UTC)
 
 @pytest.fixture
 def world():
-    registry = InMemoryRegistry()
-    registry.add("CP-1", T0 - timedelta(days=1), site_id="S1")
-    pending = InMemoryPendingCalls()
-    channel = RecordingChannel()
-    dedupe = DictDeduplicator()
-    ingest = OcppIngest(
-        registry=registry,
-        sessions=InMemorySessionStore(),
-        tags=InMemoryTags(),
-        tariffs=InMemoryTariffs(),
-        faults=FaultTracker(InMemoryFaultStore(), RecordingPublisher(), lambda: NOW),
-        pending=pending,
-        channel=channel,
-        dedupe=dedupe,
-        settings=IngestSettings(heartbeat_interval_s=300, max_frame_bytes=4096),
-        clock=lambda: NOW,
-    )
-    return ingest, registry, pending, channel, dedupe
+    net = Network(max_frame_bytes=4096, now=NOW)
+    return net.ingest, net.registry, net.pending, net.channel, net.dedupe
 
 
 def event(frame, charger_id="CP-1", at=T0, client_id="CP-1"):
@@ -187,10 +160,10 @@ def test_duplicate_in_flight_is_not_answered_twice(world):
     assert channel.sent == []
 
 
-@pytest.mark.parametrize("action", ["DataTransfer", "DiagnosticsStatusNotification"])
+@pytest.mark.parametrize("action", ["DataTransfer", "LogStatusNotification"])
 def test_actions_not_built_yet_answer_not_implemented(world, action):
     ingest, _, _, channel, _ = world
-    payloads = {"DataTransfer": {"vendorId": "acme"}, "DiagnosticsStatusNotification": {"status": "Idle"}}
+    payloads = {"DataTransfer": {"vendorId": "acme"}, "LogStatusNotification": {"status": "Idle"}}
     assert ingest.handle(event([2, "x1", action, payloads[action]])) is Outcome.REFUSED
     [[kind, message_id, code, *_]] = replies(channel)
     assert (kind, message_id, code) == (4, "x1", "NotImplemented")

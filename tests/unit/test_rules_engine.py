@@ -114,9 +114,18 @@ def test_iot_policy_confines_a_charger_to_its_own_topics():
 
 def test_template_schedules_and_stream_mappings_are_understood_locally():
     template = load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
-    [sweep] = template.schedules()
-    assert (sweep.function, sweep.every_s) == ("SessionSweepFunction", 300)
-    [billing] = template.stream_mappings()
+    schedules = {(spec.function, spec.every_s) for spec in template.schedules()}
+    assert schedules == {
+        ("SessionSweepFunction", 300),
+        ("FaultSweepFunction", 60),
+        ("PaymentSweepFunction", 60),
+    }
+    mappings = {m.function: m for m in template.stream_mappings()}
+    assert (mappings["PaymentCaptureFunction"].table, set(mappings)) == (
+        "CdrsTable",
+        {"BillingFunction", "PaymentCaptureFunction"},
+    )
+    billing = mappings["BillingFunction"]
     assert (billing.table, billing.function, billing.on_failure_queue) == (
         "SessionsTable",
         "BillingFunction",

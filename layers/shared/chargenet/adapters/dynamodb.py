@@ -7,11 +7,13 @@ this module is imported, as Lambda and the local runtime both set them before th
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timedelta
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -25,6 +27,8 @@ from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, 
 CHARGER_SK = "charger"
 CONNECTOR_SK_PREFIX = "connector#"
 PENDING_CALL_TTL = timedelta(days=2)
+RECENT_BOOTS_KEPT = 10
+logger = logging.getLogger(__name__)  # enough for fault_rules.reboot_loop
 
 
 def conditional_failed(error: Exception) -> bool:
@@ -77,6 +81,10 @@ class ChargerItem(_ChargersTable):
     presence_version = NumberAttribute(default=-1)
     presence_changed_at = UTCDateTimeAttribute(null=True)
     disconnect_reason = UnicodeAttribute(null=True)
+    recent_boots = ListAttribute(of=UTCDateTimeAttribute, default=list)
+    certificate_not_after = UTCDateTimeAttribute(null=True)
+    diagnostics_status = UnicodeAttribute(null=True)
+    firmware_status = UnicodeAttribute(null=True)
 
     def to_domain(self) -> Charger:
         numbers = {"presence_version", "rated_power_w"}
@@ -116,10 +124,22 @@ class DynamoChargerRegistry:
         except DoesNotExist:
             return None
 
-    def register(self, charger_id: str, site_id: str, at: datetime, rated_power_w: int | None = None) -> bool:
+    def register(
+        self,
+        charger_id: str,
+        site_id: str,
+        at: datetime,
+        rated_power_w: int | None = None,
+        certificate_not_after: datetime | None = None,
+    ) -> bool:
         """Add a charger; False when the id is taken."""
         item = ChargerItem(
-            charger_id, CHARGER_SK, site_id=site_id, registered_at=at, rated_power_w=rated_power_w
+            charger_id,
+            CHARGER_SK,
+            site_id=site_id,
+            registered_at=at,
+            rated_power_w=rated_power_w,
+            certificate_not_after=certificate_not_after,
         )
         try:
             item.save(condition=ChargerItem.charger_id.does_not_exist())
@@ -130,11 +150,22 @@ class DynamoChargerRegistry:
         return True
 
     def list(self) -> list[Charger]:
+        """Every charger that can be read: one corrupt record must not blind the fleet-wide sweep."""
+        chargers = []
         items = ChargerItem.scan(ChargerItem.sk == CHARGER_SK)
-        return sorted((item.to_domain() for item in items), key=lambda c: c.charger_id)
+        while True:
+            try:
+                chargers.append(next(items).to_domain())
+            except StopIteration:
+                break
+            except (ValueError, TypeError) as error:  # pynamodb and pydantic deserialisation errors
+                # The iterator has moved past the bad item: log it and go on.
+                logger.error("unreadable charger record skipped", extra={"error": str(error)[:200]})
+        return sorted(chargers, key=lambda c: c.charger_id)
 
-    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> None:
-        ChargerItem(charger_id, CHARGER_SK).update(
+    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
+        item = ChargerItem(charger_id, CHARGER_SK)
+        item.update(
             actions=[
                 ChargerItem.vendor.set(boot.charge_point_vendor),
                 ChargerItem.model.set(boot.charge_point_model),
@@ -144,8 +175,25 @@ class DynamoChargerRegistry:
                 ChargerItem.firmware_version.set(boot.firmware_version),
                 ChargerItem.last_boot_at.set(at),
                 ChargerItem.last_seen_at.set(at),
+                # Expressions take the stored form: the typed list attribute does not serialise them.
+                ChargerItem.recent_boots.set(
+                    (ChargerItem.recent_boots | []).append([UTCDateTimeAttribute().serialize(at)])
+                ),
             ],
             condition=ChargerItem.charger_id.exists(),
+        )
+        excess = len(item.recent_boots) - RECENT_BOOTS_KEPT
+        if excess > 0:
+            item.update(actions=[ChargerItem.recent_boots[i].remove() for i in range(excess)])
+        return item.to_domain()
+
+    def record_device_status(self, charger_id: str, field: str, status: str) -> None:
+        attribute = {
+            "diagnostics_status": ChargerItem.diagnostics_status,
+            "firmware_status": ChargerItem.firmware_status,
+        }
+        ChargerItem(charger_id, CHARGER_SK).update(
+            actions=[attribute[field].set(status)], condition=ChargerItem.charger_id.exists()
         )
 
     def record_seen(self, charger_id: str, at: datetime) -> None:
@@ -158,6 +206,12 @@ class DynamoChargerRegistry:
         )
 
     def record_connector_status(self, status: ConnectorStatus) -> bool:
+        # Imported here: the history adapter builds on this module's table_meta.
+        from chargenet.adapters.history_dynamodb import DynamoHistory
+
+        # Every status joins the history, older ones too (they are part of the timeline), and
+        # before the latest is stored, so no latest status ever lacks its history entry.
+        DynamoHistory().record_status(status)
         fields = status.model_dump(exclude={"charger_id", "connector_id"})
         item = ConnectorItem(status.charger_id, _connector_sk(status.connector_id))
         actions = [getattr(ConnectorItem, name).set(value) for name, value in fields.items()]

@@ -8,13 +8,16 @@ from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from chargenet.adapters.dynamodb import conditional_failed, table_meta
-from chargenet.domain.alerts import AlertDecision, AlertRecord
-from chargenet.domain.faults import Fault
+from chargenet.adapters.dynamodb import table_meta
+from chargenet.adapters.history_dynamodb import episode_item
+from chargenet.domain.alerts import AlertDecision, AlertKind, AlertRecord
+from chargenet.domain.faults import Fault, FaultState
 
 
 class FaultsByCharger(GlobalSecondaryIndex):
@@ -53,30 +56,65 @@ class DynamoFaultStore:
     def of_charger(self, charger_id: str) -> list[tuple[Fault, list[AlertRecord]]]:
         return [item.to_domain() for item in FaultItem.by_charger.query(charger_id)]
 
-    def save(self, fault: Fault, alerts: list[AlertRecord], previous: Fault | None) -> bool:
-        """Write unless someone changed the fault since `previous` was read; False on that conflict."""
+    def save(
+        self, fault: Fault, alerts: list[AlertRecord], previous: tuple[Fault, list[AlertRecord]] | None
+    ) -> bool:
+        """Write unless someone changed the record since `previous` was read; False on that conflict."""
         item = FaultItem(
             fault.fault_id,
             charger_id=fault.charger_id,
             state=fault.state.value,
             body=fault.model_dump_json(),
-            alerts=json.dumps([a.model_dump(mode="json") for a in alerts]),
+            alerts=_alerts_json(alerts),
         )
         unchanged = (
             FaultItem.fault_id.does_not_exist()
             if previous is None
-            else FaultItem.body == previous.model_dump_json()
+            else (FaultItem.body == previous[0].model_dump_json())
+            & (FaultItem.alerts == _alerts_json(previous[1]))
         )
         try:
-            item.save(condition=unchanged)
-        except PutError as error:
-            if conditional_failed(error):
+            # The episode's archive (HistoryTable) is written in the same transaction: saved
+            # one after the other, a crash in between would lose the episode's final state,
+            # as a retry finds the fault already resolved and saves nothing.
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(item, condition=unchanged)
+                transaction.save(episode_item(fault))
+        except TransactWriteError as error:
+            if _lost_race(error):
                 return False
             raise
         return True
 
+    @cached_property
+    def _connection(self) -> Connection:
+        return Connection(region=FaultItem.Meta.region)
+
+    def watched(self) -> list[tuple[Fault, list[AlertRecord]]]:
+        # A scan: the table holds one item per (charger, connector, kind, code), bounded by the
+        # fleet rather than by time, and the sweep reads it once a minute.
+        flapping = FaultItem.alerts.contains(f'"kind": "{AlertKind.FLAPPING.value}"')
+        return [
+            item.to_domain()
+            for item in FaultItem.scan((FaultItem.state != FaultState.RESOLVED.value) | flapping)
+        ]
+
     def list(self) -> list[Fault]:
         return sorted((item.to_domain()[0] for item in FaultItem.scan()), key=lambda f: f.first_seen)
+
+
+def _lost_race(error: TransactWriteError) -> bool:
+    """The fault changed since it was read, or a concurrent transaction is writing it."""
+    if error.cause_response_code != "TransactionCanceledException":
+        return False
+    return any(
+        reason is not None and reason.code in ("ConditionalCheckFailed", "TransactionConflict")
+        for reason in error.cancellation_reasons
+    )
+
+
+def _alerts_json(alerts: list[AlertRecord]) -> str:
+    return json.dumps([a.model_dump(mode="json") for a in alerts])
 
 
 class SnsAlertPublisher:

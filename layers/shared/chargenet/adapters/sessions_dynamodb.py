@@ -41,6 +41,7 @@ class SessionItem(Model):
     session_id = UnicodeAttribute(hash_key=True)
     transaction_id = NumberAttribute()
     charger_id = UnicodeAttribute()
+    site_id = UnicodeAttribute(default="")
     connector_id = NumberAttribute()
     id_tag = UnicodeAttribute()
     tag_status = UnicodeAttribute()
@@ -57,6 +58,7 @@ class SessionItem(Model):
     freed_at = UTCDateTimeAttribute(null=True)
     stop_reason = UnicodeAttribute(null=True)
     review_reasons = ListAttribute(of=UnicodeAttribute, default=list)
+    last_reading_at = UTCDateTimeAttribute(null=True)
     event_count = NumberAttribute(default=0)
 
     def to_domain(self) -> SessionRecord:
@@ -153,6 +155,7 @@ class DynamoSessionStore:
             SessionItem.freed_at.set(facts.freed_at),
             SessionItem.stop_reason.set(facts.stop_reason),
             SessionItem.review_reasons.set(facts.review_reasons),
+            SessionItem.last_reading_at.set(facts.last_reading_at),
             SessionItem.event_count.set(event_count),
         ]
         condition = (

@@ -5,7 +5,15 @@ from __future__ import annotations
 from ocpp.v16.enums import Action
 
 from chargenet.domain.clock import ocpp_time
-from chargenet.domain.models import BootNotification, ConnectorStatus, StatusNotification
+from chargenet.domain.fault_rules import reboot_loop, security_event
+from chargenet.domain.faults import FaultSignal
+from chargenet.domain.models import (
+    BootNotification,
+    ConnectorStatus,
+    DeviceStatusNotification,
+    SecurityEventNotification,
+    StatusNotification,
+)
 from chargenet.domain.routing import Ctx, router
 from chargenet.domain.session_log import record_status
 from chargenet.ocpp.router import Payload
@@ -14,7 +22,11 @@ from chargenet.ocpp.router import Payload
 @router.on(Action.boot_notification)
 def boot_notification(ctx: Ctx, payload: Payload) -> Payload:
     boot = BootNotification.model_validate(payload)
-    ctx.deps.registry.record_boot(ctx.charger_id, boot, ctx.received_at)
+    charger = ctx.deps.registry.record_boot(ctx.charger_id, boot, ctx.received_at)
+    # Only the loop is news at boot time; the sweep sees when it is over.
+    loop = reboot_loop(charger, ctx.received_at)
+    if isinstance(loop, FaultSignal):
+        ctx.deps.faults.apply([loop])
     return {
         "status": "Accepted",
         "currentTime": ocpp_time(ctx.deps.clock()),
@@ -45,7 +57,35 @@ def status_notification(ctx: Ctx, payload: Payload) -> Payload:
     )
     if ctx.deps.registry.record_connector_status(status):
         # Only a status newer than the stored one says anything about faults now.
-        charger = ctx.deps.registry.get(ctx.charger_id)
-        ctx.deps.faults.on_status(status, charger.site_id if charger else "")
+        ctx.deps.faults.on_status(status, _site_of(ctx))
     record_status(ctx, status)
     return {}
+
+
+@router.on(Action.diagnostics_status_notification)
+def diagnostics_status_notification(ctx: Ctx, payload: Payload) -> Payload:
+    # Uploading / Uploaded / UploadFailed / Idle: what the operator's GetDiagnostics came to.
+    status = DeviceStatusNotification.model_validate(payload).status
+    ctx.deps.registry.record_device_status(ctx.charger_id, "diagnostics_status", status)
+    return {}
+
+
+@router.on(Action.firmware_status_notification)
+def firmware_status_notification(ctx: Ctx, payload: Payload) -> Payload:
+    status = DeviceStatusNotification.model_validate(payload).status
+    ctx.deps.registry.record_device_status(ctx.charger_id, "firmware_status", status)
+    return {}
+
+
+@router.on(Action.security_event_notification)
+def security_event_notification(ctx: Ctx, payload: Payload) -> Payload:
+    event = SecurityEventNotification.model_validate(payload)
+    signal = security_event(ctx.charger_id, _site_of(ctx), event.type, event.tech_info, event.timestamp)
+    if signal is not None:
+        ctx.deps.faults.apply([signal])
+    return {}
+
+
+def _site_of(ctx: Ctx) -> str:
+    charger = ctx.deps.registry.get(ctx.charger_id)
+    return charger.site_id if charger else ""

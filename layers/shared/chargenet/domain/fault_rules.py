@@ -12,7 +12,16 @@ from decimal import Decimal
 from chargenet.domain.clock import ocpp_time
 from chargenet.domain.faults import FaultKind, FaultResolution, FaultSignal, Severity
 from chargenet.domain.meter_values import MeterReading
-from chargenet.domain.sessions import IDLE_POWER_W, RATED_POWER_TOLERANCE
+from chargenet.domain.models import Charger, SessionRecord
+from chargenet.domain.sessions import (
+    IDLE_POWER_W,
+    RATED_POWER_TOLERANCE,
+    Anomaly,
+    AnomalyCode,
+    EventKind,
+    SessionEvent,
+    SessionFacts,
+)
 
 NO_ERROR = "NoError"
 
@@ -78,7 +87,7 @@ CERTIFICATE_EXPIRY_CODE = "CertificateExpiry"
 
 OUTAGE_STATUSES = frozenset({"Faulted", "Unavailable"})
 
-# Heartbeats jitter: a charger is not late until a little after its second interval.
+# Heartbeats jitter, and last-seen is written at most once a minute (ingest.SEEN_WRITE_INTERVAL).
 HEARTBEAT_SLACK = timedelta(minutes=1)
 REBOOT_WINDOW = timedelta(minutes=30)
 REBOOT_THRESHOLD = 3
@@ -180,60 +189,57 @@ def _status_evidence(
 
 
 def heartbeat_grace(interval: timedelta) -> timedelta:
-    """Silence a charger may keep before it counts as offline: one missed heartbeat is normal."""
+    """Silence a connected charger may keep before it counts as offline.
+
+    One missed heartbeat is normal, and the last-seen time is written at most once per
+    SEEN_WRITE_INTERVAL, which the slack covers.
+    """
     return 2 * interval + HEARTBEAT_SLACK
 
 
 def offline_check(
-    charger_id: str,
-    site_id: str,
-    last_seen: datetime | None,
-    online: bool,
-    now: datetime,
-    grace: timedelta,
+    charger: Charger, now: datetime, silence_grace: timedelta, reconnect_grace: timedelta
 ) -> FaultSignal | FaultResolution | None:
-    """Offline once silent (or disconnected) for longer than `grace`; back when online and heard from.
+    """Offline once disconnected past `reconnect_grace`, or connected but silent past `silence_grace`.
 
-    A charger that was never seen is not commissioned yet, not offline. A disconnected
-    charger within the grace period may be reconnecting: nothing either way.
+    A disconnect (an IoT lifecycle event) is definite: the grace only lets a blip reconnect.
+    Silence on a live connection (a half-open socket) is judged on heartbeats. A charger
+    never seen is not commissioned yet, not offline. Connected and heard from: back.
     """
-    if last_seen is None:
+    disconnected_at = charger.presence_changed_at if not charger.online else None
+    if disconnected_at is not None and now - disconnected_at > reconnect_grace:
+        return _offline(charger, disconnected_at, f"disconnected since {ocpp_time(disconnected_at)}")
+    if not charger.online or charger.last_seen_at is None:
         return None
-    silent_for = now - last_seen
-    if silent_for > grace:
-        how = "no message" if online else "disconnected"
-        return FaultSignal(
-            charger_id=charger_id,
-            site_id=site_id,
-            connector_id=0,
-            kind=FaultKind.OFFLINE,
-            code=OFFLINE_CODE,
-            severity=Severity.MAJOR,
-            # The outage started when the charger was last heard from, not when we noticed.
-            at=last_seen,
-            evidence=f"{how} since {ocpp_time(last_seen)} (grace {grace})",
-        )
-    if online:
-        return FaultResolution(
-            charger_id=charger_id, connector_id=0, kinds=frozenset({FaultKind.OFFLINE}), at=now
-        )
-    return None
+    if now - charger.last_seen_at > silence_grace:
+        since = charger.last_seen_at
+        return _offline(charger, since, f"connected but no message since {ocpp_time(since)}")
+    return _resolution(charger.charger_id, 0, FaultKind.OFFLINE, OFFLINE_CODE, now)
+
+
+def _offline(charger: Charger, since: datetime, evidence: str) -> FaultSignal:
+    return FaultSignal(
+        charger_id=charger.charger_id,
+        site_id=charger.site_id,
+        connector_id=0,
+        kind=FaultKind.OFFLINE,
+        code=OFFLINE_CODE,
+        severity=Severity.MAJOR,
+        # The outage started when the charger was last heard from, not when we noticed.
+        at=since,
+        evidence=evidence,
+    )
 
 
 def reboot_loop(
-    charger_id: str,
-    site_id: str,
-    boot_times: list[datetime],
-    now: datetime,
-    window: timedelta = REBOOT_WINDOW,
-    threshold: int = REBOOT_THRESHOLD,
+    charger: Charger, now: datetime, window: timedelta = REBOOT_WINDOW, threshold: int = REBOOT_THRESHOLD
 ) -> FaultSignal | FaultResolution | None:
     """A loop is `threshold` BootNotifications within `window`; it is over after a window without one."""
-    recent = sorted(t for t in boot_times if now - window < t <= now)
+    recent = sorted({t for t in charger.recent_boots if now - window < t <= now})
     if len(recent) >= threshold:
         return FaultSignal(
-            charger_id=charger_id,
-            site_id=site_id,
+            charger_id=charger.charger_id,
+            site_id=charger.site_id,
             connector_id=0,
             kind=FaultKind.REBOOT_LOOP,
             code=REBOOT_LOOP_CODE,
@@ -242,9 +248,7 @@ def reboot_loop(
             evidence=f"{len(recent)} BootNotifications within {window}",
         )
     if not recent:
-        return FaultResolution(
-            charger_id=charger_id, connector_id=0, kinds=frozenset({FaultKind.REBOOT_LOOP}), at=now
-        )
+        return _resolution(charger.charger_id, 0, FaultKind.REBOOT_LOOP, REBOOT_LOOP_CODE, now)
     return None
 
 
@@ -318,6 +322,76 @@ def power_above_rating(
     )
 
 
+# Session anomalies that say something about the charger. A missing StartTransaction is a
+# bookkeeping problem, reviewed with the session rather than raised against the charger.
+ANOMALY_FAULTS: dict[AnomalyCode, tuple[FaultKind, Severity]] = {
+    AnomalyCode.STOP_BELOW_START: (FaultKind.METERING, Severity.MAJOR),
+    AnomalyCode.METER_RESET: (FaultKind.METERING, Severity.MAJOR),
+    AnomalyCode.REGISTER_BACKWARDS: (FaultKind.METERING, Severity.MAJOR),
+    AnomalyCode.IMPOSSIBLE_JUMP: (FaultKind.METERING, Severity.MAJOR),
+    AnomalyCode.NO_READINGS: (FaultKind.SESSION, Severity.MINOR),
+}
+
+
+def session_metering(
+    session: SessionRecord, facts: SessionFacts, events: list[SessionEvent]
+) -> list[FaultSignal | FaultResolution]:
+    """Metering faults seen in one session: its anomalies, a stuck register, power above the rating.
+
+    While the session runs only signals are returned (a clean reading is the normal case and
+    must not cost a fault lookup per MeterValues). A session that stopped clean shows the
+    connector's meter works: it clears the connector's metering and session faults.
+    """
+    where = (session.charger_id, session.site_id, session.connector_id)
+    found: list[FaultSignal | FaultResolution] = [
+        _anomaly_signal(*where, session.session_id, anomaly)
+        for anomaly in facts.anomalies
+        if anomaly.code in ANOMALY_FAULTS
+    ]
+    readings = [e.reading for e in events if e.kind is EventKind.METER and e.reading is not None]
+    statuses = sorted((e.at, e.status) for e in events if e.kind is EventKind.STATUS and e.status)
+    # Chargers that do not report Charging are taken to charge while the session runs.
+    status = statuses[-1][1] if statuses else ("Charging" if facts.stopped_at is None else "Finishing")
+    stuck = stuck_meter(*where, readings, status)
+    if isinstance(stuck, FaultSignal):
+        found.append(stuck)
+    powered = [r for r in readings if r.power_w is not None]
+    if powered:
+        latest = max(powered, key=lambda r: r.at)
+        above = power_above_rating(*where, latest.power_w, session.rated_power_w, latest.at)
+        found += [above] if above else []
+    if facts.stopped_at is not None and not found:
+        return [
+            FaultResolution(
+                charger_id=session.charger_id,
+                connector_id=session.connector_id,
+                kinds=frozenset({FaultKind.METERING, FaultKind.SESSION}),
+                at=facts.stopped_at,
+            )
+        ]
+    return found
+
+
+def _anomaly_signal(
+    charger_id: str,
+    site_id: str,
+    connector_id: int,
+    session_id: str,
+    anomaly: Anomaly,
+) -> FaultSignal:
+    kind, severity = ANOMALY_FAULTS[anomaly.code]
+    return FaultSignal(
+        charger_id=charger_id,
+        site_id=site_id,
+        connector_id=connector_id,
+        kind=kind,
+        code=anomaly.code.value,
+        severity=severity,
+        at=anomaly.at,
+        evidence=f"session {session_id}: {anomaly.detail}",
+    )
+
+
 def session_too_long(
     charger_id: str,
     site_id: str,
@@ -371,29 +445,29 @@ def no_meter_values(
 
 
 def certificate_expiry(
-    charger_id: str,
-    site_id: str,
-    not_after: datetime,
-    now: datetime,
-    warn_days: int = CERTIFICATE_WARN_DAYS,
-) -> FaultSignal | FaultResolution:
+    charger: Charger, now: datetime, warn_days: int = CERTIFICATE_WARN_DAYS
+) -> FaultSignal | FaultResolution | None:
     """Minor within `warn_days` of expiry, major within a week or once expired; a renewal clears it.
 
     One code for every stage, so the fault escalates instead of multiplying.
     """
+    not_after = charger.certificate_not_after
+    if not_after is None:
+        return None
     left = not_after - now
     if left > timedelta(days=warn_days):
-        return _resolution(charger_id, 0, FaultKind.CERTIFICATE_EXPIRY, CERTIFICATE_EXPIRY_CODE, now)
+        return _resolution(charger.charger_id, 0, FaultKind.CERTIFICATE_EXPIRY, CERTIFICATE_EXPIRY_CODE, now)
     urgent = left <= timedelta(days=CERTIFICATE_URGENT_DAYS)
     state = "expired" if left <= timedelta(0) else "expires"
     return FaultSignal(
-        charger_id=charger_id,
-        site_id=site_id,
+        charger_id=charger.charger_id,
+        site_id=charger.site_id,
         connector_id=0,
         kind=FaultKind.CERTIFICATE_EXPIRY,
         code=CERTIFICATE_EXPIRY_CODE,
         severity=Severity.MAJOR if urgent else Severity.MINOR,
-        at=now,
+        # Escalation is a new sighting: a day later is new evidence, the same day is a repeat.
+        at=now.replace(hour=0, minute=0, second=0, microsecond=0),
         evidence=f"certificate {state} {ocpp_time(not_after)}",
     )
 

@@ -2,11 +2,61 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
+
+from chargenet.domain.meter_values import parse_meter_values
+
+# A charger's clock: an unset one says 1970, which is late news, not garbage. Outside these
+# bounds a time cannot be stored, compared or have an idle limit added (9999-12-31 overflows).
+EARLIEST_CHARGER_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_CHARGER_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+# More than any meter reads in any unit (a 350 kW charger makes 6e10 Wh in 20 years): beyond
+# it a reading is garbage, and would overflow DynamoDB's 38 digits or Decimal's exponent.
+MAX_READING = Decimal(10**12)
+
+
+def _charger_time(at: datetime) -> datetime:
+    """OCPP times are UTC: one without an offset is read as UTC rather than refused."""
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    if not EARLIEST_CHARGER_TIME <= at < LATEST_CHARGER_TIME:
+        raise ValueError("timestamp must be from 1970 to 2099")
+    return at
+
+
+ChargerTime = Annotated[datetime, AfterValidator(_charger_time)]
+_CHARGER_TIME = TypeAdapter(ChargerTime)
+
+
+def _sane_meter_values(meter_values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Timestamps as ChargerTime (rewritten as ISO 8601 with offset), readings within MAX_READING."""
+    checked = [{**meter_value, "timestamp": _meter_value_time(meter_value)} for meter_value in meter_values]
+    for reading in parse_meter_values(checked):
+        values = (
+            reading.energy_wh,
+            reading.power_w,
+            reading.current_a,
+            reading.soc_percent,
+            reading.temperature_c,
+        )
+        if any(value is not None and abs(value) > MAX_READING for value in values):
+            raise ValueError(f"sampled values must be within +-{MAX_READING}")
+    return checked
+
+
+def _meter_value_time(meter_value: dict[str, Any]) -> str:
+    try:
+        return _CHARGER_TIME.validate_python(meter_value.get("timestamp")).isoformat()
+    except ValidationError:
+        raise ValueError("timestamp must be an ISO 8601 time from 1970 to 2099") from None
+
+
+SaneMeterValues = Annotated[list[dict[str, Any]], AfterValidator(_sane_meter_values)]
 
 
 class OcppPayload(BaseModel):
@@ -28,13 +78,27 @@ class BootNotification(OcppPayload):
 
 
 class StatusNotification(OcppPayload):
-    connector_id: int
+    connector_id: int = Field(ge=0)
     error_code: str
     status: str
     info: str | None = None
-    timestamp: datetime | None = None
+    timestamp: ChargerTime | None = None
     vendor_id: str | None = None
     vendor_error_code: str | None = None
+
+
+class DeviceStatusNotification(OcppPayload):
+    """DiagnosticsStatusNotification and FirmwareStatusNotification: a status word and nothing else."""
+
+    status: str
+
+
+class SecurityEventNotification(OcppPayload):
+    """OCPP 1.6 security extension."""
+
+    type: str
+    timestamp: ChargerTime
+    tech_info: str | None = None
 
 
 class Charger(BaseModel):
@@ -54,6 +118,10 @@ class Charger(BaseModel):
     presence_version: int = -1
     presence_changed_at: datetime | None = None
     disconnect_reason: str | None = None
+    recent_boots: list[datetime] = []  # the last few BootNotifications, to catch reboot loops
+    certificate_not_after: datetime | None = None
+    diagnostics_status: str | None = None  # the last DiagnosticsStatusNotification
+    firmware_status: str | None = None  # the last FirmwareStatusNotification
 
 
 class ConnectorStatus(BaseModel):
@@ -94,26 +162,26 @@ class Authorize(OcppPayload):
 
 
 class StartTransaction(OcppPayload):
-    connector_id: int
+    connector_id: int = Field(gt=0)  # a transaction is on a connector, never the charger (0)
     id_tag: str
     meter_start: int
-    timestamp: datetime
+    timestamp: ChargerTime
     reservation_id: int | None = None
 
 
 class StopTransaction(OcppPayload):
     transaction_id: int
     meter_stop: int
-    timestamp: datetime
+    timestamp: ChargerTime
     reason: str = "Local"  # OCPP 1.6: absent means Local
     id_tag: str | None = None
-    transaction_data: list[dict] | None = None
+    transaction_data: SaneMeterValues | None = None
 
 
 class MeterValues(OcppPayload):
-    connector_id: int
+    connector_id: int = Field(ge=0)
     transaction_id: int | None = None
-    meter_value: list[dict]
+    meter_value: SaneMeterValues
 
 
 class TagStatus(StrEnum):
@@ -145,6 +213,7 @@ class SessionRecord(BaseModel):
     session_id: str
     transaction_id: int
     charger_id: str
+    site_id: str = ""
     connector_id: int
     id_tag: str
     tag_status: TagStatus
@@ -161,6 +230,7 @@ class SessionRecord(BaseModel):
     freed_at: datetime | None = None
     stop_reason: str | None = None
     review_reasons: list[str] = []
+    last_reading_at: datetime | None = None
     event_count: int = 0
 
     @property

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
+from chargenet.domain.faults import FaultResolution, FaultSignal
 from chargenet.domain.models import (
     BootNotification,
     Charger,
@@ -20,9 +22,15 @@ from chargenet.domain.sessions import SessionEvent, SessionFacts
 class ChargerRegistry(Protocol):
     def get(self, charger_id: str) -> Charger | None: ...
 
-    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> None: ...
+    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
+        """Record the boot; the charger as it is now, with its recent boots."""
+        ...
 
     def record_seen(self, charger_id: str, at: datetime) -> None: ...
+
+    def record_device_status(self, charger_id: str, field: str, status: str) -> None:
+        """Keep the charger's latest `diagnostics_status` or `firmware_status`."""
+        ...
 
     def record_connector_status(self, status: ConnectorStatus) -> bool:
         """Store the status unless a newer one is already stored; True when stored."""
@@ -115,3 +123,5 @@ class FaultMonitor(Protocol):
     """Turns what chargers report into fault records and operator alerts."""
 
     def on_status(self, status: ConnectorStatus, site_id: str) -> object: ...
+
+    def apply(self, items: Iterable[FaultSignal | FaultResolution]) -> object: ...

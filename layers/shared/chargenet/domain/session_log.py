@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from chargenet.domain.fault_rules import session_metering
 from chargenet.domain.models import ConnectorStatus, SessionRecord
 from chargenet.domain.ports import SessionStore
 from chargenet.domain.routing import Ctx
@@ -13,15 +14,21 @@ from chargenet.domain.sessions import EventKind, SessionEvent, SessionFacts, fol
 def record_events(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) -> SessionFacts:
     for event in events:
         ctx.deps.sessions.append(session.session_id, event)
-    return refresh(ctx.deps.sessions, session)
+    facts, history = _refold(ctx.deps.sessions, session)
+    ctx.deps.faults.apply(session_metering(session, facts, history))
+    return facts
 
 
 def refresh(sessions: SessionStore, session: SessionRecord) -> SessionFacts:
+    return _refold(sessions, session)[0]
+
+
+def _refold(sessions: SessionStore, session: SessionRecord) -> tuple[SessionFacts, list[SessionEvent]]:
     events = sessions.events(session.session_id)
     rated = Decimal(session.rated_power_w) if session.rated_power_w else None
     facts = fold(events, rated_power_w=rated)
     sessions.save_facts(session.session_id, facts, event_count=len(events))
-    return facts
+    return facts, events
 
 
 def record_status(ctx: Ctx, status: ConnectorStatus) -> None:

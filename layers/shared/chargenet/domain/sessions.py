@@ -93,6 +93,24 @@ class Period:
         return self.energy_wh / self.seconds * Decimal(3600) / Decimal(1000)
 
 
+class AnomalyCode(StrEnum):
+    """Why a session goes to review instead of billing; each also opens a metering fault."""
+
+    NO_START = "NoStartTransaction"
+    STOP_BELOW_START = "StopBelowStart"
+    METER_RESET = "MeterReset"
+    REGISTER_BACKWARDS = "RegisterBackwards"
+    IMPOSSIBLE_JUMP = "ImpossibleEnergyJump"
+    NO_READINGS = "NoReadings"
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    code: AnomalyCode
+    detail: str
+    at: datetime  # when it showed (charger clock)
+
+
 @dataclass(frozen=True)
 class SessionFacts:
     started_at: datetime | None
@@ -109,7 +127,12 @@ class SessionFacts:
     parking_seconds: Decimal
     periods: list[Period]
     state: SessionState
-    review_reasons: list[str] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)  # cleared by settling
+    last_reading_at: datetime | None = None
+
+    @property
+    def review_reasons(self) -> list[str]:
+        return [a.detail for a in self.anomalies]
 
     @property
     def ended_at(self) -> datetime | None:
@@ -124,10 +147,10 @@ def fold(events: list[SessionEvent], rated_power_w: Decimal | None = None) -> Se
     settle = next((e for e in reversed(unique) if e.kind is EventKind.SETTLE), None)
     freed_at = _freed_at(unique, stop)
     registers = _registers(unique, start, stop)
-    reasons = _anomalies(unique, start, stop, registers, rated_power_w)
+    anomalies = _anomalies(unique, start, stop, registers, rated_power_w)
     energy = _billable_energy(start, registers, settle)
     periods = _periods(unique, start, stop, freed_at, registers, energy)
-    state = _state(start, stop, freed_at, reasons, settle)
+    state = _state(start, stop, freed_at, anomalies, settle)
     return SessionFacts(
         started_at=start.at if start else None,
         connector_id=start.connector_id if start else None,
@@ -143,7 +166,8 @@ def fold(events: list[SessionEvent], rated_power_w: Decimal | None = None) -> Se
         parking_seconds=sum((p.seconds for p in periods if p.parking), Decimal(0)),
         periods=periods,
         state=state,
-        review_reasons=[] if settle else reasons,
+        anomalies=[] if settle else anomalies,
+        last_reading_at=max((e.at for e in unique if e.kind is EventKind.METER), default=None),
     )
 
 
@@ -183,33 +207,42 @@ def _anomalies(
     stop: SessionEvent | None,
     registers: list[tuple[datetime, Decimal]],
     rated_power_w: Decimal | None,
-) -> list[str]:
-    reasons = []
+) -> list[Anomaly]:
     if start is None:
-        return ["no StartTransaction for this transaction"]
+        first = min(e.at for e in events)
+        return [Anomaly(AnomalyCode.NO_START, "no StartTransaction for this transaction", first)]
+    found = []
     registers_known = stop and stop.meter_stop_wh is not None and start.meter_start_wh is not None
     if registers_known and stop.meter_stop_wh < start.meter_start_wh:
-        reasons.append(
-            f"stop register {stop.meter_stop_wh} Wh below start register {start.meter_start_wh} Wh"
-        )
+        detail = f"stop register {stop.meter_stop_wh} Wh below start register {start.meter_start_wh} Wh"
+        found.append(Anomaly(AnomalyCode.STOP_BELOW_START, detail, stop.at))
     previous = start.previous_register_wh
     if start.meter_start_wh == 0 and previous is not None and previous >= METER_RESET_MIN_WH:
-        reasons.append(f"start register 0 Wh after {previous} Wh before this session (meter reset?)")
-    for (t1, wh1), (t2, wh2) in itertools.pairwise(registers):
-        if wh2 < wh1:
-            reasons.append(f"energy register went back from {wh1} Wh to {wh2} Wh at {t2.isoformat()}")
-            break
-        if rated_power_w and _implied_power_w(t1, wh1, t2, wh2) > rated_power_w * RATED_POWER_TOLERANCE:
-            reasons.append(
-                f"{wh2 - wh1} Wh between {t1.isoformat()} and {t2.isoformat()} exceeds the rated power"
-            )
-            break
+        detail = f"start register 0 Wh after {previous} Wh before this session (meter reset?)"
+        found.append(Anomaly(AnomalyCode.METER_RESET, detail, start.at))
+    jump = _register_jump(registers, rated_power_w)
+    if jump is not None:
+        found.append(jump)
     has_samples = any(
         e.kind is EventKind.METER and e.reading and e.reading.energy_wh is not None for e in events
     )
     if stop and not has_samples and stop.at - start.at > NO_READINGS_GRACE:
-        reasons.append("no energy readings between start and stop")
-    return reasons
+        found.append(Anomaly(AnomalyCode.NO_READINGS, "no energy readings between start and stop", stop.at))
+    return found
+
+
+def _register_jump(
+    registers: list[tuple[datetime, Decimal]], rated_power_w: Decimal | None
+) -> Anomaly | None:
+    """The first step of the register that goes back, or climbs faster than the charger can deliver."""
+    for (t1, wh1), (t2, wh2) in itertools.pairwise(registers):
+        if wh2 < wh1:
+            detail = f"energy register went back from {wh1} Wh to {wh2} Wh at {t2.isoformat()}"
+            return Anomaly(AnomalyCode.REGISTER_BACKWARDS, detail, t2)
+        if rated_power_w and _implied_power_w(t1, wh1, t2, wh2) > rated_power_w * RATED_POWER_TOLERANCE:
+            detail = f"{wh2 - wh1} Wh between {t1.isoformat()} and {t2.isoformat()} exceeds the rated power"
+            return Anomaly(AnomalyCode.IMPOSSIBLE_JUMP, detail, t2)
+    return None
 
 
 def _implied_power_w(t1: datetime, wh1: Decimal, t2: datetime, wh2: Decimal) -> Decimal:
@@ -349,13 +382,13 @@ def _state(
     start: SessionEvent | None,
     stop: SessionEvent | None,
     freed_at: datetime | None,
-    reasons: list[str],
+    anomalies: list[Anomaly],
     settle: SessionEvent | None,
 ) -> SessionState:
     if settle is not None:
         return SessionState.VOIDED if settle.void else SessionState.COMPLETED
     if stop is None:
         return SessionState.ACTIVE
-    if reasons:
+    if anomalies:
         return SessionState.NEEDS_REVIEW
     return SessionState.COMPLETED if freed_at else SessionState.STOPPED

@@ -83,6 +83,7 @@ def _open_session(
         tariff_id=tariff[0] if tariff else None,
         tariff_json=tariff[1] if tariff else None,
         rated_power_w=charger.rated_power_w if charger else None,
+        site_id=charger.site_id if charger else "",
     )
     ctx.deps.sessions.open(record)
     # Another copy of this StartTransaction may have opened it first: theirs stands.

@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 from ocpp.messages import Call, CallError, CallResult, MessageType
 from pydantic import BaseModel, Field, ValidationError
+from pynamodb.exceptions import PynamoDBException
 
 from chargenet.domain import charger_calls, transaction_calls
 from chargenet.domain.clock import from_epoch_ms
@@ -34,6 +38,16 @@ HANDLER_MODULES = (charger_calls, transaction_calls)
 CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # Writing last_seen on every frame would double the write units for no gain.
 SEEN_WRITE_INTERVAL = timedelta(seconds=60)
+# What a handler raises is either the frame's fault or the infrastructure's. Infrastructure
+# errors propagate: the invocation fails and Lambda retries it (twice, then the dead-letter
+# queue), by when DynamoDB is usually back. Anything else is answered InternalError, because a
+# retry would fail the same way and the charger, left without a reply, would resend forever.
+# Input is bounded before a handler sees it (codec: size, depth, integers; models: timestamps,
+# readings), so DynamoDB never refuses it as data: a ClientError is an outage or throttling.
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError, PynamoDBException, OSError)
+
+# A child of the function's Powertools logger: its records carry the function's keys.
+logger = Logger(child=True)
 
 
 class IngestEvent(BaseModel):
@@ -97,8 +111,7 @@ class OcppIngest:
         try:
             frame = codec.decode(raw, max_bytes=self.settings.max_frame_bytes)
         except codec.FrameRejected as rejected:
-            self.channel.send(event.charger_id, rejected.reply)
-            return Outcome.REFUSED
+            return self._refuse(event.charger_id, rejected)
         if isinstance(frame, Call):
             return self._answer_call(event.charger_id, frame, raw, received_at)
         return self._record_answer(event.charger_id, frame, received_at)
@@ -107,35 +120,70 @@ class OcppIngest:
         # The payload hash is part of the key so that a charger reusing a message id
         # after a reboot (some restart their counters) is not answered from the cache.
         key = f"{charger_id}#{frame.unique_id}#{hashlib.sha256(raw).hexdigest()[:32]}"
-        reply = self.dedupe.once(key, lambda: self._apply(charger_id, frame, received_at))
+        try:
+            reply = self.dedupe.once(key, lambda: self._apply(charger_id, frame, received_at))
+        except codec.FrameRejected as rejected:
+            # A refusal is not stored: it changed nothing, so a copy is simply refused again.
+            return self._refuse(charger_id, rejected)
         if reply is None:
             return Outcome.DUPLICATE_IN_FLIGHT
         self.channel.send(charger_id, reply)
-        return Outcome.REFUSED if reply.startswith("[4,") else Outcome.ANSWERED
+        return Outcome.ANSWERED
+
+    def _refuse(self, charger_id: str, rejected: codec.FrameRejected) -> Outcome:
+        # Never the payload or the description: they can hold idTags, passwords, certificates.
+        logger.warning(
+            "frame refused",
+            extra={
+                "charger_id": charger_id,
+                "message_id": rejected.message_id,
+                "action": rejected.action,
+                "error_code": rejected.code,
+                "field": rejected.field,
+            },
+        )
+        self.channel.send(charger_id, rejected.reply)
+        return Outcome.REFUSED
 
     def _apply(self, charger_id: str, frame: Call, received_at: datetime) -> str:
-        try:
-            if not router.handles(frame.action):
-                raise codec.FrameRejected(
-                    frame.unique_id, "NotImplemented", f"{frame.action} is not implemented"
-                )
-            codec.validate(MessageType.Call, frame.action, frame.payload, frame.unique_id)
-            deps = CallDeps(
-                self.registry,
-                self.sessions,
-                self.tags,
-                self.tariffs,
-                self.faults,
-                self.settings.heartbeat_interval_s,
-                self.clock,
+        """The CALLRESULT for a CALL, or FrameRejected with the CALLERROR."""
+        if not router.handles(frame.action):
+            raise codec.FrameRejected(
+                frame.unique_id, "NotImplemented", f"{frame.action} is not implemented", action=frame.action
             )
-            ctx = CallContext(charger_id, frame.unique_id, received_at, deps)
+        codec.validate(MessageType.Call, frame.action, frame.payload, frame.unique_id)
+        deps = CallDeps(
+            self.registry,
+            self.sessions,
+            self.tags,
+            self.tariffs,
+            self.faults,
+            self.settings.heartbeat_interval_s,
+            self.clock,
+        )
+        ctx = CallContext(charger_id, frame.unique_id, received_at, deps)
+        try:
             return codec.call_result(frame.unique_id, router.dispatch(ctx, frame.action, frame.payload))
-        except codec.FrameRejected as rejected:
-            return rejected.reply
         except ValidationError as invalid:
             # Schema-valid but not meaningful (e.g. an impossible timestamp).
-            return codec.call_error(frame.unique_id, "PropertyConstraintViolation", _first_error(invalid))
+            field, rule = _first_error(invalid)
+            raise codec.FrameRejected(
+                frame.unique_id,
+                "PropertyConstraintViolation",
+                f"{field}: {rule}",
+                field=field,
+                action=frame.action,
+            ) from invalid
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as failure:
+            _log_failure(charger_id, frame, failure)
+            raise codec.FrameRejected(
+                frame.unique_id,
+                "InternalError",
+                f"{frame.action} could not be processed",
+                action=frame.action,
+            ) from failure
 
     def _record_answer(
         self, charger_id: str, frame: CallResult | CallError, received_at: datetime
@@ -163,7 +211,22 @@ def _decode_base64(payload: str) -> bytes:
         return payload.encode()
 
 
-def _first_error(invalid: ValidationError) -> str:
-    error = invalid.errors()[0]
-    where = "/".join(str(p) for p in error["loc"]) or "payload"
-    return f"{where}: {error['msg']}"
+def _first_error(invalid: ValidationError) -> tuple[str, str]:
+    """Where and what was wrong, never the input itself (str(invalid) would quote it)."""
+    error = invalid.errors(include_input=False, include_url=False)[0]
+    return "/".join(str(p) for p in error["loc"]) or "payload", error["msg"]
+
+
+def _log_failure(charger_id: str, frame: Call, failure: Exception) -> None:
+    # The type and the line, not the message: an exception's text can quote the payload.
+    origin = traceback.extract_tb(failure.__traceback__)[-1]
+    logger.error(
+        "handler failed",
+        extra={
+            "charger_id": charger_id,
+            "message_id": frame.unique_id,
+            "action": frame.action,
+            "error_type": type(failure).__name__,
+            "raised_at": f"{origin.filename}:{origin.lineno} in {origin.name}",
+        },
+    )

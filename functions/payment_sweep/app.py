@@ -1,0 +1,23 @@
+"""Scheduled: every open payment checked - charger starts and refusals, the cost cap, holds that
+could expire, capture retries, checkouts whose webhook never came."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chargenet.payments_composition import payment_services
+
+logger = Logger()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict[str, int]:
+    states = payment_services().monitor.sweep()
+    for state, count in states.items():
+        metrics.add_metric(name=f"OpenPayments_{state}", unit=MetricUnit.Count, value=count)
+    logger.info("payments swept", extra={"states": dict(states)})
+    return dict(states)

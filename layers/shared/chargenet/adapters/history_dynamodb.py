@@ -1,0 +1,116 @@
+"""DynamoDB adapter for availability history: every connector status and every fault episode.
+
+The charger registry keeps only each connector's latest status and FaultsTable only each
+fault's latest episode; uptime (NEVI) needs the whole timeline. So every status is also
+written here under its charger time, and every episode under its number, one item each:
+
+    status#<connector, 3 digits>#<charger time, UTC, microseconds>    a StatusNotification
+    episode#<fault id>#<episode, 6 digits>                            a fault episode as last saved
+
+Keys sort in time (and episode) order, and a redelivered status or a re-saved episode
+lands on its own key again, so every write is idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from chargenet.adapters.dynamodb import table_meta
+from chargenet.domain.faults import Fault
+from chargenet.domain.models import ConnectorStatus
+from chargenet.domain.uptime import StatusPoint
+
+STATUS_PREFIX = "status#"
+EPISODE_PREFIX = "episode#"
+
+
+def _connector_prefix(connector_id: int) -> str:
+    return f"{STATUS_PREFIX}{connector_id:03d}#"
+
+
+def status_key(connector_id: int, at: datetime) -> str:
+    # Fixed width in every part, so the string order is the connector's time order.
+    return f"{_connector_prefix(connector_id)}{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+def episode_key(fault_id: str, episode: int) -> str:
+    return f"{EPISODE_PREFIX}{fault_id}#{episode:06d}"
+
+
+class _HistoryTable(Model):
+    Meta = table_meta("HISTORY_TABLE", "HistoryTable")
+
+    charger_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class StatusHistoryItem(_HistoryTable):
+    connector_id = NumberAttribute()
+    status = UnicodeAttribute()
+    error_code = UnicodeAttribute()
+    status_at = UTCDateTimeAttribute()
+    received_at = UTCDateTimeAttribute()
+
+    def to_point(self) -> StatusPoint:
+        return StatusPoint(
+            charger_id=self.charger_id,
+            connector_id=int(self.connector_id),
+            status=self.status,
+            at=self.status_at,
+        )
+
+
+class EpisodeHistoryItem(_HistoryTable):
+    fault_id = UnicodeAttribute()
+    body = UnicodeAttribute()
+
+
+def episode_item(fault: Fault) -> EpisodeHistoryItem:
+    """The archive entry of this fault's current episode (DynamoFaultStore writes it with the fault)."""
+    return EpisodeHistoryItem(
+        fault.charger_id,
+        episode_key(fault.fault_id, fault.episode),
+        fault_id=fault.fault_id,
+        body=fault.model_dump_json(),
+    )
+
+
+class DynamoHistory:
+    def record_status(self, status: ConnectorStatus) -> None:
+        # Unconditional: the same status overwrites itself; two statuses with the same charger
+        # time keep the later arrival, as the registry's latest status does.
+        StatusHistoryItem(
+            status.charger_id,
+            status_key(status.connector_id, status.status_at),
+            connector_id=status.connector_id,
+            status=status.status,
+            error_code=status.error_code,
+            status_at=status.status_at,
+            received_at=status.received_at,
+        ).save()
+
+    def timeline(
+        self, charger_id: str, connector_id: int, start: datetime, end: datetime
+    ) -> list[StatusPoint]:
+        """The connector's statuses in [start, end) and the one in force at `start`, oldest first."""
+        # Newest first from `end` back: stop at the first status at or before `start`.
+        items = StatusHistoryItem.query(
+            charger_id,
+            StatusHistoryItem.sk.between(_connector_prefix(connector_id), status_key(connector_id, end)),
+            scan_index_forward=False,
+        )
+        points: list[StatusPoint] = []
+        for item in items:
+            if item.status_at >= end:
+                continue
+            points.append(item.to_point())
+            if item.status_at <= start:
+                break
+        return points[::-1]
+
+    def episodes(self, charger_id: str) -> list[Fault]:
+        items = EpisodeHistoryItem.query(charger_id, EpisodeHistoryItem.sk.startswith(EPISODE_PREFIX))
+        return [Fault.model_validate_json(item.body) for item in items]

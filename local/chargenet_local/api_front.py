@@ -1,0 +1,174 @@
+"""The template's HTTP APIs on localhost: requests become API Gateway payload 2.0 events.
+
+Each route of each `AWS::ApiGatewayV2::Api` (SAM `HttpApi` events) invokes its function
+through the local Lambda runtime, synchronously, as API Gateway's Lambda proxy integration
+does; the function's answer goes back as the HTTP response. Matching follows API Gateway:
+the most specific route wins (literal segments over `{param}` over `{proxy+}`, a method
+over ANY), then `$default`; no route is a 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from chargenet_local.httpserve import HttpServer, Request, Response, json_response
+from chargenet_local.template import ACCOUNT_ID, HttpRouteSpec
+
+log = logging.getLogger("chargenet.local.api")
+
+Invoke = Callable[[dict[str, Any]], Any]
+# API Gateway passes these as text; every other body (form posts too) arrives base64-encoded.
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+
+
+@dataclass(frozen=True)
+class _Route:
+    spec: HttpRouteSpec
+    pattern: re.Pattern[str]
+    rank: tuple[int, ...]  # smaller is more specific
+
+
+def _compile(spec: HttpRouteSpec) -> _Route:
+    if spec.path == "$default":
+        return _Route(spec, re.compile(".*"), (3, 0, 0, 1))
+    segments = spec.path.strip("/").split("/")
+    parts, greedy, literals = [], 0, 0
+    for segment in segments:
+        if match := re.fullmatch(r"\{(\w+)\+\}", segment):
+            parts.append(f"(?P<{match[1]}>.+)")
+            greedy = 1
+        elif match := re.fullmatch(r"\{(\w+)\}", segment):
+            parts.append(f"(?P<{match[1]}>[^/]+)")
+        else:
+            parts.append(re.escape(segment))
+            literals += 1
+    pattern = re.compile("/" + "/".join(parts))
+    return _Route(spec, pattern, (greedy, -literals, -len(segments), int(spec.method == "ANY")))
+
+
+def match_route(routes: list[_Route], method: str, path: str) -> tuple[HttpRouteSpec, dict[str, str]] | None:
+    candidates = []
+    for route in routes:
+        if route.spec.method not in ("ANY", method):
+            continue
+        if found := route.pattern.fullmatch(path):
+            candidates.append((route.rank, route.spec, found.groupdict()))
+    if not candidates:
+        return None
+    _, spec, params = min(candidates, key=lambda c: c[0])
+    return spec, {name: unquote(value) for name, value in params.items()}
+
+
+def build_event(
+    spec: HttpRouteSpec, path_parameters: dict[str, str], request: Request, now: float
+) -> dict[str, Any]:
+    """The payload format 2.0 event API Gateway sends the function."""
+    headers = {name: value for name, value in request.headers.items() if name != "cookie"}
+    headers.setdefault("x-forwarded-for", request.client_ip)
+    headers.setdefault("x-forwarded-proto", "http")
+    cookies = [c.strip() for c in request.header("cookie").split(";") if c.strip()]
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(request.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": spec.route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": spec.api,
+            "domainName": request.header("host", "127.0.0.1"),
+            "domainPrefix": request.header("host", "127.0.0.1").split(".")[0],
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": request.client_ip,
+                "userAgent": request.header("user-agent"),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": spec.route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if request.body:
+        event.update(_body(request))
+    return event
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if request.header("content-type").lower().startswith(_TEXT_TYPES):
+        try:
+            return {"body": request.body.decode(), "isBase64Encoded": False}
+        except UnicodeDecodeError:
+            pass
+    return {"body": base64.b64encode(request.body).decode(), "isBase64Encoded": True}
+
+
+def to_response(result: Any) -> Response:
+    """The function's answer as API Gateway turns it into HTTP (payload format 2.0)."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        # Without a statusCode API Gateway assumes 200 and a JSON body of the whole answer.
+        body = result if isinstance(result, str) else json.dumps(result)
+        return Response(200, body.encode(), [("Content-Type", "application/json")])
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    headers = [(str(name), str(value)) for name, value in (result.get("headers") or {}).items()]
+    headers += [("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or []]
+    return Response(int(result["statusCode"]), body, headers)
+
+
+class ApiFront:
+    def __init__(self, routes: list[HttpRouteSpec], functions: Mapping[str, Invoke], port: int = 0) -> None:
+        self._routes = [_compile(spec) for spec in routes]
+        self._functions = functions
+        self._server = HttpServer(self.handle, port)
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def handle(self, request: Request) -> Response:
+        found = match_route(self._routes, request.method, request.path)
+        if found is None:
+            return json_response(404, {"message": "Not Found"})
+        spec, path_parameters = found
+        event = build_event(spec, path_parameters, request, time.time())
+        try:
+            result = self._functions[spec.function](event)
+        except TimeoutError:  # the worker hung past the function's timeout
+            return json_response(503, {"message": "Service Unavailable"})
+        except Exception as exc:  # the function raised: API Gateway answers 500, the log says why
+            log.error("%s failed: %s", spec.route_key, str(exc).splitlines()[0] if str(exc) else exc)
+            return json_response(500, {"message": "Internal Server Error"})
+        try:
+            return to_response(result)
+        except (TypeError, ValueError) as exc:  # a malformed answer is API Gateway's 500 too
+            log.error("%s answered malformed: %s", spec.route_key, exc)
+            return json_response(500, {"message": "Internal Server Error"})

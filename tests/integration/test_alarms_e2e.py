@@ -1,0 +1,128 @@
+"""Metrics and alarms on the running stack: EMF from a real invocation lands in moto; an open
+safety-critical fault and a poison frame raise the template's alarms to the operators' inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+
+from chargenet_local.alert_sink import describe, read_inbox
+from chargenet_local.template import STACK_NAME
+from tests.integration.conftest import RawCharger, eventually
+from tests.integration.test_cli import run as cli
+
+DEAD_LETTERS = f"{STACK_NAME}-dead-letters"
+INGEST_ERRORS = f"{STACK_NAME}-errors-ocpp-ingest"
+SAFETY_CRITICAL = f"{STACK_NAME}-safety-critical-fault"
+
+
+def metric_sum(name: str, namespace: str, dimensions: list[dict[str, str]]) -> float:
+    now = datetime.now(UTC)
+    datapoints = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName=name,
+        Dimensions=dimensions,
+        StartTime=now - timedelta(hours=3),  # the whole test session
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(d["Sum"] for d in datapoints)
+
+
+def test_a_session_start_is_counted_from_the_functions_emf_output(stack, new_charger):
+    credentials = new_charger()
+    service = [{"Name": "service", "Value": "ocpp-ingest"}]
+    function = [{"Name": "FunctionName", "Value": "OcppIngestFunction"}]
+    started_before = metric_sum("SessionsStarted", "chargenet", service)
+    invocations_before = metric_sum("Invocations", "AWS/Lambda", function)
+    start = {
+        "connectorId": 1,
+        "idTag": "METRICS-1",
+        "meterStart": 0,
+        "timestamp": f"{datetime.now(UTC):%FT%TZ}",
+    }
+
+    async def start_a_session() -> list:
+        async with RawCharger(credentials) as charger:
+            await charger.send([2, "start-1", "StartTransaction", start])
+            return await charger.reply()
+
+    assert asyncio.run(start_a_session())[0] == 3
+    eventually(lambda: metric_sum("SessionsStarted", "chargenet", service) > started_before)
+    assert metric_sum("Invocations", "AWS/Lambda", function) > invocations_before
+
+
+def alarms_raised(home: str, *names: str) -> dict[str, dict]:
+    """The operators' inbox, once it holds ALARM notifications for all these alarms."""
+    alarms = [describe(a) for a in read_inbox(Path(home))]
+    raised = {a["alarm"]["name"]: a for a in alarms if a.get("alarm", {}).get("state") == "ALARM"}
+    return raised if set(names) <= raised.keys() else {}
+
+
+def test_an_open_safety_critical_fault_raises_its_alarm_from_the_sweeps_metric(stack, new_charger):
+    credentials = new_charger()
+
+    async def report(status: str, code: str) -> None:
+        async with RawCharger(credentials) as charger:
+            payload = {
+                "connectorId": 1,
+                "errorCode": code,
+                "status": status,
+                "timestamp": f"{datetime.now(UTC):%FT%TZ}",
+            }
+            await charger.send([2, f"status-{code}", "StatusNotification", payload])
+            assert (await charger.reply())[0] == 3
+
+    asyncio.run(report("Faulted", "GroundFailure"))
+    try:
+        raised = eventually(lambda: alarms_raised(stack.home, SAFETY_CRITICAL), timeout=20)
+    finally:
+        asyncio.run(report("Available", "NoError"))  # resolve it: later tests start without it
+    trigger = json.loads(raised[SAFETY_CRITICAL]["message"])["Trigger"]
+    assert (trigger["Namespace"], trigger["MetricName"]) == ("chargenet", "OpenFaults")
+    assert {(d["name"], d["value"]) for d in trigger["Dimensions"]} == {
+        ("service", "fault-sweep"),
+        ("Severity", "safety_critical"),
+    }
+
+
+def test_a_poison_frame_raises_the_dead_letter_and_errors_alarms_to_the_operators(stack, new_charger):
+    credentials = new_charger()
+    # Corrupt the charger's registry record: every invocation for it fails, retries included.
+    dynamodb, table = boto3.client("dynamodb"), stack.tables["ChargersTable"]
+    key = {"charger_id": {"S": credentials.charger_id}, "sk": {"S": "charger"}}
+    dynamodb.put_item(TableName=table, Item={**key, "registered_at": {"S": "not-a-timestamp"}})
+
+    async def send() -> None:
+        async with RawCharger(credentials) as charger:
+            await charger.send([2, "hb-1", "Heartbeat", {}])
+
+    try:
+        asyncio.run(send())
+        raised = eventually(lambda: alarms_raised(stack.home, DEAD_LETTERS, INGEST_ERRORS), timeout=30)
+    finally:
+        # The scheduled fault sweep reads every charger: leave no poison for the tests after this one.
+        dynamodb.delete_item(TableName=table, Key=key)
+
+    trigger = json.loads(raised[DEAD_LETTERS]["message"])["Trigger"]
+    assert trigger["Dimensions"] == [{"value": "IngestDeadLetterQueue", "name": "QueueName"}]
+    cloudwatch = boto3.client("cloudwatch")
+    states = {
+        a["AlarmName"]: a["StateValue"]
+        for a in cloudwatch.describe_alarms(AlarmNames=[DEAD_LETTERS, INGEST_ERRORS])["MetricAlarms"]
+    }
+    assert states == {DEAD_LETTERS: "ALARM", INGEST_ERRORS: "ALARM"}
+
+    listed = json.loads(cli(stack.home, "alert", "list", "--json").stdout)
+    assert {"kind": "alarm", "name": DEAD_LETTERS, "state": "ALARM"} in [
+        {"kind": a["kind"], "name": a["alarm"]["name"], "state": a["alarm"]["state"]}
+        for a in listed
+        if "alarm" in a
+    ]
+    table = cli(stack.home, "alert", "list").stdout
+    assert f'alarm ALARM  ALARM: "{DEAD_LETTERS}" in US East (N. Virginia)' in table

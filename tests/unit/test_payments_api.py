@@ -1,0 +1,156 @@
+"""The payments HTTP API handler on API Gateway HTTP API v2 events, its services on fakes."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from chargenet.adapters.stripe_gateway import StripeWebhookVerifier
+from chargenet.domain.payments import CheckoutMethod
+from chargenet.payments_composition import PaymentServices
+from tests.payment_fakes import PaymentWorld
+from tests.unit.test_payments_webhooks import SECRET, checkout_completed, sign
+
+API_DIR = Path(__file__).resolve().parents[2] / "functions" / "payments_api"
+
+
+@pytest.fixture(scope="module")
+def api():
+    sys.path.insert(0, str(API_DIR))
+    try:
+        yield importlib.import_module("app")
+    finally:
+        sys.path.remove(str(API_DIR))
+        sys.modules.pop("app", None)
+        sys.modules.pop("payment_pages", None)
+
+
+@pytest.fixture
+def world(api, monkeypatch) -> PaymentWorld:
+    world = PaymentWorld()
+    world.clock.now = world.clock.now.fromtimestamp(time.time(), world.clock.now.tzinfo)
+    world.add_charger()
+    services = PaymentServices(
+        world.desk, world.settlements, world.authorizations, world.capture, world.monitor
+    )
+    hooks = world.webhooks(StripeWebhookVerifier(secret=lambda: SECRET))
+    monkeypatch.setattr(api, "payment_services", lambda: services)
+    monkeypatch.setattr(api, "provider_webhooks", lambda: hooks)
+    return world
+
+
+class Context:
+    function_name = "PaymentsApiFunction"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:PaymentsApiFunction"
+    aws_request_id = "req-1"
+
+
+def call(api, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> dict:
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "pay.example", "x-forwarded-proto": "https", **(headers or {})},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "pay.example",
+            "domainPrefix": "pay",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "1.2.3.4",
+                "userAgent": "t",
+            },
+            "requestId": "r",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "26/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "isBase64Encoded": body is not None,
+        "body": base64.b64encode(body).decode() if body is not None else None,
+    }
+    return api.lambda_handler(event, Context())
+
+
+def html(response: dict) -> str:
+    assert response["headers"]["Content-Type"].startswith("text/html")
+    assert response["headers"]["Cache-Control"] == "no-store"
+    return response["body"]
+
+
+def test_the_pay_page_shows_price_hold_and_a_payment_button(api, world) -> None:
+    response = call(api, "GET", "/pay/CP-1/1")
+    body = html(response)
+    assert response["statusCode"] == 200
+    assert "0.50 EUR/kWh incl. 25% VAT" in body and "50.00 EUR" in body
+    assert 'action="/pay/CP-1/1/checkout"' in body and 'value="card"' in body
+
+
+def test_an_offline_charger_gets_a_clear_page_without_a_button(api, world) -> None:
+    world.registry.chargers["CP-1"] = world.registry.chargers["CP-1"].model_copy(update={"online": False})
+    body = html(call(api, "GET", "/pay/CP-1/1"))
+    assert "offline" in body and "<form" not in body
+
+
+def test_an_unknown_charger_is_a_404_page(api, world) -> None:
+    assert call(api, "GET", "/pay/CP-404/1")["statusCode"] == 404
+
+
+@pytest.mark.parametrize("path", ["/pay/CP-1/0", "/pay/CP-1/x", "/pay/CP%201/1", "/session/short"])
+def test_bad_input_is_a_json_400(api, world, path) -> None:
+    response = call(api, "GET", path)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"] == "bad_request"
+
+
+def test_checkout_redirects_to_the_hosted_page(api, world) -> None:
+    response = call(api, "POST", "/pay/CP-1/1/checkout", urlencode({"method": "card"}).encode())
+    assert response["statusCode"] == 303
+    assert response["headers"]["Location"] == "https://checkout.test/cs_1"
+    assert world.gateway.requests[0].success_url.startswith("https://pay.example/session/")
+
+
+def test_checkout_with_an_unknown_method_or_a_busy_connector_is_refused(api, world) -> None:
+    assert call(api, "POST", "/pay/CP-1/1/checkout", b"method=cash")["statusCode"] == 400
+    assert (
+        call(api, "POST", "/pay/CP-1/1/checkout", b"method=swish")["statusCode"] == 409
+    )  # not offered in EUR
+    world.set_status("CP-1", 1, "Charging")
+    response = call(api, "POST", "/pay/CP-1/1/checkout", b"method=card")
+    assert (response["statusCode"], json.loads(response["body"])["error"]) == (409, "not_payable")
+
+
+def test_the_webhook_answers_400_json_to_a_bad_signature_and_200_to_a_good_one(api, world) -> None:
+    payload = checkout_completed(world)
+    bad = call(api, "POST", "/stripe/webhook", payload, {"stripe-signature": sign(payload, "whsec_wrong")})
+    assert (bad["statusCode"], json.loads(bad["body"])["error"]) == (400, "invalid_signature")
+    unsigned = call(api, "POST", "/stripe/webhook", payload)
+    assert unsigned["statusCode"] == 400
+    good = call(api, "POST", "/stripe/webhook", payload, {"Stripe-Signature": sign(payload)})
+    assert (good["statusCode"], json.loads(good["body"])["outcome"]) == (200, "handled")
+
+
+def test_the_session_page_by_token_and_the_stop_button(api, world) -> None:
+    world.desk.open_checkout("CP-1", 1, CheckoutMethod.CARD, "https://pay.example")
+    token = world.gateway.requests[-1].success_url.rsplit("/", 1)[1]
+    assert "Waiting for your payment" in html(call(api, "GET", f"/session/{token}"))
+    assert call(api, "GET", "/session/" + "y" * 43)["statusCode"] == 404
+    stop = call(api, "POST", f"/session/{token}/stop")
+    assert (stop["statusCode"], json.loads(stop["body"])["error"]) == (409, "not_running")
+
+
+def test_unknown_routes_are_json_404(api, world) -> None:
+    response = call(api, "GET", "/admin")
+    assert (response["statusCode"], json.loads(response["body"])["error"]) == (404, "not_found")
