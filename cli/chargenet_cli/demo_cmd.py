@@ -3,15 +3,17 @@
 Starts the local stack, provisions N chargers (key pair per charger, certificate from
 the CA), stores the example tariff as the network default and an RFID tag per driver,
 connects each charger over mutual TLS, boots it, runs charging sessions on accelerated
-simulated time (SoC taper, periodic meter values, idle time before unplugging), waits
-until every session is billed, prints the fleet and the sessions with their cost, and
-stops the stack.
+simulated time (SoC taper, periodic meter values, idle time before unplugging), runs a
+scripted fault scenario on four more chargers (demo_faults.py), waits until every session
+is billed, prints the fleet, the sessions with their cost, the alerts operators received
+and the fleet's health, and stops the stack.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +23,7 @@ from typing import Any
 
 from chargenet_cli import local_env
 from chargenet_cli.charger_cmd import charger_record, fleet_table
+from chargenet_cli.demo_faults import DEMO_PARAMETERS, DEMO_SCHEDULE_EVERY_S, run_faults
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
 from chargenet_local.stack import StackState, default_home, default_template, down, up
@@ -55,6 +58,8 @@ def run_demo(args: argparse.Namespace) -> str:
         )
     say = _stepper()
     say("starting the local stack (mosquitto mTLS, moto, rules engine, functions, stream, schedules)")
+    os.environ.setdefault("CHARGENET_PARAMETERS", DEMO_PARAMETERS)
+    os.environ.setdefault("CHARGENET_SCHEDULE_EVERY_S", DEMO_SCHEDULE_EVERY_S)
     try:
         up(home, default_template())
     except RuntimeError as exc:
@@ -80,9 +85,13 @@ def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]
         f"connecting {len(ids)} chargers over mutual TLS; {len(ids) * args.sessions} sessions at {args.speed:g}x"
     )
     fleet_records: list[dict[str, Any]] = []
+    fault_report: list[str] = []
 
     async def while_connected() -> None:
         fleet_records.extend(await asyncio.to_thread(_wait_for_registry, ids, say))
+        # With the fleet still connected: only the injected faults are news to operators.
+        say("faults: a scripted scenario on four more chargers while the fleet stays connected")
+        fault_report.append(await asyncio.to_thread(run_faults, state, say))
 
     outcomes = asyncio.run(_drive(credentials, plans, args.speed, say, while_connected))
     failed = [o for o in outcomes if not hasattr(o, "transaction_id")]
@@ -91,6 +100,7 @@ def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]
         report += "\n\n" + _billing_report(
             [o for o in outcomes if hasattr(o, "transaction_id")], tariff_id, say
         )
+    report += "\n\n" + "\n".join(fault_report)
     if failed:
         raise CliError(report + "\n" + "\n".join(f"  {f.charger_id}: {f.error}" for f in failed))
     return report

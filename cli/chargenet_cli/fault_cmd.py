@@ -134,6 +134,11 @@ def list_alerts(args: argparse.Namespace) -> str:
     alerts = [describe(alert) for alert in read_inbox(Path(state.home))]
     if args.json:
         return as_json(alerts)
+    return alerts_table(alerts)
+
+
+def alerts_table(alerts: list[dict[str, Any]]) -> str:
+    """Described alerts (alert_sink.describe) as operators read them."""
     return table(
         ["RECEIVED", "SEVERITY", "KIND", "SUBJECT"],
         [

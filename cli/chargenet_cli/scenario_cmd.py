@@ -117,8 +117,13 @@ class ScenarioReport:
         return "\n".join(lines)
 
 
-def execute(state: StackState, scenario: Scenario, say: Say) -> ScenarioReport:
-    """Run `scenario` on the running stack and hold the alerts operators got against what it injected."""
+def execute(
+    state: StackState, scenario: Scenario, say: Say, while_up: Callable[[], None] | None = None
+) -> ScenarioReport:
+    """Run `scenario` on the running stack and hold the alerts operators got against what it injected.
+
+    `while_up` runs once the alerts are in, before the scenario's chargers disconnect.
+    """
     say(f"scenario {scenario.name}: provisioning {scenario.chargers.count} chargers")
     credentials, reused = prepare(state, scenario)
     inbox = _Inbox(state, since=dt.datetime.now(dt.UTC))
@@ -127,6 +132,8 @@ def execute(state: StackState, scenario: Scenario, say: Say) -> ScenarioReport:
     async def settle(injected: Sequence[Injected]) -> None:
         say(f"run over; waiting up to {scenario.settle_s:g} s for alerts")
         await inbox.settle(injected, scenario.settle_s)
+        if while_up is not None:
+            await asyncio.to_thread(while_up)
 
     run = asyncio.run(run_scenario(scenario, credentials, hold=settle, on_progress=_progress(say)))
     assert inbox.read_at is not None, "run_scenario awaits the hold"

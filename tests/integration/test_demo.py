@@ -1,4 +1,4 @@
-"""`make run`'s command, end to end in its own stack: provision, connect, boot, charge, bill, stop."""
+"""`make run`'s command, end to end in its own stack: provision, connect, boot, charge, bill, faults, stop."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ def test_demo_brings_up_a_fleet_and_stops_the_stack(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        timeout=180,
+        timeout=420,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    fleet = [line.split() for line in lines if line.startswith("CP-")]
+    fleet = [line.split() for line in lines if line.startswith("CP-")][:3]  # the fleet table
     assert [row[0] for row in fleet] == ["CP-001", "CP-002", "CP-003"]
     assert all(row[2] == "online" and row[-1] == "2:Available" for row in fleet)
     assert "registry: 3/3 chargers online" in result.stdout
@@ -28,5 +28,13 @@ def test_demo_brings_up_a_fleet_and_stops_the_stack(tmp_path):
     assert len(sessions) == 3 and all(row[-1] == "EUR" and Decimal(row[3]) > 0 for row in sessions)
     revenue = sum(Decimal(row[-2]) for row in sessions)
     assert f"revenue: {revenue} EUR incl. VAT from 3 sessions" in result.stdout
+    # The fault scenario: every injected fault paged, nothing else, and the fleet's health.
+    faults = result.stdout[result.stdout.index("scenario demo:") :]
+    for alert in ("GroundFailure on DEMO-F-002", "Offline on DEMO-F-003", "PowerAboveRating on DEMO-F-004"):
+        assert f"] {alert}" in faults
+    # The ground fault clears and the charger comes back within the run.
+    assert "[RESOLVED] GroundFailure on DEMO-F-002" in faults and "[RESOLVED] Offline on DEMO-F-003" in faults
+    assert "false alerts: none" in faults
+    assert "fleet health, the scenario's chargers still connected:" in faults
     assert "stopping the local stack" in result.stdout
     assert not (tmp_path / "stack.json").exists()
