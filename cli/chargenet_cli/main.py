@@ -13,6 +13,7 @@ from chargenet_cli import (
     demo_cmd,
     diagnostics_cmd,
     fault_cmd,
+    firmware_cmd,
     health_cmd,
     local_cmd,
     report_cmd,
@@ -37,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     health_cmd.register(commands)
     report_cmd.register(commands)
     diagnostics_cmd.register(commands)
+    firmware_cmd.register(commands)
     demo_cmd.register(commands)
     scenario_cmd.register(commands)
     tariff_cmd.register(commands)

@@ -16,10 +16,12 @@ from pydantic import ValidationError
 
 from chargenet_shim.chaos import ChaosConfig
 from chargenet_shim.credentials import FILE_NAME, ChargerCredentials, hash_password
+from chargenet_shim.firmware import OperatorKey
 from chargenet_shim.fleet import FleetResult, SessionFailure, SessionOutcome, run_fleet, run_sessions
 from chargenet_shim.gateway import GatewayConfig, serve
 from chargenet_shim.session import sample_plan
 from chargenet_shim.simclock import SimClock
+from chargenet_shim.simulator import SimulatedCharger
 
 # Options that only mean something with --sessions.
 _SESSION_DEFAULTS = {"speed": 600.0, "duplicate": 0.0, "reorder": 0.0, "seed": 1}
@@ -60,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--chargers", help="comma-separated charger ids (default: every subfolder)")
     simulate.add_argument(
         "--sessions", type=int, help="charging sessions per charger (alternating connectors)"
+    )
+    simulate.add_argument(
+        "--firmware-key",
+        type=Path,
+        help="the operator's firmware signing public key (PEM) the chargers trust (default: none, "
+        "every UpdateFirmware image is refused)",
     )
     sessions = simulate.add_argument_group("with --sessions")
     sessions.add_argument("--speed", type=float, help="simulated seconds per real second (default 600)")
@@ -121,6 +129,9 @@ def _simulate(args: argparse.Namespace) -> int:
     credentials = [
         ChargerCredentials.load(folder / charger_id) for charger_id in _charger_ids(folder, args.chargers)
     ]
+    if args.firmware_key is not None:
+        # One operator signs the firmware of every charger this shim runs: they pin the same key.
+        SimulatedCharger.firmware_key = _operator_key(args.firmware_key)
     # At simulation speed ocpp's per-frame INFO lines would bury the result.
     logging.getLogger("ocpp").setLevel(logging.WARNING)
     if args.sessions is not None:
@@ -131,6 +142,13 @@ def _simulate(args: argparse.Namespace) -> int:
     results = asyncio.run(run_fleet(credentials))
     print(format_table(results))
     return 0 if all(r.boot_status == "Accepted" and r.error is None for r in results) else 1
+
+
+def _operator_key(path: Path) -> OperatorKey:
+    try:
+        return OperatorKey.from_pem(path.read_bytes())
+    except ValueError as exc:
+        raise UsageError(f"--firmware-key {path}: {exc}") from exc
 
 
 def _simulate_sessions(args: argparse.Namespace, credentials: list[ChargerCredentials]) -> int:

@@ -1,23 +1,23 @@
 """Signed firmware: the operator signs an image, the charger verifies it before anything else, installs A/B.
 
-Format. The operator signs the image with ECDSA P-256 over its SHA-256 digest (the same
-signature `openssl dgst -sha256 -sign`, or an ECDSA-SHA256 signer such as AWS Signer, makes of
-the file) and
-describes it in a FirmwareManifest. What the charger downloads is one file, a *package*: the
-manifest as one line of JSON, a newline, then the image, so a single URL (UpdateFirmware's
-`location`, often a pre-signed one) carries both.
+Format. What the charger downloads is one file, a *package*: a FirmwareManifest as one line
+of JSON, a newline, then the image, so a single URL (UpdateFirmware's `location`, often a
+pre-signed one) carries both. The operator signs the manifest's *statement*: the canonical
+JSON (sorted keys, no spaces) of the format tag, version, image SHA-256, size and `force`,
+with ECDSA P-256 over SHA-256 of those bytes (what `openssl dgst -sha256 -sign` makes of the
+statement, or AWS Signer's ECDSA-SHA256 signing of it as a file). The statement holds the
+image's hash, so one signature covers the image and everything the charger decides on.
 
 Trust. The charger pins the operator's public key (OperatorKey); nothing in the download
-chooses the key. The signature covers the image only, not the manifest: the manifest's
-version is only as trustworthy as the channel that delivered the package, so the downgrade
-check stops an operator's mistake but not an attacker who can swap in an older signed image
-under a newer version number. Signing the version together with the digest would close
-that, at the price of a signature that is no longer a plain signature of the file.
+chooses the key. Because the version is signed, an attacker who can swap the download cannot
+relabel an older signed image as newer, and because `force` is signed, only the operator can
+allow a downgrade. What stays possible is replaying a package the operator signed as it is:
+a forced (downgrade) package keeps working wherever it is delivered.
 
 Installing. FirmwareInstaller downloads, verifies size, hash and signature, refuses a
-downgrade unless forced, writes the image into the inactive slot of FirmwareSlots, reboots
-into it and keeps it only if it boots; otherwise it rolls back to the slot it came from.
-Every step is reported with an OCPP FirmwareStatus through a callback.
+downgrade unless the signed manifest forces it, writes the image into the inactive slot of
+FirmwareSlots, reboots into it and keeps it only if it boots; otherwise it rolls back to the
+slot it came from. Every step is reported with an OCPP FirmwareStatus through a callback.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import http.client
+import json
 import logging
 import re
 import urllib.parse
@@ -38,7 +39,6 @@ from typing import Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from ocpp.v16.enums import FirmwareStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -95,14 +95,19 @@ def check_version(running: str, candidate: str, *, force: bool = False) -> None:
 
 
 # ---------------------------------------------------------- signing format
+# Names what a signature is for, so a signature the key makes for anything else never passes.
+STATEMENT_FORMAT = "chargenet-firmware/1"
+
+
 class FirmwareManifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the image")
     size: int = Field(ge=0, description="bytes in the image")
+    force: bool = Field(default=False, description="the operator allows installing it over a newer version")
     signature: str | None = Field(
-        default=None, description="base64 DER ECDSA P-256 signature over the image's SHA-256 digest"
+        default=None, description="base64 DER ECDSA P-256 (SHA-256) signature over statement()"
     )
     signer_key_id: str | None = Field(default=None, description="key_id() of the signing key")
 
@@ -111,6 +116,17 @@ class FirmwareManifest(BaseModel):
     def _semantic(cls, version: str) -> str:
         precedence(version)
         return version
+
+    def statement(self) -> bytes:
+        """The signed bytes: every field the charger acts on, in one canonical JSON form."""
+        fields = {
+            "format": STATEMENT_FORMAT,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size": self.size,
+            "force": self.force,
+        }
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
 
 def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
@@ -135,29 +151,31 @@ class OperatorKey:
 
 
 def sign(
-    image: bytes, version: str, private_key_pem: bytes, password: bytes | None = None
+    image: bytes,
+    version: str,
+    private_key_pem: bytes,
+    password: bytes | None = None,
+    *,
+    force: bool = False,
 ) -> FirmwareManifest:
     """The operator's side: the manifest of `image`, signed with the operator's P-256 private key."""
     key = serialization.load_pem_private_key(private_key_pem, password=password)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ValueError("firmware is signed with an ECDSA P-256 private key")
-    digest = hashlib.sha256(image).digest()
-    signature = key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-    return FirmwareManifest(
-        version=version,
-        sha256=digest.hex(),
-        size=len(image),
-        signature=base64.b64encode(signature).decode(),
-        signer_key_id=key_id(key.public_key()),
+    unsigned = FirmwareManifest(
+        version=version, sha256=hashlib.sha256(image).hexdigest(), size=len(image), force=force
+    )
+    signature = key.sign(unsigned.statement(), ec.ECDSA(hashes.SHA256()))
+    return unsigned.model_copy(
+        update={"signature": base64.b64encode(signature).decode(), "signer_key_id": key_id(key.public_key())}
     )
 
 
 def verify(manifest: FirmwareManifest, image: bytes, key: OperatorKey) -> None:
-    """Raises FirmwareRejected unless `image` is what the manifest says and `key` signed it."""
+    """Raises FirmwareRejected unless `image` is what the manifest says and `key` signed the manifest."""
     if len(image) != manifest.size:
         raise FirmwareRejected(f"image is {len(image)} bytes, the manifest says {manifest.size}")
-    digest = hashlib.sha256(image).digest()
-    if digest.hex() != manifest.sha256:
+    if hashlib.sha256(image).hexdigest() != manifest.sha256:
         raise FirmwareRejected("image SHA-256 differs from the manifest's")
     if not manifest.signature:
         raise FirmwareRejected("the manifest is not signed")
@@ -167,7 +185,7 @@ def verify(manifest: FirmwareManifest, image: bytes, key: OperatorKey) -> None:
         )
     try:
         signature = base64.b64decode(manifest.signature, validate=True)
-        key.public_key.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+        key.public_key.verify(signature, manifest.statement(), ec.ECDSA(hashes.SHA256()))
     except (binascii.Error, InvalidSignature) as exc:
         raise FirmwareRejected("signature does not verify with the pinned operator key") from exc
 
@@ -266,7 +284,7 @@ class FirmwareInstaller:
         self._boot = boot
 
     async def update(
-        self, location: str, *, force: bool = False, attempts: int = 1, retry_interval_s: float = 0.0
+        self, location: str, *, attempts: int = 1, retry_interval_s: float = 0.0
     ) -> FirmwareStatus:
         """Download, verify, install and boot the package at `location`; the last status reported."""
         await self._report(FirmwareStatus.downloading, "")
@@ -280,7 +298,8 @@ class FirmwareInstaller:
         except FirmwareRejected as exc:
             return await self._end(FirmwareStatus.invalid_signature, str(exc))
         try:
-            check_version(self.slots.running_version, manifest.version, force=force)
+            # Only the operator's signature can allow a downgrade: `force` is part of the statement.
+            check_version(self.slots.running_version, manifest.version, force=manifest.force)
         except DowngradeRefused as exc:
             return await self._end(FirmwareStatus.installation_failed, str(exc))
         await self._report(FirmwareStatus.installing, "")

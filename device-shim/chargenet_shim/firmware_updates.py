@@ -1,9 +1,9 @@
 """UpdateFirmware on a simulated charger: download, verify, install A/B and reboot (firmware.py).
 
-Mixed into SimulatedCharger before RemoteControl, whose answer-then-follow-up helpers,
-reboot and background tasks it uses (it is a RemoteControl itself, for their types):
+Mixed into SimulatedCharger first, before the RemoteControl mixins whose answer-then-follow-up
+helpers, reboot and background tasks it uses (it is a RemoteControl itself, for their types):
 
-    class SimulatedCharger(FirmwareUpdates, RemoteControl, ChargePoint): ...
+    class SimulatedCharger(FirmwareUpdates, FaultInjection, ChargePoint): ...
 
 The charger trusts only the operator key in `firmware_key` (none: every image is refused).
 At `retrieveDate` it downloads the package, then waits for running sessions to end before
@@ -14,7 +14,8 @@ charger rolls back to the firmware it ran before.
 OCPP 1.6's FirmwareStatusNotification has no InvalidSignature: an image that fails its
 verification is reported as InstallationFailed plus a SecurityEventNotification
 InvalidFirmwareSignature (the security whitepaper's event, which the backend alerts on).
-UpdateFirmware cannot ask for a downgrade, so over OCPP an older image is always refused.
+UpdateFirmware cannot ask for a downgrade: an older image is installed only when the operator
+signed its manifest with `force` (firmware.py), so nobody on the way can add it.
 """
 
 from __future__ import annotations

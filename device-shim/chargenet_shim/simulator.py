@@ -24,6 +24,7 @@ from ocpp.v16.enums import AuthorizationStatus, ChargePointErrorCode, ChargePoin
 from chargenet_shim.chaos import ChaosConfig, ChaosLink
 from chargenet_shim.charging import run_session
 from chargenet_shim.credentials import ChargerCredentials
+from chargenet_shim.firmware_updates import FirmwareUpdates
 from chargenet_shim.injections import FaultInjection
 from chargenet_shim.link import ChargerLink, Link, LinkError
 from chargenet_shim.metering import Meter
@@ -41,7 +42,7 @@ class NotAccepted(RuntimeError):
     """OCPP 1.6 forbids other requests until the backend has accepted the BootNotification."""
 
 
-class SimulatedCharger(FaultInjection, ChargePoint):
+class SimulatedCharger(FirmwareUpdates, FaultInjection, ChargePoint):
     def __init__(
         self,
         credentials: ChargerCredentials,

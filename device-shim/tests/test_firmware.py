@@ -124,11 +124,27 @@ def test_a_signed_image_verifies_with_the_pinned_key(operator, pinned):
     assert manifest.signer_key_id == pinned.key_id
 
 
-def test_the_signature_is_plain_ecdsa_sha256_over_the_image(operator):
-    """What `openssl dgst -sha256 -verify` or AWS Signer's ECDSA-SHA256 would check."""
+def test_the_signature_is_plain_ecdsa_sha256_over_the_canonical_statement(operator):
+    """What `openssl dgst -sha256 -verify` or AWS Signer's ECDSA-SHA256 would check of the statement."""
     manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+    statement = (
+        '{"force":false,"format":"chargenet-firmware/1",'
+        f'"sha256":"{hashlib.sha256(IMAGE).hexdigest()}","size":{len(IMAGE)},"version":"1.2.0"}}'
+    ).encode()
 
-    operator.public_key().verify(base64.b64decode(manifest.signature), IMAGE, ec.ECDSA(hashes.SHA256()))
+    assert manifest.statement() == statement
+    operator.public_key().verify(base64.b64decode(manifest.signature), statement, ec.ECDSA(hashes.SHA256()))
+
+
+@pytest.mark.parametrize(
+    "relabel", [{"version": "9.0.0"}, {"force": True}], ids=["newer version", "force added"]
+)
+def test_a_relabelled_manifest_is_rejected(operator, pinned, relabel):
+    """Someone who can swap the download cannot call an old signed image newer, nor force it."""
+    manifest = sign(IMAGE, "1.0.0", private_pem(operator))
+
+    with pytest.raises(FirmwareRejected, match="signature does not verify"):
+        verify(manifest.model_copy(update=relabel), IMAGE, pinned)
 
 
 def test_a_tampered_image_is_rejected(operator, pinned):
@@ -322,21 +338,38 @@ def test_unsigned_foreign_or_unverifiable_packages_report_invalid_signature(case
     assert charger.boots == []
 
 
-def test_a_downgrade_is_refused_and_installs_only_when_forced(operator, pinned, packages):
+def test_a_downgrade_is_refused_and_installs_only_when_the_operator_signed_it_forced(
+    operator, pinned, packages
+):
     charger = Charger(running="2.0.0")
-    location = packages.publish("fw-1.5.0", pack(sign(IMAGE, "1.5.0", private_pem(operator)), IMAGE))
+    older = packages.publish("fw-1.5.0", pack(sign(IMAGE, "1.5.0", private_pem(operator)), IMAGE))
+    forced = packages.publish(
+        "fw-1.5.0-forced", pack(sign(IMAGE, "1.5.0", private_pem(operator), force=True), IMAGE)
+    )
 
     async def scenario() -> tuple[FirmwareStatus, FirmwareStatus]:
         installer = charger.installer(pinned)
-        return await installer.update(location), await installer.update(location, force=True)
+        return await installer.update(older), await installer.update(forced)
 
-    refused, forced = asyncio.run(scenario())
+    refused, installed = asyncio.run(scenario())
 
     assert refused == FirmwareStatus.installation_failed
     assert charger.details[len(REFUSED_AFTER_DOWNLOAD)] == "1.5.0 is older than the running 2.0.0"
-    assert forced == FirmwareStatus.installed
+    assert installed == FirmwareStatus.installed
     assert charger.statuses == [*REFUSED_AFTER_DOWNLOAD, FirmwareStatus.installation_failed, *INSTALLED]
     assert (charger.boots, charger.slots.running_version) == (["1.5.0"], "1.5.0")
+
+
+def test_an_old_image_relabelled_as_newer_is_refused_before_install(operator, pinned, packages):
+    charger = Charger(running="2.0.0")
+    old = sign(IMAGE, "1.5.0", private_pem(operator))
+    relabelled = packages.publish("fw", pack(old.model_copy(update={"version": "3.0.0"}), IMAGE))
+
+    status = asyncio.run(charger.installer(pinned).update(relabelled))
+
+    assert status == FirmwareStatus.invalid_signature
+    assert "signature does not verify" in charger.details[-1]
+    assert (charger.boots, charger.slots.running_version) == ([], "2.0.0")
 
 
 def test_a_firmware_that_does_not_boot_is_rolled_back(operator, pinned, packages):

@@ -15,7 +15,6 @@ from plans import typical_plan
 from test_firmware import IMAGE, package_server
 
 from chargenet_shim.firmware import OperatorKey, pack, sign
-from chargenet_shim.firmware_updates import FirmwareUpdates
 from chargenet_shim.simclock import SimClock, ocpp_timestamp
 from chargenet_shim.simulator import SimulatedCharger
 
@@ -33,14 +32,10 @@ PINNED = OperatorKey.from_pem(
 _ids = itertools.count(1)
 
 
-class UpdatableCharger(FirmwareUpdates, SimulatedCharger):
-    """SimulatedCharger with the mixin, as `class SimulatedCharger(FirmwareUpdates, RemoteControl, ChargePoint)`."""
-
-
 @contextlib.asynccontextmanager
 async def booted(**options):
     link = FakeLink()
-    charger = UpdatableCharger(credentials(), link=link, firmware="1.0.0", **options)
+    charger = SimulatedCharger(credentials(), link=link, firmware="1.0.0", **options)
     charger.firmware_key = PINNED
     await charger.start()
     try:
@@ -74,8 +69,8 @@ def boot_versions(link: FakeLink) -> list[str]:
     return [payload["firmwareVersion"] for _, _, _, payload in link.calls("BootNotification")]
 
 
-def package(version: str, image: bytes = IMAGE) -> bytes:
-    return pack(sign(image, version, OPERATOR_PEM), image)
+def package(version: str, image: bytes = IMAGE, *, force: bool = False) -> bytes:
+    return pack(sign(image, version, OPERATOR_PEM, force=force), image)
 
 
 def test_an_update_is_answered_installed_and_the_new_version_boots():
@@ -132,18 +127,28 @@ def test_a_firmware_that_does_not_boot_is_rolled_back_and_the_old_version_boots(
     assert charger.boot_request.firmware_version == "1.0.0"
 
 
-def test_an_older_image_is_refused_over_ocpp():
+def test_an_older_image_is_refused_unless_its_signed_manifest_forces_it():
     async def scenario():
         with package_server() as packages:
-            async with booted() as (_, link):
-                await update_firmware(link, packages.publish("fw", package("0.9.0")))
+            async with booted() as (charger, link):
+                await update_firmware(link, packages.publish("old", package("0.9.0")))
                 await until(lambda: "InstallationFailed" in firmware_statuses(link))
-                return link
+                # One update at a time: the next is dropped while this one's task is still ending.
+                await until(lambda: charger._firmware_update.done())
+                refused_boots = boot_versions(link)
+                await update_firmware(link, packages.publish("forced", package("0.9.0", force=True)))
+                await until(lambda: "Installed" in firmware_statuses(link))
+                return link, refused_boots
 
-    link = asyncio.run(scenario())
+    link, refused_boots = asyncio.run(scenario())
 
-    assert firmware_statuses(link) == ["Downloading", "Downloaded", "InstallationFailed"]
-    assert boot_versions(link) == ["1.0.0"]
+    assert refused_boots == ["1.0.0"]
+    assert firmware_statuses(link) == [
+        *["Downloading", "Downloaded", "InstallationFailed"],
+        *["Downloading", "Downloaded", "Installing", "Installed"],
+    ]
+    assert boot_versions(link) == ["1.0.0", "0.9.0"]
+    assert not link.calls("SecurityEventNotification")
 
 
 def test_the_reboot_waits_for_the_running_session_to_end():
@@ -163,3 +168,25 @@ def test_the_reboot_waits_for_the_running_session_to_end():
     assert truth.stop_reason == "EVDisconnected"
     actions = [action for _, _, action, _ in link.calls()]
     assert actions.index("StopTransaction") < actions.index("BootNotification", 1)
+
+
+def test_simulate_pins_the_firmware_key_given_and_refuses_one_that_is_not_p256(tmp_path, monkeypatch, capsys):
+    from test_cli import _charger_folder
+    from test_firmware import public_pem
+
+    from chargenet_shim.cli import main
+
+    monkeypatch.setattr(SimulatedCharger, "firmware_key", None)  # restored after the test
+    (tmp_path / "chargers").mkdir()
+    _charger_folder(tmp_path / "chargers")
+    good, bad = tmp_path / "operator.pem", tmp_path / "p384.pem"
+    good.write_bytes(public_pem(OPERATOR))
+    bad.write_bytes(public_pem(ec.generate_private_key(ec.SECP384R1())))
+    simulate = ["simulate", "--credentials-dir", str(tmp_path / "chargers"), "--sessions", "0"]
+
+    # --sessions 0 stops the run after the configuration is read, before anything connects.
+    assert main([*simulate, "--firmware-key", str(good)]) == 2
+    assert SimulatedCharger.firmware_key == PINNED
+    capsys.readouterr()
+    assert main([*simulate, "--firmware-key", str(bad)]) == 2
+    assert "--firmware-key" in (error := capsys.readouterr().err) and "P-256" in error

@@ -169,8 +169,8 @@ class LocalFunction:
             return
         self._on_failure(InvocationFailure(self.spec.logical_id, event, error))
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def dead_letter_body(failure: InvocationFailure) -> str:

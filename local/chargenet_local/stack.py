@@ -508,6 +508,8 @@ class LocalStack:
         for monitor in self._monitors:
             monitor.stop()
         self.alert_sink.stop()
+        for function in self._functions:
+            function.close(wait=False)  # every pool winds down at once; the waits below overlap
         steps = [f.close for f in self._functions] + [self.metrics.stop]
         steps += [self.backend.disconnect, self.iot_data.stop, self.broker.stop, self._moto.stop]
         for step in steps:

@@ -42,7 +42,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
     home = tmp_path_factory.mktemp("stack")
     state = start_stack(home)
     yield state
-    down(home)
+    # Killed if it takes longer: the last test's timeout also covers this teardown.
+    down(home, timeout_s=15)
 
 
 @pytest.fixture

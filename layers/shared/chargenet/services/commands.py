@@ -34,6 +34,7 @@ COMMANDS = frozenset(
         "RemoteStartTransaction",
         "RemoteStopTransaction",
         "DataTransfer",
+        "UpdateFirmware",
     }
 )
 

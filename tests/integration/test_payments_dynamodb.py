@@ -1,0 +1,77 @@
+"""The payments DynamoDB adapters against moto server, with the tables the template creates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from chargenet.adapters.payments_dynamodb import DynamoPaymentStore, DynamoProcessedEvents
+from chargenet.domain import payments as p
+from chargenet.domain.payments import CheckoutMethod, IntentFacts, PaymentConfig, PaymentState
+from tests.payment_fakes import T0
+
+CONFIG = PaymentConfig(holds={"EUR": Decimal("50.00")})
+
+
+def new(payment_id: str, tag: str = "PAY0000000000000001") -> p.Payment:
+    return p.new_payment(
+        CONFIG,
+        payment_id=payment_id,
+        token=f"token-of-{payment_id}",
+        id_tag=tag,
+        charger_id="CP-1",
+        connector_id=1,
+        currency="EUR",
+        method=CheckoutMethod.CARD,
+        now=T0,
+    )
+
+
+def unique(name: str) -> str:
+    # The stack is shared by the whole run: every test writes its own payments.
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_payment_is_created_once_and_read_back_whole(stack) -> None:
+    store, payment_id = DynamoPaymentStore(), unique("pay")
+    assert store.create(new(payment_id))
+    assert not store.create(new(payment_id))
+    assert store.get(payment_id) == new(payment_id)
+    assert store.get(unique("nope")) is None
+
+
+def test_changes_are_conditional_on_the_version_they_were_computed_from(stack) -> None:
+    store, payment_id = DynamoPaymentStore(), unique("pay")
+    store.create(new(payment_id))
+    intent = IntentFacts("pi_1", "requires_capture", "EUR", 5000, 0)
+    authorized = p.authorize(new(payment_id), intent, T0 + timedelta(seconds=5))
+    assert store.save(authorized)
+    assert not store.save(authorized)  # a second writer with the same base version loses
+    cancelled = p.checkout_ended(new(payment_id), p.Reason.CHECKOUT_EXPIRED, T0)  # from the stale version 0
+    assert not store.save(cancelled)
+    assert store.get(payment_id).state is PaymentState.AUTHORIZED
+
+
+def test_lookups_by_token_digest_tag_and_state(stack) -> None:
+    store = DynamoPaymentStore()
+    open_id, ended_id = unique("pay"), unique("pay")
+    open_tag = f"PAY{uuid.uuid4().hex[:16].upper()}"
+    store.create(new(open_id, open_tag))
+    store.create(new(ended_id, f"PAY{uuid.uuid4().hex[:16].upper()}"))
+    store.save(p.checkout_ended(store.get(ended_id), p.Reason.CHECKOUT_EXPIRED, T0))
+    assert store.by_token(p.token_digest(f"token-of-{ended_id}")).payment_id == ended_id
+    assert store.by_token(p.token_digest(unique("guess"))) is None
+    assert store.by_tag(open_tag).payment_id == open_id
+    open_ids = {x.payment_id for x in store.in_states(p.OPEN_STATES)}
+    cancelled_ids = {x.payment_id for x in store.in_states([PaymentState.CANCELLED])}
+    assert open_id in open_ids and ended_id not in open_ids
+    assert ended_id in cancelled_ids and open_id not in cancelled_ids
+
+
+def test_processed_events_are_remembered(stack) -> None:
+    events = DynamoProcessedEvents()
+    first, second = unique("evt"), unique("evt")
+    assert not events.seen(first)
+    events.remember(first, T0)
+    assert events.seen(first) and not events.seen(second)

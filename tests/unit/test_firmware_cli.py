@@ -1,0 +1,147 @@
+"""`chargenet firmware`: the parts that need no stack (rollout selection, job states, metadata, the key file)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from chargenet.domain.models import Charger, PendingCall
+from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.firmware_cmd import (
+    Release,
+    Rollout,
+    check_semantic,
+    ensure_key,
+    in_rollout,
+    job_state,
+    select_targets,
+)
+from chargenet_cli.main import parser
+from chargenet_shim.firmware import OperatorKey, sign
+
+SENT = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+ROLLOUT = Rollout("CP-1", "1.1.0", "m-1", SENT.isoformat(), False)
+
+
+def charger(charger_id: str = "CP-1", site: str = "S1", **fields: object) -> Charger:
+    return Charger(charger_id=charger_id, site_id=site, registered_at=SENT - dt.timedelta(days=1), **fields)
+
+
+def call(outcome: dict | None) -> PendingCall:
+    return PendingCall(
+        charger_id="CP-1",
+        message_id="m-1",
+        action="UpdateFirmware",
+        payload={},
+        sent_at=SENT,
+        outcome=outcome,
+    )
+
+
+# ------------------------------------------------------------------ rollout
+def test_rollout_percent_picks_a_stable_growing_share_of_the_fleet():
+    fleet = [f"CP-{n:04d}" for n in range(2000)]
+    chosen = {percent: {c for c in fleet if in_rollout(c, "1.1.0", percent)} for percent in (10, 50, 100)}
+
+    assert chosen[10] <= chosen[50] <= chosen[100] == set(fleet)
+    assert 150 < len(chosen[10]) < 250 and 900 < len(chosen[50]) < 1100
+    # The same answer every time, and another release starts on other chargers.
+    assert chosen[10] == {c for c in fleet if in_rollout(c, "1.1.0", 10)}
+    assert chosen[10] != {c for c in fleet if in_rollout(c, "1.2.0", 10)}
+
+
+def test_targets_are_named_chargers_a_site_or_all_within_the_percentage():
+    fleet = [charger("CP-1", "S1"), charger("CP-2", "S1"), charger("CP-3", "S2")]
+
+    assert select_targets(fleet, "1.1.0", 100, ids=None, site=None) == ["CP-1", "CP-2", "CP-3"]
+    assert select_targets(fleet, "1.1.0", 100, ids=None, site="S1") == ["CP-1", "CP-2"]
+    assert select_targets(fleet, "1.1.0", 100, ids=["CP-3", "CP-3"], site=None) == ["CP-3"]
+    assert select_targets(fleet, "1.1.0", 50, ids=None, site=None) == [
+        c.charger_id for c in fleet if in_rollout(c.charger_id, "1.1.0", 50)
+    ]
+    with pytest.raises(CliError, match="no charger CP-9"):
+        select_targets(fleet, "1.1.0", 100, ids=["CP-1", "CP-9"], site=None)
+
+
+# ---------------------------------------------------------------- job state
+@pytest.mark.parametrize(
+    ("outcome", "fields", "state"),
+    [
+        (None, {}, "sent"),
+        ({"error": {"code": "NotSupported", "description": ""}}, {}, "refused"),
+        ({"timeout": True}, {}, "failed"),
+        ({"result": {}}, {}, "accepted"),
+        ({"result": {}}, {"firmware_status": "Downloading"}, "downloading"),
+        ({"result": {}}, {"firmware_status": "Downloaded"}, "downloading"),
+        ({"result": {}}, {"firmware_status": "Installing"}, "installing"),
+        ({"result": {}}, {"firmware_status": "DownloadFailed"}, "failed"),
+        # Refused before installing (signature, downgrade): no boot since the job was sent.
+        ({"result": {}}, {"firmware_status": "InstallationFailed", "firmware_version": "1.0.0"}, "refused"),
+        # Booted, but the old version came back: the new one did not start and was rolled back.
+        (
+            {"result": {}},
+            {"firmware_status": "InstallationFailed", "firmware_version": "1.0.0", "last_boot_at": SENT},
+            "failed",
+        ),
+        (
+            {"result": {}},
+            {"firmware_status": "Installed", "firmware_version": "1.1.0", "last_boot_at": SENT},
+            "installed",
+        ),
+        # The version reported in a boot from before this job does not count.
+        (
+            {"result": {}},
+            {"firmware_version": "1.1.0", "last_boot_at": SENT - dt.timedelta(seconds=1)},
+            "accepted",
+        ),
+    ],
+)
+def test_job_state_follows_the_answer_and_what_the_charger_reported(outcome, fields, state):
+    assert job_state(ROLLOUT, call(outcome), charger(**fields)) == state
+
+
+def test_a_job_whose_call_or_charger_is_gone_is_not_shown_as_progressing():
+    assert job_state(ROLLOUT, None, charger()) == "sent"
+    assert job_state(ROLLOUT, call({"result": {}}), None) == "failed"
+
+
+# ------------------------------------------------------- metadata and inputs
+def test_release_metadata_round_trips_through_s3_user_metadata():
+    release = Release("1.1.0", "ab" * 32, 1234, "cd" * 32, "2026-11-26T09:00:00+00:00")
+
+    assert all(isinstance(v, str) and k == k.lower() for k, v in release.metadata().items())
+    assert Release.from_metadata(release.metadata()) == release
+
+
+def test_versions_must_be_semantic():
+    assert check_semantic("1.2.3-rc.1") == "1.2.3-rc.1"
+    with pytest.raises(UsageError, match="not a semantic version"):
+        check_semantic("v1.2")
+
+
+def test_deploy_needs_exactly_one_target():
+    args = parser().parse_args(["firmware", "deploy", "1.1.0", "--site", "S1", "--rollout-percent", "25"])
+    assert (args.site, args.rollout_percent, args.force, args.charger) == ("S1", 25, False, None)
+    for wrong in (["firmware", "deploy", "1.1.0"], ["firmware", "deploy", "1.1.0", "--all", "--site", "S1"]):
+        with pytest.raises(SystemExit):
+            parser().parse_args(wrong)
+
+
+# --------------------------------------------------------------- signing key
+def test_the_operator_key_is_made_once_private_to_its_owner_and_signs_what_the_public_half_verifies(tmp_path):
+    private, public = (
+        tmp_path / "firmware" / "operator-key.pem",
+        tmp_path / "firmware" / "operator-key.pub.pem",
+    )
+
+    made = ensure_key(private, public)
+
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert (private.parent.stat().st_mode & 0o777) == 0o700
+    assert ensure_key(private, public) == made
+    assert b"PRIVATE" not in public.read_bytes()
+    pinned = OperatorKey.from_pem(public.read_bytes())
+    assert sign(b"image", "1.0.0", made).signer_key_id == pinned.key_id
+    assert serialization.load_pem_private_key(made, password=None)
