@@ -8,12 +8,12 @@ PIP_QUIET := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test deps venv iac-venv lint iac build unit integration clean
+.PHONY: run test deps browser venv iac-venv lint iac build unit integration clean
 
 run: deps venv
 	$(BIN)/chargenet demo --chargers 10
 
-test: deps venv iac-venv lint iac build
+test: deps browser venv iac-venv lint iac build
 	$(BIN)/pytest
 
 # System packages the local stack needs (Debian/Ubuntu).
@@ -23,6 +23,13 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
 	@command -v stdbuf >/dev/null || { echo "stdbuf (coreutils) is required"; exit 1; }
+
+# The headless browser the payment page tests drive: Debian's chromium and its driver.
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
+	  echo "installing chromium"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml device-shim/pyproject.toml
