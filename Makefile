@@ -69,6 +69,11 @@ integration: deps venv
 # Benchmarks on a fresh local stack each; results in bench/results/ (see bench/README.md).
 .PHONY: bench
 bench: deps venv
+	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/warm_path.py
+	$(BIN)/python bench/cost_counts.py
+	$(BIN)/chargenet cost --chargers 500 --sessions-per-day 2 --meter-interval-s 60 --heartbeat-s 300 \
+	  --json > bench/results/cost_estimate.json
 	$(BIN)/python bench/fault_detection.py
 
 clean:

@@ -1,8 +1,9 @@
-"""`chargenet charger add|list|show`."""
+"""`chargenet charger add|list|show|revoke|rotate`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -35,6 +36,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     show.add_argument("charger_id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=show_charger)
+    revoke = sub.add_parser(
+        "revoke", help="revoke the charger's certificates, disconnect it, close its sessions for review"
+    )
+    revoke.add_argument("charger_id")
+    revoke.add_argument("--reason", help="why (kept on the charger record and its sessions' review)")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(run=revoke_charger)
+    rotate = sub.add_parser(
+        "rotate", help="new key and certificate; the old one is deactivated once the new one connected"
+    )
+    rotate.add_argument("charger_id")
+    rotate.add_argument("--days", type=int, default=365, help="validity of the new certificate (default 365)")
+    rotate.set_defaults(run=rotate_charger)
 
 
 def add_charger(args: argparse.Namespace) -> str:
@@ -58,6 +72,49 @@ def add_charger(args: argparse.Namespace) -> str:
     return (
         f"charger {done.charger_id} provisioned: certificate {done.certificate_id[:12]}... "
         f"valid until {done.certificate_not_after:%Y-%m-%d}; shim credentials in {done.credentials_dir}"
+    )
+
+
+def revoke_charger(args: argparse.Namespace) -> str:
+    state = local_env.connect(args.home)
+    from chargenet_cli.provisioning import revoke
+
+    done = revoke(state, args.charger_id, args.reason)
+    if args.json:
+        return as_json(
+            {
+                "charger_id": done.charger_id,
+                "revoked_at": done.revoked_at.isoformat(),
+                "certificate_ids": done.certificate_ids,
+                "sessions_for_review": done.sessions_for_review,
+            }
+        )
+    sessions = ", ".join(done.sessions_for_review) or "none"
+    return (
+        f"charger {done.charger_id} revoked: {len(done.certificate_ids)} certificate(s) revoked, "
+        f"connection dropped; sessions closed for review: {sessions}"
+    )
+
+
+def rotate_charger(args: argparse.Namespace) -> str:
+    state = local_env.connect(args.home)
+    from chargenet_cli.provisioning import LocalIssuer, check_charger_id, rotate_with_shim_link
+    from chargenet_shim.link import LinkError
+
+    check_charger_id(args.charger_id)
+    if args.days <= 0:
+        raise UsageError("--days must be positive")
+    charger = _registry().get(args.charger_id)
+    if charger is None:
+        raise CliError(f"no charger {args.charger_id}")
+    if charger.revoked_at is not None:
+        raise CliError(f"charger {args.charger_id} is revoked: a revoked charger is not rotated")
+    try:
+        until = asyncio.run(rotate_with_shim_link(state, args.charger_id, LocalIssuer(state, args.days)))
+    except LinkError as exc:
+        raise CliError(f"rotation failed, the old certificate stays in use: {exc}") from exc
+    return (
+        f"charger {args.charger_id}: certificate rotated, valid until {until:%Y-%m-%d}; old one deactivated"
     )
 
 
@@ -95,7 +152,7 @@ def fleet_table(records: list[dict[str, Any]]) -> str:
         (
             r["charger_id"],
             r["site_id"] or None,
-            "online" if r["online"] else "offline",
+            _state(r),
             " ".join(x for x in (r["vendor"], r["model"]) if x) or None,
             r["firmware_version"],
             _short_time(r["last_seen_at"]),
@@ -104,6 +161,12 @@ def fleet_table(records: list[dict[str, Any]]) -> str:
         for r in records
     ]
     return table(["CHARGER", "SITE", "STATE", "MODEL", "FIRMWARE", "LAST SEEN", "CONNECTORS"], rows)
+
+
+def _state(record: dict[str, Any]) -> str:
+    if record.get("revoked_at"):
+        return "revoked"
+    return "online" if record["online"] else "offline"
 
 
 def _short_time(value: str | None) -> str | None:

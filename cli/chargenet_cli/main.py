@@ -10,6 +10,7 @@ from pathlib import Path
 from chargenet_cli import (
     charger_cmd,
     command_cmd,
+    cost_cmd,
     demo_cmd,
     diagnostics_cmd,
     fault_cmd,
@@ -42,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     demo_cmd.register(commands)
     scenario_cmd.register(commands)
     tariff_cmd.register(commands)
+    cost_cmd.register(commands)
     return root
 
 

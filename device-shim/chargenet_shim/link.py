@@ -141,6 +141,37 @@ class ChargerLink:
         self._set_online(True)
         LOG.info("%s: MQTT link back", self._where())
 
+    async def switch_credentials(self, credentials: ChargerCredentials, timeout: float = 10.0) -> None:
+        """Reconnect with another certificate (rotation); if it is refused, the old one is back.
+
+        The old connection goes first: two connections with one client id would evict each
+        other. Its certificate is still active (the cloud deactivates it only once the new one
+        has connected), so falling back to it always works while the broker does.
+        """
+        old = self._require_connection()
+        if self._dropped:
+            raise LinkError(f"{self._where()}: link is down, cannot switch certificates now")
+        self._dropped = True  # the old connection's resumed callback must not mark us online
+        self._set_online(False)
+        await self._wait(old.disconnect(), self._operation_timeout)
+        previous, self.credentials = self.credentials, credentials
+        connection = self._build()
+        connected = connection.connect()
+        try:
+            await self._subscribe_once_up(connection, connected, timeout)
+        except LinkError:
+            _disconnect_once_up(connection, connected)
+            self.credentials = previous
+            await self.reconnect(timeout)
+            raise
+        except BaseException:
+            _disconnect_once_up(connection, connected)
+            raise
+        self._connection = connection
+        self._dropped = False
+        self._set_online(True)
+        LOG.info("%s: MQTT link up with the new certificate", self._where())
+
     async def send(self, frame: str) -> None:
         connection = self._require_connection()
         published, _ = connection.publish(

@@ -10,13 +10,18 @@ mosquitto has no lifecycle events, so its connection log is turned into
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from awsiot import mqtt_connection_builder
 
 BACKEND_USER = "chargenet-backend"
 
@@ -65,11 +70,13 @@ class PresenceChange:
     reason: str
 
 
-_CONNECTED = re.compile(r"New client connected from \S+ as (?P<id>\S+) ")
+_CONNECTED = re.compile(r"New client connected from \S+ as (?P<id>\S+) \(.*u'(?P<user>[^']*)'\)")
 _DISCONNECTED = re.compile(
-    r"(?:Client (?P<a>\S+) (?P<why>disconnected|closed its connection|has exceeded timeout)"
+    r"(?:Client (?P<a>\S+) (?P<why>disconnected|closed its connection|has exceeded timeout"
+    r"|already connected, closing old connection)"
     r"|Socket error on client (?P<b>\S+), disconnecting)"
 )
+_RELOADED = "Reloading config."
 
 
 def parse_presence(line: str) -> PresenceChange | None:
@@ -83,8 +90,18 @@ def parse_presence(line: str) -> PresenceChange | None:
             "disconnected": "CLIENT_INITIATED_DISCONNECT",
             "closed its connection": "CONNECTION_LOST",
             "has exceeded timeout": "MQTT_KEEP_ALIVE_TIMEOUT",
+            # Another connection took the client id over (IoT Core's reason for the same).
+            "already connected, closing old connection": "DUPLICATE_CLIENTID",
         }.get(why, "CONNECTION_LOST")
         return PresenceChange(client, False, reason)
+    return None
+
+
+def operator_takeover(line: str) -> str | None:
+    """The charger id the backend's certificate just connected as (`evict`): not the charger's presence."""
+    m = _CONNECTED.search(line)
+    if m and m["user"] == BACKEND_USER and m["id"] != BACKEND_USER:
+        return m["id"]
     return None
 
 
@@ -136,11 +153,18 @@ class Broker:
 
     def _pump_log(self, on_presence: Callable[[PresenceChange], None]) -> None:
         assert self._process and self._process.stdout
+        takeovers: set[str] = set()  # client ids the backend holds for a moment to evict a charger
         with self._log_path.open("a") as log:
             for line in self._process.stdout:
                 log.write(line)
                 log.flush()
+                if taken := operator_takeover(line):
+                    takeovers.add(taken)
+                    continue
                 change = parse_presence(line)
+                if change and not change.connected and change.client_id in takeovers:
+                    takeovers.discard(change.client_id)  # the takeover ending, not the charger
+                    continue
                 if change and change.client_id not in (BACKEND_USER, "<unknown>"):
                     on_presence(change)
 
@@ -156,3 +180,46 @@ class Broker:
             self._pump.join(timeout=5)  # it ends at the pipe's EOF, after the last log line
         if self._process and self._process.stdout:
             self._process.stdout.close()
+
+
+def reload_crl(pid: int, folder: Path, timeout_s: float = 5.0) -> None:
+    """SIGHUP mosquitto and wait until its log says it reloaded: from then on the CRL refuses.
+
+    Verified with mosquitto 2.0.11: SIGHUP re-reads the crlfile for new TLS handshakes but
+    leaves live connections alone, so a revoked charger that is connected has to be evicted too.
+    """
+    log_path = folder / "mosquitto.log"
+    offset = log_path.stat().st_size  # only what mosquitto logs after the signal counts
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout_s
+    while not _logged_since(log_path, offset, _RELOADED):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"mosquitto (pid {pid}) did not reload its configuration in {timeout_s}s")
+        time.sleep(0.05)
+
+
+def _logged_since(log_path: Path, offset: int, text: str) -> bool:
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        return text.encode() in log.read()
+
+
+def evict(client_id: str, *, folder: Path, port: int, ca: Path, timeout_s: float = 10.0) -> None:
+    """Drop a live connection: connect under its client id with the backend's certificate and leave.
+
+    mosquitto closes the older of two connections with one client id (MQTT-3.1.4-2) and has no
+    "kick" command short of the dynamic-security plugin, which would replace the ACL file.
+    clean_session also discards the evicted charger's stored session and what was queued in it.
+    """
+    connection = mqtt_connection_builder.mtls_from_path(
+        endpoint="127.0.0.1",
+        port=port,
+        cert_filepath=str(folder / f"{BACKEND_USER}.pem"),
+        pri_key_filepath=str(folder / f"{BACKEND_USER}.key"),
+        ca_filepath=str(ca),
+        client_id=client_id,
+        clean_session=True,
+        keep_alive_secs=30,
+    )
+    connection.connect().result(timeout_s)
+    connection.disconnect().result(timeout_s)

@@ -117,8 +117,18 @@ class LocalCA:
         return cert, key
 
     # ---------------------------------------------------------------- issuing
-    def sign_csr(self, csr_pem: str, *, expected_cn: str, days: int = CHARGER_CERT_DAYS) -> IssuedCertificate:
-        """Sign a charger's CSR as IoT's CreateCertificateFromCsr would, for one charger id only."""
+    def sign_csr(
+        self,
+        csr_pem: str,
+        *,
+        expected_cn: str,
+        days: int = CHARGER_CERT_DAYS,
+        not_after: dt.datetime | None = None,
+    ) -> IssuedCertificate:
+        """Sign a charger's CSR as IoT's CreateCertificateFromCsr would, for one charger id only.
+
+        `not_after` overrides `days`: short-lived certificates for rotation, expired ones for tests.
+        """
         try:
             csr = x509.load_pem_x509_csr(csr_pem.encode())
         except ValueError as exc:
@@ -128,19 +138,23 @@ class LocalCA:
         cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         if not cns or cns[0].value != expected_cn:
             raise CsrRejected(f"CSR common name must be the charger id {expected_cn!r}")
-        return self._issue(expected_cn, csr.public_key(), days=days, client=True)
+        until = not_after or _now() + dt.timedelta(days=days)
+        return self._issue(expected_cn, csr.public_key(), not_after=until, client=True)
 
     def issue_with_key(self, common_name: str, *, server: bool, folder: Path) -> tuple[Path, Path]:
         """Issue a certificate and key for the stack's own parts (broker, backend client)."""
         key = new_key()
-        issued = self._issue(common_name, key.public_key(), days=825, client=not server)
+        until = _now() + dt.timedelta(days=825)
+        issued = self._issue(common_name, key.public_key(), not_after=until, client=not server)
         folder.mkdir(parents=True, exist_ok=True)
         cert_path, key_path = folder / f"{common_name}.pem", folder / f"{common_name}.key"
         cert_path.write_text(issued.pem)
         _write_private(key_path, key_pem(key))
         return cert_path, key_path
 
-    def _issue(self, common_name: str, public_key: object, *, days: int, client: bool) -> IssuedCertificate:
+    def _issue(
+        self, common_name: str, public_key: object, *, not_after: dt.datetime, client: bool
+    ) -> IssuedCertificate:
         ca_cert, ca_key = self._load()
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         builder = (
@@ -149,8 +163,9 @@ class LocalCA:
             .issuer_name(ca_cert.subject)
             .public_key(public_key)  # type: ignore[arg-type]
             .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - dt.timedelta(minutes=5))
-            .not_valid_after(_now() + dt.timedelta(days=days))
+            # Never after not_after, or an already expired certificate would be malformed instead.
+            .not_valid_before(min(_now() - dt.timedelta(minutes=5), not_after - dt.timedelta(days=1)))
+            .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )

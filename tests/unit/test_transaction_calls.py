@@ -98,3 +98,20 @@ def test_meter_reset_after_offline_goes_to_review():
     net.status("Available", 63)
     session = net.sessions.get(str(reset))
     assert session.state == "needs_review" and "meter reset" in session.review_reasons[0]
+
+
+def test_a_reading_too_large_to_convert_is_refused_and_changes_nothing():
+    net = Network()
+    tx = net.start(meter=0)["transactionId"]
+    before = dict(net.sessions.event_log[str(tx)])
+    huge = {"value": "1e999999", "measurand": "Power.Active.Import", "unit": "kW"}  # x1000 overflows
+    reply = net.call(
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "transactionId": tx,
+            "meterValue": [{"timestamp": ts(10), "sampledValue": [huge]}],
+        },
+    )
+    assert reply[:3] == [4, reply[1], "PropertyConstraintViolation"] and "1e999999" not in reply[3]
+    assert net.sessions.event_log[str(tx)] == before

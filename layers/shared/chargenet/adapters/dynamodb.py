@@ -83,6 +83,8 @@ class ChargerItem(_ChargersTable):
     disconnect_reason = UnicodeAttribute(null=True)
     recent_boots = ListAttribute(of=UTCDateTimeAttribute, default=list)
     certificate_not_after = UTCDateTimeAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+    revocation_reason = UnicodeAttribute(null=True)
     diagnostics_status = UnicodeAttribute(null=True)
     firmware_status = UnicodeAttribute(null=True)
 
@@ -194,6 +196,19 @@ class DynamoChargerRegistry:
         }
         ChargerItem(charger_id, CHARGER_SK).update(
             actions=[attribute[field].set(status)], condition=ChargerItem.charger_id.exists()
+        )
+
+    def record_certificate(self, charger_id: str, not_after: datetime) -> None:
+        """A rotated certificate is in use: its expiry is what the fault sweep watches now."""
+        ChargerItem(charger_id, CHARGER_SK).update(
+            actions=[ChargerItem.certificate_not_after.set(not_after)],
+            condition=ChargerItem.charger_id.exists(),
+        )
+
+    def record_revocation(self, charger_id: str, at: datetime, reason: str | None) -> None:
+        ChargerItem(charger_id, CHARGER_SK).update(
+            actions=[ChargerItem.revoked_at.set(at), ChargerItem.revocation_reason.set(reason)],
+            condition=ChargerItem.charger_id.exists(),
         )
 
     def record_seen(self, charger_id: str, at: datetime) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+MAX_DIGITS = 30  # far beyond any meter; models.MAX_READING is the real bound
 POWER = "Power.Active.Import"
 CURRENT = "Current.Import"
 SOC = "SoC"
@@ -69,6 +70,9 @@ def _number(raw: object) -> Decimal | None:
         number = Decimal(str(raw))
     except InvalidOperation:
         return None
+    if number.is_finite() and number.adjusted() > MAX_DIGITS:
+        # Converting "1e999999" kW to W would overflow Decimal's exponent: refuse it here.
+        raise ValueError("a sampled value is out of range")
     return number if number.is_finite() else None
 
 

@@ -120,6 +120,8 @@ class Charger(BaseModel):
     disconnect_reason: str | None = None
     recent_boots: list[datetime] = []  # the last few BootNotifications, to catch reboot loops
     certificate_not_after: datetime | None = None
+    revoked_at: datetime | None = None  # `chargenet charger revoke`: the charger may never connect again
+    revocation_reason: str | None = None
     diagnostics_status: str | None = None  # the last DiagnosticsStatusNotification
     firmware_status: str | None = None  # the last FirmwareStatusNotification
 

@@ -31,7 +31,7 @@ METER_RESET_MIN_WH = 1000
 NO_READINGS_GRACE = timedelta(minutes=5)
 IDLE_STATUSES = frozenset({"SuspendedEV", "Finishing"})
 FREE_STATUSES = frozenset({"Available", "Unavailable", "Faulted"})
-_KIND_ORDER = {"start": 0, "meter": 1, "status": 2, "stop": 3, "settle": 4, "idle_limit": 5}
+_KIND_ORDER = {"start": 0, "meter": 1, "status": 2, "stop": 3, "settle": 4, "idle_limit": 5, "revoked": 6}
 
 
 class EventKind(StrEnum):
@@ -41,6 +41,9 @@ class EventKind(StrEnum):
     STOP = "stop"
     SETTLE = "settle"
     IDLE_LIMIT = "idle_limit"  # the car stayed plugged in past the network's idle limit: billing ends here
+    # The operator revoked the charger's certificate mid-session: it can never send its stop, so the
+    # session ends here, from the last register it reported, and waits for review before billing.
+    REVOKED = "revoked"
 
 
 class SessionEvent(BaseModel):
@@ -102,6 +105,7 @@ class AnomalyCode(StrEnum):
     REGISTER_BACKWARDS = "RegisterBackwards"
     IMPOSSIBLE_JUMP = "ImpossibleEnergyJump"
     NO_READINGS = "NoReadings"
+    CHARGER_REVOKED = "ChargerRevoked"
 
 
 @dataclass(frozen=True)
@@ -143,11 +147,13 @@ def fold(events: list[SessionEvent], rated_power_w: Decimal | None = None) -> Se
     """The session these events describe, independent of their order and repeats."""
     unique = sorted({e.key: e for e in events}.values(), key=lambda e: e.key)
     start = next((e for e in unique if e.kind is EventKind.START), None)
-    stop = next((e for e in unique if e.kind is EventKind.STOP), None)
+    revoked = next((e for e in unique if e.kind is EventKind.REVOKED), None)
+    # The charger's own stop wins: it may still arrive if it was in flight before the revocation.
+    stop = next((e for e in unique if e.kind is EventKind.STOP), revoked)
     settle = next((e for e in reversed(unique) if e.kind is EventKind.SETTLE), None)
     freed_at = _freed_at(unique, stop)
     registers = _registers(unique, start, stop)
-    anomalies = _anomalies(unique, start, stop, registers, rated_power_w)
+    anomalies = _anomalies(unique, start, stop, registers, rated_power_w) + _revocation(revoked)
     energy = _billable_energy(start, registers, settle)
     periods = _periods(unique, start, stop, freed_at, registers, energy)
     state = _state(start, stop, freed_at, anomalies, settle)
@@ -180,7 +186,7 @@ def _freed_at(events: list[SessionEvent], stop: SessionEvent | None) -> datetime
 
 
 def _frees_connector(event: SessionEvent) -> bool:
-    if event.kind is EventKind.IDLE_LIMIT:
+    if event.kind in (EventKind.IDLE_LIMIT, EventKind.REVOKED):
         return True
     return event.kind is EventKind.STATUS and event.status in FREE_STATUSES
 
@@ -229,6 +235,30 @@ def _anomalies(
     if stop and not has_samples and stop.at - start.at > NO_READINGS_GRACE:
         found.append(Anomaly(AnomalyCode.NO_READINGS, "no energy readings between start and stop", stop.at))
     return found
+
+
+def _revocation(revoked: SessionEvent | None) -> list[Anomaly]:
+    if revoked is None:
+        return []
+    why = revoked.stop_reason or "no reason given"
+    detail = f"charger certificate revoked ({why}): session closed from its last reported reading"
+    return [Anomaly(AnomalyCode.CHARGER_REVOKED, detail, revoked.at)]
+
+
+def revocation_event(events: list[SessionEvent], at: datetime, reason: str | None) -> SessionEvent:
+    """Close a session whose charger was revoked, at the last energy register it reported."""
+    start = next((e for e in events if e.kind is EventKind.START), None)
+    readings = [(e.at, e.reading.energy_wh) for e in events if e.kind is EventKind.METER and e.reading]
+    known = [(t, wh) for t, wh in readings if wh is not None]
+    last = max(known)[1] if known else (start.meter_start_wh if start else None)
+    # After everything the charger said: its clock may run ahead of ours (skew, accelerated
+    # simulation), and a close before the last reading would cut energy it did deliver.
+    return SessionEvent(
+        kind=EventKind.REVOKED,
+        at=max([at, *(e.at for e in events)]),
+        meter_stop_wh=int(last) if last is not None else None,
+        stop_reason=reason,
+    )
 
 
 def _register_jump(

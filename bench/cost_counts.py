@@ -1,0 +1,764 @@
+"""AWS operation counts from a real run of the local stack, for `chargenet cost`.
+
+Starts a fresh local stack whose daemon is instrumented (this script, `_serve`), runs a small
+simulated fleet on it as `chargenet demo` does (provisioning, tariff, tags, then
+chargenet_shim.fleet.run_sessions over mTLS), waits until every session is billed, stops the
+stack and writes bench/results/cost_counts.json: the raw counts and the unit profiles
+`chargenet cost` prices (cli/chargenet_cli/cost_model.py).
+
+How each count is taken, all inside the stack's daemon:
+
+* frames: every publish that reaches the rules engine (`LocalStack.dispatch`), by OCPP action
+  (presence events by kind), with its size and 5 KB units;
+* rules: every `Rule.evaluate` (a rule triggered) and each event it produced (an action);
+* Lambda: each function's workers time every invocation (wall clock, as Lambda bills it,
+  rounded up to the ms) and label it with what caused it (the OCPP action of the frame, the
+  presence event, a stream batch, a schedule, an API request); GB-s use the template's
+  MemorySize;
+* AWS calls made by functions: the workers tag every botocore request with a header naming
+  the function and the label, and count the calls per service operation (SNS Publish, IoT
+  Data Publish with its payload size, Secrets Manager, ...). Calls without the header are the
+  benchmark's own (provisioning, polling for the CDRs) and are left out;
+* DynamoDB units: moto returns a fixed ConsumedCapacity (1 or 0.5 whatever the size), so the
+  daemon wraps moto's DynamoDB handler and computes the units as DynamoDB documents them:
+  writes ceil(item KB) per item (the larger of the item before and after the write; failed
+  conditional writes too), reads ceil(size / 4 KB) per item for GetItem and per response for
+  Query/Scan, halved when eventually consistent, transactions twice that;
+* metrics: the distinct (namespace, name, dimensions) the functions emitted as EMF.
+
+Usage: .venv/bin/python bench/cost_counts.py [--chargers 6] [--sessions 2] [--speed 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "bench" / "results" / "cost_counts.json"
+MONTH_S = 30 * 86400
+IOT_UNIT_BYTES = 5 * 1024
+BENCH_HEADER = "x-chargenet-bench"
+OPERATOR = "operator"
+SETTLE_TIMEOUT_S = 180
+
+
+# ------------------------------------------------------------------ pure helpers
+def iot_units(size: int) -> int:
+    """IoT Core meters messages in 5 KB units: a 0-byte message is one unit too."""
+    return max(1, math.ceil(size / IOT_UNIT_BYTES))
+
+
+def frame_label(payload: bytes) -> str:
+    """What a charger's MQTT payload is: `ocpp:<Action>` for a CALL, the message type otherwise."""
+    try:
+        frame = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return "ocpp:invalid"
+    if isinstance(frame, list) and frame and frame[0] == 2 and len(frame) >= 3 and isinstance(frame[2], str):
+        return f"ocpp:{frame[2]}"
+    if isinstance(frame, list) and frame and frame[0] in (3, 4):
+        return "ocpp:CALLRESULT" if frame[0] == 3 else "ocpp:CALLERROR"
+    return "ocpp:invalid"
+
+
+def event_label(event: Any) -> str:
+    """What caused a Lambda invocation, from its event."""
+    if not isinstance(event, dict):
+        return "other"
+    if "payload" in event and "charger_id" in event:
+        try:
+            return frame_label(base64.b64decode(event["payload"]))
+        except ValueError:
+            return "ocpp:invalid"
+    if "eventType" in event:
+        return f"presence:{event['eventType']}"
+    if "Records" in event:
+        return "stream"
+    if event.get("source") == "aws.events":
+        return "schedule"
+    if "requestContext" in event:
+        return "api"
+    return "other"
+
+
+def attribute_size(value: Any) -> int:
+    """Size of a DynamoDB attribute value in wire format, as DynamoDB counts it (approximately for N)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return 0
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        digits = str(inner).lstrip("-").replace(".", "").lstrip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner) if isinstance(inner, bytes) else len(base64.b64decode(inner))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(str(v).encode()) for v in inner)
+    if kind == "NS":
+        return sum(attribute_size({"N": v}) for v in inner)
+    if kind == "BS":
+        return sum(attribute_size({"B": v}) for v in inner)
+    if kind == "L":
+        return 3 + sum(attribute_size(v) + 1 for v in inner)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_size(v) + 1 for k, v in inner.items())
+    return 0
+
+
+def item_size(item: Any) -> int:
+    """Size of an item: wire format ({"name": {"S": ...}}) or moto's attrs (DynamoType values)."""
+    if item is None:
+        return 0
+    if hasattr(item, "size") and callable(item.size):
+        return int(item.size())
+    total = 0
+    for name, value in item.items():
+        total += len(name.encode()) + (int(value.size()) if hasattr(value, "size") else attribute_size(value))
+    return total
+
+
+def write_units(size: int, transactional: bool = False) -> int:
+    return max(1, math.ceil(size / 1024)) * (2 if transactional else 1)
+
+
+def read_units(size: int, consistent: bool, transactional: bool = False) -> float:
+    units = max(1, math.ceil(size / 4096))
+    if transactional:
+        return units * 2.0
+    return float(units) if consistent else units / 2
+
+
+# ------------------------------------------------------------------ the instrumented daemon
+class Tally:
+    """Counters shared by the daemon's threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.frames: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "bytes": 0, "units": 0})
+        self.rules: dict[str, dict[str, int]] = defaultdict(lambda: {"triggered": 0, "actions": 0})
+        self.invocations: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        self.dynamodb: dict[str, dict[str, float]] = defaultdict(lambda: {"calls": 0, "rcu": 0.0, "wcu": 0.0})
+        self.metrics: set[str] = set()
+        self.local = threading.local()
+
+    def as_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "frames": dict(self.frames),
+                "rules": dict(self.rules),
+                "invocations": {k: dict(v) for k, v in self.invocations.items()},
+                "dynamodb": dict(self.dynamodb),
+                "metrics": sorted(self.metrics),
+            }
+
+
+TALLY = Tally()
+
+
+def _bench_context(headers: Any) -> str:
+    try:
+        return headers.get(BENCH_HEADER) or OPERATOR
+    except AttributeError:
+        return OPERATOR
+
+
+def _instrument_moto_dynamodb() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    def table_keys(handler: Any, table_name: str, item: dict[str, Any]) -> dict[str, Any]:
+        table = handler.dynamodb_backend.get_table(table_name)
+        keys = {table.hash_key_attr: item[table.hash_key_attr]}
+        if table.range_key_attr:
+            keys[table.range_key_attr] = item[table.range_key_attr]
+        return keys
+
+    def stored_size(handler: Any, table_name: str, key: dict[str, Any]) -> int:
+        try:
+            return item_size(handler.dynamodb_backend.get_item(table_name, key))
+        except Exception:
+            return 0
+
+    def writes(handler: Any, op: str) -> list[tuple[str, dict[str, Any], int, bool]]:
+        """(table, key, size known from the request, transactional) per item the call writes."""
+        body = handler.body
+        if op == "put_item":
+            return [
+                (
+                    body["TableName"],
+                    table_keys(handler, body["TableName"], body["Item"]),
+                    item_size(body["Item"]),
+                    False,
+                )
+            ]
+        if op in ("update_item", "delete_item"):
+            return [(body["TableName"], body["Key"], 0, False)]
+        if op == "batch_write_item":
+            out = []
+            for table, requests in body.get("RequestItems", {}).items():
+                for request in requests:
+                    if "PutRequest" in request:
+                        item = request["PutRequest"]["Item"]
+                        out.append((table, table_keys(handler, table, item), item_size(item), False))
+                    elif "DeleteRequest" in request:
+                        out.append((table, request["DeleteRequest"]["Key"], 0, False))
+            return out
+        if op == "transact_write_items":
+            out = []
+            for entry in body.get("TransactItems", []):
+                ((kind, spec),) = entry.items()
+                if kind == "Put":
+                    out.append(
+                        (
+                            spec["TableName"],
+                            table_keys(handler, spec["TableName"], spec["Item"]),
+                            item_size(spec["Item"]),
+                            True,
+                        )
+                    )
+                else:
+                    out.append((spec["TableName"], spec["Key"], 0, True))
+            return out
+        return []
+
+    def reads(handler: Any, op: str, result: Any) -> float:
+        body = handler.body
+        consistent = bool(body.get("ConsistentRead"))
+        if op == "get_item":
+            return read_units(stored_size(handler, body["TableName"], body["Key"]), consistent)
+        if op in ("query", "scan"):
+            items = (getattr(result, "result", None) or {}).get("Items", []) if result is not None else []
+            return read_units(sum(item_size(i) for i in items), consistent)
+        if op == "batch_get_item":
+            total = 0.0
+            for table, spec in body.get("RequestItems", {}).items():
+                for key in spec.get("Keys", []):
+                    total += read_units(stored_size(handler, table, key), bool(spec.get("ConsistentRead")))
+            return total
+        if op == "transact_get_items":
+            return sum(
+                read_units(stored_size(handler, e["Get"]["TableName"], e["Get"]["Key"]), True, True)
+                for e in body.get("TransactItems", [])
+            )
+        return 0.0
+
+    def wrap(op: str) -> None:
+        original = getattr(DynamoHandler, op)
+
+        def counted(self: Any) -> Any:
+            context = _bench_context(getattr(self, "headers", None))
+            try:
+                planned = writes(self, op)
+                before = [stored_size(self, table, key) for table, key, _, _ in planned]
+            except Exception:
+                planned, before = [], []
+            result = None
+            try:
+                result = original(self)
+                return result
+            finally:  # a failed conditional write consumes its units all the same
+                wcu = 0.0
+                for (table, key, requested, transactional), old in zip(planned, before, strict=True):
+                    new = stored_size(self, table, key)
+                    wcu += write_units(max(old, new, requested), transactional)
+                try:
+                    rcu = reads(self, op, result)
+                except Exception:
+                    rcu = 0.0
+                with TALLY.lock:
+                    entry = TALLY.dynamodb[context]
+                    entry["calls"] += 1
+                    entry["rcu"] += rcu
+                    entry["wcu"] += wcu
+
+        counted.__name__ = op
+        setattr(DynamoHandler, op, counted)
+
+    for op in (
+        "put_item", "get_item", "update_item", "delete_item", "query", "scan",
+        "batch_get_item", "batch_write_item", "transact_get_items", "transact_write_items",
+    ):  # fmt: skip
+        wrap(op)
+
+
+def _bench_init_worker(spec: Any, environment: dict[str, str]) -> None:
+    """Runs in each function worker: the runtime's initialiser, then the timing and tagging."""
+    import botocore.endpoint
+
+    from chargenet_local import lambda_runtime
+
+    original_init = lambda_runtime.__dict__.get("_original_init_worker", lambda_runtime._init_worker)
+    original_init(spec, environment)
+    original_invoke = lambda_runtime._invoke_in_worker
+    current: dict[str, Any] = {"context": "", "requests": defaultdict(int), "iot_bytes": []}
+    send = botocore.endpoint.Endpoint._send
+
+    def tagged_send(self: Any, request: Any) -> Any:
+        if current["context"]:
+            request.headers[BENCH_HEADER] = current["context"]
+            current["requests"][_operation(request)] += 1
+            if "/topics/" in request.url:
+                body = request.body
+                size = len(body) if isinstance(body, bytes | str) else 0
+                current["iot_bytes"].append(size)
+        return send(self, request)
+
+    botocore.endpoint.Endpoint._send = tagged_send
+
+    def timed(event: dict[str, Any]) -> Any:
+        label = event_label(event)
+        current.update(context=f"{spec.logical_id}|{label}", requests=defaultdict(int), iot_bytes=[])
+        started, cpu_started = time.perf_counter(), time.process_time()
+        try:
+            invocation = original_invoke(event)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            cpu_ms = (time.process_time() - cpu_started) * 1000
+            context, current["context"] = current["context"], ""
+        record = {
+            "_chargenet_bench": {
+                "label": label,
+                "context": context,
+                "duration_ms": elapsed_ms,
+                "cpu_ms": cpu_ms,
+                "requests": dict(current["requests"]),
+                "iot_publish_bytes": list(current["iot_bytes"]),
+            }
+        }
+        return lambda_runtime.Invocation(invocation.result, invocation.error, (*invocation.emf, record))
+
+    lambda_runtime._invoke_in_worker = timed
+
+
+def _operation(request: Any) -> str:
+    target = request.headers.get("X-Amz-Target")
+    if target:
+        return target.decode() if isinstance(target, bytes) else str(target)
+    if "/topics/" in request.url:
+        return "iot-data.Publish"
+    body = request.body
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    for part in text.split("&"):
+        if part.startswith("Action="):
+            return f"query.{part[len('Action=') :]}"
+    return f"{request.method} {request.url.split('?')[0]}"
+
+
+def _record_invocation(function: str, failed: bool, emf: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Take the benchmark's record out of an invocation's EMF documents; tally it and the metrics."""
+    kept = []
+    for document in emf:
+        record = document.get("_chargenet_bench") if isinstance(document, dict) else None
+        if record is None:
+            kept.append(document)
+            continue
+        with TALLY.lock:
+            entry = TALLY.invocations[function].setdefault(
+                record["label"],
+                {
+                    "count": 0,
+                    "failed": 0,
+                    "duration_ms": [],
+                    "cpu_ms": [],
+                    "requests": defaultdict(int),
+                    "iot_publish_bytes": [],
+                },
+            )
+            entry["count"] += 1
+            entry["failed"] += int(failed)
+            entry["duration_ms"].append(round(record["duration_ms"], 3))
+            entry["cpu_ms"].append(round(record["cpu_ms"], 3))
+            for operation, n in record["requests"].items():
+                entry["requests"][operation] += n
+            entry["iot_publish_bytes"].extend(record["iot_publish_bytes"])
+    for document in kept:
+        try:
+            from chargenet_local.metrics import emf_metric_data
+
+            for namespace, datum in emf_metric_data(document):
+                dims = ",".join(f"{d['Name']}={d['Value']}" for d in datum["Dimensions"])
+                with TALLY.lock:
+                    TALLY.metrics.add(f"{namespace}|{datum['MetricName']}|{dims}")
+        except ValueError:
+            pass
+    return kept
+
+
+def serve(home: Path, template: Path, counts_out: Path) -> None:
+    """The stack's daemon (`python -m chargenet_local serve`), with the counters installed."""
+    import logging
+
+    from chargenet_local import lambda_runtime, metrics, rules, stack
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _instrument_moto_dynamodb()
+    lambda_runtime._original_init_worker = lambda_runtime._init_worker  # type: ignore[attr-defined]
+    lambda_runtime._init_worker = _bench_init_worker  # LocalFunction passes it to each pool
+
+    original_record = metrics.MetricSink.record_invocation
+
+    def record_invocation(self: Any, function: str, failed: bool, emf: Any) -> None:
+        try:
+            kept = _record_invocation(function, failed, list(emf))
+        except Exception:  # a counting bug must not stop the stack's own bookkeeping
+            logging.getLogger("bench.cost_counts").exception("tallying an invocation of %s failed", function)
+            kept = [d for d in emf if not (isinstance(d, dict) and "_chargenet_bench" in d)]
+        original_record(self, function, failed, kept)
+
+    metrics.MetricSink.record_invocation = record_invocation  # type: ignore[method-assign]
+
+    original_evaluate = rules.Rule.evaluate
+
+    def evaluate(self: Any, message: Any) -> Any:
+        result = original_evaluate(self, message)
+        label = getattr(TALLY.local, "label", "other")
+        with TALLY.lock:
+            TALLY.rules[label]["triggered"] += 1
+            TALLY.rules[label]["actions"] += int(result is not None)
+        return result
+
+    rules.Rule.evaluate = evaluate  # type: ignore[method-assign]
+
+    original_dispatch = stack.LocalStack.dispatch
+
+    def dispatch(self: Any, topic: str, payload: bytes, client_id: str | None = None) -> None:
+        if topic.startswith("$aws/events/presence/"):
+            label = f"presence:{topic.split('/')[3]}"
+        elif topic.startswith("$aws/events/"):
+            label = "aws-event"
+        else:
+            label = frame_label(payload)
+        with TALLY.lock:
+            entry = TALLY.frames[label]
+            entry["count"] += 1
+            entry["bytes"] += len(payload)
+            entry["units"] += iot_units(len(payload))
+        TALLY.local.label = label
+        try:
+            original_dispatch(self, topic, payload, client_id)
+        finally:
+            TALLY.local.label = "other"
+
+    stack.LocalStack.dispatch = dispatch  # type: ignore[method-assign]
+
+    def dump() -> None:
+        tmp = counts_out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(TALLY.as_json(), default=_jsonable) + "\n")
+        tmp.replace(counts_out)
+
+    def keep_dumping() -> None:  # the driver reads the last dump, whatever happens at shutdown
+        while True:
+            time.sleep(1)
+            dump()
+
+    threading.Thread(target=keep_dumping, name="tally-dump", daemon=True).start()
+    try:
+        stack.LocalStack(home, template).serve()
+    finally:
+        dump()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, set):
+        return sorted(value)
+    return dict(value)
+
+
+# ------------------------------------------------------------------ the driver
+def _start_stack(home: Path, template: Path, counts_out: Path) -> subprocess.Popen[bytes]:
+    from chargenet_local.stack import StackNotRunning, read_state
+
+    home.mkdir(parents=True, exist_ok=True)
+    log_file = (home / "stack.log").open("a")
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "_serve", str(home), str(template), str(counts_out)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the instrumented stack exited during start-up; see {home / 'stack.log'}")
+        try:
+            if read_state(home).status == "ready":
+                return process
+        except (StackNotRunning, ValueError):
+            pass
+        time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise RuntimeError(f"the instrumented stack did not become ready; see {home / 'stack.log'}")
+
+
+def _stop_stack(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _drive(home: Path, args: argparse.Namespace, say: Any) -> dict[str, Any]:
+    from chargenet_cli import demo_cmd, local_env
+    from chargenet_shim.fleet import run_sessions
+    from chargenet_shim.simclock import SimClock
+
+    state = local_env.connect(home)
+    ids = [f"CP-{n:03d}" for n in range(1, args.chargers + 1)]
+    say(f"provisioning {len(ids)} chargers, tariff and tags (the benchmark's own calls: not counted)")
+    credentials = demo_cmd._provision(state, ids)
+    demo_cmd._price_list(say)
+    plans = [
+        [p.model_copy(update={"meter_interval_s": args.meter_interval_s}) for p in charger_plans]
+        for charger_plans in demo_cmd._plans(ids, args.sessions, random.Random(args.seed))
+    ]
+    say(
+        f"running {len(ids) * args.sessions} sessions at {args.speed:g}x, MeterValues every {args.meter_interval_s} s"
+    )
+    started = time.monotonic()
+    outcomes = asyncio.run(run_sessions(credentials, plans, SimClock(speed=args.speed)))
+    truths = [o for o in outcomes if hasattr(o, "transaction_id")]
+    say(f"{len(truths)}/{len(outcomes)} sessions ran; waiting for their CDRs")
+    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+
+    cdrs = DynamoCdrStore()
+    wanted = {str(t.transaction_id) for t in truths}
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    billed: set[str] = set()
+    while time.monotonic() < deadline and billed != wanted:
+        billed = {sid for sid in wanted if cdrs.get(sid)}
+        time.sleep(1)
+    time.sleep(3)  # the last invocations' records reach the tally
+    return {
+        "chargers": len(ids),
+        "sessions_planned": len(outcomes),
+        "sessions_run": len(truths),
+        "sessions_billed": len(billed),
+        "real_seconds": round(time.monotonic() - started, 1),
+        "simulated_session_minutes": round(
+            statistics.fmean([(t.stopped_at - t.started_at).total_seconds() / 60 for t in truths] or [0.0]),
+            1,
+        ),
+    }
+
+
+# ------------------------------------------------------------------ profiles for the cost model
+def profiles(
+    raw: dict[str, Any],
+    run: dict[str, Any],
+    functions: dict[str, dict[str, Any]],
+    duration: str = "duration_ms",
+) -> dict[str, Any]:
+    """Unit profiles (cost_model.Counts) from the raw tally of one run.
+
+    Lambda GB-s from each invocation's wall time (`duration_ms`, what Lambda bills; on the
+    local stack it includes moto's latency on a loaded machine) or its CPU time (`cpu_ms`).
+    """
+    invocations, dynamodb = raw["invocations"], raw["dynamodb"]
+
+    def ops_for(label: str, divisor: float, per_charger: int = 1) -> dict[str, float]:
+        ops = defaultdict(float)
+        for function, by_label in invocations.items():
+            entry = by_label.get(label)
+            if not entry:
+                continue
+            memory_gb = functions[function]["memory_mb"] / 1024
+            ops["lambda_requests"] += entry["count"]
+            ops["lambda_gb_seconds"] += sum(math.ceil(d) for d in entry.get(duration, [])) / 1000 * memory_gb
+            for operation, n in entry["requests"].items():
+                if operation.endswith("Publish") and operation.startswith("query"):
+                    ops["sns_publishes"] += n / per_charger
+                if operation.startswith("secretsmanager."):
+                    ops["secrets_calls"] += n / per_charger
+            # A reply is a message into IoT (Data API publish) and one delivered to the charger.
+            ops["iot_messages"] += 2 * sum(iot_units(b) for b in entry["iot_publish_bytes"]) / per_charger
+            units = dynamodb.get(f"{function}|{label}")
+            if units:
+                ops["dynamodb_read_units"] += units["rcu"] / per_charger
+                ops["dynamodb_write_units"] += units["wcu"] / per_charger
+        if label.startswith(("ocpp:", "presence:")):
+            ops["rules_triggered"] += raw["rules"].get(label, {}).get("triggered", 0)
+            ops["rule_actions"] += raw["rules"].get(label, {}).get("actions", 0)
+        if label == "api":
+            ops["http_api_requests"] += sum(v.get("api", {}).get("count", 0) for v in invocations.values())
+        return {k: round(v / divisor, 9) for k, v in sorted(ops.items()) if divisor}
+
+    frames = raw["frames"]
+    per_frame = {
+        label.split(":", 1)[1]: ops_for(label, frames[label]["count"])
+        for label in frames
+        if label.startswith("ocpp:") and frames[label]["count"]
+    }
+    sessions = max(1, run["sessions_billed"] or run["sessions_run"])
+    per_session_actions = ("Authorize", "StartTransaction", "StopTransaction", "StatusNotification")
+    session_frames = {
+        action: round(frames.get(f"ocpp:{action}", {"count": 0})["count"] / sessions, 3)
+        for action in per_session_actions
+    }
+    # StatusNotifications a boot sends (each connector Available) are not the session's.
+    boots = frames.get("ocpp:BootNotification", {"count": 0})["count"]
+    statuses_at_boot = boots * 3  # connector 0 and two connectors
+    session_frames["StatusNotification"] = round(
+        max(0, frames.get("ocpp:StatusNotification", {"count": 0})["count"] - statuses_at_boot) / sessions, 3
+    )
+    presence = [label for label in frames if label.startswith("presence:")]
+    presence_events = sum(frames[label]["count"] for label in presence) or 1
+    per_presence: dict[str, float] = defaultdict(float)
+    for label in presence:
+        for k, v in ops_for(label, presence_events).items():
+            per_presence[k] += v
+    scheduled = {}
+    for function, by_label in invocations.items():
+        entry = by_label.get("schedule")
+        every_s = functions[function].get("schedule_every_s")
+        if not entry or not every_s:
+            continue
+        memory_gb = functions[function]["memory_mb"] / 1024
+        units = dynamodb.get(f"{function}|schedule", {"rcu": 0, "wcu": 0})
+        per_run = {
+            "lambda_requests": 1.0,
+            "lambda_gb_seconds": round(
+                sum(math.ceil(d) for d in entry.get(duration, [])) / 1000 * memory_gb / entry["count"], 9
+            ),
+            "dynamodb_read_units": round(units["rcu"] / entry["count"] / run["chargers"], 9),
+            "dynamodb_write_units": round(units["wcu"] / entry["count"] / run["chargers"], 9),
+        }
+        scheduled[function] = {"runs_per_month": round(MONTH_S / every_s, 3), "per_run": per_run}
+    custom = [m for m in raw["metrics"] if not m.startswith("AWS/")]
+    return {
+        "per_frame": per_frame,
+        "session_frames": session_frames,
+        "per_session": ops_for("stream", sessions),
+        "per_presence_event": dict(per_presence),
+        "scheduled": scheduled,
+        "custom_metrics": len(custom),
+        "alarms": functions["__template__"]["alarms"],
+        "secrets": functions["__template__"]["secrets"],
+    }
+
+
+def summarise_invocations(raw: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for function, by_label in raw["invocations"].items():
+        for label, entry in by_label.items():
+            durations = entry["duration_ms"]
+            out[f"{function} {label}"] = {
+                "count": entry["count"],
+                "failed": entry["failed"],
+                "duration_ms_median": round(statistics.median(durations), 2) if durations else None,
+                "duration_ms_p90": round(sorted(durations)[int(0.9 * (len(durations) - 1))], 2)
+                if durations
+                else None,
+                "cpu_ms_median": round(statistics.median(entry.get("cpu_ms") or [0]), 2),
+                "requests": dict(entry["requests"]),
+            }
+    return out
+
+
+def _template_facts(template_path: Path) -> dict[str, dict[str, Any]]:
+    from chargenet_local.template import load
+
+    template = load(template_path, region="us-east-1", overrides={"IotDataEndpoint": "http://127.0.0.1:9"})
+    facts: dict[str, dict[str, Any]] = {
+        name: {"memory_mb": spec.memory_mb} for name, spec in template.functions().items()
+    }
+    for schedule in template.schedules():
+        facts[schedule.function]["schedule_every_s"] = schedule.every_s
+    facts["__template__"] = {
+        "alarms": len(template.of_type("AWS::CloudWatch::Alarm")),
+        "secrets": len(template.of_type("AWS::SecretsManager::Secret")),
+    }
+    return facts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_serve"]:
+        serve(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--chargers", type=int, default=6)
+    parser.add_argument("--sessions", type=int, default=1, help="sessions per charger")
+    parser.add_argument("--speed", type=float, default=600)
+    parser.add_argument("--meter-interval-s", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--keep-home", action="store_true")
+    parser.add_argument(
+        "--reprocess", action="store_true", help="recompute summary and profile from the raw tally in --out"
+    )
+    args = parser.parse_args(argv)
+    if args.reprocess:
+        result = json.loads(args.out.read_text())
+        result["invocations"] = summarise_invocations(result["raw"])
+        facts = _template_facts(ROOT / "template.yaml")
+        result["profile"] = profiles(result["raw"], result["run"], facts)
+        result["profile_cpu"] = profiles(result["raw"], result["run"], facts, duration="cpu_ms")
+        args.out.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+        print(json.dumps(result["profile"], indent=2))
+        return 0
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    template = ROOT / "template.yaml"
+    facts = _template_facts(template)
+    home = Path(tempfile.mkdtemp(prefix="chargenet-cost-"))
+    counts_file = home / "tally.json"
+    say(f"starting an instrumented local stack in {home}")
+    os.environ.setdefault("CHARGENET_PARAMETERS", "HeartbeatIntervalSeconds=300")
+    os.environ["CHARGENET_SCHEDULE_EVERY_S"] = "10"  # scheduled functions sampled every 10 s
+    process = _start_stack(home, template, counts_file)
+    try:
+        run = _drive(home, args, say)
+    finally:
+        say("stopping the stack")
+        _stop_stack(process)
+    raw = json.loads(counts_file.read_text())
+    result = {
+        "generated_by": "bench/cost_counts.py " + " ".join(argv),
+        "machine": {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
+        "run": {**run, "meter_interval_s": args.meter_interval_s, "speed": args.speed},
+        "invocations": summarise_invocations(raw),
+        "raw": raw,
+        "profile": profiles(raw, run, facts),
+        # Lambda GB-s from the handlers' CPU time alone: what billing would be with no I/O wait.
+        "profile_cpu": profiles(raw, run, facts, duration="cpu_ms"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+    if not args.keep_home:
+        shutil.rmtree(home, ignore_errors=True)
+    say(f"written to {args.out}")
+    print(json.dumps(result["profile"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

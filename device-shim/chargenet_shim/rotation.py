@@ -1,0 +1,111 @@
+"""Certificate rotation on the device side: new key, new certificate, reconnect, then retire the old.
+
+The order is the safety property. The old certificate stays valid until the new one has
+connected and been confirmed, so a charger can never end up with no working identity:
+a refused or lost new certificate leaves it on the old one, and a rotation can be retried.
+The operator side (IoT CreateCertificateFromCsr in the cloud; the local CA and moto's
+registry on the local stack) is reached through a `CertificateIssuer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+
+from chargenet_shim.keystore import FileKeyStore
+from chargenet_shim.link import ChargerLink
+
+LOG = logging.getLogger(__name__)
+
+# IoT Core certificates usually live a year; a month leaves room for a charger that is offline for weeks.
+DEFAULT_RENEW_BEFORE = timedelta(days=30)
+DEFAULT_CHECK_EVERY_S = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class SignedCertificate:
+    certificate_pem: str
+    ca_pem: str
+
+
+class CertificateIssuer(Protocol):
+    """The operator side of a rotation."""
+
+    def sign(self, charger_id: str, csr_pem: str) -> SignedCertificate:
+        """Sign the CSR and register the certificate for the charger (active, policy attached)."""
+        ...
+
+    def confirm(self, charger_id: str, new_certificate_pem: str, old_certificate_pem: str) -> None:
+        """The new certificate has connected: deactivate the old one and record the new expiry."""
+        ...
+
+    def abandon(self, charger_id: str, certificate_pem: str) -> None:
+        """The new certificate never connected (its key is discarded): deactivate it."""
+        ...
+
+
+def not_after(cert_path: Path) -> datetime:
+    return x509.load_pem_x509_certificate(cert_path.read_bytes()).not_valid_after_utc
+
+
+def renewal_due(cert_path: Path, now: datetime, renew_before: timedelta = DEFAULT_RENEW_BEFORE) -> bool:
+    return not_after(cert_path) - now <= renew_before
+
+
+async def rotate(link: ChargerLink, keystore: FileKeyStore, issuer: CertificateIssuer) -> datetime:
+    """Rotate the connected link's certificate; returns the new certificate's expiry.
+
+    Raises (and keeps the old certificate in use) when signing or the new connection fails.
+    """
+    current = link.credentials
+    csr = keystore.create_pending_csr(current.charger_id)
+    signed: SignedCertificate | None = None
+    try:
+        signed = await asyncio.to_thread(issuer.sign, current.charger_id, csr)
+        keystore.install_pending_certificate(signed.certificate_pem, signed.ca_pem)
+        pending = current.model_copy(
+            update={"cert_path": keystore.pending_cert_path, "key_path": keystore.pending_key_path}
+        )
+        await link.switch_credentials(pending)
+    except Exception:
+        keystore.discard_pending()
+        if signed is not None:
+            await asyncio.to_thread(issuer.abandon, current.charger_id, signed.certificate_pem)
+        raise
+    old_pem = keystore.promote_pending()
+    # Same file names as before, now holding the new pair: what any later connection reads.
+    link.credentials = current
+    await asyncio.to_thread(issuer.confirm, current.charger_id, signed.certificate_pem, old_pem)
+    LOG.info("%s: certificate rotated", current.charger_id)
+    return not_after(current.cert_path)
+
+
+async def renew_before_expiry(
+    link: ChargerLink,
+    keystore: FileKeyStore,
+    issuer: CertificateIssuer,
+    *,
+    renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+    check_every_s: float = DEFAULT_CHECK_EVERY_S,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Run beside a charger's link (simulate, gateway): rotate when expiry comes within the threshold.
+
+    A failed attempt is logged and retried at the next check; the old certificate keeps working.
+    """
+    while True:
+        if renewal_due(link.credentials.cert_path, now(), renew_before) and link.online:
+            try:
+                await rotate(link, keystore, issuer)
+            except Exception as exc:
+                LOG.warning(
+                    "%s: certificate rotation failed, retrying later: %s", link.credentials.charger_id, exc
+                )
+        await asyncio.sleep(check_every_s)
