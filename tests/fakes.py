@@ -182,9 +182,13 @@ class InMemoryTags:
 class InMemoryTariffs:
     def __init__(self, tariff: tuple[str, str] | None = None) -> None:
         self.tariff = tariff
+        self.members: dict[str, tuple[str, str]] = {}  # member tariffs by tag
 
     def in_force(self, charger_id: str, connector_id: int) -> tuple[str, str] | None:
         return self.tariff
+
+    def member_tariff(self, id_tag: str) -> tuple[str, str] | None:
+        return self.members.get(id_tag)
 
 
 class InMemoryPendingCalls:

@@ -20,6 +20,7 @@ from chargenet_cli import (
     report_cmd,
     scenario_cmd,
     session_cmd,
+    subscriber_cmd,
     tariff_cmd,
 )
 from chargenet_cli.errors import CliError
@@ -43,6 +44,7 @@ def parser() -> argparse.ArgumentParser:
     demo_cmd.register(commands)
     scenario_cmd.register(commands)
     tariff_cmd.register(commands)
+    subscriber_cmd.register(commands)
     cost_cmd.register(commands)
     return root
 

@@ -209,7 +209,41 @@ def main(argv: list[str] | None = None) -> None:
     from localstripe.server import app
 
     store.dump_to_disk = lambda: None  # see the module docstring
+    _invoice_any_customer()
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+def _invoice_any_customer() -> None:
+    """Stripe invoices any customer's pending items; localstripe only customers with a
+    Subscription ("No upcoming invoices for customer"). Patched in localstripe's own process:
+    one-off invoices are how subscribers' monthly usage is billed."""
+    from localstripe.resources import Customer, Invoice
+
+    create = Invoice._api_create.__func__
+
+    def api_create(
+        cls: type[Invoice],
+        customer: str | None = None,
+        subscription: str | None = None,
+        metadata: dict | None = None,
+        description: str | None = None,
+        pending_invoice_items_behavior: str | None = None,
+        **kwargs: Any,
+    ) -> Invoice:
+        one_off = subscription is None and not kwargs and pending_invoice_items_behavior != "exclude"
+        if one_off and not Customer._api_retrieve(customer).subscriptions._list:
+            return cls(customer=customer, metadata=metadata, description=description)
+        return create(
+            cls,
+            customer=customer,
+            subscription=subscription,
+            metadata=metadata,
+            description=description,
+            pending_invoice_items_behavior=pending_invoice_items_behavior,
+            **kwargs,
+        )
+
+    Invoice._api_create = classmethod(api_create)
 
 
 if __name__ == "__main__":

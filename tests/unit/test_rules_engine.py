@@ -119,12 +119,14 @@ def test_template_schedules_and_stream_mappings_are_understood_locally():
         ("SessionSweepFunction", 300),
         ("FaultSweepFunction", 60),
         ("PaymentSweepFunction", 60),
+        ("SubscriptionInvoicingFunction", 86400),
     }
     mappings = {m.function: m for m in template.stream_mappings()}
-    assert (mappings["PaymentCaptureFunction"].table, set(mappings)) == (
-        "CdrsTable",
-        {"BillingFunction", "PaymentCaptureFunction"},
-    )
+    assert {name: m.table for name, m in mappings.items()} == {
+        "BillingFunction": "SessionsTable",
+        "PaymentCaptureFunction": "CdrsTable",
+        "SubscriptionUsageFunction": "CdrsTable",
+    }
     billing = mappings["BillingFunction"]
     assert (billing.table, billing.function, billing.on_failure_queue) == (
         "SessionsTable",

@@ -25,6 +25,7 @@ from chargenet.services.payments import (
     PaymentDesk,
     PaymentSettlements,
 )
+from chargenet.subscriptions_composition import subscription_billing
 
 
 @dataclass(frozen=True)
@@ -80,4 +81,5 @@ def provider_webhooks() -> ProviderWebhooks:
         DynamoProcessedEvents(),
         payment_services().authorizations,
         utc_now,
+        subscriptions=subscription_billing(),
     )

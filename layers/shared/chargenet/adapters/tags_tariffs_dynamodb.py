@@ -67,7 +67,8 @@ class DynamoTagDirectory:
 
 
 class TariffItem(Model):
-    """`tariff#<id>` holds an OCPI tariff; `assignment#<charger>#<connector>` points at one (`*` = any)."""
+    """`tariff#<id>` holds an OCPI tariff; `assignment#<charger>#<connector>` points at one (`*` = any),
+    `member#<tag>` at a subscriber's member tariff."""
 
     Meta = table_meta("TARIFFS_TABLE", "TariffsTable")
 
@@ -106,6 +107,17 @@ class DynamoTariffBook:
             if key in assigned and (body := self.tariff(assigned[key])) is not None:
                 return assigned[key], body
         return None
+
+    def assign_member(self, id_tag: str, tariff_id: str) -> None:
+        TariffItem(f"member#{id_tag}", tariff_id=tariff_id).save()
+
+    def member_tariff(self, id_tag: str) -> tuple[str, str] | None:
+        try:
+            tariff_id = TariffItem.get(f"member#{id_tag}", consistent_read=True).tariff_id
+        except DoesNotExist:
+            return None
+        body = self.tariff(tariff_id)
+        return (tariff_id, body) if body is not None else None
 
     def list(self) -> list[TariffItem]:
         return sorted(TariffItem.scan(), key=lambda t: t.key)

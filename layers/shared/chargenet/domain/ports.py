@@ -118,6 +118,10 @@ class TariffBook(Protocol):
         """(tariff id, OCPI tariff JSON) for the connector, else the charger, else the network default."""
         ...
 
+    def member_tariff(self, id_tag: str) -> tuple[str, str] | None:
+        """(tariff id, OCPI tariff JSON) of the tag's subscription plan: members pay it everywhere."""
+        ...
+
 
 class FaultMonitor(Protocol):
     """Turns what chargers report into fault records and operator alerts."""

@@ -70,7 +70,10 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
 def _open_session(
     ctx: Ctx, request: StartTransaction, session_id: str, transaction_id: int, status: TagStatus
 ) -> SessionRecord:
-    tariff = ctx.deps.tariffs.in_force(ctx.charger_id, request.connector_id)
+    # A subscriber's sessions are priced with the plan's member tariff, on any charger.
+    tariff = ctx.deps.tariffs.member_tariff(request.id_tag) or ctx.deps.tariffs.in_force(
+        ctx.charger_id, request.connector_id
+    )
     charger = ctx.deps.registry.get(ctx.charger_id)
     record = SessionRecord(
         session_id=session_id,

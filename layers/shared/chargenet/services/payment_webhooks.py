@@ -28,6 +28,14 @@ class ProcessedEvents(Protocol):
     def remember(self, event_id: str, at: datetime) -> None: ...
 
 
+class SubscriptionEvents(Protocol):
+    """The subscription side (chargenet.services.subscriptions.SubscriptionBilling)."""
+
+    def card_saved(self, id_tag: str, checkout_session_id: str) -> object | None: ...
+
+    def invoice_changed(self, id_tag: str, period: str, invoice_id: str) -> object | None: ...
+
+
 class WebhookOutcome(StrEnum):
     HANDLED = "handled"
     DUPLICATE = "duplicate"
@@ -45,6 +53,8 @@ SECURED = frozenset(
 )
 CHECKOUT_CLOSED = frozenset({"checkout.session.expired", "checkout.session.async_payment_failed"})
 INTENT_CANCELED = "payment_intent.canceled"
+# Either says "look at this invoice again": the invoice's state as Stripe has it now decides.
+INVOICE_SETTLED = frozenset({"invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class ProviderWebhooks:
     events: ProcessedEvents
     authorizations: PaymentAuthorizations
     clock: Callable[[], datetime]
+    subscriptions: SubscriptionEvents | None = None
 
     def receive(self, payload: bytes, signature: str | None) -> WebhookOutcome:
         event = self.verifier.verify(payload, signature)
@@ -66,6 +77,8 @@ class ProviderWebhooks:
     def _dispatch(self, event: Mapping[str, Any]) -> WebhookOutcome:
         kind = event["type"]
         obj = (event.get("data") or {}).get("object") or {}
+        if (subscribed := self._subscription_event(kind, obj)) is not None:
+            return subscribed
         payment_id = _payment_id(obj)
         if kind not in SECURED | CHECKOUT_CLOSED | {INTENT_CANCELED}:
             return WebhookOutcome.IGNORED
@@ -81,6 +94,20 @@ class ProviderWebhooks:
                 return WebhookOutcome.IGNORED  # a checkout without a payment (setup mode)
             paid_at = datetime.fromtimestamp(int(event["created"]), UTC)
             result = self.authorizations.money_secured(payment_id, intent_id, paid_at)
+        return WebhookOutcome.HANDLED if result is not None else WebhookOutcome.UNKNOWN_PAYMENT
+
+    def _subscription_event(self, kind: str, obj: Mapping[str, Any]) -> WebhookOutcome | None:
+        """A saved card (setup-mode checkout) or a settled invoice of a subscriber; None for others."""
+        if self.subscriptions is None:
+            return None
+        metadata = obj.get("metadata") or {}
+        if kind == "checkout.session.completed" and obj.get("mode") == "setup":
+            tag = metadata.get("subscriber_tag")
+            result = self.subscriptions.card_saved(tag, obj["id"]) if tag else None
+        elif kind in INVOICE_SETTLED and metadata.get("id_tag") and metadata.get("period"):
+            result = self.subscriptions.invoice_changed(metadata["id_tag"], metadata["period"], obj["id"])
+        else:
+            return None
         return WebhookOutcome.HANDLED if result is not None else WebhookOutcome.UNKNOWN_PAYMENT
 
 

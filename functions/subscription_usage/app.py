@@ -1,0 +1,32 @@
+"""CDRs table stream (new billing records) -> a subscriber's CDR becomes an invoice item in Stripe,
+once per CDR (its id is the idempotency key). Ad-hoc payments are settled by PaymentCaptureFunction
+from the same stream; this consumer only needs the subscription side's permissions."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chargenet.subscriptions_composition import subscription_billing
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def usage_record(record: DynamoDBRecord) -> None:
+    cdr_id = record.dynamodb.keys["cdr_id"]
+    outcome = subscription_billing().on_record(cdr_id)
+    logger.info("billing record seen", extra={"cdr_id": cdr_id, "outcome": outcome.value})
+    metrics.add_metric(name=f"Usage_{outcome.value}", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(
+        event=event, record_handler=usage_record, processor=processor, context=context
+    )
