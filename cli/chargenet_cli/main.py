@@ -17,6 +17,7 @@ from chargenet_cli import (
     firmware_cmd,
     health_cmd,
     local_cmd,
+    payment_cmd,
     report_cmd,
     scenario_cmd,
     session_cmd,
@@ -45,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     scenario_cmd.register(commands)
     tariff_cmd.register(commands)
     subscriber_cmd.register(commands)
+    payment_cmd.register(commands)
     cost_cmd.register(commands)
     return root
 

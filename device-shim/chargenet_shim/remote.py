@@ -18,6 +18,11 @@ CALL goes out after the answer, from a task that the action's `@after` hook star
     GetDiagnostics      the file name, then DiagnosticsStatusNotification Uploading, the PUT,
                         Uploaded or UploadFailed. No file name while an upload is under way.
     ClearCache          Accepted: there is no authorization cache to clear.
+    RemoteStartTransaction  Accepted if the connector (or, without one, some connector) is free and
+                        usable, then a session on the backend's tag with the charger's `remote_plan`
+                        (remote_start.py); Rejected otherwise, and while a reset is under way.
+    RemoteStopTransaction   Accepted if the charger runs that transaction, which then stops with
+                        reason Remote; Rejected otherwise.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from ocpp.v16.enums import (
     MessageTrigger,
     ReadingContext,
     Reason,
+    RemoteStartStopStatus,
     ResetStatus,
     ResetType,
     TriggerMessageStatus,
@@ -54,12 +60,13 @@ from ocpp.v16.enums import (
     UnlockStatus,
 )
 
-from chargenet_shim import diagnostics
+from chargenet_shim import diagnostics, remote_start
 from chargenet_shim.charger_state import ChargerState
 from chargenet_shim.configuration import HEARTBEAT_INTERVAL
 from chargenet_shim.link import LinkError
 from chargenet_shim.metering import Meter
-from chargenet_shim.simclock import ocpp_timestamp
+from chargenet_shim.session import SessionPlan, SessionTruth
+from chargenet_shim.simclock import SimClock, ocpp_timestamp
 
 LOG = logging.getLogger(__name__)
 
@@ -81,6 +88,14 @@ class RemoteControl(ChargerState):
         # What to send once the answer to a CALL is out, by the CALL's message id.
         self._follow_ups: dict[str, Callable[[], None]] = {}
         self._upload: asyncio.Task[Any] | None = None
+        # The car a remote start charges (connector and tag come with each start); tests may change it.
+        self.remote_plan: SessionPlan = remote_start.default_remote_plan()
+        # The clock a remotely started session runs on: the charger's, unless a demo gives each
+        # session its own accelerated clock from the moment it starts (the backend dates the tag's
+        # validity in real time, so a start far ahead of it would be refused).
+        self.remote_clock: Callable[[], SimClock] = lambda: self.clock
+        # Every remotely started session, in start order: callers await them for the outcome.
+        self.remote_sessions: list[asyncio.Task[SessionTruth]] = []
 
     def go_silent(self) -> None:
         """Leave the backend's CALLs unanswered, as a hung charger does; its own messages go on."""
@@ -284,6 +299,44 @@ class RemoteControl(ChargerState):
     @on(Action.clear_cache)
     def on_clear_cache(self) -> call_result.ClearCache:
         return call_result.ClearCache(ClearCacheStatus.accepted)
+
+    # --------------------------------------- RemoteStart/StopTransaction
+    @on(Action.remote_start_transaction)
+    def on_remote_start_transaction(
+        self,
+        id_tag: str,
+        call_unique_id: str,
+        connector_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+    ) -> call_result.RemoteStartTransaction:
+        # A charging profile is accepted and not applied: the simulator has no smart charging.
+        chosen = None if self._rebooting else remote_start.free_connector(self, connector_id)
+        self.journal.record(
+            f"remote start for {id_tag}: " + (f"connector {chosen}" if chosen else "rejected")
+        )
+        if chosen is None:
+            return call_result.RemoteStartTransaction(RemoteStartStopStatus.rejected)
+        self._after_reply(call_unique_id, lambda: self._start_remote_session(chosen, id_tag))
+        return call_result.RemoteStartTransaction(RemoteStartStopStatus.accepted)
+
+    @after(Action.remote_start_transaction)
+    def after_remote_start_transaction(self, call_unique_id: str, **_: Any) -> None:
+        self._follow_up(call_unique_id)
+
+    def _start_remote_session(self, connector_id: int, id_tag: str) -> None:
+        session = remote_start.run_remote_session(self, connector_id, id_tag)
+        self.remote_sessions.append(self._spawn(session, f"remote session on connector {connector_id}"))
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop_transaction(self, transaction_id: int) -> call_result.RemoteStopTransaction:
+        visit = next((v for v in self.sessions.values() if v.transaction.id == transaction_id), None)
+        self.journal.record(
+            f"remote stop of transaction {transaction_id}: " + ("accepted" if visit else "rejected")
+        )
+        if visit is None:
+            return call_result.RemoteStopTransaction(RemoteStartStopStatus.rejected)
+        visit.interrupt(Reason.remote)
+        return call_result.RemoteStopTransaction(RemoteStartStopStatus.accepted)
 
     # ------------------------------------------------------- receiving CALLs
     async def route_message(self, raw_msg: str) -> None:

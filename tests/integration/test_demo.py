@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -36,5 +37,24 @@ def test_demo_brings_up_a_fleet_and_stops_the_stack(tmp_path):
     assert "[RESOLVED] GroundFailure on DEMO-F-002" in faults and "[RESOLVED] Offline on DEMO-F-003" in faults
     assert "false alerts: none" in faults
     assert "fleet health, the scenario's chargers still connected:" in faults
+    _assert_payments_reconcile(result.stdout)
     assert "stopping the local stack" in result.stdout
     assert not (tmp_path / "stack.json").exists()
+
+
+PAID_ROW = re.compile(
+    r"^\w+\s+(PAY-0\d/1)\s+[\d.]+\s+(.+?)\s+([\d.]+) EUR\s+([\d.]+) EUR\s+([\d.]+) EUR\s+(\w+)$"
+)
+
+
+def _assert_payments_reconcile(out: str) -> None:
+    """Three drivers paid through the link, one pressed Stop; each capture is its CDR total at Stripe."""
+    rows = {m[1]: m.groups()[1:] for line in out.splitlines() if (m := PAID_ROW.match(line))}
+    assert sorted(rows) == ["PAY-01/1", "PAY-02/1", "PAY-03/1"], out
+    assert rows["PAY-01/1"][0] == "driver pressed Stop"
+    for _, cdr_total, captured, at_stripe, state in rows.values():
+        assert cdr_total == captured == at_stripe and state == "captured"
+    revenue = sum(Decimal(row[2]) for row in rows.values())
+    assert f"revenue through the pay link: {revenue} EUR captured from 3 payments" in out
+    assert "PAY-02/2: card declined: nothing held, the charger not started" in out
+    assert "reconciled with Stripe (3 CDRs, captured = CDR total incl. VAT): OK" in out

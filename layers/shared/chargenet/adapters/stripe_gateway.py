@@ -100,6 +100,13 @@ class StripeGateway:
             amount_received=int(intent.amount_received or 0),
         )
 
+    def refunded_minor(self, intent_id: str) -> int:
+        """What has been refunded of the intent's charge (reconciliation: refunds are not on the intent)."""
+        with _mapped_errors():
+            intent = self._client.v1.payment_intents.retrieve(intent_id, {"expand": ["latest_charge"]})
+        charge = intent.latest_charge
+        return int(getattr(charge, "amount_refunded", 0) or 0)
+
     def capture(self, intent_id: str, amount_minor: int, idempotency_key: str) -> None:
         with _mapped_errors():
             self._client.v1.payment_intents.capture(
