@@ -37,7 +37,8 @@ def start_stack(home: Path) -> StackState:
     return local_env.connect(home)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack stops once the integration tests are done, not after the unit tests.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
     home = tmp_path_factory.mktemp("stack")
     state = start_stack(home)

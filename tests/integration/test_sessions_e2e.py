@@ -27,7 +27,9 @@ TARIFF = {
     ],
     "last_updated": "2026-11-01T00:00:00Z",
 }
-T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+# Recent enough that the idle-limit sweep (120 min after a stop) never closes a test's session
+# before its own StatusNotification Available does; later minutes may lie in the future.
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
 
 
 def ts(minutes: float) -> str:
