@@ -1,10 +1,10 @@
 """Faults injected into a simulated charger, in process over a FakeLink: what the backend is sent."""
 
 import asyncio
-import contextlib
 import datetime as dt
 
 import pytest
+from booted import booted, until
 from fake_link import FakeLink, credentials
 from ocpp.v16.enums import ChargePointErrorCode
 from plans import typical_plan
@@ -18,27 +18,6 @@ pytestmark = pytest.mark.timeout(15)
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
 PLAN = typical_plan()
 ERROR_CODES = [code for code in ChargePointErrorCode if code is not ChargePointErrorCode.no_error]
-
-
-@contextlib.asynccontextmanager
-async def booted():
-    link = FakeLink()
-    charger = SimulatedCharger(credentials(), link=link)
-    await charger.start()
-    try:
-        await charger.run_boot()
-        yield charger, link
-    finally:
-        await charger.stop()
-
-
-async def until(condition, timeout: float = 3.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := condition()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        await asyncio.sleep(0.002)
-    return result
 
 
 def sent(link: FakeLink, action: str) -> list[dict]:

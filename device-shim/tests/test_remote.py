@@ -1,13 +1,12 @@
 """The backend's commands to a simulated charger, in process: answers, and what the charger sends after."""
 
 import asyncio
-import contextlib
 import datetime as dt
-import itertools
 import json
 
 import pytest
-from fake_link import FakeLink, credentials
+from booted import booted, command, until
+from fake_link import FakeLink
 from ocpp.v16.enums import Reason
 from plans import typical_plan
 from upload_server import upload_server
@@ -20,35 +19,6 @@ pytestmark = pytest.mark.timeout(15)
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
 PLAN = typical_plan()
-_ids = itertools.count(1)
-
-
-@contextlib.asynccontextmanager
-async def booted(**options):
-    link = FakeLink()
-    charger = SimulatedCharger(credentials(), link=link, **options)
-    await charger.start()
-    try:
-        await charger.run_boot()
-        yield charger, link
-    finally:
-        await charger.stop()
-
-
-async def until(condition, timeout: float = 3.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := condition()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        await asyncio.sleep(0.002)
-    return result
-
-
-async def command(link: FakeLink, action: str, payload: dict) -> list:
-    """A CALL from the backend; the charger's answer frame."""
-    unique_id = f"backend-{next(_ids)}"
-    link.push([2, unique_id, action, payload])
-    return await until(lambda: link.answer_to(unique_id))
 
 
 def sent_after(link: FakeLink, answer: list) -> list[tuple[str, dict]]:

@@ -1,0 +1,43 @@
+"""A simulated charger booted against a FakeLink, and the waits its unit tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fake_link import FakeLink, credentials
+
+from chargenet_shim.simulator import SimulatedCharger
+
+_ids = itertools.count(1)
+
+
+@contextlib.asynccontextmanager
+async def booted(**options: Any) -> AsyncIterator[tuple[SimulatedCharger, FakeLink]]:
+    link = FakeLink()
+    charger = SimulatedCharger(credentials(), link=link, **options)
+    await charger.start()
+    try:
+        await charger.run_boot()
+        yield charger, link
+    finally:
+        await charger.stop()
+
+
+async def until(condition: Callable[[], Any], timeout: float = 3.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := condition()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        await asyncio.sleep(0.002)
+    return result
+
+
+async def command(link: FakeLink, action: str, payload: dict) -> list:
+    """A CALL from the backend; the charger's answer frame."""
+    unique_id = f"backend-{next(_ids)}"
+    link.push([2, unique_id, action, payload])
+    return await until(lambda: link.answer_to(unique_id))
