@@ -27,7 +27,7 @@ async def booted(**options: Any) -> AsyncIterator[tuple[SimulatedCharger, FakeLi
         await charger.stop()
 
 
-async def until(condition: Callable[[], Any], timeout: float = 3.0) -> Any:
+async def until(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while not (result := condition()):
         if asyncio.get_running_loop().time() > deadline:

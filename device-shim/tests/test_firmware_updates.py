@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 
 import pytest
+from booted import until
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fake_link import FakeLink, credentials
@@ -43,15 +44,6 @@ async def booted(**options):
         yield charger, link
     finally:
         await charger.stop()
-
-
-async def until(condition, timeout: float = 5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := condition()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        await asyncio.sleep(0.002)
-    return result
 
 
 async def update_firmware(link: FakeLink, location: str, retrieve_date: dt.datetime | None = None) -> list:

@@ -3,9 +3,10 @@
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
 
 import pytest
+from booted import command as answer_frame
+from booted import until
 from fake_link import FakeLink, credentials
 from ocpp.v16.enums import ChargePointErrorCode
 from plans import typical_plan
@@ -16,7 +17,6 @@ from chargenet_shim.simulator import SimulatedCharger
 pytestmark = pytest.mark.timeout(15)
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
-_ids = itertools.count(1)
 
 
 @contextlib.asynccontextmanager
@@ -33,20 +33,9 @@ async def booted(speed: float = 5000, authorize_remote: str | None = None):
         await charger.stop()
 
 
-async def until(condition, timeout: float = 5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := condition()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        await asyncio.sleep(0.002)
-    return result
-
-
 async def command(link: FakeLink, action: str, payload: dict) -> dict:
     """A CALL from the backend; the payload of the charger's answer."""
-    unique_id = f"backend-{next(_ids)}"
-    link.push([2, unique_id, action, payload])
-    answer = await until(lambda: link.answer_to(unique_id))
+    answer = await answer_frame(link, action, payload)
     assert answer[0] == 3, answer
     return answer[2]
 
