@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from chargenet.domain.alerts import AlertDecision, AlertKind, AlertRecord
+from chargenet.domain.certificates import CertificateStatus, ChargerCertificate
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.faults import Fault, FaultState
 from chargenet.domain.models import (
@@ -44,10 +46,7 @@ class InMemoryRegistry:
     def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
         self._update(
             charger_id,
-            vendor=boot.charge_point_vendor,
-            model=boot.charge_point_model,
-            serial_number=boot.charge_point_serial_number or boot.charge_box_serial_number,
-            firmware_version=boot.firmware_version,
+            **boot.reported_facts(),  # like the adapter: what the boot leaves out is kept
             last_boot_at=at,
             last_seen_at=at,
             recent_boots=[*self.chargers[charger_id].recent_boots, at][-10:],
@@ -106,6 +105,9 @@ class InMemoryRegistry:
     def last_register(self, charger_id: str, connector_id: int) -> int | None:
         current = self.registers.get((charger_id, connector_id))
         return current[0] if current else None
+
+    def record_certificate(self, charger_id: str, not_after: datetime) -> None:
+        self._update(charger_id, certificate_not_after=not_after)
 
 
 class InMemorySessionStore:
@@ -215,6 +217,51 @@ class InMemoryPendingCalls:
 
     def of_charger(self, charger_id: str) -> list[PendingCall]:
         return [c for (cid, mid) in self.calls if cid == charger_id and (c := self.get(cid, mid))]
+
+
+class FakeCertificateAuthority:
+    """Signs CSRs with a throwaway CA (real certificates, so serials and expiries can be read)."""
+
+    def __init__(self, days: int = 365) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.days = days
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.by_charger: dict[str, list[ChargerCertificate]] = {}
+
+    def issue(self, charger_id: str, csr_pem: str) -> ChargerCertificate:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.x509.oid import NameOID
+
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        now = datetime.now(UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake CA")]))
+            .public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=self.days))
+            .sign(self._key, hashes.SHA256())
+        )
+        pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+        issued = ChargerCertificate(f"cert-{certificate.serial_number:x}", pem, CertificateStatus.ACTIVE)
+        self.by_charger.setdefault(charger_id, []).append(issued)
+        return issued
+
+    def certificates_of(self, charger_id: str) -> list[ChargerCertificate]:
+        return list(self.by_charger.get(charger_id, []))
+
+    def retire(self, certificate_id: str) -> None:
+        for certificates in self.by_charger.values():
+            for i, certificate in enumerate(certificates):
+                if certificate.certificate_id == certificate_id:
+                    certificates[i] = replace(certificate, status=CertificateStatus.INACTIVE)
+
+    def status(self, charger_id: str, pem: str) -> CertificateStatus:
+        return next(c.status for c in self.by_charger[charger_id] if c.pem == pem)
 
 
 class RecordingChannel:

@@ -9,6 +9,7 @@ from chargenet.services.fault_tracking import FaultTracker
 from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest
 from tests.fakes import (
     DictDeduplicator,
+    FakeCertificateAuthority,
     InMemoryFaultStore,
     InMemoryPendingCalls,
     InMemoryRegistry,
@@ -43,6 +44,7 @@ class Network:
         self.channel = RecordingChannel()
         self.pending = InMemoryPendingCalls()
         self.dedupe = DictDeduplicator()
+        self.certificates = FakeCertificateAuthority()
         self.now = now
         self.faults = FaultTracker(InMemoryFaultStore(), RecordingPublisher(), lambda: self.now)
         self.ingest = OcppIngest(
@@ -56,6 +58,7 @@ class Network:
             dedupe=self.dedupe,
             settings=IngestSettings(heartbeat_interval_s=300, max_frame_bytes=max_frame_bytes),
             clock=lambda: self.now,
+            certificates=self.certificates,
         )
         self._n = 0
 

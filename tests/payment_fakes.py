@@ -90,6 +90,8 @@ class FakeGateway:
     calls: list[tuple[str, str, int, str]] = field(default_factory=list)  # (action, intent, amount, key)
     failures: list[Exception] = field(default_factory=list)  # raised by the next money calls, in order
     keys: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    receipt_emails: dict[str, str] = field(default_factory=dict)  # intent id -> e-mail
+    receipt_failures: list[Exception] = field(default_factory=list)  # raised by the next receipt calls
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutCreated:
         self.requests.append(request)
@@ -114,6 +116,11 @@ class FakeGateway:
             amount_received=request.amount_minor if prepay else 0,
         )
         return intent_id
+
+    def set_receipt_email(self, intent_id: str, email: str) -> None:
+        if self.receipt_failures:
+            raise self.receipt_failures.pop(0)
+        self.receipt_emails[intent_id] = email
 
     def _money_call(self, action: str, intent_id: str, amount: int, key: str) -> None:
         if self.failures:

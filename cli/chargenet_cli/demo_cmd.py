@@ -6,7 +6,8 @@ connects each charger over mutual TLS, boots it, runs charging sessions on accel
 simulated time (SoC taper, periodic meter values, idle time before unplugging), runs a
 scripted fault scenario on four more chargers (demo_faults.py), waits until every session
 is billed, has drivers pay through the pay link and reconciles their captures with Stripe
-(demo_payments.py), prints the fleet, the sessions with their cost, the alerts operators received
+(demo_payments.py), has subscribers charge by tag and pay their monthly invoices, reconciled
+with Stripe too (demo_subscribers.py), prints the fleet, the sessions with their cost, the alerts operators received
 and the fleet's health, and stops the stack.
 """
 
@@ -26,6 +27,8 @@ from chargenet_cli import local_env
 from chargenet_cli.charger_cmd import charger_record, fleet_table
 from chargenet_cli.demo_faults import DEMO_PARAMETERS, DEMO_SCHEDULE_EVERY_S, run_faults
 from chargenet_cli.demo_payments import run_payments
+from chargenet_cli.demo_security import run_security
+from chargenet_cli.demo_subscribers import run_subscribers
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
 from chargenet_local.stack import StackState, default_home, default_template, down, up
@@ -104,6 +107,8 @@ def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]
         )
     report += "\n\n" + "\n".join(fault_report)
     report += "\n\n" + run_payments(state, args.speed, say)
+    report += "\n\n" + run_subscribers(state, args.speed, say)
+    report += "\n\n" + run_security(state, say)
     if failed:
         raise CliError(report + "\n" + "\n".join(f"  {f.charger_id}: {f.error}" for f in failed))
     return report

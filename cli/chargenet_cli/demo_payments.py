@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,7 @@ class DriverVisit:
 def run_payments(state: StackState, speed: float, say: Callable[[str], None]) -> str:
     """Provision the paying chargers, run the drivers, wait for the captures; the revenue summary."""
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    credentials = _provision(state)
+    credentials = provision_chargers(state, PAYING_CHARGERS, "SITE-PAY")
     say(f"payments: {len(DRIVERS)} drivers pay through the link (pay page, checkout, hosted page)")
     visits = asyncio.run(_visits(state, credentials, speed, say))
     paid = [v for v in visits if v.session_url]
@@ -73,16 +73,17 @@ def run_payments(state: StackState, speed: float, say: Callable[[str], None]) ->
     return _summary(state, since, visits, payments)
 
 
-def _provision(state: StackState) -> list[Any]:
+def provision_chargers(state: StackState, charger_ids: Sequence[str], site_id: str) -> list[Any]:
+    """The shim credentials of the demo's extra chargers, provisioned unless registered already."""
     from chargenet.adapters.dynamodb import DynamoChargerRegistry
     from chargenet_cli.provisioning import charger_dir, provision
     from chargenet_shim.credentials import ChargerCredentials
 
     registry = DynamoChargerRegistry()
-    for charger_id in PAYING_CHARGERS:
+    for charger_id in charger_ids:
         if registry.get(charger_id) is None:
-            provision(state, charger_id, site_id="SITE-PAY", rated_power_w=RATED_POWER_W)
-    return [ChargerCredentials.load(charger_dir(state, charger_id)) for charger_id in PAYING_CHARGERS]
+            provision(state, charger_id, site_id=site_id, rated_power_w=RATED_POWER_W)
+    return [ChargerCredentials.load(charger_dir(state, charger_id)) for charger_id in charger_ids]
 
 
 async def _visits(
@@ -145,7 +146,7 @@ async def _visit(state: StackState, charger: Any, driver: Driver, say: Callable[
 def _pay(state: StackState, driver: Driver) -> str | DriverVisit:
     """The driver's session URL, or the visit as it ended at the checkout."""
     pay_page = f"{state.api_url}/pay/{driver.charger_id}/{driver.connector_id}"
-    _until(lambda: "<form" in requests.get(pay_page, timeout=HTTP_TIMEOUT_S).text, f"{pay_page} payable")
+    until(lambda: "<form" in requests.get(pay_page, timeout=HTTP_TIMEOUT_S).text, f"{pay_page} payable")
     checkout = requests.post(
         f"{pay_page}/checkout", data={"method": "card"}, allow_redirects=False, timeout=HTTP_TIMEOUT_S
     )
@@ -172,7 +173,7 @@ async def _remote_session(charger: Any) -> Any:
 
 
 def _press_stop(session_url: str) -> None:
-    _until(
+    until(
         lambda: "Stop charging" in requests.get(session_url, timeout=HTTP_TIMEOUT_S).text,
         "the session page's Stop button",
     )
@@ -189,7 +190,7 @@ def _settled(visit: DriverVisit, say: Callable[[str], None]) -> Any:
     assert visit.session_url is not None
     digest = token_digest(visit.session_url.rsplit("/", 1)[1])
     store = DynamoPaymentStore()
-    payment = _until(
+    payment = until(
         lambda: (p := store.by_token(digest)) and p.state not in OPEN_STATES and p,
         f"the capture of {visit.driver.charger_id}'s payment",
         fail=False,
@@ -241,12 +242,13 @@ def _summary(state: StackState, since: dt.datetime, visits: list[DriverVisit], p
     return "\n".join(lines)
 
 
-def _until(check: Callable[[], Any], what: str, fail: bool = True) -> Any:
+def until(check: Callable[[], Any], what: str, fail: bool = True) -> Any:
+    """The first truthy result of `check`, polled for WAIT_S; then a CliError naming `what`, or None."""
     deadline = time.monotonic() + WAIT_S
     while not (value := check()):
         if time.monotonic() > deadline:
             if fail:
-                raise CliError(f"payments: no {what} within {WAIT_S}s")
+                raise CliError(f"demo: no {what} within {WAIT_S}s")
             return None
         time.sleep(0.3)
     return value

@@ -18,6 +18,7 @@ from chargenet_cli import (
     health_cmd,
     local_cmd,
     payment_cmd,
+    provisioning_cmd,
     report_cmd,
     scenario_cmd,
     session_cmd,
@@ -48,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     subscriber_cmd.register(commands)
     payment_cmd.register(commands)
     cost_cmd.register(commands)
+    provisioning_cmd.register(commands)
     return root
 
 

@@ -1,4 +1,4 @@
-"""`chargenet payment list|show`, `chargenet refund`, `chargenet qr`, `chargenet reconcile`.
+"""`chargenet payment list|show|settle`, `chargenet refund`, `chargenet qr`, `chargenet reconcile`.
 
 Money moves only through the product's services (PaymentSettlements: the refund rules, the
 idempotency keys) and Stripe is read only through the product's gateway, so what operators
@@ -49,6 +49,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     show.add_argument("payment_id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=show_payment)
+    settle = sub.add_parser(
+        "settle", help="settle a failed payment: capture its CDR total (or release the hold with --cancel)"
+    )
+    settle.add_argument("session_id")
+    settle.add_argument("--cancel", action="store_true", help="release the hold (refund a prepay) instead")
+    settle.set_defaults(run=settle_payment)
 
     refund = commands.add_parser("refund", help="refund a paid session, in part or in full")
     refund.add_argument("session_id")
@@ -149,7 +155,9 @@ def list_payments(args: argparse.Namespace) -> str:
     keys = ["payment_id", "state", "charger_id", "connector_id", "held", "captured", "refunded"]
     rows = [[v[k] for k in keys] + [v["session_id"], v["cdr_total_incl_vat"]] for v in views]
     headers = ["PAYMENT", "STATE", "CHARGER", "PORT", "HELD", "CAPTURED", "REFUNDED", "SESSION", "CDR TOTAL"]
-    return table(headers, rows)
+    failed = sum(v["state"] == PaymentState.FAILED.value for v in views)
+    hint = f"\n{failed} failed: {SETTLE_HINT}" if failed else ""
+    return table(headers, rows) + hint
 
 
 def show_payment(args: argparse.Namespace) -> str:
@@ -160,7 +168,43 @@ def show_payment(args: argparse.Namespace) -> str:
     view = payment_view(payment, _cdr(payment.session_id))
     if args.json:
         return as_json(view)
-    return "\n".join(f"{key}: {'-' if value is None else value}" for key, value in view.items())
+    lines = [f"{key}: {'-' if value is None else value}" for key, value in view.items()]
+    if payment.state is PaymentState.FAILED:
+        lines.append(f"hint: {SETTLE_HINT}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ settling a failed payment
+SETTLE_HINT = "settle with `chargenet payment settle SESSION` (or release the hold with --cancel)"
+
+
+def settle_payment(args: argparse.Namespace) -> str:
+    state = local_env.connect(args.home)
+    payment = payment_of_session(args.session_id)
+    record = None if args.cancel else _cdr(args.session_id)
+    if not args.cancel and record is None:
+        raise CliError(
+            f"session {args.session_id} has no CDR: nothing to capture (--cancel releases the hold)"
+        )
+    settlements = _settlements(state)
+    try:
+        if record is None:
+            updated = settlements.release_failed(payment.payment_id)
+        else:
+            updated = settlements.settle_failed(payment.payment_id, record)
+    except PaymentError as exc:  # not failed, the hold gone at Stripe, another session's: the services' rules
+        raise CliError(f"settle refused: {exc}") from exc
+    except PaymentProviderError as exc:
+        raise CliError(f"Stripe did not settle: {exc} (payment {payment.payment_id} stays failed)") from exc
+    c = updated.currency
+    settled = f"payment {updated.payment_id} (session {args.session_id}) {updated.state.value}"
+    if record is not None:
+        due = money(to_minor_units(record.total_incl_vat, c), c)
+        settled += f": CDR total {due} incl. VAT"
+    return (
+        f"{settled}; captured {money(updated.captured_minor, c)}, "
+        f"refunded {money(updated.refunded_minor, c)}, kept {money(updated.kept_minor, c)}"
+    )
 
 
 # ------------------------------------------------------------------ refund
@@ -172,7 +216,7 @@ def payment_of_session(session_id: str) -> Payment:
         raise CliError(f"no session {session_id}")
     payment = _payments().by_tag(session.id_tag) if is_payment_tag(session.id_tag) else None
     if payment is None or payment.session_id not in (None, session_id):
-        raise CliError(f"session {session_id} was not paid through the pay link: nothing to refund")
+        raise CliError(f"session {session_id} was not paid through the pay link")
     return payment
 
 

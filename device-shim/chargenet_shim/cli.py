@@ -10,15 +10,18 @@ import logging
 import random
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from chargenet_shim.chaos import ChaosConfig
+from chargenet_shim.claim import ClaimRejected, claim
 from chargenet_shim.credentials import FILE_NAME, ChargerCredentials, hash_password
 from chargenet_shim.firmware import OperatorKey
 from chargenet_shim.fleet import FleetResult, SessionFailure, SessionOutcome, run_fleet, run_sessions
 from chargenet_shim.gateway import GatewayConfig, serve
+from chargenet_shim.rotation import DEFAULT_CHECK_EVERY_S, DEFAULT_RENEW_BEFORE
 from chargenet_shim.session import sample_plan
 from chargenet_shim.simclock import SimClock
 from chargenet_shim.simulator import SimulatedCharger
@@ -54,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument(
         "--operator-org", help="organization (O) charger certificates must carry (profile 3)"
     )
+    _renewal_options(gateway)
 
     simulate = commands.add_parser(
         "simulate", help="boot a simulated fleet once and print the results, or run charging sessions"
@@ -69,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the operator's firmware signing public key (PEM) the chargers trust (default: none, "
         "every UpdateFirmware image is refused)",
     )
+    _renewal_options(simulate)
     sessions = simulate.add_argument_group("with --sessions")
     sessions.add_argument("--speed", type=float, help="simulated seconds per real second (default 600)")
     sessions.add_argument("--duplicate", type=float, help="probability a frame is sent twice (default 0)")
@@ -77,9 +82,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     sessions.add_argument("--seed", type=int, help="seeds the session plans and the chaos (default 1)")
 
+    claim = commands.add_parser(
+        "claim", help="factory provisioning: turn the batch claim certificate into this charger's own"
+    )
+    claim.add_argument(
+        "--claim-dir", type=Path, required=True, help="claim.pem, claim.key, ca.pem, claim.json"
+    )
+    claim.add_argument("--serial", required=True, help="the charger's serial number (becomes its charger id)")
+    claim.add_argument(
+        "--out", type=Path, required=True, help="the charger's folder: key store and charger.json"
+    )
+
     password = commands.add_parser("set-password", help="store a Basic Auth password hash (read from stdin)")
     password.add_argument("charger_dir", type=Path, help="the charger's folder holding charger.json")
     return parser
+
+
+def _renewal_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--renew-before-days",
+        type=int,
+        default=DEFAULT_RENEW_BEFORE.days,
+        help="rotate each charger's certificate when it expires within this many days "
+        f"(default {DEFAULT_RENEW_BEFORE.days})",
+    )
+    command.add_argument(
+        "--renew-check-s",
+        type=float,
+        default=DEFAULT_CHECK_EVERY_S,
+        help=f"seconds between certificate expiry checks (default {DEFAULT_CHECK_EVERY_S:g})",
+    )
+
+
+def _configure_renewal(args: argparse.Namespace) -> None:
+    if args.renew_before_days < 1:
+        raise UsageError("--renew-before-days must be at least 1")
+    if args.renew_check_s <= 0:
+        raise UsageError("--renew-check-s must be positive")
+    # One shim, one policy: every charger it runs renews on the same terms (like --firmware-key).
+    SimulatedCharger.renew_before = timedelta(days=args.renew_before_days)
+    SimulatedCharger.renew_check_every_s = args.renew_check_s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _gateway(args)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "claim":
+            return _claim(args)
         return _set_password(args.charger_dir)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
@@ -110,6 +154,8 @@ def _gateway(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         client_ca=args.tls_ca,
         operator_org=args.operator_org,
+        renew_before_days=args.renew_before_days,
+        renew_check_s=args.renew_check_s,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run_gateway(config))
@@ -132,6 +178,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.firmware_key is not None:
         # One operator signs the firmware of every charger this shim runs: they pin the same key.
         SimulatedCharger.firmware_key = _operator_key(args.firmware_key)
+    _configure_renewal(args)
     # At simulation speed ocpp's per-frame INFO lines would bury the result.
     logging.getLogger("ocpp").setLevel(logging.WARNING)
     if args.sessions is not None:
@@ -234,6 +281,16 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+
+
+def _claim(args: argparse.Namespace) -> int:
+    try:
+        folder = asyncio.run(claim(_existing_dir(args.claim_dir), args.serial, args.out))
+    except ClaimRejected as exc:
+        print(f"chargenet-shim claim: {exc}", file=sys.stderr)
+        return 1
+    print(f"provisioned {args.serial}: credentials in {folder}")
+    return 0
 
 
 def _set_password(charger_dir: Path) -> int:

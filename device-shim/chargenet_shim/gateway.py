@@ -2,15 +2,21 @@
 
 Frames are relayed verbatim in both directions; the gateway does not parse
 OCPP, so message ids, payloads and errors stay end to end between the
-charger and the cloud backend.
+charger and the cloud backend. The one exception is the shim's own certificate
+rotation for a charger's MQTT link, while the charger is connected: its CALLs and
+the cloud's answers to them are the shim's, taken out of the relay (ocpp_issuer.py,
+RelayedCalls). A charger's own SignCertificate is relayed like any frame; a charger's
+DataTransfer in the shim's vendor id is refused (refuse_shim_messages).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -23,8 +29,11 @@ from websockets.typing import Subprotocol
 
 from chargenet_shim.auth import CertificateAuthenticator, ChargerAuthenticator
 from chargenet_shim.credentials import ChargerCredentials
+from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.limiter import AttemptLimiter
 from chargenet_shim.link import ChargerLink, LinkError
+from chargenet_shim.ocpp_issuer import VENDOR_ID, OcppIssuer, RelayedCalls
+from chargenet_shim.rotation import DEFAULT_CHECK_EVERY_S, DEFAULT_RENEW_BEFORE, renew_before_expiry
 
 LOG = logging.getLogger(__name__)
 
@@ -49,6 +58,12 @@ class GatewayConfig(BaseModel):
         default=None, min_length=1, description="profile 3: the O every charger certificate must carry"
     )
     mqtt_connect_timeout: float = Field(default=10.0, gt=0)
+    renew_before_days: int = Field(
+        default=DEFAULT_RENEW_BEFORE.days,
+        ge=1,
+        description="rotate a link's certificate this close to expiry",
+    )
+    renew_check_s: float = Field(default=DEFAULT_CHECK_EVERY_S, gt=0)
 
     @model_validator(mode="after")
     def _tls_matches_profile(self) -> GatewayConfig:
@@ -134,7 +149,24 @@ class Gateway:
             LOG.error("%s", exc)
             await websocket.close(CloseCode.INTERNAL_ERROR, "cloud link unavailable")
             return
-        await _relay(websocket, link)
+        keystore = FileKeyStore(link.credentials.cert_path.parent)
+        shim_calls = RelayedCalls(link)
+        shim_calls.issuer = OcppIssuer(keystore, shim_calls.send_call)
+        renewal = asyncio.create_task(
+            renew_before_expiry(
+                link,
+                keystore,
+                shim_calls.issuer,
+                renew_before=timedelta(days=self.config.renew_before_days),
+                check_every_s=self.config.renew_check_s,
+            )
+        )
+        try:
+            await _relay(websocket, link, shim_calls)
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
 
 
 async def serve(config: GatewayConfig) -> Gateway:
@@ -163,11 +195,11 @@ def _server_tls(config: GatewayConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def _relay(websocket: ServerConnection, link: ChargerLink) -> None:
+async def _relay(websocket: ServerConnection, link: ChargerLink, shim_calls: RelayedCalls) -> None:
     """Until either side goes away; then the other direction is stopped too."""
     directions = {
         asyncio.create_task(_charger_to_cloud(websocket, link)),
-        asyncio.create_task(_cloud_to_charger(link, websocket)),
+        asyncio.create_task(_cloud_to_charger(link, websocket, shim_calls)),
     }
     _, pending = await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
@@ -182,6 +214,9 @@ async def _charger_to_cloud(websocket: ServerConnection, link: ChargerLink) -> N
             if not isinstance(frame, str):
                 await websocket.close(CloseCode.UNSUPPORTED_DATA, "OCPP-J frames are text")
                 return
+            if (refusal := refuse_shim_messages(frame)) is not None:
+                await websocket.send(refusal)
+                continue
             await link.send(frame)
     except ConnectionClosed:
         return
@@ -190,10 +225,39 @@ async def _charger_to_cloud(websocket: ServerConnection, link: ChargerLink) -> N
         await websocket.close(CloseCode.INTERNAL_ERROR, "cloud link lost")
 
 
-async def _cloud_to_charger(link: ChargerLink, websocket: ServerConnection) -> None:
+def refuse_shim_messages(frame: str) -> str | None:
+    """The CALLERROR for a charger's CALL that speaks for the shim, None for anything else.
+
+    The backend reads DataTransfer from vendor "chargenet" as the shim's word about the MQTT
+    link's certificates (CertificateInstalled retires every other certificate of the thing): a
+    charger behind the gateway could otherwise retire the shim's own certificate.
+    """
+    try:
+        message = json.loads(frame)
+    except ValueError:
+        return None  # not for the gateway to judge: the backend answers malformed frames
+    if (
+        isinstance(message, list)
+        and len(message) == 4
+        and message[0] == 2
+        and message[2] == "DataTransfer"
+        and isinstance(message[3], dict)
+        and message[3].get("vendorId") == VENDOR_ID
+    ):
+        reason = f"vendor {VENDOR_ID} is reserved for the gateway"
+        return json.dumps([4, message[1], "SecurityError", reason, {}])
+    return None
+
+
+async def _cloud_to_charger(link: ChargerLink, websocket: ServerConnection, shim_calls: RelayedCalls) -> None:
     try:
         while True:
-            await websocket.send(await link.recv())
+            frame = await link.recv()
+            answer = shim_calls.take(frame)
+            if answer is None:
+                await websocket.send(frame)
+            elif answer:
+                await link.send(answer)
     except ConnectionClosed:
         return
     except LinkError:

@@ -3,19 +3,22 @@
 The order is the safety property. The old certificate stays valid until the new one has
 connected and been confirmed, so a charger can never end up with no working identity:
 a refused or lost new certificate leaves it on the old one, and a rotation can be retried.
-The operator side (IoT CreateCertificateFromCsr in the cloud; the local CA and moto's
-registry on the local stack) is reached through a `CertificateIssuer`.
+The operator side is reached through an issuer: over the charger's own OCPP link
+(`ocpp_issuer.OcppIssuer`, what a charger in the field has: a `LinkIssuer`, coroutines), or with
+operator credentials (`chargenet charger rotate`'s LocalIssuer: a `CertificateIssuer` whose
+blocking calls run in a worker thread).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography import x509
 
@@ -51,6 +54,26 @@ class CertificateIssuer(Protocol):
         ...
 
 
+class LinkIssuer(Protocol):
+    """The same steps as CertificateIssuer, asked over the charger's own link (coroutines)."""
+
+    async def sign(self, charger_id: str, csr_pem: str) -> SignedCertificate: ...
+
+    async def confirm(self, charger_id: str, new_certificate_pem: str, old_certificate_pem: str) -> None: ...
+
+    async def abandon(self, charger_id: str, certificate_pem: str) -> None: ...
+
+
+Issuer = CertificateIssuer | LinkIssuer
+
+
+async def _ask(step: Callable[..., Any], *args: str) -> Any:
+    """A coroutine step on this loop (it uses the link); a blocking one (boto3) in a worker thread."""
+    if inspect.iscoroutinefunction(step):
+        return await step(*args)
+    return await asyncio.to_thread(step, *args)
+
+
 def not_after(cert_path: Path) -> datetime:
     return x509.load_pem_x509_certificate(cert_path.read_bytes()).not_valid_after_utc
 
@@ -59,7 +82,7 @@ def renewal_due(cert_path: Path, now: datetime, renew_before: timedelta = DEFAUL
     return not_after(cert_path) - now <= renew_before
 
 
-async def rotate(link: ChargerLink, keystore: FileKeyStore, issuer: CertificateIssuer) -> datetime:
+async def rotate(link: ChargerLink, keystore: FileKeyStore, issuer: Issuer) -> datetime:
     """Rotate the connected link's certificate; returns the new certificate's expiry.
 
     Raises (and keeps the old certificate in use) when signing or the new connection fails.
@@ -68,7 +91,7 @@ async def rotate(link: ChargerLink, keystore: FileKeyStore, issuer: CertificateI
     csr = keystore.create_pending_csr(current.charger_id)
     signed: SignedCertificate | None = None
     try:
-        signed = await asyncio.to_thread(issuer.sign, current.charger_id, csr)
+        signed = await _ask(issuer.sign, current.charger_id, csr)
         keystore.install_pending_certificate(signed.certificate_pem, signed.ca_pem)
         pending = current.model_copy(
             update={"cert_path": keystore.pending_cert_path, "key_path": keystore.pending_key_path}
@@ -77,12 +100,12 @@ async def rotate(link: ChargerLink, keystore: FileKeyStore, issuer: CertificateI
     except Exception:
         keystore.discard_pending()
         if signed is not None:
-            await asyncio.to_thread(issuer.abandon, current.charger_id, signed.certificate_pem)
+            await _ask(issuer.abandon, current.charger_id, signed.certificate_pem)
         raise
     old_pem = keystore.promote_pending()
     # Same file names as before, now holding the new pair: what any later connection reads.
     link.credentials = current
-    await asyncio.to_thread(issuer.confirm, current.charger_id, signed.certificate_pem, old_pem)
+    await _ask(issuer.confirm, current.charger_id, signed.certificate_pem, old_pem)
     LOG.info("%s: certificate rotated", current.charger_id)
     return not_after(current.cert_path)
 
@@ -90,7 +113,7 @@ async def rotate(link: ChargerLink, keystore: FileKeyStore, issuer: CertificateI
 async def renew_before_expiry(
     link: ChargerLink,
     keystore: FileKeyStore,
-    issuer: CertificateIssuer,
+    issuer: Issuer,
     *,
     renew_before: timedelta = DEFAULT_RENEW_BEFORE,
     check_every_s: float = DEFAULT_CHECK_EVERY_S,

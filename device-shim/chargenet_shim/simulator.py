@@ -28,6 +28,7 @@ from chargenet_shim.firmware_updates import FirmwareUpdates
 from chargenet_shim.injections import FaultInjection
 from chargenet_shim.link import ChargerLink, Link, LinkError
 from chargenet_shim.metering import Meter
+from chargenet_shim.ocpp_issuer import CertificateRenewal
 from chargenet_shim.outbox import Outbox
 from chargenet_shim.session import SessionPlan, SessionTruth
 from chargenet_shim.simclock import SimClock, ocpp_timestamp
@@ -42,7 +43,7 @@ class NotAccepted(RuntimeError):
     """OCPP 1.6 forbids other requests until the backend has accepted the BootNotification."""
 
 
-class SimulatedCharger(FirmwareUpdates, FaultInjection, ChargePoint):
+class SimulatedCharger(CertificateRenewal, FirmwareUpdates, FaultInjection, ChargePoint):
     def __init__(
         self,
         credentials: ChargerCredentials,
@@ -62,6 +63,8 @@ class SimulatedCharger(FirmwareUpdates, FaultInjection, ChargePoint):
         self.clock = clock or SimClock()
         inner = link or ChargerLink(credentials)
         self.link: Link = ChaosLink(inner, chaos) if chaos else inner
+        # The MQTT link whose certificate renews itself (certificate renewal, ocpp_issuer.py).
+        self._mqtt_link = inner if isinstance(inner, ChargerLink) else None
         super().__init__(credentials.charger_id, self.link, response_timeout=response_timeout)
         self.connectors = connectors
         self.outbox = Outbox(self.call, self.link)
@@ -109,6 +112,8 @@ class SimulatedCharger(FirmwareUpdates, FaultInjection, ChargePoint):
             self.registration = RegistrationStatus(reply.status)
             if self.registration == RegistrationStatus.accepted:
                 self._booted(reply.interval)
+                if self._mqtt_link is not None:
+                    self.start_certificate_renewal(self._mqtt_link)
                 return reply
             if attempt < max_attempts:
                 await asyncio.sleep(reply.interval or DEFAULT_BOOT_RETRY_SECS)

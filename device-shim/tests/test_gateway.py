@@ -116,6 +116,29 @@ def test_frames_are_relayed_verbatim_both_ways(provision, backend, credentials_d
     assert backend.frames(creds.charger_id)[0] == uplink
 
 
+def test_a_charger_cannot_speak_for_the_shim_in_its_vendor_id(provision, backend, credentials_dir):
+    creds = provision(password=PASSWORD)
+    installed = {
+        "vendorId": "chargenet",
+        "messageId": "CertificateInstalled",
+        "data": '{"serialNumber": "1"}',
+    }
+
+    async def scenario() -> list:
+        async with running(credentials_dir) as gateway, _ws(gateway, creds.charger_id) as websocket:
+            await websocket.send(json.dumps([2, "i-1", "DataTransfer", installed]))
+            refusal = json.loads(await asyncio.wait_for(websocket.recv(), 5))
+            # Still relaying: the next frame reaches the backend, the refused one never did.
+            await websocket.send('[3, "v-1", {}]')
+            await asyncio.to_thread(backend.wait_for, creds.charger_id, lambda f: '"v-1"' in f)
+            return refusal
+
+    refusal = asyncio.run(scenario())
+
+    assert refusal[:3] == [4, "i-1", "SecurityError"]
+    assert backend.frames(creds.charger_id) == ['[3, "v-1", {}]']
+
+
 def test_profile_2_runs_over_tls_with_a_server_certificate_from_the_ca(
     provision, backend, broker, credentials_dir, tmp_path
 ):

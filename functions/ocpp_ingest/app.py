@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
 from chargenet.adapters.idempotency import PowertoolsDeduplicator
+from chargenet.adapters.iot_certificates import IotCertificateAuthority
 from chargenet.adapters.iot_data import IotDataChannel
 from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
@@ -58,6 +59,7 @@ def _ingest() -> OcppIngest:
             max_frame_bytes=int(os.environ["MAX_FRAME_BYTES"]),
         ),
         clock=utc_now,
+        certificates=IotCertificateAuthority(),
     )
 
 

@@ -6,6 +6,7 @@ never sees another driver's session, as pages are found by an unguessable token 
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -42,6 +43,13 @@ NO_STORE = {
 
 class BadRequest(ValueError):
     pass
+
+
+def _body() -> bytes:
+    """The raw request body: Powertools' decoded_body assumes UTF-8 and raises on other bytes."""
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode()
 
 
 def _json_error(status: int, error: str, message: str) -> Response:
@@ -90,7 +98,7 @@ def pay_page(charger_id: str, connector_id: str) -> Response:
 @app.post("/pay/<charger_id>/<connector_id>/checkout")
 def checkout(charger_id: str, connector_id: str) -> Response:
     charger, connector = _connector(charger_id, connector_id)
-    form = parse_qs(app.current_event.decoded_body or "")
+    form = parse_qs(_body().decode("utf-8", errors="replace"))
     try:
         method = CheckoutMethod(form.get("method", [CheckoutMethod.CARD.value])[0])
     except ValueError:
@@ -109,7 +117,7 @@ def checkout(charger_id: str, connector_id: str) -> Response:
 @app.post("/stripe/webhook")
 def stripe_webhook() -> Response:
     event = app.current_event
-    payload = (event.decoded_body or "").encode()
+    payload = _body()  # the bytes Stripe signed, whatever their encoding
     signature = event.headers.get("stripe-signature")
     try:
         outcome = provider_webhooks().receive(payload, signature)

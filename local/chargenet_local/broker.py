@@ -23,7 +23,13 @@ from pathlib import Path
 
 from awsiot import mqtt_connection_builder
 
+from chargenet_local.children import die_with_parent
+
 BACKEND_USER = "chargenet-backend"
+# The CN of every factory claim certificate (chargenet provisioning claim-certificate): one ACL
+# user for all batches, and not a charger id (':'), so the charger patterns below name only
+# topics no charger has. The template's ProvisioningClaimPolicy is the cloud's counterpart.
+CLAIM_USER = "claim:factory"
 
 MOSQUITTO_CONF = """\
 per_listener_settings false
@@ -57,6 +63,12 @@ ACL = f"""\
 user {BACKEND_USER}
 topic readwrite #
 topic readwrite $aws/#
+
+user {CLAIM_USER}
+topic write $aws/certificates/create-from-csr/json
+topic read $aws/certificates/create-from-csr/json/+
+topic write $aws/provisioning-templates/+/provision/json
+topic read $aws/provisioning-templates/+/provision/json/+
 
 pattern write $aws/rules/+/chargers/%u/in
 pattern read chargers/%u/out
@@ -146,6 +158,7 @@ class Broker:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=die_with_parent,
         )
         self._pump = threading.Thread(target=self._pump_log, args=(on_presence,), daemon=True)
         self._pump.start()

@@ -26,6 +26,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from chargenet_local import fault_injection
+from chargenet_local.children import die_with_parent
 from chargenet_local.metrics import split_emf
 from chargenet_local.template import ACCOUNT_ID, FunctionSpec
 
@@ -55,7 +57,10 @@ class LambdaContext:
 
 def _init_worker(spec: FunctionSpec, environment: dict[str, str]) -> None:
     global _handler, _spec
+    die_with_parent()
     os.environ.update(environment)
+    # Inert unless a chaos run writes a plan: the hooks must be on the clients the import makes.
+    fault_injection.install(spec.logical_id)
     sys.path.insert(0, str(spec.code_dir))
     module_name, function_name = spec.handler.rsplit(".", 1)
     _handler = getattr(importlib.import_module(module_name), function_name)
@@ -132,10 +137,12 @@ class LocalFunction:
             initargs=(spec, environment),
         )
 
-    def warm(self) -> None:
-        """Start the workers and import the handler now, not on the first event."""
-        for future in [self._pool.submit(_noop) for _ in range(self._workers)]:
-            future.result()
+    def warm(self) -> list[Future[None]]:
+        """Start the workers, each importing the handler now rather than on the first event.
+
+        Returns at once: the stack warms every function together and waits on the futures.
+        """
+        return [self._pool.submit(_noop) for _ in range(self._workers)]
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """Synchronous (RequestResponse) invocation: the result, or the error raised."""
@@ -164,8 +171,13 @@ class LocalFunction:
         if error is None:
             return
         if attempt < ASYNC_RETRIES:
+            delay = RETRY_DELAY_S * (attempt + 1)
+            if isinstance(done.exception(), fault_injection.SandboxCrash):
+                # Lambda retries a dead sandbox a minute later at the earliest: never before the
+                # timeout, which is when what it left in progress (Powertools idempotency) expires.
+                delay = max(delay, self.spec.timeout_s + RETRY_DELAY_S)
             # Not a sleep: this callback runs on the pool's management thread.
-            threading.Timer(RETRY_DELAY_S * (attempt + 1), self.invoke_async, (event, attempt + 1)).start()
+            threading.Timer(delay, self.invoke_async, (event, attempt + 1)).start()
             return
         self._on_failure(InvocationFailure(self.spec.logical_id, event, error))
 

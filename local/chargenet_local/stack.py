@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 from chargenet_local import broker as broker_mod
 from chargenet_local.alarms import AlarmEvaluator, create_alarms_and_dashboards
 from chargenet_local.alert_sink import AlertSink
+from chargenet_local.fleet_provisioning import FleetProvisioning, ProvisioningTemplateSpec
 from chargenet_local.lambda_runtime import InvocationFailure, LocalFunction, dead_letter_body
 from chargenet_local.metrics import MetricSink, Periodic, QueueDepthSampler
 from chargenet_local.pki import LocalCA
@@ -35,7 +37,8 @@ from chargenet_local.template import Template, load
 
 log = logging.getLogger("chargenet.local")
 REGION = "us-east-1"
-READY_TIMEOUT_S = 90
+# About 20 s on an idle 2-core machine; over 2 minutes when it runs several stacks at once.
+READY_TIMEOUT_S = 240
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 # CloudWatch evaluates alarms and SQS reports its metrics every minute; locally every 10 s
 # (CHARGENET_SCHEDULE_EVERY_S speeds them up too, to at most every MONITOR_FASTEST_S: each pass
@@ -77,6 +80,11 @@ class StackState(BaseModel):
     stripe_api_base: str = ""  # Stripe's API for the stripe library (chargenet_local.checkout)
     checkout_url: str = ""  # the hosted checkout pages: <checkout_url><cs_test_...>
     localstripe_url: str = ""  # localstripe itself, behind stripe_api_base
+    provisioning_template: str = ""  # fleet provisioning by claim (chargenet_local.fleet_provisioning)
+    # The functions' Stripe base: the fault proxy in front of stripe_api_base, and its control URL
+    # (chargenet_local.stripe_faults); unarmed it passes everything through.
+    stripe_proxy_url: str = ""
+    stripe_faults_url: str = ""
 
     def aws_environment(self) -> dict[str, str]:
         """Environment that points boto3 and pynamodb at this stack."""
@@ -89,8 +97,10 @@ class StackState(BaseModel):
         }
 
     def stripe_environment(self) -> dict[str, str]:
-        """Points the product's Stripe client at the local front (unset in the cloud: api.stripe.com)."""
-        return {"STRIPE_API_BASE": self.stripe_api_base} if self.stripe_api_base else {}
+        """Points the product's Stripe client at the local front, through the fault proxy (unset in
+        the cloud: api.stripe.com)."""
+        base = self.stripe_proxy_url or self.stripe_api_base
+        return {"STRIPE_API_BASE": base} if base else {}
 
 
 def parameter_overrides() -> dict[str, str]:
@@ -175,7 +185,7 @@ def up(home: Path, template: Path) -> StackState:
         except (StackNotRunning, ValueError):
             pass
         time.sleep(0.2)
-    process.terminate()
+    _kill_group(process.pid)  # the daemon leads its session: its broker and workers go with it
     raise RuntimeError(
         f"the local stack did not become ready in {READY_TIMEOUT_S}s; see {home / 'stack.log'}"
     )
@@ -193,9 +203,18 @@ def down(home: Path, timeout_s: float = 30) -> bool:
     while _alive(state.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     if _alive(state.pid):
-        os.killpg(state.pid, signal.SIGKILL)
+        _kill_group(state.pid)
     _state_path(home).unlink(missing_ok=True)
     return True
+
+
+def _kill_group(pid: int) -> None:
+    """Kill the daemon and everything it started; `up` makes it a session (and group) leader."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # not a group leader: a daemon started by hand (`python -m chargenet_local`)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 # ------------------------------------------------------------- the daemon side
@@ -218,6 +237,7 @@ class LocalStack:
         self._pollers: list[StreamPoller] = []
         self._targets: list[_RuleTarget] = []
         self._monitors: list[Periodic] = []
+        self._fleet_provisioning: FleetProvisioning | None = None  # if the template provisions by claim
 
     def serve(self) -> None:
         state = StackState(pid=os.getpid(), status="starting", region=REGION, home=str(self.home))
@@ -234,6 +254,7 @@ class LocalStack:
         self._start_checkout(state)
         self._start_functions_and_rules(template, state)
         self._start_api(template, state)
+        self._start_fleet_provisioning(template, state)
         state.status = "ready"
         self._write(state)
         log.info("local stack ready: %s", state.model_dump_json())
@@ -250,6 +271,10 @@ class LocalStack:
     def _start_moto(self, state: StackState) -> None:
         from moto.server import ThreadedMotoServer
 
+        from chargenet_local import moto_iot
+
+        # Certificates moto's IoT issues or retires are the local CA's and the broker's CRL's.
+        moto_iot.apply(self.ca, lambda: broker_mod.reload_crl(state.broker_pid, self.home / "broker"))
         port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
@@ -271,6 +296,17 @@ class LocalStack:
         self.checkout = CheckoutFront(state.localstripe_url, api_key)
         self.checkout.start()
         state.stripe_api_base, state.checkout_url = self.checkout.url, self.checkout.page_url
+        self._start_stripe_faults(state)
+
+    def _start_stripe_faults(self, state: StackState) -> None:
+        from chargenet_local.stripe_faults import StripeFaultProxy
+
+        self.stripe_faults = StripeFaultProxy(self.checkout.url)
+        self.stripe_faults.start()
+        state.stripe_proxy_url, state.stripe_faults_url = (
+            self.stripe_faults.url,
+            self.stripe_faults.control_url,
+        )
 
     def _start_api(self, template: Template, state: StackState) -> None:
         from chargenet_local.api_front import ApiFront
@@ -282,6 +318,28 @@ class LocalStack:
         # Stripe delivers to the product's webhook route, signed with the secret it verifies with.
         if webhook_secret := self._secret_value(state, WEBHOOK_SECRET):
             self.checkout.webhooks.add(f"{state.api_url}{STRIPE_WEBHOOK_PATH}", webhook_secret)
+
+    def _start_fleet_provisioning(self, template: Template, state: StackState) -> None:
+        spec = ProvisioningTemplateSpec.from_template(template)
+        if spec is None:
+            return
+        functions = {f.spec.logical_id: f for f in self._functions}
+        folder = self.home / "broker"
+        provisioning = FleetProvisioning(
+            spec,
+            ca=self.ca,
+            iot=_client("iot", state),
+            dynamodb=_client("dynamodb", state),
+            allow_list_table=state.tables["ProvisioningAllowListTable"],
+            invoke_hook=functions[spec.hook_function].invoke if spec.hook_function else None,
+            publish=self.backend.publish,
+            reload_crl=lambda: broker_mod.reload_crl(state.broker_pid, folder),
+            template_arn=template.arn("iot", f"provisioningtemplate/{spec.name}"),
+        )
+        for topic in provisioning.request_topics:
+            self.backend.subscribe(topic, provisioning.on_message)
+        self._fleet_provisioning = provisioning
+        state.provisioning_template = spec.name
 
     @staticmethod
     def _secret_value(state: StackState, logical_id: str) -> str | None:
@@ -371,8 +429,8 @@ class LocalStack:
                 on_invocation=self.metrics.record_invocation,
             )
         self._functions = list(functions.values())
-        for function in self._functions:
-            function.warm()
+        for started in [future for function in self._functions for future in function.warm()]:
+            started.result()
         state.ingest_rule = template.parameters["IngestRuleName"]
         for rule in template.rules():
             self._targets.append(
@@ -505,11 +563,13 @@ class LocalStack:
         log.info("local stack stopping")
         # Functions first, while the broker and moto can still serve what is in flight.
         self._targets.clear()
-        for front in (self.api, self.checkout, self.localstripe):
+        for front in (self.api, self.stripe_faults, self.checkout, self.localstripe):
             try:
                 front.stop()
             except Exception as exc:  # keep stopping the rest
                 log.warning("while stopping: %s", exc)
+        if self._fleet_provisioning is not None:
+            self._fleet_provisioning.stop()
         for poller in self._pollers:
             poller.stop()
         for monitor in self._monitors:

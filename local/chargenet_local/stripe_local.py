@@ -24,6 +24,8 @@ from urllib.error import HTTPError
 from urllib.parse import parse_qsl, urlencode
 from urllib.request import Request, urlopen
 
+from chargenet_local.children import die_with_parent
+
 READY_TIMEOUT_S = 30
 # The template's secrets for Stripe (logical ids): the API key and the webhook signing secret.
 API_KEY_SECRET = "StripeApiKeySecret"
@@ -175,6 +177,7 @@ class LocalStripe:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
             )
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:

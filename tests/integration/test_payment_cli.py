@@ -1,17 +1,22 @@
-"""The operator's payment commands against the running stack: list/show, refund, qr, reconcile."""
+"""The operator's payment commands against the running stack: list/show, settle, refund, qr, reconcile."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
 
+from chargenet_cli.errors import CliError
 from chargenet_cli.provisioning import provision
 from chargenet_shim.credentials import ChargerCredentials
+from tests.integration.conftest import eventually
 from tests.integration.payment_flow import api_key, assign_tariff, captured_payment, drive_paid_session
+from tests.integration.test_capture_failures_e2e import CDR_TOTAL_MINOR, Faults, intent_at_stripe
 from tests.integration.test_cli import run
 
 
@@ -121,3 +126,61 @@ def test_reconcile_lists_money_moved_at_stripe_without_a_record(stack, new_charg
     ]
     table = run(stack.home, "reconcile", "--since", since.isoformat())
     assert table.returncode == 1 and "amount differs" in table.stdout
+
+
+def failed_payment(stack, credentials):
+    """A paid session whose capture Stripe keeps failing, until the payment is failed."""
+    from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
+    from chargenet.domain.payments import PaymentConfig, PaymentState, token_digest
+
+    faults = Faults(stack.stripe_faults_url)
+    faults.clear()
+    faults.arm("500", times=None)
+    try:
+        session_url = asyncio.run(drive_paid_session(stack, credentials))
+        payments = DynamoPaymentStore()
+        token = token_digest(session_url.rsplit("/", 1)[1])
+        retrying = eventually(
+            lambda: (p := payments.by_token(token)) and p.capture_attempts >= 1 and p, timeout=60
+        )
+        # Only the count and the clock are moved: the sweep's last attempt is due now, not in an hour.
+        last = PaymentConfig(holds={}).capture_max_attempts - 1
+        due = retrying.model_copy(
+            update={
+                "capture_attempts": last,
+                "next_attempt_at": datetime.now(UTC),
+                "version": retrying.version + 1,
+            }
+        )
+        assert payments.save(due)
+        return eventually(
+            lambda: (p := payments.get(retrying.payment_id)).state is PaymentState.FAILED and p, timeout=30
+        )
+    finally:
+        faults.clear()  # Stripe is back
+
+
+def test_a_failed_payment_is_settled_by_the_operator_once_for_the_cdr_total(stack, new_charger):
+    from chargenet_cli.payment_cmd import list_payments, settle_payment, show_payment
+
+    credentials = new_charger()
+    assign_tariff(credentials.charger_id)
+    payment = failed_payment(stack, credentials)
+    assert intent_at_stripe(stack, payment.payment_intent_id)["status"] == "requires_capture"
+    # In-process (each CLI run costs seconds): the listing and the details say what to do, the JSON stays data.
+    human = argparse.Namespace(home=Path(stack.home), payment_id=payment.payment_id, json=False)
+    assert "failed: settle with `chargenet payment settle SESSION`" in list_payments(human)
+    assert "hint: settle with" in show_payment(human)
+    assert "hint" not in show_payment(argparse.Namespace(**{**vars(human), "json": True}))
+
+    settled = run(stack.home, "payment", "settle", payment.session_id)
+    assert settled.returncode == 0, settled.stderr
+    assert "captured: CDR total 5.63 EUR incl. VAT; captured 5.63 EUR" in settled.stdout
+    intent = intent_at_stripe(stack, payment.payment_intent_id)
+    assert (intent["status"], intent["amount_received"]) == ("succeeded", CDR_TOTAL_MINOR)
+
+    again = argparse.Namespace(home=Path(stack.home), session_id=payment.session_id, cancel=False)
+    with pytest.raises(CliError, match="captured, not failed"):
+        settle_payment(again)
+    assert intent_at_stripe(stack, payment.payment_intent_id)["amount_received"] == CDR_TOTAL_MINOR
+    assert "state: captured" in show_payment(human)

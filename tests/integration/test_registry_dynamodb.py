@@ -96,6 +96,10 @@ def test_boots_are_kept_for_reboot_loop_detection_the_latest_ten(stack):
     stored = registry().get("CP-boots")
     assert stored.recent_boots == times[-RECENT_BOOTS_KEPT:]
     assert stored.certificate_not_after == T0 + timedelta(days=365)
+    # A boot that reports a serial, then one that leaves it out: the known serial stays.
+    registry().record_boot("CP-boots", boot.model_copy(update={"charge_point_serial_number": "SN-7"}), at)
+    assert registry().record_boot("CP-boots", boot, at).serial_number == "SN-7"
+    assert registry().get("CP-boots").serial_number == "SN-7"
 
 
 def test_listing_the_fleet_skips_a_corrupt_record_instead_of_failing(stack):

@@ -160,10 +160,11 @@ def test_duplicate_in_flight_is_not_answered_twice(world):
     assert channel.sent == []
 
 
-@pytest.mark.parametrize("action", ["DataTransfer", "LogStatusNotification"])
+# DataTransfer is handled (vendor "chargenet"; any other vendor is answered UnknownVendorId).
+@pytest.mark.parametrize("action", ["LogStatusNotification", "GetInstalledCertificateIds"])
 def test_actions_not_built_yet_answer_not_implemented(world, action):
     ingest, _, _, channel, _ = world
-    payloads = {"DataTransfer": {"vendorId": "acme"}, "LogStatusNotification": {"status": "Idle"}}
+    payloads = {"LogStatusNotification": {"status": "Idle"}, "GetInstalledCertificateIds": {}}
     assert ingest.handle(event([2, "x1", action, payloads[action]])) is Outcome.REFUSED
     [[kind, message_id, code, *_]] = replies(channel)
     assert (kind, message_id, code) == (4, "x1", "NotImplemented")

@@ -46,6 +46,16 @@ ERROR_CODES = frozenset(
 RECEIVED_AT_MS = int(T0.timestamp() * 1000)
 MAX_FRAME_BYTES = 8192
 
+# A well-formed EC P-256 CSR for CN=CP-2 (the fuzzed frames come from CP-1).
+OTHER_CHARGERS_CSR = (
+    "-----BEGIN CERTIFICATE REQUEST-----\n"
+    "MIHKMHECAQAwDzENMAsGA1UEAwwEQ1AtMjBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
+    "A0IABL+pd6xmR4QVvcOp+3QxBwizSvdreCN65qz2TVcqVlqx+ryjaqjf6YMq9lwv\n"
+    "MvscYbeu4PtljTnG1Vn9r7M47CygADAKBggqhkjOPQQDAgNJADBGAiEA0lC0XbnX\n"
+    "YOLxugntuDi79E0UrHwV0OZzxf1V58IYi38CIQC1eQZgoqa7+2O63rQJiBJseHhP\n"
+    "Xv9c0uuRv3J9VULXUw==\n"
+    "-----END CERTIFICATE REQUEST-----\n"
+)
 # One valid payload per action the router handles; transaction 1 is the seeded session.
 VALID_PAYLOADS: dict[str, dict[str, Any]] = {
     "Authorize": {"idTag": "TAG-OK"},
@@ -92,6 +102,15 @@ VALID_PAYLOADS: dict[str, dict[str, Any]] = {
         "reason": "EVDisconnected",
         "idTag": "TAG-OK",
         "transactionData": [{"timestamp": ts(15), "sampledValue": [{"value": "8000"}]}],
+    },
+    # Certificate messages whose answer is the one reply (an accepted CSR is also followed by the
+    # CertificateSigned CALL: tests/unit/test_certificate_rotation.py): a CSR naming another
+    # charger, a confirmation of a certificate CP-1 does not have.
+    "SignCertificate": {"csr": OTHER_CHARGERS_CSR},
+    "DataTransfer": {
+        "vendorId": "chargenet",
+        "messageId": "CertificateInstalled",
+        "data": '{"serialNumber": "1f"}',
     },
 }
 HANDLED_ACTIONS = sorted(a.value for a in Action if router.handles(a.value))

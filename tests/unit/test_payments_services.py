@@ -12,7 +12,9 @@ from chargenet.domain.models import SessionRecord, TagStatus
 from chargenet.domain.payments import (
     Availability,
     CheckoutMethod,
+    HoldGone,
     IntentFacts,
+    InvalidTransition,
     PaymentConfig,
     PaymentDeclined,
     PaymentProviderError,
@@ -362,7 +364,39 @@ def test_provider_outage_retries_with_the_same_key_until_it_succeeds(world) -> N
     payment = world.payments.get(payment_id)
     assert (payment.state, payment.captured_minor) == (S.CAPTURED, 1534)
     assert [key for *_, key in world.gateway.calls] == ["capture-pay1"]
+    # The deferral was counted once, as it happened: the operators knew while it was retrying.
+    [deferred] = world.alarm.failed_payments
+    assert (deferred.payment_id, deferred.state, deferred.capture_attempts) == (payment_id, S.CHARGING, 1)
+    assert deferred.failure == "APIConnectionError"
+
+
+def test_a_quick_retry_that_succeeds_alarms_nobody(world) -> None:
+    charging(world)
+    bill(world)
+    world.gateway.failures = [PaymentProviderUnavailable("APIError")] * 2
+    assert world.capture.on_record("42") is CaptureOutcome.SETTLED
     assert world.alarm.failed_payments == []
+
+
+def test_the_sweep_acts_on_the_stored_payment_not_on_its_older_list(world) -> None:
+    payment_id = charging(world)
+    listed = world.payments.get(payment_id)  # what the sweep's query returned
+    bill(world)
+    assert world.capture.on_record("42") is CaptureOutcome.SETTLED  # meanwhile, the capture path
+    world.gateway.failures = [PaymentProviderUnavailable("APIError")]  # would be consumed by a call
+    assert world.monitor.check(listed).state is S.CAPTURED
+    assert world.gateway.failures != []  # nothing sent to the provider again
+
+
+def test_the_sweep_respects_a_backoff_set_after_its_list_was_read(world) -> None:
+    payment_id = charging(world)
+    listed = world.payments.get(payment_id)
+    bill(world)
+    world.gateway.failures = [PaymentProviderUnavailable("APIError")] * 3
+    assert world.capture.on_record("42") is CaptureOutcome.RETRY_SCHEDULED
+    world.gateway.failures = [PaymentProviderUnavailable("APIError")]  # would be consumed by a call
+    assert world.monitor.check(listed).capture_attempts == 1
+    assert world.gateway.failures != []  # no call made before the backoff is over
 
 
 def test_exhausted_retries_end_in_a_visible_failed_state_and_the_alarm(world) -> None:
@@ -375,7 +409,11 @@ def test_exhausted_retries_end_in_a_visible_failed_state_and_the_alarm(world) ->
         world.monitor.sweep()
     payment = world.payments.get(payment_id)
     assert (payment.state, payment.reason, payment.capture_attempts) == (S.FAILED, Reason.CAPTURE_FAILED, 6)
-    assert [p.payment_id for p in world.alarm.failed_payments] == [payment_id]
+    # Paged at the first deferral and when it gave up; not at every retry in between.
+    assert [(p.payment_id, p.state) for p in world.alarm.failed_payments] == [
+        (payment_id, S.CHARGING),
+        (payment_id, S.FAILED),
+    ]
 
 
 def test_a_refused_capture_fails_at_once(world) -> None:
@@ -521,3 +559,99 @@ def test_stop_sends_remote_stop_for_the_running_session_only(world) -> None:
 def test_provider_errors_are_one_family(world) -> None:
     assert issubclass(PaymentDeclined, PaymentProviderError)
     assert issubclass(PaymentProviderUnavailable, PaymentProviderError)
+
+
+# ------------------------------------------------------------------ an operator settles a failed payment
+def failed(world: PaymentWorld, total: str = "15.34") -> str:
+    """A capture Stripe refused for good: the payment failed, the hold still there."""
+    payment_id = charging(world)
+    bill(world, total=total)
+    world.gateway.failures = [PaymentProviderError("InvalidRequestError: try later")]
+    assert world.capture.on_record("42") is CaptureOutcome.FAILED
+    return payment_id
+
+
+def test_a_failed_payment_is_settled_once_for_the_cdr_total_with_the_capture_key(world) -> None:
+    payment_id = failed(world)
+    settled = world.settlements.settle_failed(payment_id, world.cdrs.records["42"])
+    assert (settled.state, settled.captured_minor, settled.reason) == (S.CAPTURED, 1534, Reason.SESSION_COST)
+    assert world.payments.get(payment_id) == settled
+    assert world.gateway.calls == [("capture", "pi_pay1", 1534, "capture-pay1")]
+    with pytest.raises(InvalidTransition, match="captured, not failed"):
+        world.settlements.settle_failed(payment_id, world.cdrs.records["42"])
+    assert len(world.gateway.calls) == 1
+
+
+def test_a_failed_payment_never_captures_more_than_the_hold_and_below_the_minimum_cancels(world) -> None:
+    payment_id = failed(world, total="72.00")
+    assert world.settlements.settle_failed(payment_id, world.cdrs.records["42"]).captured_minor == 5000
+    below = PaymentWorld()
+    below.add_charger()
+    payment_id = failed(below, total="0.40")
+    settled = below.settlements.settle_failed(payment_id, below.cdrs.records["42"])
+    assert (settled.state, settled.reason) == (S.CANCELLED, Reason.BELOW_MINIMUM)
+    assert below.gateway.calls == [("cancel", "pi_pay1", 0, "cancel-pay1")]
+
+
+def test_only_a_failed_payment_is_settled_by_an_operator(world) -> None:
+    payment_id = charging(world)
+    bill(world)
+    with pytest.raises(InvalidTransition, match="charging, not failed"):
+        world.settlements.settle_failed(payment_id, world.cdrs.records["42"])
+    with pytest.raises(InvalidTransition, match="charging, not failed"):
+        world.settlements.release_failed(payment_id)
+    assert world.gateway.calls == [] and world.payments.get(payment_id).state is S.CHARGING
+
+
+def test_an_operator_releases_a_failed_payments_hold(world) -> None:
+    payment_id = failed(world)
+    released = world.settlements.release_failed(payment_id)
+    assert (released.state, released.reason, released.kept_minor) == (
+        S.CANCELLED,
+        Reason.OPERATOR_RELEASE,
+        0,
+    )
+    assert world.gateway.calls == [("cancel", "pi_pay1", 0, "cancel-pay1")]
+
+
+def test_a_failed_payment_whose_hold_is_gone_is_refused_with_the_intents_state(world) -> None:
+    payment_id = failed(world)
+    world.gateway.intents["pi_pay1"] = IntentFacts("pi_pay1", "canceled", "EUR", 0, 0)  # expired
+    with pytest.raises(HoldGone, match="intent pi_pay1 is canceled"):
+        world.settlements.settle_failed(payment_id, world.cdrs.records["42"])
+    assert world.gateway.calls == [] and world.payments.get(payment_id).state is S.FAILED
+
+
+def test_a_capture_that_reached_stripe_before_it_failed_is_recorded_not_taken_again(world) -> None:
+    payment_id = failed(world)
+    world.gateway.capture("pi_pay1", 1534, "capture-pay1")  # it went through; the answer was lost
+    settled = world.settlements.settle_failed(payment_id, world.cdrs.records["42"])
+    assert (settled.state, settled.captured_minor) == (S.CAPTURED, 1534)
+    assert len(world.gateway.calls) == 1
+
+
+def test_stripe_still_failing_leaves_the_payment_failed_with_the_error(world) -> None:
+    payment_id = failed(world)
+    before = world.payments.get(payment_id)
+    world.gateway.failures = [PaymentProviderUnavailable("APIError: still down")] * 3
+    with pytest.raises(PaymentProviderUnavailable):
+        world.settlements.settle_failed(payment_id, world.cdrs.records["42"])
+    payment = world.payments.get(payment_id)
+    assert (payment.state, payment.failure) == (S.FAILED, "APIError: still down")
+    assert payment.capture_attempts == before.capture_attempts + 1
+    assert world.gateway.calls == []
+    assert world.settlements.settle_failed(payment_id, world.cdrs.records["42"]).state is S.CAPTURED
+
+
+def test_a_failed_swish_prepay_refunds_the_difference_under_the_settlement_key() -> None:
+    world = PaymentWorld(config=PaymentConfig(holds={"SEK": Decimal("500.00")}, swish=True))
+    world.tariff_json = world.tariff_json.replace('"EUR"', '"SEK"')
+    world.__post_init__()
+    world.add_charger()
+    payment_id = charging(world, CheckoutMethod.SWISH)
+    bill(world, total="123.45", currency="SEK")
+    world.gateway.failures = [PaymentProviderError("InvalidRequestError")]
+    assert world.capture.on_record("42") is CaptureOutcome.FAILED
+    settled = world.settlements.settle_failed(payment_id, world.cdrs.records["42"])
+    assert (settled.state, settled.kept_minor) == (S.REFUNDED, 12345)
+    assert world.gateway.calls == [("refund", "pi_pay1", 37655, "refund-pay1-1")]

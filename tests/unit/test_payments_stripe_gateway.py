@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
+from chargenet.adapters import stripe_gateway
 from chargenet.adapters.stripe_gateway import StripeGateway
 from chargenet.domain.payments import (
     CheckoutRequest,
@@ -20,6 +23,8 @@ from chargenet.domain.payments import (
     Settlement,
 )
 from tests.payment_fakes import T0
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ERRORS = {
     "pi_declined": (
@@ -50,6 +55,9 @@ class StubStripe(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         self.requests.append((method, self.path, form, dict(self.headers)))
+        if "pi_hung" in self.path:
+            time.sleep(2)  # longer than the client waits in the test below
+            return self._answer(200, {})
         for intent, (status, error) in ERRORS.items():
             if intent in self.path:
                 return self._answer(status, {"error": error})
@@ -144,6 +152,16 @@ def test_money_calls_carry_amounts_and_keys(gateway) -> None:
     ]
 
 
+def test_the_receipt_email_is_set_on_the_intent(gateway) -> None:
+    gateway.set_receipt_email("pi_1", "driver@example.com")
+    [(method, path, form, _)] = StubStripe.requests
+    assert (method, path, form) == (
+        "POST",
+        "/v1/payment_intents/pi_1",
+        {"receipt_email": "driver@example.com"},
+    )
+
+
 def test_intents_and_checkouts_are_read_as_facts(gateway) -> None:
     intent = gateway.intent("pi_1")
     assert (intent.status, intent.currency, intent.amount_capturable) == ("requires_capture", "EUR", 5000)
@@ -163,6 +181,31 @@ def test_stripe_errors_become_the_domain_errors(gateway, intent, error) -> None:
     with pytest.raises(error) as raised:
         gateway.capture(intent, 100, "capture-x")
     assert type(raised.value) is error
+
+
+def test_a_hung_stripe_fails_the_call_at_the_timeout_once_as_retryable(gateway, monkeypatch) -> None:
+    monkeypatch.setattr(stripe_gateway, "STRIPE_TIMEOUT_S", 0.3)
+    with pytest.raises(PaymentProviderUnavailable, match="APIConnectionError"):
+        gateway.capture("pi_hung", 100, "capture-x")
+    # One attempt: the services retry with their own schedule, inside the Lambda's timeout.
+    assert [path for _, path, _, _ in StubStripe.requests] == ["/v1/payment_intents/pi_hung/capture"]
+
+
+def test_a_hung_stripe_cannot_outlast_the_functions_that_call_it() -> None:
+    from chargenet.services.payments import QUICK_RETRY_DELAYS_S
+    from chargenet_local.template import load
+
+    functions = load(
+        ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"}
+    ).functions()
+    # A capture or refund: every quick retry timing out, with the pauses between them.
+    settlement_s = (len(QUICK_RETRY_DELAYS_S) + 1) * stripe_gateway.STRIPE_TIMEOUT_S + sum(
+        QUICK_RETRY_DELAYS_S
+    )
+    assert settlement_s < functions["PaymentCaptureFunction"].timeout_s
+    assert settlement_s < functions["PaymentSweepFunction"].timeout_s
+    # The pay page and the webhook: each call gives up inside the function (Stripe redelivers an event).
+    assert functions["PaymentsApiFunction"].timeout_s > stripe_gateway.STRIPE_TIMEOUT_S
 
 
 def test_a_placeholder_key_is_refused_before_any_call() -> None:

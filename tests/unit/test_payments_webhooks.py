@@ -49,7 +49,7 @@ def hooks(world):
     return world.webhooks(StripeWebhookVerifier(secret=lambda: SECRET))
 
 
-def checkout_completed(world: PaymentWorld, event_id: str = "evt_1") -> bytes:
+def checkout_completed(world: PaymentWorld, event_id: str = "evt_1", email: str | None = None) -> bytes:
     from chargenet.domain.payments import CheckoutMethod
 
     world.desk.open_checkout("CP-1", 1, CheckoutMethod.CARD, "https://pay.example")
@@ -62,6 +62,7 @@ def checkout_completed(world: PaymentWorld, event_id: str = "evt_1") -> bytes:
         "client_reference_id": request.payment_id,
         "metadata": {"payment_id": request.payment_id},
         "payment_status": "unpaid",  # a manual-capture hold is not paid yet: we ask the intent
+        "customer_details": {"email": email, "name": None},
     }
     return event("checkout.session.completed", obj, event_id)
 
@@ -171,3 +172,51 @@ def test_a_body_that_is_not_an_event_is_rejected(hooks) -> None:
     payload = b'{"hello": "world"}'
     with pytest.raises(WebhookRejected, match="not a Stripe event"):
         hooks.receive(payload, sign(payload))
+
+
+# ------------------------------------------------------------------ the receipt e-mail
+def test_the_receipt_goes_to_the_email_entered_at_checkout(world, hooks) -> None:
+    payload = checkout_completed(world, email="driver@example.com")
+    assert hooks.receive(payload, sign(payload)) is WebhookOutcome.HANDLED
+    payment = world.payments.only()
+    assert world.gateway.receipt_emails == {payment.payment_intent_id: "driver@example.com"}
+    assert [frame[2] for frame in world.sent_frames()] == ["RemoteStartTransaction"]
+
+
+def test_without_an_email_no_receipt_address_is_set(world, hooks) -> None:
+    payload = checkout_completed(world)
+    assert hooks.receive(payload, sign(payload)) is WebhookOutcome.HANDLED
+    assert world.gateway.receipt_emails == {}
+
+
+def test_the_receipt_is_set_even_when_the_intent_event_authorized_first(world, hooks) -> None:
+    completed = checkout_completed(world, "evt_2", email="driver@example.com")
+    payment = world.payments.only()
+    intent_id = f"pi_{payment.payment_id}"
+    capturable = event(
+        "payment_intent.amount_capturable_updated",
+        {"id": intent_id, "object": "payment_intent", "metadata": {"payment_id": payment.payment_id}},
+        "evt_1",
+    )
+    assert hooks.receive(capturable, sign(capturable)) is WebhookOutcome.HANDLED
+    assert world.gateway.receipt_emails == {}  # an intent event carries no e-mail
+    assert hooks.receive(completed, sign(completed)) is WebhookOutcome.HANDLED
+    assert world.gateway.receipt_emails == {intent_id: "driver@example.com"}
+
+
+def test_a_failed_receipt_call_is_retried_by_the_redelivery_without_a_second_start(world, hooks) -> None:
+    payload = checkout_completed(world, email="driver@example.com")
+    world.gateway.receipt_failures.append(PaymentProviderUnavailable("APIConnectionError: timed out"))
+    with pytest.raises(PaymentProviderUnavailable):
+        hooks.receive(payload, sign(payload))
+    assert world.events.ids == set()  # not remembered: the provider sends it again
+    assert hooks.receive(payload, sign(payload)) is WebhookOutcome.HANDLED
+    assert list(world.gateway.receipt_emails.values()) == ["driver@example.com"]
+    assert [frame[2] for frame in world.sent_frames()] == ["RemoteStartTransaction"]
+
+
+def test_a_malformed_email_field_is_rejected_before_anything_happens(world, hooks) -> None:
+    payload = checkout_completed(world).replace(b'"email": null', b'"email": 42')
+    with pytest.raises(WebhookRejected, match="customer_details"):
+        hooks.receive(payload, sign(payload))
+    assert world.payments.only().state is PaymentState.CHECKOUT_OPEN

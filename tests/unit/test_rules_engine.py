@@ -99,7 +99,7 @@ def test_template_functions_get_their_own_environment():
 
 def test_iot_policy_confines_a_charger_to_its_own_topics():
     template = load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
-    [policy] = template.of_type("AWS::IoT::Policy").values()
+    policy = template.of_type("AWS::IoT::Policy")["ChargerPolicy"]
     statements = template.resolve(policy["Properties"]["PolicyDocument"])["Statement"]
     by_action = {s["Action"]: s for s in statements}
     thing = "${iot:Connection.Thing.ThingName}"

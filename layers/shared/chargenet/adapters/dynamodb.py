@@ -167,14 +167,12 @@ class DynamoChargerRegistry:
 
     def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
         item = ChargerItem(charger_id, CHARGER_SK)
+        # Only what the boot reports: a field it leaves out keeps what is known (the serial
+        # recorded at claim time, the firmware last reported).
+        facts = [getattr(ChargerItem, field).set(value) for field, value in boot.reported_facts().items()]
         item.update(
             actions=[
-                ChargerItem.vendor.set(boot.charge_point_vendor),
-                ChargerItem.model.set(boot.charge_point_model),
-                ChargerItem.serial_number.set(
-                    boot.charge_point_serial_number or boot.charge_box_serial_number
-                ),
-                ChargerItem.firmware_version.set(boot.firmware_version),
+                *facts,
                 ChargerItem.last_boot_at.set(at),
                 ChargerItem.last_seen_at.set(at),
                 # Expressions take the stored form: the typed list attribute does not serialise them.

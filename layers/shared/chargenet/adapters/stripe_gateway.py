@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from stripe import StripeClient
 
 WEBHOOK_TOLERANCE_S = 300  # SPEC section 6: older signatures are replays
+# A hung Stripe must fail the call well inside the shortest Lambda timeout that calls it (payments
+# API 15 s, capture 30 s with up to three attempts): stripe's own default waits 80 s per try.
+STRIPE_TIMEOUT_S = 8.0
 
 
 def read_secret(secret_arn: str) -> str:
@@ -69,7 +72,14 @@ class StripeGateway:
 
             key = _checked(self._api_key(), ("sk_", "rk_"), "Stripe API key")
             base = {"api": self._api_base} if self._api_base else None
-            self._stripe = stripe.StripeClient(key, base_addresses=base)
+            self._stripe = stripe.StripeClient(
+                key,
+                base_addresses=base,
+                http_client=stripe.RequestsClient(timeout=STRIPE_TIMEOUT_S),
+                # Retries belong to the services (same idempotency key, then the sweep's backoff):
+                # stripe's own on top would multiply the attempts past the Lambda timeout.
+                max_network_retries=0,
+            )
         return self._stripe
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutCreated:
@@ -106,6 +116,11 @@ class StripeGateway:
             intent = self._client.v1.payment_intents.retrieve(intent_id, {"expand": ["latest_charge"]})
         charge = intent.latest_charge
         return int(getattr(charge, "amount_refunded", 0) or 0)
+
+    def set_receipt_email(self, intent_id: str, email: str) -> None:
+        # Stripe sends the receipt of the charge to it, whatever the account's e-mail settings.
+        with _mapped_errors():
+            self._client.v1.payment_intents.update(intent_id, {"receipt_email": email})
 
     def capture(self, intent_id: str, amount_minor: int, idempotency_key: str) -> None:
         with _mapped_errors():
@@ -212,8 +227,13 @@ class StripeWebhookVerifier:
         import stripe
 
         secret = self._secret()  # raises before any event is looked at when the secret is unset
+        if signature is not None and not signature.isascii():
+            # stripe's hmac.compare_digest raises TypeError on non-ASCII text instead of refusing it.
+            raise WebhookRejected("the Stripe-Signature header is malformed")
         try:
-            stripe.Webhook.construct_event(payload, signature, secret, tolerance=WEBHOOK_TOLERANCE_S)
+            # The header only: construct_event also builds a stripe.Event, which crashes on a signed
+            # body that is JSON but no object (`null`); the shape is checked below and by the service.
+            stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=WEBHOOK_TOLERANCE_S)
             event = json.loads(payload)
         except stripe.SignatureVerificationError as error:
             raise WebhookRejected(str(error).split(".")[0]) from error

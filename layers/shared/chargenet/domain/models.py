@@ -76,6 +76,17 @@ class BootNotification(OcppPayload):
     meter_type: str | None = None
     meter_serial_number: str | None = None
 
+    def reported_facts(self) -> dict[str, str]:
+        """What the boot says of the charger, by `Charger` field. A field the boot leaves out is
+        absent, not None: a boot without a serial number does not mean the charger has none."""
+        facts = {
+            "vendor": self.charge_point_vendor,
+            "model": self.charge_point_model,
+            "serial_number": self.charge_point_serial_number or self.charge_box_serial_number,
+            "firmware_version": self.firmware_version,
+        }
+        return {field: value for field, value in facts.items() if value is not None}
+
 
 class StatusNotification(OcppPayload):
     connector_id: int = Field(ge=0)

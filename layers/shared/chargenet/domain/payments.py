@@ -67,6 +67,10 @@ class RefundRefused(PaymentError):
     pass
 
 
+class HoldGone(PaymentError):
+    """The provider no longer holds the money a failed payment's settlement needs."""
+
+
 class PaymentProviderError(Exception):
     """The provider refused a call for good: retrying the same call cannot succeed."""
 
@@ -142,6 +146,7 @@ class Reason(StrEnum):
     HOLD_LOST = "hold_lost"  # the provider cancelled the hold (e.g. it expired)
     CAPTURE_FAILED = "capture_failed"
     OPERATOR_REFUND = "operator_refund"
+    OPERATOR_RELEASE = "operator_release"  # an operator released a failed payment's money
 
 
 # ------------------------------------------------------------------ configuration
@@ -573,10 +578,14 @@ def plan_settlement(
     payment: Payment, cost_incl_vat: Decimal, currency: str, reason: Reason
 ) -> SettlementPlan:
     """Take the cost incl. VAT, never more than the hold; below the minimum charge, nothing."""
-    if currency != payment.currency:
-        raise PaymentError(f"cost in {currency}, payment {payment.payment_id} in {payment.currency}")
     if payment.state not in (PaymentState.AUTHORIZED, PaymentState.CHARGING):
         raise InvalidTransition(f"payment {payment.payment_id} is {payment.state.value}: nothing to settle")
+    return _plan_cost(payment, cost_incl_vat, currency, reason)
+
+
+def _plan_cost(payment: Payment, cost_incl_vat: Decimal, currency: str, reason: Reason) -> SettlementPlan:
+    if currency != payment.currency:
+        raise PaymentError(f"cost in {currency}, payment {payment.payment_id} in {payment.currency}")
     due = max(to_minor_units(cost_incl_vat, currency), 0)
     take = min(due, payment.hold_minor)
     if take < minimum_minor(currency):
@@ -649,6 +658,63 @@ def hold_lost(payment: Payment, now: datetime) -> Payment:
     return transition(
         payment, PaymentState.FAILED, now, reason=Reason.HOLD_LOST, failure="the hold was cancelled"
     )
+
+
+def plan_failed_settlement(payment: Payment, record: BillingRecord, intent: IntentFacts) -> SettlementPlan:
+    """An operator settles a failed payment once the cause is fixed: the plan the capture path
+    would make from the billing record (the same idempotency key, so a capture that did reach the
+    provider is not taken twice), as long as the provider still holds the money."""
+    failed_intent_id(payment)
+    if record.session_id != payment.session_id or record.credit_reference_id is not None:
+        raise PaymentError(f"payment {payment.payment_id} does not pay for record {record.cdr_id}")
+    plan = _plan_cost(payment, record.total_incl_vat, record.currency, Reason.SESSION_COST)
+    _require_money_held(payment, intent, plan)
+    return plan
+
+
+def plan_failed_release(payment: Payment, intent: IntentFacts) -> SettlementPlan:
+    """An operator gives a failed payment's money back: the hold cancelled, a prepay refunded in full."""
+    failed_intent_id(payment)
+    plan = _plan(payment, due=0, take=0, reason=Reason.OPERATOR_RELEASE)
+    _require_money_held(payment, intent, plan)
+    return plan
+
+
+def failed_intent_id(payment: Payment) -> str:
+    """The provider's intent of a failed payment; InvalidTransition for a payment not failed."""
+    if payment.state is not PaymentState.FAILED or payment.payment_intent_id is None:
+        raise InvalidTransition(
+            f"payment {payment.payment_id} is {payment.state.value}, not failed: nothing to settle"
+        )
+    return payment.payment_intent_id
+
+
+def _require_money_held(payment: Payment, intent: IntentFacts, plan: SettlementPlan) -> None:
+    """HoldGone unless the intent can still be settled as planned. An intent already in the
+    planned end state (the call reached the provider, its answer did not reach us) is settled:
+    the repeated call, under the same key, changes nothing."""
+    if intent.intent_id != payment.payment_intent_id:
+        raise PaymentError(f"intent {intent.intent_id} is not payment {payment.payment_id}'s")
+    action = plan.call.action if plan.call is not None else None
+    if payment.settlement is Settlement.PREPAY:
+        usable = intent.status == "succeeded"  # refunds are not visible on the intent
+    elif action is MoneyAction.CAPTURE:
+        usable = intent.status == "requires_capture" or (
+            intent.status == "succeeded" and intent.amount_received == plan.take_minor
+        )
+    else:
+        usable = intent.status in ("requires_capture", "canceled")
+    if not usable:
+        raise HoldGone(
+            f"the money of payment {payment.payment_id} is no longer held: intent {intent.intent_id} "
+            f"is {intent.status} at the provider (received {intent.amount_received})"
+        )
+
+
+def failed_again(payment: Payment, error: str, now: datetime) -> Payment:
+    """An operator's settlement of a failed payment failed too: still failed, the error recorded."""
+    failed_intent_id(payment)
+    return _changed(payment, now, capture_attempts=payment.capture_attempts + 1, failure=error)
 
 
 def checkout_ended(payment: Payment, reason: Reason, now: datetime) -> Payment:

@@ -54,6 +54,10 @@ class ChargerRegistry(Protocol):
 
     def last_register(self, charger_id: str, connector_id: int) -> int | None: ...
 
+    def record_certificate(self, charger_id: str, not_after: datetime) -> None:
+        """A rotated certificate is in use: its expiry is what the fault sweep watches now."""
+        ...
+
 
 class PendingCalls(Protocol):
     """CALLs the backend sent to chargers, awaiting their CALLRESULT or CALLERROR."""

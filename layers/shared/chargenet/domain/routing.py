@@ -6,7 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chargenet.domain.ports import ChargerRegistry, FaultMonitor, SessionStore, TagDirectory, TariffBook
+from chargenet.domain.certificates import CertificateAuthority
+from chargenet.domain.ports import (
+    ChargerRegistry,
+    FaultMonitor,
+    PendingCalls,
+    SessionStore,
+    TagDirectory,
+    TariffBook,
+)
 from chargenet.ocpp.router import CallContext, Router
 
 
@@ -19,6 +27,8 @@ class CallDeps:
     faults: FaultMonitor
     heartbeat_interval_s: int
     clock: Callable[[], datetime]
+    certificates: CertificateAuthority
+    pending: PendingCalls  # CALLs a handler promises to send after its reply (CertificateSigned)
 
 
 Ctx = CallContext[CallDeps]

@@ -15,10 +15,12 @@ from typing import Protocol
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from ocpp.messages import Call, CallError, CallResult, MessageType
+from ocpp.v16.enums import Action
 from pydantic import BaseModel, Field, ValidationError
 from pynamodb.exceptions import PynamoDBException
 
-from chargenet.domain import charger_calls, transaction_calls
+from chargenet.domain import certificate_calls, charger_calls, transaction_calls
+from chargenet.domain.certificates import CertificateAuthority
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.ports import (
     ChargerChannel,
@@ -34,7 +36,7 @@ from chargenet.ocpp import codec
 from chargenet.ocpp.router import CallContext
 
 # The modules whose @router.on handlers answer charger CALLs.
-HANDLER_MODULES = (charger_calls, transaction_calls)
+HANDLER_MODULES = (charger_calls, transaction_calls, certificate_calls)
 CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # Writing last_seen on every frame would double the write units for no gain.
 SEEN_WRITE_INTERVAL = timedelta(seconds=60)
@@ -96,6 +98,7 @@ class OcppIngest:
     dedupe: Deduplicator
     settings: IngestSettings
     clock: Callable[[], datetime]
+    certificates: CertificateAuthority
 
     def handle(self, event: IngestEvent) -> Outcome:
         if event.client_id is not None and event.client_id != event.charger_id:
@@ -128,7 +131,17 @@ class OcppIngest:
         if reply is None:
             return Outcome.DUPLICATE_IN_FLIGHT
         self.channel.send(charger_id, reply)
+        if frame.action == Action.sign_certificate:
+            self._deliver_signed_certificate(charger_id, frame.unique_id)
         return Outcome.ANSWERED
+
+    def _deliver_signed_certificate(self, charger_id: str, sign_message_id: str) -> None:
+        """CertificateSigned after the SignCertificate reply, as OCPP orders them; a repeated
+        request gets it again until the charger has answered it."""
+        message_id = certificate_calls.certificate_signed_message_id(charger_id, sign_message_id)
+        signed = self.pending.get(charger_id, message_id)
+        if signed is not None and signed.outcome is None:
+            self.channel.send(charger_id, codec.call(message_id, signed.action, signed.payload))
 
     def _refuse(self, charger_id: str, rejected: codec.FrameRejected) -> Outcome:
         # Never the payload or the description: they can hold idTags, passwords, certificates.
@@ -160,6 +173,8 @@ class OcppIngest:
             self.faults,
             self.settings.heartbeat_interval_s,
             self.clock,
+            self.certificates,
+            self.pending,
         )
         ctx = CallContext(charger_id, frame.unique_id, received_at, deps)
         try:

@@ -137,8 +137,13 @@ class PaymentMonitor:
         now = self.clock()
         record = self.cdrs.get(payment.session_id)
         if record is not None:  # the capture path missed it or failed: settle (same keys)
-            self.capture.settle(payment, record)
-            return self.payments.get(payment.payment_id) or payment
+            # The sweep's list may predate what the capture path just did (settled it, or failed
+            # and set a backoff): the stored payment decides, so no needless call reaches the provider.
+            current = self.payments.get(payment.payment_id) or payment
+            if current.next_attempt_at is not None and current.next_attempt_at > now:
+                return current
+            self.capture.settle(current, record)
+            return self.payments.get(payment.payment_id) or current
         session = self.sessions.get(payment.session_id)
         if session is None:
             return payment

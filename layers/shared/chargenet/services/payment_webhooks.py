@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chargenet.domain.payments import WebhookRejected
 from chargenet.services.payments import PaymentAuthorizations
 
 
@@ -55,6 +58,61 @@ CHECKOUT_CLOSED = frozenset({"checkout.session.expired", "checkout.session.async
 INTENT_CANCELED = "payment_intent.canceled"
 # Either says "look at this invoice again": the invoice's state as Stripe has it now decides.
 INVOICE_SETTLED = frozenset({"invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed"})
+ACTED_ON = SECURED | CHECKOUT_CLOSED | {INTENT_CANCELED} | INVOICE_SETTLED
+# The last second a datetime holds: a later `created` is no event time.
+_MAX_EPOCH_S = 253_402_300_799
+
+
+class _Shape(BaseModel):
+    # Strict: a signed event with a number where Stripe sends a string is malformed, not coerced.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class _IntentRef(_Shape):
+    id: str
+
+
+class _CustomerDetails(_Shape):
+    email: str | None = None
+
+
+class Subject(_Shape):
+    """The fields of the event's object that say which payment, intent or subscriber it is about."""
+
+    id: str
+    object: str | None = None
+    mode: str | None = None
+    client_reference_id: str | None = None
+    metadata: dict[str, str] | None = None
+    payment_intent: str | _IntentRef | None = None
+    customer_details: _CustomerDetails | None = None  # a completed checkout: what the driver entered
+
+
+class _Data(_Shape):
+    object: dict[str, Any]
+
+
+class ProviderEvent(_Shape):
+    """A verified event, checked for the shape the handlers read before anything is looked up."""
+
+    id: str = Field(min_length=1)
+    type: str
+    created: int = Field(ge=0, le=_MAX_EPOCH_S)
+    data: _Data
+
+    @classmethod
+    def parse(cls, event: Mapping[str, Any]) -> tuple[ProviderEvent, Subject | None]:
+        """The event and, for a type acted on, its subject; WebhookRejected for any other shape."""
+        try:
+            parsed = cls.model_validate(event)
+            subject = Subject.model_validate(parsed.data.object) if parsed.type in ACTED_ON else None
+        except ValidationError as error:
+            # Field names only: the values are the sender's.
+            fields = sorted({".".join(map(str, e["loc"])) for e in error.errors()})
+            raise WebhookRejected(
+                f"the event does not have the expected shape ({', '.join(fields)})"
+            ) from None
+        return parsed, subject
 
 
 @dataclass(frozen=True)
@@ -66,17 +124,16 @@ class ProviderWebhooks:
     subscriptions: SubscriptionEvents | None = None
 
     def receive(self, payload: bytes, signature: str | None) -> WebhookOutcome:
-        event = self.verifier.verify(payload, signature)
-        if self.events.seen(event["id"]):
+        event, subject = ProviderEvent.parse(self.verifier.verify(payload, signature))
+        if self.events.seen(event.id):
             return WebhookOutcome.DUPLICATE
-        outcome = self._dispatch(event)
+        outcome = WebhookOutcome.IGNORED if subject is None else self._dispatch(event, subject)
         # Remembered only once handled: a failure is answered 5xx and the provider sends it again.
-        self.events.remember(event["id"], self.clock())
+        self.events.remember(event.id, self.clock())
         return outcome
 
-    def _dispatch(self, event: Mapping[str, Any]) -> WebhookOutcome:
-        kind = event["type"]
-        obj = (event.get("data") or {}).get("object") or {}
+    def _dispatch(self, event: ProviderEvent, obj: Subject) -> WebhookOutcome:
+        kind = event.type
         if (subscribed := self._subscription_event(kind, obj)) is not None:
             return subscribed
         payment_id = _payment_id(obj)
@@ -87,38 +144,48 @@ class ProviderWebhooks:
         if kind in CHECKOUT_CLOSED:
             result = self.authorizations.checkout_closed(payment_id)
         elif kind == INTENT_CANCELED:
-            result = self.authorizations.hold_cancelled(payment_id, obj["id"])
+            result = self.authorizations.hold_cancelled(payment_id, obj.id)
         else:
             intent_id = _intent_id(obj)
             if intent_id is None:
                 return WebhookOutcome.IGNORED  # a checkout without a payment (setup mode)
-            paid_at = datetime.fromtimestamp(int(event["created"]), UTC)
+            paid_at = datetime.fromtimestamp(event.created, UTC)
             result = self.authorizations.money_secured(payment_id, intent_id, paid_at)
+            # After the start, which the driver waits for; a failure here is answered 5xx and the
+            # redelivery sets it then (money_secured changes nothing the second time).
+            if result is not None and (email := _checkout_email(kind, obj)):
+                self.authorizations.receipt_to(payment_id, intent_id, email)
         return WebhookOutcome.HANDLED if result is not None else WebhookOutcome.UNKNOWN_PAYMENT
 
-    def _subscription_event(self, kind: str, obj: Mapping[str, Any]) -> WebhookOutcome | None:
+    def _subscription_event(self, kind: str, obj: Subject) -> WebhookOutcome | None:
         """A saved card (setup-mode checkout) or a settled invoice of a subscriber; None for others."""
         if self.subscriptions is None:
             return None
-        metadata = obj.get("metadata") or {}
-        if kind == "checkout.session.completed" and obj.get("mode") == "setup":
+        metadata = obj.metadata or {}
+        if kind == "checkout.session.completed" and obj.mode == "setup":
             tag = metadata.get("subscriber_tag")
-            result = self.subscriptions.card_saved(tag, obj["id"]) if tag else None
+            result = self.subscriptions.card_saved(tag, obj.id) if tag else None
         elif kind in INVOICE_SETTLED and metadata.get("id_tag") and metadata.get("period"):
-            result = self.subscriptions.invoice_changed(metadata["id_tag"], metadata["period"], obj["id"])
+            result = self.subscriptions.invoice_changed(metadata["id_tag"], metadata["period"], obj.id)
         else:
             return None
         return WebhookOutcome.HANDLED if result is not None else WebhookOutcome.UNKNOWN_PAYMENT
 
 
-def _payment_id(obj: Mapping[str, Any]) -> str | None:
-    metadata = obj.get("metadata") or {}
-    return metadata.get("payment_id") or obj.get("client_reference_id")
+def _payment_id(obj: Subject) -> str | None:
+    return (obj.metadata or {}).get("payment_id") or obj.client_reference_id
 
 
-def _intent_id(obj: Mapping[str, Any]) -> str | None:
+def _checkout_email(kind: str, obj: Subject) -> str | None:
+    """The e-mail the driver entered on the hosted page: only a completed checkout carries it."""
+    if kind != "checkout.session.completed" or obj.customer_details is None:
+        return None
+    return obj.customer_details.email or None
+
+
+def _intent_id(obj: Subject) -> str | None:
     """A checkout session names its intent (an id, or the expanded object); an intent is one."""
-    if obj.get("object") == "payment_intent":
-        return obj.get("id")
-    intent = obj.get("payment_intent")
-    return intent.get("id") if isinstance(intent, Mapping) else intent
+    if obj.object == "payment_intent":
+        return obj.id
+    intent = obj.payment_intent
+    return intent.id if isinstance(intent, _IntentRef) else intent

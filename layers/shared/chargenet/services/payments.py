@@ -80,6 +80,8 @@ class PaymentGateway(Protocol):
 
     def intent(self, intent_id: str) -> IntentFacts: ...
 
+    def set_receipt_email(self, intent_id: str, email: str) -> None: ...
+
     def capture(self, intent_id: str, amount_minor: int, idempotency_key: str) -> None: ...
 
     def cancel(self, intent_id: str, idempotency_key: str) -> None: ...
@@ -97,7 +99,8 @@ class TagIssuer(Protocol):
 
 class PaymentAlarm(Protocol):
     def failed(self, payment: Payment) -> None:
-        """A payment reached the failed state: count it where the alarm watches."""
+        """A payment's money could not be settled (its first deferral, or the failed state): count
+        it where the alarm watches."""
         ...
 
 
@@ -256,6 +259,31 @@ class PaymentSettlements:
         self._call(payment, call)  # errors reach the operator as they are
         return self._saved(rules.refunded(payment, call, self.clock()))
 
+    def settle_failed(self, payment_id: str, record: BillingRecord) -> Payment:
+        """An operator settles a failed payment from its billing record, once the cause is fixed:
+        what the capture path would take, under its idempotency key. HoldGone when the provider
+        no longer holds the money; a provider error leaves it failed, the error recorded."""
+        return self._resettle(payment_id, lambda p, intent: rules.plan_failed_settlement(p, record, intent))
+
+    def release_failed(self, payment_id: str) -> Payment:
+        """An operator gives a failed payment's money back (the hold cancelled, a prepay refunded)."""
+        return self._resettle(payment_id, rules.plan_failed_release)
+
+    def _resettle(
+        self, payment_id: str, plan_for: Callable[[Payment, IntentFacts], SettlementPlan]
+    ) -> Payment:
+        payment = require(self.payments, payment_id)
+        intent_id = rules.failed_intent_id(payment)
+        try:
+            # The provider's word, not our record: the hold may have expired, or the call gone through.
+            plan = plan_for(payment, self.gateway.intent(intent_id))
+            if plan.call is not None:
+                self._call(payment, plan.call)
+        except PaymentProviderError as error:
+            saved(self.payments, rules.failed_again(payment, str(error), self.clock()))
+            raise
+        return self._saved(rules.settled(payment, plan, self.clock()))
+
     def _execute(self, payment: Payment, plan: SettlementPlan) -> Payment:
         # The tag is done: a late or repeated StartTransaction on it is refused.
         self.tags.put(payment.id_tag, TagStatus.BLOCKED, 1, None)
@@ -301,14 +329,16 @@ class PaymentSettlements:
 
     def _failed(self, payment: Payment, error: PaymentProviderError) -> Payment:
         transient = isinstance(error, PaymentProviderUnavailable)
-        updated = self._saved(
-            rules.settlement_failed(
-                payment, str(error), transient=transient, now=self.clock(), config=self.config
-            )
+        change = rules.settlement_failed(
+            payment, str(error), transient=transient, now=self.clock(), config=self.config
         )
-        if updated.state is PaymentState.FAILED:
-            self.alarm.failed(updated)
-        return updated
+        if not self.payments.save(change):
+            return require(self.payments, payment.payment_id)  # a concurrent path settled (or counted) it
+        # Operators hear at once that money is not coming in (the provider is in trouble: the sweep
+        # retries for up to an hour), and again if it never does; not at every retry in between.
+        if change.state is PaymentState.FAILED or change.capture_attempts == 1:
+            self.alarm.failed(change)
+        return change
 
     def _saved(self, payment: Payment) -> Payment:
         return saved(self.payments, payment)
@@ -357,6 +387,16 @@ class PaymentAuthorizations:
         except CommandRefused:
             return self.settlements.abort(payment, Reason.CHARGER_REFUSED)
         return saved(self.payments, rules.start_sent(payment, call.message_id, now))
+
+    def receipt_to(self, payment_id: str, intent_id: str, email: str) -> Payment | None:
+        """The provider's receipt goes to the e-mail the driver entered at checkout. Set on the
+        intent before the capture (or, for a prepay, after the charge: the provider sends it then).
+        Repeating it changes nothing, so a redelivered event may set it again."""
+        payment = self.payments.get(payment_id)
+        if payment is None or payment.payment_intent_id not in (None, intent_id):
+            return payment
+        self.gateway.set_receipt_email(intent_id, email)
+        return payment
 
     def checkout_closed(self, payment_id: str) -> Payment | None:
         """The checkout expired or its payment failed: nothing was taken."""

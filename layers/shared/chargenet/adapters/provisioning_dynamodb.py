@@ -1,0 +1,111 @@
+"""The serial-number allow-list (ProvisioningAllowListTable) and the claim's registry record.
+
+A claim is one DynamoDB transaction: the allow-list entry marked with the device's key and the
+charger record created (or left alone when this very claim created it), both conditional, so a
+serial is provisioned once and a repeat by the same device changes nothing but the certificate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chargenet.adapters.dynamodb import CHARGER_SK, ChargerItem, conditional_failed, table_meta
+from chargenet.domain.provisioning import AllowedSerial, Claim
+
+
+class AllowedSerialItem(Model):
+    Meta = table_meta("PROVISIONING_ALLOWLIST_TABLE", "ProvisioningAllowListTable")
+
+    serial_number = UnicodeAttribute(hash_key=True)
+    site_id = UnicodeAttribute(default="")
+    allowed_at = UTCDateTimeAttribute()
+    claimed_at = UTCDateTimeAttribute(null=True)
+    claimed_key = UnicodeAttribute(null=True)
+    certificate_id = UnicodeAttribute(null=True)
+
+    def to_domain(self) -> AllowedSerial:
+        return AllowedSerial(
+            serial_number=self.serial_number,
+            site_id=self.site_id or "",
+            allowed_at=self.allowed_at,
+            claimed_at=self.claimed_at,
+            claimed_key=self.claimed_key,
+            certificate_id=self.certificate_id,
+        )
+
+
+class ClaimedChargerItem(ChargerItem):
+    """The registry record, plus which device key's claim created it (other readers ignore it)."""
+
+    claimed_key = UnicodeAttribute(null=True)
+
+
+class DynamoAllowList:
+    """Implements chargenet.domain.provisioning.AllowList."""
+
+    def get(self, serial_number: str) -> AllowedSerial | None:
+        try:
+            return AllowedSerialItem.get(serial_number, consistent_read=True).to_domain()
+        except DoesNotExist:
+            return None
+
+    def claim(self, claim: Claim) -> bool:
+        entry = AllowedSerialItem(claim.serial_number)
+        charger = ClaimedChargerItem(claim.serial_number, CHARGER_SK)
+        same_key = ClaimedChargerItem.claimed_key == claim.device_key
+        try:
+            with TransactWrite(connection=Connection(region=AllowedSerialItem.Meta.region)) as transaction:
+                transaction.update(
+                    entry,
+                    actions=[
+                        AllowedSerialItem.claimed_at.set(AllowedSerialItem.claimed_at | claim.at),
+                        AllowedSerialItem.claimed_key.set(claim.device_key),
+                        AllowedSerialItem.certificate_id.set(claim.certificate_id),
+                    ],
+                    condition=AllowedSerialItem.serial_number.exists()
+                    & (
+                        AllowedSerialItem.claimed_key.does_not_exist()
+                        | (AllowedSerialItem.claimed_key == claim.device_key)
+                    ),
+                )
+                # An update that creates the record: a repeat after the charger booted keeps its data.
+                transaction.update(
+                    charger,
+                    actions=[
+                        ClaimedChargerItem.site_id.set(ClaimedChargerItem.site_id | claim.site_id),
+                        ClaimedChargerItem.serial_number.set(
+                            ClaimedChargerItem.serial_number | claim.serial_number
+                        ),
+                        ClaimedChargerItem.registered_at.set(ClaimedChargerItem.registered_at | claim.at),
+                        ClaimedChargerItem.online.set(ClaimedChargerItem.online | False),
+                        ClaimedChargerItem.presence_version.set(ClaimedChargerItem.presence_version | -1),
+                        ClaimedChargerItem.recent_boots.set(ClaimedChargerItem.recent_boots | []),
+                        ClaimedChargerItem.certificate_not_after.set(claim.certificate_not_after),
+                        ClaimedChargerItem.claimed_key.set(claim.device_key),
+                    ],
+                    condition=ClaimedChargerItem.charger_id.does_not_exist() | same_key,
+                )
+        except TransactWriteError as error:
+            if getattr(error, "cause_response_code", None) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def allow(self, serial_number: str, site_id: str, at: datetime) -> bool:
+        item = AllowedSerialItem(serial_number, site_id=site_id, allowed_at=at)
+        try:
+            item.save(condition=AllowedSerialItem.serial_number.does_not_exist())
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def list(self) -> list[AllowedSerial]:
+        return sorted((item.to_domain() for item in AllowedSerialItem.scan()), key=lambda a: a.serial_number)

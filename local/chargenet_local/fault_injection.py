@@ -1,0 +1,189 @@
+"""Failures injected into the local functions' DynamoDB calls, for the chaos run (bench/chaos.py).
+
+Local only, and invisible to the product: the Lambda runtime's workers (lambda_runtime.py)
+install botocore event hooks on every DynamoDB client a function creates, and the hooks read
+a plan the harness writes (`activate`) at every call, so faults start and stop mid-run.
+
+* throttling: `before-send` answers an attempt with DynamoDB's own
+  ProvisionedThroughputExceededException (HTTP 400), so botocore's retry logic and the
+  product's error handling see exactly what AWS would send;
+* crash before a write: `before-call` of a write kills the invocation before the request;
+* crash after a write: `after-call` of a successful write kills it once DynamoDB has applied
+  it, so the redelivery has to be idempotent.
+
+A crash is `SandboxCrash`, a BaseException: what a Lambda timeout or an out-of-memory kill
+does to a handler, which no `except Exception` in the product can swallow. The runtime sees
+the invocation fail and retries it as Lambda does (twice, then the dead-letter queue; stream
+batches by the mapping's retries).
+
+The plan is keyed by the stack daemon's pid (the workers' parent) because the workers get the
+template's environment, not the stack's home. Every injection is appended to a log beside
+the plan, which `injected` tallies.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import tempfile
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+THROTTLE = "throttle"
+CRASH_BEFORE_WRITE = "crash_before_write"
+CRASH_AFTER_WRITE = "crash_after_write"
+_THROTTLE_ERROR = "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
+
+
+class FaultPlan(BaseModel):
+    """What to inject, as probabilities per DynamoDB call (throttling: per attempt)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The stack's moto endpoint: a plan left behind by a killed run never arms a later stack that
+    # happens to get the same daemon pid.
+    stack: str
+    seed: int = 0
+    functions: frozenset[str] | None = Field(default=None, description="logical ids; unset: every function")
+    throttle: float = Field(default=0.0, ge=0, le=1)
+    crash_before_write: float = Field(default=0.0, ge=0, le=1)
+    crash_after_write: float = Field(default=0.0, ge=0, le=1)
+
+
+class SandboxCrash(BaseException):
+    """The function's sandbox died mid-invocation."""
+
+
+def control_path(stack_pid: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"chargenet-faults-{stack_pid}.json"
+
+
+def _log_path(stack_pid: int) -> Path:
+    return control_path(stack_pid).with_suffix(".log")
+
+
+def activate(stack_pid: int, plan: FaultPlan) -> None:
+    """Start injecting into the functions of the stack whose daemon is `stack_pid`."""
+    path = control_path(stack_pid)
+    staged = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+    staged.write_text(plan.model_dump_json())
+    staged.replace(path)  # atomic: a worker never reads half a plan
+
+
+def deactivate(stack_pid: int) -> None:
+    control_path(stack_pid).unlink(missing_ok=True)
+
+
+def injected(stack_pid: int) -> Counter[tuple[str, str]]:
+    """(function, kind) -> injections so far."""
+    path = _log_path(stack_pid)
+    if not path.exists():
+        return Counter()
+    entries = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return Counter((entry["function"], entry["kind"]) for entry in entries)
+
+
+def forget(stack_pid: int) -> None:
+    """Stop injecting and drop the tally."""
+    deactivate(stack_pid)
+    _log_path(stack_pid).unlink(missing_ok=True)
+
+
+class _Body:
+    """The raw stream botocore reads a response body from."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    def stream(self, **_: Any) -> Any:
+        yield self._content
+
+
+class _Injector:
+    def __init__(self, function: str, stack_pid: int) -> None:
+        self._function = function
+        self._control = control_path(stack_pid)
+        self._log = _log_path(stack_pid)
+        self._plan: FaultPlan | None = None
+        self._plan_version: float | None = None
+        self._rng = random.Random()
+
+    def attach(self, events: Any) -> None:
+        events.register("before-send.dynamodb", self._before_send)
+        events.register("before-call.dynamodb", self._before_call)
+        events.register("after-call.dynamodb", self._after_call)
+
+    def _current(self) -> FaultPlan | None:
+        try:
+            version = self._control.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._plan, self._plan_version = None, None
+            return None
+        if version != self._plan_version:
+            plan = FaultPlan.model_validate_json(self._control.read_text())
+            # Each worker its own sequence, the same for the same seed and spawn order.
+            self._rng.seed(f"{plan.seed}:{self._function}:{multiprocessing.current_process().name}")
+            self._plan, self._plan_version = plan, version
+        plan = self._plan
+        if plan is None or plan.stack != os.environ.get("AWS_ENDPOINT_URL"):
+            return None
+        if plan.functions is not None and self._function not in plan.functions:
+            return None
+        return plan
+
+    def _draw(self, kind: str, probability: float) -> bool:
+        if probability <= 0 or self._rng.random() >= probability:
+            return False
+        with self._log.open("a") as log:
+            log.write(json.dumps({"function": self._function, "kind": kind}) + "\n")
+        return True
+
+    def _before_send(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse, HeadersDict
+
+        plan = self._current()
+        if plan is None or not self._draw(THROTTLE, plan.throttle):
+            return None
+        body = {"__type": _THROTTLE_ERROR, "message": "injected: the table's throughput is exceeded"}
+        headers = HeadersDict(
+            {"x-amzn-RequestId": uuid.uuid4().hex, "Content-Type": "application/x-amz-json-1.0"}
+        )
+        return AWSResponse(request.url, 400, headers, _Body(json.dumps(body).encode()))
+
+    def _before_call(self, model: Any, **_: Any) -> None:
+        plan = self._current()
+        if (
+            plan
+            and model.name in WRITE_OPERATIONS
+            and self._draw(CRASH_BEFORE_WRITE, plan.crash_before_write)
+        ):
+            raise SandboxCrash(f"injected: {self._function} died before {model.name}")
+
+    def _after_call(self, http_response: Any, model: Any, **_: Any) -> None:
+        plan = self._current()
+        written = model.name in WRITE_OPERATIONS and http_response.status_code < 300
+        if plan and written and self._draw(CRASH_AFTER_WRITE, plan.crash_after_write):
+            raise SandboxCrash(f"injected: {self._function} died after {model.name}")
+
+
+def install(function: str) -> None:
+    """In a function's worker, before its handler is imported: hook every DynamoDB client it makes."""
+    import botocore.session
+
+    injector = _Injector(function, os.getppid())
+    create_client = botocore.session.Session.create_client
+
+    def hooked(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        client = create_client(session, service_name, *args, **kwargs)
+        if service_name == "dynamodb":
+            injector.attach(client.meta.events)
+        return client
+
+    botocore.session.Session.create_client = hooked  # type: ignore[method-assign]

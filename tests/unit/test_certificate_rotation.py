@@ -1,0 +1,187 @@
+"""Certificate rotation over the charger's own link: CSR rules and the ingest's SignCertificate /
+CertificateSigned / CertificateInstalled handling, on the in-memory network."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from chargenet.domain.certificate_calls import certificate_signed_message_id
+from chargenet.domain.certificates import CertificateStatus, CsrRefused, check_csr, facts
+from chargenet.services.ingest import IngestEvent
+from tests.ingest_network import Network
+
+
+def csr(
+    common_names: tuple[str, ...] = ("CP-1",),
+    key: object | None = None,
+    alt_names: tuple[str, ...] = (),
+) -> str:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "chargenet")]
+    attributes += [x509.NameAttribute(NameOID.COMMON_NAME, name) for name in common_names]
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
+    if alt_names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in alt_names]), critical=False
+        )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_a_p256_or_rsa_2048_csr_for_the_charger_itself_is_accepted():
+    check_csr(csr(), "CP-1")
+    check_csr(csr(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)), "CP-1")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: csr(("CP-2",)), "common name"),
+        (lambda: csr(()), "common name"),
+        (lambda: csr(("CP-1", "CP-2")), "common name"),
+        (lambda: csr(alt_names=("CP-2",)), "subjectAltName"),
+        (lambda: csr(key=ec.generate_private_key(ec.SECP384R1())), "P-256"),
+        (lambda: csr(key=rsa.generate_private_key(public_exponent=65537, key_size=1024)), "2048"),
+        (lambda: "-----BEGIN CERTIFICATE REQUEST-----\nbm9wZQ==\n-----END CERTIFICATE REQUEST-----\n", "PEM"),
+    ],
+    ids=["other-charger", "no-cn", "two-cns", "alt-names", "p384", "rsa-1024", "garbage"],
+)
+def test_csrs_the_backend_must_not_sign(make, reason):
+    with pytest.raises(CsrRefused, match=reason):
+        check_csr(make(), "CP-1")
+
+
+def test_a_csr_whose_signature_does_not_match_its_key_is_refused():
+    good = x509.load_pem_x509_csr(csr().encode())
+    der = bytearray(good.public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 0x01  # flip a bit of the signature
+    tampered = x509.load_der_x509_csr(bytes(der)).public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(CsrRefused, match="signed"):
+        check_csr(tampered, "CP-1")
+
+
+def frames_to(net: Network, charger_id: str = "CP-1") -> list[list]:
+    return [json.loads(frame) for cid, frame in net.channel.sent if cid == charger_id]
+
+
+def sign(net: Network, request: str, charger_id: str = "CP-1") -> list[list]:
+    before = len(frames_to(net, charger_id))
+    net.call("SignCertificate", {"csr": request}, charger_id)
+    return frames_to(net, charger_id)[before:]
+
+
+def confirm(net: Network, message_id: str, certificate_pem: str, charger_id: str = "CP-1") -> str:
+    data = json.dumps({"serialNumber": facts(certificate_pem).serial_number})
+    reply = net.call(
+        "DataTransfer", {"vendorId": "chargenet", "messageId": message_id, "data": data}, charger_id
+    )
+    return reply[2]["status"]
+
+
+def test_sign_certificate_is_answered_accepted_then_the_certificate_signed_call_follows():
+    net = Network()
+    reply, signed = sign(net, csr())
+    assert reply[0] == 3 and reply[2] == {"status": "Accepted"}
+    assert signed[:3] == [2, certificate_signed_message_id("CP-1", reply[1]), "CertificateSigned"]
+    (issued,) = net.certificates.certificates_of("CP-1")
+    assert signed[3] == {"certificateChain": issued.pem} and issued.status is CertificateStatus.ACTIVE
+    # The CALL is a pending call: the charger's answer is matched to it like any command's.
+    assert net.pending.action_of("CP-1", signed[1]) == "CertificateSigned"
+
+
+def test_a_repeated_sign_certificate_issues_nothing_new_and_resends_the_certificate_until_answered():
+    net = Network()
+    request = csr()
+    net.call("SignCertificate", {"csr": request})
+    message_id = frames_to(net)[0][1]
+    frame = [2, message_id, "SignCertificate", {"csr": request}]
+    net.ingest.handle(_event(frame))
+    assert [f[0] for f in frames_to(net)] == [3, 2, 3, 2]
+    assert len(net.certificates.certificates_of("CP-1")) == 1
+    signed_id = frames_to(net)[1][1]
+    net.ingest.handle(_event([3, signed_id, {"status": "Accepted"}]))
+    net.ingest.handle(_event(frame))
+    assert [f[0] for f in frames_to(net)] == [3, 2, 3, 2, 3]
+
+
+def _event(frame: list) -> IngestEvent:
+    return IngestEvent(
+        charger_id="CP-1",
+        client_id="CP-1",
+        payload=base64.b64encode(json.dumps(frame).encode()).decode(),
+        received_at=int(datetime(2026, 11, 26, 8, tzinfo=UTC).timestamp() * 1000),
+    )
+
+
+def test_a_csr_for_another_charger_is_rejected_recorded_as_a_security_fault_and_signs_nothing():
+    net = Network()
+    (reply,) = sign(net, csr(("CP-2",)))
+    assert reply[2] == {"status": "Rejected"}
+    assert net.certificates.certificates_of("CP-1") == []
+    assert net.certificates.certificates_of("CP-2") == []
+    ((fault, _),) = net.faults.store.of_charger("CP-1")
+    assert fault.code == "InvalidChargePointCertificate" and fault.charger_id == "CP-1"
+    assert "BEGIN CERTIFICATE REQUEST" not in fault.evidence
+
+
+def test_certificate_installed_retires_every_other_active_certificate_and_records_the_expiry():
+    net = Network()
+    old = net.certificates.issue("CP-1", csr())
+    abandoned = net.certificates.issue("CP-1", csr())  # signed once, never installed
+    sign(net, csr())
+    new = net.certificates.certificates_of("CP-1")[-1]
+    assert confirm(net, "CertificateInstalled", new.pem) == "Accepted"
+    assert net.certificates.status("CP-1", old.pem) is CertificateStatus.INACTIVE
+    assert net.certificates.status("CP-1", abandoned.pem) is CertificateStatus.INACTIVE
+    assert net.certificates.status("CP-1", new.pem) is CertificateStatus.ACTIVE
+    assert net.registry.get("CP-1").certificate_not_after == facts(new.pem).not_after
+    assert facts(new.pem).not_after - datetime.now(UTC) > timedelta(days=360)
+    assert confirm(net, "CertificateInstalled", new.pem) == "Accepted"  # a repeat changes nothing
+    assert net.certificates.status("CP-1", new.pem) is CertificateStatus.ACTIVE
+
+
+def test_a_charger_cannot_confirm_another_chargers_or_a_retired_certificate():
+    net = Network()
+    sign(net, csr(("CP-2",)), charger_id="CP-2")
+    others = net.certificates.certificates_of("CP-2")[0]
+    sign(net, csr())
+    mine = net.certificates.certificates_of("CP-1")[0]
+    assert confirm(net, "CertificateInstalled", others.pem) == "Rejected"
+    assert net.certificates.status("CP-1", mine.pem) is CertificateStatus.ACTIVE
+    assert net.registry.get("CP-1").certificate_not_after is None
+
+
+def test_an_abandoned_certificate_is_retired_but_never_the_last_active_one():
+    net = Network()
+    current = net.certificates.issue("CP-1", csr())
+    sign(net, csr())
+    refused = net.certificates.certificates_of("CP-1")[-1]
+    assert confirm(net, "CertificateAbandoned", refused.pem) == "Accepted"
+    assert net.certificates.status("CP-1", refused.pem) is CertificateStatus.INACTIVE
+    assert confirm(net, "CertificateAbandoned", current.pem) == "Rejected"
+    assert net.certificates.status("CP-1", current.pem) is CertificateStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"vendorId": "acme", "messageId": "CertificateInstalled"}, "UnknownVendorId"),
+        ({"vendorId": "chargenet", "messageId": "Reboot"}, "UnknownMessageId"),
+        ({"vendorId": "chargenet", "messageId": "CertificateInstalled"}, "Rejected"),
+        ({"vendorId": "chargenet", "messageId": "CertificateInstalled", "data": "not json"}, "Rejected"),
+        (
+            {"vendorId": "chargenet", "messageId": "CertificateInstalled", "data": '{"serialNumber": "xyz"}'},
+            "Rejected",
+        ),
+    ],
+)
+def test_data_transfer_answers_what_it_does_not_know_with_the_ocpp_status(payload, status):
+    net = Network()
+    assert net.call("DataTransfer", payload)[2] == {"status": status}

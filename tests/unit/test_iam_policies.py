@@ -1,0 +1,343 @@
+"""Least privilege, tested: every function's role grants exactly what its code calls, scoped.
+
+The template is read the way CloudFormation reads it (SAM transform, then intrinsics) by the
+local stack's loader, so the roles checked here are the roles SAM deploys. EXPECTED_GRANTS is
+the table derived from the adapters each handler wires (the comment on each line names the
+calls): a new permission, or one dropped while the code still calls it, fails the test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chargenet_local.template import Template, load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+Grant = tuple[str, str]  # (action, resource as a short name: logical id, index or topic)
+
+# Managed policies SAM attaches, each with why it stays. Nothing else may be attached.
+ALLOWED_MANAGED_POLICIES = {
+    # logs:CreateLogStream/PutLogEvents: Lambda writes the function's own log group with them.
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    # Tracing: Active. X-Ray has no resource-level permissions: PutTraceSegments needs "*".
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+# SAM's DynamoDB stream event attaches stream reads on "*" (the scoped form would be the
+# table's stream ARN): accepted for the stream consumers only, listed in docs/SECURITY.md gaps.
+STREAM_READER_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
+STREAM_CONSUMERS = {"BillingFunction", "PaymentCaptureFunction", "SubscriptionUsageFunction"}
+
+# Wildcard resources that stay, with why. Only these (action, resource) pairs may use one.
+ALLOWED_WILDCARDS: dict[Grant, str] = {
+    ("iot:Publish", "topic/chargers/*/out"): "the backend answers whichever charger wrote",
+    ("iot:CreateCertificateFromCsr", "*"): "IAM has no resource type for it: the certificate is new",
+    # Taken from the rotation change as written: the IAM reference names `thing` as this action's
+    # resource type, so `thing/*` would do; kept until the owner of that change confirms.
+    ("iot:AttachThingPrincipal", "*"): "a rotated certificate is attached to the charger's thing",
+    ("iot:AttachPolicy", "cert/*"): "the new certificate's id is known only once it is signed",
+    ("iot:DescribeCertificate", "cert/*"): "the new certificate's id is known only once it is signed",
+    ("iot:UpdateCertificate", "cert/*"): "the old certificate is deactivated after the new connects",
+    ("iot:ListThingPrincipals", "thing/*"): "the thing is the charger that asked, any charger",
+}
+
+# Every function writes to encrypted tables, queues or topics with the stack's key.
+_KMS = {("kms:Decrypt", "DataKey"), ("kms:GenerateDataKey", "DataKey")}
+# Failed asynchronous invocations and stream batches go to the dead-letter queue.
+_DLQ = {("sqs:SendMessage", "IngestDeadLetterQueue")}
+_ALERTS = {("sns:Publish", "AlertsTopic")}
+_REPLY = {("iot:Publish", "topic/chargers/*/out")}  # IotDataChannel.send
+_STRIPE_KEY = {("secretsmanager:GetSecretValue", "StripeApiKeySecret")}
+# DynamoFaultStore: get, of_charger (index), save (a transaction: the fault and its history episode).
+_FAULTS = {
+    ("dynamodb:GetItem", "FaultsTable"),
+    ("dynamodb:PutItem", "FaultsTable"),
+    ("dynamodb:Query", "FaultsTable/index/by-charger"),
+    ("dynamodb:PutItem", "HistoryTable"),
+}
+
+# DynamoPaymentStore: get, create/save (conditional puts), by_tag (index).
+_PAYMENTS = {
+    ("dynamodb:GetItem", "PaymentsTable"),
+    ("dynamodb:PutItem", "PaymentsTable"),
+    ("dynamodb:Query", "PaymentsTable/index/by-tag"),
+}
+
+
+def _on(table: str, *actions: str) -> set[Grant]:
+    return {(f"dynamodb:{action}", table) for action in actions}
+
+
+EXPECTED_GRANTS: dict[str, set[Grant]] = {
+    "OcppIngestFunction": {
+        # registry: get, connectors, record_boot/seen/status/register, link_session (conditional updates)
+        *_on("ChargersTable", "GetItem", "UpdateItem", "Query"),
+        # action_of, resolve; add: the CertificateSigned a rotating charger is owed
+        *_on("PendingCallsTable", "GetItem", "PutItem", "UpdateItem"),
+        *_on("SessionsTable", "GetItem", "PutItem", "UpdateItem"),  # get, open, save_facts
+        *_on("SessionEventsTable", "PutItem", "Query"),  # append, events
+        # allocate_transaction (counter update, conditional put, read back), record_orphan_stop
+        *_on("TransactionKeysTable", "GetItem", "PutItem", "UpdateItem"),
+        *_on("TagsTable", "GetItem", "UpdateItem"),  # authorize, claim, release
+        *_on("TariffsTable", "GetItem", "BatchGetItem"),  # in_force, member_tariff
+        *_on("IdempotencyTable", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),  # Powertools
+        *_FAULTS,
+        ("dynamodb:PutItem", "HistoryTable"),  # record_connector_status
+        *_ALERTS,
+        *_REPLY,
+        # SignCertificate over the charger's own link (chargenet.adapters.iot_certificates)
+        ("iot:CreateCertificateFromCsr", "*"),
+        ("iot:AttachThingPrincipal", "*"),
+        ("iot:AttachPolicy", "cert/*"),
+        ("iot:DescribeCertificate", "cert/*"),
+        ("iot:UpdateCertificate", "cert/*"),
+        ("iot:ListThingPrincipals", "thing/*"),
+        *_KMS,
+        *_DLQ,
+    },
+    "PresenceFunction": {
+        *_on("ChargersTable", "UpdateItem"),  # apply_presence
+        *_FAULTS,  # a reconnect resolves the offline fault
+        *_ALERTS,
+        *_KMS,
+        *_DLQ,
+    },
+    "BillingFunction": {
+        *_on("SessionsTable", "GetItem", "UpdateItem"),  # get, mark_billed
+        *_on("SessionEventsTable", "Query"),  # events
+        *_on("CdrsTable", "PutItem"),  # create (conditional)
+        *_KMS,
+        *_DLQ,
+    },
+    "SessionSweepFunction": {
+        *_on("SessionsTable/index/by-state", "Query"),  # in_state
+        *_on("SessionsTable", "UpdateItem"),  # save_facts
+        *_on("SessionEventsTable", "PutItem", "Query"),  # append, events
+        *_KMS,
+        *_DLQ,
+    },
+    "FaultSweepFunction": {
+        *_on("ChargersTable", "Scan"),  # registry.list
+        *_on("FaultsTable", "Scan"),  # watched
+        *_on("SessionsTable/index/by-state", "Query"),  # in_state
+        *_FAULTS,
+        *_ALERTS,
+        *_KMS,
+        *_DLQ,
+    },
+    "PaymentsApiFunction": {
+        *_on("ChargersTable", "GetItem", "Query"),  # the charger and its connectors on the pay page
+        *_on("PendingCallsTable", "GetItem", "PutItem"),  # RemoteStart/Stop sent and awaited
+        *_on("SessionsTable", "GetItem"),
+        *_on("CdrsTable", "GetItem"),  # the receipt
+        *_on("SessionEventsTable", "Query"),  # the running cost
+        *_on("TagsTable", "PutItem", "UpdateItem"),  # the payment's one-start tag; subscriber tags
+        *_on("TariffsTable", "GetItem", "BatchGetItem", "PutItem"),  # price shown; member tariff
+        *_PAYMENTS,
+        *_on("PaymentsTable/index/by-token", "Query"),  # the driver's session page
+        *_on("PaymentEventsTable", "GetItem", "PutItem"),  # webhook event ids, applied once
+        *_on("SubscribersTable", "GetItem", "PutItem"),
+        *_ALERTS,
+        *_STRIPE_KEY,
+        ("secretsmanager:GetSecretValue", "StripeWebhookSecret"),
+        *_REPLY,
+        *_KMS,
+    },
+    "PaymentCaptureFunction": {
+        *_on("CdrsTable", "GetItem"),
+        *_on("SessionsTable", "GetItem"),
+        *_PAYMENTS,
+        *_on("TagsTable", "PutItem"),  # the payment's tag retired
+        *_STRIPE_KEY,
+        *_KMS,
+        *_DLQ,
+    },
+    "PaymentSweepFunction": {
+        *_PAYMENTS,
+        *_on("PaymentsTable/index/by-state", "Query"),  # open payments
+        *_on("ChargersTable", "GetItem"),
+        *_on("SessionsTable", "GetItem"),
+        *_on("CdrsTable", "GetItem"),
+        *_on("SessionEventsTable", "Query"),  # the running cost against the cap
+        *_on("PendingCallsTable", "GetItem", "PutItem"),  # RemoteStart/Stop
+        *_on("TagsTable", "PutItem"),
+        *_STRIPE_KEY,
+        *_REPLY,
+        *_KMS,
+        *_DLQ,
+    },
+    "SubscriptionUsageFunction": {
+        *_on("CdrsTable", "GetItem"),
+        *_on("SessionsTable", "GetItem"),
+        *_on("SubscribersTable", "GetItem"),
+        *_STRIPE_KEY,
+        *_KMS,
+        *_DLQ,
+    },
+    # Fleet provisioning's pre-provisioning hook: a serial is allowed once (conditional update).
+    "ProvisioningHookFunction": {
+        *_on("ProvisioningAllowListTable", "GetItem", "UpdateItem"),
+        *_on("ChargersTable", "UpdateItem"),  # the registry record, in the claim's transaction
+        *_KMS,
+    },
+    "SubscriptionInvoicingFunction": {
+        *_on("SubscribersTable", "GetItem", "PutItem", "Scan"),
+        *_on("TagsTable", "UpdateItem"),  # set_status: blocked or open again
+        *_STRIPE_KEY,
+        *_ALERTS,
+        *_KMS,
+        *_DLQ,
+    },
+}
+
+
+@cache
+def _template() -> Template:
+    return load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _short(resource: str) -> str:
+    """`arn:aws:dynamodb:r:a:table/T/index/I` -> `T/index/I`; key, queue, topic, secret -> its name."""
+    if resource == "*":
+        return resource
+    path = re.sub(r"^arn:aws:[a-z0-9-]+:[^:]*:[^:]*:", "", resource)
+    return re.sub(r"^(table/|key/|secret:)", "", path)
+
+
+def _role_statements(function: str) -> Iterator[dict[str, Any]]:
+    template = _template()
+    role_ref = template.resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = template.resources[role_ref]["Properties"]
+    for policy in role.get("Policies", []):
+        yield from template.resolve(policy["PolicyDocument"])["Statement"]
+
+
+def _grants(function: str) -> set[Grant]:
+    grants = set()
+    for statement in _role_statements(function):
+        assert statement["Effect"] == "Allow", f"{function}: unexpected {statement['Effect']}"
+        for action in _as_list(statement["Action"]):
+            grants |= {(action, _short(resource)) for resource in _as_list(statement["Resource"])}
+    return grants
+
+
+def _functions() -> list[str]:
+    return sorted(_template().of_type("AWS::Lambda::Function"))
+
+
+def test_every_function_has_an_expected_grant_table():
+    assert set(_functions()) == set(EXPECTED_GRANTS)
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_a_function_is_granted_exactly_what_its_code_calls(function: str):
+    granted = _grants(function)
+    assert not granted - EXPECTED_GRANTS[function], f"{function}: granted but not used"
+    assert not EXPECTED_GRANTS[function] - granted, f"{function}: used but not granted"
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_no_wildcard_action_or_resource(function: str):
+    for action, resource in _grants(function):
+        assert "*" not in action, f"{function}: wildcard action {action}"
+        assert "*" not in resource or (action, resource) in ALLOWED_WILDCARDS, (
+            f"{function}: {action} on wildcard resource {resource}"
+        )
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_only_the_listed_managed_policies_are_attached(function: str):
+    role_ref = _template().resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    attached = set(_template().resources[role_ref]["Properties"].get("ManagedPolicyArns", []))
+    allowed = ALLOWED_MANAGED_POLICIES | ({STREAM_READER_POLICY} if function in STREAM_CONSUMERS else set())
+    assert attached <= allowed, f"{function}: {attached - allowed}"
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_a_function_touches_only_tables_named_in_its_environment(function: str):
+    """A grant on a table the code has no name for is a grant nobody uses."""
+    environment = _template().functions()[function].environment
+    named = {value for key, value in environment.items() if key.endswith("_TABLE")}
+    granted = {r.split("/")[0] for a, r in _grants(function) if a.startswith("dynamodb:")}
+    assert granted <= named, f"{function}: grants on {granted - named}"
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_secrets_are_read_only_from_secrets_manager_by_arn(function: str):
+    template = _template()
+    secrets = set(template.of_type("AWS::SecretsManager::Secret"))
+    environment = template.functions()[function].environment
+    for key, value in environment.items():
+        assert not re.search(r"(sk|rk)_(test|live)_|whsec_", value), f"{function}: {key} holds a secret"
+        if "SECRET" in key:
+            assert key.endswith("_SECRET_ARN") and _short(value) in secrets, f"{function}: {key}={value}"
+    read = {r for a, r in _grants(function) if a == "secretsmanager:GetSecretValue"}
+    referenced = {_short(v) for k, v in environment.items() if k.endswith("_SECRET_ARN")}
+    assert read == referenced, f"{function}: reads {read}, its environment names {referenced}"
+
+
+def test_secrets_are_generated_never_written_into_the_template():
+    for name, secret in _template().of_type("AWS::SecretsManager::Secret").items():
+        assert "SecretString" not in secret["Properties"], name
+        assert "GenerateSecretString" in secret["Properties"], name
+    parameters = (ROOT / "template.yaml").read_text()
+    assert not re.search(r"(sk|rk)_(test|live)_[A-Za-z0-9]|whsec_[A-Za-z0-9]", parameters)
+
+
+def test_every_table_queue_topic_secret_and_log_group_is_encrypted_with_the_stack_key():
+    template = _template()
+    key_property = {
+        "AWS::DynamoDB::Table": lambda p: p["SSESpecification"]["KMSMasterKeyId"],
+        "AWS::SQS::Queue": lambda p: p["KmsMasterKeyId"],
+        "AWS::SNS::Topic": lambda p: p["KmsMasterKeyId"],
+        "AWS::SecretsManager::Secret": lambda p: p["KmsKeyId"],
+        "AWS::Logs::LogGroup": lambda p: p["KmsKeyId"],
+        "AWS::Lambda::Function": lambda p: p["KmsKeyArn"],
+    }
+    checked = 0
+    for kind, key_of in key_property.items():
+        for name, resource in template.of_type(kind).items():
+            key = template.resolve(key_of(resource["Properties"]))
+            assert _short(key) == "DataKey", f"{name} ({kind}) is encrypted with {key}"
+            checked += 1
+    assert checked > 30
+
+
+def test_the_key_can_be_used_by_the_functions_and_services_that_write_encrypted_data():
+    template = _template()
+    for function in EXPECTED_GRANTS:
+        assert _grants(function) >= _KMS, function
+    error_role = template.resolve(template.resources["IotRuleErrorRole"]["Properties"]["Policies"])
+    [dead_letter] = error_role
+    grants = {
+        (action, _short(resource))
+        for s in dead_letter["PolicyDocument"]["Statement"]
+        for action in _as_list(s["Action"])
+        for resource in _as_list(s["Resource"])
+    }
+    assert grants == {*_DLQ, ("kms:GenerateDataKey", "DataKey"), ("kms:Decrypt", "DataKey")}
+    key_policy = template.resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    services = {
+        service
+        for s in key_policy
+        for service in _as_list(s["Principal"].get("Service", []))
+        if "kms:Decrypt" in _as_list(s["Action"])
+    }
+    # SQS and SNS deliver to the encrypted queue/topic, IoT's error action writes the queue,
+    # CloudWatch alarms publish to the encrypted alerts topic.
+    assert services == {
+        "sns.amazonaws.com",
+        "sqs.amazonaws.com",
+        "iot.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+    }
