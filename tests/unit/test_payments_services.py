@@ -622,6 +622,14 @@ def test_a_failed_payment_whose_hold_is_gone_is_refused_with_the_intents_state(w
     assert world.gateway.calls == [] and world.payments.get(payment_id).state is S.FAILED
 
 
+def test_a_hold_already_gone_can_still_be_recorded_as_released(world) -> None:
+    payment_id = failed(world)
+    world.gateway.intents["pi_pay1"] = IntentFacts("pi_pay1", "canceled", "EUR", 0, 0)
+    world.gateway.failures = [PaymentProviderError("InvalidRequestError: already canceled")]
+    released = world.settlements.release_failed(payment_id)
+    assert (released.state, released.kept_minor) == (S.CANCELLED, 0)
+
+
 def test_a_capture_that_reached_stripe_before_it_failed_is_recorded_not_taken_again(world) -> None:
     payment_id = failed(world)
     world.gateway.capture("pi_pay1", 1534, "capture-pay1")  # it went through; the answer was lost
