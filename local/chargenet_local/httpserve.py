@@ -45,20 +45,25 @@ def json_response(status: int, payload: Any, headers: Iterable[tuple[str, str]] 
 Handle = Callable[[Request], Response]
 
 
+def read_request(handler: BaseHTTPRequestHandler) -> Request:
+    """The request `handler` is serving, body read."""
+    url = urlsplit(handler.path)
+    headers: dict[str, str] = {}
+    for name, value in handler.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    return Request(handler.command, url.path, url.query, headers, body, handler.client_address[0])
+
+
 def _handler_for(handle: Handle) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:
-            url = urlsplit(self.path)
-            headers: dict[str, str] = {}
-            for name, value in self.headers.items():
-                key = name.lower()
-                headers[key] = f"{headers[key]},{value}" if key in headers else value
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            request = Request(self.command, url.path, url.query, headers, body, self.client_address[0])
+            request = read_request(self)
             try:
                 response = handle(request)
             except Exception:  # a bug in a front must not kill the connection silently
-                log.exception("%s %s failed", self.command, url.path)
+                log.exception("%s %s failed", self.command, request.path)
                 response = json_response(500, {"message": "Internal Server Error"})
             self.send_response(response.status)
             for name, value in response.headers:

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chargenet_local.httpserve import Request, Response, json_response
+from chargenet_local.httpserve import Request, Response, json_response, read_request
 
 log = logging.getLogger("chargenet.local.stripe_faults")
 
@@ -249,13 +249,7 @@ class _Reset(Exception):
 def _handler_for(proxy: StripeFaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:
-            url = urlsplit(self.path)
-            headers: dict[str, str] = {}
-            for name, value in self.headers.items():
-                key = name.lower()
-                headers[key] = f"{headers[key]},{value}" if key in headers else value
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            request = Request(self.command, url.path, url.query, headers, body, self.client_address[0])
+            request = read_request(self)
             try:
                 response = self._respond(request)
             except _Reset:
@@ -264,7 +258,7 @@ def _handler_for(proxy: StripeFaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             except Exception:  # a bug here must not look like an injected fault
-                log.exception("%s %s failed in the fault proxy", self.command, url.path)
+                log.exception("%s %s failed in the fault proxy", self.command, request.path)
                 response = json_response(500, {"message": "fault proxy error"})
             if response is None:  # held past the client's patience: it left, nobody to answer
                 self.close_connection = True
