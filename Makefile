@@ -76,5 +76,10 @@ bench: deps venv
 	  --json > bench/results/cost_estimate.json
 	$(BIN)/python bench/fault_detection.py
 
+# Chaos run on a fresh local stack: faults injected, invariants checked (bench/README.md).
+.PHONY: chaos
+chaos: deps venv
+	$(BIN)/python bench/chaos.py --chargers 50 --sessions-per-charger 6
+
 clean:
 	rm -rf $(VENV) $(IAC_VENV) .local .aws-sam

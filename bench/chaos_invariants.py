@@ -1,0 +1,141 @@
+"""The chaos run's invariants: the simulator's ground truth against what the backend recorded.
+
+Pure: the harness (bench/chaos.py) gathers the facts from the local stack, this module judges
+them, so each check can be shown to fail on crafted facts (tests/unit/test_chaos_invariants.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DeliveredSession:
+    """What the simulator delivered: the transaction the backend gave it and the energy."""
+
+    charger_id: str
+    connector_id: int
+    transaction_id: int
+    energy_wh: int
+
+
+@dataclass(frozen=True)
+class FailedSession:
+    """A planned session the simulator could not run: the driver gave up (an Authorize or the
+    charger's boot went unanswered in time). Not an invariant: nothing of it may be billed, which
+    the CDR check holds against the delivered sessions."""
+
+    charger_id: str
+    connector_id: int
+    error: str
+
+
+@dataclass(frozen=True)
+class BilledSession:
+    """A CDR as stored (credit CDRs left out)."""
+
+    cdr_id: str
+    session_id: str
+    charger_id: str
+    energy_wh: int
+
+
+@dataclass(frozen=True)
+class Facts:
+    delivered: Sequence[DeliveredSession]
+    failed: Sequence[FailedSession]
+    cdrs: Sequence[BilledSession]  # every CDR of the run's chargers
+    review_session_ids: frozenset[str]  # sessions in needs_review
+    malformed_sent: Sequence[str]  # message ids of malformed frames sent
+    malformed_answered: frozenset[str]  # those answered with a CALLERROR
+    poison_sent: Sequence[str]  # message ids of frames the backend cannot process
+    dead_lettered: frozenset[str]  # message ids found in the dead-letter queue
+    alerts_expected: Sequence[str]  # one key per injected safety fault
+    alerts_received: Sequence[str]  # the key of every matching alert delivered
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    checked: int
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def check(facts: Facts) -> list[Verdict]:
+    return [
+        _one_cdr_or_review(facts),
+        _billed_energy(facts),
+        _malformed_answered(facts),
+        _poison_dead_lettered(facts),
+        _alerts_once(facts),
+    ]
+
+
+def _one_cdr_or_review(facts: Facts) -> Verdict:
+    per_session = Counter(cdr.session_id for cdr in facts.cdrs)
+    violations = []
+    for session in facts.delivered:
+        session_id = str(session.transaction_id)
+        count = per_session[session_id]
+        if count > 1:
+            violations.append(f"session {session_id}: {count} CDRs")
+        elif count == 0 and session_id not in facts.review_session_ids:
+            violations.append(f"session {session_id}: no CDR and not in review")
+    delivered = {str(s.transaction_id) for s in facts.delivered}
+    violations += [
+        f"CDR {cdr.cdr_id} bills session {cdr.session_id}, which the simulator never ran"
+        for cdr in facts.cdrs
+        if cdr.session_id not in delivered
+    ]
+    return Verdict("every session has exactly one CDR or a review record", len(facts.delivered), violations)
+
+
+def _billed_energy(facts: Facts) -> Verdict:
+    truth = {str(s.transaction_id): s.energy_wh for s in facts.delivered}
+    billed = [cdr for cdr in facts.cdrs if cdr.session_id in truth]
+    violations = [
+        f"session {cdr.session_id}: billed {cdr.energy_wh} Wh, delivered {truth[cdr.session_id]} Wh"
+        for cdr in billed
+        if cdr.energy_wh != truth[cdr.session_id]
+    ]
+    return Verdict("billed energy equals delivered energy", len(billed), violations)
+
+
+def _malformed_answered(facts: Facts) -> Verdict:
+    return Verdict(
+        "every malformed frame answered with a CALLERROR",
+        len(facts.malformed_sent),
+        [f"frame {m}: no CALLERROR" for m in facts.malformed_sent if m not in facts.malformed_answered],
+    )
+
+
+def _poison_dead_lettered(facts: Facts) -> Verdict:
+    return Verdict(
+        "every poison message is in the dead-letter queue",
+        len(facts.poison_sent),
+        [f"frame {m}: not dead-lettered" for m in facts.poison_sent if m not in facts.dead_lettered],
+    )
+
+
+def _alerts_once(facts: Facts) -> Verdict:
+    received = Counter(facts.alerts_received)
+    violations = [f"{key}: {received[key]} alerts" for key in facts.alerts_expected if received[key] != 1]
+    expected = set(facts.alerts_expected)
+    violations += [f"{key}: alert for no injected fault" for key in received if key not in expected]
+    return Verdict("no alert lost or duplicated", len(facts.alerts_expected), violations)
+
+
+def table(verdicts: Sequence[Verdict], failed: Sequence[FailedSession] = ()) -> str:
+    width = max(len(v.name) for v in verdicts)
+    lines = [f"{'INVARIANT':<{width}}  CHECKED  VIOLATIONS"]
+    lines += [f"{v.name:<{width}}  {v.checked:>7}  {len(v.violations):>10}" for v in verdicts]
+    for verdict in verdicts:
+        lines += [f"  ! {verdict.name}: {violation}" for violation in verdict.violations[:20]]
+    lines += [f"  (not started: {f.charger_id}/{f.connector_id}: {f.error[:120]})" for f in failed]
+    return "\n".join(lines)

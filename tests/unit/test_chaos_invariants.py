@@ -1,0 +1,228 @@
+"""The chaos run's invariant checker (bench/chaos_invariants.py) catches each kind of violation,
+and its injector (chargenet_local.fault_injection) breaks DynamoDB calls as it says."""
+
+import dataclasses
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def inv():
+    spec = importlib.util.spec_from_file_location("bench_chaos_invariants", BENCH / "chaos_invariants.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def clean(inv):
+    """A run where everything held: two sessions billed, one in review, poison and alerts as expected."""
+    return inv.Facts(
+        delivered=[
+            inv.DeliveredSession("CP-1", 1, 11, 12_000),
+            inv.DeliveredSession("CP-1", 2, 12, 8_000),
+            inv.DeliveredSession("CP-2", 1, 13, 5_000),
+        ],
+        failed=[inv.FailedSession("CP-3", 1, "Authorize dropped")],
+        cdrs=[inv.BilledSession("C11", "11", "CP-1", 12_000), inv.BilledSession("C12", "12", "CP-1", 8_000)],
+        review_session_ids=frozenset({"13"}),
+        malformed_sent=["bad-0", "bad-1"],
+        malformed_answered=frozenset({"bad-0", "bad-1"}),
+        poison_sent=["poison-0"],
+        dead_lettered=frozenset({"poison-0"}),
+        alerts_expected=["CP-9/GroundFailure"],
+        alerts_received=["CP-9/GroundFailure"],
+    )
+
+
+def violations(inv, facts):
+    return {v.name: v.violations for v in inv.check(facts) if v.violations}
+
+
+def test_a_clean_run_has_no_violations(inv, clean):
+    verdicts = inv.check(clean)
+    assert all(v.ok for v in verdicts)
+    assert {v.name: v.checked for v in verdicts} == {
+        "every session has exactly one CDR or a review record": 3,
+        "billed energy equals delivered energy": 2,
+        "every malformed frame answered with a CALLERROR": 2,
+        "every poison message is in the dead-letter queue": 1,
+        "no alert lost or duplicated": 1,
+    }
+
+
+def test_a_session_without_cdr_or_review_is_a_violation(inv, clean):
+    facts = dataclasses.replace(clean, review_session_ids=frozenset())
+    assert violations(inv, facts) == {
+        "every session has exactly one CDR or a review record": ["session 13: no CDR and not in review"]
+    }
+
+
+def test_a_second_cdr_for_a_session_is_a_violation(inv, clean):
+    facts = dataclasses.replace(clean, cdrs=[*clean.cdrs, inv.BilledSession("C11b", "11", "CP-1", 12_000)])
+    assert violations(inv, facts) == {
+        "every session has exactly one CDR or a review record": ["session 11: 2 CDRs"]
+    }
+
+
+def test_a_cdr_for_a_session_the_simulator_never_ran_is_a_violation(inv, clean):
+    facts = dataclasses.replace(clean, cdrs=[*clean.cdrs, inv.BilledSession("C99", "99", "CP-3", 100)])
+    assert violations(inv, facts) == {
+        "every session has exactly one CDR or a review record": [
+            "CDR C99 bills session 99, which the simulator never ran"
+        ]
+    }
+
+
+def test_billed_energy_other_than_delivered_is_a_violation(inv, clean):
+    facts = dataclasses.replace(clean, cdrs=[clean.cdrs[0], inv.BilledSession("C12", "12", "CP-1", 8_001)])
+    assert violations(inv, facts) == {
+        "billed energy equals delivered energy": ["session 12: billed 8001 Wh, delivered 8000 Wh"]
+    }
+
+
+def test_a_malformed_frame_left_unanswered_is_a_violation(inv, clean):
+    facts = dataclasses.replace(clean, malformed_answered=frozenset({"bad-0"}))
+    assert violations(inv, facts) == {
+        "every malformed frame answered with a CALLERROR": ["frame bad-1: no CALLERROR"]
+    }
+
+
+def test_poison_missing_from_the_dead_letter_queue_is_a_violation(inv, clean):
+    facts = dataclasses.replace(clean, dead_lettered=frozenset())
+    assert violations(inv, facts) == {
+        "every poison message is in the dead-letter queue": ["frame poison-0: not dead-lettered"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("received", "expected"),
+    [
+        ([], ["CP-9/GroundFailure: 0 alerts"]),
+        (["CP-9/GroundFailure", "CP-9/GroundFailure"], ["CP-9/GroundFailure: 2 alerts"]),
+        (
+            ["CP-9/GroundFailure", "CP-8/GroundFailure"],
+            ["CP-8/GroundFailure: alert for no injected fault"],
+        ),
+    ],
+    ids=["lost", "duplicated", "unexpected"],
+)
+def test_a_lost_duplicated_or_unexpected_alert_is_a_violation(inv, clean, received, expected):
+    facts = dataclasses.replace(clean, alerts_received=received)
+    assert violations(inv, facts) == {"no alert lost or duplicated": expected}
+
+
+def test_the_table_prints_each_invariant_with_its_counts_and_violations(inv, clean):
+    facts = dataclasses.replace(clean, dead_lettered=frozenset())
+    printed = inv.table(inv.check(facts), facts.failed)
+    [row] = [line for line in printed.splitlines() if line.startswith("every poison message")]
+    assert row.split()[-2:] == ["1", "1"]  # checked, violations
+    assert (
+        "  ! every poison message is in the dead-letter queue: frame poison-0: not dead-lettered" in printed
+    )
+    assert "(not started: CP-3/1: Authorize dropped)" in printed
+
+
+# ------------------------------------------------------------------ the injector the run arms
+STACK = "http://127.0.0.1:9"  # the moto endpoint of the made-up stack; never reached
+
+
+@pytest.fixture
+def injector(monkeypatch):
+    """fault_injection installed in this process as in a function's worker, under a made-up stack pid."""
+    import botocore.session
+
+    from chargenet_local import fault_injection
+
+    stack_pid = 4_000_000 + os.getpid()  # above any real pid: no live stack's plan
+    monkeypatch.setattr(botocore.session.Session, "create_client", botocore.session.Session.create_client)
+    monkeypatch.setattr(fault_injection.os, "getppid", lambda: stack_pid)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", STACK)  # as the stack sets it in a function's worker
+    fault_injection.install("OcppIngestFunction")
+    yield fault_injection, stack_pid
+    fault_injection.forget(stack_pid)
+
+
+def _dynamodb():
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=STACK,  # never reached: the hooks or the stubber answer
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 2}),
+    )
+
+
+def test_throttling_is_dynamodbs_own_error_after_botocores_retries(injector):
+    from botocore.exceptions import ClientError
+
+    fault_injection, stack_pid = injector
+    fault_injection.activate(stack_pid, fault_injection.FaultPlan(stack=STACK, throttle=1.0))
+    with pytest.raises(ClientError) as raised:
+        _dynamodb().get_item(TableName="t", Key={"k": {"S": "1"}})
+    assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    assert fault_injection.injected(stack_pid) == {("OcppIngestFunction", "throttle"): 2}  # both attempts
+
+
+def test_crashes_come_before_or_after_a_write_and_no_handler_can_catch_them(injector):
+    from botocore.stub import Stubber
+
+    fault_injection, stack_pid = injector
+    client = _dynamodb()
+    fault_injection.activate(stack_pid, fault_injection.FaultPlan(stack=STACK, crash_before_write=1.0))
+    with pytest.raises(fault_injection.SandboxCrash, match="before PutItem"):
+        client.put_item(TableName="t", Item={"k": {"S": "1"}})
+    assert not issubclass(fault_injection.SandboxCrash, Exception)
+
+    fault_injection.activate(stack_pid, fault_injection.FaultPlan(stack=STACK, crash_after_write=1.0))
+    with Stubber(client) as stubbed:
+        stubbed.add_response("get_item", {})
+        stubbed.add_response("put_item", {})
+        client.get_item(TableName="t", Key={"k": {"S": "1"}})  # a read: left alone
+        with pytest.raises(fault_injection.SandboxCrash, match="after PutItem"):
+            client.put_item(TableName="t", Item={"k": {"S": "1"}})
+
+
+def test_a_plan_for_other_functions_or_none_at_all_injects_nothing(injector):
+    from botocore.stub import Stubber
+
+    fault_injection, stack_pid = injector
+    client = _dynamodb()
+    fault_injection.activate(
+        stack_pid,
+        fault_injection.FaultPlan(
+            stack=STACK, functions=frozenset({"BillingFunction"}), crash_before_write=1.0
+        ),
+    )
+    with Stubber(client) as stubbed:
+        stubbed.add_response("put_item", {})
+        client.put_item(TableName="t", Item={"k": {"S": "1"}})
+        fault_injection.deactivate(stack_pid)
+        stubbed.add_response("put_item", {})
+        client.put_item(TableName="t", Item={"k": {"S": "1"}})
+    assert fault_injection.injected(stack_pid) == {}
+
+
+def test_a_plan_for_another_stack_injects_nothing(injector):
+    from botocore.stub import Stubber
+
+    fault_injection, stack_pid = injector
+    client = _dynamodb()
+    # A killed run's plan, found by a later stack whose daemon got the same pid.
+    stale = fault_injection.FaultPlan(stack="http://127.0.0.1:1", crash_before_write=1.0)
+    fault_injection.activate(stack_pid, stale)
+    with Stubber(client) as stubbed:
+        stubbed.add_response("put_item", {})
+        client.put_item(TableName="t", Item={"k": {"S": "1"}})
+    assert fault_injection.injected(stack_pid) == {}
