@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -97,8 +98,13 @@ def pay_on_hosted_page(stack, charger_id: str) -> str:
     return paid.headers["Location"]
 
 
-async def drive_paid_session(stack, credentials, meter_stop_wh: int = 10000) -> str:
-    """A paid session of `meter_stop_wh` over 30 minutes, stopped by the driver; its session URL."""
+async def drive_paid_session(
+    stack, credentials, meter_stop_wh: int = 10000, before_stop: Callable[[str], None] | None = None
+) -> str:
+    """A paid session of `meter_stop_wh` over 30 minutes, stopped by the driver; its session URL.
+
+    `before_stop` gets the session URL while the car charges, the payment authorized.
+    """
     charger_id = credentials.charger_id
     async with RawCharger(credentials) as link:
         charger = Charger(link)
@@ -133,6 +139,8 @@ async def drive_paid_session(stack, credentials, meter_stop_wh: int = 10000) -> 
                 ],
             },
         )
+        if before_stop is not None:
+            await asyncio.to_thread(before_stop, session_url)
         # The driver presses Stop: the charger is asked to stop, and does.
         stopped = await asyncio.to_thread(
             requests.post, f"{session_url}/stop", allow_redirects=False, timeout=30

@@ -8,7 +8,7 @@ side is read from the emulator itself (stack.stripe_api_base, not through the pr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,21 +26,28 @@ from tests.integration.payment_flow import (
 )
 from tests.integration.test_alarms_e2e import alarms_raised, metric_sum
 
-CAPTURE = r"^/v1/payment_intents/[^/]+/capture$"
 PAYMENT_FAILURES_ALARM = f"{STACK_NAME}-payment-failures"
 CDR_TOTAL_MINOR = 563  # payment_flow's session: 0.63 start fee + 10 kWh x 0.40 x 1.25
 
 
 class Faults:
-    """The proxy's control interface."""
+    """The proxy's control interface, its rules armed for one driver's PaymentIntent only: the
+    proxy serves the whole stack, where other tests' payments may still be settling."""
 
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def arm(self, mode: str, times: int | None) -> None:
-        rule = {"method": "POST", "path": CAPTURE, "mode": mode, "times": times}
-        reply = requests.post(self.url, json=rule, timeout=10)
-        assert reply.status_code == 201, reply.text
+    def arm(self, *rules: tuple[str, int | None]) -> Callable[[str], None]:
+        """For drive_paid_session's `before_stop`: (mode, times) rules on this session's capture."""
+
+        def arm_for(session_url: str) -> None:
+            capture = rf"^/v1/payment_intents/{payment_of(session_url).payment_intent_id}/capture$"
+            for mode, times in rules:
+                rule = {"method": "POST", "path": capture, "mode": mode, "times": times}
+                reply = requests.post(self.url, json=rule, timeout=10)
+                assert reply.status_code == 201, reply.text
+
+        return arm_for
 
     def rules(self) -> list[dict[str, Any]]:
         return requests.get(self.url, timeout=10).json()["rules"]
@@ -89,6 +96,13 @@ def assert_captured_once_for_the_cdr_total(stack, payment) -> dict[str, Any]:
     return intent
 
 
+def payment_of(session_url: str) -> Any:
+    from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
+    from chargenet.domain.payments import token_digest
+
+    return DynamoPaymentStore().by_token(token_digest(session_url.rsplit("/", 1)[1]))
+
+
 def injected_keys(faults: Faults) -> list[str | None]:
     return [key for rule in faults.rules() for key in rule["idempotency_keys"]]
 
@@ -96,8 +110,8 @@ def injected_keys(faults: Faults) -> list[str | None]:
 def test_two_500s_then_success_capture_once_with_one_key_and_the_receipt_to_the_driver(
     stack, faults, payable_charger
 ) -> None:
-    faults.arm("500", times=2)
-    payment = captured_payment(asyncio.run(drive_paid_session(stack, payable_charger)))
+    session = drive_paid_session(stack, payable_charger, before_stop=faults.arm(("500", 2)))
+    payment = captured_payment(asyncio.run(session))
     intent = assert_captured_once_for_the_cdr_total(stack, payment)
     assert injected_keys(faults) == [f"capture-{payment.payment_id}"] * 2
     assert payment.capture_attempts == 0  # the quick retries inside the capture got through
@@ -108,8 +122,8 @@ def test_two_500s_then_success_capture_once_with_one_key_and_the_receipt_to_the_
 def test_a_capture_that_took_effect_but_answered_500_is_not_taken_twice(
     stack, faults, payable_charger
 ) -> None:
-    faults.arm("500_after", times=1)
-    payment = captured_payment(asyncio.run(drive_paid_session(stack, payable_charger)))
+    session = drive_paid_session(stack, payable_charger, before_stop=faults.arm(("500_after", 1)))
+    payment = captured_payment(asyncio.run(session))
     # The first capture reached Stripe; its retry, under the same key, got the stored result.
     assert injected_keys(faults) == [f"capture-{payment.payment_id}"]
     assert_captured_once_for_the_cdr_total(stack, payment)
@@ -118,9 +132,9 @@ def test_a_capture_that_took_effect_but_answered_500_is_not_taken_twice(
 def test_a_timeout_and_a_reset_connection_are_retried_with_the_same_key(
     stack, faults, payable_charger
 ) -> None:
-    faults.arm("timeout", times=1)  # held past the client's timeout, never forwarded
-    faults.arm("reset", times=1)
-    payment = captured_payment(asyncio.run(drive_paid_session(stack, payable_charger)))
+    # Held past the client's timeout and never forwarded, then a connection reset.
+    session = drive_paid_session(stack, payable_charger, before_stop=faults.arm(("timeout", 1), ("reset", 1)))
+    payment = captured_payment(asyncio.run(session))
     assert [(rule["mode"], rule["injected"]) for rule in faults.rules()] == [("timeout", 1), ("reset", 1)]
     assert injected_keys(faults) == [f"capture-{payment.payment_id}"] * 2
     assert_captured_once_for_the_cdr_total(stack, payment)
@@ -133,8 +147,9 @@ def test_a_persistent_failure_is_visible_and_alarmed_and_captured_once_stripe_is
     from chargenet.domain.payments import PaymentState, token_digest
 
     failures_before = metric_sum("PaymentFailures", "chargenet", [])
-    faults.arm("500", times=None)
-    session_url = asyncio.run(drive_paid_session(stack, payable_charger))
+    session_url = asyncio.run(
+        drive_paid_session(stack, payable_charger, before_stop=faults.arm(("500", None)))
+    )
     payments = DynamoPaymentStore()
     token = token_digest(session_url.rsplit("/", 1)[1])
 
