@@ -13,8 +13,10 @@ export AWS_DEFAULT_REGION ?= us-east-1
 run: deps venv
 	$(BIN)/chargenet demo --chargers 10
 
+# Two workers, a test file each at a time (each worker starts its own local stack): the
+# integration tests spend most of their time waiting on the pipeline, not on the CPU.
 test: deps browser venv iac-venv lint iac build
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # System packages the local stack needs (Debian/Ubuntu).
 deps:

@@ -309,7 +309,8 @@ class InMemoryFaultStore:
         return [
             (fault, alerts)
             for fault, alerts in self.faults.values()
-            if fault.state is not FaultState.RESOLVED or any(a.kind is AlertKind.FLAPPING for a in alerts)
+            if fault.state is not FaultState.RESOLVED
+            or any(a.kind is AlertKind.FLAPPING or not a.published for a in alerts)
         ]
 
 

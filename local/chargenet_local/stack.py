@@ -39,6 +39,7 @@ log = logging.getLogger("chargenet.local")
 REGION = "us-east-1"
 # About 20 s on an idle 2-core machine; over 2 minutes when it runs several stacks at once.
 READY_TIMEOUT_S = 240
+LOCAL_WORKERS = 2  # worker processes per function at most: the machine may have two cores
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 # CloudWatch evaluates alarms and SQS reports its metrics every minute; locally every 10 s
 # (CHARGENET_SCHEDULE_EVERY_S speeds them up too, to at most every MONITOR_FASTEST_S: each pass
@@ -427,6 +428,8 @@ class LocalStack:
                 environment,
                 lambda failure, url=dlq_url: self._dead_letter(url, failure),
                 on_invocation=self.metrics.record_invocation,
+                # A function the template allows one at a time (the sweeps) runs one at a time here.
+                workers=min(LOCAL_WORKERS, spec.reserved_concurrency or LOCAL_WORKERS),
             )
         self._functions = list(functions.values())
         for started in [future for function in self._functions for future in function.warm()]:

@@ -49,6 +49,7 @@ class FunctionSpec:
     timeout_s: int
     memory_mb: int
     dead_letter_queue: str | None  # logical id
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ class Template:
                 timeout_s=int(props.get("Timeout", 3)),
                 memory_mb=int(props.get("MemorySize", 128)),
                 dead_letter_queue=dlq_arn["Fn::GetAtt"][0] if isinstance(dlq_arn, dict) else None,
+                reserved_concurrency=_optional_int(props.get("ReservedConcurrentExecutions")),
             )
         return specs
 
@@ -327,3 +329,7 @@ def _swap_local_code_uris(document: dict[str, Any], root: Path) -> dict[str, Pat
                 paths[name] = (root / props[key]).resolve()
                 props[key] = f"{_LOCAL_CODE_PREFIX}{name}"
     return paths
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(str(value))

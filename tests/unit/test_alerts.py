@@ -9,6 +9,8 @@ from chargenet.domain.alerts import (
     AlertKind,
     AlertPolicy,
     AlertRecord,
+    overdue,
+    redelivery,
     suggested_action,
 )
 from chargenet.domain.faults import (
@@ -180,5 +182,55 @@ def test_suggested_remote_actions(kind, code, action):
 def test_an_alert_decision_becomes_the_record_that_gates_the_next():
     decision = POLICY.decide(opened(), [], at(1))
     assert decision.record() == AlertRecord(
-        fault_id=decision.fault_id, episode=1, kind=AlertKind.RAISED, at=at(1)
+        fault_id=decision.fault_id, episode=1, kind=AlertKind.RAISED, at=at(1), published=False
     )
+
+
+# --- sending again what a crash left unpublished --------------------------------------------
+
+
+def redelivered_as_decided(fault: Fault, decision: AlertDecision, alerts: list[AlertRecord]) -> None:
+    recorded = sent(decision, alerts)
+    assert redelivery(fault, recorded[-1], recorded) == decision
+
+
+def test_a_raised_alert_is_sent_again_as_it_was_decided():
+    fault = opened(vendor="GF-7")
+    redelivered_as_decided(fault, POLICY.decide(fault, [], at(0)), [])
+
+
+def test_a_flapping_alert_is_sent_again_with_its_count():
+    fault, alerts = flap(POLICY, cycles=3)
+    fault = observe(fault, signal(6, code="InternalError"), at(6))
+    redelivered_as_decided(fault, POLICY.decide(fault, alerts, at(6)), alerts)
+
+
+def test_the_resolution_of_a_flapping_storm_is_sent_again_with_the_re_opens_after_the_alert():
+    fault, alerts = flap(POLICY, cycles=10)
+    decision = POLICY.decide(fault, alerts, fault.resolved_at + FLAP_WINDOW)
+    assert "Re-opened 6 more times" in decision.message
+    redelivered_as_decided(fault, decision, alerts)
+
+
+def test_a_resend_keeps_the_episode_it_was_decided_for_when_the_fault_re_opened_since():
+    fault = opened()
+    raised = POLICY.decide(fault, [], at(0))
+    alerts = sent(raised, [])
+    fault = resolve(fault, at(5))
+    resolved = POLICY.decide(fault, alerts, at(5))
+    alerts = sent(resolved, alerts)
+    fault = observe(fault, signal(100), at(100))
+    again = redelivery(fault, alerts[0], alerts)
+    assert (again.kind, again.episode, again.at, fault.episode) == (AlertKind.RAISED, 1, at(0), 2)
+
+
+def test_overdue_alerts_are_the_unpublished_ones_decided_by_the_cut_off_oldest_first():
+    def record(minute: int, published: bool) -> AlertRecord:
+        return AlertRecord(
+            fault_id="F", episode=minute, kind=AlertKind.RAISED, at=at(minute), published=published
+        )
+
+    alerts = [record(3, False), record(1, False), record(2, True), record(5, False)]
+    assert overdue(alerts, at(3)) == [record(1, False), record(3, False)]
+    assert overdue(alerts, at(0)) == []
+    assert overdue([record(1, True)], at(60)) == []

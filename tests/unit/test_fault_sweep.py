@@ -1,14 +1,19 @@
 """The periodic fault pass over chargers, sessions and open faults; the reconnect path."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from chargenet.adapters.faults_dynamodb import FaultItem
 from chargenet.domain.alerts import AlertKind
-from chargenet.domain.faults import FaultKind, FaultState, Severity
+from chargenet.domain.faults import FaultKind, FaultState, Severity, resolve
 from chargenet.domain.models import PresenceEvent, SessionRecord, TagStatus
 from chargenet.services.fault_sweep import SweepSettings, sweep_faults
-from chargenet.services.fault_tracking import FaultTracker
+from chargenet.services.fault_tracking import PUBLISH_GRACE, FaultTracker
 from chargenet.services.presence import apply_presence
 from tests.fakes import InMemoryFaultStore, InMemoryRegistry, InMemorySessionStore, RecordingPublisher
+from tests.unit.fault_builders import opened
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 SETTINGS = SweepSettings(
@@ -153,3 +158,55 @@ def test_a_flapping_fault_is_announced_resolved_by_the_sweep_once_quiet():
     fleet.registry._update("CP-1", last_seen_at=T0 + timedelta(minutes=100))
     fleet.sweep(minutes=100)
     assert [a[0] for a in fleet.alerts()] == [AlertKind.FLAPPING, AlertKind.RESOLVED]
+
+
+class SnsDown:
+    def publish(self, decision) -> None:
+        raise ConnectionError("the sweep's invocation died before the publish")
+
+
+def test_a_page_the_sweep_recorded_but_never_sent_goes_out_with_a_later_sweep():
+    fleet = Fleet()
+    fleet.charger("CP-1", online=False)
+    fleet.sweep(minutes=3)  # the outage opens
+    crashing = FaultTracker(fleet.store, SnsDown(), lambda: fleet.now)
+    fleet.now = T0 + timedelta(minutes=13)
+    with pytest.raises(ConnectionError):
+        sweep_faults(fleet.registry, fleet.sessions, crashing, fleet.now, SETTINGS)
+    assert fleet.sweep(minutes=14).alerts == []  # within the grace: the crashed sweep may be alive
+    health = fleet.sweep(minutes=13 + PUBLISH_GRACE / timedelta(minutes=1))
+    assert [(a.kind, a.code) for a in health.alerts] == [(AlertKind.RAISED, "Offline")]
+    fleet.sweep(minutes=30)
+    assert fleet.alerts() == [(AlertKind.RAISED, "CP-1", "Offline")]
+
+
+def stored_before_the_outbox(fault, *kinds_at: tuple[AlertKind, datetime]):
+    """A fault item as written before alerts carried `published`: they were all sent."""
+    alerts = [
+        {"fault_id": fault.fault_id, "episode": fault.episode, "kind": kind.value, "at": at.isoformat()}
+        for kind, at in kinds_at
+    ]
+    item = FaultItem(
+        fault.fault_id,
+        charger_id=fault.charger_id,
+        state=fault.state.value,
+        body=fault.model_dump_json(),
+        alerts=json.dumps(alerts),
+    )
+    return item.to_domain()
+
+
+def test_alerts_stored_before_the_outbox_count_as_sent_and_are_not_sent_again():
+    fleet = Fleet()
+    still_open = opened(code="OverVoltage")
+    resolved = resolve(opened(), T0 + timedelta(minutes=5))
+    for fault, alerts in (
+        stored_before_the_outbox(still_open, (AlertKind.RAISED, T0)),
+        stored_before_the_outbox(
+            resolved, (AlertKind.RAISED, T0), (AlertKind.RESOLVED, T0 + timedelta(minutes=5))
+        ),
+    ):
+        assert all(a.published for a in alerts)
+        fleet.store.faults[fault.fault_id] = (fault, alerts)
+    assert fleet.sweep(minutes=60).alerts == []
+    assert fleet.alerts() == []

@@ -1,9 +1,11 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from chargenet.domain.alerts import AlertKind
 from chargenet.domain.faults import FaultState
 from chargenet.domain.models import ConnectorStatus
-from chargenet.services.fault_tracking import FaultTracker
+from chargenet.services.fault_tracking import PUBLISH_GRACE, FaultTracker
 from tests.fakes import InMemoryFaultStore, RecordingPublisher
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -59,7 +61,8 @@ def test_a_concurrent_update_is_retried_not_lost():
     store.save = racing_save
     faults.on_status(status(0, "Faulted", "OverVoltage"), "S1")
     [(fault, alerts)] = store.faults.values()
-    assert calls["n"] == 2 and len(faults.publisher.published) == 1 and len(alerts) == 1
+    assert calls["n"] == 3 and len(faults.publisher.published) == 1  # lost, won, marked published
+    assert [a.published for a in alerts] == [True]
     assert fault.occurrences == 2 and fault.evidence[0] == "another message"
 
 
@@ -74,3 +77,77 @@ def test_a_writer_that_saw_no_alert_cannot_save_over_one_that_paged():
     assert not faults.store.save(sighting, alerts, (fault, alerts))  # it read the record before the page
     later.on_status(status(11, "Faulted", "InternalError"), "S1")  # re-read: the page is there
     assert [d.kind for d in faults.publisher.published] == [AlertKind.RAISED]
+
+
+class SnsDown:
+    """The publish never happens: the invocation crashes (or times out) right after the save."""
+
+    def publish(self, decision) -> None:
+        raise ConnectionError("invocation died before the publish")
+
+
+def at_minute(faults, minutes):
+    """The same store and inbox, seen by an invocation running `minutes` after T0."""
+    return FaultTracker(faults.store, faults.publisher, lambda: T0 + timedelta(minutes=minutes))
+
+
+def test_the_normal_path_publishes_once_marks_it_and_the_sweep_sends_nothing_more():
+    faults = tracker()
+    faults.on_status(status(0, "Faulted", "GroundFailure"), "S1")
+    [(_, alerts)] = faults.store.faults.values()
+    assert [a.published for a in alerts] == [True]
+    for minute in (1, 3, 60):
+        assert at_minute(faults, minute).sweep([]) == []
+    assert [d.kind for d in faults.publisher.published] == [AlertKind.RAISED]
+
+
+def test_a_crash_between_the_save_and_the_publish_is_sent_once_by_the_first_sweep_past_the_grace():
+    crashing = FaultTracker(InMemoryFaultStore(), SnsDown(), lambda: T0)
+    with pytest.raises(ConnectionError):
+        crashing.on_status(status(0, "Faulted", "GroundFailure"), "S1")
+    faults = FaultTracker(crashing.store, RecordingPublisher(), lambda: T0)
+    assert faults.on_status(status(0, "Faulted", "GroundFailure"), "S1") == []  # the retry: a repeat
+    grace_minutes = PUBLISH_GRACE / timedelta(minutes=1)
+    assert at_minute(faults, grace_minutes - 0.5).sweep([]) == []  # the crashed one may still be running
+    [sent] = at_minute(faults, grace_minutes).sweep([])
+    assert (sent.kind, sent.code, sent.at) == (AlertKind.RAISED, "GroundFailure", T0)
+    assert "do not reset" in sent.message
+    at_minute(faults, grace_minutes + 1).sweep([])
+    assert faults.publisher.published == [sent]
+    [(_, alerts)] = faults.store.faults.values()
+    assert [a.published for a in alerts] == [True]
+
+
+def test_a_published_alert_whose_mark_lost_a_race_is_sent_at_most_once_more_after_the_grace():
+    faults = tracker()
+    store = faults.store
+    real_save = store.save
+    saves = {"n": 0}
+
+    def mark_loses(fault, alerts, previous):
+        saves["n"] += 1
+        if saves["n"] == 2:  # a sighting of the same fault, read before the mark, was saved first
+            real_save(fault.model_copy(update={"occurrences": 2}), previous[1], previous)
+            return False
+        return real_save(fault, alerts, previous)
+
+    store.save = mark_loses
+    faults.on_status(status(0, "Faulted", "GroundFailure"), "S1")
+    store.save = real_save
+    grace_minutes = PUBLISH_GRACE / timedelta(minutes=1)
+    assert at_minute(faults, 1).sweep([]) == []
+    for minute in (grace_minutes, grace_minutes + 1, 60):
+        at_minute(faults, minute).sweep([])
+    assert [d.kind for d in faults.publisher.published] == [AlertKind.RAISED, AlertKind.RAISED]
+
+
+def test_a_resolution_left_unpublished_is_sent_although_the_fault_is_resolved():
+    faults = tracker()
+    faults.on_status(status(0, "Faulted", "GroundFailure"), "S1")
+    resolving = FaultTracker(faults.store, SnsDown(), lambda: T0 + timedelta(minutes=5))
+    with pytest.raises(ConnectionError):
+        resolving.on_status(status(5, "Available"), "S1")
+    at_minute(faults, 5 + PUBLISH_GRACE / timedelta(minutes=1)).sweep([])
+    kinds = [d.kind for d in faults.publisher.published]
+    assert kinds == [AlertKind.RAISED, AlertKind.RESOLVED]
+    assert faults.store.watched() == []  # resolved and all sent: no longer read by the sweep

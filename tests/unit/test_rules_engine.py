@@ -95,6 +95,9 @@ def test_template_functions_get_their_own_environment():
     assert ingest.code_dir == ROOT / "functions" / "ocpp_ingest"
     assert ingest.dead_letter_queue == "IngestDeadLetterQueue"
     assert "IDEMPOTENCY_TABLE" not in functions["PresenceFunction"].environment
+    # One sweep at a time, as the template reserves it; the local stack runs that many workers.
+    assert functions["FaultSweepFunction"].reserved_concurrency == 1
+    assert ingest.reserved_concurrency is not None and ingest.reserved_concurrency > 1
 
 
 def test_iot_policy_confines_a_charger_to_its_own_topics():

@@ -19,6 +19,8 @@ from chargenet.adapters.history_dynamodb import episode_item
 from chargenet.domain.alerts import AlertDecision, AlertKind, AlertRecord
 from chargenet.domain.faults import Fault, FaultState
 
+UNPUBLISHED_FLAG = '"published": false'  # as json.dumps writes it in the alerts attribute
+
 
 class FaultsByCharger(GlobalSecondaryIndex):
     class Meta:
@@ -39,8 +41,9 @@ class FaultItem(Model):
     alerts = UnicodeAttribute(default="[]")
 
     def to_domain(self) -> tuple[Fault, list[AlertRecord]]:
+        # No flag: published (see _alerts_json), as every alert stored before the flag existed was.
         return Fault.model_validate_json(self.body), [
-            AlertRecord.model_validate(a) for a in json.loads(self.alerts)
+            AlertRecord.model_validate({"published": True, **a}) for a in json.loads(self.alerts)
         ]
 
 
@@ -94,9 +97,12 @@ class DynamoFaultStore:
         # A scan: the table holds one item per (charger, connector, kind, code), bounded by the
         # fleet rather than by time, and the sweep reads it once a minute.
         flapping = FaultItem.alerts.contains(f'"kind": "{AlertKind.FLAPPING.value}"')
+        unpublished = FaultItem.alerts.contains(UNPUBLISHED_FLAG)
         return [
             item.to_domain()
-            for item in FaultItem.scan((FaultItem.state != FaultState.RESOLVED.value) | flapping)
+            for item in FaultItem.scan(
+                (FaultItem.state != FaultState.RESOLVED.value) | flapping | unpublished
+            )
         ]
 
     def list(self) -> list[Fault]:
@@ -114,7 +120,11 @@ def _lost_race(error: TransactWriteError) -> bool:
 
 
 def _alerts_json(alerts: list[AlertRecord]) -> str:
-    return json.dumps([a.model_dump(mode="json") for a in alerts])
+    """`published` is written only while False: an item stored before the flag existed then
+    writes back exactly as read, as the conditional save compares the text."""
+    return json.dumps(
+        [a.model_dump(mode="json", exclude={"published"} if a.published else None) for a in alerts]
+    )
 
 
 class SnsAlertPublisher:

@@ -67,7 +67,11 @@ class AlertKind(StrEnum):
 
 
 class AlertRecord(BaseModel):
-    """An alert that was sent, as stored to decide the next one."""
+    """An alert decided, as stored to decide the next one and to send it if a crash did not.
+
+    `published` is False from the decision until the topic accepted the alert: the record is
+    its own outbox, and whatever stays unpublished is sent again (`overdue`, `redelivery`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -75,6 +79,10 @@ class AlertRecord(BaseModel):
     episode: int
     kind: AlertKind
     at: datetime
+    published: bool
+
+    def as_published(self) -> AlertRecord:
+        return self.model_copy(update={"published": True})
 
 
 class AlertDecision(BaseModel):
@@ -97,7 +105,9 @@ class AlertDecision(BaseModel):
     at: datetime
 
     def record(self) -> AlertRecord:
-        return AlertRecord(fault_id=self.fault_id, episode=self.episode, kind=self.kind, at=self.at)
+        return AlertRecord(
+            fault_id=self.fault_id, episode=self.episode, kind=self.kind, at=self.at, published=False
+        )
 
 
 class AlertPolicy(BaseModel):
@@ -163,11 +173,30 @@ class AlertPolicy(BaseModel):
         return _decision(fault, AlertKind.RESOLVED, now, _resolved_text(fault, last))
 
 
-def _decision(fault: Fault, kind: AlertKind, now: datetime, text: tuple[str, str]) -> AlertDecision:
+def overdue(alerts: list[AlertRecord], decided_by: datetime) -> list[AlertRecord]:
+    """Alerts decided by the cut-off and still unpublished, oldest first."""
+    return sorted((a for a in alerts if not a.published and a.at <= decided_by), key=lambda a: a.at)
+
+
+def redelivery(fault: Fault, record: AlertRecord, alerts: list[AlertRecord]) -> AlertDecision:
+    """The alert `record` stands for, to publish again; its text describes the fault as stored now."""
+    if record.kind is AlertKind.RESOLVED:
+        earlier = max((a for a in alerts if a.at < record.at), key=lambda a: a.at, default=None)
+        text = _resolved_text(fault, earlier)
+    elif record.kind is AlertKind.FLAPPING:
+        text = _flapping_text(fault)
+    else:
+        text = _raised_text(fault)
+    return _decision(fault, record.kind, record.at, text, episode=record.episode)
+
+
+def _decision(
+    fault: Fault, kind: AlertKind, now: datetime, text: tuple[str, str], episode: int | None = None
+) -> AlertDecision:
     subject, message = text
     return AlertDecision(
         fault_id=fault.fault_id,
-        episode=fault.episode,
+        episode=fault.episode if episode is None else episode,
         kind=kind,
         severity=fault.severity,
         charger_id=fault.charger_id,
@@ -219,9 +248,9 @@ def _flapping_text(fault: Fault) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
-def _resolved_text(fault: Fault, last: AlertRecord) -> tuple[str, str]:
+def _resolved_text(fault: Fault, last: AlertRecord | None) -> tuple[str, str]:
     subject = f"[RESOLVED] {fault.code} on {_where(fault)}"
     lines = [*_details(fault), f"Resolved: {ocpp_time(cleared_at(fault))}"]
-    if last.kind is AlertKind.FLAPPING:
+    if last is not None and last.kind is AlertKind.FLAPPING:
         lines.append(f"Re-opened {fault.episode - last.episode} more times after the flapping alert.")
     return subject, "\n".join(lines)

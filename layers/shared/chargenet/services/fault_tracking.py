@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from chargenet.domain.alerts import AlertDecision, AlertPolicy, AlertRecord
+from chargenet.domain.alerts import AlertDecision, AlertPolicy, AlertRecord, overdue, redelivery
 from chargenet.domain.fault_rules import from_status_notification
 from chargenet.domain.faults import Fault, FaultResolution, FaultSignal, FaultState, observe, resolve
 from chargenet.domain.models import ConnectorStatus
 
 SAVE_ATTEMPTS = 5
-StoredFault = tuple[Fault, list[AlertRecord]]  # a fault record and the alerts sent about it
+# An unpublished alert younger than this may still be on its way: the invocation that recorded it
+# can run for up to its function's timeout (template.yaml: FaultSweepFunction 60 s, the longest
+# of those that announce; OcppIngestFunction and PresenceFunction 10 s). Older, it crashed first.
+PUBLISH_GRACE = timedelta(minutes=2)
+StoredFault = tuple[Fault, list[AlertRecord]]  # a fault record and the alerts decided about it
+
+logger = logging.getLogger(__name__)
 
 
 class FaultStore(Protocol):
@@ -28,7 +35,8 @@ class FaultStore(Protocol):
         ...
 
     def watched(self) -> list[tuple[Fault, list[AlertRecord]]]:
-        """Faults the alert policy may still have something to say about: unresolved, or flapping."""
+        """Faults the alert policy may still have something to say about: unresolved, flapping, or
+        with an alert not published yet (a resolved fault's last one included)."""
         ...
 
 
@@ -75,14 +83,17 @@ class FaultTracker:
         Most periodic checks confirm what is already stored (a healthy charger, an outage
         already open); those are filtered against one read of the watched faults instead of
         a lookup each. Majors open past the policy's delay and flapping storms gone quiet
-        are announced here, since no message arrives to trigger them.
+        are announced here, since no message arrives to trigger them, and alerts left
+        unpublished past PUBLISH_GRACE (a crash between recording and publishing) are sent.
         """
         now = self.clock()
         watched = {fault.fault_id: fault for fault, _ in self.store.watched()}
         decisions = self.apply(item for item in items if _changes(item, watched, now))
         for fault, alerts in self.store.watched():
-            if self.policy.decide(fault, alerts, now) is not None:
-                decisions += self._announce(fault, alerts, (fault, alerts), now) or []
+            sent, current = self._publish_overdue(fault, alerts, now)
+            decisions += sent
+            if current is not None and self.policy.decide(fault, current, now) is not None:
+                decisions += self._announce(fault, current, (fault, current), now) or []
         return decisions
 
     def open_faults(self) -> list[Fault]:
@@ -126,16 +137,48 @@ class FaultTracker:
     def _announce(
         self, fault: Fault, alerts: list[AlertRecord], previous: StoredFault | None, now: datetime
     ) -> list[AlertDecision] | None:
-        """Store the fault with the policy's alert, then publish it; None on a conflicting write."""
+        """Store the fault with the policy's alert unpublished, publish it, then mark it published;
+        None on a conflicting write.
+
+        Recorded first, so two writers never both page; the unpublished record is the outbox the
+        sweep sends from, so a crash before the publish delays the alert by PUBLISH_GRACE instead
+        of losing it. The price is at-least-once: a crash or a conflicting write after the publish
+        but before the mark makes the sweep send that alert a second time, once, after the grace.
+        """
         decision = self.policy.decide(fault, alerts, now)
         recorded = [*alerts, decision.record()] if decision else alerts
         if not self.store.save(fault, recorded, previous):
             return None
-        if decision is not None:
-            # Recorded first, then published: a conflict never sends an alert twice. A crash in
-            # between loses this alert's send but not its episode: the resolution still follows.
+        if decision is None:
+            return []
+        self.publisher.publish(decision)
+        self._mark_published(fault, recorded, [decision.record()])
+        return [decision]
+
+    def _publish_overdue(
+        self, fault: Fault, alerts: list[AlertRecord], now: datetime
+    ) -> tuple[list[AlertDecision], list[AlertRecord] | None]:
+        """Send the alerts a crash left unpublished; the alerts as stored after, None if unknown.
+
+        Relies on one sweep at a time (FaultSweepFunction's ReservedConcurrentExecutions: 1):
+        two overlapping sweeps would both send an overdue alert before either marks it.
+        """
+        unsent = overdue(alerts, now - PUBLISH_GRACE)
+        decisions = [redelivery(fault, record, alerts) for record in unsent]
+        for decision in decisions:
             self.publisher.publish(decision)
-        return [decision] if decision else []
+        return decisions, (self._mark_published(fault, alerts, unsent) if unsent else alerts)
+
+    def _mark_published(
+        self, fault: Fault, alerts: list[AlertRecord], sent: list[AlertRecord]
+    ) -> list[AlertRecord] | None:
+        """The alerts as saved with `sent` marked published; None if the record changed meanwhile."""
+        marked = [record.as_published() if record in sent else record for record in alerts]
+        if self.store.save(fault, marked, (fault, alerts)):
+            return marked
+        # The other writer kept the record unpublished: the sweep sends it again after the grace.
+        logger.warning("alert published but not marked: %s", [(r.fault_id, r.kind.value) for r in sent])
+        return None
 
 
 def _changes(item: FaultSignal | FaultResolution, watched: dict[str, Fault], now: datetime) -> bool:
