@@ -5,10 +5,11 @@ the CA), stores the example tariff as the network default and an RFID tag per dr
 connects each charger over mutual TLS, boots it, runs charging sessions on accelerated
 simulated time (SoC taper, periodic meter values, idle time before unplugging), runs a
 scripted fault scenario on four more chargers (demo_faults.py), waits until every session
-is billed, has drivers pay through the pay link and reconciles their captures with Stripe
-(demo_payments.py), has subscribers charge by tag and pay their monthly invoices, reconciled
-with Stripe too (demo_subscribers.py), prints the fleet, the sessions with their cost, the alerts operators received
-and the fleet's health, and stops the stack.
+is billed, rotates a charger's certificate and rolls signed firmware out to part of a site,
+a tampered image refused (demo_security.py), has drivers pay through the pay link and
+reconciles their captures with Stripe (demo_payments.py), has subscribers charge by tag and
+pay their monthly invoices, reconciled with Stripe too (demo_subscribers.py), prints what
+each part did, and stops the stack.
 """
 
 from __future__ import annotations
@@ -106,9 +107,11 @@ def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]
             [o for o in outcomes if hasattr(o, "transaction_id")], tariff_id, say
         )
     report += "\n\n" + "\n".join(fault_report)
+    report += "\n\n" + run_security(state, say)
+    # Last, the money: what drivers paid through the link and subscribers were invoiced, each
+    # reconciled with the Stripe emulator.
     report += "\n\n" + run_payments(state, args.speed, say)
     report += "\n\n" + run_subscribers(state, args.speed, say)
-    report += "\n\n" + run_security(state, say)
     if failed:
         raise CliError(report + "\n" + "\n".join(f"  {f.charger_id}: {f.error}" for f in failed))
     return report
