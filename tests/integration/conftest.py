@@ -37,8 +37,10 @@ def start_stack(home: Path) -> StackState:
     return local_env.connect(home)
 
 
-# Package scope: the stack stops once the integration tests are done, not after the unit tests.
-@pytest.fixture(scope="package")
+# One stack per test process (`make test` runs two, pytest-xdist): started by the first test that
+# needs it, stopped at the end. Not package scope: a worker alternates between test packages,
+# and would stop and start a stack at each switch.
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
     home = tmp_path_factory.mktemp("stack")
     state = start_stack(home)
