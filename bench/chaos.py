@@ -78,6 +78,10 @@ class ChaosOptions:
     throttle: float = 0.01  # per DynamoDB request attempt (botocore backs off in the worker)
     crash_before_write: float = 0.01  # per DynamoDB write
     crash_after_write: float = 0.01
+    # The crashable functions run with this timeout instead of the template's (None: the
+    # template's): a crashed invocation is retried once its deadline has passed, so this is what
+    # each crash costs. Ingest answers in well under a second; a charger waits 10 s for a reply.
+    function_timeout_s: float | None = None
     settle_timeout_s: float = 240.0
 
 
@@ -154,6 +158,7 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
         throttle=options.throttle,
         crash_before_write=options.crash_before_write,
         crash_after_write=options.crash_after_write,
+        function_timeout_s=options.function_timeout_s,
     )
     fault_injection.forget(state.pid)
     total = sum(len(p) for p in plans)
@@ -450,15 +455,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sessions-per-charger", type=int, default=ChaosOptions.sessions_per_charger)
     parser.add_argument("--seed", type=int, default=ChaosOptions.seed)
     parser.add_argument("--speed", type=float, default=ChaosOptions.speed)
+    parser.add_argument(
+        "--function-timeout-s",
+        type=float,
+        default=ChaosOptions.function_timeout_s,
+        help="run the crashable functions with this timeout (crashes are retried after it)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.chargers < 1 or args.sessions_per_charger < 1 or args.speed <= 0:
         parser.error("--chargers and --sessions-per-charger must be at least 1, --speed positive")
+    if args.function_timeout_s is not None and args.function_timeout_s <= 0:
+        parser.error("--function-timeout-s must be positive")
     options = ChaosOptions(
         chargers=args.chargers,
         sessions_per_charger=args.sessions_per_charger,
         seed=args.seed,
         speed=args.speed,
+        function_timeout_s=args.function_timeout_s,
     )
     # ocpp logs every late or duplicated reply the chaos provokes: expected here, not news.
     logging.getLogger("ocpp").setLevel(logging.ERROR)

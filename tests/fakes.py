@@ -142,6 +142,17 @@ class InMemorySessionStore:
     def events(self, session_id: str) -> list[SessionEvent]:
         return list(self.event_log.get(session_id, {}).values())
 
+    def unfinished_on_connector(
+        self, charger_id: str, connector_id: int, started_by: datetime
+    ) -> list[SessionRecord]:
+        return [
+            r
+            for r in self.records.values()
+            if (r.charger_id, r.connector_id) == (charger_id, connector_id)
+            and r.state in ("active", "stopped")
+            and r.started_at <= started_by
+        ]
+
     def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
         record = self.records[session_id]
         if record.event_count > event_count:

@@ -55,10 +55,16 @@ class FaultPlan(BaseModel):
     throttle: float = Field(default=0.0, ge=0, le=1)
     crash_before_write: float = Field(default=0.0, ge=0, le=1)
     crash_after_write: float = Field(default=0.0, ge=0, le=1)
+    # The functions run as if their Timeout were this (never longer than the template's): what a
+    # crash left in progress (Powertools idempotency) expires, and so the crash is retried, sooner.
+    function_timeout_s: float | None = Field(default=None, gt=0)
 
 
 class SandboxCrash(BaseException):
     """The function's sandbox died mid-invocation."""
+
+    # Set by the runtime: when what the invocation left in progress expires (its deadline).
+    retry_after_s: float = 0.0
 
 
 def control_path(stack_pid: int) -> Path:
@@ -114,6 +120,12 @@ class _Injector:
         self._plan: FaultPlan | None = None
         self._plan_version: float | None = None
         self._rng = random.Random()
+
+    def timeout_s(self, configured: float) -> float:
+        plan = self._current()
+        if plan is None or plan.function_timeout_s is None:
+            return configured
+        return min(configured, plan.function_timeout_s)
 
     def attach(self, events: Any) -> None:
         events.register("before-send.dynamodb", self._before_send)
@@ -173,11 +185,20 @@ class _Injector:
             raise SandboxCrash(f"injected: {self._function} died after {model.name}")
 
 
+_installed: _Injector | None = None
+
+
+def timeout_s(configured: float) -> float:
+    """In a function's worker: the timeout this invocation runs with (a plan may shorten it)."""
+    return _installed.timeout_s(configured) if _installed else configured
+
+
 def install(function: str) -> None:
     """In a function's worker, before its handler is imported: hook every DynamoDB client it makes."""
     import botocore.session
 
-    injector = _Injector(function, os.getppid())
+    global _installed
+    injector = _installed = _Injector(function, os.getppid())
     create_client = botocore.session.Session.create_client
 
     def hooked(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:

@@ -88,7 +88,7 @@ def _invoke_in_worker(event: dict[str, Any]) -> Invocation:
         memory_limit_in_mb=_spec.memory_mb,
         invoked_function_arn=f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{_spec.logical_id}",
         aws_request_id=str(uuid.uuid4()),
-        deadline=time.monotonic() + _spec.timeout_s,
+        deadline=time.monotonic() + fault_injection.timeout_s(_spec.timeout_s),
     )
     result, error = None, None
     # Powertools prints EMF to stdout (its Logger keeps the stream it started with).
@@ -96,6 +96,9 @@ def _invoke_in_worker(event: dict[str, Any]) -> Invocation:
     with contextlib.redirect_stdout(printed):
         try:
             result = _handler(event, context)
+        except fault_injection.SandboxCrash as crash:
+            crash.retry_after_s = context.get_remaining_time_in_millis() / 1000
+            raise
         except Exception as exc:
             # Carry the traceback text across the process boundary for the stack log.
             error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
@@ -172,10 +175,10 @@ class LocalFunction:
             return
         if attempt < ASYNC_RETRIES:
             delay = RETRY_DELAY_S * (attempt + 1)
-            if isinstance(done.exception(), fault_injection.SandboxCrash):
-                # Lambda retries a dead sandbox a minute later at the earliest: never before the
-                # timeout, which is when what it left in progress (Powertools idempotency) expires.
-                delay = max(delay, self.spec.timeout_s + RETRY_DELAY_S)
+            if isinstance(crash := done.exception(), fault_injection.SandboxCrash):
+                # Lambda retries a dead sandbox a minute later at the earliest: never before its
+                # deadline, which is when what it left in progress (Powertools idempotency) expires.
+                delay = max(delay, crash.retry_after_s + RETRY_DELAY_S)
             # Not a sleep: this callback runs on the pool's management thread.
             threading.Timer(delay, self.invoke_async, (event, attempt + 1)).start()
             return

@@ -145,6 +145,7 @@ def injector(monkeypatch):
     monkeypatch.setattr(botocore.session.Session, "create_client", botocore.session.Session.create_client)
     monkeypatch.setattr(fault_injection.os, "getppid", lambda: stack_pid)
     monkeypatch.setenv("AWS_ENDPOINT_URL", STACK)  # as the stack sets it in a function's worker
+    monkeypatch.setattr(fault_injection, "_installed", None)
     fault_injection.install("OcppIngestFunction")
     yield fault_injection, stack_pid
     fault_injection.forget(stack_pid)
@@ -226,3 +227,49 @@ def test_a_plan_for_another_stack_injects_nothing(injector):
         stubbed.add_response("put_item", {})
         client.put_item(TableName="t", Item={"k": {"S": "1"}})
     assert fault_injection.injected(stack_pid) == {}
+
+
+def test_a_plan_can_shorten_the_functions_timeout_but_never_lengthen_it(injector):
+    fault_injection, stack_pid = injector
+    assert fault_injection.timeout_s(10) == 10  # no plan
+    fault_injection.activate(stack_pid, fault_injection.FaultPlan(stack=STACK, function_timeout_s=3))
+    assert (fault_injection.timeout_s(10), fault_injection.timeout_s(2)) == (3, 2)
+    other = fault_injection.FaultPlan(stack=STACK, functions=frozenset({"X"}), function_timeout_s=3)
+    fault_injection.activate(stack_pid, other)
+    assert fault_injection.timeout_s(10) == 10
+
+
+def test_a_crash_is_retried_once_its_deadline_has_passed_other_errors_at_once(monkeypatch):
+    from concurrent.futures import Future
+
+    from chargenet_local import fault_injection, lambda_runtime
+    from chargenet_local.template import FunctionSpec
+
+    delays = []
+
+    class Timer:
+        def __init__(self, delay, *_):
+            delays.append(delay)
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(lambda_runtime.threading, "Timer", Timer)
+    spec = FunctionSpec(
+        logical_id="F",
+        code_dir=Path("."),
+        handler="app.h",
+        environment={},
+        timeout_s=10,
+        memory_mb=128,
+        dead_letter_queue=None,
+    )
+    function = lambda_runtime.LocalFunction(spec, {}, lambda _: None, on_invocation=lambda *_: None)
+    crash = fault_injection.SandboxCrash("injected")
+    crash.retry_after_s = 2.5  # what was left of its deadline when it died
+    for error in (crash, RuntimeError("boom")):
+        done = Future()
+        done.set_exception(error)
+        function._settle(done, {}, attempt=0)
+    function.close()
+    assert delays == [2.5 + lambda_runtime.RETRY_DELAY_S, lambda_runtime.RETRY_DELAY_S]

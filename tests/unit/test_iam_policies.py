@@ -81,6 +81,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         # action_of, resolve; add: the CertificateSigned a rotating charger is owed
         *_on("PendingCallsTable", "GetItem", "PutItem", "UpdateItem"),
         *_on("SessionsTable", "GetItem", "PutItem", "UpdateItem"),  # get, open, save_facts
+        *_on("SessionsTable/index/by-state", "Query"),  # unfinished_on_connector (a late status)
         *_on("SessionEventsTable", "PutItem", "Query"),  # append, events
         # allocate_transaction (counter update, conditional put, read back), record_orphan_stop
         *_on("TransactionKeysTable", "GetItem", "PutItem", "UpdateItem"),

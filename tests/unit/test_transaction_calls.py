@@ -1,6 +1,8 @@
+from datetime import timedelta
+
 import pytest
 
-from tests.ingest_network import Network, ts
+from tests.ingest_network import T0, Network, ts
 
 
 @pytest.mark.parametrize(
@@ -59,6 +61,31 @@ def test_metering_stop_and_unplug_complete_the_session():
     session = net.sessions.get(str(tx))
     assert (session.state, session.energy_wh) == ("completed", 700)
     assert net.registry.last_register("CP-1", 1) == 1700
+
+
+def test_an_available_redelivered_after_the_next_start_still_completes_the_session_before():
+    # The chaos run's lost session: the Available's invocation crashed, and its retry came after
+    # the next driver's StartTransaction on the same connector.
+    net = Network()
+    first = net.start(meter=1000)["transactionId"]
+    net.stop(first, 1700, 4)
+    following = net.start(meter=1700, minutes=20)["transactionId"]
+    net.status("Available", 10)
+    assert net.sessions.get(str(first)).state == "completed"
+    assert net.sessions.get(str(first)).freed_at == T0 + timedelta(minutes=10)
+    assert net.sessions.get(str(following)).state == "active"
+
+
+def test_a_late_status_from_before_any_unfinished_session_changes_nothing():
+    net = Network()
+    first = net.start(meter=1000)["transactionId"]
+    net.stop(first, 1700, 4)
+    net.status("Available", 10)
+    events_before = dict(net.sessions.event_log[str(first)])
+    following = net.start(meter=1700, minutes=20)["transactionId"]
+    net.status("Preparing", 15)
+    assert net.sessions.event_log[str(first)] == events_before
+    assert net.sessions.get(str(following)).state == "active"
 
 
 def test_meter_values_without_transaction_id_go_to_the_connectors_session():

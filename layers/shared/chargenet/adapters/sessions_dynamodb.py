@@ -126,6 +126,18 @@ class DynamoSessionStore:
     def in_state(self, state: str) -> list[SessionRecord]:
         return [item.to_domain() for item in SessionItem.by_state.query(state)]
 
+    def unfinished_on_connector(
+        self, charger_id: str, connector_id: int, started_by: datetime
+    ) -> list[SessionRecord]:
+        on_connector = (SessionItem.charger_id == charger_id) & (SessionItem.connector_id == connector_id)
+        return [
+            item.to_domain()
+            for state in (SessionState.ACTIVE, SessionState.STOPPED)
+            for item in SessionItem.by_state.query(
+                state.value, SessionItem.started_at <= started_by, filter_condition=on_connector
+            )
+        ]
+
     def open(self, record: SessionRecord) -> bool:
         item = SessionItem(**record.model_dump())
         try:

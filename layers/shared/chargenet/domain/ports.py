@@ -98,6 +98,12 @@ class SessionStore(Protocol):
 
     def events(self, session_id: str) -> list[SessionEvent]: ...
 
+    def unfinished_on_connector(
+        self, charger_id: str, connector_id: int, started_by: datetime
+    ) -> list[SessionRecord]:
+        """The connector's sessions still active or stopped that started at or before `started_by`."""
+        ...
+
     def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
         """Write the folded session unless a fold over more events was already written."""
         ...

@@ -35,10 +35,25 @@ def record_status(ctx: Ctx, status: ConnectorStatus) -> None:
     """Connector statuses tell idle time and when the car left: they belong to its session."""
     if status.connector_id == 0:
         return
-    session_id = ctx.deps.registry.connector_session(status.charger_id, status.connector_id)
-    session = ctx.deps.sessions.get(session_id) if session_id else None
-    if session is None or status.status_at < session.started_at:
+    session = _session_at(ctx, status)
+    if session is None:
         return
     record_events(
         ctx, session, [SessionEvent(kind=EventKind.STATUS, at=status.status_at, status=status.status)]
     )
+
+
+def _session_at(ctx: Ctx, status: ConnectorStatus) -> SessionRecord | None:
+    """The session on the connector when the status was reported.
+
+    Usually the connector's current one. A status redelivered late (a retry after a crash, a
+    charger's offline queue) can come after the next session started: it still belongs to the
+    session before, whose completion may wait for exactly this Available."""
+    session_id = ctx.deps.registry.connector_session(status.charger_id, status.connector_id)
+    current = ctx.deps.sessions.get(session_id) if session_id else None
+    if current is None or current.started_at <= status.status_at:
+        return current
+    earlier = ctx.deps.sessions.unfinished_on_connector(
+        status.charger_id, status.connector_id, started_by=status.status_at
+    )
+    return max(earlier, key=lambda s: s.started_at, default=None)
