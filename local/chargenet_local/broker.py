@@ -195,7 +195,7 @@ class Broker:
             self._process.stdout.close()
 
 
-def reload_crl(pid: int, folder: Path, timeout_s: float = 5.0) -> None:
+def reload_crl(pid: int, folder: Path, timeout_s: float = 30.0) -> None:
     """SIGHUP mosquitto and wait until its log says it reloaded: from then on the CRL refuses.
 
     Verified with mosquitto 2.0.11: SIGHUP re-reads the crlfile for new TLS handshakes but

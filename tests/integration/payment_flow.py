@@ -63,6 +63,10 @@ class Charger:
         self.n += 1
         await self.link.send([2, f"c{self.n}", action, payload])
         reply = await self.link.reply()
+        while reply[0] == 2 and reply[2] == "RemoteStartTransaction":
+            # A late copy of the start (the webhook is delivered at least once): already charging.
+            await self.link.send([3, reply[1], {"status": "Rejected"}])
+            reply = await self.link.reply()
         assert reply[:2] == [3, f"c{self.n}"], reply
         return reply[2]
 

@@ -135,9 +135,9 @@ def failed_payment(stack, credentials):
 
     faults = Faults(stack.stripe_faults_url)
     faults.clear()
-    faults.arm("500", times=None)
     try:
-        session_url = asyncio.run(drive_paid_session(stack, credentials))
+        failing = faults.arm(("500", None))  # on this session's capture only
+        session_url = asyncio.run(drive_paid_session(stack, credentials, before_stop=failing))
         payments = DynamoPaymentStore()
         token = token_digest(session_url.rsplit("/", 1)[1])
         retrying = eventually(
