@@ -77,6 +77,7 @@ bench: deps venv
 	$(BIN)/chargenet cost --chargers 500 --sessions-per-day 2 --meter-interval-s 60 --heartbeat-s 300 \
 	  --json > bench/results/cost_estimate.json
 	$(BIN)/python bench/fault_detection.py
+	$(BIN)/python bench/fleet_scale.py
 
 # Chaos run on a fresh local stack: faults injected, invariants checked (bench/README.md).
 .PHONY: chaos

@@ -224,8 +224,12 @@ async def _probe(state: StackState, probes: list[Any], window_s: float, result: 
     broker = _BrokerEcho(state)
     await meter_probe.start()
     try:
-        await meter_probe.run_boot()
-        transaction = await _start_transaction(meter_probe)
+        try:
+            await meter_probe.run_boot()
+            transaction = await _start_transaction(meter_probe)
+        except Exception as exc:  # a backlog this deep is the step's result: not sustained
+            result.errors.append(f"meter probe could not start charging: {type(exc).__name__}: {exc}")
+            return
         deadline = time.monotonic() + window_s
         fault_every = window_s / max(len(probes) - 1, 1)
         next_fault, faults = time.monotonic() + fault_every / 2, iter(probes[1:])
