@@ -90,21 +90,21 @@ def show_fault(args: argparse.Namespace) -> str:
     return as_json({**fault.model_dump(mode="json"), "alerts": [a.model_dump(mode="json") for a in alerts]})
 
 
-CHANGE_ATTEMPTS = 3
-
-
 def _change(args: argparse.Namespace, change: Any, verb: str) -> str:
     local_env.connect(args.home)
-    # The backend may update the fault meanwhile (a new sighting, an alert sent): apply the
-    # operator's change to the fresh record instead of failing.
-    for _ in range(CHANGE_ATTEMPTS):
-        fault, alerts = _find(args.fault_id)
-        changed = change(fault)
-        if changed == fault:
-            return f"fault {fault.fault_id[:12]} unchanged ({fault.state.value})"
-        if _store().save(changed, alerts, (fault, alerts)):
-            return f"fault {fault.fault_id[:12]} {verb}"
-    raise CliError("the fault keeps changing while you update it; run the command again")
+    from chargenet.composition import fault_tracker
+
+    fault_id = _find(args.fault_id)[0].fault_id
+    try:
+        changed = fault_tracker().operator_change(fault_id, change)
+    except RuntimeError:
+        raise CliError("the fault keeps changing while you update it; run the command again") from None
+    if changed is None:
+        raise CliError(f"no fault {args.fault_id}")
+    before, after = changed
+    if after == before:
+        return f"fault {fault_id[:12]} unchanged ({before.state.value})"
+    return f"fault {fault_id[:12]} {verb}"
 
 
 def ack_fault(args: argparse.Namespace) -> str:

@@ -21,6 +21,7 @@ _TABLE_VARIABLES = {
     "HistoryTable": "HISTORY_TABLE",
 }
 _BUCKET_VARIABLES = {"DiagnosticsBucket": "DIAGNOSTICS_BUCKET"}
+_TOPIC_VARIABLES = {"AlertsTopic": "ALERTS_TOPIC_ARN"}
 
 
 def connect(home: Path | None = None) -> StackState:
@@ -36,11 +37,11 @@ def connect(home: Path | None = None) -> StackState:
     os.environ.update(state.aws_environment())
     os.environ.update(state.stripe_environment())
     # The same variables the template gives the functions (the table names are the logical ids).
-    variables = {**_TABLE_VARIABLES, **_BUCKET_VARIABLES}
+    variables = {**_TABLE_VARIABLES, **_BUCKET_VARIABLES, **_TOPIC_VARIABLES}
     os.environ.update(
         {
             variables[logical]: name
-            for logical, name in {**state.tables, **state.buckets}.items()
+            for logical, name in {**state.tables, **state.buckets, **state.topics}.items()
             if logical in variables
         }
     )

@@ -66,7 +66,6 @@ def _connect(args: argparse.Namespace, grace_days: int = DEFAULT_GRACE_DAYS) -> 
         {
             "SUBSCRIBERS_TABLE": state.tables["SubscribersTable"],
             "STRIPE_SECRET_ARN": state.secrets["StripeApiKeySecret"],
-            "ALERTS_TOPIC_ARN": state.topics["AlertsTopic"],
             "SUBSCRIPTION_GRACE_DAYS": str(grace_days),
         }
     )

@@ -89,3 +89,32 @@ def test_operator_acknowledges_and_resolves_a_fault(stack, new_charger):
     assert (shown["state"], shown["acknowledged_by"]) == ("resolved", "alice")
     missing = cli(stack.home, "fault", "show", "ffffffffffff")
     assert missing.returncode == 1 and "no fault" in missing.stderr
+
+
+def test_an_operator_resolving_a_paged_fault_sends_its_resolution_to_the_operators(stack, new_charger):
+    credentials = new_charger(site="SITE-F")
+
+    def alerts_of_this_charger() -> list[dict]:
+        alerts = json.loads(cli(stack.home, "alert", "list", "--json").stdout)
+        return [
+            a for a in alerts if credentials.charger_id in a["subject"] and "GroundFailure" in a["subject"]
+        ]
+
+    async def fault() -> None:
+        async with RawCharger(credentials) as charger:
+            payload = {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted"}
+            await charger.send([2, "g1", "StatusNotification", payload])
+            assert (await charger.reply())[0] == 3
+
+    asyncio.run(fault())
+    [raised] = eventually(alerts_of_this_charger, timeout=20)
+    fault_id = raised["attributes"]["fault_id"]
+    resolved = cli(stack.home, "fault", "resolve", fault_id[:12])
+    assert resolved.returncode == 0 and "resolved" in resolved.stdout
+    alerts = eventually(lambda: a if len(a := alerts_of_this_charger()) >= 2 else None, timeout=20)
+    assert [(a["attributes"]["kind"], a["attributes"]["fault_id"]) for a in alerts] == [
+        ("raised", fault_id),
+        ("resolved", fault_id),
+    ]
+    again = cli(stack.home, "fault", "resolve", fault_id[:12])
+    assert again.returncode == 0 and "unchanged (resolved)" in again.stdout

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chargenet.domain.alerts import AlertKind
-from chargenet.domain.faults import FaultState
+from chargenet.domain.faults import FaultState, acknowledge, resolve
 from chargenet.domain.models import ConnectorStatus
 from chargenet.services.fault_tracking import PUBLISH_GRACE, FaultTracker
 from tests.fakes import InMemoryFaultStore, RecordingPublisher
@@ -151,3 +151,28 @@ def test_a_resolution_left_unpublished_is_sent_although_the_fault_is_resolved():
     kinds = [d.kind for d in faults.publisher.published]
     assert kinds == [AlertKind.RAISED, AlertKind.RESOLVED]
     assert faults.store.watched() == []  # resolved and all sent: no longer read by the sweep
+
+
+def test_an_operator_resolving_a_paged_fault_tells_whoever_was_paged():
+    faults = tracker(now_minutes=30)
+    faults.on_status(status(0, "Faulted", "GroundFailure"), "S1")
+    [fault_id] = faults.store.faults
+    before, after = faults.operator_change(fault_id, lambda f: resolve(f, T0 + timedelta(minutes=30)))
+    assert (before.state, after.state) == (FaultState.OPEN, FaultState.RESOLVED)
+    assert [d.kind for d in faults.publisher.published] == [AlertKind.RAISED, AlertKind.RESOLVED]
+    [(_, alerts)] = faults.store.faults.values()
+    assert all(a.published for a in alerts)
+    # Resolving it again changes nothing and pages nobody.
+    again = faults.operator_change(fault_id, lambda f: resolve(f, T0 + timedelta(minutes=31)))
+    assert again is not None and again[0] == again[1]
+    assert len(faults.publisher.published) == 2
+
+
+def test_an_operator_resolving_an_unpaged_fault_pages_nobody_and_an_unknown_fault_is_none():
+    faults = tracker()
+    faults.on_status(status(0, "Available", "WeakSignal", connector=0), "S1")
+    [fault_id] = faults.store.faults
+    faults.operator_change(fault_id, lambda f: acknowledge(f, T0, "alice"))
+    faults.operator_change(fault_id, lambda f: resolve(f, T0))
+    assert faults.publisher.published == []
+    assert faults.operator_change("no-such-fault", lambda f: resolve(f, T0)) is None

@@ -96,6 +96,23 @@ class FaultTracker:
                 decisions += self._announce(fault, current, (fault, current), now) or []
         return decisions
 
+    def operator_change(self, fault_id: str, change: Callable[[Fault], Fault]) -> tuple[Fault, Fault] | None:
+        """An operator's change (acknowledge, resolve, exclude) applied to the fresh record, with the
+        alert the policy then calls for: resolving a paged fault tells whoever was paged.
+
+        (before, after), or None for an unknown fault. The backend may update the fault meanwhile
+        (a new sighting, an alert sent): the change is applied again to the record it wrote.
+        """
+        for _ in range(SAVE_ATTEMPTS):
+            stored = self.store.get(fault_id)
+            if stored is None:
+                return None
+            fault, alerts = stored
+            changed = change(fault)
+            if self._record(changed, alerts, stored, self.clock()) is not None:
+                return fault, changed
+        raise RuntimeError(f"fault {fault_id} kept changing while the operator's change was saved")
+
     def open_faults(self) -> list[Fault]:
         return [fault for fault, _ in self.store.watched() if fault.state is not FaultState.RESOLVED]
 
