@@ -3,11 +3,15 @@
 Publish. The image is signed with the operator's ECDSA P-256 key in the format chargers verify
 (chargenet_shim.firmware: the signature covers version, image SHA-256, size and `force`
 together) and stored as a package (manifest line + image) at firmware/<version>/package in
-the private, KMS-encrypted FirmwareBucket. Locally the key is a PEM file under the stack home,
-created on first use with 0600 permissions and never printed; its public half is written next
-to it for chargers to pin (`chargenet-shim simulate --firmware-key`). In the cloud the key
-lives in AWS Signer (or KMS): the CLI would upload the manifest's statement and take the
-ECDSA-SHA256 signature Signer returns; that path is documented, not built.
+the private, KMS-encrypted FirmwareBucket. Who signs is a FirmwareSigner (firmware_signing.py).
+Locally the key is a PEM file under the stack home, created on first use with 0600 permissions
+and never printed; its public half is written next to it for chargers to pin (`chargenet-shim
+simulate --firmware-key`). In the cloud it is the template's FirmwareSigningKey in KMS
+(`--kms-key-id` or $CHARGENET_FIRMWARE_KMS_KEY): KMS signs the statement and the private key
+never leaves it; `public-key` writes the PEM chargers pin, from KMS GetPublicKey.
+`--vendor-signature FILE --signing-certificate FILE` add the manufacturer's signature over the
+image and its certificate to the signed manifest: a real charger behind the gateway is offered
+the release with OCPP SignedUpdateFirmware only with them (chargenet_shim.gateway_firmware).
 
 Release metadata (version, sha256, size, key id, published_at) is the package's S3 object
 metadata: it describes one immutable object, is written in the same PUT, so the two can never
@@ -30,6 +34,7 @@ the backend since: its FirmwareStatusNotification and the version in its BootNot
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -46,9 +51,17 @@ from pydantic import ValidationError
 from chargenet.domain.models import Charger, PendingCall
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.firmware_signing import (
+    KMS_KEY_VARIABLE,
+    FirmwareSigner,
+    KeyFileSigner,
+    public_key_pem,
+    select_signer,
+    sign_manifest,
+)
 from chargenet_cli.output import as_json, table
 from chargenet_local.stack import StackState
-from chargenet_shim.firmware import FirmwareManifest, pack, precedence, sign, unpack
+from chargenet_shim.firmware import FirmwareManifest, VendorSignature, pack, precedence, unpack
 
 PACKAGE_PREFIX = "firmware/"
 ROLLOUT_PREFIX = "rollouts/"
@@ -65,6 +78,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     publish = sub.add_parser("publish", help="sign a firmware image and store it as a release")
     publish.add_argument("file", type=Path, help="the firmware image")
     publish.add_argument("--version", required=True, help="semantic version, e.g. 1.4.0")
+    publish.add_argument(
+        "--vendor-signature",
+        type=Path,
+        help="the manufacturer's signature over the image, raw bytes as `openssl dgst -sign` writes them; "
+        "with --signing-certificate, what a real charger behind the gateway needs (SignedUpdateFirmware)",
+    )
+    publish.add_argument(
+        "--signing-certificate", type=Path, help="the manufacturer's firmware signing certificate (PEM)"
+    )
     _key_option(publish)
     publish.add_argument("--json", action="store_true")
     publish.set_defaults(run=publish_release)
@@ -88,12 +110,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=show_status)
 
+    public_key = sub.add_parser("public-key", help="the PEM public key chargers pin (--key, --kms-key-id)")
+    _key_option(public_key)
+    public_key.add_argument("--out", type=Path, help="write the PEM here (default: print it)")
+    public_key.set_defaults(run=show_public_key)
+
 
 def _key_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    signer = parser.add_mutually_exclusive_group()
+    signer.add_argument(
         "--key",
         type=Path,
         help=f"operator signing key (PEM, P-256; default: <stack home>/firmware/{KEY_FILE}, made on first use)",
+    )
+    signer.add_argument(
+        "--kms-key-id",
+        help=f"sign with this AWS KMS key (ARN, id or alias/NAME; ECC_NIST_P256, SIGN_VERIFY); default ${KMS_KEY_VARIABLE}",
     )
 
 
@@ -209,15 +241,15 @@ def check_semantic(version: str) -> str:
 
 
 # --------------------------------------------------------------- signing key
-def operator_key(path: Path | None, state: StackState) -> bytes:
-    """The operator's private key PEM: the given file, or the stack's own, made on first use."""
-    if path is not None:
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise CliError(f"cannot read the signing key {path}: {exc.strerror}") from exc
+def operator_signer(args: argparse.Namespace, state: StackState) -> FirmwareSigner:
+    """--key, --kms-key-id or $CHARGENET_FIRMWARE_KMS_KEY, else the stack's own key, made on first use."""
     folder = Path(state.home) / "firmware"
-    return ensure_key(folder / KEY_FILE, folder / PUBLIC_KEY_FILE)
+
+    def stack_key() -> KeyFileSigner:
+        pem = ensure_key(folder / KEY_FILE, folder / PUBLIC_KEY_FILE)
+        return KeyFileSigner.from_pem(pem, pin_hint=str(folder / PUBLIC_KEY_FILE))
+
+    return select_signer(key_file=args.key, kms_key_id=args.kms_key_id, default_key=stack_key)
 
 
 def ensure_key(private_path: Path, public_path: Path) -> bytes:
@@ -239,14 +271,6 @@ def ensure_key(private_path: Path, public_path: Path) -> bytes:
         )
     )
     return pem
-
-
-def _sign(image: bytes, version: str, key_pem: bytes, *, force: bool) -> FirmwareManifest:
-    try:
-        return sign(image, version, key_pem, force=force)
-    except (ValueError, TypeError) as exc:
-        # The key's bytes never reach the message: only what is wrong with them.
-        raise CliError(f"cannot sign with that key: {type(exc).__name__}") from exc
 
 
 # ----------------------------------------------------------------------- S3
@@ -284,12 +308,14 @@ def publish_release(args: argparse.Namespace) -> str:
         image = args.file.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
+    vendor = _vendor_signature(args.vendor_signature, args.signing_certificate)
     state = local_env.connect(args.home)
     s3, bucket = _s3(), _bucket(state)
     if _release(s3, bucket, version) is not None:
         # A version names one image for good: chargers and rollouts refer to it.
         raise CliError(f"firmware {version} is already published")
-    manifest = _sign(image, version, operator_key(args.key, state), force=False)
+    signer = operator_signer(args, state)
+    manifest = sign_manifest(signer, image, version, force=False, vendor=vendor)
     release = Release(
         version=version,
         sha256=manifest.sha256,
@@ -304,10 +330,31 @@ def publish_release(args: argparse.Namespace) -> str:
         return as_json(asdict(release))
     summary = (
         f"published firmware {version}: {release.size} bytes, sha256 {release.sha256}, key {release.key_id}"
+        + ("" if vendor is None else ", with the manufacturer's signature")
     )
-    if args.key is not None:
+    if signer.pin_hint is None:
         return summary
-    return f"{summary}\nchargers pin the public key {Path(state.home) / 'firmware' / PUBLIC_KEY_FILE}"
+    return f"{summary}\nchargers pin the public key: {signer.pin_hint}"
+
+
+def _vendor_signature(signature_file: Path | None, certificate_file: Path | None) -> VendorSignature | None:
+    """The manufacturer's signature and certificate: both or neither, they only make sense together."""
+    if signature_file is None and certificate_file is None:
+        return None
+    if signature_file is None or certificate_file is None:
+        raise UsageError("--vendor-signature and --signing-certificate go together")
+    try:
+        signature, certificate = signature_file.read_bytes(), certificate_file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    try:
+        return VendorSignature(
+            signature=base64.b64encode(signature).decode(),
+            signing_certificate=certificate.decode("ascii", errors="replace"),
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"the manufacturer's signature or certificate is refused: {problems}") from exc
 
 
 # ------------------------------------------------------------------- deploy
@@ -328,7 +375,7 @@ def deploy_release(args: argparse.Namespace) -> str:
         raise CliError("no charger matches (or the rollout percentage leaves none)")
     key = package_key(args.version, force=args.force)
     if args.force:
-        _publish_forced(s3, bucket, args.version, operator_key(args.key, state))
+        _publish_forced(s3, bucket, args.version, operator_signer(args, state))
     location = s3.generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=DOWNLOAD_URL_EXPIRY_S
     )
@@ -343,10 +390,10 @@ def deploy_release(args: argparse.Namespace) -> str:
     )
 
 
-def _publish_forced(s3: Any, bucket: str, version: str, key_pem: bytes) -> None:
+def _publish_forced(s3: Any, bucket: str, version: str, signer: FirmwareSigner) -> None:
     """The release again, its manifest signed with `force`: the operator's word that a downgrade is meant."""
     manifest, image = _stored_package(s3, bucket, version)
-    forced = _sign(image, version, key_pem, force=True)
+    forced = sign_manifest(signer, image, version, force=True, vendor=manifest.vendor)
     if forced.signer_key_id != manifest.signer_key_id:
         raise CliError("that key did not sign the release: force it with the key that did")
     s3.put_object(Bucket=bucket, Key=package_key(version, force=True), Body=pack(forced, image))
@@ -429,3 +476,17 @@ def _status_record(rollout: Rollout, service: Any) -> dict[str, Any]:
         "running_version": None if charger is None else charger.firmware_version,
         "firmware_status": None if charger is None else charger.firmware_status,
     }
+
+
+# --------------------------------------------------------------- public key
+def show_public_key(args: argparse.Namespace) -> str:
+    """The PEM chargers pin; from KMS GetPublicKey for a KMS key (it is public: printing it is fine)."""
+    signer = operator_signer(args, local_env.connect(args.home))
+    pem = public_key_pem(signer)
+    if args.out is None:
+        return pem.decode().rstrip("\n")
+    try:
+        args.out.write_bytes(pem)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {exc.strerror}") from exc
+    return f"wrote the public key {signer.operator_key.key_id} to {args.out}"

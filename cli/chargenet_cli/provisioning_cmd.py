@@ -3,6 +3,10 @@
 The operator allow-lists the serial numbers a factory batch will carry and issues the batch's
 claim certificate; each charger then claims its own identity (`chargenet-shim claim`) and the
 pre-provisioning hook lets each allow-listed serial through once.
+
+Claim certificates are issued on the local stack by default; with `--cloud` in the AWS account
+of the operator's credentials (boto3's usual chain: AWS_PROFILE, AWS_REGION, ...), where IoT
+makes the key pair and the certificate and the deployed stack's claim policy is attached.
 """
 
 from __future__ import annotations
@@ -11,16 +15,28 @@ import argparse
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from chargenet.adapters.iot_claim_certificates import (
+    IotClaimCertificates,
+    NotAClaimCertificate,
+    UnknownCertificate,
+)
 from chargenet.domain.clock import utc_now
 from chargenet.domain.provisioning import CHARGER_ID_PATTERN, AllowedSerial
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.output import as_json, table
 
+if TYPE_CHECKING:
+    from chargenet_shim.claim import ClaimBundle
+
 # Locally every template resource is named by its logical id (chargenet_local.template.ref).
 CLAIM_POLICY = "ProvisioningClaimPolicy"
+# IoT Core's MQTT over TLS with client certificates.
+IOT_MQTT_PORT = 8883
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -37,12 +53,30 @@ def register(commands: argparse._SubParsersAction) -> None:
         "claim-certificate", help="issue a batch claim certificate and key for the factory"
     )
     claim.add_argument("--out", type=Path, required=True, help="new folder for the claim bundle")
+    _cloud_options(claim)
+    claim.add_argument("--template-name", help="with --cloud: the stack's ProvisioningTemplateName output")
+    claim.add_argument(
+        "--root-ca",
+        type=Path,
+        help="with --cloud: the CA chargers check IoT's endpoint against (Amazon Root CA 1, "
+        "https://www.amazontrust.com/repository/AmazonRootCA1.pem)",
+    )
     claim.set_defaults(run=issue_claim_certificate)
     revoke = sub.add_parser(
         "revoke-claim-certificate", help="retire a batch claim certificate (a rotated or lost one)"
     )
     revoke.add_argument("certificate_id")
+    _cloud_options(revoke)
     revoke.set_defaults(run=revoke_claim_certificate)
+
+
+def _cloud_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--cloud", action="store_true", help="in the AWS account of your credentials, not the local stack"
+    )
+    command.add_argument(
+        "--claim-policy", help="with --cloud: the stack's ProvisioningClaimPolicyName output"
+    )
 
 
 def allow_serials(args: argparse.Namespace) -> str:
@@ -82,9 +116,40 @@ def list_serials(args: argparse.Namespace) -> str:
 
 
 def issue_claim_certificate(args: argparse.Namespace) -> str:
-    """Locally the CA signs it; in the cloud the same bundle comes from CreateKeysAndCertificate."""
-    import boto3
+    """claim.pem, claim.key (0600), ca.pem and claim.json in a new folder, for the factory."""
+    out: Path = args.out
+    _check_cloud_options(args, needed=("claim_policy", "template_name", "root_ca"))
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} is not empty: a claim bundle goes into a new folder")
+    bundle = _issue_in_the_cloud(args, out) if args.cloud else _issue_on_the_local_stack(args, out)
+    return f"claim certificate {bundle.certificate_id[:12]}... issued: bundle in {out}"
 
+
+def _issue_in_the_cloud(args: argparse.Namespace, out: Path) -> ClaimBundle:
+    from chargenet_shim.claim import ClaimBundle
+
+    root_ca = _read_root_ca(args.root_ca)
+    claims = IotClaimCertificates(args.claim_policy)
+    try:  # checked before anything is created in the account
+        unissued = ClaimBundle(
+            mqtt_host=claims.data_endpoint(), mqtt_port=IOT_MQTT_PORT, template_name=args.template_name
+        )
+    except ValidationError:
+        raise UsageError(
+            f"--template-name {args.template_name!r}: not a provisioning template name"
+        ) from None
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)  # before the certificate: its key has a home
+    issued = claims.create()
+    _write_private(out / "claim.key", issued.private_key_pem)
+    (out / "claim.pem").write_text(issued.certificate_pem)
+    (out / "ca.pem").write_text(root_ca)
+    bundle = unissued.model_copy(update={"certificate_id": issued.certificate_id})
+    bundle.save(out)
+    return bundle
+
+
+def _issue_on_the_local_stack(args: argparse.Namespace, out: Path) -> ClaimBundle:
+    """The stack's CA signs it and moto's registry knows it, as IoT would."""
     from chargenet_local.broker import CLAIM_USER
     from chargenet_local.pki import LocalCA
     from chargenet_shim.claim import ClaimBundle
@@ -92,50 +157,79 @@ def issue_claim_certificate(args: argparse.Namespace) -> str:
     state = local_env.connect(args.home)
     if not state.provisioning_template:
         raise CliError("the local stack runs no provisioning template (template.yaml has none)")
-    out: Path = args.out
-    if out.exists() and any(out.iterdir()):
-        raise UsageError(f"{out} is not empty: a claim bundle goes into a new folder")
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca = LocalCA(Path(state.home) / "ca")
     cert_path, key_path = ca.issue_with_key(CLAIM_USER, server=False, folder=out)
     os.replace(key_path, out / "claim.key")
     os.replace(cert_path, out / "claim.pem")
     (out / "ca.pem").write_text(ca.cert_path.read_text())
-    iot = boto3.client("iot")
-    registered = iot.register_certificate_without_ca(
-        certificatePem=(out / "claim.pem").read_text(), status="ACTIVE"
-    )
-    iot.attach_policy(policyName=CLAIM_POLICY, target=registered["certificateArn"])
-    ClaimBundle(
+    bundle = ClaimBundle(
         mqtt_host=state.mqtt_host,
         mqtt_port=state.mqtt_port,
         template_name=state.provisioning_template,
-        certificate_id=registered["certificateId"],
-    ).save(out)
-    return f"claim certificate {registered['certificateId'][:12]}... issued: bundle in {out}"
+        certificate_id=IotClaimCertificates(CLAIM_POLICY).register((out / "claim.pem").read_text()),
+    )
+    bundle.save(out)
+    return bundle
 
 
 def revoke_claim_certificate(args: argparse.Namespace) -> str:
     """IoT refuses a REVOKED certificate at once; locally the CRL does, once mosquitto re-reads it."""
-    import boto3
+    _check_cloud_options(args, needed=("claim_policy",))
+    if args.cloud:
+        _revoke(IotClaimCertificates(args.claim_policy), args.certificate_id)
+    else:
+        from chargenet_local import broker
+        from chargenet_local.pki import LocalCA
 
-    from chargenet_local import broker
-    from chargenet_local.pki import LocalCA
-
-    state = local_env.connect(args.home)
-    iot = boto3.client("iot")
-    try:
-        description = iot.describe_certificate(certificateId=args.certificate_id)["certificateDescription"]
-    except iot.exceptions.ResourceNotFoundException:
-        raise CliError(f"no certificate {args.certificate_id}") from None
-    arn = description["certificateArn"]
-    if CLAIM_POLICY not in {p["policyName"] for p in iot.list_attached_policies(target=arn)["policies"]}:
-        raise CliError(f"certificate {args.certificate_id} is not a claim certificate")
-    iot.update_certificate(certificateId=args.certificate_id, newStatus="REVOKED")
-    iot.detach_policy(policyName=CLAIM_POLICY, target=arn)
-    LocalCA(Path(state.home) / "ca").revoke(description["certificatePem"])
-    broker.reload_crl(state.broker_pid, Path(state.home) / "broker")
+        state = local_env.connect(args.home)
+        certificate_pem = _revoke(IotClaimCertificates(CLAIM_POLICY), args.certificate_id)
+        LocalCA(Path(state.home) / "ca").revoke(certificate_pem)
+        broker.reload_crl(state.broker_pid, Path(state.home) / "broker")
     return f"claim certificate {args.certificate_id[:12]}... revoked"
+
+
+def _revoke(claims: IotClaimCertificates, certificate_id: str) -> str:
+    try:
+        return claims.revoke(certificate_id)
+    except UnknownCertificate:
+        raise CliError(f"no certificate {certificate_id}") from None
+    except NotAClaimCertificate:
+        raise CliError(f"certificate {certificate_id} is not a claim certificate") from None
+
+
+def _check_cloud_options(args: argparse.Namespace, needed: tuple[str, ...]) -> None:
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    if args.cloud:
+        missing = [flag(name) for name in needed if getattr(args, name) is None]
+        if missing:
+            raise UsageError(f"--cloud needs {', '.join(missing)}")
+        return
+    given = [flag(name) for name in needed if getattr(args, name) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} only with --cloud")
+
+
+def _read_root_ca(path: Path) -> str:
+    from cryptography import x509
+
+    try:
+        pem = path.read_bytes()
+        x509.load_pem_x509_certificate(pem)
+    except OSError as exc:
+        raise UsageError(f"--root-ca {path}: {exc.strerror}") from exc
+    except ValueError:
+        raise UsageError(f"--root-ca {path}: not a PEM certificate") from None
+    return pem.decode()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Created 0600 from the start: the key is never readable by others, not even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
 
 
 def _allow_list() -> Any:

@@ -21,7 +21,12 @@ from chargenet_shim.credentials import FILE_NAME, ChargerCredentials, hash_passw
 from chargenet_shim.firmware import OperatorKey
 from chargenet_shim.fleet import FleetResult, SessionFailure, SessionOutcome, run_fleet, run_sessions
 from chargenet_shim.gateway import GatewayConfig, serve
-from chargenet_shim.rotation import DEFAULT_CHECK_EVERY_S, DEFAULT_RENEW_BEFORE
+from chargenet_shim.rotation import (
+    DEFAULT_CHECK_EVERY_S,
+    DEFAULT_RENEW_BEFORE,
+    DEFAULT_ROTATE_AFTER,
+    MaximumAge,
+)
 from chargenet_shim.session import sample_plan
 from chargenet_shim.simclock import SimClock
 from chargenet_shim.simulator import SimulatedCharger
@@ -56,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--tls-ca", type=Path, help="CA file that signs charger certificates (profile 3)")
     gateway.add_argument(
         "--operator-org", help="organization (O) charger certificates must carry (profile 3)"
+    )
+    gateway.add_argument(
+        "--firmware-key",
+        type=Path,
+        help="the operator's firmware signing public key (PEM) updates are verified with (default: none, "
+        "every firmware update is refused)",
     )
     _renewal_options(gateway)
 
@@ -112,6 +123,14 @@ def _renewal_options(command: argparse.ArgumentParser) -> None:
         default=DEFAULT_CHECK_EVERY_S,
         help=f"seconds between certificate expiry checks (default {DEFAULT_CHECK_EVERY_S:g})",
     )
+    command.add_argument(
+        "--rotate-after-days",
+        type=int,
+        default=DEFAULT_ROTATE_AFTER.days,
+        help="also rotate a certificate once it is this many days old, however far its expiry "
+        "(IoT's certificates are valid until 2049); 0: never for its age "
+        f"(default {DEFAULT_ROTATE_AFTER.days})",
+    )
 
 
 def _configure_renewal(args: argparse.Namespace) -> None:
@@ -122,6 +141,13 @@ def _configure_renewal(args: argparse.Namespace) -> None:
     # One shim, one policy: every charger it runs renews on the same terms (like --firmware-key).
     SimulatedCharger.renew_before = timedelta(days=args.renew_before_days)
     SimulatedCharger.renew_check_every_s = args.renew_check_s
+    _configure_maximum_age(args)
+
+
+def _configure_maximum_age(args: argparse.Namespace) -> None:
+    if args.rotate_after_days < 0:
+        raise UsageError("--rotate-after-days must be 0 (no maximum age) or more")
+    MaximumAge.rotate_after = timedelta(days=args.rotate_after_days) if args.rotate_after_days else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _gateway(args: argparse.Namespace) -> int:
+    _configure_maximum_age(args)
     config = GatewayConfig(
         host=args.host,
         port=args.port,
@@ -154,6 +181,7 @@ def _gateway(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         client_ca=args.tls_ca,
         operator_org=args.operator_org,
+        firmware_key=args.firmware_key,
         renew_before_days=args.renew_before_days,
         renew_check_s=args.renew_check_s,
     )

@@ -5,7 +5,7 @@ of JSON, a newline, then the image, so a single URL (UpdateFirmware's `location`
 pre-signed one) carries both. The operator signs the manifest's *statement*: the canonical
 JSON (sorted keys, no spaces) of the format tag, version, image SHA-256, size and `force`,
 with ECDSA P-256 over SHA-256 of those bytes (what `openssl dgst -sha256 -sign` makes of the
-statement, or AWS Signer's ECDSA-SHA256 signing of it as a file). The statement holds the
+statement, or KMS Sign with ECDSA_SHA_256 in the cloud). The statement holds the
 image's hash, so one signature covers the image and everything the charger decides on.
 
 Trust. The charger pins the operator's public key (OperatorKey); nothing in the download
@@ -15,9 +15,19 @@ allow a downgrade. What stays possible is replaying a package the operator signe
 a forced (downgrade) package keeps working wherever it is delivered.
 
 Installing. FirmwareInstaller downloads, verifies size, hash and signature, refuses a
-downgrade unless the signed manifest forces it, writes the image into the inactive slot of
-FirmwareSlots, reboots into it and keeps it only if it boots; otherwise it rolls back to the
-slot it came from. Every step is reported with an OCPP FirmwareStatus through a callback.
+downgrade unless the signed manifest forces it (fetch_verified, which the gateway shares),
+writes the image into the inactive slot of FirmwareSlots, reboots into it and keeps it only if
+it boots; otherwise it rolls back to the slot it came from. Every step is reported with an
+OCPP FirmwareStatus through a callback.
+
+Real chargers. A charger speaking the OCPP 1.6 security extension takes only
+SignedUpdateFirmware: the plain image, the manufacturer's signature over it and the
+manufacturer's signing certificate, which it checks itself. The operator adds those two at
+publish time (VendorSignature); they are part of the signed statement, so nobody on the way
+can swap or strip them. The gateway verifies the package like a simulated charger, then
+offers the image to the charger (gateway_firmware.py). Both report to the backend in 1.6's
+words (core_notifications): it knows FirmwareStatusNotification's seven statuses, not the
+extension's, and learns of a bad signature from a SecurityEventNotification.
 """
 
 from __future__ import annotations
@@ -36,9 +46,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from ocpp.v16 import call
 from ocpp.v16.enums import FirmwareStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -99,6 +111,38 @@ def check_version(running: str, candidate: str, *, force: bool = False) -> None:
 STATEMENT_FORMAT = "chargenet-firmware/1"
 
 
+class VendorSignature(BaseModel):
+    """The manufacturer's signature over the image and its certificate, as SignedUpdateFirmware carries them.
+
+    The charger checks them itself (the security whitepaper: RSA-PSS or ECSchnorr over the
+    image's SHA-256); here they are only checked to be well formed and within the schema's sizes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signature: str = Field(max_length=800, description="base64, as SignedUpdateFirmware's firmware.signature")
+    signing_certificate: str = Field(max_length=5500, description="PEM X.509 firmware signing certificate")
+
+    @field_validator("signature")
+    @classmethod
+    def _base64(cls, signature: str) -> str:
+        try:
+            if not base64.b64decode(signature, validate=True):
+                raise ValueError("the manufacturer's signature is empty")
+        except binascii.Error as exc:
+            raise ValueError("the manufacturer's signature is not base64") from exc
+        return signature
+
+    @field_validator("signing_certificate")
+    @classmethod
+    def _certificate(cls, pem: str) -> str:
+        try:
+            x509.load_pem_x509_certificate(pem.encode())
+        except ValueError as exc:
+            raise ValueError("the signing certificate is not a PEM X.509 certificate") from exc
+        return pem
+
+
 class FirmwareManifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -110,6 +154,9 @@ class FirmwareManifest(BaseModel):
         default=None, description="base64 DER ECDSA P-256 (SHA-256) signature over statement()"
     )
     signer_key_id: str | None = Field(default=None, description="key_id() of the signing key")
+    vendor: VendorSignature | None = Field(
+        default=None, description="for chargers behind the gateway: without it a release reaches none"
+    )
 
     @field_validator("version")
     @classmethod
@@ -126,6 +173,10 @@ class FirmwareManifest(BaseModel):
             "size": self.size,
             "force": self.force,
         }
+        # Only when present, so releases signed before vendor signatures existed still verify;
+        # adding or dropping it changes the statement all the same.
+        if self.vendor is not None:
+            fields["vendor"] = self.vendor.model_dump()
         return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -157,13 +208,18 @@ def sign(
     password: bytes | None = None,
     *,
     force: bool = False,
+    vendor: VendorSignature | None = None,
 ) -> FirmwareManifest:
     """The operator's side: the manifest of `image`, signed with the operator's P-256 private key."""
     key = serialization.load_pem_private_key(private_key_pem, password=password)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ValueError("firmware is signed with an ECDSA P-256 private key")
     unsigned = FirmwareManifest(
-        version=version, sha256=hashlib.sha256(image).hexdigest(), size=len(image), force=force
+        version=version,
+        sha256=hashlib.sha256(image).hexdigest(),
+        size=len(image),
+        force=force,
+        vendor=vendor,
     )
     signature = key.sign(unsigned.statement(), ec.ECDSA(hashes.SHA256()))
     return unsigned.model_copy(
@@ -231,6 +287,103 @@ def _get(location: str) -> bytes:
     return package
 
 
+# ------------------------------------------------------------ verification
+# A status and, for refusals and failures, why (no secrets: it may go to the backend).
+Report = Callable[[FirmwareStatus, str], Awaitable[None]]
+# Restart the charger into firmware `version`; whether that firmware came up.
+Boot = Callable[[str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class VerifiedPackage:
+    manifest: FirmwareManifest
+    image: bytes
+
+
+async def fetch_verified(
+    location: str,
+    key: OperatorKey | None,
+    running_version: str,
+    report: Report,
+    *,
+    attempts: int = 1,
+    retry_interval_s: float = 0.0,
+) -> VerifiedPackage | FirmwareStatus:
+    """Download, verify and apply the version rule: the package, or the status that ended it (reported)."""
+    await report(FirmwareStatus.downloading, "")
+    try:
+        package = await download(location, attempts, retry_interval_s)
+    except DownloadError as exc:
+        return await report_end(report, FirmwareStatus.download_failed, str(exc))
+    await report(FirmwareStatus.downloaded, "")
+    try:
+        verified = _verified(package, key)
+    except FirmwareRejected as exc:
+        return await report_end(report, FirmwareStatus.invalid_signature, str(exc))
+    try:
+        # Only the operator's signature can allow a downgrade: `force` is part of the statement.
+        check_version(running_version, verified.manifest.version, force=verified.manifest.force)
+    except DowngradeRefused as exc:
+        return await report_end(report, FirmwareStatus.installation_failed, str(exc))
+    return verified
+
+
+def _verified(package: bytes, key: OperatorKey | None) -> VerifiedPackage:
+    if key is None:
+        raise FirmwareRejected("no operator signing key is pinned: every image is refused")
+    manifest, image = unpack(package)
+    verify(manifest, image, key)
+    return VerifiedPackage(manifest, image)
+
+
+async def report_end(report: Report, status: FirmwareStatus, detail: str) -> FirmwareStatus:
+    """Report the status an update ends with, logging why; returns it."""
+    if detail:
+        LOG.warning("firmware update %s: %s", status, detail)
+    await report(status, detail)
+    return status
+
+
+# ------------------------------------------------------ telling the backend
+INVALID_FIRMWARE_SIGNATURE = "InvalidFirmwareSignature"
+# The security whitepaper's tech info is at most 255 characters.
+TECH_INFO_LENGTH = 255
+# The security extension's statuses that 1.6's FirmwareStatusNotification lacks, as the nearest
+# of its seven; the others are the same word in both.
+_CORE_STATUS: dict[FirmwareStatus, FirmwareStatus] = {
+    FirmwareStatus.download_scheduled: FirmwareStatus.downloading,
+    FirmwareStatus.download_paused: FirmwareStatus.downloading,
+    FirmwareStatus.signature_verified: FirmwareStatus.downloaded,
+    FirmwareStatus.install_scheduled: FirmwareStatus.installing,
+    FirmwareStatus.install_rebooting: FirmwareStatus.installing,
+    FirmwareStatus.install_verification_failed: FirmwareStatus.installation_failed,
+    FirmwareStatus.invalid_signature: FirmwareStatus.installation_failed,
+}
+
+CoreNotification = call.SecurityEventNotification | call.FirmwareStatusNotification
+
+
+def core_notifications(
+    status: FirmwareStatus, detail: str, timestamp: str, *, security_event: str | None = None
+) -> list[CoreNotification]:
+    """The CALLs that tell the backend of `status` in OCPP 1.6's words, in the order to send them.
+
+    An invalid signature is InstallationFailed after a SecurityEventNotification
+    InvalidFirmwareSignature (which the backend pages on); `security_event` names another event
+    to send first. `detail` goes into the event's tech info only: the status has no room for it.
+    """
+    event = INVALID_FIRMWARE_SIGNATURE if status is FirmwareStatus.invalid_signature else security_event
+    notifications: list[CoreNotification] = []
+    if event is not None:
+        notifications.append(
+            call.SecurityEventNotification(
+                type=event, timestamp=timestamp, tech_info=detail[:TECH_INFO_LENGTH] or None
+            )
+        )
+    notifications.append(call.FirmwareStatusNotification(_CORE_STATUS.get(status, status)))
+    return notifications
+
+
 # ------------------------------------------------------------ A/B install
 Slot = Literal["A", "B"]
 
@@ -270,12 +423,6 @@ class FirmwareSlots:
         self.active = self._confirmed
 
 
-# A status and, for refusals and failures, why (no secrets: it may go to the backend).
-Report = Callable[[FirmwareStatus, str], Awaitable[None]]
-# Restart the charger into firmware `version`; whether that firmware came up.
-Boot = Callable[[str], Awaitable[bool]]
-
-
 class FirmwareInstaller:
     def __init__(self, slots: FirmwareSlots, key: OperatorKey | None, report: Report, boot: Boot) -> None:
         self.slots = slots
@@ -287,30 +434,18 @@ class FirmwareInstaller:
         self, location: str, *, attempts: int = 1, retry_interval_s: float = 0.0
     ) -> FirmwareStatus:
         """Download, verify, install and boot the package at `location`; the last status reported."""
-        await self._report(FirmwareStatus.downloading, "")
-        try:
-            package = await download(location, attempts, retry_interval_s)
-        except DownloadError as exc:
-            return await self._end(FirmwareStatus.download_failed, str(exc))
-        await self._report(FirmwareStatus.downloaded, "")
-        try:
-            manifest = self._verified(package)
-        except FirmwareRejected as exc:
-            return await self._end(FirmwareStatus.invalid_signature, str(exc))
-        try:
-            # Only the operator's signature can allow a downgrade: `force` is part of the statement.
-            check_version(self.slots.running_version, manifest.version, force=manifest.force)
-        except DowngradeRefused as exc:
-            return await self._end(FirmwareStatus.installation_failed, str(exc))
+        fetched = await fetch_verified(
+            location,
+            self._key,
+            self.slots.running_version,
+            self._report,
+            attempts=attempts,
+            retry_interval_s=retry_interval_s,
+        )
+        if isinstance(fetched, FirmwareStatus):
+            return fetched
         await self._report(FirmwareStatus.installing, "")
-        return await self._install(manifest.version)
-
-    def _verified(self, package: bytes) -> FirmwareManifest:
-        if self._key is None:
-            raise FirmwareRejected("no operator signing key is pinned: every image is refused")
-        manifest, image = unpack(package)
-        verify(manifest, image, self._key)
-        return manifest
+        return await self._install(fetched.manifest.version)
 
     async def _install(self, version: str) -> FirmwareStatus:
         previous = self.slots.running_version
@@ -318,16 +453,12 @@ class FirmwareInstaller:
         self.slots.boot_inactive()
         if await self._boot(version):
             self.slots.confirm()
-            return await self._end(FirmwareStatus.installed, "")
+            return await report_end(self._report, FirmwareStatus.installed, "")
         self.slots.roll_back()
         if not await self._boot(previous):
             LOG.error("firmware %s did not boot after the rollback either", previous)
-        return await self._end(
-            FirmwareStatus.installation_failed, f"{version} did not boot: rolled back to {previous}"
+        return await report_end(
+            self._report,
+            FirmwareStatus.installation_failed,
+            f"{version} did not boot: rolled back to {previous}",
         )
-
-    async def _end(self, status: FirmwareStatus, detail: str) -> FirmwareStatus:
-        if detail:
-            LOG.warning("firmware update %s: %s", status, detail)
-        await self._report(status, detail)
-        return status

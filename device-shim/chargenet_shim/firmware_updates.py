@@ -13,7 +13,8 @@ charger rolls back to the firmware it ran before.
 
 OCPP 1.6's FirmwareStatusNotification has no InvalidSignature: an image that fails its
 verification is reported as InstallationFailed plus a SecurityEventNotification
-InvalidFirmwareSignature (the security whitepaper's event, which the backend alerts on).
+InvalidFirmwareSignature (the security whitepaper's event, which the backend alerts on), the
+same words the gateway uses for a real charger (firmware.core_notifications).
 UpdateFirmware cannot ask for a downgrade: an older image is installed only when the operator
 signed its manifest with `force` (firmware.py), so nobody on the way can add it.
 """
@@ -29,18 +30,16 @@ from typing import Any
 
 from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.routing import after, on
-from ocpp.v16 import call, call_result
+from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, FirmwareStatus, ResetType
 
-from chargenet_shim.firmware import FirmwareInstaller, FirmwareSlots, OperatorKey
+from chargenet_shim.firmware import FirmwareInstaller, FirmwareSlots, OperatorKey, core_notifications
 from chargenet_shim.remote import RemoteControl
 from chargenet_shim.simclock import ocpp_timestamp
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_RETRY_INTERVAL_S = 30
-# The security whitepaper's tech info is at most 255 characters.
-TECH_INFO_LENGTH = 255
 
 
 class FirmwareUpdates(RemoteControl):
@@ -62,7 +61,7 @@ class FirmwareUpdates(RemoteControl):
         retries: int | None = None,
         retry_interval: int | None = None,
     ) -> call_result.UpdateFirmware:
-        retrieve_at = _moment(retrieve_date)
+        retrieve_at = retrieve_moment(retrieve_date)
         if self._firmware_update is not None and not self._firmware_update.done():
             # 1.6 gives no way to refuse: the update under way goes on, this one is dropped.
             LOG.warning("%s: UpdateFirmware ignored, an update is under way", self.id)
@@ -101,15 +100,8 @@ class FirmwareUpdates(RemoteControl):
 
     async def _report_firmware(self, status: FirmwareStatus, detail: str) -> None:
         self.journal.record(f"firmware {status}" + (f": {detail}" if detail else ""))
-        if status is FirmwareStatus.invalid_signature:
-            event = call.SecurityEventNotification(
-                type="InvalidFirmwareSignature",
-                timestamp=ocpp_timestamp(self.clock.now()),
-                tech_info=detail[:TECH_INFO_LENGTH],
-            )
-            await self._notify(event)
-            status = FirmwareStatus.installation_failed
-        await self._notify(call.FirmwareStatusNotification(status))
+        for notification in core_notifications(status, detail, ocpp_timestamp(self.clock.now())):
+            await self._notify(notification)
 
     async def _sessions_ended(self) -> None:
         while self.sessions:
@@ -128,7 +120,8 @@ class FirmwareUpdates(RemoteControl):
         return True
 
 
-def _moment(value: str) -> dt.datetime:
+def retrieve_moment(value: str) -> dt.datetime:
+    """UpdateFirmware's retrieveDate (UTC when it names no zone); a CALLERROR for anything else."""
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError as exc:

@@ -6,7 +6,10 @@ charger and the cloud backend. The one exception is the shim's own certificate
 rotation for a charger's MQTT link, while the charger is connected: its CALLs and
 the cloud's answers to them are the shim's, taken out of the relay (ocpp_issuer.py,
 RelayedCalls). A charger's own SignCertificate is relayed like any frame; a charger's
-DataTransfer in the shim's vendor id is refused (refuse_shim_messages).
+DataTransfer in the shim's vendor id is refused (refuse_shim_messages). Firmware is the other
+exception: the backend's UpdateFirmware is verified here and offered to the charger as
+SignedUpdateFirmware, and the charger's SignedFirmwareStatusNotification reaches the backend
+in 1.6's words (gateway_firmware.py); the gateway's listener also serves the verified image.
 """
 
 from __future__ import annotations
@@ -20,15 +23,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from chargenet_shim.auth import CertificateAuthenticator, ChargerAuthenticator
 from chargenet_shim.credentials import ChargerCredentials
+from chargenet_shim.firmware import OperatorKey
+from chargenet_shim.gateway_firmware import (
+    DEFAULT_OFFER_TTL_S,
+    ChargerCalls,
+    FirmwareImages,
+    FirmwareRelay,
+    SiteFirmware,
+)
 from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.limiter import AttemptLimiter
 from chargenet_shim.link import ChargerLink, LinkError
@@ -64,6 +76,23 @@ class GatewayConfig(BaseModel):
         description="rotate a link's certificate this close to expiry",
     )
     renew_check_s: float = Field(default=DEFAULT_CHECK_EVERY_S, gt=0)
+    firmware_key: Path | None = Field(
+        default=None,
+        description="the operator's firmware signing public key (PEM, P-256); none: every update is refused",
+    )
+    firmware_offer_s: float = Field(
+        default=DEFAULT_OFFER_TTL_S, gt=0, description="how long a verified image stays downloadable"
+    )
+
+    @field_validator("firmware_key")
+    @classmethod
+    def _p256_key(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            OperatorKey.from_pem(path.read_bytes())
+        return path
+
+    def operator_key(self) -> OperatorKey | None:
+        return None if self.firmware_key is None else OperatorKey.from_pem(self.firmware_key.read_bytes())
 
     @model_validator(mode="after")
     def _tls_matches_profile(self) -> GatewayConfig:
@@ -85,6 +114,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig, limiter: AttemptLimiter | None = None) -> None:
         self.config = config
         self._authenticate = _authenticator(config, limiter or AttemptLimiter())
+        self._firmware = SiteFirmware(config.operator_key(), FirmwareImages(config.firmware_offer_s))
         # One live link per charger id: the MQTT client id is the charger id.
         self._links: dict[str, ChargerLink] = {}
         self._server: Server | None = None
@@ -100,7 +130,7 @@ class Gateway:
             self.config.host,
             self.config.port,
             subprotocols=[OCPP16],
-            process_request=self._authenticate,
+            process_request=self._process_request,
             ssl=_server_tls(self.config),
         )
         LOG.info(
@@ -120,6 +150,11 @@ class Gateway:
         if server is not None:
             server.close()
             await server.wait_closed()
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """A verified firmware image's download (its path is its credential), else the charger's handshake check."""
+        image = self._firmware.images.respond(connection, request)
+        return image if image is not None else await self._authenticate(connection, request)
 
     def _require_server(self) -> Server:
         if self._server is None:
@@ -152,6 +187,12 @@ class Gateway:
         keystore = FileKeyStore(link.credentials.cert_path.parent)
         shim_calls = RelayedCalls(link)
         shim_calls.issuer = OcppIssuer(keystore, shim_calls.send_call)
+        firmware = self._firmware.relay(
+            link.credentials.charger_id,
+            self._base_url(websocket),
+            shim_calls.send_call,
+            ChargerCalls(websocket.send),
+        )
         renewal = asyncio.create_task(
             renew_before_expiry(
                 link,
@@ -162,11 +203,18 @@ class Gateway:
             )
         )
         try:
-            await _relay(websocket, link, shim_calls)
+            await _relay(websocket, link, shim_calls, firmware)
         finally:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
+            await firmware.close()
+
+    def _base_url(self, websocket: ServerConnection) -> str:
+        """Where the charger finds this gateway: the host it connected to, over the WebSocket's transport."""
+        scheme = "http" if self.config.security_profile == 1 else "https"
+        host = websocket.request.headers.get("Host") if websocket.request else None
+        return f"{scheme}://{host or f'{self.config.host}:{self.port}'}"
 
 
 async def serve(config: GatewayConfig) -> Gateway:
@@ -195,11 +243,13 @@ def _server_tls(config: GatewayConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def _relay(websocket: ServerConnection, link: ChargerLink, shim_calls: RelayedCalls) -> None:
+async def _relay(
+    websocket: ServerConnection, link: ChargerLink, shim_calls: RelayedCalls, firmware: FirmwareRelay
+) -> None:
     """Until either side goes away; then the other direction is stopped too."""
     directions = {
-        asyncio.create_task(_charger_to_cloud(websocket, link)),
-        asyncio.create_task(_cloud_to_charger(link, websocket, shim_calls)),
+        asyncio.create_task(_charger_to_cloud(websocket, link, firmware)),
+        asyncio.create_task(_cloud_to_charger(link, websocket, shim_calls, firmware)),
     }
     _, pending = await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
@@ -208,7 +258,7 @@ async def _relay(websocket: ServerConnection, link: ChargerLink, shim_calls: Rel
             await task
 
 
-async def _charger_to_cloud(websocket: ServerConnection, link: ChargerLink) -> None:
+async def _charger_to_cloud(websocket: ServerConnection, link: ChargerLink, firmware: FirmwareRelay) -> None:
     try:
         async for frame in websocket:
             if not isinstance(frame, str):
@@ -216,6 +266,8 @@ async def _charger_to_cloud(websocket: ServerConnection, link: ChargerLink) -> N
                 return
             if (refusal := refuse_shim_messages(frame)) is not None:
                 await websocket.send(refusal)
+                continue
+            if await firmware.from_charger(frame):
                 continue
             await link.send(frame)
     except ConnectionClosed:
@@ -249,11 +301,15 @@ def refuse_shim_messages(frame: str) -> str | None:
     return None
 
 
-async def _cloud_to_charger(link: ChargerLink, websocket: ServerConnection, shim_calls: RelayedCalls) -> None:
+async def _cloud_to_charger(
+    link: ChargerLink, websocket: ServerConnection, shim_calls: RelayedCalls, firmware: FirmwareRelay
+) -> None:
     try:
         while True:
             frame = await link.recv()
             answer = shim_calls.take(frame)
+            if answer is None:
+                answer = await firmware.from_cloud(frame)
             if answer is None:
                 await websocket.send(frame)
             elif answer:

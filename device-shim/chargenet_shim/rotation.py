@@ -27,9 +27,20 @@ from chargenet_shim.link import ChargerLink
 
 LOG = logging.getLogger(__name__)
 
-# IoT Core certificates usually live a year; a month leaves room for a charger that is offline for weeks.
+# A month before expiry leaves room for a charger that is offline for weeks.
 DEFAULT_RENEW_BEFORE = timedelta(days=30)
+# IoT's CreateCertificateFromCsr certificates are valid until 2049: expiry alone would never rotate
+# them, so a key in the field would be used for decades. A year bounds how long a stolen key is useful.
+DEFAULT_ROTATE_AFTER = timedelta(days=365)
 DEFAULT_CHECK_EVERY_S = 6 * 3600.0
+
+
+class MaximumAge:
+    """The oldest a certificate may get (from its notBefore) before it is rotated, whatever its
+    expiry; None: no limit. One shim, one policy: set once at start for every charger the process
+    runs (`chargenet-shim simulate|gateway --rotate-after-days`), read at each renewal check."""
+
+    rotate_after: timedelta | None = DEFAULT_ROTATE_AFTER
 
 
 @dataclass(frozen=True)
@@ -78,8 +89,34 @@ def not_after(cert_path: Path) -> datetime:
     return x509.load_pem_x509_certificate(cert_path.read_bytes()).not_valid_after_utc
 
 
-def renewal_due(cert_path: Path, now: datetime, renew_before: timedelta = DEFAULT_RENEW_BEFORE) -> bool:
-    return not_after(cert_path) - now <= renew_before
+def rotation_due(
+    not_before: datetime,
+    not_after: datetime,
+    now: datetime,
+    *,
+    renew_before: timedelta,
+    rotate_after: timedelta | None,
+) -> bool:
+    """Near its expiry, or older than the maximum age (None: no maximum)."""
+    if not_after - now <= renew_before:
+        return True
+    return rotate_after is not None and now - not_before >= rotate_after
+
+
+def renewal_due(
+    cert_path: Path,
+    now: datetime,
+    renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+    rotate_after: timedelta | None = DEFAULT_ROTATE_AFTER,
+) -> bool:
+    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return rotation_due(
+        certificate.not_valid_before_utc,
+        certificate.not_valid_after_utc,
+        now,
+        renew_before=renew_before,
+        rotate_after=rotate_after,
+    )
 
 
 async def rotate(link: ChargerLink, keystore: FileKeyStore, issuer: Issuer) -> datetime:
@@ -119,12 +156,14 @@ async def renew_before_expiry(
     check_every_s: float = DEFAULT_CHECK_EVERY_S,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Run beside a charger's link (simulate, gateway): rotate when expiry comes within the threshold.
+    """Run beside a charger's link (simulate, gateway): rotate when expiry comes within the threshold
+    or the certificate is older than MaximumAge.rotate_after.
 
     A failed attempt is logged and retried at the next check; the old certificate keeps working.
     """
     while True:
-        if renewal_due(link.credentials.cert_path, now(), renew_before) and link.online:
+        due = renewal_due(link.credentials.cert_path, now(), renew_before, MaximumAge.rotate_after)
+        if due and link.online:
             try:
                 await rotate(link, keystore, issuer)
             except Exception as exc:

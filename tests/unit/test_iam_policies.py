@@ -29,22 +29,26 @@ ALLOWED_MANAGED_POLICIES = {
     # Tracing: Active. X-Ray has no resource-level permissions: PutTraceSegments needs "*".
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
-# SAM's DynamoDB stream event attaches stream reads on "*" (the scoped form would be the
-# table's stream ARN): accepted for the stream consumers only, listed in docs/SECURITY.md gaps.
-STREAM_READER_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
-STREAM_CONSUMERS = {"BillingFunction", "PaymentCaptureFunction", "SubscriptionUsageFunction"}
-
 # Wildcard resources that stay, with why. Only these (action, resource) pairs may use one.
 ALLOWED_WILDCARDS: dict[Grant, str] = {
     ("iot:Publish", "topic/chargers/*/out"): "the backend answers whichever charger wrote",
     ("iot:CreateCertificateFromCsr", "*"): "IAM has no resource type for it: the certificate is new",
-    # Taken from the rotation change as written: the IAM reference names `thing` as this action's
-    # resource type, so `thing/*` would do; kept until the owner of that change confirms.
-    ("iot:AttachThingPrincipal", "*"): "a rotated certificate is attached to the charger's thing",
+    # IoT authorizes AttachThingPrincipal on the certificate (its IAM action table), not the thing.
+    ("iot:AttachThingPrincipal", "cert/*"): "a rotated or claimed certificate is attached to its thing",
     ("iot:AttachPolicy", "cert/*"): "the new certificate's id is known only once it is signed",
     ("iot:DescribeCertificate", "cert/*"): "the new certificate's id is known only once it is signed",
     ("iot:UpdateCertificate", "cert/*"): "the old certificate is deactivated after the new connects",
     ("iot:ListThingPrincipals", "thing/*"): "the thing is the charger that asked, any charger",
+    # Fleet provisioning: the thing is named by the claiming serial, known only at claim time.
+    ("iot:CreateThing", "thing/*"): "a claim creates the thing of its serial",
+    ("iot:DescribeThing", "thing/*"): "a claim creates the thing of its serial",
+    ("iot:UpdateThing", "thing/*"): "a repeated claim updates the thing of its serial",
+    # A stream's label (its ARN's last part) is new whenever the stream is; the table is fixed.
+    **{
+        (f"dynamodb:{action}", f"{table}/stream/*"): "the stream trigger reads its table's stream"
+        for action in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")
+        for table in ("SessionsTable", "CdrsTable")
+    },
 }
 
 # Every function writes to encrypted tables, queues or topics with the stack's key.
@@ -74,6 +78,11 @@ def _on(table: str, *actions: str) -> set[Grant]:
     return {(f"dynamodb:{action}", table) for action in actions}
 
 
+def _stream_of(table: str) -> set[Grant]:
+    """What a stream trigger (an explicit event source mapping) needs of its table's stream."""
+    return _on(f"{table}/stream/*", "DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")
+
+
 EXPECTED_GRANTS: dict[str, set[Grant]] = {
     "OcppIngestFunction": {
         # registry: get, connectors, record_boot/seen/status/register, link_session (conditional updates)
@@ -94,7 +103,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         *_REPLY,
         # SignCertificate over the charger's own link (chargenet.adapters.iot_certificates)
         ("iot:CreateCertificateFromCsr", "*"),
-        ("iot:AttachThingPrincipal", "*"),
+        ("iot:AttachThingPrincipal", "cert/*"),
         ("iot:AttachPolicy", "cert/*"),
         ("iot:DescribeCertificate", "cert/*"),
         ("iot:UpdateCertificate", "cert/*"),
@@ -113,6 +122,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         *_on("SessionsTable", "GetItem", "UpdateItem"),  # get, mark_billed
         *_on("SessionEventsTable", "Query"),  # events
         *_on("CdrsTable", "PutItem"),  # create (conditional)
+        *_stream_of("SessionsTable"),  # BillingFunctionCompletedSessions
         *_KMS,
         *_DLQ,
     },
@@ -152,6 +162,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     },
     "PaymentCaptureFunction": {
         *_on("CdrsTable", "GetItem"),
+        *_stream_of("CdrsTable"),  # PaymentCaptureFunctionNewBillingRecords
         *_on("SessionsTable", "GetItem"),
         *_PAYMENTS,
         *_on("TagsTable", "PutItem"),  # the payment's tag retired
@@ -175,6 +186,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     },
     "SubscriptionUsageFunction": {
         *_on("CdrsTable", "GetItem"),
+        *_stream_of("CdrsTable"),  # SubscriptionUsageFunctionNewBillingRecords
         *_on("SessionsTable", "GetItem"),
         *_on("SubscribersTable", "GetItem"),
         *_STRIPE_KEY,
@@ -215,18 +227,20 @@ def _short(resource: str) -> str:
     return re.sub(r"^(table/|key/|secret:)", "", path)
 
 
-def _role_statements(function: str) -> Iterator[dict[str, Any]]:
+def _role_statements(role: str) -> Iterator[dict[str, Any]]:
     template = _template()
-    role_ref = template.resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
-    role = template.resources[role_ref]["Properties"]
-    for policy in role.get("Policies", []):
+    for policy in template.resources[role]["Properties"].get("Policies", []):
         yield from template.resolve(policy["PolicyDocument"])["Statement"]
 
 
 def _grants(function: str) -> set[Grant]:
+    return _role_grants(_template().resources[function]["Properties"]["Role"]["Fn::GetAtt"][0])
+
+
+def _role_grants(role: str) -> set[Grant]:
     grants = set()
-    for statement in _role_statements(function):
-        assert statement["Effect"] == "Allow", f"{function}: unexpected {statement['Effect']}"
+    for statement in _role_statements(role):
+        assert statement["Effect"] == "Allow", f"{role}: unexpected {statement['Effect']}"
         for action in _as_list(statement["Action"]):
             grants |= {(action, _short(resource)) for resource in _as_list(statement["Resource"])}
     return grants
@@ -260,8 +274,36 @@ def test_no_wildcard_action_or_resource(function: str):
 def test_only_the_listed_managed_policies_are_attached(function: str):
     role_ref = _template().resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
     attached = set(_template().resources[role_ref]["Properties"].get("ManagedPolicyArns", []))
-    allowed = ALLOWED_MANAGED_POLICIES | ({STREAM_READER_POLICY} if function in STREAM_CONSUMERS else set())
-    assert attached <= allowed, f"{function}: {attached - allowed}"
+    assert attached <= ALLOWED_MANAGED_POLICIES, f"{function}: {attached - ALLOWED_MANAGED_POLICIES}"
+
+
+def test_the_provisioning_role_applies_exactly_the_provisioning_templates_resources():
+    """IoT assumes it for each claim: the serial's thing, the device's certificate, ChargerPolicy."""
+    assert _role_grants("ProvisioningRole") == {
+        ("iot:CreateThing", "thing/*"),
+        ("iot:DescribeThing", "thing/*"),
+        ("iot:UpdateThing", "thing/*"),  # a repeated claim of the same serial
+        ("iot:DescribeCertificate", "cert/*"),
+        ("iot:UpdateCertificate", "cert/*"),  # the template's certificate Status: ACTIVE
+        ("iot:AttachPolicy", "cert/*"),
+        ("iot:AttachThingPrincipal", "cert/*"),
+        ("iot:GetPolicy", "policy/ChargerPolicy"),
+    }
+    for action, resource in _role_grants("ProvisioningRole"):
+        assert "*" not in resource or (action, resource) in ALLOWED_WILDCARDS, (action, resource)
+    assert "ManagedPolicyArns" not in _template().resources["ProvisioningRole"]["Properties"]
+
+
+def test_a_stream_trigger_reads_its_own_tables_stream_and_no_other():
+    mappings = _template().stream_mappings()
+    assert {m.function for m in mappings} == {
+        "BillingFunction",
+        "PaymentCaptureFunction",
+        "SubscriptionUsageFunction",
+    }
+    for mapping in mappings:
+        stream_reads = {(a, r) for a, r in _grants(mapping.function) if "/stream/" in r}
+        assert stream_reads == _stream_of(mapping.table), mapping.name
 
 
 @pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))

@@ -1,0 +1,374 @@
+"""Signed firmware for a real charger behind the gateway: the backend's UpdateFirmware becomes SignedUpdateFirmware.
+
+    backend                              gateway (FirmwareRelay)                      real charger
+    UpdateFirmware{location} ──────────▶ answered {} at once, as a simulated charger does
+                                         downloads the package and verifies it exactly as a
+                                         simulated charger does (firmware.fetch_verified:
+                                         operator signature, hash, size, downgrade rule), and
+                                         needs the manufacturer's signature in the signed manifest
+    FirmwareStatusNotification ◀──────── Downloading, Downloaded, or the refusal: the charger sees nothing
+                                         the image at /firmware/<token> ──▶ SignedUpdateFirmware
+    InstallationFailed (+ event) ◀────── unless the answer is Accepted ◀── Accepted | Rejected |
+                                                                           InvalidCertificate | RevokedCertificate
+    FirmwareStatusNotification ◀──────── in 1.6's words ◀──────────────── SignedFirmwareStatusNotification
+                                         (answered once the backend has it, so nothing is lost)
+
+Which chargers: every charger the gateway serves is a real one (simulated chargers have links
+of their own, `chargenet-shim simulate`), and every one is offered SignedUpdateFirmware. The
+package format is chargenet's own, and the security whitepaper has a charger that implements
+it answer a plain UpdateFirmware with NotSupported; a charger without the extension answers
+SignedUpdateFirmware with a CALLERROR, which ends the job as InstallationFailed. So an
+UpdateFirmware from the backend never reaches a charger as it is.
+
+The charger's running version, for the downgrade rule, is the one its last BootNotification
+through this gateway named; before one is seen it is unknown, and only a release the operator
+signed with `force` goes on (a simulated charger's rule for a version it cannot compare).
+
+The image is served by the gateway's own listener (firmware paths are answered before the
+charger authentication, the unguessable path being the credential), at the host the charger
+reached the gateway with: http on profile 1, https on profiles 2 and 3 (on 3 the download too
+needs the charger's client certificate). Each offer has its own path and expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, validate_payload
+from ocpp.v16 import call
+from ocpp.v16.enums import Action, FirmwareStatus, UpdateFirmwareStatus
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from chargenet_shim.firmware import OperatorKey, core_notifications, fetch_verified, report_end
+from chargenet_shim.firmware_updates import DEFAULT_RETRY_INTERVAL_S, retrieve_moment
+from chargenet_shim.link import LinkError
+from chargenet_shim.ocpp_issuer import CertificateRefused
+from chargenet_shim.simclock import ocpp_timestamp
+
+LOG = logging.getLogger(__name__)
+
+FIRMWARE_PATH = "/firmware/"
+# As long as the pre-signed URL of the package: enough for a charger that retries its download.
+DEFAULT_OFFER_TTL_S = 3600.0
+CHARGER_ANSWER_TIMEOUT_S = 30.0
+# What a firmware version is before the charger has named one.
+UNKNOWN_VERSION = "unknown"
+INVALID_SIGNING_CERTIFICATE = "InvalidFirmwareSigningCertificate"
+
+# SignedUpdateFirmware answers that end the update at once, and the security event each raises
+# (the whitepaper has the charger send InvalidFirmwareSigningCertificate itself as well; the
+# backend folds repeats of a fault into one episode).
+_REFUSALS: dict[str, str | None] = {
+    UpdateFirmwareStatus.rejected: None,
+    UpdateFirmwareStatus.invalid_certificate: INVALID_SIGNING_CERTIFICATE,
+    UpdateFirmwareStatus.revoked_certificate: INVALID_SIGNING_CERTIFICATE,
+}
+_GOING_ON = frozenset({UpdateFirmwareStatus.accepted, UpdateFirmwareStatus.accepted_canceled})
+
+# One of the shim's CALLs to the backend on the charger's link (RelayedCalls.send_call).
+SendCall = Callable[[Any], Awaitable[Any]]
+# What the backend not answering the shim's CALL looks like (RelayedCalls.send_call).
+_NOT_DELIVERED = (CertificateRefused, TimeoutError, LinkError)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the charger's answer to SignedUpdateFirmware ends the update, and the security event it raises."""
+
+    reason: str
+    security_event: str | None = None
+
+
+def refusal(answer: list[Any]) -> Refusal | None:
+    """None when the charger took the update (its own statuses follow); the refusal otherwise."""
+    if answer[0] == 4:
+        description = answer[3] if len(answer) > 3 else ""
+        return Refusal(f"the charger answered SignedUpdateFirmware with {answer[2]}: {description}")
+    status = answer[2].get("status") if len(answer) > 2 and isinstance(answer[2], dict) else None
+    if status in _GOING_ON:
+        return None
+    return Refusal(f"the charger answered SignedUpdateFirmware {status}", _REFUSALS.get(status))
+
+
+@dataclass(frozen=True)
+class _Offer:
+    charger_id: str
+    image: bytes
+    expires_at: float
+
+
+class FirmwareImages:
+    """Verified images the gateway serves to its chargers: one unguessable path per offer, expiring."""
+
+    def __init__(
+        self, ttl_s: float = DEFAULT_OFFER_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._offers: dict[str, _Offer] = {}
+
+    def offer(self, charger_id: str, image: bytes) -> str:
+        """A new path that serves `image` until the offer expires."""
+        self._drop_expired()
+        token = secrets.token_urlsafe(32)
+        self._offers[token] = _Offer(charger_id, image, self._clock() + self._ttl_s)
+        return FIRMWARE_PATH + token
+
+    def respond(self, connection: ServerConnection, request: Request) -> Response | None:
+        """As websockets' process_request: the image of a firmware path (404 when unknown or expired), None otherwise."""
+        path = urlsplit(request.path).path
+        if not path.startswith(FIRMWARE_PATH):
+            return None
+        self._drop_expired()
+        offer = self._offers.get(path.removeprefix(FIRMWARE_PATH))
+        if offer is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "no such firmware image\n")
+        LOG.info("%s: serving its firmware image (%d bytes)", offer.charger_id, len(offer.image))
+        headers = Headers(
+            [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Length", str(len(offer.image))),
+                ("Connection", "close"),
+            ]
+        )
+        return Response(HTTPStatus.OK.value, HTTPStatus.OK.phrase, headers, offer.image)
+
+    def _drop_expired(self) -> None:
+        now = self._clock()
+        for token in [token for token, offer in self._offers.items() if offer.expires_at <= now]:
+            del self._offers[token]
+
+
+class ChargerCalls:
+    """The gateway's own CALLs to one charger over its WebSocket; `take` keeps the answers out of the relay."""
+
+    def __init__(
+        self, send: Callable[[str], Awaitable[None]], *, timeout_s: float = CHARGER_ANSWER_TIMEOUT_S
+    ) -> None:
+        self.send = send
+        self._timeout_s = timeout_s
+        self._waiting: dict[str, asyncio.Future[list[Any]]] = {}
+
+    async def call(self, request: Any) -> list[Any]:
+        """The charger's CALLRESULT or CALLERROR frame; TimeoutError when none comes."""
+        action = type(request).__name__
+        # Ids of their own: never one the backend uses for its CALLs on the same WebSocket.
+        message_id = f"gw-{uuid.uuid4().hex[:32]}"
+        payload = remove_nones(snake_to_camel_case(serialize_as_dict(request)))
+        answer = asyncio.get_running_loop().create_future()
+        self._waiting[message_id] = answer
+        try:
+            await self.send(json.dumps([2, message_id, action, payload]))
+            return await asyncio.wait_for(answer, self._timeout_s)
+        finally:
+            self._waiting.pop(message_id, None)
+
+    def take(self, frame: list[Any]) -> bool:
+        """Whether `frame` answers one of the gateway's CALLs (it is then consumed)."""
+        if frame[0] not in (3, 4) or (answer := self._waiting.get(str(frame[1]))) is None:
+            return False
+        if not answer.done():
+            answer.set_result(frame)
+        return True
+
+
+class SiteFirmware:
+    """What the gateway's firmware relays share: the pinned operator key, served images, running versions."""
+
+    def __init__(self, key: OperatorKey | None, images: FirmwareImages) -> None:
+        self.key = key
+        self.images = images
+        # charger id -> the version its last BootNotification through this gateway named.
+        self.versions: dict[str, str] = {}
+
+    def relay(
+        self, charger_id: str, base_url: str, to_cloud: SendCall, to_charger: ChargerCalls
+    ) -> FirmwareRelay:
+        return FirmwareRelay(charger_id, self, base_url, to_cloud, to_charger)
+
+
+class FirmwareRelay:
+    """One charger connection's firmware traffic, taken out of the verbatim relay."""
+
+    def __init__(
+        self, charger_id: str, site: SiteFirmware, base_url: str, to_cloud: SendCall, to_charger: ChargerCalls
+    ) -> None:
+        self._charger_id = charger_id
+        self._site = site
+        self._base_url = base_url
+        self._to_cloud = to_cloud
+        self._to_charger = to_charger
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._update: asyncio.Task[None] | None = None
+
+    async def from_cloud(self, text: str) -> str | None:
+        """The answer to send back for the backend's UpdateFirmware; None for frames to relay."""
+        frame = _call_of(text, Action.update_firmware)
+        if frame is None:
+            return None
+        request = Call(frame[1], frame[2], frame[3])
+        try:
+            await validate_payload(request, "1.6")
+            retrieve_at = retrieve_moment(frame[3]["retrieveDate"])
+        except OCPPError as exc:
+            return request.create_call_error(exc).to_json()
+        if self._update is not None and not self._update.done():
+            # 1.6 gives no way to refuse: the update under way goes on, this one is dropped.
+            LOG.warning("%s: UpdateFirmware ignored, an update is under way", self._charger_id)
+        else:
+            self._update = self._spawn(self._run_update(frame[3], retrieve_at))
+        return json.dumps([3, frame[1], {}])
+
+    async def from_charger(self, text: str) -> bool:
+        """Whether the charger's frame was the gateway's to handle (and is not to be relayed)."""
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return False
+        if not _is_frame(frame):
+            return False
+        if self._to_charger.take(frame):
+            return True
+        if _is_call(frame, Action.boot_notification):
+            version = frame[3].get("firmwareVersion")
+            if isinstance(version, str):
+                self._site.versions[self._charger_id] = version
+            return False
+        if _is_call(frame, Action.signed_firmware_status_notification):
+            self._spawn(self._relay_status(frame))
+            return True
+        return False
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _run_update(self, payload: dict[str, Any], retrieve_at: dt.datetime) -> None:
+        await asyncio.sleep(max(0.0, (retrieve_at - dt.datetime.now(dt.UTC)).total_seconds()))
+        retries, retry_interval = payload.get("retries"), payload.get("retryInterval")
+        fetched = await fetch_verified(
+            payload["location"],
+            self._site.key,
+            self._site.versions.get(self._charger_id, UNKNOWN_VERSION),
+            self._report,
+            attempts=1 if retries is None else max(retries, 1),
+            retry_interval_s=DEFAULT_RETRY_INTERVAL_S if retry_interval is None else retry_interval,
+        )
+        if isinstance(fetched, FirmwareStatus):
+            return
+        vendor = fetched.manifest.vendor
+        if vendor is None:
+            reason = (
+                f"firmware {fetched.manifest.version} has no manufacturer signature, and a charger behind "
+                "the gateway takes only SignedUpdateFirmware: publish it with --vendor-signature "
+                "and --signing-certificate"
+            )
+            await report_end(self._report, FirmwareStatus.installation_failed, reason)
+            return
+        location = self._base_url + self._site.images.offer(self._charger_id, fetched.image)
+        request = call.SignedUpdateFirmware(
+            request_id=secrets.randbelow(2**31),
+            firmware={
+                "location": location,
+                "retrieveDateTime": ocpp_timestamp(dt.datetime.now(dt.UTC)),
+                "signingCertificate": vendor.signing_certificate,
+                "signature": vendor.signature,
+            },
+            retries=retries,
+            retry_interval=retry_interval,
+        )
+        try:
+            answer = await self._to_charger.call(request)
+        except (TimeoutError, ConnectionClosed):
+            refused: Refusal | None = Refusal("the charger did not answer SignedUpdateFirmware")
+        else:
+            refused = refusal(answer)
+        if refused is None:
+            LOG.info(
+                "%s: firmware %s offered with SignedUpdateFirmware",
+                self._charger_id,
+                fetched.manifest.version,
+            )
+            return
+        LOG.warning(
+            "%s: firmware %s not installed: %s", self._charger_id, fetched.manifest.version, refused.reason
+        )
+        await self._report(FirmwareStatus.installation_failed, refused.reason, refused.security_event)
+
+    async def _relay_status(self, frame: list[Any]) -> None:
+        """The charger's SignedFirmwareStatusNotification to the backend, answered once the backend has it."""
+        request = Call(frame[1], frame[2], frame[3])
+        try:
+            await validate_payload(request, "1.6")
+        except OCPPError as exc:
+            await self._answer_charger(request.create_call_error(exc).to_json())
+            return
+        status = FirmwareStatus(frame[3]["status"])
+        try:
+            await self._report(status, f"the charger reported {status}")
+        except _NOT_DELIVERED as exc:
+            # The charger keeps the notification and sends it again (at-least-once, as with any CALL).
+            LOG.warning(
+                "%s: firmware status %s not delivered to the backend: %s", self._charger_id, status, exc
+            )
+            await self._answer_charger(
+                json.dumps([4, frame[1], "InternalError", "not delivered, send again", {}])
+            )
+            return
+        await self._answer_charger(json.dumps([3, frame[1], {}]))
+
+    async def _answer_charger(self, frame: str) -> None:
+        try:
+            await self._to_charger.send(frame)
+        except ConnectionClosed:
+            # Unanswered, the charger sends its CALL again once it is back.
+            LOG.info("%s: gone before its firmware status was answered", self._charger_id)
+
+    async def _report(self, status: FirmwareStatus, detail: str, security_event: str | None = None) -> None:
+        timestamp = ocpp_timestamp(dt.datetime.now(dt.UTC))
+        for notification in core_notifications(status, detail, timestamp, security_event=security_event):
+            await self._to_cloud(notification)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            LOG.error("%s: firmware relay failed", self._charger_id, exc_info=error)
+
+
+def _is_frame(frame: Any) -> bool:
+    return isinstance(frame, list) and len(frame) >= 3
+
+
+def _is_call(frame: list[Any], action: Action) -> bool:
+    return frame[0] == 2 and len(frame) == 4 and frame[2] == action.value and isinstance(frame[3], dict)
+
+
+def _call_of(text: str, action: Action) -> list[Any] | None:
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return None
+    return frame if _is_frame(frame) and _is_call(frame, action) else None
