@@ -5,25 +5,39 @@ certificate from the local CA (checked against the CRL), its certificate's CN
 becomes its user name, and the ACL lets a charger touch only its own topics.
 mosquitto has no lifecycle events, so its connection log is turned into
 `$aws/events/presence/...` events the way IoT Core would publish them.
+
+For the chaos run and tests, `restart_broker` takes mosquitto down and up again (local only:
+IoT Core has no restart to mimic, but a broker that loses every session is what a charger and
+the stack's own MQTT clients must survive).
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from awsiot import mqtt_connection_builder
 
 from chargenet_local.children import die_with_parent
+from chargenet_local.httpserve import HttpServer, Request, Response, json_response
+
+if TYPE_CHECKING:
+    from chargenet_local.stack import StackState
 
 BACKEND_USER = "chargenet-backend"
 # The CN of every factory claim certificate (chargenet provisioning claim-certificate): one ACL
@@ -89,6 +103,13 @@ _DISCONNECTED = re.compile(
     r"|Socket error on client (?P<b>\S+), disconnecting)"
 )
 _RELOADED = "Reloading config."
+RESEND_SIGHUP_S = 2.0
+# mosquitto 2.0 logs "mosquitto version 2.0.11 running" once its listeners are open.
+_RUNNING = re.compile(rb"mosquitto version \S+ running")
+RESTART_PATH = "/broker/restart"
+MAX_DOWN_S = 600.0
+# Beyond the requested downtime: mosquitto starting and the stack's connection back, on a busy machine.
+RESTART_TIMEOUT_S = 60.0
 
 
 def parse_presence(line: str) -> PresenceChange | None:
@@ -134,6 +155,7 @@ class Broker:
         self._process: subprocess.Popen[str] | None = None
         self._pump: threading.Thread | None = None
         self._log_path = folder / "mosquitto.log"
+        self._on_presence: Callable[[PresenceChange], None] | None = None  # kept for restart()
 
     def write_config(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -151,6 +173,7 @@ class Broker:
 
     def start(self, on_presence: Callable[[PresenceChange], None]) -> int:
         """Start mosquitto; returns its pid."""
+        self._on_presence = on_presence
         conf = self.write_config()
         self._process = subprocess.Popen(
             # stdbuf: mosquitto writes its log through stdio, block-buffered on a pipe.
@@ -194,6 +217,97 @@ class Broker:
         if self._process and self._process.stdout:
             self._process.stdout.close()
 
+    def restart(self, down_s: float, timeout_s: float = RESTART_TIMEOUT_S) -> int:
+        """Stop mosquitto, keep it down `down_s`, start it on the same port with the same
+        configuration, CRL and ACL; returns the new pid once it listens.
+
+        Without persistence it comes back knowing no session: every client has to reconnect and
+        subscribe again. Call it from the thread that started the broker: mosquitto dies with the
+        thread that started it (children.die_with_parent).
+        """
+        if self._on_presence is None:
+            raise RuntimeError("the broker was never started")
+        self.stop()
+        time.sleep(down_s)
+        offset = self._log_path.stat().st_size
+        pid = self.start(self._on_presence)
+        deadline = time.monotonic() + timeout_s
+        while not _RUNNING.search(_log_since(self._log_path, offset)):
+            assert self._process is not None
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not come back on port {self.port}; see {self._log_path}")
+            time.sleep(0.05)
+        return pid
+
+
+class BrokerControl(HttpServer):
+    """Broker restarts asked for over HTTP (`restart_broker`), run by the thread in `serve_until`.
+
+    A request thread cannot run them itself: mosquitto dies with the thread that started it, and
+    request threads end with their request. The stack's main thread, which lives as long as the
+    stack, runs them instead.
+    """
+
+    def __init__(self, restart: Callable[[float], int]) -> None:
+        super().__init__(self._handle)
+        self._restart = restart
+        self._requests: queue.Queue[tuple[float, Future[int]]] = queue.Queue()
+
+    def serve_until(self, stopping: threading.Event) -> None:
+        """Run the restarts asked for, on this thread, until `stopping` is set."""
+        while not stopping.is_set():
+            try:
+                down_s, done = self._requests.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if not done.set_running_or_notify_cancel():
+                continue
+            try:
+                done.set_result(self._restart(down_s))
+            except Exception as exc:  # told to the caller, who decides
+                done.set_exception(exc)
+
+    def _handle(self, request: Request) -> Response:
+        if (request.method, request.path) != ("POST", RESTART_PATH):
+            return json_response(404, {"message": f"no such operation: {request.method} {request.path}"})
+        try:
+            down_s = float(json.loads(request.body or b"{}").get("down_s", 0))
+        except (ValueError, TypeError, AttributeError):
+            down_s = float("nan")
+        if not 0 <= down_s <= MAX_DOWN_S:  # also refuses NaN
+            return json_response(400, {"message": f'body must be {{"down_s": 0 to {MAX_DOWN_S:.0f}}}'})
+        done: Future[int] = Future()
+        self._requests.put((down_s, done))
+        try:
+            pid = done.result(timeout=down_s + 2 * RESTART_TIMEOUT_S)
+        except Exception as exc:
+            return json_response(500, {"message": f"broker restart failed: {exc}"})
+        return json_response(200, {"broker_pid": pid})
+
+
+def restart_broker(state: StackState, down_s: float) -> int:
+    """Restart the local stack's mosquitto: down for `down_s` seconds, then back on the same port
+    with the same configuration, CRL and ACL (local only: the chaos run and tests).
+
+    Returns once the stack's own MQTT connection (the rules engine, the IoT Data endpoint, fleet
+    provisioning) is back and subscribed again; chargers reconnect by themselves. The new pid is
+    returned and set on `state` (and in the stack's stack.json), so CRL reloads signal it.
+    """
+    if not state.broker_control_url:
+        raise RuntimeError("this local stack cannot restart its broker: restart the stack")
+    request = urllib.request.Request(
+        state.broker_control_url + RESTART_PATH,
+        data=json.dumps({"down_s": down_s}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=down_s + 3 * RESTART_TIMEOUT_S) as response:
+            state.broker_pid = int(json.load(response)["broker_pid"])
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"broker restart refused: {exc.read().decode(errors='replace')}") from exc
+    return state.broker_pid
+
 
 def reload_crl(pid: int, folder: Path, timeout_s: float = 30.0) -> None:
     """SIGHUP mosquitto and wait until its log says it reloaded: from then on the CRL refuses.
@@ -205,16 +319,27 @@ def reload_crl(pid: int, folder: Path, timeout_s: float = 30.0) -> None:
     offset = log_path.stat().st_size  # only what mosquitto logs after the signal counts
     os.kill(pid, signal.SIGHUP)
     deadline = time.monotonic() + timeout_s
+    ask_again_at = time.monotonic() + RESEND_SIGHUP_S
     while not _logged_since(log_path, offset, _RELOADED):
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise RuntimeError(f"mosquitto (pid {pid}) did not reload its configuration in {timeout_s}s")
+        if now > ask_again_at:
+            # mosquitto 2.0 clears its reload flag after reloading, so a SIGHUP that lands during
+            # the previous reload (two revocations in a row) is lost. Reloading twice is harmless.
+            os.kill(pid, signal.SIGHUP)
+            ask_again_at = now + RESEND_SIGHUP_S
         time.sleep(0.05)
 
 
 def _logged_since(log_path: Path, offset: int, text: str) -> bool:
+    return text.encode() in _log_since(log_path, offset)
+
+
+def _log_since(log_path: Path, offset: int) -> bytes:
     with log_path.open("rb") as log:
         log.seek(offset)
-        return text.encode() in log.read()
+        return log.read()
 
 
 def evict(client_id: str, *, folder: Path, port: int, ca: Path, timeout_s: float = 10.0) -> None:

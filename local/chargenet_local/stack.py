@@ -69,6 +69,7 @@ class StackState(BaseModel):
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 0
     broker_pid: int = 0  # SIGHUP makes mosquitto re-read the CRL
+    broker_control_url: str = ""  # broker restarts (chargenet_local.broker.restart_broker)
     ca_path: str = ""
     ingest_rule: str = ""
     charger_policy: str = ""
@@ -261,7 +262,8 @@ class LocalStack:
         log.info("local stack ready: %s", state.model_dump_json())
         signal.signal(signal.SIGTERM, lambda *_: self._stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self._stopping.set())
-        self._stopping.wait()
+        # The main thread restarts the broker when asked: it outlives mosquitto, as it must.
+        self.broker_control.serve_until(self._stopping)
         self._shutdown()
 
     def _write(self, state: StackState) -> None:
@@ -372,6 +374,17 @@ class LocalStack:
             port=state.mqtt_port, ca=self.ca.cert_path, cert=backend_cert, key=backend_key
         )
         _retry(self.backend.connect, attempts=50, delay_s=0.1)
+        self.broker_control = broker_mod.BrokerControl(lambda down_s: self._restart_broker(state, down_s))
+        self.broker_control.start()
+        state.broker_control_url = self.broker_control.url
+
+    def _restart_broker(self, state: StackState, down_s: float) -> int:
+        """mosquitto down for `down_s` and back; returns once the stack's own connection is back too."""
+        connections = self.backend.connections
+        state.broker_pid = self.broker.restart(down_s)
+        self._write(state)  # the CLI's CRL reloads signal the new pid
+        self.backend.wait_reconnected(connections, timeout_s=broker_mod.RESTART_TIMEOUT_S)
+        return state.broker_pid
 
     def _start_iot_data(self, state: StackState) -> None:
         from chargenet_local.iot_data import IotDataEndpoint
@@ -566,7 +579,7 @@ class LocalStack:
         log.info("local stack stopping")
         # Functions first, while the broker and moto can still serve what is in flight.
         self._targets.clear()
-        for front in (self.api, self.stripe_faults, self.checkout, self.localstripe):
+        for front in (self.broker_control, self.api, self.stripe_faults, self.checkout, self.localstripe):
             try:
                 front.stop()
             except Exception as exc:  # keep stopping the rest
