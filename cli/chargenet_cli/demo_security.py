@@ -103,10 +103,10 @@ def _active(certificates: list[dict[str, str]]) -> str:
 
 def _publish(state: StackState, say: Say) -> None:
     home = Path(state.home)
-    s3, bucket = firmware_cmd._s3(), firmware_cmd._bucket(state)
+    s3, bucket = firmware_cmd.firmware_s3(), firmware_cmd.firmware_bucket(state)
     with tempfile.TemporaryDirectory() as folder:
         for version in (RELEASE, TAMPERED_RELEASE):
-            if firmware_cmd._release(s3, bucket, version) is not None:
+            if firmware_cmd.stored_release(s3, bucket, version) is not None:
                 continue  # the demo run again on a kept stack: a version names one image for good
             image = Path(folder) / f"firmware-{version}.bin"
             image.write_bytes(b"\x7fELF chargenet demo firmware " * 400 + version.encode())

@@ -274,7 +274,7 @@ def ensure_key(private_path: Path, public_path: Path) -> bytes:
 
 
 # ----------------------------------------------------------------------- S3
-def _s3() -> Any:
+def firmware_s3() -> Any:
     import boto3
     from botocore.config import Config
 
@@ -282,14 +282,14 @@ def _s3() -> Any:
     return boto3.client("s3", config=Config(signature_version="s3v4"))
 
 
-def _bucket(state: StackState) -> str:
+def firmware_bucket(state: StackState) -> str:
     bucket = os.environ.get("FIRMWARE_BUCKET") or state.buckets.get("FirmwareBucket")
     if not bucket:
         raise CliError("the local stack has no firmware bucket; restart it (chargenet local down, then up)")
     return bucket
 
 
-def _release(s3: Any, bucket: str, version: str) -> Release | None:
+def stored_release(s3: Any, bucket: str, version: str) -> Release | None:
     from botocore.exceptions import ClientError
 
     try:
@@ -310,8 +310,8 @@ def publish_release(args: argparse.Namespace) -> str:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
     vendor = _vendor_signature(args.vendor_signature, args.signing_certificate)
     state = local_env.connect(args.home)
-    s3, bucket = _s3(), _bucket(state)
-    if _release(s3, bucket, version) is not None:
+    s3, bucket = firmware_s3(), firmware_bucket(state)
+    if stored_release(s3, bucket, version) is not None:
         # A version names one image for good: chargers and rollouts refer to it.
         raise CliError(f"firmware {version} is already published")
     signer = operator_signer(args, state)
@@ -362,8 +362,8 @@ def deploy_release(args: argparse.Namespace) -> str:
     if not 1 <= args.rollout_percent <= 100:
         raise UsageError("--rollout-percent must be between 1 and 100")
     state = local_env.connect(args.home)
-    s3, bucket = _s3(), _bucket(state)
-    if _release(s3, bucket, args.version) is None:
+    s3, bucket = firmware_s3(), firmware_bucket(state)
+    if stored_release(s3, bucket, args.version) is None:
         raise CliError(
             f"no firmware {args.version} (chargenet firmware publish FILE --version {args.version})"
         )
@@ -431,7 +431,7 @@ def _send(
 # ------------------------------------------------------------------- status
 def show_status(args: argparse.Namespace) -> str:
     state = local_env.connect(args.home)
-    s3, bucket = _s3(), _bucket(state)
+    s3, bucket = firmware_s3(), firmware_bucket(state)
     service = _commands()
     records = [_status_record(r, service) for r in _latest_rollouts(s3, bucket, args.version)]
     if args.json:

@@ -7,6 +7,7 @@ reboot and report the new version in their BootNotification.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -17,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chargenet_cli.firmware_cmd import Release, in_rollout, package_key
+from chargenet_cli.firmware_cmd import Release, in_rollout, package_key, show_status
 from chargenet_cli.provisioning import provision
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.firmware import OperatorKey, pack, unpack
@@ -69,24 +70,26 @@ async def firmware(home: str, *args: str) -> Any:
 
 
 def job_reaches(
-    home: str, charger_id: str, version: str, states: set[str], firmware_status: str | None = None
-) -> Callable[[], Any]:
-    """A check: the charger's job for `version` is in one of `states` (and its last status is the one given)."""
+    home: str, charger_id: str, version: str, states: set[str], firmware_status: str
+) -> Callable[[], dict[str, Any] | None]:
+    """A check: `chargenet firmware status VERSION --json`'s record of the charger is in one of `states`
+    with that last firmware status (run in process: a CLI process per poll would take seconds)."""
 
-    def check() -> Any:
-        done = cli(home, "firmware", "status", version, "--json")
-        [record] = [r for r in json.loads(done.stdout) if r["charger_id"] == charger_id]
-        wanted = firmware_status in (None, record["firmware_status"])
-        return record["state"] in states and wanted and record
+    def check() -> dict[str, Any] | None:
+        shown = show_status(argparse.Namespace(home=Path(home), version=version, json=True))
+        [record] = [r for r in json.loads(shown) if r["charger_id"] == charger_id]
+        return record if record["state"] in states and record["firmware_status"] == firmware_status else None
 
     return check
 
 
-def store_forged_release(stack, version: str, forge: Callable[[bytes], bytes]) -> None:
+def store_forged_release(
+    stack, version: str, forge: Callable[[bytes], bytes], genuine_version: str = "1.1.0"
+) -> None:
     """What an attacker who can write the download would serve: a real package, altered."""
     s3 = boto3.client("s3")
     bucket = stack.buckets["FirmwareBucket"]
-    genuine = s3.get_object(Bucket=bucket, Key=package_key("1.1.0"))
+    genuine = s3.get_object(Bucket=bucket, Key=package_key(genuine_version))
     metadata = Release.from_metadata(genuine["Metadata"])
     forged = forge(genuine["Body"].read())
     s3.put_object(

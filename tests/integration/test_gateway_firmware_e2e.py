@@ -10,14 +10,13 @@ FirmwareStatusNotifications, and `chargenet firmware status` follows the job.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
 import datetime as dt
 import json
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,10 @@ from ocpp.v16.enums import Action, UpdateFirmwareStatus
 from websockets.asyncio.client import connect
 from websockets.headers import build_authorization_basic
 
-from chargenet_cli.firmware_cmd import Release, package_key, show_status
 from chargenet_shim.gateway import GatewayConfig, serve
 from tests.integration.conftest import registry
 from tests.integration.test_cli import run as cli
-from tests.integration.test_firmware_e2e import firmware, until
+from tests.integration.test_firmware_e2e import firmware, job_reaches, store_forged_release, until
 
 PASSWORD = "gateway-firmware-site"
 FACTORY_VERSION = "31.0.0"
@@ -135,20 +133,6 @@ class RealCharger(ChargePoint):
         await self.call(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
 
 
-def job_reaches(
-    home: str, charger_id: str, version: str, states: set[str], firmware_status: str
-) -> Callable[[], dict[str, Any] | None]:
-    """A check: `chargenet firmware status VERSION --json`'s record of the charger is in one of `states`
-    with that last firmware status (run in process: a CLI process per poll would take seconds)."""
-
-    def check() -> dict[str, Any] | None:
-        shown = show_status(argparse.Namespace(home=Path(home), version=version, json=True))
-        [record] = [r for r in json.loads(shown) if r["charger_id"] == charger_id]
-        return record if record["state"] in states and record["firmware_status"] == firmware_status else None
-
-    return check
-
-
 def _download(location: str) -> bytes:
     with urllib.request.urlopen(location, timeout=10) as response:
         return response.read()
@@ -216,7 +200,7 @@ def test_a_release_the_gateway_refuses_never_reaches_the_real_charger(stack, new
     charger_id = credentials.charger_id
     if refused == "tampered":
         version = "31.3.0"
-        _store_forged(stack, releases.vendor_signed, version, _tampered)
+        store_forged_release(stack, version, _tampered, genuine_version=releases.vendor_signed)
     else:
         version = releases.unsigned_by_vendor
 
@@ -238,23 +222,6 @@ def test_a_release_the_gateway_refuses_never_reaches_the_real_charger(stack, new
         assert security == ["InvalidFirmwareSignature"]
     else:
         assert security == [], "a release without the manufacturer's signature is a mistake, not an attack"
-
-
-def _store_forged(stack, genuine_version: str, version: str, forge: Callable[[bytes], bytes]) -> None:
-    """What an attacker who can write the download would serve: a real package, altered."""
-    s3 = boto3.client("s3")
-    bucket = stack.buckets["FirmwareBucket"]
-    genuine = s3.get_object(Bucket=bucket, Key=package_key(genuine_version))
-    metadata = Release.from_metadata(genuine["Metadata"])
-    forged = forge(genuine["Body"].read())
-    s3.put_object(
-        Bucket=bucket,
-        Key=package_key(version),
-        Body=forged,
-        Metadata=Release(
-            version, metadata.sha256, metadata.size, metadata.key_id, metadata.published_at
-        ).metadata(),
-    )
 
 
 def test_publish_refuses_half_a_vendor_signature_or_a_certificate_that_is_not_one(stack, tmp_path):
