@@ -10,16 +10,22 @@ What is injected while the fleet charges (chargenet_shim.fleet.run_sessions over
 * poison: frames from a charger whose registry record is corrupt (the function cannot process
   them: they must reach the dead-letter queue) and malformed frames (they must be answered
   with a CALLERROR);
-* one safety fault (GroundFailure) on a charger: exactly one alert must reach the operators.
+* one safety fault (GroundFailure) on a charger: exactly one alert must reach the operators;
+* paid sessions: drivers pay through the pay link (chargenet_cli.demo_payments) while the Stripe
+  fault proxy (chargenet_local.stripe_faults) answers PaymentIntent and invoice item calls with
+  500s, timeouts, resets and 500s after the fact, and Stripe's webhooks come twice and some late;
+* subscriber sessions: an active subscriber's tag on some connectors (a usage line per CDR);
+* broker restarts: mosquitto down for a few seconds mid-run (chargenet_local.broker.restart_broker).
 
-Then it waits until every session is billed or in review, checks the invariants against the
+Then it waits until every session is billed or in review and every payment settled, checks the invariants against the
 simulator's ground truth (bench/chaos_invariants.py), prints them, writes
 bench/results/chaos.json and exits non-zero on any violation.
 
 `run_chaos` works on any running local stack (tests/integration/test_chaos.py runs a small
 fleet on the test stack); `main` starts a fresh stack in a temporary folder.
 
-Usage: .venv/bin/python bench/chaos.py [--chargers 50 --sessions-per-charger 6 --seed 7 --speed 300]
+Usage: .venv/bin/python bench/chaos.py [--chargers 50 --sessions-per-charger 6 --seed 7 --speed 300
+                                       --paying-chargers 5 --subscriber-chargers 5]
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import datetime as dt
 import functools
 import json
 import logging
@@ -36,12 +43,24 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from chaos_invariants import BilledSession, DeliveredSession, Facts, FailedSession, Verdict, check, table
+import requests
+from chaos_invariants import (
+    BilledSession,
+    DeliveredSession,
+    Facts,
+    FailedSession,
+    PaidSession,
+    UsageLine,
+    Verdict,
+    check,
+    table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "results" / "chaos.json"
@@ -58,10 +77,26 @@ MALFORMED_FRAMES = (
     '[2, "{id}", "Heartbeat", {{',  # cut off
 )
 POISON_FRAMES = 3
+# Every PaymentIntent call the product makes (retrieve, update, capture, cancel) and every usage
+# line it adds to a subscriber's invoice may fail in each of the fault proxy's modes
+# (chargenet_local.stripe_faults); checkouts and sign-ups are left alone.
+STRIPE_FAULTED_CALLS = r"^/v1/(payment_intents/[^/]+(/capture|/cancel)?|invoiceitems)$"
+# The first armed rule that draws a failure takes the call: the one that makes a retry risky first.
+STRIPE_FAULT_MODES = ("500_after", "500", "timeout", "reset")
+STRIPE_HOLD_S = 9.0  # a "timeout" holds the request just past the product client's 8 s
 REPLY_TIMEOUT_S = 20.0
+OUTAGE_WAIT_S = 120.0
+BROKER_RESTART_EVERY_S = 5.0
+RECONNECT_WAIT_S = 30.0
+# The backend gives a charger this long to start after a payment (PaymentStartTimeoutSeconds).
+REMOTE_START_WAIT_S = 120.0
+# Covers 18 s of real time at 600x between a paid session's remote start and its StartTransaction.
+REMOTE_CLOCK_BACKDATE = dt.timedelta(hours=3)
+SUBSCRIBER_ACTIVE_WAIT_S = 60.0  # the setup page's webhook activates the subscription
 STACK_READY_TIMEOUT_S = 300
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,6 +118,24 @@ class ChaosOptions:
     # each crash costs. Ingest answers in well under a second; a charger waits 10 s for a reply.
     function_timeout_s: float | None = None
     settle_timeout_s: float = 240.0
+    # The fleet's sessions must end within this: a backend that never answers fails the run, not hangs it.
+    drive_timeout_s: float = 1800.0
+    # Chargers whose drivers pay through the pay link, one paid session per connector (at most 2).
+    paying_chargers: int = 5
+    paid_sessions_per_charger: int = 2
+    stripe_faults: float = 0.05  # per PaymentIntent call, for each of the fault proxy's modes
+    # A capture that failed all its quick retries waits for the payment sweep's backoff (2 min).
+    payment_timeout_s: float = 300.0
+    webhook_duplicate: float = 1.0  # Stripe events sent twice
+    webhook_late: float = 0.3  # each copy held back up to webhook_late_s
+    webhook_late_s: float = 5.0
+    # Chargers whose connector 1 is used by an active subscriber (charging by RFID tag, billed
+    # monthly: a usage line per CDR at Stripe).
+    subscriber_chargers: int = 5
+    usage_timeout_s: float = 120.0
+    # mosquitto restarted mid-run (no persistence: every charger reconnects, offline queues replay).
+    broker_restarts: int = 1
+    broker_down_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +146,7 @@ class _Roles:
     alert: str  # reports a safety fault
     poison: str  # its registry record is corrupt: the function cannot process its frames
     malformed: str  # sends malformed frames
+    paying: set[str]  # charge only when a driver pays through the pay link
 
 
 @dataclass(frozen=True)
@@ -142,15 +196,20 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
     run = uuid.uuid4().hex[:4].upper()
     rng = random.Random(options.seed)
     fleet_ids = [f"CHAOS{run}-{n:03d}" for n in range(1, options.chargers + 1)]
+    paying_ids = [f"CHAOS{run}-PAY{n:02d}" for n in range(1, options.paying_chargers + 1)]
     alert_id, poison_id, malformed_id = f"CHAOS{run}-ALERT", f"CHAOS{run}-POISON", f"CHAOS{run}-BAD"
-    say(f"provisioning {len(fleet_ids) + 3} chargers, the example tariff on each, a tag per charger")
-    credentials = _provision(state, [*fleet_ids, alert_id, poison_id, malformed_id])
+    charging_ids = [*fleet_ids, alert_id, *paying_ids]
+    say(f"provisioning {len(charging_ids) + 2} chargers, the example tariff on each, a tag per charger")
+    credentials = _provision(state, [*charging_ids, poison_id, malformed_id])
     _corrupt_registry_record(state, poison_id)
+    subscribed = rng.sample(fleet_ids, min(options.subscriber_chargers, len(fleet_ids)))
+    subscribers = _subscribers(state, run, subscribed, say)
     # Chargers that lose their link mid-session charge on one connector: a second one would be
     # between sessions at times, when a driver cannot start while the charger is offline.
     disconnected = set(rng.sample(fleet_ids, round(len(fleet_ids) * options.disconnect_share)))
-    plans = _plans(fleet_ids, disconnected, options, rng)
+    plans = _plans(fleet_ids, disconnected, {c: tag for c, (tag, _) in subscribers.items()}, options, rng)
     plans.append([])  # the alert charger only reports its fault
+    plans += [[] for _ in paying_ids]  # paying chargers charge when a driver has paid
     plan = fault_injection.FaultPlan(
         stack=state.moto_url,
         seed=options.seed,
@@ -160,26 +219,59 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
         crash_after_write=options.crash_after_write,
         function_timeout_s=options.function_timeout_s,
     )
+    webhooks = fault_injection.WebhookPlan(
+        api_url=state.api_url,
+        seed=options.seed,
+        duplicate=options.webhook_duplicate,
+        late=options.webhook_late,
+        late_s=options.webhook_late_s,
+    )
     fault_injection.forget(state.pid)
     total = sum(len(p) for p in plans)
+    paid_total = len(paying_ids) * options.paid_sessions_per_charger
     say(
-        f"{total} sessions at {options.speed:g}x with duplicates {options.duplicate:.0%}, late copies "
-        f"{options.reorder:.0%}, {options.disconnect_share:.0%} of chargers disconnected mid-session, "
-        f"DynamoDB throttling {options.throttle:.0%}, crashes around writes "
-        f"{options.crash_before_write:.0%}/{options.crash_after_write:.0%}"
+        f"{total} sessions and {paid_total} paid through the pay link at {options.speed:g}x with "
+        f"duplicates {options.duplicate:.0%}, late copies {options.reorder:.0%}, "
+        f"{options.disconnect_share:.0%} of chargers disconnected mid-session, DynamoDB throttling "
+        f"{options.throttle:.0%}, crashes around writes {options.crash_before_write:.0%}/"
+        f"{options.crash_after_write:.0%}, Stripe faults {options.stripe_faults:.0%} per mode, webhooks "
+        f"duplicated {options.webhook_duplicate:.0%} and late {options.webhook_late:.0%}, "
+        f"{options.broker_restarts} broker restarts"
     )
-    roles = _Roles(disconnected, alert_id, poison_id, malformed_id)
+    roles = _Roles(disconnected, alert_id, poison_id, malformed_id, set(paying_ids))
+    stripe = _StripeFaults(state.stripe_faults_url)
+    stripe.clear()
+
+    def start_faults() -> None:
+        fault_injection.activate(state.pid, plan)
+        fault_injection.activate_webhooks(state.pid, webhooks)
+        stripe.arm(options.stripe_faults, options.seed)
+
     try:
         # Faults start once the fleet is up: a charger whose boot fails runs no sessions at all.
-        with_faults = functools.partial(fault_injection.activate, state.pid, plan)
-        outcomes, frames = asyncio.run(_drive(credentials, plans, options, rng, roles, with_faults, say))
+        driving = _drive(state, credentials, plans, options, rng, roles, start_faults, say)
+        outcomes, frames = asyncio.run(_within(driving, options.drive_timeout_s))
     finally:
         fault_injection.deactivate(state.pid)
+        stripe_injected = stripe.clear()  # Stripe is back: what still retries gets through
     injected_calls = fault_injection.injected(state.pid)
     fault_injection.forget(state.pid)
+    outcomes += frames["paid_outcomes"]
     delivered = [o for o in outcomes if hasattr(o, "transaction_id")]
     say(f"{len(delivered)}/{len(outcomes)} sessions ran; waiting until each is billed or in review")
     review = _settle([str(s.transaction_id) for s in delivered], options.settle_timeout_s)
+    stripe_truth = _StripeTruth(state)
+    paid = _paid(stripe_truth, frames["session_urls"], options.payment_timeout_s, say)
+    cdrs = _cdrs(set(charging_ids))
+    subscriber_tags = {tag for tag, _ in subscribers.values()}
+    subscriber_sessions = frozenset(str(s.transaction_id) for s in delivered if s.id_tag in subscriber_tags)
+    usage_lines = _usage_lines(
+        stripe_truth,
+        [customer for _, customer in subscribers.values()],
+        {c.cdr_id for c in cdrs if c.session_id in subscriber_sessions},
+        options.usage_timeout_s,
+        say,
+    )
     alerts = _alerts(state, [alert_id], say)
     facts = Facts(
         delivered=[
@@ -190,7 +282,7 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
             for o in outcomes
             if not hasattr(o, "transaction_id")
         ],
-        cdrs=_cdrs(set(fleet_ids)),
+        cdrs=cdrs,
         review_session_ids=review,
         malformed_sent=frames["malformed_sent"],
         malformed_answered=frozenset(frames["malformed_answered"]),
@@ -198,12 +290,30 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
         dead_lettered=_dead_lettered(state, poison_id, len(frames["poison_sent"]), say),
         alerts_expected=[f"{alert_id}/{SAFETY_FAULT}"],
         alerts_received=alerts,
+        paid=paid,
+        subscriber_sessions=subscriber_sessions,
+        usage_lines=usage_lines,
     )
     injected = {f"{kind} ({function})": count for (function, kind), count in sorted(injected_calls.items())}
+    injected.update(
+        {f"stripe {mode} (PaymentIntent and invoice item calls)": n for mode, n in stripe_injected.items()}
+    )
     injected.update(frames["counts"])
     return ChaosResult(
         check(facts), len(facts.delivered), list(facts.failed), injected, time.monotonic() - started
     )
+
+
+class ChaosAborted(RuntimeError):
+    """The run cannot go on: a phase did not end in time (the backend lost or never answered
+    something), or its set-up failed."""
+
+
+async def _within(work: Coroutine[Any, Any, T], timeout_s: float) -> T:
+    try:
+        return await asyncio.wait_for(work, timeout_s)
+    except TimeoutError:
+        raise ChaosAborted(f"the fleet's sessions did not all end within {timeout_s:g} s") from None
 
 
 def _provision(state: Any, ids: Sequence[str]) -> list[Any]:
@@ -225,6 +335,56 @@ def _provision(state: Any, ids: Sequence[str]) -> list[Any]:
     return credentials
 
 
+def _subscribers(state: Any, run: str, charger_ids: Sequence[str], say: Say) -> dict[str, tuple[str, str]]:
+    """An active subscriber per charger, the example tariff as member tariff: its tag and Stripe
+    customer. Signed up as the operator and a driver do (`chargenet subscriber add`, the card saved
+    on the hosted setup page), before any fault is armed."""
+    from chargenet.adapters.subscriptions_dynamodb import DynamoSubscriberStore
+    from chargenet.domain.subscriptions import SubscriberState
+    from chargenet_cli import subscriber_cmd
+    from chargenet_cli.demo_payments import CARD, HTTP_TIMEOUT_S
+
+    if not charger_ids:
+        return {}
+    home = Path(state.home)
+    plan_id = f"chaos-{run.lower()}"
+    tariff_id = json.loads(EXAMPLE_TARIFF.read_text())["id"]
+    subscriber_cmd.add_plan(
+        argparse.Namespace(home=home, plan_id=plan_id, monthly_fee="9.00", currency="EUR", tariff=tariff_id)
+    )
+    subscribers = {}
+    for n, charger_id in enumerate(charger_ids, 1):
+        tag = f"SUB{run}{n:03d}"
+        email = f"{tag.lower()}@example.test"
+        added = json.loads(
+            subscriber_cmd.add_subscriber(
+                argparse.Namespace(home=home, email=email, tag=tag, plan=plan_id, json=True)
+            )
+        )
+        saved = requests.post(
+            added["setup_url"], data={**CARD, "email": email}, allow_redirects=False, timeout=HTTP_TIMEOUT_S
+        )
+        if saved.status_code != 303:
+            raise ChaosAborted(f"subscriber {tag}: the hosted setup page answered {saved.status_code}")
+        subscribers[charger_id] = (tag, str(added["customer_id"]))
+    store = DynamoSubscriberStore()
+
+    def pending() -> list[str]:
+        return [
+            tag
+            for tag, _ in subscribers.values()
+            if (found := store.get(tag)) is None or found.state is not SubscriberState.ACTIVE
+        ]
+
+    deadline = time.monotonic() + SUBSCRIBER_ACTIVE_WAIT_S
+    while pending() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if waiting := pending():
+        raise ChaosAborted(f"subscriptions not active {SUBSCRIBER_ACTIVE_WAIT_S:g} s after setup: {waiting}")
+    say(f"{len(subscribers)} subscribers active, charging by tag on connector 1 of {', '.join(charger_ids)}")
+    return subscribers
+
+
 def _corrupt_registry_record(state: Any, charger_id: str) -> None:
     """Every read of this charger's record now fails inside the function: its frames are poison."""
     import boto3
@@ -240,8 +400,13 @@ def _corrupt_registry_record(state: Any, charger_id: str) -> None:
 
 
 def _plans(
-    ids: Sequence[str], one_connector: set[str], options: ChaosOptions, rng: random.Random
+    ids: Sequence[str],
+    one_connector: set[str],
+    subscriber_tags: dict[str, str],
+    options: ChaosOptions,
+    rng: random.Random,
 ) -> list[list[Any]]:
+    """Each charger's sessions on its own tag; connector 1's on its subscriber's, if it has one."""
     from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
     from chargenet.domain.models import TagStatus
     from chargenet_shim.session import sample_plan
@@ -257,7 +422,7 @@ def _plans(
             charger_plans.append(
                 sampled.model_copy(
                     update={
-                        "id_tag": tag,
+                        "id_tag": subscriber_tags.get(charger_id, tag) if sampled.connector_id == 1 else tag,
                         "max_power_kw": min(sampled.max_power_kw, RATED_POWER_KW),
                         "meter_interval_s": options.meter_interval_s,
                     }
@@ -268,6 +433,7 @@ def _plans(
 
 
 async def _drive(
+    state: Any,
     credentials: list[Any],
     plans: list[list[Any]],
     options: ChaosOptions,
@@ -282,7 +448,7 @@ async def _drive(
 
     by_id = {c.charger_id: c for c in credentials}
     fleet = [c for c in credentials if c.charger_id not in (roles.poison, roles.malformed)]
-    frames: dict[str, Any] = {"counts": {}}
+    frames: dict[str, Any] = {"counts": {}, "session_urls": [], "paid_outcomes": []}
     done: list[str] = []
     total = sum(len(p) for p in plans)
 
@@ -296,11 +462,14 @@ async def _drive(
         start_faults()
         victims = [c for c in chargers if c.id in roles.disconnected]
         alerting = [c for c in chargers if c.id == roles.alert]
+        paying = [c for c in chargers if c.id in roles.paying]
         frames["counts"]["charger disconnections"] = len(victims)
         await asyncio.gather(
             *(_outage(c, rng.uniform(0.0, 2.0), options.outage_s) for c in victims),
             *(_safety_fault(c) for c in alerting),
             _poison(by_id[roles.poison], by_id[roles.malformed], frames),
+            *(_paid_visits(state, c, options, frames) for c in paying),
+            _broker_restarts(state, chargers, options, frames),
         )
 
     chaos = ChaosConfig(duplicate=options.duplicate, reorder=options.reorder, seed=options.seed)
@@ -317,12 +486,84 @@ async def _drive(
 
 async def _outage(charger: Any, after_s: float, outage_s: float) -> None:
     """The link drops mid-session: once a transaction has started, `after_s` later."""
+    deadline = time.monotonic() + OUTAGE_WAIT_S
     while not any(visit.transaction.id is not None for visit in charger.sessions.values()):
+        if time.monotonic() > deadline:
+            return  # no driver got to charge here: nothing to interrupt
         await asyncio.sleep(0.1)
+    from chargenet_shim.link import LinkError
+
     await asyncio.sleep(after_s)
     await charger.drop_connection()
     await asyncio.sleep(outage_s)
-    await charger.restore_connection()
+    # A broker restart may be under way: the charger keeps trying, as a real one would.
+    deadline = time.monotonic() + RECONNECT_WAIT_S
+    while True:
+        try:
+            await charger.restore_connection()
+            return
+        except LinkError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+
+
+async def _paid_visits(state: Any, charger: Any, options: ChaosOptions, frames: dict[str, Any]) -> None:
+    """Drivers pay through the pay link, one per connector at once (the demo's drivers,
+    chargenet_cli.demo_payments); the backend starts the charger and the car charges to full."""
+    from chargenet_cli.demo_payments import CARD, Driver, pay_through_link
+    from chargenet_shim.fleet import SessionFailure
+    from chargenet_shim.simclock import SimClock
+
+    # Each paid session on its own accelerated clock from its start. The payment's tag is valid for
+    # two minutes of real time, which the seconds before the StartTransaction (an Authorize, retried
+    # after a crash) can be hours of at the run's speed: the clock starts back-dated by that much.
+    charger.remote_clock = lambda: SimClock(
+        speed=options.speed, start=dt.datetime.now(dt.UTC) - REMOTE_CLOCK_BACKDATE
+    )
+    charger.remote_plan = charger.remote_plan.model_copy(
+        update={"meter_interval_s": options.meter_interval_s}
+    )
+    connectors = range(1, min(options.paid_sessions_per_charger, charger.connectors) + 1)
+    paying = [asyncio.to_thread(pay_through_link, state, Driver(charger.id, c, CARD)) for c in connectors]
+    outcomes: list[Any] = []
+    for connector_id, paid in zip(
+        connectors, await asyncio.gather(*paying, return_exceptions=True), strict=True
+    ):
+        if isinstance(paid, str):
+            frames["session_urls"].append(paid)
+        else:  # the checkout failed: no money taken, no session
+            error = paid.outcome if hasattr(paid, "outcome") else f"{type(paid).__name__}: {paid}"
+            outcomes.append(SessionFailure(charger.id, connector_id, f"pay link: {error}"))
+    started = len(connectors) - len(outcomes)
+    deadline = time.monotonic() + REMOTE_START_WAIT_S
+    while len(charger.remote_sessions) < started and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    for task in charger.remote_sessions:
+        try:
+            outcomes.append(await task)
+        except Exception as error:  # the session's own failure: a driver who did not get to charge
+            outcomes.append(SessionFailure(charger.id, 0, f"paid session: {type(error).__name__}: {error}"))
+    missing = started - len(charger.remote_sessions)
+    outcomes += [SessionFailure(charger.id, 0, "paid, the charger never started") for _ in range(missing)]
+    frames["paid_outcomes"] += outcomes
+
+
+async def _broker_restarts(
+    state: Any, chargers: list[Any], options: ChaosOptions, frames: dict[str, Any]
+) -> None:
+    """mosquitto goes down and comes back, once transactions are under way, every few seconds."""
+    from chargenet_local.broker import restart_broker
+
+    deadline = time.monotonic() + OUTAGE_WAIT_S
+    while not any(v.transaction.id is not None for c in chargers for v in c.sessions.values()):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    for _ in range(options.broker_restarts):
+        await asyncio.sleep(BROKER_RESTART_EVERY_S)
+        await asyncio.to_thread(restart_broker, state, options.broker_down_s)
+        frames["counts"]["broker restarts"] = frames["counts"].get("broker restarts", 0) + 1
 
 
 async def _safety_fault(charger: Any) -> None:
@@ -388,12 +629,137 @@ def _settle(session_ids: Sequence[str], timeout_s: float) -> frozenset[str]:
 
 def _cdrs(charger_ids: set[str]) -> list[BilledSession]:
     from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+    from chargenet.domain.money import to_minor_units
 
     return [
-        BilledSession(r.cdr_id, r.session_id, r.charger_id, r.energy_wh)
+        BilledSession(
+            r.cdr_id, r.session_id, r.charger_id, r.energy_wh, to_minor_units(r.total_incl_vat, r.currency)
+        )
         for r in DynamoCdrStore().list()
         if r.charger_id in charger_ids and r.credit_reference_id is None
     ]
+
+
+class _StripeFaults:
+    """The Stripe fault proxy's control (chargenet_local.stripe_faults)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def arm(self, probability: float, seed: int) -> None:
+        if probability <= 0:
+            return
+        for n, mode in enumerate(STRIPE_FAULT_MODES):
+            rule = {
+                "path": STRIPE_FAULTED_CALLS,
+                "mode": mode,
+                "times": None,
+                "probability": probability,
+                "seed": seed + n,
+                "hold_s": STRIPE_HOLD_S,
+            }
+            requests.post(self._url, json=rule, timeout=10).raise_for_status()
+
+    def clear(self) -> dict[str, int]:
+        """Disarm every rule; the failures each mode injected."""
+        rules = requests.get(self._url, timeout=10).json()["rules"]
+        requests.delete(self._url, timeout=10).raise_for_status()
+        injected: Counter[str] = Counter()
+        for rule in rules:
+            injected[rule["mode"]] += rule["injected"]
+        return dict(injected)
+
+
+def _paid(stripe: _StripeTruth, session_urls: Sequence[str], timeout_s: float, say: Say) -> list[PaidSession]:
+    """Each driver's payment once settled (a capture still retrying waits for the payment sweep),
+    with Stripe's record of its PaymentIntent."""
+    from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
+    from chargenet.domain.payments import OPEN_STATES, token_digest
+
+    store = DynamoPaymentStore()
+    digests = [token_digest(url.rsplit("/", 1)[1]) for url in session_urls]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        payments = [store.by_token(digest) for digest in digests]
+        # A payment whose charger never started holds money until the sweep cancels it: nothing taken.
+        settling = [p for p in payments if p is None or (p.session_id and p.state in OPEN_STATES)]
+        if not settling or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    settled = sum(p is not None and p.state not in OPEN_STATES for p in payments)
+    say(f"payments: {settled}/{len(payments)} settled, {len(settling)} with a session still open")
+    # A session URL the pay link gave out without a payment record: the payment was lost.
+    lost = [PaidSession("?", "(no record)", None, 0, 0, 0, 0, []) for payment in payments if payment is None]
+    return [stripe.paid_session(payment) for payment in payments if payment is not None] + lost
+
+
+def _usage_lines(
+    stripe: _StripeTruth, customers: Sequence[str], cdr_ids: set[str], timeout_s: float, say: Say
+) -> list[UsageLine]:
+    """The subscribers' invoice items at Stripe, once each CDR has one (or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = [
+            UsageLine(item["id"], str((item.get("metadata") or {}).get("cdr_id", "")), int(item["amount"]))
+            for customer in customers
+            for item in stripe.all("/v1/invoiceitems", {"customer": customer})
+        ]
+        if cdr_ids <= {line.cdr_id for line in lines} or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    say(f"usage lines at Stripe: {len(lines)} for {len(cdr_ids)} subscriber CDRs")
+    return lines
+
+
+class _StripeTruth:
+    """Stripe's own records, read from the emulator (stripe_api_base), not through the fault proxy."""
+
+    def __init__(self, state: Any) -> None:
+        from chargenet.adapters.stripe_gateway import read_secret
+
+        self._base = state.stripe_api_base
+        self._auth = (read_secret(state.secrets["StripeApiKeySecret"]), "")
+
+    @functools.cached_property
+    def _charges(self) -> dict[str, list[dict[str, Any]]]:
+        """Every charge by its PaymentIntent, read once the payments have settled."""
+        by_intent: dict[str, list[dict[str, Any]]] = {}
+        for charge in self.all("/v1/charges"):
+            by_intent.setdefault(charge.get("payment_intent") or "", []).append(charge)
+        return by_intent
+
+    def paid_session(self, payment: Any) -> PaidSession:
+        from chargenet.domain.payments import minimum_minor
+
+        intent_id = payment.payment_intent_id
+        intent = self._get(f"/v1/payment_intents/{intent_id}") if intent_id else {}
+        charges = self._charges.get(intent_id or "", [])
+        return PaidSession(
+            session_id=payment.session_id or "-",
+            payment_id=payment.payment_id,
+            intent_id=intent_id,
+            hold_minor=int(intent.get("amount", 0)),
+            minimum_minor=minimum_minor(payment.currency),
+            received_minor=int(intent.get("amount_received", 0)),
+            refunded_minor=sum(int(c["amount_refunded"]) for c in charges),
+            captured_charges=[int(c["amount_captured"]) for c in charges if c.get("captured")],
+        )
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        reply = requests.get(f"{self._base}{path}", params=params, auth=self._auth, timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def all(self, path: str, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every object of a list endpoint, page by page."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {**(filters or {}), "limit": 100}
+        while True:
+            page = self._get(path, params)
+            found += page["data"]
+            if not page.get("has_more") or not page["data"]:
+                return found
+            params["starting_after"] = page["data"][-1]["id"]
 
 
 def _dead_lettered(state: Any, charger_id: str, expected: int, say: Say) -> frozenset[str]:
@@ -461,22 +827,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=ChaosOptions.function_timeout_s,
         help="run the crashable functions with this timeout (crashes are retried after it)",
     )
+    parser.add_argument(
+        "--paying-chargers",
+        type=int,
+        default=ChaosOptions.paying_chargers,
+        help="chargers whose drivers pay through the pay link, one per connector",
+    )
+    parser.add_argument(
+        "--subscriber-chargers",
+        type=int,
+        default=ChaosOptions.subscriber_chargers,
+        help="chargers whose connector 1 is used by an active subscriber",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.chargers < 1 or args.sessions_per_charger < 1 or args.speed <= 0:
         parser.error("--chargers and --sessions-per-charger must be at least 1, --speed positive")
     if args.function_timeout_s is not None and args.function_timeout_s <= 0:
         parser.error("--function-timeout-s must be positive")
+    if args.paying_chargers < 0 or args.subscriber_chargers < 0:
+        parser.error("--paying-chargers and --subscriber-chargers cannot be negative")
     options = ChaosOptions(
         chargers=args.chargers,
         sessions_per_charger=args.sessions_per_charger,
         seed=args.seed,
         speed=args.speed,
         function_timeout_s=args.function_timeout_s,
+        paying_chargers=args.paying_chargers,
+        subscriber_chargers=args.subscriber_chargers,
     )
     # ocpp logs every late or duplicated reply the chaos provokes: expected here, not news.
     logging.getLogger("ocpp").setLevel(logging.ERROR)
-    say = _stepper()
+    say = stepper()
     result = _on_fresh_stack(options, say)
     print(table(result.verdicts, result.not_started))
     print(f"sessions delivered: {result.sessions}, not started: {len(result.not_started)}")
@@ -507,7 +889,7 @@ def _on_fresh_stack(options: ChaosOptions, say: Say) -> ChaosResult:
             down(home)
 
 
-def _stepper() -> Say:
+def stepper() -> Say:
     started = time.monotonic()
 
     def say(message: str) -> None:

@@ -40,6 +40,31 @@ class BilledSession:
     session_id: str
     charger_id: str
     energy_wh: int
+    total_incl_vat_minor: int
+
+
+@dataclass(frozen=True)
+class PaidSession:
+    """A driver's payment through the pay link, with Stripe's own record of its PaymentIntent
+    (read from the emulator, not through the fault proxy or the product)."""
+
+    session_id: str  # the transaction the simulator ran on the payment's tag
+    payment_id: str
+    intent_id: str | None  # None: the product recorded no PaymentIntent for it
+    hold_minor: int  # the PaymentIntent's amount
+    minimum_minor: int  # Stripe's minimum charge in the payment's currency: below it, nothing is taken
+    received_minor: int  # the PaymentIntent's amount_received
+    refunded_minor: int
+    captured_charges: Sequence[int]  # amount_captured of each captured charge of the PaymentIntent
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """A subscriber's usage line (invoice item) at Stripe, with the CDR it was made for."""
+
+    item_id: str
+    cdr_id: str
+    amount_minor: int
 
 
 @dataclass(frozen=True)
@@ -54,6 +79,9 @@ class Facts:
     dead_lettered: frozenset[str]  # message ids found in the dead-letter queue
     alerts_expected: Sequence[str]  # one key per injected safety fault
     alerts_received: Sequence[str]  # the key of every matching alert delivered
+    paid: Sequence[PaidSession]  # the delivered sessions drivers paid through the pay link
+    subscriber_sessions: frozenset[str]  # delivered sessions charged on an active subscriber's tag
+    usage_lines: Sequence[UsageLine]  # every invoice item of the run's subscribers at Stripe
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,9 @@ def check(facts: Facts) -> list[Verdict]:
         _malformed_answered(facts),
         _poison_dead_lettered(facts),
         _alerts_once(facts),
+        _captured_as_billed(facts),
+        _captured_once_within_hold(facts),
+        _usage_billed_once(facts),
     ]
 
 
@@ -129,6 +160,58 @@ def _alerts_once(facts: Facts) -> Verdict:
     expected = set(facts.alerts_expected)
     violations += [f"{key}: alert for no injected fault" for key in received if key not in expected]
     return Verdict("no alert lost or duplicated", len(facts.alerts_expected), violations)
+
+
+def _captured_as_billed(facts: Facts) -> Verdict:
+    """What the driver paid at Stripe is the CDR total incl. VAT: never more than the hold (the
+    session is stopped before it), nothing below Stripe's minimum charge (the session is free),
+    nothing at all while the session is unbilled (in review)."""
+    totals = {cdr.session_id: cdr.total_incl_vat_minor for cdr in facts.cdrs}
+    violations = []
+    for paid in facts.paid:
+        kept = paid.received_minor - paid.refunded_minor
+        total = totals.get(paid.session_id)
+        if paid.intent_id is None:
+            violations.append(f"session {paid.session_id}: payment {paid.payment_id} has no PaymentIntent")
+            continue
+        due = 0 if total is None else min(total, paid.hold_minor)
+        due = 0 if due < paid.minimum_minor else due
+        if kept != due:
+            billed = "no CDR" if total is None else f"CDR total incl. VAT {total}"
+            violations.append(
+                f"session {paid.session_id}: {kept} kept at Stripe ({paid.intent_id}), {billed}"
+            )
+    return Verdict("captured money equals the CDR total incl. VAT", len(facts.paid), violations)
+
+
+def _captured_once_within_hold(facts: Facts) -> Verdict:
+    violations = []
+    for paid in facts.paid:
+        captured = sum(paid.captured_charges)
+        if len(paid.captured_charges) > 1:
+            violations.append(f"{paid.intent_id}: captured {len(paid.captured_charges)} times")
+        if captured > paid.hold_minor or paid.received_minor > paid.hold_minor:
+            violations.append(f"{paid.intent_id}: captured {captured} above its hold of {paid.hold_minor}")
+    return Verdict("no PaymentIntent captured twice or above its hold", len(facts.paid), violations)
+
+
+def _usage_billed_once(facts: Facts) -> Verdict:
+    """Each CDR of a subscriber's session is one usage line on the monthly invoice, for its total."""
+    lines: dict[str, list[UsageLine]] = {}
+    for line in facts.usage_lines:
+        lines.setdefault(line.cdr_id, []).append(line)
+    billed = [cdr for cdr in facts.cdrs if cdr.session_id in facts.subscriber_sessions]
+    violations = []
+    for cdr in billed:
+        found = lines.get(cdr.cdr_id, [])
+        if len(found) != 1:
+            violations.append(f"CDR {cdr.cdr_id} (session {cdr.session_id}): {len(found)} usage lines")
+        elif found[0].amount_minor != cdr.total_incl_vat_minor:
+            violations.append(
+                f"CDR {cdr.cdr_id}: usage line {found[0].amount_minor}, CDR total incl. VAT "
+                f"{cdr.total_incl_vat_minor}"
+            )
+    return Verdict("subscriber usage billed once per CDR", len(billed), violations)
 
 
 def table(verdicts: Sequence[Verdict], failed: Sequence[FailedSession] = ()) -> str:

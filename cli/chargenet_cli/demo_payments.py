@@ -125,7 +125,7 @@ async def _visits(
 
 
 async def _visit(state: StackState, charger: Any, driver: Driver, say: Callable[[str], None]) -> DriverVisit:
-    paid = await asyncio.to_thread(_pay, state, driver)
+    paid = await asyncio.to_thread(pay_through_link, state, driver)
     if isinstance(paid, DriverVisit):
         say(f"  {driver.charger_id}/{driver.connector_id}: {paid.outcome}")
         return paid
@@ -143,7 +143,7 @@ async def _visit(state: StackState, charger: Any, driver: Driver, say: Callable[
     return DriverVisit(driver, ended, paid, truth.energy_wh)
 
 
-def _pay(state: StackState, driver: Driver) -> str | DriverVisit:
+def pay_through_link(state: StackState, driver: Driver) -> str | DriverVisit:
     """The driver's session URL, or the visit as it ended at the checkout."""
     pay_page = f"{state.api_url}/pay/{driver.charger_id}/{driver.connector_id}"
     until(lambda: "<form" in requests.get(pay_page, timeout=HTTP_TIMEOUT_S).text, f"{pay_page} payable")

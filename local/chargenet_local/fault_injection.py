@@ -19,6 +19,10 @@ batches by the mapping's retries).
 The plan is keyed by the stack daemon's pid (the workers' parent) because the workers get the
 template's environment, not the stack's home. Every injection is appended to a log beside
 the plan, which `injected` tallies.
+
+Stripe's webhooks, too (`WebhookPlan`, read by chargenet_local.stripe_webhooks in the stack
+daemon itself): each event sent twice, some copies late, as Stripe's at-least-once delivery
+does, so the product's webhook handling must not care about repeats or their order.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import multiprocessing
 import os
 import random
 import tempfile
+import threading
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -67,8 +72,25 @@ class SandboxCrash(BaseException):
     retry_after_s: float = 0.0
 
 
+class WebhookPlan(BaseModel):
+    """Stripe webhook deliveries to break: shares of the events, each drawn per event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The stack's HTTP API front: a plan left behind by a killed run never reaches another stack's.
+    api_url: str
+    seed: int = 0
+    duplicate: float = Field(default=0.0, ge=0, le=1)  # sent twice
+    late: float = Field(default=0.0, ge=0, le=1)  # each copy held back, up to late_s
+    late_s: float = Field(default=5.0, gt=0)
+
+
 def control_path(stack_pid: int) -> Path:
     return Path(tempfile.gettempdir()) / f"chargenet-faults-{stack_pid}.json"
+
+
+def _webhook_control_path(stack_pid: int) -> Path:
+    return control_path(stack_pid).with_name(f"chargenet-webhook-faults-{stack_pid}.json")
 
 
 def _log_path(stack_pid: int) -> Path:
@@ -77,14 +99,23 @@ def _log_path(stack_pid: int) -> Path:
 
 def activate(stack_pid: int, plan: FaultPlan) -> None:
     """Start injecting into the functions of the stack whose daemon is `stack_pid`."""
-    path = control_path(stack_pid)
+    _write(control_path(stack_pid), plan)
+
+
+def activate_webhooks(stack_pid: int, plan: WebhookPlan) -> None:
+    """Start duplicating and delaying the Stripe webhooks the stack's daemon sends."""
+    _write(_webhook_control_path(stack_pid), plan)
+
+
+def _write(path: Path, plan: BaseModel) -> None:
     staged = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
     staged.write_text(plan.model_dump_json())
-    staged.replace(path)  # atomic: a worker never reads half a plan
+    staged.replace(path)  # atomic: a reader never sees half a plan
 
 
 def deactivate(stack_pid: int) -> None:
     control_path(stack_pid).unlink(missing_ok=True)
+    _webhook_control_path(stack_pid).unlink(missing_ok=True)
 
 
 def injected(stack_pid: int) -> Counter[tuple[str, str]]:
@@ -100,6 +131,55 @@ def forget(stack_pid: int) -> None:
     """Stop injecting and drop the tally."""
     deactivate(stack_pid)
     _log_path(stack_pid).unlink(missing_ok=True)
+
+
+def _record(log: Path, function: str, kind: str) -> None:
+    with log.open("a") as lines:
+        lines.write(json.dumps({"function": function, "kind": kind}) + "\n")
+
+
+class WebhookFaults:
+    """In the stack daemon: when to deliver each copy of a webhook event, as the plan says."""
+
+    SOURCE = "stripe webhooks"
+
+    def __init__(self, stack_pid: int) -> None:
+        self._control = _webhook_control_path(stack_pid)
+        self._log = _log_path(stack_pid)
+        self._plan_version: int | None = None
+        self._plan: WebhookPlan | None = None
+        self._rng = random.Random()
+        self._lock = threading.Lock()
+
+    def delays_s(self, endpoint_url: str) -> list[float]:
+        """One delay per copy to send (0: now); just [0.0] unless a plan for this endpoint says more."""
+        with self._lock:
+            plan = self._current()
+            if plan is None or not endpoint_url.startswith(plan.api_url.rstrip("/") + "/"):
+                return [0.0]
+            copies = 2 if self._draw("duplicated", plan.duplicate) else 1
+            return [
+                self._rng.uniform(0, plan.late_s) if self._draw("late", plan.late) else 0.0
+                for _ in range(copies)
+            ]
+
+    def _current(self) -> WebhookPlan | None:
+        try:
+            version = self._control.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._plan, self._plan_version = None, None
+            return None
+        if version != self._plan_version:
+            self._plan = WebhookPlan.model_validate_json(self._control.read_text())
+            self._rng.seed(self._plan.seed)
+            self._plan_version = version
+        return self._plan
+
+    def _draw(self, kind: str, probability: float) -> bool:
+        if probability <= 0 or self._rng.random() >= probability:
+            return False
+        _record(self._log, self.SOURCE, kind)
+        return True
 
 
 class _Body:
@@ -153,8 +233,7 @@ class _Injector:
     def _draw(self, kind: str, probability: float) -> bool:
         if probability <= 0 or self._rng.random() >= probability:
             return False
-        with self._log.open("a") as log:
-            log.write(json.dumps({"function": self._function, "kind": kind}) + "\n")
+        _record(self._log, self._function, kind)
         return True
 
     def _before_send(self, request: Any, **_: Any) -> Any:

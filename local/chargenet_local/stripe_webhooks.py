@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.error import URLError
 from urllib.request import Request, urlopen
+
+from chargenet_local.fault_injection import WebhookFaults
 
 log = logging.getLogger("chargenet.local.stripe")
 
@@ -104,6 +107,8 @@ class WebhookSender:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stripe-webhook")
         self._timers: set[threading.Timer] = set()
         self._closed = False
+        # The chaos run's repeats and delays (bench/chaos.py); none unless a harness asks for them.
+        self._faults = WebhookFaults(os.getpid())
 
     def add(self, url: str, secret: str, events: Iterable[str] = ("*",)) -> Endpoint:
         endpoint = Endpoint(random_id("we_"), url, secret, frozenset(events))
@@ -121,7 +126,8 @@ class WebhookSender:
         with self._lock:
             targets = [e for e in self._endpoints.values() if e.wants(event["type"])]
         for endpoint in targets:
-            self._submit(endpoint, payload, event["type"], 1)
+            for delay_s in self._faults.delays_s(endpoint.url):
+                self._schedule(delay_s, endpoint, payload, event["type"], 1)
 
     def close(self) -> None:
         with self._lock:
@@ -143,18 +149,21 @@ class WebhookSender:
         if attempt >= self._attempts:
             log.warning("webhook %s to %s failed %d times (last: %s)", kind, endpoint.url, attempt, status)
             return
+        self._schedule(self._first_delay_s * 2 ** (attempt - 1), endpoint, payload, kind, attempt + 1)
+
+    def _schedule(self, delay_s: float, endpoint: Endpoint, payload: bytes, kind: str, attempt: int) -> None:
+        if delay_s <= 0:
+            self._submit(endpoint, payload, kind, attempt)
+            return
         # A timer, not a sleep: a dead endpoint must not hold a worker others need.
-        timer = threading.Timer(
-            self._first_delay_s * 2 ** (attempt - 1),
-            lambda: self._retry(timer, endpoint, payload, kind, attempt + 1),
-        )
+        timer = threading.Timer(delay_s, lambda: self._due(timer, endpoint, payload, kind, attempt))
         with self._lock:
             if self._closed:
                 return
             self._timers.add(timer)
         timer.start()
 
-    def _retry(
+    def _due(
         self, timer: threading.Timer, endpoint: Endpoint, payload: bytes, kind: str, attempt: int
     ) -> None:
         with self._lock:

@@ -31,7 +31,10 @@ def clean(inv):
             inv.DeliveredSession("CP-2", 1, 13, 5_000),
         ],
         failed=[inv.FailedSession("CP-3", 1, "Authorize dropped")],
-        cdrs=[inv.BilledSession("C11", "11", "CP-1", 12_000), inv.BilledSession("C12", "12", "CP-1", 8_000)],
+        cdrs=[
+            inv.BilledSession("C11", "11", "CP-1", 12_000, 1_504),
+            inv.BilledSession("C12", "12", "CP-1", 8_000, 1_036),
+        ],
         review_session_ids=frozenset({"13"}),
         malformed_sent=["bad-0", "bad-1"],
         malformed_answered=frozenset({"bad-0", "bad-1"}),
@@ -39,6 +42,23 @@ def clean(inv):
         dead_lettered=frozenset({"poison-0"}),
         alerts_expected=["CP-9/GroundFailure"],
         alerts_received=["CP-9/GroundFailure"],
+        paid=[paid(inv, "11", received=1_504)],
+        subscriber_sessions=frozenset({"12"}),
+        usage_lines=[inv.UsageLine("ii_1", "C12", 1_036)],
+    )
+
+
+def paid(inv, session_id, received, charges=None, hold=5_000, refunded=0, intent="pi_1"):
+    """A driver's payment of a session as Stripe holds it: a hold of 50.00, captured once."""
+    return inv.PaidSession(
+        session_id=session_id,
+        payment_id=f"pay-{session_id}",
+        intent_id=intent,
+        hold_minor=hold,
+        minimum_minor=50,
+        received_minor=received,
+        refunded_minor=refunded,
+        captured_charges=[received] if charges is None else charges,
     )
 
 
@@ -55,6 +75,9 @@ def test_a_clean_run_has_no_violations(inv, clean):
         "every malformed frame answered with a CALLERROR": 2,
         "every poison message is in the dead-letter queue": 1,
         "no alert lost or duplicated": 1,
+        "captured money equals the CDR total incl. VAT": 1,
+        "no PaymentIntent captured twice or above its hold": 1,
+        "subscriber usage billed once per CDR": 1,
     }
 
 
@@ -66,14 +89,16 @@ def test_a_session_without_cdr_or_review_is_a_violation(inv, clean):
 
 
 def test_a_second_cdr_for_a_session_is_a_violation(inv, clean):
-    facts = dataclasses.replace(clean, cdrs=[*clean.cdrs, inv.BilledSession("C11b", "11", "CP-1", 12_000)])
+    facts = dataclasses.replace(
+        clean, cdrs=[*clean.cdrs, inv.BilledSession("C11b", "11", "CP-1", 12_000, 1_504)]
+    )
     assert violations(inv, facts) == {
         "every session has exactly one CDR or a review record": ["session 11: 2 CDRs"]
     }
 
 
 def test_a_cdr_for_a_session_the_simulator_never_ran_is_a_violation(inv, clean):
-    facts = dataclasses.replace(clean, cdrs=[*clean.cdrs, inv.BilledSession("C99", "99", "CP-3", 100)])
+    facts = dataclasses.replace(clean, cdrs=[*clean.cdrs, inv.BilledSession("C99", "99", "CP-3", 100, 63)])
     assert violations(inv, facts) == {
         "every session has exactly one CDR or a review record": [
             "CDR C99 bills session 99, which the simulator never ran"
@@ -82,7 +107,9 @@ def test_a_cdr_for_a_session_the_simulator_never_ran_is_a_violation(inv, clean):
 
 
 def test_billed_energy_other_than_delivered_is_a_violation(inv, clean):
-    facts = dataclasses.replace(clean, cdrs=[clean.cdrs[0], inv.BilledSession("C12", "12", "CP-1", 8_001)])
+    facts = dataclasses.replace(
+        clean, cdrs=[clean.cdrs[0], inv.BilledSession("C12", "12", "CP-1", 8_001, 1_036)]
+    )
     assert violations(inv, facts) == {
         "billed energy equals delivered energy": ["session 12: billed 8001 Wh, delivered 8000 Wh"]
     }
@@ -117,6 +144,56 @@ def test_poison_missing_from_the_dead_letter_queue_is_a_violation(inv, clean):
 def test_a_lost_duplicated_or_unexpected_alert_is_a_violation(inv, clean, received, expected):
     facts = dataclasses.replace(clean, alerts_received=received)
     assert violations(inv, facts) == {"no alert lost or duplicated": expected}
+
+
+CAPTURED_AS_BILLED = "captured money equals the CDR total incl. VAT"
+CAPTURED_ONCE = "no PaymentIntent captured twice or above its hold"
+
+
+@pytest.mark.parametrize(
+    ("payment", "expected"),
+    [
+        (("11", 1_503), ["session 11: 1503 kept at Stripe (pi_1), CDR total incl. VAT 1504"]),
+        (("11", 1_504, None, 5_000, 4), ["session 11: 1500 kept at Stripe (pi_1), CDR total incl. VAT 1504"]),
+        (("11", 0), ["session 11: 0 kept at Stripe (pi_1), CDR total incl. VAT 1504"]),  # still retrying
+        (("13", 700), ["session 13: 700 kept at Stripe (pi_1), no CDR"]),  # in review: nothing taken
+    ],
+    ids=["short-by-one", "refunded-after-capture", "never-captured", "captured-unbilled"],
+)
+def test_money_kept_at_stripe_other_than_the_cdr_total_is_a_violation(inv, clean, payment, expected):
+    facts = dataclasses.replace(clean, paid=[paid(inv, *payment)])
+    assert violations(inv, facts) == {CAPTURED_AS_BILLED: expected}
+
+
+def test_the_cdr_total_is_taken_up_to_the_hold_and_not_at_all_below_the_minimum_charge(inv, clean):
+    over_hold = inv.BilledSession("C11", "11", "CP-1", 12_000, 6_000)
+    below_minimum = inv.BilledSession("C12", "12", "CP-1", 8_000, 49)
+    facts = dataclasses.replace(
+        clean,
+        cdrs=[over_hold, below_minimum],
+        paid=[paid(inv, "11", received=5_000), paid(inv, "12", received=0, intent="pi_2")],
+        usage_lines=[inv.UsageLine("ii_1", "C12", 49)],
+    )
+    assert violations(inv, facts) == {}
+    facts = dataclasses.replace(facts, paid=[paid(inv, "12", received=49, intent="pi_2")])
+    assert violations(inv, facts) == {
+        CAPTURED_AS_BILLED: ["session 12: 49 kept at Stripe (pi_2), CDR total incl. VAT 49"]
+    }
+
+
+def test_a_payment_without_a_payment_intent_is_a_violation(inv, clean):
+    facts = dataclasses.replace(clean, paid=[paid(inv, "11", received=0, intent=None)])
+    assert violations(inv, facts) == {CAPTURED_AS_BILLED: ["session 11: payment pay-11 has no PaymentIntent"]}
+
+
+def test_a_payment_intent_captured_twice_or_above_its_hold_is_a_violation(inv, clean):
+    twice = dataclasses.replace(clean, paid=[paid(inv, "11", received=1_504, charges=[1_504, 1_504])])
+    assert violations(inv, twice) == {CAPTURED_ONCE: ["pi_1: captured 2 times"]}
+    above = dataclasses.replace(clean, paid=[paid(inv, "11", received=1_504, hold=1_500)])
+    assert violations(inv, above) == {
+        CAPTURED_AS_BILLED: ["session 11: 1504 kept at Stripe (pi_1), CDR total incl. VAT 1504"],
+        CAPTURED_ONCE: ["pi_1: captured 1504 above its hold of 1500"],
+    }
 
 
 def test_the_table_prints_each_invariant_with_its_counts_and_violations(inv, clean):
@@ -273,3 +350,76 @@ def test_a_crash_is_retried_once_its_deadline_has_passed_other_errors_at_once(mo
         function._settle(done, {}, attempt=0)
     function.close()
     assert delays == [2.5 + lambda_runtime.RETRY_DELAY_S, lambda_runtime.RETRY_DELAY_S]
+
+
+# ------------------------------------------------------------------ Stripe webhooks sent twice and late
+@pytest.fixture
+def webhook_stack(monkeypatch):
+    """The stack daemon's webhook sender, under a made-up stack pid, delivering to a recorder."""
+    from chargenet_local import fault_injection, stripe_webhooks
+
+    stack_pid = 4_100_000 + os.getpid()  # above any real pid: no live stack's plan
+    monkeypatch.setattr(stripe_webhooks.os, "getpid", lambda: stack_pid)
+    delivered = []
+    monkeypatch.setattr(stripe_webhooks, "_post", lambda endpoint, payload: delivered.append(payload) or 200)
+    sender = stripe_webhooks.WebhookSender()
+    sender.add("http://127.0.0.1:4000/stripe/webhook", "whsec_test")
+    yield fault_injection, stack_pid, sender, delivered
+    sender.close()
+    fault_injection.forget(stack_pid)
+
+
+def _wait_for(delivered, count, timeout_s=5.0):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while len(delivered) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return list(delivered)
+
+
+def test_a_webhook_plan_sends_each_event_twice_and_late_copies_after_the_others(webhook_stack):
+    import json
+
+    from chargenet_local.stripe_webhooks import new_event
+
+    fault_injection, stack_pid, sender, delivered = webhook_stack
+    plan = fault_injection.WebhookPlan(api_url="http://127.0.0.1:4000", duplicate=1.0, late=1.0, late_s=0.3)
+    fault_injection.activate_webhooks(stack_pid, plan)
+    sender.send(new_event("checkout.session.completed", {"id": "cs_1"}, event_id="evt_1"))
+    assert delivered == []  # both copies held back
+    copies = _wait_for(delivered, 2)
+    assert [json.loads(c)["id"] for c in copies] == ["evt_1", "evt_1"]
+    assert fault_injection.injected(stack_pid) == {
+        ("stripe webhooks", "duplicated"): 1,
+        ("stripe webhooks", "late"): 2,
+    }
+
+
+def test_webhooks_to_another_stack_or_without_a_plan_are_sent_once_at_once(webhook_stack):
+    from chargenet_local.stripe_webhooks import new_event
+
+    fault_injection, stack_pid, sender, delivered = webhook_stack
+    # A plan for another stack's API (a port that only shares a prefix): left alone.
+    fault_injection.activate_webhooks(
+        stack_pid, fault_injection.WebhookPlan(api_url="http://127.0.0.1:400", duplicate=1.0)
+    )
+    sender.send(new_event("checkout.session.completed", {"id": "cs_1"}))
+    fault_injection.deactivate(stack_pid)
+    sender.send(new_event("checkout.session.completed", {"id": "cs_2"}))
+    assert len(_wait_for(delivered, 3, timeout_s=0.5)) == 2
+    assert fault_injection.injected(stack_pid) == {}
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([], ["CDR C12 (session 12): 0 usage lines"]),
+        ([("ii_1", "C12", 1_036), ("ii_2", "C12", 1_036)], ["CDR C12 (session 12): 2 usage lines"]),
+        ([("ii_1", "C12", 1_035)], ["CDR C12: usage line 1035, CDR total incl. VAT 1036"]),
+    ],
+    ids=["lost", "billed-twice", "wrong-amount"],
+)
+def test_subscriber_usage_lost_billed_twice_or_wrong_is_a_violation(inv, clean, lines, expected):
+    facts = dataclasses.replace(clean, usage_lines=[inv.UsageLine(*line) for line in lines])
+    assert violations(inv, facts) == {"subscriber usage billed once per CDR": expected}

@@ -223,3 +223,18 @@ def test_idle_limit_completes_a_session_the_car_never_left():
     # The car leaving before the limit wins.
     left_early = fold([*events, status(100, "Available")])
     assert left_early.freed_at == at(100)
+
+
+def test_the_next_session_on_the_connector_completes_a_session_whose_available_never_came():
+    events = [start(), meter(30, 105_000), stop(40, 105_000)]
+    facts = fold([*events, SessionEvent(kind=EventKind.NEXT_SESSION, at=at(50))])
+    assert facts.state is SessionState.COMPLETED and facts.freed_at == at(50)
+    assert facts.energy_wh == 5_000
+    # Before its stop it frees nothing: the car was still charging then.
+    assert fold([*events[:2], SessionEvent(kind=EventKind.NEXT_SESSION, at=at(50))]).state is (
+        SessionState.ACTIVE
+    )
+    # Its own Available, earlier, wins.
+    assert fold(
+        [*events, SessionEvent(kind=EventKind.NEXT_SESSION, at=at(50)), status(45, "Available")]
+    ).freed_at == (at(45))

@@ -63,15 +63,64 @@ def test_metering_stop_and_unplug_complete_the_session():
     assert net.registry.last_register("CP-1", 1) == 1700
 
 
-def test_an_available_redelivered_after_the_next_start_still_completes_the_session_before():
-    # The chaos run's lost session: the Available's invocation crashed, and its retry came after
-    # the next driver's StartTransaction on the same connector.
+def test_the_next_start_on_a_connector_completes_the_stopped_session_before_it():
+    # The chaos run's lost session: the Available's invocation crashed on every attempt and went to
+    # the dead-letter queue, so only the next driver's StartTransaction tells the car had left.
+    net = Network()
+    first = net.start(meter=1000)["transactionId"]
+    net.meter(first, 1500, 2)
+    net.stop(first, 1700, 4)
+    elsewhere = net.start(tag="TAG-FLEET", connector=2, meter=0, minutes=5)["transactionId"]
+    assert net.sessions.get(str(first)).state == "stopped"  # another connector frees nothing
+    following = net.start(meter=1700, minutes=20)["transactionId"]
+    session = net.sessions.get(str(first))
+    assert (session.state, session.energy_wh, session.freed_at) == (
+        "completed",
+        700,
+        T0 + timedelta(minutes=20),
+    )
+    assert net.sessions.get(str(following)).state == "active"
+    assert net.sessions.get(str(elsewhere)).state == "active"
+
+
+def test_a_late_available_or_a_repeated_start_after_that_changes_nothing():
     net = Network()
     first = net.start(meter=1000)["transactionId"]
     net.stop(first, 1700, 4)
-    following = net.start(meter=1700, minutes=20)["transactionId"]
-    net.status("Available", 10)
+    net.start(meter=1700, minutes=20)
+    completed = dict(net.sessions.event_log[str(first)])
+    net.status("Available", 10)  # redelivered after the next start: the session is billed once
+    net.start(meter=1700, minutes=20)
+    assert net.sessions.event_log[str(first)] == completed
+    assert net.sessions.get(str(first)).freed_at == T0 + timedelta(minutes=20)
+
+
+def test_a_session_whose_stop_comes_after_the_next_start_completes_with_it():
+    net = Network()
+    first = net.start(meter=1000)["transactionId"]
+    net.start(meter=1700, minutes=20)
+    assert net.sessions.get(str(first)).state == "active"
+    net.stop(first, 1700, 4)  # queued offline, delivered late
     assert net.sessions.get(str(first)).state == "completed"
+
+
+def test_a_session_its_available_completed_gets_nothing_from_the_next_start():
+    net = Network()
+    first = net.start(meter=1000)["transactionId"]
+    net.stop(first, 1700, 4)
+    net.status("Available", 10)
+    completed = dict(net.sessions.event_log[str(first)])
+    net.start(meter=1700, minutes=20)
+    assert net.sessions.event_log[str(first)] == completed
+    assert net.sessions.get(str(first)).freed_at == T0 + timedelta(minutes=10)
+
+
+def test_an_available_redelivered_after_the_next_start_of_a_session_still_active_goes_to_it():
+    net = Network()
+    first = net.start(meter=1000)["transactionId"]
+    following = net.start(meter=1700, minutes=20)["transactionId"]
+    net.status("Available", 10)  # before the first session's stop arrived: it cannot complete it
+    net.stop(first, 1700, 4)
     assert net.sessions.get(str(first)).freed_at == T0 + timedelta(minutes=10)
     assert net.sessions.get(str(following)).state == "active"
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from chargenet.domain.fault_rules import session_metering
 from chargenet.domain.models import ConnectorStatus, SessionRecord
 from chargenet.domain.ports import SessionStore
 from chargenet.domain.routing import Ctx
-from chargenet.domain.sessions import EventKind, SessionEvent, SessionFacts, fold
+from chargenet.domain.sessions import EventKind, SessionEvent, SessionFacts, SessionState, fold
+
+# A stopped session waits for its connector to be free; an active one may still get its stop.
+_UNFINISHED = frozenset({SessionState.ACTIVE.value, SessionState.STOPPED.value})
 
 
 def record_events(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) -> SessionFacts:
@@ -41,6 +45,23 @@ def record_status(ctx: Ctx, status: ConnectorStatus) -> None:
     record_events(
         ctx, session, [SessionEvent(kind=EventKind.STATUS, at=status.status_at, status=status.status)]
     )
+
+
+def free_connector_for(ctx: Ctx, session: SessionRecord, started_at: datetime) -> None:
+    """A new session starts on a connector: the car of the one before it there had left by then.
+
+    That session completes as its Available would have completed it (freed at the new start at
+    the latest), so it is billed even when the Available never comes (dead-lettered after
+    crashes, or sent while the charger was offline). A late Available after this finds it
+    completed and changes nothing: one CDR. Called before the new session is linked to the
+    connector, so the connector's session is still the one before."""
+    previous_id = ctx.deps.registry.connector_session(session.charger_id, session.connector_id)
+    if previous_id is None or previous_id == session.session_id:
+        return
+    previous = ctx.deps.sessions.get(previous_id)
+    if previous is None or previous.state not in _UNFINISHED or previous.started_at >= started_at:
+        return
+    record_events(ctx, previous, [SessionEvent(kind=EventKind.NEXT_SESSION, at=started_at)])
 
 
 def _session_at(ctx: Ctx, status: ConnectorStatus) -> SessionRecord | None:

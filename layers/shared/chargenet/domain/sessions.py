@@ -31,7 +31,16 @@ METER_RESET_MIN_WH = 1000
 NO_READINGS_GRACE = timedelta(minutes=5)
 IDLE_STATUSES = frozenset({"SuspendedEV", "Finishing"})
 FREE_STATUSES = frozenset({"Available", "Unavailable", "Faulted"})
-_KIND_ORDER = {"start": 0, "meter": 1, "status": 2, "stop": 3, "settle": 4, "idle_limit": 5, "revoked": 6}
+_KIND_ORDER = {
+    "start": 0,
+    "meter": 1,
+    "status": 2,
+    "stop": 3,
+    "settle": 4,
+    "idle_limit": 5,
+    "revoked": 6,
+    "next_session": 7,
+}
 
 
 class EventKind(StrEnum):
@@ -44,6 +53,9 @@ class EventKind(StrEnum):
     # The operator revoked the charger's certificate mid-session: it can never send its stop, so the
     # session ends here, from the last register it reported, and waits for review before billing.
     REVOKED = "revoked"
+    # The connector's next session started: the car before had left by then at the latest, so the
+    # session completes even when its Available never arrives (dead-lettered, or sent offline).
+    NEXT_SESSION = "next_session"
 
 
 class SessionEvent(BaseModel):
@@ -186,7 +198,7 @@ def _freed_at(events: list[SessionEvent], stop: SessionEvent | None) -> datetime
 
 
 def _frees_connector(event: SessionEvent) -> bool:
-    if event.kind in (EventKind.IDLE_LIMIT, EventKind.REVOKED):
+    if event.kind in (EventKind.IDLE_LIMIT, EventKind.REVOKED, EventKind.NEXT_SESSION):
         return True
     return event.kind is EventKind.STATUS and event.status in FREE_STATUSES
 

@@ -16,7 +16,7 @@ from chargenet.domain.models import (
     TagStatus,
 )
 from chargenet.domain.routing import Ctx, router
-from chargenet.domain.session_log import record_events
+from chargenet.domain.session_log import free_connector_for, record_events
 from chargenet.domain.sessions import EventKind, SessionEvent
 from chargenet.ocpp.router import Payload
 
@@ -62,6 +62,7 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
         meter_start_wh=request.meter_start,
         previous_register_wh=ctx.deps.registry.last_register(ctx.charger_id, request.connector_id),
     )
+    free_connector_for(ctx, session, request.timestamp)
     record_events(ctx, session, [start])
     ctx.deps.registry.link_session(ctx.charger_id, request.connector_id, session_id, request.timestamp)
     return {"transactionId": transaction_id, "idTagInfo": {"status": status.value}}
