@@ -136,6 +136,9 @@ class ChaosOptions:
     # mosquitto restarted mid-run (no persistence: every charger reconnects, offline queues replay).
     broker_restarts: int = 1
     broker_down_s: float = 2.0
+    # Real seconds over which the drivers arrive (each session waits up to this before plugging
+    # in): a fleet whose every driver taps a card in the same second is a burst no real site makes.
+    arrival_spread_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -425,6 +428,7 @@ def _plans(
                         "id_tag": subscriber_tags.get(charger_id, tag) if sampled.connector_id == 1 else tag,
                         "max_power_kw": min(sampled.max_power_kw, RATED_POWER_KW),
                         "meter_interval_s": options.meter_interval_s,
+                        "arrives_after_s": rng.uniform(0, options.arrival_spread_s) * options.speed,
                     }
                 )
             )
@@ -839,12 +843,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=ChaosOptions.subscriber_chargers,
         help="chargers whose connector 1 is used by an active subscriber",
     )
+    parser.add_argument(
+        "--arrival-spread-s",
+        type=float,
+        default=ChaosOptions.arrival_spread_s,
+        help="real seconds over which the drivers arrive, each session waiting up to this first",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.chargers < 1 or args.sessions_per_charger < 1 or args.speed <= 0:
         parser.error("--chargers and --sessions-per-charger must be at least 1, --speed positive")
     if args.function_timeout_s is not None and args.function_timeout_s <= 0:
         parser.error("--function-timeout-s must be positive")
+    if args.arrival_spread_s < 0:
+        parser.error("--arrival-spread-s cannot be negative")
     if args.paying_chargers < 0 or args.subscriber_chargers < 0:
         parser.error("--paying-chargers and --subscriber-chargers cannot be negative")
     options = ChaosOptions(
@@ -855,6 +867,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         function_timeout_s=args.function_timeout_s,
         paying_chargers=args.paying_chargers,
         subscriber_chargers=args.subscriber_chargers,
+        arrival_spread_s=args.arrival_spread_s,
     )
     # ocpp logs every late or duplicated reply the chaos provokes: expected here, not news.
     logging.getLogger("ocpp").setLevel(logging.ERROR)

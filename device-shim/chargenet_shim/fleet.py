@@ -155,6 +155,8 @@ async def _charge(
 async def _session(
     charger: SimulatedCharger, plan: SessionPlan, clock: SimClock, report: Progress
 ) -> SessionOutcome:
+    # A fleet's drivers do not all arrive at once: a plan may leave the connector free a while first.
+    await clock.sleep(plan.arrives_after_s)
     report(charger.id, f"connector {plan.connector_id}: session started")
     try:
         truth = await charger.run_session(plan, clock)

@@ -48,6 +48,11 @@ class SessionPlan(BaseModel):
         default=None, gt=0, description="MeterValueSampleInterval; unset: the charger's configured one"
     )
     idle_minutes_after: float = Field(default=0.0, ge=0, description="plugged in after the EV is full")
+    arrives_after_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="simulated seconds the connector stays free before this driver plugs in",
+    )
     stop_reason: Reason | None = Field(
         default=None, description="StopTransaction reason; EVDisconnected if unset"
     )

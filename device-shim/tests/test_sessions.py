@@ -1,6 +1,7 @@
 """Accelerated charging sessions through the real broker to the fake backend."""
 
 import asyncio
+import datetime as dt
 import json
 from collections import Counter
 
@@ -166,3 +167,17 @@ def test_a_charger_that_cannot_come_up_fails_its_sessions_only(provision, backen
     assert "CONNECTION_REFUSED" in failed.error
     assert charged.charger_id == good.charger_id
     assert backend.transactions[charged.transaction_id].meter_stop == charged.meter_stop_wh
+
+
+def test_a_driver_arriving_later_plugs_in_after_the_connector_stood_free(provision, backend):
+    creds = provision()
+    origin = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
+    later = PLAN.model_copy(update={"arrives_after_s": 1800.0})
+
+    [truth] = asyncio.run(run_sessions([creds], [[later]], SimClock(speed=3000, start=origin)))
+
+    [start] = backend.calls(creds.charger_id, "StartTransaction")
+    started = dt.datetime.fromisoformat(start["timestamp"].replace("Z", "+00:00"))
+    assert started >= origin + dt.timedelta(seconds=1800)
+    [stop] = backend.calls(creds.charger_id, "StopTransaction")
+    assert stop["transactionId"] == truth.transaction_id
