@@ -80,9 +80,12 @@ bench: deps venv
 	$(BIN)/python bench/fleet_scale.py
 
 # Chaos run on a fresh local stack: faults injected, invariants checked (bench/README.md).
+# Paced for a 2-core machine: the local stack handles a few OCPP messages a second, so 50
+# chargers charge at 5x with their drivers arriving over two minutes (about half an hour).
 .PHONY: chaos
 chaos: deps venv
-	$(BIN)/python bench/chaos.py --chargers 50 --sessions-per-charger 6
+	$(BIN)/python bench/chaos.py --chargers 50 --sessions-per-charger 4 --speed 5 --arrival-spread-s 120 \
+	  --function-timeout-s 3
 
 clean:
 	rm -rf $(VENV) $(IAC_VENV) .local .aws-sam
