@@ -36,7 +36,7 @@ import threading
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -138,48 +138,61 @@ def _record(log: Path, function: str, kind: str) -> None:
         lines.write(json.dumps({"function": function, "kind": kind}) + "\n")
 
 
+P = TypeVar("P", bound=BaseModel)
+
+
+class _Planned(Generic[P]):
+    """A plan file re-read only when it changed, with the seeded dice its injections are drawn with
+    (each drawn injection appended to the log `injected` tallies)."""
+
+    def __init__(self, control: Path, model: type[P], log: Path, source: str, seed_of: Any) -> None:
+        self._control, self._model, self._log, self._source = control, model, log, source
+        self._seed_of = seed_of  # the plan -> the rng's seed
+        self._plan: P | None = None
+        self._version: int | None = None
+        self.rng = random.Random()
+
+    def current(self) -> P | None:
+        try:
+            version = self._control.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._plan, self._version = None, None
+            return None
+        if version != self._version:
+            self._plan = self._model.model_validate_json(self._control.read_text())
+            self.rng.seed(self._seed_of(self._plan))
+            self._version = version
+        return self._plan
+
+    def draw(self, kind: str, probability: float) -> bool:
+        if probability <= 0 or self.rng.random() >= probability:
+            return False
+        _record(self._log, self._source, kind)
+        return True
+
+
 class WebhookFaults:
     """In the stack daemon: when to deliver each copy of a webhook event, as the plan says."""
 
     SOURCE = "stripe webhooks"
 
     def __init__(self, stack_pid: int) -> None:
-        self._control = _webhook_control_path(stack_pid)
-        self._log = _log_path(stack_pid)
-        self._plan_version: int | None = None
-        self._plan: WebhookPlan | None = None
-        self._rng = random.Random()
+        self._planned = _Planned(
+            _webhook_control_path(stack_pid), WebhookPlan, _log_path(stack_pid), self.SOURCE, lambda p: p.seed
+        )
         self._lock = threading.Lock()
 
     def delays_s(self, endpoint_url: str) -> list[float]:
         """One delay per copy to send (0: now); just [0.0] unless a plan for this endpoint says more."""
         with self._lock:
-            plan = self._current()
+            plan, dice = self._planned.current(), self._planned
             if plan is None or not endpoint_url.startswith(plan.api_url.rstrip("/") + "/"):
                 return [0.0]
-            copies = 2 if self._draw("duplicated", plan.duplicate) else 1
+            copies = 2 if dice.draw("duplicated", plan.duplicate) else 1
             return [
-                self._rng.uniform(0, plan.late_s) if self._draw("late", plan.late) else 0.0
+                dice.rng.uniform(0, plan.late_s) if dice.draw("late", plan.late) else 0.0
                 for _ in range(copies)
             ]
-
-    def _current(self) -> WebhookPlan | None:
-        try:
-            version = self._control.stat().st_mtime_ns
-        except FileNotFoundError:
-            self._plan, self._plan_version = None, None
-            return None
-        if version != self._plan_version:
-            self._plan = WebhookPlan.model_validate_json(self._control.read_text())
-            self._rng.seed(self._plan.seed)
-            self._plan_version = version
-        return self._plan
-
-    def _draw(self, kind: str, probability: float) -> bool:
-        if probability <= 0 or self._rng.random() >= probability:
-            return False
-        _record(self._log, self.SOURCE, kind)
-        return True
 
 
 class _Body:
@@ -195,11 +208,15 @@ class _Body:
 class _Injector:
     def __init__(self, function: str, stack_pid: int) -> None:
         self._function = function
-        self._control = control_path(stack_pid)
-        self._log = _log_path(stack_pid)
-        self._plan: FaultPlan | None = None
-        self._plan_version: float | None = None
-        self._rng = random.Random()
+        # Each worker its own sequence, the same for the same seed and spawn order.
+        self._planned = _Planned(
+            control_path(stack_pid),
+            FaultPlan,
+            _log_path(stack_pid),
+            function,
+            lambda plan: f"{plan.seed}:{function}:{multiprocessing.current_process().name}",
+        )
+        self._draw = self._planned.draw
 
     def timeout_s(self, configured: float) -> float:
         plan = self._current()
@@ -213,28 +230,12 @@ class _Injector:
         events.register("after-call.dynamodb", self._after_call)
 
     def _current(self) -> FaultPlan | None:
-        try:
-            version = self._control.stat().st_mtime_ns
-        except FileNotFoundError:
-            self._plan, self._plan_version = None, None
-            return None
-        if version != self._plan_version:
-            plan = FaultPlan.model_validate_json(self._control.read_text())
-            # Each worker its own sequence, the same for the same seed and spawn order.
-            self._rng.seed(f"{plan.seed}:{self._function}:{multiprocessing.current_process().name}")
-            self._plan, self._plan_version = plan, version
-        plan = self._plan
+        plan = self._planned.current()
         if plan is None or plan.stack != os.environ.get("AWS_ENDPOINT_URL"):
             return None
         if plan.functions is not None and self._function not in plan.functions:
             return None
         return plan
-
-    def _draw(self, kind: str, probability: float) -> bool:
-        if probability <= 0 or self._rng.random() >= probability:
-            return False
-        _record(self._log, self._function, kind)
-        return True
 
     def _before_send(self, request: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse, HeadersDict
