@@ -12,18 +12,23 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
+from chargenet_local.stack import down
+
 
 # The run's own limit is the subprocess timeout below; pytest's default (300 s) would cut it short.
 @pytest.mark.timeout(480)
 def test_demo_brings_up_a_fleet_and_stops_the_stack(tmp_path):
     env = {**os.environ, "CHARGENET_HOME": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "chargenet_cli.main", "demo", "--chargers", "3"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=420,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "chargenet_cli.main", "demo", "--chargers", "3"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=420,
+        )
+    finally:
+        down(tmp_path)  # a demo killed on timeout cannot stop its stack itself
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     fleet = [line.split() for line in lines if line.startswith("CP-")][:3]  # the fleet table
