@@ -38,14 +38,12 @@ import json
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, validate_payload
 from ocpp.v16 import call
@@ -59,6 +57,7 @@ from chargenet_shim.firmware import OperatorKey, core_notifications, fetch_verif
 from chargenet_shim.firmware_updates import DEFAULT_RETRY_INTERVAL_S, retrieve_moment
 from chargenet_shim.link import LinkError
 from chargenet_shim.ocpp_issuer import CertificateRefused
+from chargenet_shim.own_calls import OwnCalls
 from chargenet_shim.simclock import ocpp_timestamp
 
 LOG = logging.getLogger(__name__)
@@ -155,37 +154,13 @@ class FirmwareImages:
             del self._offers[token]
 
 
-class ChargerCalls:
+class ChargerCalls(OwnCalls):
     """The gateway's own CALLs to one charger over its WebSocket; `take` keeps the answers out of the relay."""
 
     def __init__(
         self, send: Callable[[str], Awaitable[None]], *, timeout_s: float = CHARGER_ANSWER_TIMEOUT_S
     ) -> None:
-        self.send = send
-        self._timeout_s = timeout_s
-        self._waiting: dict[str, asyncio.Future[list[Any]]] = {}
-
-    async def call(self, request: Any) -> list[Any]:
-        """The charger's CALLRESULT or CALLERROR frame; TimeoutError when none comes."""
-        action = type(request).__name__
-        # Ids of their own: never one the backend uses for its CALLs on the same WebSocket.
-        message_id = f"gw-{uuid.uuid4().hex[:32]}"
-        payload = remove_nones(snake_to_camel_case(serialize_as_dict(request)))
-        answer = asyncio.get_running_loop().create_future()
-        self._waiting[message_id] = answer
-        try:
-            await self.send(json.dumps([2, message_id, action, payload]))
-            return await asyncio.wait_for(answer, self._timeout_s)
-        finally:
-            self._waiting.pop(message_id, None)
-
-    def take(self, frame: list[Any]) -> bool:
-        """Whether `frame` answers one of the gateway's CALLs (it is then consumed)."""
-        if frame[0] not in (3, 4) or (answer := self._waiting.get(str(frame[1]))) is None:
-            return False
-        if not answer.done():
-            answer.set_result(frame)
-        return True
+        super().__init__(send, prefix="gw", timeout_s=timeout_s)
 
 
 class SiteFirmware:

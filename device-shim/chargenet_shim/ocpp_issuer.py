@@ -29,20 +29,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
-from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action, CertificateSignedStatus, DataTransferStatus, GenericStatus
 
 from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.link import ChargerLink
+from chargenet_shim.own_calls import OwnCalls
 from chargenet_shim.rotation import (
     DEFAULT_CHECK_EVERY_S,
     DEFAULT_RENEW_BEFORE,
@@ -227,23 +227,12 @@ class RelayedCalls:
     """
 
     def __init__(self, link: ChargerLink, *, timeout_s: float = 30.0) -> None:
-        self._link = link
-        self._timeout_s = timeout_s
-        self._waiting: dict[str, asyncio.Future[list[Any]]] = {}
+        self._calls = OwnCalls(link.send, prefix="shim", timeout_s=timeout_s)
         self.issuer: OcppIssuer | None = None
 
     async def send_call(self, request: Any) -> Any:
+        frame = await self._calls.call(request)
         action = type(request).__name__
-        # Ids of their own: never one the charger might use for its own CALLs at the same time.
-        message_id = f"shim-{uuid.uuid4().hex[:31]}"
-        payload = remove_nones(snake_to_camel_case(serialize_as_dict(request)))
-        answer = asyncio.get_running_loop().create_future()
-        self._waiting[message_id] = answer
-        try:
-            await self._link.send(json.dumps([2, message_id, action, payload]))
-            frame = await asyncio.wait_for(answer, self._timeout_s)
-        finally:
-            self._waiting.pop(message_id, None)
         if frame[0] != 3:
             raise CertificateRefused(f"{action} answered {frame[2]}: {frame[3] if len(frame) > 3 else ''}")
         return getattr(call_result, action)(**camel_to_snake_case(frame[2]))
@@ -257,9 +246,7 @@ class RelayedCalls:
             return None
         if not isinstance(frame, list) or len(frame) < 3:
             return None
-        if frame[0] in (3, 4) and (answer := self._waiting.get(str(frame[1]))) is not None:
-            if not answer.done():
-                answer.set_result(frame)
+        if self._calls.take(frame):
             return ""
         if frame[0] == 2 and frame[2] == Action.certificate_signed.value and self.issuer is not None:
             chain = (
