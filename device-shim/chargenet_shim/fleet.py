@@ -21,6 +21,9 @@ from chargenet_shim.simulator import NotAccepted, SimulatedCharger
 Progress = Callable[[str, str], None]
 # Runs next to a fleet's sessions, given the chargers that came up.
 Alongside = Callable[[list[SimulatedCharger]], Awaitable[None]]
+# BootNotifications sent again when unanswered: a fleet starting all at once can keep the
+# backend busy past a reply timeout, and one lost boot must not cost a charger its sessions.
+BOOT_RESENDS = 2
 
 
 @dataclass(frozen=True)
@@ -180,13 +183,15 @@ async def _bring_up(charger: SimulatedCharger, report: Progress) -> FleetResult:
         report(charger.id, "failed")
         return FleetResult(charger.id, connected=False, error=str(exc))
     report(charger.id, "connected")
-    return await _boot_and_announce(charger, report)
+    return await boot_and_announce(charger, report)
 
 
-async def _boot_and_announce(charger: SimulatedCharger, report: Progress) -> FleetResult:
+async def boot_and_announce(charger: SimulatedCharger, report: Progress) -> FleetResult:
+    """Boot (a boot left unanswered is sent again), then report every connector Available and
+    heartbeat once; a failure is the charger's result, not an exception."""
     started = time.perf_counter()
     try:
-        reply = await charger.run_boot()
+        reply = await charger.run_boot(resends=BOOT_RESENDS)
     except (TimeoutError, OCPPError, LinkError) as exc:
         report(charger.id, "failed")
         return FleetResult(charger.id, connected=True, error=_describe(exc))

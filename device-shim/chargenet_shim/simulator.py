@@ -103,12 +103,17 @@ class SimulatedCharger(CertificateRenewal, FirmwareUpdates, FaultInjection, Char
             with contextlib.suppress(asyncio.CancelledError, LinkError):
                 await receiver
 
-    async def run_boot(self, max_attempts: int = 1) -> call_result.BootNotification:
-        """Boot, retrying after the backend's interval while it answers Pending or Rejected."""
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+    async def run_boot(self, max_attempts: int = 1, resends: int = 0) -> call_result.BootNotification:
+        """Boot, retrying after the backend's interval while it answers Pending or Rejected.
+
+        A BootNotification left unanswered (an overloaded backend, a lost reply) is sent again
+        up to `resends` times, as a charger that may do nothing else until accepted would;
+        the last one's TimeoutError is raised.
+        """
+        if max_attempts < 1 or resends < 0:
+            raise ValueError("max_attempts must be at least 1 and resends not negative")
         for attempt in range(1, max_attempts + 1):
-            reply: call_result.BootNotification = await self.call(self.boot_request, suppress=False)
+            reply = await self._boot_answered(resends)
             self.registration = RegistrationStatus(reply.status)
             if self.registration == RegistrationStatus.accepted:
                 self._booted(reply.interval)
@@ -118,6 +123,14 @@ class SimulatedCharger(CertificateRenewal, FirmwareUpdates, FaultInjection, Char
             if attempt < max_attempts:
                 await asyncio.sleep(reply.interval or DEFAULT_BOOT_RETRY_SECS)
         return reply
+
+    async def _boot_answered(self, resends: int) -> call_result.BootNotification:
+        for _ in range(resends):
+            try:
+                return await self.call(self.boot_request, suppress=False)
+            except TimeoutError:
+                self.journal.record("BootNotification unanswered: sending it again")
+        return await self.call(self.boot_request, suppress=False)
 
     async def send_status(
         self,
