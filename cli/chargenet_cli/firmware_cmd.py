@@ -18,17 +18,17 @@ metadata: it describes one immutable object, is written in the same PUT, so the 
 disagree, and needs no table, grants or KMS use of its own; a fleet has tens of releases, so
 listing them with one HEAD each is cheap.
 
-Deploy. Each targeted charger gets an OCPP UpdateFirmware whose location is a pre-signed GET
-URL of the package (chargers hold no AWS credentials) and whose retrieveDate is now; it is
-recorded as a pending call like any operator command, and the rollout record
-rollouts/<version>/<charger>.json ties the charger to that call. `--rollout-percent` picks a
-deterministic subset by hash. A downgrade needs `--force`: the release is signed again with
+Deploy. One AWS IoT job per deployment whose targets are the chosen chargers' things
+(firmware_jobs.py): its document names the release and its package as an IoT pre-signed URL
+placeholder, so chargers hold no AWS credentials. `--rollout-percent` picks a deterministic
+subset by hash; IoT paces the executions (`--max-per-minute`) and cancels a rollout in which a
+fifth of the chargers fail. A downgrade needs `--force`: the release is signed again with
 `force` in the signed manifest (firmware/<version>/forced-package), so nobody between the
-operator and the charger can add it. In the cloud the same job document would be an IoT Job
-per target group, with the rollout's percentage as its rollout configuration; not built.
+operator and the charger can add it.
 
-Status. Each charger's job state is derived from the call's answer and what the charger told
-the backend since: its FirmwareStatusNotification and the version in its BootNotification.
+Status. IoT keeps each charger's execution (queued, in progress with the firmware status the
+charger last reported, succeeded, failed, rejected); `status` shows the latest per charger,
+beside what the charger itself last told the backend (its BootNotification's version).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import argparse
 import base64
 import datetime as dt
 import hashlib
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -48,9 +47,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
-from chargenet.domain.models import Charger, PendingCall
+from chargenet.domain.models import Charger
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.firmware_jobs import DEFAULT_MAX_PER_MINUTE, Execution, FirmwareJobs, job_document, job_id
 from chargenet_cli.firmware_signing import (
     KMS_KEY_VARIABLE,
     FirmwareSigner,
@@ -64,9 +64,8 @@ from chargenet_local.stack import StackState
 from chargenet_shim.firmware import FirmwareManifest, VendorSignature, pack, precedence, unpack
 
 PACKAGE_PREFIX = "firmware/"
-ROLLOUT_PREFIX = "rollouts/"
-# Long enough for a charger that retries a failed download a few times; the URL is a credential.
-DOWNLOAD_URL_EXPIRY_S = 3600
+# The role IoT assumes to pre-sign package URLs: the stack output FirmwareJobsRoleArn.
+JOBS_ROLE_VARIABLE = "FIRMWARE_JOBS_ROLE_ARN"
 KEY_FILE = "operator-key.pem"
 PUBLIC_KEY_FILE = "operator-key.pub.pem"
 
@@ -91,7 +90,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     publish.add_argument("--json", action="store_true")
     publish.set_defaults(run=publish_release)
 
-    deploy = sub.add_parser("deploy", help="send a release to chargers (OCPP UpdateFirmware)")
+    deploy = sub.add_parser("deploy", help="roll a release out to chargers (an AWS IoT job)")
     deploy.add_argument("version")
     targets = deploy.add_mutually_exclusive_group(required=True)
     targets.add_argument("--charger", action="append", help="a charger id (repeatable)")
@@ -101,12 +100,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--rollout-percent", type=int, default=100, help="send to this share of the targets (default 100)"
     )
     deploy.add_argument("--force", action="store_true", help="allow installing over a newer version")
+    deploy.add_argument(
+        "--max-per-minute",
+        type=int,
+        default=DEFAULT_MAX_PER_MINUTE,
+        help=f"chargers IoT starts per minute (default {DEFAULT_MAX_PER_MINUTE})",
+    )
     _key_option(deploy)
     deploy.add_argument("--json", action="store_true")
     deploy.set_defaults(run=deploy_release)
 
     status = sub.add_parser("status", help="per charger: job state, running version, last firmware status")
-    status.add_argument("version", nargs="?", help="only this release's rollouts")
+    status.add_argument("version", nargs="?", help="only this release's jobs")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=show_status)
 
@@ -159,23 +164,8 @@ class Release:
         )
 
 
-@dataclass(frozen=True)
-class Rollout:
-    """One charger's part of a deployment: which call carried the release to it."""
-
-    charger_id: str
-    version: str
-    message_id: str
-    sent_at: str
-    force: bool
-
-
 def package_key(version: str, *, force: bool = False) -> str:
     return f"{PACKAGE_PREFIX}{version}/{'forced-package' if force else 'package'}"
-
-
-def rollout_key(version: str, charger_id: str) -> str:
-    return f"{ROLLOUT_PREFIX}{version}/{charger_id}.json"
 
 
 def in_rollout(charger_id: str, version: str, percent: int) -> bool:
@@ -201,35 +191,6 @@ def select_targets(
     else:
         wanted = sorted(cid for cid, c in known.items() if site is None or c.site_id == site)
     return [cid for cid in wanted if in_rollout(cid, version, percent)]
-
-
-def job_state(rollout: Rollout, call: PendingCall | None, charger: Charger | None) -> str:
-    """sent, accepted, downloading, installing, installed, failed or refused.
-
-    The registry keeps only the latest FirmwareStatusNotification, with no date: "installed"
-    therefore also needs the charger to have booted the release since it was sent, and an
-    InstallationFailed without a boot since is the charger refusing the package (signature or
-    version), with one the new firmware not coming up (rolled back).
-    """
-    outcome = None if call is None else call.outcome
-    if outcome is None:
-        return "sent"
-    if "error" in outcome:
-        return "refused"
-    if "timeout" in outcome or charger is None:
-        return "failed"
-    booted_since = charger.last_boot_at is not None and charger.last_boot_at >= dt.datetime.fromisoformat(
-        rollout.sent_at
-    )
-    if booted_since and charger.firmware_version == rollout.version:
-        return "installed"
-    return {
-        "Downloading": "downloading",
-        "Downloaded": "downloading",
-        "Installing": "installing",
-        "DownloadFailed": "failed",
-        "InstallationFailed": "failed" if booted_since else "refused",
-    }.get(charger.firmware_status or "", "accepted")
 
 
 def check_semantic(version: str) -> str:
@@ -361,33 +322,35 @@ def _vendor_signature(signature_file: Path | None, certificate_file: Path | None
 def deploy_release(args: argparse.Namespace) -> str:
     if not 1 <= args.rollout_percent <= 100:
         raise UsageError("--rollout-percent must be between 1 and 100")
+    if args.max_per_minute < 1:
+        raise UsageError("--max-per-minute must be at least 1")
     state = local_env.connect(args.home)
     s3, bucket = firmware_s3(), firmware_bucket(state)
     if stored_release(s3, bucket, args.version) is None:
         raise CliError(
             f"no firmware {args.version} (chargenet firmware publish FILE --version {args.version})"
         )
-    service = _commands()
     targets = select_targets(
-        service.registry.list(), args.version, args.rollout_percent, ids=args.charger, site=args.site
+        _registry().list(), args.version, args.rollout_percent, ids=args.charger, site=args.site
     )
     if not targets:
         raise CliError("no charger matches (or the rollout percentage leaves none)")
-    key = package_key(args.version, force=args.force)
     if args.force:
         _publish_forced(s3, bucket, args.version, operator_signer(args, state))
-    location = s3.generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=DOWNLOAD_URL_EXPIRY_S
-    )
-    rollouts = [
-        _send(service, s3, bucket, charger_id, args.version, location, args.force) for charger_id in targets
+    jobs = _jobs()
+    try:
+        things = jobs.thing_arns(targets)
+    except LookupError as missing:
+        raise CliError(f"no IoT thing for charger {missing}: provision it first") from None
+    job = job_id(args.version, args.force, dt.datetime.now(dt.UTC))
+    document = job_document(args.version, args.force, bucket, package_key(args.version, force=args.force))
+    jobs.create(job, document, things, _jobs_role_arn(), args.max_per_minute)
+    rollout = [
+        {"job_id": job, "charger_id": c, "version": args.version, "force": args.force} for c in targets
     ]
     if args.json:
-        return as_json([asdict(r) for r in rollouts])
-    return table(
-        ["CHARGER", "VERSION", "FORCE", "MESSAGE"],
-        [(r.charger_id, r.version, r.force, r.message_id) for r in rollouts],
-    )
+        return as_json(rollout)
+    return table(["JOB", "CHARGER", "VERSION", "FORCE"], [tuple(r.values()) for r in rollout])
 
 
 def _publish_forced(s3: Any, bucket: str, version: str, signer: FirmwareSigner) -> None:
@@ -406,38 +369,35 @@ def _stored_package(s3: Any, bucket: str, version: str) -> tuple[FirmwareManifes
         raise CliError(f"the stored package of {version} is unreadable: {exc}") from exc
 
 
-def _commands() -> Any:
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
-    from chargenet.adapters.iot_data import IotDataChannel
-    from chargenet.domain.clock import utc_now
-    from chargenet.services.commands import ChargerCommands
+def _registry() -> Any:
+    from chargenet.adapters.dynamodb import DynamoChargerRegistry
 
-    return ChargerCommands(DynamoChargerRegistry(), DynamoPendingCalls(), IotDataChannel(), utc_now)
+    return DynamoChargerRegistry()
 
 
-def _send(
-    service: Any, s3: Any, bucket: str, charger_id: str, version: str, location: str, force: bool
-) -> Rollout:
-    """UpdateFirmware to one charger, recorded as a pending call and as the charger's rollout."""
-    payload = {"location": location, "retrieveDate": service.clock().isoformat(timespec="seconds")}
-    call = service.send(charger_id, "UpdateFirmware", payload)
-    rollout = Rollout(charger_id, version, call.message_id, call.sent_at.isoformat(), force)
-    s3.put_object(
-        Bucket=bucket, Key=rollout_key(version, charger_id), Body=json.dumps(asdict(rollout)).encode()
-    )
-    return rollout
+def _jobs() -> FirmwareJobs:
+    import boto3
+
+    return FirmwareJobs(boto3.client("iot"))
+
+
+def _jobs_role_arn() -> str:
+    """The stack's FirmwareJobsRole; locally moto keeps but does not assume it (the local Jobs
+    service pre-signs with the stack's own credentials)."""
+    from chargenet_local.template import ACCOUNT_ID
+
+    return os.environ.get(JOBS_ROLE_VARIABLE) or f"arn:aws:iam::{ACCOUNT_ID}:role/FirmwareJobsRole"
 
 
 # ------------------------------------------------------------------- status
 def show_status(args: argparse.Namespace) -> str:
-    state = local_env.connect(args.home)
-    s3, bucket = firmware_s3(), firmware_bucket(state)
-    service = _commands()
-    records = [_status_record(r, service) for r in _latest_rollouts(s3, bucket, args.version)]
+    local_env.connect(args.home)
+    registry = _registry()
+    records = [_status_record(e, registry.get(e.charger_id)) for e in _jobs().executions(args.version)]
     if args.json:
         return as_json(records)
     return table(
-        ["CHARGER", "VERSION", "STATE", "RUNNING", "LAST FIRMWARE STATUS", "SENT"],
+        ["CHARGER", "VERSION", "STATE", "RUNNING", "LAST FIRMWARE STATUS", "REASON", "JOB"],
         [
             (
                 r["charger_id"],
@@ -445,36 +405,25 @@ def show_status(args: argparse.Namespace) -> str:
                 r["state"],
                 r["running_version"],
                 r["firmware_status"],
-                r["sent_at"][:19],
+                r["reason"],
+                r["job_id"],
             )
             for r in records
         ],
     )
 
 
-def _latest_rollouts(s3: Any, bucket: str, version: str | None) -> list[Rollout]:
-    """Per charger, its latest rollout (of `version`, when given)."""
-    prefix = ROLLOUT_PREFIX + (f"{version}/" if version else "")
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    rollouts = [
-        Rollout(**json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()))
-        for page in pages
-        for obj in page.get("Contents", [])
-    ]
-    latest: dict[str, Rollout] = {}
-    for rollout in sorted(rollouts, key=lambda r: r.sent_at):
-        latest[rollout.charger_id] = rollout
-    return sorted(latest.values(), key=lambda r: r.charger_id)
-
-
-def _status_record(rollout: Rollout, service: Any) -> dict[str, Any]:
-    call = service.pending.get(rollout.charger_id, rollout.message_id)
-    charger = service.registry.get(rollout.charger_id)
+def _status_record(execution: Execution, charger: Charger | None) -> dict[str, Any]:
     return {
-        **asdict(rollout),
-        "state": job_state(rollout, call, charger),
+        "charger_id": execution.charger_id,
+        "version": execution.version,
+        "job_id": execution.job_id,
+        "state": execution.state,
+        "execution_status": execution.status,
+        "firmware_status": execution.details.get("firmwareStatus"),
+        "reason": execution.details.get("reason"),
         "running_version": None if charger is None else charger.firmware_version,
-        "firmware_status": None if charger is None else charger.firmware_status,
+        "queued_at": execution.queued_at,
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol, TypeVar
 
@@ -21,6 +22,8 @@ from chargenet_shim.credentials import ChargerCredentials
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
+# A message on a topic the link subscribed to, called in the event loop: (topic, payload).
+OnMessage = Callable[[str, bytes], None]
 
 KEEP_ALIVE_SECS = 30
 RECONNECT_MIN_SECS = 1
@@ -79,6 +82,8 @@ class ChargerLink:
         self._up = asyncio.Event()
         self._down = asyncio.Event()
         self._down.set()
+        # Extra subscriptions (the IoT Jobs API): made again on every new connection.
+        self._subscriptions: dict[str, OnMessage] = {}
 
     @property
     def online(self) -> bool:
@@ -182,6 +187,25 @@ class ChargerLink:
         except Exception as exc:
             raise LinkError(f"{self._where()}: publish failed: {_describe(exc)}") from exc
 
+    async def subscribe(self, topic_filter: str, on_message: OnMessage) -> None:
+        """Also receive `topic_filter` (QoS 1), now and after every reconnect, certificate switch included.
+
+        awscrt resubscribes a connection's own topics when the broker forgot the session; a new
+        connection (switch_credentials) subscribes to every remembered filter again.
+        """
+        self._subscriptions[topic_filter] = on_message
+        connection = self._require_connection()
+        await self._subscribe(connection, topic_filter, on_message, self._operation_timeout)
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish to any topic the charger may (QoS 1); raises LinkError when it does not get out."""
+        connection = self._require_connection()
+        published, _ = connection.publish(topic, payload, mqtt.QoS.AT_LEAST_ONCE)
+        try:
+            await self._wait(published, self._operation_timeout)
+        except Exception as exc:
+            raise LinkError(f"{self._where()}: publish to {topic} failed: {_describe(exc)}") from exc
+
     async def recv(self) -> str:
         frame = await self._inbox.get()
         if frame is None:
@@ -215,8 +239,27 @@ class ChargerLink:
             await self._wait(subscribed, timeout)
         except Exception as exc:
             raise LinkError(f"{self._where()}: {_describe(exc)}") from exc
+        for topic_filter, on_message in self._subscriptions.items():
+            await self._subscribe(connection, topic_filter, on_message, timeout)
         if self._closed:
             raise LinkError(f"{self.credentials.charger_id}: link closed while connecting")
+
+    async def _subscribe(
+        self, connection: mqtt.Connection, topic_filter: str, on_message: OnMessage, timeout: float
+    ) -> None:
+        def deliver(topic: str, payload: bytes, **_: object) -> None:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(on_message, topic, payload)
+
+        subscribed, _ = connection.subscribe(topic_filter, mqtt.QoS.AT_LEAST_ONCE, callback=deliver)
+        try:
+            granted = await self._wait(subscribed, timeout)
+        except Exception as exc:
+            raise LinkError(f"{self._where()}: subscribe to {topic_filter} failed: {_describe(exc)}") from exc
+        # A broker refusing the filter (policy, ACL) grants no QoS: SUBACK 0x80.
+        if granted.get("qos") is None:
+            raise LinkError(f"{self._where()}: the broker refused the subscription to {topic_filter}")
 
     def _build(self) -> mqtt.Connection:
         creds = self.credentials

@@ -86,6 +86,11 @@ topic read $aws/provisioning-templates/+/provision/json/+
 
 pattern write $aws/rules/+/chargers/%u/in
 pattern read chargers/%u/out
+pattern write $aws/things/%u/jobs/start-next
+pattern write $aws/things/%u/jobs/+/update
+pattern read $aws/things/%u/jobs/notify-next
+pattern read $aws/things/%u/jobs/start-next/+
+pattern read $aws/things/%u/jobs/+/update/+
 """
 
 

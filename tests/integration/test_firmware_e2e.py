@@ -205,9 +205,10 @@ def test_rollout_percent_sends_to_a_deterministic_subset_of_the_site(stack, oper
 
     assert 0 < len(expected) < len(fleet)
     assert sorted(r["charger_id"] for r in sent) == expected
-    # Nobody is connected: the calls are out and unanswered.
+    # Nobody is connected: one job, its executions queued at IoT for the chosen chargers only.
     status = json.loads(cli(stack.home, "firmware", "status", "1.1.0", "--json").stdout)
     states = {r["charger_id"]: r["state"] for r in status}
     assert {cid: states.get(cid) for cid in fleet} == {
-        cid: "sent" if cid in expected else None for cid in fleet
+        cid: "queued" if cid in expected else None for cid in fleet
     }
+    assert len({r["job_id"] for r in sent}) == 1

@@ -1,4 +1,4 @@
-"""`chargenet firmware`: the parts that need no stack (rollout selection, job states, metadata, the key file)."""
+"""`chargenet firmware`: the parts that need no stack (rollout selection, metadata, the key file)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,23 @@ import datetime as dt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from chargenet.domain.models import Charger, PendingCall
+from chargenet.domain.models import Charger
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.firmware_cmd import (
     Release,
-    Rollout,
     check_semantic,
     ensure_key,
     in_rollout,
-    job_state,
     select_targets,
 )
 from chargenet_cli.main import parser
 from chargenet_shim.firmware import OperatorKey, sign
 
 SENT = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
-ROLLOUT = Rollout("CP-1", "1.1.0", "m-1", SENT.isoformat(), False)
 
 
 def charger(charger_id: str = "CP-1", site: str = "S1", **fields: object) -> Charger:
     return Charger(charger_id=charger_id, site_id=site, registered_at=SENT - dt.timedelta(days=1), **fields)
-
-
-def call(outcome: dict | None) -> PendingCall:
-    return PendingCall(
-        charger_id="CP-1",
-        message_id="m-1",
-        action="UpdateFirmware",
-        payload={},
-        sent_at=SENT,
-        outcome=outcome,
-    )
 
 
 # ------------------------------------------------------------------ rollout
@@ -65,48 +51,6 @@ def test_targets_are_named_chargers_a_site_or_all_within_the_percentage():
         select_targets(fleet, "1.1.0", 100, ids=["CP-1", "CP-9"], site=None)
 
 
-# ---------------------------------------------------------------- job state
-@pytest.mark.parametrize(
-    ("outcome", "fields", "state"),
-    [
-        (None, {}, "sent"),
-        ({"error": {"code": "NotSupported", "description": ""}}, {}, "refused"),
-        ({"timeout": True}, {}, "failed"),
-        ({"result": {}}, {}, "accepted"),
-        ({"result": {}}, {"firmware_status": "Downloading"}, "downloading"),
-        ({"result": {}}, {"firmware_status": "Downloaded"}, "downloading"),
-        ({"result": {}}, {"firmware_status": "Installing"}, "installing"),
-        ({"result": {}}, {"firmware_status": "DownloadFailed"}, "failed"),
-        # Refused before installing (signature, downgrade): no boot since the job was sent.
-        ({"result": {}}, {"firmware_status": "InstallationFailed", "firmware_version": "1.0.0"}, "refused"),
-        # Booted, but the old version came back: the new one did not start and was rolled back.
-        (
-            {"result": {}},
-            {"firmware_status": "InstallationFailed", "firmware_version": "1.0.0", "last_boot_at": SENT},
-            "failed",
-        ),
-        (
-            {"result": {}},
-            {"firmware_status": "Installed", "firmware_version": "1.1.0", "last_boot_at": SENT},
-            "installed",
-        ),
-        # The version reported in a boot from before this job does not count.
-        (
-            {"result": {}},
-            {"firmware_version": "1.1.0", "last_boot_at": SENT - dt.timedelta(seconds=1)},
-            "accepted",
-        ),
-    ],
-)
-def test_job_state_follows_the_answer_and_what_the_charger_reported(outcome, fields, state):
-    assert job_state(ROLLOUT, call(outcome), charger(**fields)) == state
-
-
-def test_a_job_whose_call_or_charger_is_gone_is_not_shown_as_progressing():
-    assert job_state(ROLLOUT, None, charger()) == "sent"
-    assert job_state(ROLLOUT, call({"result": {}}), None) == "failed"
-
-
 # ------------------------------------------------------- metadata and inputs
 def test_release_metadata_round_trips_through_s3_user_metadata():
     release = Release("1.1.0", "ab" * 32, 1234, "cd" * 32, "2026-11-26T09:00:00+00:00")
@@ -124,6 +68,7 @@ def test_versions_must_be_semantic():
 def test_deploy_needs_exactly_one_target():
     args = parser().parse_args(["firmware", "deploy", "1.1.0", "--site", "S1", "--rollout-percent", "25"])
     assert (args.site, args.rollout_percent, args.force, args.charger) == ("S1", 25, False, None)
+    assert args.max_per_minute == 50
     for wrong in (["firmware", "deploy", "1.1.0"], ["firmware", "deploy", "1.1.0", "--all", "--site", "S1"]):
         with pytest.raises(SystemExit):
             parser().parse_args(wrong)

@@ -294,6 +294,18 @@ def test_the_provisioning_role_applies_exactly_the_provisioning_templates_resour
     assert "ManagedPolicyArns" not in _template().resources["ProvisioningRole"]["Properties"]
 
 
+def test_iot_jobs_presign_only_firmware_packages_for_reading():
+    """The role behind every pre-signed URL a firmware job hands a charger: nothing but the packages."""
+    assert _role_grants("FirmwareJobsRole") == {
+        ("s3:GetObject", "FirmwareBucket/firmware/*"),
+        ("kms:Decrypt", "DataKey"),
+    }
+    trust = _template().resources["FirmwareJobsRole"]["Properties"]["AssumeRolePolicyDocument"]
+    [statement] = trust["Statement"]
+    assert statement["Principal"] == {"Service": "iot.amazonaws.com"}
+    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+
+
 def test_a_stream_trigger_reads_its_own_tables_stream_and_no_other():
     mappings = _template().stream_mappings()
     assert {m.function for m in mappings} == {

@@ -39,6 +39,7 @@ RULE = _template().parameters["IngestRuleName"]
 OTHER_RULE = _template().parameters["PresenceRuleName"]
 PROVISIONING = _template().parameters["ProvisioningTemplateName"]
 CSR_TOPIC = "$aws/certificates/create-from-csr/json"
+MY_JOBS, OTHER_JOBS = f"$aws/things/{ME}/jobs", f"$aws/things/{OTHER}/jobs"
 PROVISION_TOPIC = f"$aws/provisioning-templates/{PROVISIONING}/provision/json"
 
 
@@ -95,6 +96,27 @@ POLICY_CASES: dict[str, list[Case]] = {
         Case("receive", f"$aws/things/{OTHER}/shadow/update/accepted", False),
         Case("receive", f"$aws/events/presence/connected/{OTHER}", False),
         Case("publish", CSR_TOPIC, False),  # a charger renews by SignCertificate, not by claim
+        # IoT Jobs (firmware rollouts): its own executions only, and never speaking as IoT.
+        Case("publish", f"{MY_JOBS}/start-next", True),
+        Case("publish", f"{MY_JOBS}/firmware-0.2.0-1/update", True),
+        Case("publish", f"{MY_JOBS}/firmware-0.2.0-1/update", False, attached=False),
+        Case("publish", f"{OTHER_JOBS}/start-next", False),
+        Case("publish", f"{OTHER_JOBS}/firmware-0.2.0-1/update", False),
+        Case("publish", f"{MY_JOBS}/notify-next", False),
+        Case("publish", f"{MY_JOBS}/start-next/accepted", False),
+        Case("publish", f"{MY_JOBS}/firmware-0.2.0-1/update/accepted", False),
+        Case("subscribe", f"{MY_JOBS}/notify-next", True),
+        Case("subscribe", f"{MY_JOBS}/start-next/+", True),
+        Case("subscribe", f"{MY_JOBS}/+/update/+", True),
+        Case("subscribe", f"{OTHER_JOBS}/notify-next", False),
+        Case("subscribe", "$aws/things/+/jobs/notify-next", False),
+        Case("subscribe", f"{MY_JOBS}/#", False),
+        Case("receive", f"{MY_JOBS}/notify-next", True),
+        Case("receive", f"{MY_JOBS}/start-next/accepted", True),
+        Case("receive", f"{MY_JOBS}/firmware-0.2.0-1/update/rejected", True),
+        Case("receive", f"{OTHER_JOBS}/notify-next", False),
+        Case("receive", f"{OTHER_JOBS}/start-next/accepted", False),
+        Case("receive", f"{OTHER_JOBS}/firmware-0.2.0-1/update/accepted", False),
     ],
     "ProvisioningClaimPolicy": [
         Case("connect", "claim:batch-7", True),
