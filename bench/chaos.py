@@ -853,14 +853,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=ChaosOptions.arrival_spread_s,
         help="real seconds over which the drivers arrive, each session waiting up to this first",
     )
+    parser.add_argument(
+        "--drive-timeout-s",
+        type=float,
+        default=ChaosOptions.drive_timeout_s,
+        help="the fleet's sessions must all end within this (real seconds), else the run fails",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.chargers < 1 or args.sessions_per_charger < 1 or args.speed <= 0:
         parser.error("--chargers and --sessions-per-charger must be at least 1, --speed positive")
     if args.function_timeout_s is not None and args.function_timeout_s <= 0:
         parser.error("--function-timeout-s must be positive")
-    if args.arrival_spread_s < 0:
-        parser.error("--arrival-spread-s cannot be negative")
+    if args.arrival_spread_s < 0 or args.drive_timeout_s <= 0:
+        parser.error("--arrival-spread-s cannot be negative, --drive-timeout-s must be positive")
     if args.paying_chargers < 0 or args.subscriber_chargers < 0:
         parser.error("--paying-chargers and --subscriber-chargers cannot be negative")
     options = ChaosOptions(
@@ -872,6 +878,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paying_chargers=args.paying_chargers,
         subscriber_chargers=args.subscriber_chargers,
         arrival_spread_s=args.arrival_spread_s,
+        drive_timeout_s=args.drive_timeout_s,
     )
     # ocpp logs every late or duplicated reply the chaos provokes: expected here, not news.
     logging.getLogger("ocpp").setLevel(logging.ERROR)

@@ -232,7 +232,7 @@ def _firmware_report(home: Path, journal: list[str], charger_id: str) -> str:
     registry = DynamoChargerRegistry()
     chargers = [c for c in (registry.get(charger_id) for charger_id in CHARGERS) if c]
     records = [charger_cmd.charger_record(c, registry.connectors(c.charger_id)) for c in chargers]
-    started = [n for n, line in enumerate(journal) if "firmware update from" in line]
+    started = [n for n, line in enumerate(journal) if "firmware job from" in line]
     update = journal[started[0] :] if started else []
     steps = [line for line in update if "firmware" in line or "reset" in line or "boot" in line]
     return "\n\n".join(

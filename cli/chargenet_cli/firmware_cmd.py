@@ -417,6 +417,7 @@ def _status_record(execution: Execution, charger: Charger | None) -> dict[str, A
     return {
         "charger_id": execution.charger_id,
         "version": execution.version,
+        "force": execution.force,
         "job_id": execution.job_id,
         "state": execution.state,
         "execution_status": execution.status,

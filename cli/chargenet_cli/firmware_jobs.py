@@ -51,6 +51,7 @@ class Execution:
     charger_id: str
     version: str
     job_id: str
+    force: bool
     status: str  # IoT's: QUEUED, IN_PROGRESS, SUCCEEDED, FAILED, REJECTED, ...
     details: dict[str, str]  # what the charger reported (firmwareStatus, reason, runningVersion)
     queued_at: str
@@ -64,8 +65,9 @@ def job_state(status: str, details: dict[str, str]) -> str:
     """queued, started, downloading, installing, installed, failed, refused, canceled, timed out, removed.
 
     The device turns an execution SUCCEEDED only once the charger has booted the release and
-    reported Installed, FAILED when the download or the install failed (or the new firmware did
-    not come up and was rolled back), REJECTED when it refuses the job itself.
+    reported Installed; FAILED when the download failed or the new firmware did not come up (and
+    was rolled back); REJECTED when it refused the job: an invalid document, or a package refused
+    before installing (signature, downgrade), the reason in its details.
     """
     if status == "IN_PROGRESS":
         return _IN_PROGRESS_STATES.get(details.get("firmwareStatus", ""), "started")
@@ -136,7 +138,7 @@ class FirmwareJobs:
             document = json.loads(self.iot.get_job_document(jobId=job["jobId"])["document"])
             if version is not None and document.get("version") != version:
                 continue
-            for execution in self._executions_of(job["jobId"], str(document.get("version"))):
+            for execution in self._executions_of(job["jobId"], document):
                 latest[execution.charger_id] = execution
         return sorted(latest.values(), key=lambda e: e.charger_id)
 
@@ -144,7 +146,7 @@ class FirmwareJobs:
         pages = self.iot.get_paginator("list_jobs").paginate()
         return [job for page in pages for job in page.get("jobs", []) if job["jobId"].startswith(JOB_PREFIX)]
 
-    def _executions_of(self, job: str, version: str) -> list[Execution]:
+    def _executions_of(self, job: str, document: dict[str, Any]) -> list[Execution]:
         pages = self.iot.get_paginator("list_job_executions_for_job").paginate(jobId=job)
         found = []
         for page in pages:
@@ -154,7 +156,8 @@ class FirmwareJobs:
                 found.append(
                     Execution(
                         charger_id=charger_id,
-                        version=version,
+                        version=str(document.get("version")),
+                        force=bool(document.get("force")),
                         job_id=job,
                         status=described["status"],
                         details=dict(described.get("statusDetails", {}).get("detailsMap", {})),

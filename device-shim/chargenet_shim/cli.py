@@ -1,4 +1,9 @@
-"""`chargenet-shim`: run the site gateway, run a simulated fleet once, or set a charger's password."""
+"""`chargenet-shim`: run the site gateway, run a simulated fleet once, or set a charger's password.
+
+`simulate` and `gateway` take firmware rollouts as IoT Jobs on every charger's MQTT link
+(jobs.py), always: `chargenet firmware deploy` runs a rollout as one IoT job in the cloud (and
+through the local stack's broker), so a charger that did not listen would never be updated.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chargenet-shim", description=__doc__)
+    parser = argparse.ArgumentParser(prog="chargenet-shim", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     gateway = commands.add_parser("gateway", help="OCPP-J 1.6 WebSocket gateway for the site's chargers")

@@ -17,6 +17,9 @@ InvalidFirmwareSignature (the security whitepaper's event, which the backend ale
 same words the gateway uses for a real charger (firmware.core_notifications).
 UpdateFirmware cannot ask for a downgrade: an older image is installed only when the operator
 signed its manifest with `force` (firmware.py), so nobody on the way can add it.
+
+Cloud rollouts come as IoT Jobs (jobs.py) rather than UpdateFirmware: `run_firmware_job` runs
+the same routine, one update at a time with UpdateFirmware's, and tells the job every status too.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from ocpp.routing import after, on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, FirmwareStatus, ResetType
 
-from chargenet_shim.firmware import FirmwareInstaller, FirmwareSlots, OperatorKey, core_notifications
+from chargenet_shim.firmware import FirmwareInstaller, FirmwareSlots, OperatorKey, Report, core_notifications
+from chargenet_shim.jobs import JobsClient, JobsLink
 from chargenet_shim.remote import RemoteControl
 from chargenet_shim.simclock import ocpp_timestamp
 
@@ -51,6 +55,9 @@ class FirmwareUpdates(RemoteControl):
     unbootable_firmware: frozenset[str] = frozenset()
     _firmware_slots: FirmwareSlots | None = None
     _firmware_update: asyncio.Task[Any] | None = None
+    # Whether the charger takes firmware rollouts as IoT Jobs on its MQTT link (jobs.py).
+    run_jobs: bool = True
+    _jobs: asyncio.Task[Any] | None = None
 
     @on(Action.update_firmware)
     def on_update_firmware(
@@ -91,6 +98,33 @@ class FirmwareUpdates(RemoteControl):
             self._slots(), self.firmware_key, self._report_firmware, self._boot_firmware
         )
         await installer.update(location, attempts=attempts, retry_interval_s=interval)
+
+    def start_firmware_jobs(self, link: JobsLink) -> None:
+        """Take IoT Jobs firmware rollouts on `link` (once per charger, not per boot)."""
+        if self.run_jobs and self._jobs is None:
+            self._jobs = self._spawn(JobsClient(link, self.id, self).run(), "IoT jobs")
+
+    @property
+    def running_firmware(self) -> str:
+        return self._slots().running_version
+
+    async def run_firmware_job(self, location: str, on_status: Report) -> FirmwareStatus:
+        """An IoT job's update: UpdateFirmware's routine, now, each status also to `on_status`; the last one."""
+        while self._firmware_update is not None and not self._firmware_update.done():
+            await asyncio.wait({self._firmware_update})
+
+        async def report(status: FirmwareStatus, detail: str) -> None:
+            try:
+                await self._report_firmware(status, detail)
+            finally:
+                await on_status(status, detail)
+
+        self.journal.record(f"firmware job from {location.split('?')[0]}")
+        installer = FirmwareInstaller(self._slots(), self.firmware_key, report, self._boot_firmware)
+        update = self._spawn(installer.update(location), "firmware job")
+        self._firmware_update = update
+        status: FirmwareStatus = await update
+        return status
 
     def _slots(self) -> FirmwareSlots:
         if self._firmware_slots is None:

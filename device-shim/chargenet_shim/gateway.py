@@ -10,6 +10,8 @@ DataTransfer in the shim's vendor id is refused (refuse_shim_messages). Firmware
 exception: the backend's UpdateFirmware is verified here and offered to the charger as
 SignedUpdateFirmware, and the charger's SignedFirmwareStatusNotification reaches the backend
 in 1.6's words (gateway_firmware.py); the gateway's listener also serves the verified image.
+Cloud rollouts arrive as IoT Jobs on each charger's MQTT link and take the same firmware path
+(gateway_firmware.py, jobs.py).
 """
 
 from __future__ import annotations
@@ -202,12 +204,14 @@ class Gateway:
                 check_every_s=self.config.renew_check_s,
             )
         )
+        jobs = asyncio.create_task(firmware.run_jobs(link))
         try:
             await _relay(websocket, link, shim_calls, firmware)
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            for background in (renewal, jobs):
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
             await firmware.close()
 
     def _base_url(self, websocket: ServerConnection) -> str:

@@ -24,6 +24,11 @@ The charger's running version, for the downgrade rule, is the one its last BootN
 through this gateway named; before one is seen it is unknown, and only a release the operator
 signed with `force` goes on (a simulated charger's rule for a version it cannot compare).
 
+Cloud rollouts come as IoT Jobs on the charger's MQTT link (jobs.py): once the charger's
+BootNotification has named its version, the relay takes them like a simulated charger, the job's
+package going the same verify-and-offer way as UpdateFirmware's and every status the backend is
+told (the gateway's and the charger's) also going to the job's execution.
+
 The image is served by the gateway's own listener (firmware paths are answered before the
 charger authentication, the unguessable path being the credential), at the host the charger
 reached the gateway with: http on profile 1, https on profiles 2 and 3 (on 3 the download too
@@ -53,8 +58,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from chargenet_shim.firmware import OperatorKey, core_notifications, fetch_verified, report_end
+from chargenet_shim.firmware import OperatorKey, Report, core_notifications, fetch_verified, report_end
 from chargenet_shim.firmware_updates import DEFAULT_RETRY_INTERVAL_S, retrieve_moment
+from chargenet_shim.jobs import JobsClient, JobsLink, ends_update
 from chargenet_shim.link import LinkError
 from chargenet_shim.ocpp_issuer import CertificateRefused
 from chargenet_shim.own_calls import OwnCalls
@@ -191,6 +197,9 @@ class FirmwareRelay:
         self._to_charger = to_charger
         self._tasks: set[asyncio.Task[None]] = set()
         self._update: asyncio.Task[None] | None = None
+        self._booted = asyncio.Event()
+        # The running IoT job's status hook (run_firmware_job).
+        self._job_status: Report | None = None
 
     async def from_cloud(self, text: str) -> str | None:
         """The answer to send back for the backend's UpdateFirmware; None for frames to relay."""
@@ -224,11 +233,40 @@ class FirmwareRelay:
             version = frame[3].get("firmwareVersion")
             if isinstance(version, str):
                 self._site.versions[self._charger_id] = version
+            self._booted.set()
             return False
         if _is_call(frame, Action.signed_firmware_status_notification):
             self._spawn(self._relay_status(frame))
             return True
         return False
+
+    async def run_jobs(self, link: JobsLink) -> None:
+        """Take IoT Jobs firmware rollouts on the charger's link once it has booted (its version known)."""
+        await self._booted.wait()
+        await JobsClient(link, self._charger_id, self).run()
+
+    @property
+    def running_firmware(self) -> str:
+        return self._site.versions.get(self._charger_id, UNKNOWN_VERSION)
+
+    async def run_firmware_job(self, location: str, on_status: Report) -> FirmwareStatus:
+        """An IoT job's update the UpdateFirmware way; every status also to `on_status`; the one it ends with."""
+        while self._update is not None and not self._update.done():
+            await asyncio.wait({self._update})
+        ended: asyncio.Future[FirmwareStatus] = asyncio.get_running_loop().create_future()
+
+        async def hook(status: FirmwareStatus, detail: str) -> None:
+            await on_status(status, detail)
+            if ends_update(status) and not ended.done():
+                ended.set_result(status)
+
+        self._job_status = hook
+        try:
+            self._update = self._spawn(self._run_update({"location": location}, dt.datetime.now(dt.UTC)))
+            # The charger's own statuses end it, after the gateway's offer.
+            return await ended
+        finally:
+            self._job_status = None
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -318,8 +356,12 @@ class FirmwareRelay:
 
     async def _report(self, status: FirmwareStatus, detail: str, security_event: str | None = None) -> None:
         timestamp = ocpp_timestamp(dt.datetime.now(dt.UTC))
-        for notification in core_notifications(status, detail, timestamp, security_event=security_event):
-            await self._to_cloud(notification)
+        try:
+            for notification in core_notifications(status, detail, timestamp, security_event=security_event):
+                await self._to_cloud(notification)
+        finally:
+            if self._job_status is not None:
+                await self._job_status(status, detail)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)

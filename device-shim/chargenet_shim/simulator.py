@@ -119,6 +119,7 @@ class SimulatedCharger(CertificateRenewal, FirmwareUpdates, FaultInjection, Char
                 self._booted(reply.interval)
                 if self._mqtt_link is not None:
                     self.start_certificate_renewal(self._mqtt_link)
+                    self.start_firmware_jobs(self._mqtt_link)
                 return reply
             if attempt < max_attempts:
                 await asyncio.sleep(reply.interval or DEFAULT_BOOT_RETRY_SECS)

@@ -2,7 +2,8 @@
 
 Tests take it offline and online, make publishes fail, lose or duplicate replies, send
 the charger backend-initiated CALLs (`push`), and read every frame that "reached the
-backend" in `sent`.
+backend" in `sent`. Other topics (the IoT Jobs API): what the charger published is in
+`published`, and `deliver` hands it a message on any topic it subscribed to.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from fake_central import FakeCentralSystem
 
 from chargenet_shim.credentials import ChargerCredentials
-from chargenet_shim.link import LinkError
+from chargenet_shim.link import LinkError, OnMessage
 
 
 def credentials(charger_id: str = "CP-UNIT") -> ChargerCredentials:
@@ -39,6 +40,8 @@ class FakeLink:
         self.lost_replies = 0
         self.silent = False
         self.reply_copies = 1
+        self.published: list[tuple[str, dict]] = []
+        self.subscriptions: dict[str, OnMessage] = {}
         self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._up = asyncio.Event()
         self._down = asyncio.Event()
@@ -99,6 +102,21 @@ class FakeLink:
         self.go_offline()
         self._inbox.put_nowait(None)
 
+    async def subscribe(self, topic_filter: str, on_message: OnMessage) -> None:
+        self.subscriptions[topic_filter] = on_message
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        if not self.online:
+            raise LinkError("fake link is offline")
+        self.published.append((topic, json.loads(payload)))
+
+    def deliver(self, topic: str, payload: dict) -> bool:
+        """A message from the broker on `topic`; whether a subscription took it."""
+        taken = [on for topic_filter, on in self.subscriptions.items() if _matches(topic_filter, topic)]
+        for on_message in taken:
+            on_message(topic, json.dumps(payload).encode())
+        return bool(taken)
+
     def push(self, message: list) -> None:
         """A frame from the backend, such as a backend-initiated CALL."""
         self._inbox.put_nowait(json.dumps(message))
@@ -110,3 +128,14 @@ class FakeLink:
     def calls(self, action: str | None = None) -> list[list]:
         """Every CALL that reached the backend, repeats included."""
         return [m for m in map(json.loads, self.sent) if m[0] == 2 and action in (None, m[2])]
+
+
+def _matches(topic_filter: str, topic: str) -> bool:
+    """MQTT wildcards: `+` one level, `#` the rest."""
+    levels = topic.split("/")
+    for index, part in enumerate(topic_filter.split("/")):
+        if part == "#":
+            return True
+        if index >= len(levels) or part not in ("+", levels[index]):
+            return False
+    return len(topic_filter.split("/")) == len(levels)

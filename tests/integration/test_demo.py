@@ -118,7 +118,8 @@ def _assert_subscribers_reconcile(out: str) -> None:
 
 
 SECURITY_SITE = [f"DEMO-S-{n:03d}" for n in range(1, 7)]
-JOB_ROW = re.compile(r"^(DEMO-S-\d{3})\s+(\S+)\s+(\w+)\s+(\S+)\s+(\w+)\s+\S+$")
+# CHARGER VERSION STATE RUNNING "LAST FIRMWARE STATUS" REASON JOB (`chargenet firmware status`)
+JOB_ROW = re.compile(r"^(DEMO-S-\d{3})\s+(\S+)\s+(\w+)\s+(\S+)\s+(\w+)\s+(\S+)\s+firmware-\S+$")
 
 
 def _assert_security(out: str) -> None:
@@ -137,8 +138,8 @@ def _assert_security(out: str) -> None:
     assert 0 < len(picked) < len(SECURITY_SITE)
     tampered = next(c for c in SECURITY_SITE if c not in picked)
     assert jobs == {
-        **{c: ("0.2.0", "installed", "0.2.0", "Installed") for c in picked},
-        tampered: ("0.3.0", "refused", "0.1.0", "InstallationFailed"),
+        **{c: ("0.2.0", "installed", "0.2.0", "Installed", "-") for c in picked},
+        tampered: ("0.3.0", "refused", "0.1.0", "InstallationFailed", "InvalidFirmwareSignature"),
     }, status
     journal = part[part.index("'s journal of the update:") : part.index("the chargers left out still run")]
     steps = [

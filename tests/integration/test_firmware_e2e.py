@@ -1,7 +1,8 @@
 """Signed firmware end to end: `chargenet firmware publish|deploy|status` to simulated chargers over mTLS.
 
-The releases live in the stack's firmware bucket (moto S3); chargers download them through
-the pre-signed URL in UpdateFirmware, verify them against the operator key they pin, install,
+The releases live in the stack's firmware bucket (moto S3); `deploy` creates an IoT job (moto's
+IoT, the local stack answering the Jobs API on mosquitto); chargers take their execution, download
+the release through the pre-signed URL in the job document, verify them against the operator key they pin, install,
 reboot and report the new version in their BootNotification.
 """
 

@@ -1,11 +1,11 @@
 """Signed firmware to a real charger behind the gateway, on the real local stack.
 
 `chargenet firmware publish --vendor-signature --signing-certificate` stores the release in moto S3;
-`deploy` sends UpdateFirmware through IoT Data and mosquitto to the gateway, which downloads the
-package through the pre-signed URL, verifies it with the operator key the stack made, and offers
+`deploy` creates an IoT job whose execution the gateway takes through the local stack's Jobs API on
+mosquitto; it downloads the package through the pre-signed URL in the job document, verifies it with the operator key the stack made, and offers
 the image to the `ocpp` package's v16 ChargePoint with SignedUpdateFirmware. That charger checks
 the manufacturer's signature itself; its SignedFirmwareStatusNotifications reach the backend as
-FirmwareStatusNotifications, and `chargenet firmware status` follows the job.
+FirmwareStatusNotifications and its job execution's statuses, which `chargenet firmware status` shows.
 """
 
 from __future__ import annotations

@@ -100,21 +100,6 @@ def test_template_functions_get_their_own_environment():
     assert ingest.reserved_concurrency is not None and ingest.reserved_concurrency > 1
 
 
-def test_iot_policy_confines_a_charger_to_its_own_topics():
-    template = load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
-    policy = template.of_type("AWS::IoT::Policy")["ChargerPolicy"]
-    statements = template.resolve(policy["Properties"]["PolicyDocument"])["Statement"]
-    by_action = {s["Action"]: s for s in statements}
-    thing = "${iot:Connection.Thing.ThingName}"
-    assert by_action["iot:Connect"]["Resource"].endswith(f":client/{thing}")
-    assert by_action["iot:Connect"]["Condition"] == {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
-    assert by_action["iot:Publish"]["Resource"].endswith(
-        f":topic/$aws/rules/chargenet_ocpp_ingest/chargers/{thing}/in"
-    )
-    assert by_action["iot:Subscribe"]["Resource"].endswith(f":topicfilter/chargers/{thing}/out")
-    assert by_action["iot:Receive"]["Resource"].endswith(f":topic/chargers/{thing}/out")
-
-
 def test_template_schedules_and_stream_mappings_are_understood_locally():
     template = load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
     schedules = {(spec.function, spec.every_s) for spec in template.schedules()}
