@@ -84,8 +84,8 @@ bench: deps venv
 # chargers charge at 10x with their drivers arriving over ten minutes (up to 45 minutes).
 .PHONY: chaos
 chaos: deps venv
-	$(BIN)/python bench/chaos.py --chargers 50 --sessions-per-charger 4 --speed 10 --arrival-spread-s 600 \
-	  --function-timeout-s 3 --drive-timeout-s 2700
+	$(BIN)/python bench/chaos.py --chargers 50 --sessions-per-charger 6 --speed 12 --arrival-spread-s 600 \
+	  --function-timeout-s 3 --drive-timeout-s 3000
 
 clean:
 	rm -rf $(VENV) $(IAC_VENV) .local .aws-sam

@@ -153,12 +153,8 @@ def _plans(ids: list[str], sessions: int, rng: random.Random) -> list[list[Any]]
         tags.put(tag, TagStatus.ACCEPTED, max_concurrent=2, expires_at=None)
         plans.append(
             [
-                sample_plan(rng, connector_id=1 + k % 2).model_copy(
-                    update={
-                        "id_tag": tag,
-                        "max_power_kw": min(sample_plan(rng, 1).max_power_kw, float(RATED_POWER_KW)),
-                        "meter_interval_s": 300,
-                    }
+                sample_plan(rng, connector_id=1 + k % 2, rated_power_kw=RATED_POWER_KW).model_copy(
+                    update={"id_tag": tag, "meter_interval_s": 300}
                 )
                 for k in range(sessions)
             ]

@@ -226,9 +226,10 @@ class SessionTruth:
         return self.meter_stop_wh - self.meter_start_wh
 
 
-def sample_plan(rng: random.Random, connector_id: int) -> SessionPlan:
-    """A plausible visit: AC or DC, a common battery size, at most ~1.5 h at full power."""
-    max_power_kw = rng.choice((11.0, 22.0, 50.0, 150.0))
+def sample_plan(rng: random.Random, connector_id: int, rated_power_kw: float | None = None) -> SessionPlan:
+    """A plausible visit: AC or DC, a common battery size, at most ~1.5 h at full power; on a
+    charger rated `rated_power_kw`, at most that power (and still ~1.5 h at most)."""
+    max_power_kw = min(rng.choice((11.0, 22.0, 50.0, 150.0)), rated_power_kw or math.inf)
     battery_kwh = rng.choice((40.0, 60.0, 77.0, 100.0))
     start_soc = round(rng.uniform(10, 50), 1)
     reachable = start_soc + 100 * max_power_kw * 1.5 / battery_kwh

@@ -180,3 +180,12 @@ def test_sampled_plans_are_reproducible_and_valid():
     assert all(
         p.battery_kwh * (p.target_soc - p.start_soc) / 100 <= p.max_power_kw * 1.5 + 0.1 for p in plans
     )
+
+
+def test_sampled_plans_on_a_rated_charger_stay_within_its_power_and_about_one_and_a_half_hours():
+    plans = [sample_plan(random.Random(seed), 1, rated_power_kw=22.0) for seed in range(200)]
+
+    assert max(p.max_power_kw for p in plans) == 22.0
+    assert all(
+        p.battery_kwh * (p.target_soc - p.start_soc) / 100 <= p.max_power_kw * 1.5 + 0.1 for p in plans
+    )
