@@ -73,6 +73,8 @@ STACK_PARAMETERS = "HeartbeatIntervalSeconds=30 OfflineGraceSeconds=30 MajorAler
 # the local stack's moto serves them beside the fleet: every 5 s, not every second, is still well
 # inside the 30 s grace periods above.
 SWEEP_EVERY_S = 5
+# Simulated seconds a connector stays free between two drivers, at most.
+NEXT_DRIVER_WITHIN_S = 600
 # Frames the codec can read a message id from, each wrong in its own way.
 MALFORMED_FRAMES = (
     '[2, "{id}", "Heartbeat"]',  # a CALL without its payload
@@ -140,8 +142,9 @@ class ChaosOptions:
     # mosquitto restarted mid-run (no persistence: every charger reconnects, offline queues replay).
     broker_restarts: int = 1
     broker_down_s: float = 2.0
-    # Real seconds over which the drivers arrive (each session waits up to this before plugging
-    # in): a fleet whose every driver taps a card in the same second is a burst no real site makes.
+    # Real seconds over which the first drivers arrive (a connector's first session waits up to
+    # this before plugging in): a fleet whose every driver taps a card in the same second is a
+    # burst no real site makes. The next driver on a connector comes within NEXT_DRIVER_WITHIN_S.
     arrival_spread_s: float = 0.0
 
 
@@ -423,16 +426,18 @@ def _plans(
     for charger_id in ids:
         tag = charger_id.replace("-", "")  # 13 characters: within OCPP's 20
         tags.put(tag, TagStatus.ACCEPTED, max_concurrent=2, expires_at=None)
-        charger_plans = []
+        charger_plans: list[Any] = []
         for k in range(options.sessions_per_charger):
             connector_id = 1 if charger_id in one_connector else 1 + k % 2
             sampled = sample_plan(rng, connector_id, rated_power_kw=RATED_POWER_KW)
+            first_driver = all(plan.connector_id != connector_id for plan in charger_plans)
+            arrival_s = options.arrival_spread_s * options.speed if first_driver else NEXT_DRIVER_WITHIN_S
             charger_plans.append(
                 sampled.model_copy(
                     update={
                         "id_tag": subscriber_tags.get(charger_id, tag) if sampled.connector_id == 1 else tag,
                         "meter_interval_s": options.meter_interval_s,
-                        "arrives_after_s": rng.uniform(0, options.arrival_spread_s) * options.speed,
+                        "arrives_after_s": rng.uniform(0, arrival_s),
                     }
                 )
             )
@@ -855,7 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--arrival-spread-s",
         type=float,
         default=ChaosOptions.arrival_spread_s,
-        help="real seconds over which the drivers arrive, each session waiting up to this first",
+        help="real seconds over which the first driver on each connector arrives",
     )
     parser.add_argument(
         "--drive-timeout-s",
