@@ -81,7 +81,7 @@ bench: deps venv
 
 # Chaos run on a fresh local stack: faults injected, invariants checked (bench/README.md).
 # Paced for a 2-core machine: the local stack handles a few OCPP messages a second, so 50
-# chargers charge at 10x with their drivers arriving over ten minutes (up to 45 minutes).
+# chargers charge at 12x with their first drivers arriving over ten minutes (up to an hour).
 .PHONY: chaos
 chaos: deps venv
 	$(BIN)/python bench/chaos.py --chargers 50 --sessions-per-charger 6 --speed 12 --arrival-spread-s 600 \
