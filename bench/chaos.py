@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -214,10 +215,8 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
     _corrupt_registry_record(state, poison_id)
     subscribed = rng.sample(fleet_ids, min(options.subscriber_chargers, len(fleet_ids)))
     subscribers = _subscribers(state, run, subscribed, say)
-    # Chargers that lose their link mid-session charge on one connector: a second one would be
-    # between sessions at times, when a driver cannot start while the charger is offline.
     disconnected = set(rng.sample(fleet_ids, round(len(fleet_ids) * options.disconnect_share)))
-    plans = _plans(fleet_ids, disconnected, {c: tag for c, (tag, _) in subscribers.items()}, options, rng)
+    plans = _plans(fleet_ids, {c: tag for c, (tag, _) in subscribers.items()}, options, rng)
     plans.append([])  # the alert charger only reports its fault
     plans += [[] for _ in paying_ids]  # paying chargers charge when a driver has paid
     plan = fault_injection.FaultPlan(
@@ -259,8 +258,14 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
 
     try:
         # Faults start once the fleet is up: a charger whose boot fails runs no sessions at all.
-        driving = _drive(state, credentials, plans, options, rng, roles, start_faults, say)
-        outcomes, frames = asyncio.run(_within(driving, options.drive_timeout_s))
+        frames: dict[str, Any] = {
+            "counts": {},
+            "session_urls": [],
+            "paid_outcomes": [],
+            "faults_reported": [],
+        }
+        driving = _drive(state, credentials, plans, options, rng, roles, start_faults, frames, say)
+        outcomes = asyncio.run(_within(driving, options.drive_timeout_s, lambda: _open_sessions(frames)))
     finally:
         fault_injection.deactivate(state.pid)
         stripe_injected = stripe.clear()  # Stripe is back: what still retries gets through
@@ -319,11 +324,32 @@ class ChaosAborted(RuntimeError):
     something), or its set-up failed."""
 
 
-async def _within(work: Coroutine[Any, Any, T], timeout_s: float) -> T:
-    try:
-        return await asyncio.wait_for(work, timeout_s)
-    except TimeoutError:
-        raise ChaosAborted(f"the fleet's sessions did not all end within {timeout_s:g} s") from None
+async def _within(
+    work: Coroutine[Any, Any, T], timeout_s: float, open_sessions: Callable[[], list[str]]
+) -> T:
+    """`work`'s result, or ChaosAborted naming the sessions still open when `timeout_s` passes
+    (taken before the work is cancelled, which ends them)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if task in done:
+        return task.result()
+    still_open = open_sessions()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    listed = "".join(f"\n  {line}" for line in still_open)
+    raise ChaosAborted(
+        f"the fleet's sessions did not all end within {timeout_s:g} s; {len(still_open)} open:{listed}"
+    )
+
+
+def _open_sessions(frames: dict[str, Any]) -> list[str]:
+    """One line per session a charger is running, with the stage it is at."""
+    return [
+        f"{charger.id} {visit.describe()}"
+        for charger in frames.get("chargers", [])
+        for visit in charger.sessions.values()
+    ]
 
 
 def _provision(state: Any, ids: Sequence[str]) -> list[Any]:
@@ -411,7 +437,6 @@ def _corrupt_registry_record(state: Any, charger_id: str) -> None:
 
 def _plans(
     ids: Sequence[str],
-    one_connector: set[str],
     subscriber_tags: dict[str, str],
     options: ChaosOptions,
     rng: random.Random,
@@ -428,9 +453,8 @@ def _plans(
         tags.put(tag, TagStatus.ACCEPTED, max_concurrent=2, expires_at=None)
         charger_plans: list[Any] = []
         for k in range(options.sessions_per_charger):
-            connector_id = 1 if charger_id in one_connector else 1 + k % 2
-            sampled = sample_plan(rng, connector_id, rated_power_kw=RATED_POWER_KW)
-            first_driver = all(plan.connector_id != connector_id for plan in charger_plans)
+            sampled = sample_plan(rng, 1 + k % 2, rated_power_kw=RATED_POWER_KW)
+            first_driver = all(plan.connector_id != sampled.connector_id for plan in charger_plans)
             arrival_s = options.arrival_spread_s * options.speed if first_driver else NEXT_DRIVER_WITHIN_S
             charger_plans.append(
                 sampled.model_copy(
@@ -453,15 +477,16 @@ async def _drive(
     rng: random.Random,
     roles: _Roles,
     start_faults: Callable[[], None],
+    frames: dict[str, Any],
     say: Say,
-) -> tuple[list[Any], dict[str, Any]]:
+) -> list[Any]:
+    """The fleet's session outcomes; what the faults running alongside did goes into `frames`."""
     from chargenet_shim.chaos import ChaosConfig
     from chargenet_shim.fleet import run_sessions
     from chargenet_shim.simclock import SimClock
 
     by_id = {c.charger_id: c for c in credentials}
     fleet = [c for c in credentials if c.charger_id not in (roles.poison, roles.malformed)]
-    frames: dict[str, Any] = {"counts": {}, "session_urls": [], "paid_outcomes": [], "faults_reported": []}
     done: list[str] = []
     total = sum(len(p) for p in plans)
 
@@ -472,13 +497,15 @@ async def _drive(
                 say(f"  [{len(done):>4}/{total}] {charger_id} {stage}")
 
     async def alongside(chargers: list[Any]) -> None:
+        frames["chargers"] = chargers
         start_faults()
         victims = [c for c in chargers if c.id in roles.disconnected]
         alerting = [c for c in chargers if c.id == roles.alert]
         paying = [c for c in chargers if c.id in roles.paying]
-        frames["counts"]["charger disconnections"] = len(victims)
+        # A victim's first driver may arrive as late as the arrival spread.
+        outage_wait_s = options.arrival_spread_s + OUTAGE_WAIT_S
         await asyncio.gather(
-            *(_outage(c, rng.uniform(0.0, 2.0), options.outage_s) for c in victims),
+            *(_outage(c, rng.uniform(0.0, 2.0), options.outage_s, outage_wait_s, frames) for c in victims),
             *(_safety_fault(c, frames) for c in alerting),
             _poison(by_id[roles.poison], by_id[roles.malformed], frames),
             *(_paid_visits(state, c, options, frames) for c in paying),
@@ -494,12 +521,14 @@ async def _drive(
         chaos=chaos,
         alongside=alongside,
     )
-    return outcomes, frames
+    return outcomes
 
 
-async def _outage(charger: Any, after_s: float, outage_s: float) -> None:
-    """The link drops mid-session: once a transaction has started, `after_s` later."""
-    deadline = time.monotonic() + OUTAGE_WAIT_S
+async def _outage(
+    charger: Any, after_s: float, outage_s: float, wait_s: float, frames: dict[str, Any]
+) -> None:
+    """The link drops mid-session: `after_s` after a transaction has started (within `wait_s`)."""
+    deadline = time.monotonic() + wait_s
     while not any(visit.transaction.id is not None for visit in charger.sessions.values()):
         if time.monotonic() > deadline:
             return  # no driver got to charge here: nothing to interrupt
@@ -508,6 +537,7 @@ async def _outage(charger: Any, after_s: float, outage_s: float) -> None:
 
     await asyncio.sleep(after_s)
     await charger.drop_connection()
+    frames["counts"]["charger disconnections"] = frames["counts"].get("charger disconnections", 0) + 1
     await asyncio.sleep(outage_s)
     # A broker restart may be under way: the charger keeps trying, as a real one would.
     deadline = time.monotonic() + RECONNECT_WAIT_S

@@ -107,6 +107,19 @@ class Visit:
         self.ended = asyncio.Event()
         self._interrupted = asyncio.Event()
         self._interrupt_reason: Reason | None = None
+        # What the visit waits for now: tells a slow session from a stuck one (the chaos run's report).
+        self.stage = "plugging in"
+
+    def describe(self) -> str:
+        """Where the session is, for a report on sessions that have not ended."""
+        elapsed = "not started" if self.started_at is None else f"{self.elapsed_s():.0f} s after its start"
+        online = "online" if self.charger.link.online else "offline"
+        backlog = self.charger.outbox.backlog
+        return f"connector {self.plan.connector_id}: {self.stage}, {elapsed}, {online}, {backlog} queued"
+
+    def elapsed_s(self) -> float:
+        """Simulated seconds since the StartTransaction (0 before it)."""
+        return 0.0 if self.started_at is None else (self.clock.now() - self.started_at).total_seconds()
 
     def interrupt(self, reason: Reason) -> None:
         """End the session now, with `reason` in its StopTransaction (the first reason given counts)."""
@@ -122,6 +135,11 @@ class Visit:
 
     async def run(self) -> SessionTruth:
         await self._announce(ChargePointStatus.preparing, self.clock.now())
+        # This charger authorizes online only: a driver finding it offline waits until its screen
+        # says it is back, then taps the tag.
+        self.stage = "waiting for the charger to be back online"
+        await self.charger.link.wait_online()
+        self.stage = "awaiting the Authorize reply"
         await self._authorize()
         self.started_at = started_at = self.clock.now()
         start = call.StartTransaction(
@@ -130,6 +148,7 @@ class Visit:
             meter_start=math.floor(self.meter.register_wh(self.register_base)),
             timestamp=ocpp_timestamp(started_at),
         )
+        self.stage = "sending StartTransaction"
         await self.charger.outbox.transaction_call(start, self.transaction)
         await self._announce(ChargePointStatus.charging, started_at)
         readings, stop_offset = await self._charge(started_at)
@@ -144,6 +163,7 @@ class Visit:
             reason=reason,
             id_tag=self.plan.id_tag,
         )
+        self.stage = "sending StopTransaction"
         await self.charger.outbox.transaction_call(stop, self.transaction)
         self.charger.meter_wh[self.plan.connector_id] = self.register_base + self.curve.energy_wh_at(
             stop_offset
@@ -151,6 +171,7 @@ class Visit:
         await self._announce(ChargePointStatus.finishing, stopped_at)
 
         # The truth carries the backend's transaction id: wait until the Start has been answered.
+        self.stage = "waiting for its queued messages to be delivered"
         await self.charger.outbox.flushed()
         if self.transaction.id is None:
             raise SessionError(f"{self.charger.id}: the backend refused the StartTransaction")
@@ -181,6 +202,7 @@ class Visit:
         readings: list[MeterReading] = []
         offset = 0.0
         for planned, step in timeline(self.plan, self.curve):
+            self.stage = f"waiting until {planned:.0f} s for its {step.name.lower()} step"
             if await self.clock.wait_until(started_at + dt.timedelta(seconds=planned), self._interrupted):
                 # Stopped early: the Transaction.End sample is taken there and then.
                 elapsed = (self.clock.now() - started_at).total_seconds()
@@ -201,12 +223,14 @@ class Visit:
                 meter_value=[meter_value(reading)],
                 transaction_id=self.transaction.id,
             )
+            self.stage = f"sending its {step.name.lower()} MeterValues of {offset:.0f} s"
             await self.charger.outbox.transaction_call(request, self.transaction)
             if step is Step.END:
                 break
         return readings, offset
 
     async def _announce(self, status: ChargePointStatus, moment: dt.datetime) -> None:
+        self.stage = f"sending status {status}"
         try:
             await self.charger.send_status(self.plan.connector_id, status, timestamp=moment)
         except (LinkError, TimeoutError) as exc:

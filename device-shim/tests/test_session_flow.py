@@ -189,3 +189,37 @@ def test_under_chaos_the_backend_sees_repeats_but_the_session_is_whole():
     transaction = link.central.transactions[truth.transaction_id]
     assert len(link.central.transactions) == 1
     assert transaction.meter_stop - transaction.meter_start == truth.energy_wh
+
+
+def test_a_running_session_tells_where_it_is():
+    # Real time (speed 1): the session waits 300 s for its first periodic sample, then stays offline.
+    link = FakeLink()
+
+    async def scenario() -> tuple[str, str]:
+        async with booted(link) as charger:
+            session = asyncio.create_task(charger.run_session(PLAN, SimClock(speed=1, start=T0)))
+            while not link.central.calls("CP-UNIT", "MeterValues"):
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)
+            [visit] = charger.sessions.values()
+            charging = visit.describe()
+            link.go_offline()
+            visit.interrupt(Reason.local)
+            while visit.stage != "waiting for its queued messages to be delivered":
+                await asyncio.sleep(0.01)
+            stuck = visit.describe()
+            session.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await session
+            return charging, stuck
+
+    charging, stuck = asyncio.run(scenario())
+
+    assert (
+        charging
+        == "connector 1: waiting until 300 s for its periodic step, 0 s after its start, online, 0 queued"
+    )
+    assert stuck.startswith(
+        "connector 1: waiting for its queued messages to be delivered, 0 s after its start"
+    )
+    assert stuck.endswith("offline, 2 queued")

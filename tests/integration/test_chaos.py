@@ -10,33 +10,20 @@ must hold. The crashable functions run on a 3 s timeout, so each crash costs 3 s
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from chargenet_local.stack import StackState
+from tests.bench_modules import load_bench
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 CHARGERS, SESSIONS_PER_CHARGER = 6, 2
 
 
 @pytest.fixture(scope="module")
 def chaos() -> ModuleType:
-    # chaos.py imports its invariants as a sibling module, as it does when run as a script.
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_chaos", BENCH / "chaos.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_bench("chaos")
 
 
 # Two to three minutes on a loaded machine; a capture that failed all its quick retries adds the
@@ -67,6 +54,8 @@ def test_a_small_chaos_run_keeps_every_invariant(stack: StackState, chaos: Modul
     assert result.ok, printed
     # Drivers give up when a crash leaves their Authorize unanswered; most sessions must still run.
     assert result.sessions >= CHARGERS * SESSIONS_PER_CHARGER * 2 // 3, printed
+    assert result.injected["broker restarts"] == 1, printed
+    assert result.injected["charger disconnections"] >= 1, printed
     assert {v.name: v.checked > 0 for v in result.verdicts} == {v.name: True for v in result.verdicts}, (
         printed
     )

@@ -2,23 +2,17 @@
 and its injector (chargenet_local.fault_injection) breaks DynamoDB calls as it says."""
 
 import dataclasses
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench_modules import load_bench
 
 
 @pytest.fixture(scope="module")
 def inv():
-    spec = importlib.util.spec_from_file_location("bench_chaos_invariants", BENCH / "chaos_invariants.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("chaos_invariants")
 
 
 @pytest.fixture

@@ -1,37 +1,27 @@
 """Smoke tests of the benchmark scripts' pure parts (no timing assertions, no local stack)."""
 
 import base64
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.bench_modules import load_bench
 
 
 @pytest.fixture(scope="module")
 def cost_counts():
-    return _load("cost_counts")
+    return load_bench("cost_counts")
 
 
 @pytest.fixture(scope="module")
 def cold_start():
-    return _load("cold_start")
+    return load_bench("cold_start")
 
 
 @pytest.fixture(scope="module")
 def warm_path():
-    return _load("warm_path")
+    return load_bench("warm_path")
 
 
 def test_frame_and_event_labels(cost_counts):

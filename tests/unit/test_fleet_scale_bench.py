@@ -1,21 +1,8 @@
 """The fleet-scale benchmark's pure parts: percentiles, the session plan, when a step counts as sustained."""
 
-import importlib.util
-import sys
-from pathlib import Path
+from tests.bench_modules import load_bench
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_fleet_scale", BENCH / "fleet_scale.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fleet_scale = _load()
+fleet_scale = load_bench("fleet_scale")
 
 
 def _step(**changes):
