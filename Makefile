@@ -85,7 +85,7 @@ bench: deps venv
 .PHONY: chaos
 chaos: deps venv
 	$(BIN)/python bench/chaos.py --chargers 50 --sessions-per-charger 6 --speed 12 --arrival-spread-s 600 \
-	  --function-timeout-s 3 --drive-timeout-s 3000
+	  --function-timeout-s 3 --drive-timeout-s 3600
 
 clean:
 	rm -rf $(VENV) $(IAC_VENV) .local .aws-sam
