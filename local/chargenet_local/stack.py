@@ -287,8 +287,9 @@ class LocalStack:
     def _start_moto(self, state: StackState) -> None:
         from moto.server import ThreadedMotoServer
 
-        from chargenet_local import moto_iot
+        from chargenet_local import moto_dynamodb, moto_iot
 
+        moto_dynamodb.apply()  # a Query reads its partition, not the whole table
         # Certificates moto's IoT issues or retires are the local CA's and the broker's CRL's.
         moto_iot.apply(self.ca, lambda: broker_mod.reload_crl(state.broker_pid, self.home / "broker"))
         _cache_moto_service_list()
