@@ -205,8 +205,7 @@ class Visit:
             self.stage = f"waiting until {planned:.0f} s for its {step.name.lower()} step"
             if await self.clock.wait_until(started_at + dt.timedelta(seconds=planned), self._interrupted):
                 # Stopped early: the Transaction.End sample is taken there and then.
-                elapsed = (self.clock.now() - started_at).total_seconds()
-                offset, step = min(max(elapsed, offset), planned), Step.END
+                offset, step = min(max(self.elapsed_s(), offset), planned), Step.END
             else:
                 offset = planned
             moment = started_at + dt.timedelta(seconds=offset)

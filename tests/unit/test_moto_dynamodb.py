@@ -19,12 +19,18 @@ PARTITIONS = {"charger-a": 1, "charger-b": 7, "charger-c": 25}
 
 
 @pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ENDPOINT_URL",):
-        monkeypatch.delenv(name, raising=False)
+def patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto patched for this test only: other tests in the process keep moto as released."""
+    monkeypatch.setattr(Table, "query", Table.query)
+    monkeypatch.setattr(Table, "all_items", Table.all_items)
+    moto_dynamodb.apply()
+
+
+@pytest.fixture
+def table(patched: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    moto_dynamodb.apply()
     with mock_aws():
         dynamodb = boto3.resource("dynamodb", region_name=REGION)
         events = dynamodb.create_table(
@@ -117,9 +123,8 @@ def test_a_partition_that_does_not_exist_is_empty_and_stays_absent(table: Any) -
     assert table.scan()["Count"] == sum(PARTITIONS.values())
 
 
-def test_applying_twice_patches_once() -> None:
-    moto_dynamodb.apply()
-    patched = Table.query
+def test_applying_twice_patches_once(patched: None) -> None:
+    once = Table.query, Table.all_items
     moto_dynamodb.apply()
 
-    assert Table.query is patched
+    assert (Table.query, Table.all_items) == once
