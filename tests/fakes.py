@@ -21,6 +21,7 @@ from chargenet.domain.models import (
     TagStatus,
 )
 from chargenet.domain.sessions import SessionEvent, SessionFacts
+from chargenet.domain.time_zones import site_clock
 
 
 class InMemoryRegistry:
@@ -30,9 +31,16 @@ class InMemoryRegistry:
         self.seen_writes = 0
         self.sessions: dict[tuple[str, int], tuple[str, datetime]] = {}
         self.registers: dict[tuple[str, int], tuple[int, datetime]] = {}
+        self.site_zones: dict[str, str] = {}
+        self.deployment_zone = "UTC"
 
-    def add(self, charger_id: str, at: datetime, site_id: str = "") -> None:
-        self.chargers[charger_id] = Charger(charger_id=charger_id, site_id=site_id, registered_at=at)
+    def add(self, charger_id: str, at: datetime, site_id: str = "", time_zone: str | None = None) -> None:
+        self.chargers[charger_id] = Charger(
+            charger_id=charger_id, site_id=site_id, registered_at=at, time_zone=time_zone
+        )
+
+    def time_zone_of(self, charger: Charger) -> str:
+        return site_clock(charger.time_zone, self.site_zones.get(charger.site_id), self.deployment_zone)
 
     def _update(self, charger_id: str, **changes: object) -> None:
         self.chargers[charger_id] = self.chargers[charger_id].model_copy(update=changes)

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from chargenet.domain.models import Charger, ConnectorStatus
+from chargenet.domain.time_zones import time_zone_name
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.output import as_json, table
@@ -21,6 +22,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add.add_argument("charger_id")
     add.add_argument("--site", default="", help="site the charger belongs to")
+    add.add_argument(
+        "--time-zone",
+        type=time_zone_argument,
+        help="IANA zone of the charger's wall clock, e.g. Europe/Stockholm, which time-of-day and weekday "
+        "prices read (default: its site's, `chargenet site set-time-zone`, else the deployment's)",
+    )
     add.add_argument(
         "--rated-power-kw", type=int, default=22, help="most power any connector delivers (default 22)"
     )
@@ -58,7 +65,14 @@ def add_charger(args: argparse.Namespace) -> str:
     password = _read_password() if args.password_stdin else None
     if args.rated_power_kw <= 0:
         raise UsageError("--rated-power-kw must be positive")
-    done = provision(state, args.charger_id, args.site, password, rated_power_w=args.rated_power_kw * 1000)
+    done = provision(
+        state,
+        args.charger_id,
+        args.site,
+        password,
+        rated_power_w=args.rated_power_kw * 1000,
+        time_zone=args.time_zone,
+    )
     if args.json:
         return as_json(
             {
@@ -116,6 +130,14 @@ def rotate_charger(args: argparse.Namespace) -> str:
     return (
         f"charger {args.charger_id}: certificate rotated, valid until {until:%Y-%m-%d}; old one deactivated"
     )
+
+
+def time_zone_argument(value: str) -> str:
+    """argparse type: an IANA zone name, or a usage error saying what is expected."""
+    try:
+        return time_zone_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _read_password() -> str:
@@ -183,6 +205,8 @@ def show_charger(args: argparse.Namespace) -> str:
     if charger is None:
         raise CliError(f"no charger {args.charger_id}")
     record = charger_record(charger, registry.connectors(args.charger_id))
+    # the zone its sessions are priced on, wherever it comes from (its own, its site's, the deployment's)
+    record["time_zone"] = registry.time_zone_of(charger)
     record["certificates"] = certificates_of(args.charger_id)
     if args.json:
         return as_json(record)

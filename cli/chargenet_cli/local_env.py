@@ -36,6 +36,7 @@ def connect(home: Path | None = None) -> StackState:
         raise CliError(str(exc)) from exc
     os.environ.update(state.aws_environment())
     os.environ.update(state.stripe_environment())
+    os.environ["DEFAULT_TIME_ZONE"] = state.default_time_zone
     # The same variables the template gives the functions (the table names are the logical ids).
     variables = {**_TABLE_VARIABLES, **_BUCKET_VARIABLES, **_TOPIC_VARIABLES}
     os.environ.update(

@@ -22,6 +22,7 @@ from chargenet_cli import (
     report_cmd,
     scenario_cmd,
     session_cmd,
+    site_cmd,
     subscriber_cmd,
     tariff_cmd,
 )
@@ -36,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     local_cmd.register(commands)
     charger_cmd.register(commands)
+    site_cmd.register(commands)
     session_cmd.register(commands)
     command_cmd.register(commands)
     fault_cmd.register(commands)

@@ -68,6 +68,7 @@ def provision(
     site_id: str,
     password: str | None = None,
     rated_power_w: int = 22_000,
+    time_zone: str | None = None,
 ) -> ProvisionedCharger:
     from chargenet.adapters.dynamodb import DynamoChargerRegistry
 
@@ -95,7 +96,12 @@ def provision(
         password_hash=hash_password(password) if password else None,
     ).save(folder)
     registered = registry.register(
-        charger_id, site_id, utc_now(), rated_power_w=rated_power_w, certificate_not_after=issued.not_after
+        charger_id,
+        site_id,
+        utc_now(),
+        rated_power_w=rated_power_w,
+        certificate_not_after=issued.not_after,
+        time_zone=time_zone,
     )
     if not registered:
         raise CliError(f"charger {charger_id} already exists")

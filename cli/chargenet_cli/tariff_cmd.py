@@ -31,14 +31,17 @@ from chargenet_cli.output import as_json, table
 T = TypeVar("T")
 
 PRICE_EPILOG = """\
-SESSION.json: {"start": "2025-03-01T21:30:00+01:00", "periods": [{"minutes": 90, "energy_kwh": "20.5",
-"power_kw": "11", "current_a": "16", "parking": false}, {"minutes": 40, "energy_kwh": 0, "parking": true}]}
-Periods follow each other from start; the start's UTC offset is the local time tariff restrictions use.
-power_kw and current_a are optional (unknown satisfies no power/current restriction).
+SESSION.json: {"start": "2025-03-01T20:30:00Z", "time_zone": "Europe/Stockholm", "periods": [{"minutes": 90,
+"energy_kwh": "20.5", "power_kw": "11", "current_a": "16", "parking": false}, {"minutes": 40, "energy_kwh": 0,
+"parking": true}]}
+Periods follow each other from start. time_zone (optional, an IANA name) is the site's: time-of-day, date and
+weekday restrictions are read on its wall clock, daylight-saving changes included, whatever offset start is
+written with (a charger's UTC "Z" included); without it, the start's UTC offset is the local time for the
+whole session. power_kw and current_a are optional (unknown satisfies no power/current restriction).
 
 --json prints the OCPI CDR cost fields (total_cost, total_fixed_cost, total_energy, total_energy_cost,
-total_time, total_time_cost, total_parking_time, total_parking_cost, charging_periods) plus currency and
-notes. Every decimal is a JSON string, never a JSON number, so no reader turns it into a float: amounts
+total_time, total_time_cost, total_parking_time, total_parking_cost, charging_periods) plus currency,
+time_zone (the wall clock restrictions were read on: the IANA name, or the start's UTC offset) and notes. Every decimal is a JSON string, never a JSON number, so no reader turns it into a float: amounts
 to the currency's minor unit ("7.90"), energy in kWh and times in hours with up to 6 decimals.
 """
 
@@ -119,7 +122,8 @@ def priced_table(priced: PricedSession) -> str:
         ["PERIOD START (UTC)", "DIMENSIONS"],
         [(f"{p.start_date_time:%Y-%m-%d %H:%M:%S}", _dimensions(p)) for p in priced.charging_periods],
     )
-    return "\n".join([costs, "", periods, *(f"note: {note}" for note in priced.notes)])
+    clock = f"time restrictions read on the wall clock of {priced.time_zone}"
+    return "\n".join([costs, "", periods, clock, *(f"note: {note}" for note in priced.notes)])
 
 
 def _cost_row(label: str, volume: str | None, cost: Price) -> tuple[str, str | None, Decimal, Decimal | None]:
@@ -176,8 +180,10 @@ def list_cmd(args: argparse.Namespace) -> str:
         for i in items
         if i.key.startswith("assignment#")
     ]
-    now = utc_now()
-    shown = {tid: describe(price_display(t, now)) for tid, t in tariffs.items()}
+    from chargenet.adapters.dynamodb import deployment_time_zone
+
+    now, zone = utc_now(), deployment_time_zone()
+    shown = {tid: describe(price_display(t, now, zone)) for tid, t in tariffs.items()}
     if args.json:
         return as_json(
             {"tariffs": shown, "assignments": [{"scope": s, "tariff_id": t} for s, t in assignments]}

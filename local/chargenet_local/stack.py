@@ -81,6 +81,7 @@ class StackState(BaseModel):
     secrets: dict[str, str] = {}  # secret ARNs by logical id
     api_url: str = ""  # the template's HTTP API routes (chargenet_local.api_front)
     stripe_api_base: str = ""  # Stripe's API for the stripe library (chargenet_local.checkout)
+    default_time_zone: str = "UTC"  # the template's DefaultTimeZone (DEFAULT_TIME_ZONE of the functions)
     checkout_url: str = ""  # the hosted checkout pages: <checkout_url><cs_test_...>
     localstripe_url: str = ""  # localstripe itself, behind stripe_api_base
     provisioning_template: str = ""  # fleet provisioning by claim (chargenet_local.fleet_provisioning)
@@ -479,6 +480,7 @@ class LocalStack:
         for started in [future for function in self._functions for future in function.warm()]:
             started.result()
         state.ingest_rule = template.parameters["IngestRuleName"]
+        state.default_time_zone = template.parameters["DefaultTimeZone"]
         for rule in template.rules():
             self._targets.append(
                 _RuleTarget(

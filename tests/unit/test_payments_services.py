@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -112,6 +113,37 @@ def test_the_pay_page_shows_the_price_in_force_and_the_hold(world) -> None:
     assert any("0.50 EUR/kWh incl. 25% VAT" in line for line in page.price_lines)
     assert any("per session" in line for line in page.price_lines)
     assert any(line.startswith("idle fee") for line in page.price_lines)
+
+
+MORNING_OFFER = json.dumps(
+    {
+        "country_code": "SE",
+        "party_id": "CGN",
+        "id": "morning",
+        "currency": "EUR",
+        "elements": [
+            {
+                "price_components": [{"type": "ENERGY", "price": "0.20", "vat": "25", "step_size": 1}],
+                "restrictions": {"start_time": "09:30", "end_time": "12:00"},
+            },
+            {"price_components": [{"type": "ENERGY", "price": "0.40", "vat": "25", "step_size": 1}]},
+        ],
+        "last_updated": "2026-01-01T00:00:00Z",
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("site_zone", "price_line"), [("Europe/Stockholm", "0.25 EUR/kWh"), (None, "0.50 EUR/kWh")]
+)
+def test_the_pay_page_shows_the_price_on_the_sites_wall_clock(site_zone, price_line) -> None:
+    world = PaymentWorld(tariff_json=MORNING_OFFER)  # the clock reads 09:00 UTC, 10:00 in Stockholm
+    world.registry.add("CP-1", world.clock(), site_id="SITE-SE")
+    if site_zone:
+        world.registry.site_zones["SITE-SE"] = site_zone
+    world.set_status("CP-1", 1, "Available")
+    world.registry.chargers["CP-1"] = world.registry.chargers["CP-1"].model_copy(update={"online": True})
+    assert any(line.startswith(price_line) for line in world.desk.pay_page("CP-1", 1).price_lines)
 
 
 @pytest.mark.parametrize(
@@ -663,3 +695,17 @@ def test_a_failed_swish_prepay_refunds_the_difference_under_the_settlement_key()
     settled = world.settlements.settle_failed(payment_id, world.cdrs.records["42"])
     assert (settled.state, settled.kept_minor) == (S.REFUNDED, 12345)
     assert world.gateway.calls == [("refund", "pi_pay1", 37655, "refund-pay1-1")]
+
+
+def test_the_running_cost_the_cap_watches_is_priced_on_the_sessions_wall_clock() -> None:
+    from chargenet.services.payments import running_cost
+
+    world = PaymentWorld(tariff_json=MORNING_OFFER)
+    world.add_charger()
+    session = start_session(world, paid(world))  # 09:00 UTC: 10:00 in Stockholm, in the 0.20 window
+    meter(world, session.session_id, (60, 10_000))
+    events = world.sessions.event_log[session.session_id]
+    in_stockholm = session.model_copy(update={"time_zone": "Europe/Stockholm"})
+    assert running_cost(in_stockholm, events) == (Decimal("2.50"), "EUR")  # 10 kWh x 0.20 x 1.25
+    # 09:00-09:30 UTC at 0.40, 09:30-10:00 at 0.20: 5 kWh each, 3.00 excl. VAT
+    assert running_cost(session, events) == (Decimal("3.75"), "EUR")

@@ -190,7 +190,9 @@ def test_any_order_and_duplication_gives_the_same_session_and_the_same_bill(orde
     shuffled = [*order, *(order[i % len(order)] for i in duplicates)]
     facts = fold(shuffled, rated_power_w=Decimal(22_000))
     assert facts == reference
-    assert price_session(TARIFF, session_profile(facts)) == price_session(TARIFF, session_profile(reference))
+    assert price_session(TARIFF, session_profile(facts, "Europe/Stockholm")) == price_session(
+        TARIFF, session_profile(reference, "Europe/Stockholm")
+    )
 
 
 def test_parking_periods_never_carry_energy_and_the_total_is_kept():

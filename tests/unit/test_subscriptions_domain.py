@@ -125,6 +125,25 @@ def test_a_cdr_becomes_a_usage_line_keyed_by_its_id():
     assert line.metadata == {"cdr_id": "CDR-7", "session_id": "42", "id_tag": "RFID0001"}
 
 
+def test_a_usage_line_shows_the_sites_wall_clock_the_cdr_was_priced_on():
+    record = BillingRecord(
+        cdr_id="CDR-8",
+        session_id="43",
+        charger_id="CP-1",
+        connector_id=1,
+        start_date_time=datetime(2026, 10, 24, 21, 30, tzinfo=UTC),
+        end_date_time=datetime(2026, 10, 25, 1, 30, tzinfo=UTC),  # across the autumn DST change
+        currency="EUR",
+        total_excl_vat=Decimal("10.00"),
+        total_incl_vat=Decimal("12.50"),
+        energy_wh=40000,
+        ocpi={"cdr_location": {"id": "CP-1", "time_zone": "Europe/Stockholm"}},
+    )
+    assert rules.usage_line(record, "RFID0001").description == (
+        "Charging session 43: 40.000 kWh, 2026-10-24 23:30 - 2026-10-25 02:30 Europe/Stockholm"
+    )
+
+
 def test_the_fee_line_and_the_invoice_are_keyed_by_subscriber_and_period():
     plan = Plan(plan_id="basic", monthly_fee="9.00", currency="EUR", tariff_id="member")
     billed = rules.period("2026-11")

@@ -82,6 +82,28 @@ def test_the_documented_example_prices_as_documented(capsys):
     assert cdr["total_energy_cost"] == {"excl_vat": "7.26", "incl_vat": "9.08"}
     assert cdr["total_parking_cost"] == {"excl_vat": "4.50", "incl_vat": "5.63"}
     assert cdr["total_cost"] == {"excl_vat": "12.26", "incl_vat": "15.34"}
+    assert cdr["time_zone"] == "+01:00"
+
+
+@pytest.mark.parametrize(
+    ("start", "incl_vat"),
+    [
+        ("2025-03-01T20:30:00Z", "15.34"),  # 21:30 in Stockholm in winter, as a charger reports it
+        ("2025-07-01T19:30:00Z", "15.34"),  # 21:30 in summer
+        ("2025-07-01T21:30:00+02:00", "15.34"),  # the same instant, any offset
+        ("2025-07-01T20:30:00Z", "14.51"),  # 22:30 local: 27.5 kWh at the night rate, 0.24 (8.25 incl.)
+    ],
+)
+def test_a_session_with_its_sites_time_zone_is_priced_on_local_time(capsys, tmp_path, start, incl_vat):
+    session = json.loads((DOCS / "example-session.json").read_text())
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps({**session, "start": start, "time_zone": "Europe/Stockholm"}))
+    code, out, _ = run(capsys, DOCS / "example-tariff.json", path, "--json")
+    assert code == 0
+    cdr = json.loads(out)
+    assert (cdr["total_cost"]["incl_vat"], cdr["time_zone"]) == (incl_vat, "Europe/Stockholm")
+    code, out, _ = run(capsys, DOCS / "example-tariff.json", path)
+    assert "time restrictions read on the wall clock of Europe/Stockholm" in out
 
 
 @pytest.mark.parametrize(
@@ -102,6 +124,12 @@ def test_the_documented_example_prices_as_documented(capsys):
             json.dumps({"start": "2025-03-03T10:00:00+01:00", "periods": [{"minutes": -5}]}),
             1,
             "session.json: invalid session (1 problem):\n  periods[0].minutes: Input should be greater than 0",
+        ),
+        (
+            (FIXTURES / "energy_025.json").read_text(),
+            json.dumps({"start": "2025-03-03T09:00:00Z", "time_zone": "Europe/Atlantis", "periods": []}),
+            1,
+            "session.json: invalid session (1 problem):\n  time_zone: unknown time zone 'Europe/Atlantis'",
         ),
         (
             (FIXTURES / "max_price.json").read_text(),

@@ -264,14 +264,18 @@ def test_splitting_a_period_changes_nothing(tariff, profile, data):
         profile = with_periods(profile, [*profile.periods, charging_period(60, 100, None, None)])
         splittable = [len(profile.periods) - 1]
     index = data.draw(st.sampled_from(splittable))
-    period = profile.periods[index]
-    first_minutes = Decimal(data.draw(st.integers(1, int(period.minutes) - 1)))
-    first_energy = period.energy_kwh * first_minutes / period.minutes
+    first_minutes = data.draw(st.integers(1, int(profile.periods[index].minutes) - 1))
+    assert price_session(tariff, split(profile, index, first_minutes)) == price_session(tariff, profile)
+
+
+def split(profile: SessionProfile, index: int, first_minutes: int) -> SessionProfile:
+    """The profile with period `index` cut in two after `first_minutes`, energy in proportion."""
+    period, minutes = profile.periods[index], Decimal(first_minutes)
+    first_energy = period.energy_kwh * minutes / period.minutes
     halves = [
-        period.model_copy(update={"minutes": first_minutes, "energy_kwh": first_energy}),
+        period.model_copy(update={"minutes": minutes, "energy_kwh": first_energy}),
         period.model_copy(
-            update={"minutes": period.minutes - first_minutes, "energy_kwh": period.energy_kwh - first_energy}
+            update={"minutes": period.minutes - minutes, "energy_kwh": period.energy_kwh - first_energy}
         ),
     ]
-    split = with_periods(profile, [*profile.periods[:index], *halves, *profile.periods[index + 1 :]])
-    assert price_session(tariff, split) == price_session(tariff, profile)
+    return with_periods(profile, [*profile.periods[:index], *halves, *profile.periods[index + 1 :]])

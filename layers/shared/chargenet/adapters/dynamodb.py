@@ -23,9 +23,12 @@ from pynamodb.models import Model
 
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PendingCall, PresenceEvent
+from chargenet.domain.time_zones import site_clock, time_zone_name
 
 CHARGER_SK = "charger"
 CONNECTOR_SK_PREFIX = "connector#"
+SITE_SK = "site"
+SITE_KEY_PREFIX = "site#"  # a site's record shares the chargers table; '#' is in no charger id
 PENDING_CALL_TTL = timedelta(days=2)
 RECENT_BOOTS_KEPT = 10
 logger = logging.getLogger(__name__)  # enough for fault_rules.reboot_loop
@@ -43,6 +46,12 @@ def table_meta(table_env_var: str, local_name: str) -> type:
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 
     return Meta
+
+
+def deployment_time_zone() -> str:
+    """The template's DefaultTimeZone: the zone of sites that set none, and of sessions recorded before
+    sites had zones."""
+    return time_zone_name(os.environ.get("DEFAULT_TIME_ZONE", "UTC"))
 
 
 def _connector_sk(connector_id: int) -> str:
@@ -69,6 +78,7 @@ class _ChargersTable(Model):
 
 class ChargerItem(_ChargersTable):
     site_id = UnicodeAttribute(default="")
+    time_zone = UnicodeAttribute(null=True)
     vendor = UnicodeAttribute(null=True)
     model = UnicodeAttribute(null=True)
     serial_number = UnicodeAttribute(null=True)
@@ -93,6 +103,12 @@ class ChargerItem(_ChargersTable):
         fields = {name: getattr(self, name) for name in Charger.model_fields if name not in numbers}
         rated = int(self.rated_power_w) if self.rated_power_w is not None else None
         return Charger(**fields, presence_version=int(self.presence_version), rated_power_w=rated)
+
+
+class SiteItem(_ChargersTable):
+    """A site's settings: today its time zone, the default of its chargers."""
+
+    time_zone = UnicodeAttribute(null=True)
 
 
 class ConnectorItem(_ChargersTable):
@@ -133,12 +149,14 @@ class DynamoChargerRegistry:
         at: datetime,
         rated_power_w: int | None = None,
         certificate_not_after: datetime | None = None,
+        time_zone: str | None = None,
     ) -> bool:
         """Add a charger; False when the id is taken."""
         item = ChargerItem(
             charger_id,
             CHARGER_SK,
             site_id=site_id,
+            time_zone=time_zone,
             registered_at=at,
             rated_power_w=rated_power_w,
             certificate_not_after=certificate_not_after,
@@ -150,6 +168,22 @@ class DynamoChargerRegistry:
                 return False
             raise
         return True
+
+    def time_zone_of(self, charger: Charger) -> str:
+        """The wall clock of the charger's site: its own zone, else its site's, else the deployment's."""
+        site_zone = (
+            self.site_time_zone(charger.site_id) if charger.site_id and not charger.time_zone else None
+        )
+        return site_clock(charger.time_zone, site_zone, deployment_time_zone())
+
+    def site_time_zone(self, site_id: str) -> str | None:
+        try:
+            return SiteItem.get(f"{SITE_KEY_PREFIX}{site_id}", SITE_SK).time_zone
+        except DoesNotExist:
+            return None
+
+    def set_site_time_zone(self, site_id: str, time_zone: str) -> None:
+        SiteItem(f"{SITE_KEY_PREFIX}{site_id}", SITE_SK, time_zone=time_zone_name(time_zone)).save()
 
     def list(self) -> list[Charger]:
         """Every charger that can be read: one corrupt record must not blind the fleet-wide sweep."""

@@ -16,7 +16,12 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chargenet.adapters.dynamodb import conditional_failed, conditional_update, table_meta
+from chargenet.adapters.dynamodb import (
+    conditional_failed,
+    conditional_update,
+    deployment_time_zone,
+    table_meta,
+)
 from chargenet.domain.models import SessionRecord
 from chargenet.domain.sessions import SessionEvent, SessionFacts, SessionState
 
@@ -49,6 +54,7 @@ class SessionItem(Model):
     state = UnicodeAttribute()
     tariff_id = UnicodeAttribute(null=True)
     tariff_json = UnicodeAttribute(null=True)
+    time_zone = UnicodeAttribute(null=True)
     rated_power_w = NumberAttribute(null=True)
     energy_wh = NumberAttribute(default=0)
     peak_power_w = NumberAttribute(default=0)
@@ -63,6 +69,8 @@ class SessionItem(Model):
 
     def to_domain(self) -> SessionRecord:
         values = {name: getattr(self, name) for name in SessionRecord.model_fields}
+        # Sessions recorded before sites had time zones are priced on the deployment's.
+        values["time_zone"] = values["time_zone"] or deployment_time_zone()
         return SessionRecord.model_validate(values)
 
 

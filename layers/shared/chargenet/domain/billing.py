@@ -12,6 +12,7 @@ from chargenet.domain.clock import ocpp_time
 from chargenet.domain.models import SessionRecord, mask_tag
 from chargenet.domain.sessions import SessionFacts
 from chargenet.domain.tariffs import PricedSession, SessionPeriod, SessionProfile, Tariff
+from chargenet.domain.time_zones import time_zone_name
 
 _COST_FIELDS = (
     "total_cost",
@@ -42,6 +43,15 @@ class BillingRecord(BaseModel):
     ocpi: dict[str, Any]
     payment_reference: str | None = None  # the payment that settles it (filled by payments)
     credit_reference_id: str | None = None  # set on a credit record: the CDR it corrects
+
+    @property
+    def time_zone(self) -> str:
+        """The site's IANA zone the CDR was priced in; UTC for CDRs priced before zones, or on an offset."""
+        zone = self.ocpi.get("cdr_location", {}).get("time_zone", "UTC")
+        try:
+            return time_zone_name(zone)
+        except ValueError:
+            return "UTC"
 
 
 _PRICE_FIELDS = (
@@ -78,11 +88,13 @@ def credit_record(original: BillingRecord, reason: str, now: datetime) -> Billin
     )
 
 
-def session_profile(facts: SessionFacts) -> SessionProfile:
-    """The session as the tariff engine sees it: consecutive periods from the start."""
+def session_profile(facts: SessionFacts, time_zone: str | None) -> SessionProfile:
+    """The session as the tariff engine sees it: consecutive periods from the start, on the wall clock
+    of the site's `time_zone` (None: the start's UTC offset, which is UTC for an OCPP charger)."""
     assert facts.started_at is not None
     return SessionProfile(
         start=facts.started_at,
+        time_zone=time_zone,
         periods=[
             SessionPeriod(
                 minutes=period.seconds / Decimal(60),
@@ -118,6 +130,8 @@ def billing_record(
             "id": session.charger_id,
             "evse_uid": f"{session.charger_id}*{session.connector_id}",
             "connector_id": str(session.connector_id),
+            # as on an OCPI Location: the wall clock the tariff's time restrictions were read on
+            "time_zone": priced.time_zone,
         },
         "currency": priced.currency,
         "tariffs": [tariff.model_dump(mode="json", exclude_none=True)],

@@ -117,6 +117,7 @@ class Charger(BaseModel):
 
     charger_id: str
     site_id: str = ""
+    time_zone: str | None = None  # its own IANA zone; None: its site's, else the deployment default
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
@@ -234,6 +235,7 @@ class SessionRecord(BaseModel):
     state: str = "active"
     tariff_id: str | None = None
     tariff_json: str | None = None  # snapshot at start: later edits never change this session
+    time_zone: str | None = None  # the site's IANA zone at start: the wall clock the tariff reads
     rated_power_w: int | None = None
     energy_wh: int = 0
     peak_power_w: int = 0

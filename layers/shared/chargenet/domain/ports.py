@@ -22,6 +22,10 @@ from chargenet.domain.sessions import SessionEvent, SessionFacts
 class ChargerRegistry(Protocol):
     def get(self, charger_id: str) -> Charger | None: ...
 
+    def time_zone_of(self, charger: Charger) -> str:
+        """The IANA zone of the charger's wall clock: its own, else its site's, else the deployment's."""
+        ...
+
     def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
         """Record the boot; the charger as it is now, with its recent boots."""
         ...

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -181,15 +182,16 @@ class Line(BaseModel):
 
 def usage_line(record: BillingRecord, id_tag: str) -> Line:
     """A CDR as the subscriber's usage line: its total incl. VAT, keyed by the CDR id so a replayed
-    stream record never bills twice."""
+    stream record never bills twice. Times are the site's, as the driver saw them on the wall."""
     kwh = (Decimal(record.energy_wh) / 1000).quantize(Decimal("0.001"))
-    start, end = record.start_date_time.astimezone(UTC), record.end_date_time.astimezone(UTC)
+    zone = ZoneInfo(record.time_zone)
+    start, end = record.start_date_time.astimezone(zone), record.end_date_time.astimezone(zone)
     return Line(
         amount_minor=to_minor_units(record.total_incl_vat, record.currency),
         currency=record.currency,
         description=(
             f"Charging session {record.session_id}: {kwh} kWh, "
-            f"{start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC"
+            f"{start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} {record.time_zone}"
         ),
         idempotency_key=f"usage-{record.cdr_id}",
         metadata={"cdr_id": record.cdr_id, "session_id": record.session_id, "id_tag": id_tag},

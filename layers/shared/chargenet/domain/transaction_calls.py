@@ -86,6 +86,7 @@ def _open_session(
         started_at=request.timestamp,
         tariff_id=tariff[0] if tariff else None,
         tariff_json=tariff[1] if tariff else None,
+        time_zone=ctx.deps.registry.time_zone_of(charger) if charger else None,
         rated_power_w=charger.rated_power_w if charger else None,
         site_id=charger.site_id if charger else "",
     )

@@ -51,7 +51,7 @@ class Biller:
         if session.tariff_json is None:
             return BillingOutcome.NO_TARIFF
         tariff = load_tariff(session.tariff_json)
-        priced = price_session(tariff, session_profile(facts))
+        priced = price_session(tariff, session_profile(facts, session.time_zone))
         created = self.cdrs.create(billing_record(session, facts, tariff, priced, self.clock()))
         self.sessions.mark_billed(session_id)
         return BillingOutcome.BILLED if created else BillingOutcome.ALREADY_BILLED

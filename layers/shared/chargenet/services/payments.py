@@ -19,7 +19,7 @@ from typing import Protocol
 
 from chargenet.domain import payments as rules
 from chargenet.domain.billing import BillingRecord, session_profile
-from chargenet.domain.models import SessionRecord, TagStatus
+from chargenet.domain.models import Charger, SessionRecord, TagStatus
 from chargenet.domain.payments import (
     Availability,
     CheckoutCreated,
@@ -176,7 +176,7 @@ class PaymentDesk:
         availability = rules.connector_availability(
             charger, self.registry.connectors(charger_id), connector_id
         )
-        display = self._price(charger_id, connector_id)
+        display = self._price(charger, connector_id)
         currency = display.currency if display else None
         return PayPage(
             charger_id=charger_id,
@@ -188,12 +188,12 @@ class PaymentDesk:
             methods=self.config.methods_for(currency) if currency else [],
         )
 
-    def _price(self, charger_id: str, connector_id: int) -> PriceDisplay | None:
-        in_force = self.tariffs.in_force(charger_id, connector_id)
+    def _price(self, charger: Charger, connector_id: int) -> PriceDisplay | None:
+        in_force = self.tariffs.in_force(charger.charger_id, connector_id)
         if in_force is None:
             return None
         try:
-            return price_display(load_tariff(in_force[1]), self.clock())
+            return price_display(load_tariff(in_force[1]), self.clock(), self.registry.time_zone_of(charger))
         except TariffError:  # not in force right now (its dates): nothing to sell
             return None
 
@@ -482,6 +482,6 @@ def running_cost(session: SessionRecord, events: list[SessionEvent]) -> tuple[De
     facts = fold(events, rated_power_w=rated)
     if facts.started_at is None:
         return None
-    priced = price_session(load_tariff(session.tariff_json), session_profile(facts))
+    priced = price_session(load_tariff(session.tariff_json), session_profile(facts, session.time_zone))
     total = priced.total_cost
     return (total.incl_vat if total.incl_vat is not None else total.excl_vat), priced.currency

@@ -46,9 +46,10 @@ class PriceDisplay(BaseModel):
     notes: list[str]
 
 
-def price_display(tariff: Tariff, at: datetime) -> PriceDisplay:
+def price_display(tariff: Tariff, at: datetime, time_zone: str | None = None) -> PriceDisplay:
+    """Prices in force at `at` on the wall clock of `time_zone` (the charger's site; None: `at`'s offset)."""
     check_in_force(tariff, at)
-    components = components_at_start(tariff, at)
+    components = components_at_start(tariff, at, time_zone=time_zone)
     currency = tariff.currency
     energy, charging, parking, flat = (
         components.get(d) for d in (Dim.ENERGY, Dim.TIME, Dim.PARKING_TIME, Dim.FLAT)
@@ -62,7 +63,7 @@ def price_display(tariff: Tariff, at: datetime) -> PriceDisplay:
         per_minute=_unit_price(charging, currency, per=60),
         idle_per_hour=_unit_price(parking, currency),
         idle_per_minute=_unit_price(parking, currency, per=60),
-        flat=_flat(tariff, at) if flat else None,
+        flat=_flat(tariff, at, time_zone) if flat else None,
         vat={dim: component.vat for dim, component in components.items()},
         min_price=tariff.min_price,
         max_price=tariff.max_price,
@@ -112,9 +113,9 @@ def _unit_price(component: PriceComponent | None, currency: str, per: int = 1) -
     return Price(excl_vat=round_unit_price(excl, currency), incl_vat=round_unit_price(incl, currency))
 
 
-def _flat(tariff: Tariff, at: datetime) -> Price:
+def _flat(tariff: Tariff, at: datetime, time_zone: str | None) -> Price:
     # billing itself: a session that ends as it starts costs exactly the flat fee
-    return price_session(tariff, SessionProfile(start=at)).total_fixed_cost
+    return price_session(tariff, SessionProfile(start=at, time_zone=time_zone)).total_fixed_cost
 
 
 def _notes(tariff: Tariff, components: dict[TariffDimensionType, PriceComponent]) -> list[str]:

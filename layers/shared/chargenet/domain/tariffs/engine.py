@@ -20,19 +20,26 @@ How a session is priced (OCPI 2.2.1 module "Tariffs"; SPEC section 5):
 Volumes are exact fractions inside: interpolating a kWh crossing divides, Decimal division rounds, and
 the bill must not depend on how the meter happened to split the session. Money is rounded only once.
 Power or current that is not known (None) satisfies no power or current restriction.
-Wall-clock restrictions use the UTC offset of the session start for the whole session.
+
+Wall-clock restrictions (start/end_time, start/end_date, day_of_week) read the clock on the wall of the
+charger's site: the session's `time_zone` (an IANA name) with its real offsets over the whole session, so
+a session is also cut where a daylight-saving change moves the wall clock. In the missing hour of spring
+the wall clock never shows, say, 02:30: a restriction boundary there takes effect at the jump; in the
+repeated hour of autumn the wall clock shows 02:30 twice, and each time counts. Without a `time_zone`
+the start's own UTC offset is used for the whole session. Durations are always elapsed time.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal, localcontext
 from enum import StrEnum
 from fractions import Fraction
 from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -49,6 +56,7 @@ from chargenet.domain.tariffs.model import (
     TariffRestrictions,
     validate_json,
 )
+from chargenet.domain.time_zones import TimeZoneName
 
 Dim = TariffDimensionType
 DAY_SECONDS = 86_400
@@ -58,6 +66,7 @@ WH_PER_KWH = 1000
 STEP_UNITS_PER_PRICE_UNIT = {Dim.ENERGY: WH_PER_KWH, Dim.TIME: HOUR_SECONDS, Dim.PARKING_TIME: HOUR_SECONDS}
 STEP_UNIT_NAMES = {Dim.ENERGY: "Wh", Dim.TIME: "s", Dim.PARKING_TIME: "s"}
 WEEKDAYS = list(DayOfWeek)  # in date.weekday() order
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 VOLUME_QUANTUM = Decimal("0.000001")  # reported kWh and hours; costs use the exact volumes
 UNKNOWN_VAT = "VAT not given by the tariff, incl_vat is excl_vat for this line"
 
@@ -81,11 +90,15 @@ class SessionPeriod(BaseModel):
 
 
 class SessionProfile(BaseModel):
-    """A session as consecutive periods from `start`, whose UTC offset sets the local wall clock."""
+    """A session as consecutive periods from `start`, on the wall clock of `time_zone` (an IANA name).
+
+    Without a time_zone, the start's own UTC offset is the wall clock for the whole session.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     start: AwareDatetime
+    time_zone: TimeZoneName | None = None
     periods: list[SessionPeriod] = Field(default_factory=list)
 
 
@@ -122,6 +135,7 @@ class PricedSession(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     currency: str
+    time_zone: str  # the wall clock restrictions were read on: an IANA name, or the start's UTC offset
     total_cost: Price
     total_fixed_cost: Price
     total_energy: Decimal
@@ -155,7 +169,7 @@ def price_session(tariff: Tariff, profile: SessionProfile) -> PricedSession:
     """The CDR cost fields of `profile` under `tariff`, by the rules in this module's docstring."""
     check_in_force(tariff, profile.start)
     elements = pricing_elements(tariff)
-    clock = _LocalClock.of(profile.start)
+    clock = _LocalClock.of(profile.start, profile.time_zone)
     pieces = _pieces(elements, profile, clock)
     priced = [_price_piece(elements, piece, clock) for piece in pieces]
     lines = _usage(pieces, priced)
@@ -167,6 +181,7 @@ def price_session(tariff: Tariff, profile: SessionProfile) -> PricedSession:
     parking_seconds = sum((p.seconds for p in pieces if p.period.parking), Fraction(0))
     return PricedSession(
         currency=tariff.currency,
+        time_zone=clock.name,
         total_cost=_clamp(costs, amounts, tariff, notes),
         total_fixed_cost=costs[Dim.FLAT],
         total_energy=_reported(sum((p.kwh for p in pieces), Fraction(0))),
@@ -197,10 +212,14 @@ def pricing_elements(tariff: Tariff) -> list[TariffElement]:
 
 
 def components_at_start(
-    tariff: Tariff, start: datetime, power_kw: Decimal | None = None, current_a: Decimal | None = None
+    tariff: Tariff,
+    start: datetime,
+    power_kw: Decimal | None = None,
+    current_a: Decimal | None = None,
+    time_zone: str | None = None,
 ) -> dict[TariffDimensionType, PriceComponent]:
     """The component of each dimension in force at a session start: no energy, no duration yet."""
-    day, second = _LocalClock.of(start).read(Fraction(0))
+    day, second = _LocalClock.of(start, time_zone).read(Fraction(0))
     conditions = Conditions(Fraction(0), day, second, Fraction(0), power_kw, current_a)
     elements = pricing_elements(tariff)
     found = {dim: component_in_force(elements, dim, conditions) for dim in Dim}
@@ -258,27 +277,82 @@ def _seconds(wall: time) -> int:
 
 @dataclass(frozen=True)
 class _LocalClock:
-    """The wall clock at the session start's UTC offset."""
+    """The wall clock of the session's place, read at elapsed seconds from the session start."""
 
-    first_day: date
-    start_second: Fraction
+    zone: tzinfo
+    name: str
+    start_epoch: Fraction  # the start, in UTC seconds since 1970-01-01
 
     @classmethod
-    def of(cls, start: datetime) -> _LocalClock:
-        wall = start.replace(tzinfo=None)
-        second = _seconds(wall.time()) + wall.second + Fraction(wall.microsecond, 10**6)
-        return cls(wall.date(), second)
+    def of(cls, start: datetime, time_zone: str | None = None) -> _LocalClock:
+        offset = start.utcoffset()
+        assert offset is not None  # SessionProfile.start is an AwareDatetime
+        zone: tzinfo = ZoneInfo(time_zone) if time_zone else timezone(offset)
+        since_epoch = start - EPOCH
+        epoch_seconds = Fraction(since_epoch.days * DAY_SECONDS + since_epoch.seconds)
+        name = time_zone or _offset_name(offset)
+        return cls(zone, name, epoch_seconds + Fraction(since_epoch.microseconds, 10**6))
 
     def read(self, elapsed: Fraction) -> tuple[date, Fraction]:
-        days, second = divmod(self.start_second + elapsed, DAY_SECONDS)
-        return self.first_day + timedelta(days=int(days)), second
+        """The local date and second of the day at `elapsed`."""
+        instant = self.start_epoch + elapsed
+        days, second = divmod(instant + self._offset(math.floor(instant)), DAY_SECONDS)
+        return EPOCH.date() + timedelta(days=int(days)), second
 
     def crossings(self, second_of_day: int, after: Fraction, before: Fraction) -> list[Fraction]:
-        """Elapsed times strictly between `after` and `before` when the clock reads `second_of_day`."""
-        shift = self.start_second - second_of_day
-        first = math.floor((after + shift) / DAY_SECONDS) + 1
-        last = math.ceil((before + shift) / DAY_SECONDS) - 1
-        return [day * DAY_SECONDS - shift for day in range(first, last + 1)]
+        """Elapsed times strictly between `after` and `before` when the clock reads `second_of_day`.
+
+        Twice on the day the clock is put back, if it reads that time in the repeated hour; never on the
+        day it is put forward, if that time falls in the skipped hour (`transitions` cuts there instead).
+        """
+        first_day, last_day = self.read(after)[0], self.read(before)[0]
+        found = set()
+        for days in range((last_day - first_day).days + 3):
+            wall = datetime.combine(first_day + timedelta(days=days - 1), time()) + timedelta(
+                seconds=second_of_day
+            )
+            for fold in (0, 1):
+                elapsed = int(wall.replace(tzinfo=self.zone, fold=fold).timestamp()) - self.start_epoch
+                if after < elapsed < before and self.read(elapsed)[1] == second_of_day:
+                    found.add(elapsed)
+        return sorted(found)
+
+    def transitions(self, after: Fraction, before: Fraction) -> list[Fraction]:
+        """Elapsed times strictly between `after` and `before` when the zone's UTC offset changes.
+
+        zoneinfo does not list a zone's transitions, so they are found by sampling the offset every
+        hour (no zone changes its offset twice within an hour) and bisecting to the second.
+        """
+        if isinstance(self.zone, timezone):
+            return []
+        found = []
+        low = math.floor(self.start_epoch + after)
+        end = math.ceil(self.start_epoch + before)
+        while low < end:
+            high = min(low + HOUR_SECONDS, end)
+            if self._offset(low) != self._offset(high):
+                found.append(self._first_second_of(self._offset(high), low, high) - self.start_epoch)
+            low = high
+        return [t for t in found if after < t < before]
+
+    def _first_second_of(self, offset: int, low: int, high: int) -> int:
+        """The first second in (low, high] at `offset`, given `low` is at another one and `high` at it."""
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if self._offset(middle) == offset else (middle, high)
+        return high
+
+    def _offset(self, epoch_second: int) -> int:
+        offset = datetime.fromtimestamp(epoch_second, self.zone).utcoffset()
+        assert offset is not None
+        return int(offset.total_seconds())
+
+
+def _offset_name(offset: timedelta) -> str:
+    """+01:00, -05:00, +05:30, as ISO 8601 writes a UTC offset."""
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -295,13 +369,16 @@ def _pieces(elements: list[TariffElement], profile: SessionProfile, clock: _Loca
     wall = {0} | {_seconds(t) for r in restrictions for t in (r.start_time, r.end_time) if t is not None}
     durations = {Fraction(d) for r in restrictions for d in (r.min_duration, r.max_duration) if d is not None}
     thresholds = {Fraction(k) for r in restrictions for k in (r.min_kwh, r.max_kwh) if k is not None}
+    # The wall clock's cuts once for the whole session: each reading of the zone costs a lookup.
+    length = sum((Fraction(p.minutes) * 60 for p in profile.periods), Fraction(0))
+    on_the_wall = {c for s in wall for c in clock.crossings(s, Fraction(0), length)}
+    on_the_wall |= set(clock.transitions(Fraction(0), length))
     pieces: list[_Piece] = []
     elapsed, kwh = Fraction(0), Fraction(0)
     for period in profile.periods:
         seconds, energy = Fraction(period.minutes) * 60, Fraction(period.energy_kwh)
         end = elapsed + seconds
-        cuts = {elapsed, end} | {d for d in durations if elapsed < d < end}
-        cuts |= {c for s in wall for c in clock.crossings(s, elapsed, end)}
+        cuts = {elapsed, end} | {d for d in durations | on_the_wall if elapsed < d < end}
         cuts |= {elapsed + seconds * (k - kwh) / energy for k in thresholds if kwh < k < kwh + energy}
         for a, b in pairwise(sorted(cuts)):
             before = kwh + energy * (a - elapsed) / seconds
@@ -388,7 +465,7 @@ class _Amount:
 def _session_flat(tariff: Tariff, profile: SessionProfile) -> PriceComponent | None:
     first = profile.periods[0] if profile.periods else None
     power, current = (first.power_kw, first.current_a) if first else (None, None)
-    return components_at_start(tariff, profile.start, power, current).get(Dim.FLAT)
+    return components_at_start(tariff, profile.start, power, current, profile.time_zone).get(Dim.FLAT)
 
 
 def _line_amount(line: _Line) -> _Amount:
