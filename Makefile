@@ -25,6 +25,13 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
 	@command -v stdbuf >/dev/null || { echo "stdbuf (coreutils) is required"; exit 1; }
+	@# The broker's principal plugin (local/chargenet_local/principal_plugin.c) is built against these.
+	@{ command -v cc && test -f /usr/include/mosquitto_plugin.h && test -f /usr/include/mosquitto.h \
+	  && test -f /usr/include/openssl/x509.h; } >/dev/null || { \
+	  echo "installing gcc, mosquitto-dev, libmosquitto-dev, libssl-dev"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    gcc libc6-dev mosquitto-dev libmosquitto-dev libssl-dev >/dev/null; }
 
 # The headless browser the payment page tests drive: Debian's chromium and its driver.
 browser:

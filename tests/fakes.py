@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -241,10 +242,11 @@ class InMemoryPendingCalls:
 class FakeCertificateAuthority:
     """Signs CSRs with a throwaway CA (real certificates, so serials and expiries can be read)."""
 
-    def __init__(self, days: int = 365) -> None:
+    def __init__(self, days: int = 365, clock: Callable[[], datetime] | None = None) -> None:
         from cryptography.hazmat.primitives.asymmetric import ec
 
         self.days = days
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._key = ec.generate_private_key(ec.SECP256R1())
         self.by_charger: dict[str, list[ChargerCertificate]] = {}
 
@@ -266,7 +268,9 @@ class FakeCertificateAuthority:
             .sign(self._key, hashes.SHA256())
         )
         pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-        issued = ChargerCertificate(f"cert-{certificate.serial_number:x}", pem, CertificateStatus.ACTIVE)
+        # IoT's certificate id: the SHA-256 of the DER, what the rule's principal() gives.
+        certificate_id = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+        issued = ChargerCertificate(certificate_id, pem, CertificateStatus.ACTIVE, self._clock())
         self.by_charger.setdefault(charger_id, []).append(issued)
         return issued
 

@@ -44,8 +44,10 @@ class Network:
         self.channel = RecordingChannel()
         self.pending = InMemoryPendingCalls()
         self.dedupe = DictDeduplicator()
-        self.certificates = FakeCertificateAuthority()
         self.now = now
+        self.certificates = FakeCertificateAuthority(clock=lambda: self.now)
+        # The certificate each charger's connection was made with (the rule's principal()).
+        self.principals: dict[str, str | None] = {}
         self.faults = FaultTracker(InMemoryFaultStore(), RecordingPublisher(), lambda: self.now)
         self.ingest = OcppIngest(
             registry=self.registry,
@@ -69,6 +71,7 @@ class Network:
             IngestEvent(
                 charger_id=charger_id,
                 client_id=charger_id,
+                principal=self.principals.get(charger_id),
                 payload=base64.b64encode(frame).decode(),
                 received_at=int((T0 + timedelta(minutes=received_minutes)).timestamp() * 1000),
             )

@@ -48,6 +48,8 @@ class InMemoryPaymentStore:
     def __init__(self) -> None:
         self.payments: dict[str, Payment] = {}
         self.lost_races = 0
+        self.listed = 0  # payments in_states returned: what a sweep read
+        self.checkout_slots: dict[tuple[str, int, int], tuple[str, datetime]] = {}
 
     def create(self, payment: Payment) -> bool:
         if payment.payment_id in self.payments:
@@ -72,8 +74,26 @@ class InMemoryPaymentStore:
     def by_tag(self, id_tag: str) -> Payment | None:
         return next((p for p in self.payments.values() if p.id_tag == id_tag), None)
 
-    def in_states(self, states: Sequence[PaymentState]) -> list[Payment]:
-        return [p for p in self.payments.values() if p.state in states]
+    def in_states(
+        self, states: Sequence[PaymentState], created_before: datetime | None = None
+    ) -> list[Payment]:
+        found = [
+            p
+            for p in self.payments.values()
+            if p.state in states and (created_before is None or p.created_at < created_before)
+        ]
+        self.listed += len(found)
+        return found
+
+    def reserve_checkout(
+        self, charger_id: str, connector_id: int, payment_id: str, now: datetime, until: datetime, slots: int
+    ) -> bool:
+        for number in range(slots):
+            held = self.checkout_slots.get((charger_id, connector_id, number))
+            if held is None or held[1] <= now:
+                self.checkout_slots[charger_id, connector_id, number] = (payment_id, until)
+                return True
+        return False
 
     def only(self) -> Payment:
         [payment] = self.payments.values()

@@ -12,6 +12,7 @@ from chargenet.domain.time_zones import time_zone_name
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.output import as_json, table
+from chargenet_shim.credentials import MIN_PASSWORD_BYTES
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -32,7 +33,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--rated-power-kw", type=int, default=22, help="most power any connector delivers (default 22)"
     )
     add.add_argument(
-        "--password-stdin", action="store_true", help="read an OCPP Basic Auth password from stdin"
+        "--password-stdin",
+        action="store_true",
+        help=f"read an OCPP Basic Auth password (at least {MIN_PASSWORD_BYTES} bytes) from stdin",
     )
     add.add_argument("--json", action="store_true")
     add.set_defaults(run=add_charger)

@@ -33,6 +33,9 @@ SITE = "SITE-DEMO-S"
 CHARGERS = tuple(f"DEMO-S-{n:03d}" for n in range(1, 7))
 ROTATED = CHARGERS[0]
 RATED_POWER_W = 22_000
+# What the demo's SimulatedChargers say they are in their BootNotification: the releases are for them
+# (the signed statement names vendor and model, and a charger refuses a release for another).
+FOR_DEMO_CHARGERS = ("--charge-point-vendor", "chargenet", "--charge-point-model", "SimCharger")
 # SimulatedCharger's factory firmware: what every demo charger boots with.
 FACTORY_VERSION = "0.1.0"
 RELEASE = "0.2.0"
@@ -110,7 +113,9 @@ def _publish(state: StackState, say: Say) -> None:
                 continue  # the demo run again on a kept stack: a version names one image for good
             image = Path(folder) / f"firmware-{version}.bin"
             image.write_bytes(b"\x7fELF chargenet demo firmware " * 400 + version.encode())
-            published = _chargenet(home, "firmware", "publish", str(image), "--version", version)
+            published = _chargenet(
+                home, "firmware", "publish", str(image), "--version", version, *FOR_DEMO_CHARGERS
+            )
             say("  " + published.splitlines()[0])
     _tamper(s3, bucket, TAMPERED_RELEASE)
     say(f"  an attacker who can write the bucket patches {TAMPERED_RELEASE}'s image, leaving its metadata")

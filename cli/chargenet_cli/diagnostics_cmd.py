@@ -4,12 +4,19 @@
 (valid for an hour) for diagnostics/<charger>/<time>.log in the diagnostics bucket: the
 charger uploads with one HTTP PUT and holds no AWS credentials of its own. The URL is
 signed with SigV4, which S3 requires for objects encrypted with a KMS key.
+
+What a charger uploads is untrusted. A pre-signed PUT cannot cap its size (S3 enforces a size
+range only in a POST policy's form fields, and OCPP 1.6 gives the charger a bare URL), so the
+cap is enforced here, where the file is read: `get` refuses a file over MAX_FILE_BYTES before
+reading its body, and the bucket expires such files after a day. Printed files are stripped of
+terminal control sequences, which could otherwise rewrite the operator's screen or terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +27,12 @@ from chargenet_cli.output import as_json, table
 
 UPLOAD_URL_EXPIRY_S = 3600
 KEY_PREFIX = "diagnostics/"
+# The bucket's expire-oversized-diagnostics lifecycle rule uses the same number (a test holds them equal).
+MAX_FILE_BYTES = 16 * 1024 * 1024
+# ESC sequences: CSI (ESC [ params final), terminated OSC/DCS/SOS/PM/APC strings, two-byte escapes.
+_ESCAPE_SEQUENCES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)|[@-_])")
+# What is left: C0 controls but tab and line feed (a lone CR rewrites the line), DEL, C1 (\x9b is CSI).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -102,11 +115,30 @@ def get_file(args: argparse.Namespace) -> str:
         raise UsageError("give the file name as `diagnostics list` shows it, without a path")
     local_env.connect(args.home)
     key = _file_key(args.charger_id, args.name)
-    body = _s3().get_object(Bucket=_bucket(), Key=key)["Body"].read()
+    body = _read_capped(key)
     if args.output is None:
-        return body.decode("utf-8", errors="replace").rstrip("\n")
+        return printable(body.decode("utf-8", errors="replace")).rstrip("\n")
     args.output.write_bytes(body)
     return f"saved {key} to {args.output} ({len(body)} bytes)"
+
+
+def _read_capped(key: str) -> bytes:
+    """The file's bytes; a file over the cap is refused before its body is read."""
+    response = _s3().get_object(Bucket=_bucket(), Key=key)
+    size = int(response["ContentLength"])
+    if size > MAX_FILE_BYTES:
+        response["Body"].close()
+        raise CliError(
+            f"{key} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for diagnostics files: "
+            "not read (the bucket deletes such files after a day)"
+        )
+    return bytes(response["Body"].read())
+
+
+def printable(text: str) -> str:
+    """`text` without terminal escape sequences and control characters (line breaks and tabs stay)."""
+    text = text.replace("\r\n", "\n")
+    return _CONTROL_CHARACTERS.sub("", _ESCAPE_SEQUENCES.sub("", text))
 
 
 def _file_key(charger_id: str, name: str | None) -> str:

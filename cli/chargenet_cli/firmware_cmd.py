@@ -1,8 +1,8 @@
 """`chargenet firmware publish|deploy|status`: signed firmware releases and their rollouts.
 
 Publish. The image is signed with the operator's ECDSA P-256 key in the format chargers verify
-(chargenet_shim.firmware: the signature covers version, image SHA-256, size and `force`
-together) and stored as a package (manifest line + image) at firmware/<version>/package in
+(chargenet_shim.firmware: the signature covers version, image SHA-256, size, `force`, the
+charger vendor and model it is for and its expiry, if any, together) and stored as a package (manifest line + image) at firmware/<version>/package in
 the private, KMS-encrypted FirmwareBucket. Who signs is a FirmwareSigner (firmware_signing.py).
 Locally the key is a PEM file under the stack home, created on first use with 0600 permissions
 and never printed; its public half is written next to it for chargers to pin (`chargenet-shim
@@ -19,12 +19,14 @@ disagree, and needs no table, grants or KMS use of its own; a fleet has tens of 
 listing them with one HEAD each is cheap.
 
 Deploy. One AWS IoT job per deployment whose targets are the chosen chargers' things
-(firmware_jobs.py): its document names the release and its package as an IoT pre-signed URL
-placeholder, so chargers hold no AWS credentials. `--rollout-percent` picks a deterministic
+(firmware_jobs.py): its document names the release and its package, at the S3 version id it
+had when the job was made, as an IoT pre-signed URL placeholder, so chargers hold no AWS
+credentials and whoever can write the bucket later cannot change what the job installs. `--rollout-percent` picks a deterministic
 subset by hash; IoT paces the executions (`--max-per-minute`) and cancels a rollout in which a
 fifth of the chargers fail. A downgrade needs `--force`: the release is signed again with
-`force` in the signed manifest (firmware/<version>/forced-package), so nobody between the
-operator and the charger can add it.
+`force` and an expiry (`--valid-days`, a week by default) in the signed manifest
+(firmware/<version>/forced-package), so nobody between the operator and the charger can add it
+and nobody who kept the package can install it after the rollout's time.
 
 Status. IoT keeps each charger's execution (queued, in progress with the firmware status the
 charger last reported, succeeded, failed, rejected); `status` shows the latest per charger,
@@ -50,7 +52,14 @@ from pydantic import ValidationError
 from chargenet.domain.models import Charger
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
-from chargenet_cli.firmware_jobs import DEFAULT_MAX_PER_MINUTE, Execution, FirmwareJobs, job_document, job_id
+from chargenet_cli.firmware_jobs import (
+    DEFAULT_MAX_PER_MINUTE,
+    Execution,
+    FirmwareJobs,
+    PackageObject,
+    job_document,
+    job_id,
+)
 from chargenet_cli.firmware_signing import (
     KMS_KEY_VARIABLE,
     FirmwareSigner,
@@ -61,13 +70,25 @@ from chargenet_cli.firmware_signing import (
 )
 from chargenet_cli.output import as_json, table
 from chargenet_local.stack import StackState
-from chargenet_shim.firmware import FirmwareManifest, VendorSignature, pack, precedence, unpack
+from chargenet_shim.firmware import (
+    FirmwareManifest,
+    FirmwareRejected,
+    Target,
+    VendorSignature,
+    pack,
+    precedence,
+    unpack,
+    verify,
+)
 
 PACKAGE_PREFIX = "firmware/"
 # The role IoT assumes to pre-sign package URLs: the stack output FirmwareJobsRoleArn.
 JOBS_ROLE_VARIABLE = "FIRMWARE_JOBS_ROLE_ARN"
 KEY_FILE = "operator-key.pem"
 PUBLIC_KEY_FILE = "operator-key.pub.pem"
+# How long a forced (downgrade) package may be installed: long enough for IoT to reach chargers
+# that were offline a few days, short enough that a kept copy is soon worthless.
+FORCED_VALID_DAYS = 7
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -77,6 +98,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     publish = sub.add_parser("publish", help="sign a firmware image and store it as a release")
     publish.add_argument("file", type=Path, help="the firmware image")
     publish.add_argument("--version", required=True, help="semantic version, e.g. 1.4.0")
+    publish.add_argument(
+        "--charge-point-vendor",
+        required=True,
+        help="the chargers it is for, as their BootNotification's chargePointVendor (signed: others refuse it)",
+    )
+    publish.add_argument(
+        "--charge-point-model",
+        required=True,
+        help="the chargers it is for, as their BootNotification's chargePointModel (signed: others refuse it)",
+    )
+    publish.add_argument(
+        "--valid-days",
+        type=int,
+        help="no charger installs the release after this many days (default: no expiry)",
+    )
     publish.add_argument(
         "--vendor-signature",
         type=Path,
@@ -100,6 +136,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--rollout-percent", type=int, default=100, help="send to this share of the targets (default 100)"
     )
     deploy.add_argument("--force", action="store_true", help="allow installing over a newer version")
+    deploy.add_argument(
+        "--valid-days",
+        type=int,
+        help=f"with --force: the forced package expires after this many days (default {FORCED_VALID_DAYS})",
+    )
     deploy.add_argument(
         "--max-per-minute",
         type=int,
@@ -142,6 +183,9 @@ class Release:
     size: int
     key_id: str
     published_at: str
+    charge_point_vendor: str = ""
+    charge_point_model: str = ""
+    expires_at: str = ""  # ISO 8601 UTC; empty: no expiry
 
     def metadata(self) -> dict[str, str]:
         """As S3 user metadata: string values, lowercase names."""
@@ -151,6 +195,9 @@ class Release:
             "size": str(self.size),
             "key-id": self.key_id,
             "published-at": self.published_at,
+            "charge-point-vendor": self.charge_point_vendor,
+            "charge-point-model": self.charge_point_model,
+            "expires-at": self.expires_at,
         }
 
     @classmethod
@@ -161,6 +208,10 @@ class Release:
             size=int(metadata["size"]),
             key_id=metadata["key-id"],
             published_at=metadata["published-at"],
+            # Releases stored before the statement named them: chargers refuse those packages.
+            charge_point_vendor=metadata.get("charge-point-vendor", ""),
+            charge_point_model=metadata.get("charge-point-model", ""),
+            expires_at=metadata.get("expires-at", ""),
         )
 
 
@@ -191,6 +242,15 @@ def select_targets(
     else:
         wanted = sorted(cid for cid, c in known.items() if site is None or c.site_id == site)
     return [cid for cid in wanted if in_rollout(cid, version, percent)]
+
+
+def expiry(days: int | None, now: dt.datetime) -> dt.datetime | None:
+    """The signed expiry `days` from `now` (None: none); UsageError for a validity under a day."""
+    if days is None:
+        return None
+    if days < 1:
+        raise UsageError("--valid-days must be at least 1")
+    return now + dt.timedelta(days=days)
 
 
 def check_semantic(version: str) -> str:
@@ -243,6 +303,11 @@ def firmware_s3() -> Any:
     return boto3.client("s3", config=Config(signature_version="s3v4"))
 
 
+def _region(s3: Any) -> str:
+    # boto3's S3 client without a region speaks to us-east-1.
+    return str(s3.meta.region_name or "us-east-1")
+
+
 def firmware_bucket(state: StackState) -> str:
     bucket = os.environ.get("FIRMWARE_BUCKET") or state.buckets.get("FirmwareBucket")
     if not bucket:
@@ -251,15 +316,33 @@ def firmware_bucket(state: StackState) -> str:
 
 
 def stored_release(s3: Any, bucket: str, version: str) -> Release | None:
+    head = _head(s3, bucket, version)
+    return None if head is None else Release.from_metadata(head["Metadata"])
+
+
+def _head(s3: Any, bucket: str, version: str) -> dict[str, Any] | None:
     from botocore.exceptions import ClientError
 
     try:
-        head = s3.head_object(Bucket=bucket, Key=package_key(version))
+        return dict(s3.head_object(Bucket=bucket, Key=package_key(version)))
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
             return None
         raise
-    return Release.from_metadata(head["Metadata"])
+
+
+def object_version(answer: dict[str, Any]) -> str:
+    """The S3 version id a PUT or HEAD answered with; CliError when the bucket keeps none.
+
+    A job names the package at this version, so a later write to the key cannot change what it
+    installs; without versioning there is nothing to pin it to.
+    """
+    version_id = answer.get("VersionId")
+    if not version_id or version_id == "null":
+        raise CliError(
+            "the firmware bucket is not versioned: a job could not pin its package (enable versioning)"
+        )
+    return str(version_id)
 
 
 # ------------------------------------------------------------------ publish
@@ -275,14 +358,19 @@ def publish_release(args: argparse.Namespace) -> str:
     if stored_release(s3, bucket, version) is not None:
         # A version names one image for good: chargers and rollouts refer to it.
         raise CliError(f"firmware {version} is already published")
+    now = dt.datetime.now(dt.UTC)
+    target = Target(args.charge_point_vendor, args.charge_point_model, expiry(args.valid_days, now))
     signer = operator_signer(args, state)
-    manifest = sign_manifest(signer, image, version, force=False, vendor=vendor)
+    manifest = sign_manifest(signer, image, version, target, force=False, vendor=vendor)
     release = Release(
         version=version,
         sha256=manifest.sha256,
         size=manifest.size,
         key_id=manifest.signer_key_id or "",
-        published_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        published_at=now.isoformat(timespec="seconds"),
+        charge_point_vendor=manifest.charge_point_vendor,
+        charge_point_model=manifest.charge_point_model,
+        expires_at="" if manifest.expires_at is None else manifest.expires_at.isoformat(),
     )
     s3.put_object(
         Bucket=bucket, Key=package_key(version), Body=pack(manifest, image), Metadata=release.metadata()
@@ -290,7 +378,9 @@ def publish_release(args: argparse.Namespace) -> str:
     if args.json:
         return as_json(asdict(release))
     summary = (
-        f"published firmware {version}: {release.size} bytes, sha256 {release.sha256}, key {release.key_id}"
+        f"published firmware {version} for {release.charge_point_vendor} {release.charge_point_model}: "
+        f"{release.size} bytes, sha256 {release.sha256}, key {release.key_id}"
+        + ("" if not release.expires_at else f", expires {release.expires_at}")
         + ("" if vendor is None else ", with the manufacturer's signature")
     )
     if signer.pin_hint is None:
@@ -324,26 +414,40 @@ def deploy_release(args: argparse.Namespace) -> str:
         raise UsageError("--rollout-percent must be between 1 and 100")
     if args.max_per_minute < 1:
         raise UsageError("--max-per-minute must be at least 1")
+    if args.valid_days is not None and not args.force:
+        raise UsageError("--valid-days goes with --force: a release's own expiry is signed at publish")
+    forced_days = FORCED_VALID_DAYS if args.valid_days is None else args.valid_days
+    forced_until = expiry(forced_days, dt.datetime.now(dt.UTC)) if args.force else None
     state = local_env.connect(args.home)
     s3, bucket = firmware_s3(), firmware_bucket(state)
-    if stored_release(s3, bucket, args.version) is None:
+    head = _head(s3, bucket, args.version)
+    if head is None:
         raise CliError(
             f"no firmware {args.version} (chargenet firmware publish FILE --version {args.version})"
         )
+    _check_not_expired(Release.from_metadata(head["Metadata"]))
     targets = select_targets(
         _registry().list(), args.version, args.rollout_percent, ids=args.charger, site=args.site
     )
     if not targets:
         raise CliError("no charger matches (or the rollout percentage leaves none)")
-    if args.force:
-        _publish_forced(s3, bucket, args.version, operator_signer(args, state))
+    if forced_until is not None:
+        package_version = _publish_forced(
+            s3, bucket, args.version, operator_signer(args, state), forced_until
+        )
+    else:
+        package_version = object_version(head)
     jobs = _jobs()
     try:
         things = jobs.thing_arns(targets)
     except LookupError as missing:
         raise CliError(f"no IoT thing for charger {missing}: provision it first") from None
     job = job_id(args.version, args.force, dt.datetime.now(dt.UTC))
-    document = job_document(args.version, args.force, bucket, package_key(args.version, force=args.force))
+    document = job_document(
+        args.version,
+        args.force,
+        PackageObject(bucket, package_key(args.version, force=args.force), package_version, _region(s3)),
+    )
     jobs.create(job, document, things, _jobs_role_arn(), args.max_per_minute)
     rollout = [
         {"job_id": job, "charger_id": c, "version": args.version, "force": args.force} for c in targets
@@ -353,19 +457,39 @@ def deploy_release(args: argparse.Namespace) -> str:
     return table(["JOB", "CHARGER", "VERSION", "FORCE"], [tuple(r.values()) for r in rollout])
 
 
-def _publish_forced(s3: Any, bucket: str, version: str, signer: FirmwareSigner) -> None:
-    """The release again, its manifest signed with `force`: the operator's word that a downgrade is meant."""
+def _check_not_expired(release: Release) -> None:
+    if release.expires_at and dt.datetime.fromisoformat(release.expires_at) <= dt.datetime.now(dt.UTC):
+        raise CliError(
+            f"firmware {release.version} expired at {release.expires_at}: chargers refuse it "
+            "(publish the image again as a new version)"
+        )
+
+
+def _publish_forced(
+    s3: Any, bucket: str, version: str, signer: FirmwareSigner, expires_at: dt.datetime
+) -> str:
+    """The release again, its manifest signed with `force` and an expiry: the operator's word that a
+    downgrade is meant, for this rollout's time only. The S3 version id of the forced package."""
     manifest, image = _stored_package(s3, bucket, version)
-    forced = sign_manifest(signer, image, version, force=True, vendor=manifest.vendor)
-    if forced.signer_key_id != manifest.signer_key_id:
-        raise CliError("that key did not sign the release: force it with the key that did")
-    s3.put_object(Bucket=bucket, Key=package_key(version, force=True), Body=pack(forced, image))
+    try:
+        # Whoever can write the bucket must not get their image signed: only the release this key signed.
+        verify(manifest, image, signer.operator_key)
+    except FirmwareRejected as exc:
+        raise CliError(
+            f"the stored package of {version} is not one this key signed ({exc}): not forcing it"
+        ) from exc
+    # Never past the release's own expiry: forcing it is no way to extend it.
+    until = min(expires_at, manifest.expires_at) if manifest.expires_at else expires_at
+    target = Target(manifest.charge_point_vendor, manifest.charge_point_model, until)
+    forced = sign_manifest(signer, image, version, target, force=True, vendor=manifest.vendor)
+    answer = s3.put_object(Bucket=bucket, Key=package_key(version, force=True), Body=pack(forced, image))
+    return object_version(answer)
 
 
 def _stored_package(s3: Any, bucket: str, version: str) -> tuple[FirmwareManifest, bytes]:
     try:
         return unpack(s3.get_object(Bucket=bucket, Key=package_key(version))["Body"].read())
-    except (ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError, FirmwareRejected) as exc:
         raise CliError(f"the stored package of {version} is unreadable: {exc}") from exc
 
 

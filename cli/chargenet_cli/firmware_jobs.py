@@ -1,7 +1,9 @@
 """Firmware rollouts as AWS IoT Jobs: one job per deployment, one execution per charger.
 
 The job document names the release and where its package is, as an IoT pre-signed URL
-placeholder: IoT swaps in a fresh pre-signed GET URL (signed with FirmwareJobsRole, valid for
+placeholder that names the package's S3 version id (the `-v2` placeholder, the only one that
+takes a versionId, URL-encoded into the object URL): the job installs the object as it was when
+the job was made, whatever is written to the key later. IoT swaps in a fresh pre-signed GET URL (signed with FirmwareJobsRole, valid for
 DOWNLOAD_URL_EXPIRY_S) each time a charger asks for its execution, so a charger that takes days
 to get to it still downloads with a valid URL, and chargers hold no AWS credentials. The device
 side (chargenet_shim.jobs) runs the same download, verification and install as for an OCPP
@@ -20,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 OPERATION = "chargenet.firmware.update"
 JOB_PREFIX = "firmware-"
@@ -74,13 +77,31 @@ def job_state(status: str, details: dict[str, str]) -> str:
     return _STATES.get(status, status.lower())
 
 
-def job_document(version: str, force: bool, bucket: str, key: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PackageObject:
+    """One stored version of a package: what a job pins."""
+
+    bucket: str
+    key: str
+    version_id: str
+    region: str
+
+
+def job_document(version: str, force: bool, package: PackageObject) -> dict[str, Any]:
     return {
         "operation": OPERATION,
         "version": version,
         "force": force,
-        "location": f"${{aws:iot:s3-presigned-url:https://s3.amazonaws.com/{bucket}/{key}}}",
+        "location": presigned_url_placeholder(package),
     }
+
+
+def presigned_url_placeholder(package: PackageObject) -> str:
+    """IoT's placeholder for a GET of exactly this object version: path style, the query URL-encoded."""
+    if not package.version_id:
+        raise ValueError("a job's package names its S3 version id")
+    url = f"https://s3.{package.region}.amazonaws.com/{package.bucket}/{quote(package.key)}"
+    return f"${{aws:iot:s3-presigned-url-v2:{url}%3FversionId%3D{quote(package.version_id, safe='')}}}"
 
 
 def job_id(version: str, force: bool, now: dt.datetime) -> str:

@@ -16,7 +16,6 @@ chargers pin comes from KMS GetPublicKey (`chargenet firmware public-key --kms-k
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,9 +25,18 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import ValidationError
 
 from chargenet_cli.errors import CliError, UsageError
-from chargenet_shim.firmware import FirmwareManifest, FirmwareRejected, OperatorKey, VendorSignature, verify
+from chargenet_shim.firmware import (
+    FirmwareManifest,
+    FirmwareRejected,
+    OperatorKey,
+    Target,
+    VendorSignature,
+    unsigned_manifest,
+    verify,
+)
 
 # The default KMS key (ARN, key id or alias/...) when --kms-key-id is not given.
 KMS_KEY_VARIABLE = "CHARGENET_FIRMWARE_KMS_KEY"
@@ -166,14 +174,24 @@ def _kms_client() -> Any:
 
 
 def sign_manifest(
-    signer: FirmwareSigner, image: bytes, version: str, *, force: bool, vendor: VendorSignature | None = None
+    signer: FirmwareSigner,
+    image: bytes,
+    version: str,
+    target: Target,
+    *,
+    force: bool,
+    vendor: VendorSignature | None = None,
 ) -> FirmwareManifest:
-    """The manifest of `image`, signed, with the manufacturer's signature inside the signed statement
-    if there is one; checked with the charger's own `verify` before it is used, so a key that signs
-    in another format fails here, not on every charger of the fleet."""
-    unsigned = FirmwareManifest(
-        version=version, sha256=hashlib.sha256(image).hexdigest(), size=len(image), force=force, vendor=vendor
-    )
+    """The manifest of `image` for the chargers `target` names, signed, with the manufacturer's
+    signature inside the signed statement if there is one; checked with the charger's own `verify`
+    before it is used, so a key that signs in another format fails here, not on every charger."""
+    try:
+        unsigned = unsigned_manifest(image, version, target, force=force, vendor=vendor)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg']}" for e in exc.errors()
+        )
+        raise UsageError(f"cannot sign that release: {problems}") from exc
     operator_key = signer.operator_key
     signed = unsigned.model_copy(
         update={

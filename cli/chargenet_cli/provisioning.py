@@ -13,7 +13,6 @@ nothing of the registry, so locally the CA's CRL gets the serial, mosquitto relo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,13 +21,14 @@ from typing import Any
 import boto3
 from cryptography import x509
 
+from chargenet.adapters.iot_certificates import thing_principals
+from chargenet.domain.charger_ids import is_charger_id
 from chargenet.domain.clock import utc_now
-from chargenet.services.ingest import CHARGER_ID_PATTERN
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_local import broker
 from chargenet_local.pki import CHARGER_CERT_DAYS, CsrRejected, LocalCA
 from chargenet_local.stack import StackState
-from chargenet_shim.credentials import ChargerCredentials, hash_password
+from chargenet_shim.credentials import ChargerCredentials, check_password, hash_password
 from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.rotation import SignedCertificate
 
@@ -55,11 +55,23 @@ def charger_dir(state: StackState, charger_id: str) -> Path:
 
 
 def check_charger_id(charger_id: str) -> None:
-    if not re.fullmatch(CHARGER_ID_PATTERN, charger_id):
+    if charger_id == broker.BACKEND_USER:
+        # Its certificate's CN is the broker user the ACL lets read and write every charger's
+        # topics; fleet provisioning refuses the name too (chargenet_local.fleet_provisioning).
+        raise UsageError(f"charger id {charger_id!r} is reserved for the backend's broker connection")
+    if not is_charger_id(charger_id):
         raise UsageError(
-            f"invalid charger id {charger_id!r}: 1-64 characters, letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            f"invalid charger id {charger_id!r}: 1-64 characters, letters, digits, '_' or '-' "
+            "(an IoT thing name: no dots), starting with a letter or digit"
         )
+
+
+def check_charger_password(password: str) -> None:
+    """The gateway's Basic Auth rules for a charger's password, as a usage error."""
+    try:
+        check_password(password)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def provision(
@@ -73,6 +85,8 @@ def provision(
     from chargenet.adapters.dynamodb import DynamoChargerRegistry
 
     check_charger_id(charger_id)
+    if password:
+        check_charger_password(password)  # before any certificate or thing is made
     registry = DynamoChargerRegistry()
     if registry.get(charger_id) is not None:
         raise CliError(f"charger {charger_id} already exists")
@@ -125,9 +139,8 @@ def _register_certificate(state: StackState, charger_id: str, certificate_pem: s
 def certificates_of(charger_id: str) -> list[dict[str, str]]:
     """The certificates attached to a charger's thing, with their status."""
     iot = boto3.client("iot")
-    principals = iot.list_thing_principals(thingName=charger_id)["principals"]
     described = []
-    for arn in principals:
+    for arn in thing_principals(iot, charger_id):
         description = iot.describe_certificate(certificateId=arn.rsplit("/", 1)[-1])["certificateDescription"]
         described.append({"certificate_id": description["certificateId"], "status": description["status"]})
     return described
@@ -171,7 +184,7 @@ def _thing_certificates(charger_id: str) -> list[dict[str, Any]]:
     iot = boto3.client("iot")
     return [
         iot.describe_certificate(certificateId=arn.rsplit("/", 1)[-1])["certificateDescription"]
-        for arn in iot.list_thing_principals(thingName=charger_id)["principals"]
+        for arn in thing_principals(iot, charger_id)
     ]
 
 

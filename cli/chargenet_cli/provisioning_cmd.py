@@ -1,8 +1,9 @@
 """`chargenet provisioning allow|list|claim-certificate|revoke-claim-certificate`: factory provisioning.
 
-The operator allow-lists the serial numbers a factory batch will carry and issues the batch's
-claim certificate; each charger then claims its own identity (`chargenet-shim claim`) and the
-pre-provisioning hook lets each allow-listed serial through once.
+The operator issues a factory batch's claim certificate and allow-lists the serial numbers the
+batch will carry under it (`allow SERIAL... --claim-certificate CERT_ID`); each charger then
+claims its own identity (`chargenet-shim claim`) and the pre-provisioning hook lets each
+allow-listed serial through once, and only when asked with that batch's claim certificate.
 
 Claim certificates are issued on the local stack by default; with `--cloud` in the AWS account
 of the operator's credentials (boto3's usual chain: AWS_PROFILE, AWS_REGION, ...), where IoT
@@ -24,8 +25,9 @@ from chargenet.adapters.iot_claim_certificates import (
     NotAClaimCertificate,
     UnknownCertificate,
 )
+from chargenet.domain.charger_ids import is_charger_id
 from chargenet.domain.clock import utc_now
-from chargenet.domain.provisioning import CHARGER_ID_PATTERN, AllowedSerial
+from chargenet.domain.provisioning import AllowedSerial
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.output import as_json, table
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 CLAIM_POLICY = "ProvisioningClaimPolicy"
 # IoT Core's MQTT over TLS with client certificates.
 IOT_MQTT_PORT = 8883
+# IoT certificate ids: the SHA-256 of the certificate, 64 hex digits.
+CERTIFICATE_ID_PATTERN = r"^[0-9a-fA-F]{64}$"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -45,6 +49,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     allow = sub.add_parser("allow", help="allow serial numbers to claim a charger identity, each once")
     allow.add_argument("serials", nargs="+", metavar="SERIAL")
     allow.add_argument("--site", default="", help="site the chargers will belong to")
+    allow.add_argument(
+        "--claim-certificate",
+        required=True,
+        metavar="CERT_ID",
+        help="the id of the batch's claim certificate (claim-certificate prints it): the only one that "
+        "may claim these serials",
+    )
     allow.set_defaults(run=allow_serials)
     listing = sub.add_parser("list", help="allow-listed serial numbers and whether they were claimed")
     listing.add_argument("--json", action="store_true")
@@ -80,16 +91,21 @@ def _cloud_options(command: argparse.ArgumentParser) -> None:
 
 
 def allow_serials(args: argparse.Namespace) -> str:
-    malformed = [s for s in args.serials if not re.fullmatch(CHARGER_ID_PATTERN, s)]
+    malformed = [s for s in args.serials if not is_charger_id(s)]
     if malformed:
         raise UsageError(
             f"invalid serial number(s) {', '.join(map(repr, malformed))}: a serial becomes the charger id "
-            "(1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)"
+            "(1-64 letters, digits, '_' or '-', no dots, starting with a letter or digit)"
+        )
+    if not re.fullmatch(CERTIFICATE_ID_PATTERN, args.claim_certificate):
+        raise UsageError(
+            f"invalid --claim-certificate {args.claim_certificate!r}: an IoT certificate id is 64 hex digits"
         )
     local_env.connect(args.home)
     allow_list = _allow_list()
     at = utc_now()
-    added = [s for s in dict.fromkeys(args.serials) if allow_list.allow(s, args.site, at)]
+    batch = args.claim_certificate.lower()
+    added = [s for s in dict.fromkeys(args.serials) if allow_list.allow(s, args.site, at, batch)]
     already = [s for s in dict.fromkeys(args.serials) if s not in added]
     lines = [f"allowed: {', '.join(added)}"] if added else []
     if already:
@@ -109,10 +125,11 @@ def list_serials(args: argparse.Namespace) -> str:
             f"{e.allowed_at:%Y-%m-%d %H:%M}",
             f"{e.claimed_at:%Y-%m-%d %H:%M}" if e.claimed_at else None,
             f"{e.certificate_id[:12]}..." if e.certificate_id else None,
+            f"{e.claim_certificate_id[:12]}..." if e.claim_certificate_id else None,
         )
         for e in entries
     ]
-    return table(("SERIAL", "SITE", "ALLOWED", "CLAIMED", "CERTIFICATE"), rows)
+    return table(("SERIAL", "SITE", "ALLOWED", "CLAIMED", "CERTIFICATE", "BATCH"), rows)
 
 
 def issue_claim_certificate(args: argparse.Namespace) -> str:
@@ -122,7 +139,11 @@ def issue_claim_certificate(args: argparse.Namespace) -> str:
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} is not empty: a claim bundle goes into a new folder")
     bundle = _issue_in_the_cloud(args, out) if args.cloud else _issue_on_the_local_stack(args, out)
-    return f"claim certificate {bundle.certificate_id[:12]}... issued: bundle in {out}"
+    return (
+        f"claim certificate {bundle.certificate_id} issued: bundle in {out}\n"
+        f"allow the batch's serials with: chargenet provisioning allow SERIAL... "
+        f"--claim-certificate {bundle.certificate_id}"
+    )
 
 
 def _issue_in_the_cloud(args: argparse.Namespace, out: Path) -> ClaimBundle:
@@ -245,4 +266,5 @@ def _record(entry: AllowedSerial) -> dict[str, Any]:
         "allowed_at": entry.allowed_at.isoformat(),
         "claimed_at": entry.claimed_at.isoformat() if entry.claimed_at else None,
         "certificate_id": entry.certificate_id,
+        "claim_certificate_id": entry.claim_certificate_id,
     }

@@ -3,8 +3,10 @@
 Runs as websockets' `process_request` hook, before the upgrade, so a refused
 charger gets a plain HTTP status and never reaches the cloud link.
 
-Profiles 1 and 2 (ChargerAuthenticator): Basic Auth; 404 unknown, 403 no password
-set up, 429 locked out, 401 wrong credentials.
+Profiles 1 and 2 (ChargerAuthenticator): Basic Auth; 404 for a path that names no
+charger id, 429 locked out (by charger id or by source address), 401 otherwise. An
+unknown id, a charger without a password and a wrong password get the same 401 after
+the same scrypt work, so the handshake does not tell which charger ids exist.
 Profile 3 (CertificateAuthenticator): the TLS layer has already refused certificates
 that are missing, expired or not from the configured CA; here the certificate must
 name the charger of the URL and the operator: 403 otherwise, then 404 unknown.
@@ -13,8 +15,12 @@ name the charger of the URL and the operator: 403 otherwise, then 404 unknown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import logging
 import re
+import secrets
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -26,8 +32,14 @@ from websockets.exceptions import InvalidHeader
 from websockets.headers import build_www_authenticate_basic, parse_authorization_basic
 from websockets.http11 import Request, Response
 
-from chargenet_shim.credentials import CHARGER_ID_PATTERN, FILE_NAME, ChargerCredentials, verify_password
-from chargenet_shim.limiter import AttemptLimiter
+from chargenet_shim.credentials import (
+    CHARGER_ID_PATTERN,
+    FILE_NAME,
+    ChargerCredentials,
+    hash_password,
+    verify_password,
+)
+from chargenet_shim.limiter import Lockouts
 
 LOG = logging.getLogger(__name__)
 
@@ -42,7 +54,8 @@ def charger_id_from_path(path: str) -> str | None:
     if match is None:
         return None
     charger_id = unquote(match["charger_id"])
-    return charger_id if _CHARGER_ID.match(charger_id) else None
+    # fullmatch: `match` with `$` would take an id with a trailing newline.
+    return charger_id if _CHARGER_ID.fullmatch(charger_id) else None
 
 
 def load_charger(credentials_dir: Path, charger_id: str) -> ChargerCredentials | None:
@@ -61,42 +74,91 @@ def load_charger(credentials_dir: Path, charger_id: str) -> ChargerCredentials |
 class ChargerAuthenticator:
     """HTTP Basic Auth with user = charger id against the charger's stored scrypt hash."""
 
-    def __init__(self, credentials_dir: Path, limiter: AttemptLimiter) -> None:
+    def __init__(self, credentials_dir: Path, lockouts: Lockouts) -> None:
         self._credentials_dir = credentials_dir
-        self._limiter = limiter
-        # One check at a time per charger: parallel guesses would all pass the
-        # lockout test before the first failure is recorded.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._lockouts = lockouts
+        # Verified against when the id has no stored hash, so an unknown id costs what a known one does.
+        self._stand_in_hash = hash_password(secrets.token_urlsafe(32))
+        # One check at a time per charger id and per source address: parallel guesses would
+        # all pass the lockout test before the first failure is recorded.
+        self._one_at_a_time = _KeyedLocks()
 
     async def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         charger_id = charger_id_from_path(request.path)
-        credentials = load_charger(self._credentials_dir, charger_id) if charger_id else None
-        if charger_id is None or credentials is None:
+        if charger_id is None:
+            # Not a charger's URL at all: says nothing about which chargers exist.
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charger\n")
-        if credentials.password_hash is None:
-            LOG.warning("%s: refused, no password configured for this charger", charger_id)
-            return connection.respond(HTTPStatus.FORBIDDEN, "No password configured for this charger\n")
-        async with self._locks.setdefault(charger_id, asyncio.Lock()):
-            return await self._check(connection, request, charger_id, credentials.password_hash)
+        address = source_address(connection)
+        # Always the id first, then the address: one order, no deadlock.
+        async with self._one_at_a_time.hold(f"id:{charger_id}"), self._one_at_a_time.hold(f"ip:{address}"):
+            return await self._check(connection, request, charger_id, address)
 
     async def _check(
-        self, connection: ServerConnection, request: Request, charger_id: str, password_hash: str
+        self, connection: ServerConnection, request: Request, charger_id: str, address: str
     ) -> Response | None:
-        if self._limiter.is_locked(charger_id):
+        if self._lockouts.is_locked(charger_id, address):
             return connection.respond(HTTPStatus.TOO_MANY_REQUESTS, "Too many failed attempts, try later\n")
         supplied = _basic_credentials(request)
         if supplied is None:
             return _unauthorized(connection, "Missing or unsupported credentials\n")
         username, password = supplied
-        # scrypt is deliberately slow: keep it off the event loop.
-        valid = username == charger_id and await asyncio.to_thread(verify_password, password, password_hash)
-        if not valid:
-            self._limiter.record_failure(charger_id)
-            LOG.warning("%s: wrong Basic Auth credentials from %s", charger_id, connection.remote_address)
+        stored = self._password_hash(charger_id)
+        # scrypt is deliberately slow: keep it off the event loop. Always run, so the time taken
+        # does not tell an unknown id or a wrong user name from a wrong password.
+        matches = await asyncio.to_thread(verify_password, password, stored or self._stand_in_hash)
+        if not (matches and stored is not None and username == charger_id):
+            self._lockouts.record_failure(charger_id, address)
+            LOG.warning("%s: wrong Basic Auth credentials from %s", charger_id, address)
             return _unauthorized(connection, "Invalid credentials\n")
-        self._limiter.record_success(charger_id)
+        self._lockouts.record_success(charger_id)
         connection.username = charger_id
         return None
+
+    def _password_hash(self, charger_id: str) -> str | None:
+        """The charger's stored hash; None, logged here only, for an unknown id or one without a password."""
+        credentials = load_charger(self._credentials_dir, charger_id)
+        if credentials is None:
+            LOG.warning("%s: refused, no such charger", charger_id)
+            return None
+        if credentials.password_hash is None:
+            LOG.warning("%s: refused, no password configured for this charger", charger_id)
+        return credentials.password_hash
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per key, forgotten once nobody holds or waits for it (keys come from clients)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+def source_address(connection: ServerConnection) -> str:
+    """The peer's address as a lockout key: an IPv6 peer by its /64, which one host can fill at will."""
+    peer = connection.remote_address
+    host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 peer on a dual-stack listener
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class CertificateAuthenticator:

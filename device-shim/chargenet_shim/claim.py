@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ CREATE_FROM_CSR_TOPIC = "$aws/certificates/create-from-csr/json"
 # The claim policy admits only client ids no charger can have (charger ids start with a letter
 # or digit): a claim certificate cannot take over a charger's connection.
 CLAIM_CLIENT_PREFIX = "claim:"
+# The rest is random, not the serial: a client id someone can predict is one they can connect
+# with first, taking over (and cutting) the device's claim connection in the middle of its claim.
+CLAIM_CLIENT_RANDOM_BYTES = 16
 REPLY_TIMEOUT_S = 20.0
 # A lost RegisterThing reply is asked again with the same token: the hook answers a repeat
 # of the same device's claim the same way.
@@ -124,7 +128,7 @@ async def claim(claim_dir: Path, serial_number: str, out_dir: Path) -> Path:
     bundle = ClaimBundle.load(claim_dir)
     keystore = FileKeyStore(out_dir)
     csr = keystore.create_csr(serial_number)
-    async with ClaimConnection(claim_dir, bundle, serial_number) as connection:
+    async with ClaimConnection(claim_dir, bundle) as connection:
         signed = read_certificate_reply(
             *await connection.request(CREATE_FROM_CSR_TOPIC, {"certificateSigningRequest": csr})
         )
@@ -162,17 +166,23 @@ async def _register(
     raise AssertionError("unreachable")
 
 
+def claim_client_id() -> str:
+    """A fresh MQTT client id for one claim: the claim policy's prefix, then 128 random bits."""
+    return CLAIM_CLIENT_PREFIX + secrets.token_hex(CLAIM_CLIENT_RANDOM_BYTES)
+
+
 class ClaimConnection:
     """The claim certificate's MQTT connection: one request at a time, its accepted/rejected reply back."""
 
-    def __init__(self, claim_dir: Path, bundle: ClaimBundle, serial_number: str) -> None:
+    def __init__(self, claim_dir: Path, bundle: ClaimBundle) -> None:
+        self.client_id = claim_client_id()
         self._connection = mqtt_connection_builder.mtls_from_path(
             endpoint=bundle.mqtt_host,
             port=bundle.mqtt_port,
             cert_filepath=str(claim_dir / "claim.pem"),
             pri_key_filepath=str(claim_dir / "claim.key"),
             ca_filepath=str(claim_dir / "ca.pem"),
-            client_id=f"{CLAIM_CLIENT_PREFIX}{serial_number}",
+            client_id=self.client_id,
             clean_session=True,
             keep_alive_secs=30,
         )

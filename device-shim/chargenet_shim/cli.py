@@ -59,7 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         choices=(1, 2, 3),
         default=1,
-        help="OCPP security profile: 1 ws + Basic Auth, 2 TLS + Basic Auth, 3 TLS + client certificates",
+        help="OCPP security profile: 1 ws + Basic Auth (needs --allow-plain-ws), 2 TLS + Basic Auth, "
+        "3 TLS + client certificates",
+    )
+    gateway.add_argument(
+        "--allow-plain-ws",
+        action="store_true",
+        help="run profile 1: passwords cross the network in clear, for a trusted site LAN only",
     )
     gateway.add_argument("--tls-cert", type=Path, help="server certificate (profiles 2 and 3)")
     gateway.add_argument("--tls-key", type=Path, help="server private key (profiles 2 and 3)")
@@ -182,6 +188,7 @@ def _gateway(args: argparse.Namespace) -> int:
         port=args.port,
         credentials_dir=_existing_dir(args.credentials_dir),
         security_profile=args.profile,
+        allow_plain_ws=args.allow_plain_ws,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         client_ca=args.tls_ca,
@@ -329,7 +336,11 @@ def _claim(args: argparse.Namespace) -> int:
 def _set_password(charger_dir: Path) -> int:
     credentials = ChargerCredentials.load(_existing_dir(charger_dir))
     password = _read_password()
-    credentials.model_copy(update={"password_hash": hash_password(password)}).save(charger_dir)
+    try:
+        password_hash = hash_password(password)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    credentials.model_copy(update={"password_hash": password_hash}).save(charger_dir)
     print(f"password set for {credentials.charger_id}")
     return 0
 

@@ -19,10 +19,17 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 FILE_NAME = "charger.json"
-# Also a folder name and an MQTT topic level: no separators, wildcards or leading dot.
-CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# Also a folder name and an MQTT topic level (no separators or wildcards) and the IoT thing name
+# (no dots); no colon, which claim certificates' client ids hold. The same pattern as the cloud
+# layer's chargenet.domain.charger_ids, which this package cannot import (a unit test holds them equal).
+CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 _FILE_FIELDS = ("ca_path", "cert_path", "key_path")
+
+# OCPP 1.6 security whitepaper (A00.FR.205): an AuthorizationKey is at least 16 bytes, and 2.0.1's
+# BasicAuthPassword at least 16 characters. Shorter ones come within reach of a patient online
+# guesser despite the lockout, and of an offline one if a charger.json leaks.
+MIN_PASSWORD_BYTES = 16
 
 _SCHEME = "scrypt"
 _N, _R, _P = 2**14, 8, 1
@@ -55,10 +62,19 @@ def _check_hash(stored: str | None) -> str | None:
     return stored
 
 
-def hash_password(password: str) -> str:
-    """`scrypt$n$r$p$salt$hash`: the parameters travel with the hash so they can be raised later."""
+def check_password(password: str) -> None:
+    """ValueError unless `password` may become a charger's Basic Auth password."""
     if not password:
         raise ValueError("password must not be empty")
+    if len(password.encode()) < MIN_PASSWORD_BYTES:
+        raise ValueError(
+            f"password too short: at least {MIN_PASSWORD_BYTES} bytes (OCPP security profiles 1 and 2)"
+        )
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$hash`: the parameters travel with the hash so they can be raised later."""
+    check_password(password)
     salt = secrets.token_bytes(_SALT_BYTES)
     digest = _derive(password, salt, _N, _R, _P)
     return "$".join([_SCHEME, str(_N), str(_R), str(_P), _b64(salt), _b64(digest)])

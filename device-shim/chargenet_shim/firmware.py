@@ -3,16 +3,18 @@
 Format. What the charger downloads is one file, a *package*: a FirmwareManifest as one line
 of JSON, a newline, then the image, so a single URL (UpdateFirmware's `location`, often a
 pre-signed one) carries both. The operator signs the manifest's *statement*: the canonical
-JSON (sorted keys, no spaces) of the format tag, version, image SHA-256, size and `force`,
-with ECDSA P-256 over SHA-256 of those bytes (what `openssl dgst -sha256 -sign` makes of the
+JSON (sorted keys, no spaces) of the format tag, version, image SHA-256, size, `force`, the
+charger vendor and model the release is for and, when it has one, its expiry, with ECDSA P-256 over SHA-256 of those bytes (what `openssl dgst -sha256 -sign` makes of the
 statement, or KMS Sign with ECDSA_SHA_256 in the cloud). The statement holds the
 image's hash, so one signature covers the image and everything the charger decides on.
 
 Trust. The charger pins the operator's public key (OperatorKey); nothing in the download
 chooses the key. Because the version is signed, an attacker who can swap the download cannot
 relabel an older signed image as newer, and because `force` is signed, only the operator can
-allow a downgrade. What stays possible is replaying a package the operator signed as it is:
-a forced (downgrade) package keeps working wherever it is delivered.
+allow a downgrade. Replaying a package the operator signed, as it is, is bounded by what else
+is signed: the charger installs it only if it is the vendor and model the statement names (its
+own BootNotification's) and its own clock is before the statement's expiry. A forced package
+must carry an expiry, so an old downgrade cannot be installed at will years later.
 
 Installing. FirmwareInstaller downloads, verifies size, hash and signature, refuses a
 downgrade unless the signed manifest forces it (fetch_verified, which the gateway shares),
@@ -35,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import http.client
 import json
@@ -52,7 +55,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from ocpp.v16 import call
 from ocpp.v16.enums import FirmwareStatus
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 LOG = logging.getLogger(__name__)
 
@@ -77,6 +80,10 @@ class DowngradeRefused(Exception):
 
 class DownloadError(Exception):
     """The package could not be fetched from its location."""
+
+
+class NotForThisCharger(Exception):
+    """A package the operator signed, but for another vendor or model, or past its expiry."""
 
 
 # ------------------------------------------------------------------ versions
@@ -108,7 +115,8 @@ def check_version(running: str, candidate: str, *, force: bool = False) -> None:
 
 # ---------------------------------------------------------- signing format
 # Names what a signature is for, so a signature the key makes for anything else never passes.
-STATEMENT_FORMAT = "chargenet-firmware/1"
+# /2 binds the charger vendor and model and the expiry: a /1 statement (without them) is refused.
+STATEMENT_FORMAT = "chargenet-firmware/2"
 
 
 class VendorSignature(BaseModel):
@@ -150,6 +158,12 @@ class FirmwareManifest(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the image")
     size: int = Field(ge=0, description="bytes in the image")
     force: bool = Field(default=False, description="the operator allows installing it over a newer version")
+    # OCPP 1.6 CiString20Type, as BootNotification's chargePointVendor and chargePointModel.
+    charge_point_vendor: str = Field(min_length=1, max_length=20, description="the chargers it is for")
+    charge_point_model: str = Field(min_length=1, max_length=20, description="the chargers it is for")
+    expires_at: dt.datetime | None = Field(
+        default=None, description="UTC; no charger installs it from then on (required with force)"
+    )
     signature: str | None = Field(
         default=None, description="base64 DER ECDSA P-256 (SHA-256) signature over statement()"
     )
@@ -164,6 +178,21 @@ class FirmwareManifest(BaseModel):
         precedence(version)
         return version
 
+    @field_validator("expires_at")
+    @classmethod
+    def _utc(cls, expires_at: dt.datetime | None) -> dt.datetime | None:
+        # One spelling of the moment, so the statement's bytes are the same for signer and charger.
+        if expires_at is not None and expires_at.utcoffset() is None:
+            raise ValueError("the expiry must name its time zone (UTC)")
+        return None if expires_at is None else expires_at.astimezone(dt.UTC).replace(microsecond=0)
+
+    @model_validator(mode="after")
+    def _forced_expires(self) -> FirmwareManifest:
+        # A downgrade that never expires could be installed by whoever kept the package.
+        if self.force and self.expires_at is None:
+            raise ValueError("a forced package must carry an expiry")
+        return self
+
     def statement(self) -> bytes:
         """The signed bytes: every field the charger acts on, in one canonical JSON form."""
         fields = {
@@ -172,6 +201,9 @@ class FirmwareManifest(BaseModel):
             "sha256": self.sha256,
             "size": self.size,
             "force": self.force,
+            "charge_point_vendor": self.charge_point_vendor,
+            "charge_point_model": self.charge_point_model,
+            "expires_at": None if self.expires_at is None else self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         # Only when present, so releases signed before vendor signatures existed still verify;
         # adding or dropping it changes the statement all the same.
@@ -201,12 +233,38 @@ class OperatorKey:
         return cls(key, key_id(key))
 
 
+@dataclass(frozen=True)
+class Target:
+    """The chargers a release is for, in BootNotification's words, and until when it may be installed."""
+
+    charge_point_vendor: str
+    charge_point_model: str
+    expires_at: dt.datetime | None = None
+
+
+def unsigned_manifest(
+    image: bytes, version: str, target: Target, *, force: bool, vendor: VendorSignature | None
+) -> FirmwareManifest:
+    """The manifest of `image` before its signature (ValidationError for a target it cannot carry)."""
+    return FirmwareManifest(
+        version=version,
+        sha256=hashlib.sha256(image).hexdigest(),
+        size=len(image),
+        force=force,
+        charge_point_vendor=target.charge_point_vendor,
+        charge_point_model=target.charge_point_model,
+        expires_at=target.expires_at,
+        vendor=vendor,
+    )
+
+
 def sign(
     image: bytes,
     version: str,
     private_key_pem: bytes,
     password: bytes | None = None,
     *,
+    target: Target,
     force: bool = False,
     vendor: VendorSignature | None = None,
 ) -> FirmwareManifest:
@@ -214,13 +272,7 @@ def sign(
     key = serialization.load_pem_private_key(private_key_pem, password=password)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ValueError("firmware is signed with an ECDSA P-256 private key")
-    unsigned = FirmwareManifest(
-        version=version,
-        sha256=hashlib.sha256(image).hexdigest(),
-        size=len(image),
-        force=force,
-        vendor=vendor,
-    )
+    unsigned = unsigned_manifest(image, version, target, force=force, vendor=vendor)
     signature = key.sign(unsigned.statement(), ec.ECDSA(hashes.SHA256()))
     return unsigned.model_copy(
         update={"signature": base64.b64encode(signature).decode(), "signer_key_id": key_id(key.public_key())}
@@ -244,6 +296,28 @@ def verify(manifest: FirmwareManifest, image: bytes, key: OperatorKey) -> None:
         key.public_key.verify(signature, manifest.statement(), ec.ECDSA(hashes.SHA256()))
     except (binascii.Error, InvalidSignature) as exc:
         raise FirmwareRejected("signature does not verify with the pinned operator key") from exc
+
+
+@dataclass(frozen=True)
+class Installed:
+    """The charger a package is checked against: what its BootNotification says it is and runs."""
+
+    charge_point_vendor: str
+    charge_point_model: str
+    version: str
+
+
+def check_applicable(manifest: FirmwareManifest, charger: Installed, now: dt.datetime) -> None:
+    """Raises NotForThisCharger unless the signed statement names this charger's vendor and model
+    and `now`, the charger's own clock, is before its expiry."""
+    meant = (manifest.charge_point_vendor, manifest.charge_point_model)
+    if meant != (charger.charge_point_vendor, charger.charge_point_model):
+        raise NotForThisCharger(
+            f"signed for {meant[0]} {meant[1]}, this charger is "
+            f"{charger.charge_point_vendor} {charger.charge_point_model}"
+        )
+    if manifest.expires_at is not None and now >= manifest.expires_at:
+        raise NotForThisCharger(f"the package expired at {manifest.expires_at.isoformat()}")
 
 
 def pack(manifest: FirmwareManifest, image: bytes) -> bytes:
@@ -303,13 +377,15 @@ class VerifiedPackage:
 async def fetch_verified(
     location: str,
     key: OperatorKey | None,
-    running_version: str,
+    charger: Installed,
     report: Report,
     *,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     attempts: int = 1,
     retry_interval_s: float = 0.0,
 ) -> VerifiedPackage | FirmwareStatus:
-    """Download, verify and apply the version rule: the package, or the status that ended it (reported)."""
+    """Download, verify, check it is for this charger and not expired (on `now`, the charger's clock)
+    and apply the version rule: the package, or the status that ended it (reported)."""
     await report(FirmwareStatus.downloading, "")
     try:
         package = await download(location, attempts, retry_interval_s)
@@ -321,9 +397,10 @@ async def fetch_verified(
     except FirmwareRejected as exc:
         return await report_end(report, FirmwareStatus.invalid_signature, str(exc))
     try:
+        check_applicable(verified.manifest, charger, now())
         # Only the operator's signature can allow a downgrade: `force` is part of the statement.
-        check_version(running_version, verified.manifest.version, force=verified.manifest.force)
-    except DowngradeRefused as exc:
+        check_version(charger.version, verified.manifest.version, force=verified.manifest.force)
+    except (NotForThisCharger, DowngradeRefused) as exc:
         return await report_end(report, FirmwareStatus.installation_failed, str(exc))
     return verified
 
@@ -424,21 +501,35 @@ class FirmwareSlots:
 
 
 class FirmwareInstaller:
-    def __init__(self, slots: FirmwareSlots, key: OperatorKey | None, report: Report, boot: Boot) -> None:
+    def __init__(
+        self,
+        slots: FirmwareSlots,
+        key: OperatorKey | None,
+        report: Report,
+        boot: Boot,
+        *,
+        identity: tuple[str, str],
+        now: Callable[[], dt.datetime],
+    ) -> None:
+        """`identity` is the charger's (vendor, model) as its BootNotification says; `now` its clock."""
         self.slots = slots
         self._key = key
         self._report = report
         self._boot = boot
+        self._identity = identity
+        self._now = now
 
     async def update(
         self, location: str, *, attempts: int = 1, retry_interval_s: float = 0.0
     ) -> FirmwareStatus:
         """Download, verify, install and boot the package at `location`; the last status reported."""
+        vendor, model = self._identity
         fetched = await fetch_verified(
             location,
             self._key,
-            self.slots.running_version,
+            Installed(vendor, model, self.slots.running_version),
             self._report,
+            now=self._now,
             attempts=attempts,
             retry_interval_s=retry_interval_s,
         )

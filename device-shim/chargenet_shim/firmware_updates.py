@@ -16,7 +16,9 @@ verification is reported as InstallationFailed plus a SecurityEventNotification
 InvalidFirmwareSignature (the security whitepaper's event, which the backend alerts on), the
 same words the gateway uses for a real charger (firmware.core_notifications).
 UpdateFirmware cannot ask for a downgrade: an older image is installed only when the operator
-signed its manifest with `force` (firmware.py), so nobody on the way can add it.
+signed its manifest with `force` (firmware.py), so nobody on the way can add it. A package
+signed for another vendor or model than the charger's BootNotification names, or whose signed
+expiry has passed on the charger's clock, is refused the same way (InstallationFailed).
 
 Cloud rollouts come as IoT Jobs (jobs.py) rather than UpdateFirmware: `run_firmware_job` runs
 the same routine, one update at a time with UpdateFirmware's, and tells the job every status too.
@@ -94,9 +96,7 @@ class FirmwareUpdates(RemoteControl):
     ) -> None:
         await self.clock.sleep_until(retrieve_at)
         self.journal.record(f"firmware update from {location.split('?')[0]}")
-        installer = FirmwareInstaller(
-            self._slots(), self.firmware_key, self._report_firmware, self._boot_firmware
-        )
+        installer = self._installer(self._report_firmware)
         await installer.update(location, attempts=attempts, retry_interval_s=interval)
 
     def start_firmware_jobs(self, link: JobsLink) -> None:
@@ -120,11 +120,23 @@ class FirmwareUpdates(RemoteControl):
                 await on_status(status, detail)
 
         self.journal.record(f"firmware job from {location.split('?')[0]}")
-        installer = FirmwareInstaller(self._slots(), self.firmware_key, report, self._boot_firmware)
+        installer = self._installer(report)
         update = self._spawn(installer.update(location), "firmware job")
         self._firmware_update = update
         status: FirmwareStatus = await update
         return status
+
+    def _installer(self, report: Report) -> FirmwareInstaller:
+        # A package is checked against what this charger tells the backend it is, on its own clock.
+        identity = (self.boot_request.charge_point_vendor, self.boot_request.charge_point_model)
+        return FirmwareInstaller(
+            self._slots(),
+            self.firmware_key,
+            report,
+            self._boot_firmware,
+            identity=identity,
+            now=self.clock.now,
+        )
 
     def _slots(self) -> FirmwareSlots:
         if self._firmware_slots is None:

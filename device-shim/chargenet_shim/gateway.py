@@ -5,13 +5,21 @@ OCPP, so message ids, payloads and errors stay end to end between the
 charger and the cloud backend. The one exception is the shim's own certificate
 rotation for a charger's MQTT link, while the charger is connected: its CALLs and
 the cloud's answers to them are the shim's, taken out of the relay (ocpp_issuer.py,
-RelayedCalls). A charger's own SignCertificate is relayed like any frame; a charger's
-DataTransfer in the shim's vendor id is refused (refuse_shim_messages). Firmware is the other
+RelayedCalls). The cloud certificate is the shim's alone: a charger's own SignCertificate is
+answered NotSupported and never relayed (the certificate it asked for would let the charger
+reach IoT Core directly, past this gateway), and a charger's DataTransfer in the shim's vendor
+id is refused (refuse_shim_messages). Firmware is the other
 exception: the backend's UpdateFirmware is verified here and offered to the charger as
 SignedUpdateFirmware, and the charger's SignedFirmwareStatusNotification reaches the backend
 in 1.6's words (gateway_firmware.py); the gateway's listener also serves the verified image.
 Cloud rollouts arrive as IoT Jobs on each charger's MQTT link and take the same firmware path
 (gateway_firmware.py, jobs.py).
+
+A frame over the backend's limit (frame_limit.py, 64 KiB) is never published: the broker would
+drop the charger's MQTT link for it. The gateway answers such a CALL with the backend's own
+CALLERROR and drops anything else with a log line; the charger stays connected. A WebSocket
+message over MAX_WEBSOCKET_MESSAGE_BYTES (2 MiB) is not read at all: websockets closes the
+connection with 1009 (message too big).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from websockets.typing import Subprotocol
 from chargenet_shim.auth import CertificateAuthenticator, ChargerAuthenticator
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.firmware import OperatorKey
+from chargenet_shim.frame_limit import Oversized, oversized
 from chargenet_shim.gateway_firmware import (
     DEFAULT_OFFER_TTL_S,
     ChargerCalls,
@@ -44,7 +53,7 @@ from chargenet_shim.gateway_firmware import (
     SiteFirmware,
 )
 from chargenet_shim.keystore import FileKeyStore
-from chargenet_shim.limiter import AttemptLimiter
+from chargenet_shim.limiter import Lockouts
 from chargenet_shim.link import ChargerLink, LinkError
 from chargenet_shim.ocpp_issuer import VENDOR_ID, OcppIssuer, RelayedCalls
 from chargenet_shim.rotation import DEFAULT_CHECK_EVERY_S, DEFAULT_RENEW_BEFORE, renew_before_expiry
@@ -52,6 +61,11 @@ from chargenet_shim.rotation import DEFAULT_CHECK_EVERY_S, DEFAULT_RENEW_BEFORE,
 LOG = logging.getLogger(__name__)
 
 OCPP16 = Subprotocol("ocpp1.6")
+# websockets reads a message whole before the gateway sees it. Up to this size a frame over the
+# frame limit is still read, so the charger gets a CALLERROR for it; beyond it websockets closes
+# with 1009 unread: no OCPP 1.6 message comes near 2 MiB, and buffering more per connection would
+# only serve a hostile charger (websockets' own default, 1 MiB, would close on a ~1 MB CALL).
+MAX_WEBSOCKET_MESSAGE_BYTES = 2 * 1024 * 1024
 
 Authenticator = ChargerAuthenticator | CertificateAuthenticator
 
@@ -63,6 +77,10 @@ class GatewayConfig(BaseModel):
     port: int = Field(ge=0, le=65535, description="0 picks a free port")
     credentials_dir: Path
     security_profile: Literal[1, 2, 3] = 1
+    allow_plain_ws: bool = Field(
+        default=False,
+        description="profile 1 sends Basic Auth passwords in clear: a trusted site LAN only, and only when set",
+    )
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = Field(
@@ -101,6 +119,12 @@ class GatewayConfig(BaseModel):
         has_tls = self.tls_cert is not None and self.tls_key is not None
         if self.security_profile in (2, 3) and not has_tls:
             raise ValueError(f"security profile {self.security_profile} needs tls_cert and tls_key")
+        if self.security_profile == 1 and not self.allow_plain_ws:
+            raise ValueError(
+                "security profile 1 is plain ws: charger passwords cross the network in clear, so it is for a "
+                "trusted site LAN only and must be enabled explicitly (allow_plain_ws, --allow-plain-ws); "
+                "otherwise use profile 2 (tls_cert, tls_key) or 3"
+            )
         if self.security_profile == 1 and (self.tls_cert or self.tls_key):
             raise ValueError("security profile 1 is plain ws: tls_cert/tls_key are for profiles 2 and 3")
         client_certs = self.client_ca is not None and self.operator_org is not None
@@ -113,9 +137,9 @@ class GatewayConfig(BaseModel):
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, limiter: AttemptLimiter | None = None) -> None:
+    def __init__(self, config: GatewayConfig, lockouts: Lockouts | None = None) -> None:
         self.config = config
-        self._authenticate = _authenticator(config, limiter or AttemptLimiter())
+        self._authenticate = _authenticator(config, lockouts or Lockouts())
         self._firmware = SiteFirmware(config.operator_key(), FirmwareImages(config.firmware_offer_s))
         # One live link per charger id: the MQTT client id is the charger id.
         self._links: dict[str, ChargerLink] = {}
@@ -133,6 +157,7 @@ class Gateway:
             self.config.port,
             subprotocols=[OCPP16],
             process_request=self._process_request,
+            max_size=MAX_WEBSOCKET_MESSAGE_BYTES,
             ssl=_server_tls(self.config),
         )
         LOG.info(
@@ -227,10 +252,10 @@ async def serve(config: GatewayConfig) -> Gateway:
     return gateway
 
 
-def _authenticator(config: GatewayConfig, limiter: AttemptLimiter) -> Authenticator:
+def _authenticator(config: GatewayConfig, lockouts: Lockouts) -> Authenticator:
     if config.security_profile == 3 and config.operator_org is not None:
         return CertificateAuthenticator(config.credentials_dir, config.operator_org)
-    return ChargerAuthenticator(config.credentials_dir, limiter)
+    return ChargerAuthenticator(config.credentials_dir, lockouts)
 
 
 def _server_tls(config: GatewayConfig) -> ssl.SSLContext | None:
@@ -268,6 +293,10 @@ async def _charger_to_cloud(websocket: ServerConnection, link: ChargerLink, firm
             if not isinstance(frame, str):
                 await websocket.close(CloseCode.UNSUPPORTED_DATA, "OCPP-J frames are text")
                 return
+            # Before anything parses it: it may be 2 MiB, and it must never reach the link.
+            if (too_large := oversized(frame)) is not None:
+                await _refuse_oversized(websocket, too_large)
+                continue
             if (refusal := refuse_shim_messages(frame)) is not None:
                 await websocket.send(refusal)
                 continue
@@ -281,25 +310,37 @@ async def _charger_to_cloud(websocket: ServerConnection, link: ChargerLink, firm
         await websocket.close(CloseCode.INTERNAL_ERROR, "cloud link lost")
 
 
+async def _refuse_oversized(websocket: ServerConnection, frame: Oversized) -> None:
+    """Answer an oversized CALL as the backend would; anything else over the limit is dropped, and said so."""
+    answer = frame.call_error()
+    if answer is None:
+        LOG.error("%s: %s: not relayed, nothing to answer, dropped", websocket.username, frame)
+        return
+    LOG.warning("%s: %s: not relayed, answered with a CALLERROR", websocket.username, frame)
+    await websocket.send(answer)
+
+
 def refuse_shim_messages(frame: str) -> str | None:
     """The CALLERROR for a charger's CALL that speaks for the shim, None for anything else.
 
     The backend reads DataTransfer from vendor "chargenet" as the shim's word about the MQTT
     link's certificates (CertificateInstalled retires every other certificate of the thing): a
-    charger behind the gateway could otherwise retire the shim's own certificate.
+    charger behind the gateway could otherwise retire the shim's own certificate. The backend
+    signs a SignCertificate's CSR as the charger's cloud certificate, which would let the charger
+    connect to IoT Core itself, past this gateway's filters: the link's certificate is the shim's
+    to rotate (rotation.py), and this gateway signs no OCPP-level charger certificates.
     """
     try:
         message = json.loads(frame)
     except ValueError:
         return None  # not for the gateway to judge: the backend answers malformed frames
-    if (
-        isinstance(message, list)
-        and len(message) == 4
-        and message[0] == 2
-        and message[2] == "DataTransfer"
-        and isinstance(message[3], dict)
-        and message[3].get("vendorId") == VENDOR_ID
-    ):
+    if not (isinstance(message, list) and len(message) == 4 and message[0] == 2):
+        return None
+    action, payload = message[2], message[3]
+    if action == "SignCertificate":
+        reason = "the gateway signs no charger certificates; the cloud link's is the shim's"
+        return json.dumps([4, message[1], "NotSupported", reason, {}])
+    if action == "DataTransfer" and isinstance(payload, dict) and payload.get("vendorId") == VENDOR_ID:
         reason = f"vendor {VENDOR_ID} is reserved for the gateway"
         return json.dumps([4, message[1], "SecurityError", reason, {}])
     return None

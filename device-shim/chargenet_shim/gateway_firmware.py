@@ -22,7 +22,9 @@ UpdateFirmware from the backend never reaches a charger as it is.
 
 The charger's running version, for the downgrade rule, is the one its last BootNotification
 through this gateway named; before one is seen it is unknown, and only a release the operator
-signed with `force` goes on (a simulated charger's rule for a version it cannot compare).
+signed with `force` goes on (a simulated charger's rule for a version it cannot compare). The
+vendor and model the signed statement must name are that BootNotification's too (none seen:
+every package is refused), and its expiry is checked on the gateway's clock.
 
 Cloud rollouts come as IoT Jobs on the charger's MQTT link (jobs.py): once the charger's
 BootNotification has named its version, the relay takes them like a simulated charger, the job's
@@ -58,7 +60,14 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from chargenet_shim.firmware import OperatorKey, Report, core_notifications, fetch_verified, report_end
+from chargenet_shim.firmware import (
+    Installed,
+    OperatorKey,
+    Report,
+    core_notifications,
+    fetch_verified,
+    report_end,
+)
 from chargenet_shim.firmware_updates import DEFAULT_RETRY_INTERVAL_S, retrieve_moment
 from chargenet_shim.jobs import JobsClient, JobsLink, ends_update
 from chargenet_shim.link import LinkError
@@ -177,6 +186,8 @@ class SiteFirmware:
         self.images = images
         # charger id -> the version its last BootNotification through this gateway named.
         self.versions: dict[str, str] = {}
+        # charger id -> the (vendor, model) of that BootNotification: what a package must be for.
+        self.identities: dict[str, tuple[str, str]] = {}
 
     def relay(
         self, charger_id: str, base_url: str, to_cloud: SendCall, to_charger: ChargerCalls
@@ -233,6 +244,9 @@ class FirmwareRelay:
             version = frame[3].get("firmwareVersion")
             if isinstance(version, str):
                 self._site.versions[self._charger_id] = version
+            vendor, model = frame[3].get("chargePointVendor"), frame[3].get("chargePointModel")
+            if isinstance(vendor, str) and isinstance(model, str):
+                self._site.identities[self._charger_id] = (vendor, model)
             self._booted.set()
             return False
         if _is_call(frame, Action.signed_firmware_status_notification):
@@ -276,10 +290,12 @@ class FirmwareRelay:
     async def _run_update(self, payload: dict[str, Any], retrieve_at: dt.datetime) -> None:
         await asyncio.sleep(max(0.0, (retrieve_at - dt.datetime.now(dt.UTC)).total_seconds()))
         retries, retry_interval = payload.get("retries"), payload.get("retryInterval")
+        # Unknown until a BootNotification names them: no package names an empty vendor or model.
+        vendor, model = self._site.identities.get(self._charger_id, ("", ""))
         fetched = await fetch_verified(
             payload["location"],
             self._site.key,
-            self._site.versions.get(self._charger_id, UNKNOWN_VERSION),
+            Installed(vendor, model, self._site.versions.get(self._charger_id, UNKNOWN_VERSION)),
             self._report,
             attempts=1 if retries is None else max(retries, 1),
             retry_interval_s=DEFAULT_RETRY_INTERVAL_S if retry_interval is None else retry_interval,

@@ -5,20 +5,30 @@ the certificate's CN is the thing name, which is also the client id, and the
 policy/ACL confines the charger to its own ingest and reply topics. awscrt
 runs its own I/O threads; every callback crosses back into the event loop
 with call_soon_threadsafe.
+
+A publish the broker refuses costs the connection (mosquitto and IoT Core drop a client that
+sends a packet over their limit), and awscrt resends every unacknowledged publish first thing on
+each reconnect: one refused publish would wedge the link and everything behind it for good. So
+a payload over the frame limit is refused before awscrt sees it (frame_limit.py), and a publish
+the broker still drops the connection for after a reconnect is given up (PublishRefused): the link
+reconnects on a new connection without it and publishes the others again there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from awscrt import mqtt
 from awsiot import mqtt_connection_builder
 
 from chargenet_shim.credentials import ChargerCredentials
+from chargenet_shim.frame_limit import MAX_FRAME_BYTES, check_frame_size
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,6 +42,10 @@ RECONNECT_MAX_SECS = 60
 
 class LinkError(RuntimeError):
     """The MQTT link could not be opened, or is not (or no longer) usable."""
+
+
+class PublishRefused(LinkError):
+    """The broker dropped the connection each time it was sent this publish: it will never take it."""
 
 
 class LinkState(Protocol):
@@ -61,6 +75,24 @@ class Link(LinkState, Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(eq=False)
+class _InFlight:
+    """A publish awscrt holds until the broker acknowledges it."""
+
+    topic: str
+    payload: bytes
+    # Settled in the event loop; the sender awaits it (cancelled when the sender stops waiting).
+    outcome: asyncio.Future[None]
+    # awscrt's future for the copy on the current connection.
+    published: Future[object] | None = None
+    # The link's resume count when it was handed over: resent on any later resume.
+    resumes: int = 0
+
+    def fail(self, error: BaseException) -> None:
+        if not self.outcome.done():
+            self.outcome.set_exception(error)
+
+
 class ChargerLink:
     """Frames go out to the charger's ingest topic and come back from its reply topic (QoS 1 both ways).
 
@@ -69,8 +101,15 @@ class ChargerLink:
     offline queue, check `online` first.
     """
 
-    def __init__(self, credentials: ChargerCredentials, *, operation_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        credentials: ChargerCredentials,
+        *,
+        operation_timeout: float = 10.0,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+    ) -> None:
         self.credentials = credentials
+        self.max_frame_bytes = max_frame_bytes
         self._operation_timeout = operation_timeout
         # None is the end-of-stream marker close() leaves for a pending recv().
         self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
@@ -84,6 +123,11 @@ class ChargerLink:
         self._down.set()
         # Extra subscriptions (the IoT Jobs API): made again on every new connection.
         self._subscriptions: dict[str, OnMessage] = {}
+        self._in_flight: list[_InFlight] = []
+        self._resumes = 0  # connections awscrt resumed by itself
+        self._last_drop = ""  # why the connection was last interrupted
+        # A new connection replacing one that holds a refused publish (_reconnect_afresh).
+        self._renewal: asyncio.Task[None] | None = None
 
     @property
     def online(self) -> bool:
@@ -100,17 +144,7 @@ class ChargerLink:
         if self._loop is not None or self._closed:
             raise LinkError(f"{self.credentials.charger_id}: a link connects once")
         self._loop = asyncio.get_running_loop()
-        connection = self._build()
-        connected = connection.connect()
-        try:
-            await self._subscribe_once_up(connection, connected, timeout)
-        except BaseException:
-            # Also on cancellation: a CONNACK arriving after we gave up must not leave an
-            # orphan connection holding (and, reconnecting, fighting over) the client id.
-            _disconnect_once_up(connection, connected)
-            raise
-        self._connection = connection
-        self._set_online(True)
+        self._adopt(await self._connect_new(timeout))
         LOG.info("%s: MQTT link up", self._where())
 
     async def disconnect(self) -> None:
@@ -160,32 +194,19 @@ class ChargerLink:
         self._set_online(False)
         await self._wait(old.disconnect(), self._operation_timeout)
         previous, self.credentials = self.credentials, credentials
-        connection = self._build()
-        connected = connection.connect()
         try:
-            await self._subscribe_once_up(connection, connected, timeout)
+            connection = await self._connect_new(timeout)
         except LinkError:
-            _disconnect_once_up(connection, connected)
             self.credentials = previous
             await self.reconnect(timeout)
             raise
-        except BaseException:
-            _disconnect_once_up(connection, connected)
-            raise
-        self._connection = connection
-        self._dropped = False
-        self._set_online(True)
+        self._adopt(connection)
         LOG.info("%s: MQTT link up with the new certificate", self._where())
 
     async def send(self, frame: str) -> None:
-        connection = self._require_connection()
-        published, _ = connection.publish(
-            self.credentials.ingest_topic, frame.encode(), mqtt.QoS.AT_LEAST_ONCE
-        )
-        try:
-            await self._wait(published, self._operation_timeout)
-        except Exception as exc:
-            raise LinkError(f"{self._where()}: publish failed: {_describe(exc)}") from exc
+        """Publish one frame to the ingest topic: FrameTooLarge (never published) over the frame limit,
+        LinkError when it does not get out."""
+        await self._publish(self.credentials.ingest_topic, frame.encode())
 
     async def subscribe(self, topic_filter: str, on_message: OnMessage) -> None:
         """Also receive `topic_filter` (QoS 1), now and after every reconnect, certificate switch included.
@@ -199,12 +220,7 @@ class ChargerLink:
 
     async def publish(self, topic: str, payload: bytes) -> None:
         """Publish to any topic the charger may (QoS 1); raises LinkError when it does not get out."""
-        connection = self._require_connection()
-        published, _ = connection.publish(topic, payload, mqtt.QoS.AT_LEAST_ONCE)
-        try:
-            await self._wait(published, self._operation_timeout)
-        except Exception as exc:
-            raise LinkError(f"{self._where()}: publish to {topic} failed: {_describe(exc)}") from exc
+        await self._publish(topic, payload)
 
     async def recv(self) -> str:
         frame = await self._inbox.get()
@@ -220,6 +236,13 @@ class ChargerLink:
         self._closed = True
         self._set_online(False)
         self._inbox.put_nowait(None)
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
+        for publish in self._in_flight:
+            publish.fail(LinkError(f"{self._where()}: link closed before the broker acknowledged"))
+        self._in_flight.clear()
         connection, self._connection = self._connection, None
         if connection is None or self._dropped:
             return
@@ -227,6 +250,119 @@ class ChargerLink:
             await self._wait(connection.disconnect(), self._operation_timeout)
         except Exception as exc:
             LOG.warning("%s: unclean MQTT disconnect: %s", self._where(), _describe(exc))
+
+    async def _publish(self, topic: str, payload: bytes) -> None:
+        # Before awscrt sees it: the broker would drop the connection for it, again on every resend.
+        check_frame_size(payload, self.max_frame_bytes)
+        try:
+            async with asyncio.timeout(self._operation_timeout):
+                if self._renewal is not None and self._renewing:
+                    await asyncio.wait({self._renewal})
+                await self._hand_over(topic, payload).outcome
+        except TimeoutError as exc:
+            raise LinkError(f"{self._where()}: publish to {topic} failed: {self._unacknowledged()}") from exc
+        except LinkError:
+            raise
+        except Exception as exc:
+            raise LinkError(f"{self._where()}: publish to {topic} failed: {_describe(exc)}") from exc
+
+    def _hand_over(self, topic: str, payload: bytes) -> _InFlight:
+        publish = _InFlight(topic, payload, asyncio.get_running_loop().create_future())
+        self._publish_on(self._require_connection(), publish)
+        self._in_flight.append(publish)
+        return publish
+
+    def _publish_on(self, connection: mqtt.Connection, publish: _InFlight) -> None:
+        published, _ = connection.publish(publish.topic, publish.payload, mqtt.QoS.AT_LEAST_ONCE)
+        publish.published, publish.resumes = published, self._resumes
+        published.add_done_callback(lambda done: self._in_loop(self._settle, publish, done))
+
+    def _settle(self, publish: _InFlight, done: Future[object]) -> None:
+        if done is not publish.published:
+            return  # its copy on a connection since replaced: the copy on the new one settles it
+        with contextlib.suppress(ValueError):
+            self._in_flight.remove(publish)
+        if publish.outcome.done() or done.cancelled():
+            return  # the sender stopped waiting
+        if (error := done.exception()) is not None:
+            publish.fail(error)
+        else:
+            publish.outcome.set_result(None)
+
+    def _unacknowledged(self) -> str:
+        """Why a publish got no PUBACK in time, as far as the link knows."""
+        waited = f"no PUBACK within {self._operation_timeout:g} s"
+        if self.online:
+            return f"{waited} from the connected broker"
+        if self._dropped or self._renewing:
+            return f"{waited}: the link is down (dropped on purpose, or reconnecting)"
+        return f"{waited}: the connection is down ({self._last_drop or 'not up yet'}), awscrt reconnects"
+
+    def _note_interrupted(self, error: Exception) -> None:
+        self._set_online(False)
+        self._last_drop = str(error)
+        # awscrt resends the unacknowledged publishes first on a resumed connection, oldest first:
+        # when that connection drops too, the oldest one resent is what the broker dropped it for
+        # (the broker reads no further).
+        resent = (publish for publish in self._in_flight if publish.resumes < self._resumes)
+        refused = next(resent, None)
+        if refused is not None and not self._renewing and not self._closed:
+            self._renewal = asyncio.create_task(self._drop_refused(refused, error))
+
+    def _note_resumed(self) -> None:
+        self._resumes += 1
+
+    async def _drop_refused(self, refused: _InFlight, error: Exception) -> None:
+        self._in_flight.remove(refused)
+        reason = (
+            f"{self._where()}: the broker closed the connection ({error}) each time it was sent the "
+            f"{len(refused.payload)}-byte publish to {refused.topic}: it refuses it (over its packet "
+            "limit, or not allowed); dropped"
+        )
+        LOG.error("%s", reason)
+        refused.fail(PublishRefused(reason))
+        await self._reconnect_afresh()
+
+    async def _reconnect_afresh(self) -> None:
+        """A new connection for the client id: awscrt cannot forget one publish, only a whole connection."""
+        self._dropped = True  # the old connection's resumed callback must not mark us online
+        if (old := self._connection) is not None:
+            try:
+                await self._wait(old.disconnect(), self._operation_timeout)
+            except Exception as exc:
+                LOG.warning("%s: unclean MQTT disconnect: %s", self._where(), _describe(exc))
+        delay = RECONNECT_MIN_SECS
+        while True:
+            try:
+                connection = await self._connect_new(self._operation_timeout)
+                break
+            except LinkError as exc:
+                LOG.warning("%s: reconnect failed, again in %d s: %s", self._where(), delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECS)
+        self._adopt(connection)
+        LOG.info("%s: MQTT link up again on a new connection, without the refused publish", self._where())
+
+    async def _connect_new(self, timeout: float) -> mqtt.Connection:
+        """A new connection with the current credentials, connected and subscribed."""
+        connection = self._build()
+        connected = connection.connect()
+        try:
+            await self._subscribe_once_up(connection, connected, timeout)
+        except BaseException:
+            # Also on cancellation: a CONNACK arriving after we gave up must not leave an
+            # orphan connection holding (and, reconnecting, fighting over) the client id.
+            _disconnect_once_up(connection, connected)
+            raise
+        return connection
+
+    def _adopt(self, connection: mqtt.Connection) -> None:
+        """Make `connection` the link's; what the previous one had not got acknowledged goes out again on it."""
+        self._connection = connection
+        self._dropped = False
+        self._set_online(True)
+        for publish in self._in_flight:
+            self._publish_on(connection, publish)
 
     async def _subscribe_once_up(
         self, connection: mqtt.Connection, connected: Future[object], timeout: float
@@ -248,9 +384,7 @@ class ChargerLink:
         self, connection: mqtt.Connection, topic_filter: str, on_message: OnMessage, timeout: float
     ) -> None:
         def deliver(topic: str, payload: bytes, **_: object) -> None:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(on_message, topic, payload)
+            self._in_loop(on_message, topic, payload)
 
         subscribed, _ = connection.subscribe(topic_filter, mqtt.QoS.AT_LEAST_ONCE, callback=deliver)
         try:
@@ -280,12 +414,22 @@ class ChargerLink:
         # shield: awscrt completes its futures from its own threads and raises InvalidStateError
         # there if one was cancelled. asyncio.timeout rather than wait_for, which on 3.11 can
         # swallow a cancellation that races with the result and leave the caller running.
+        waiting = asyncio.wrap_future(future)
+        # An error awscrt reports after we stopped waiting is nobody's to handle; unretrieved,
+        # asyncio would log "Future exception was never retrieved" when the future is collected.
+        waiting.add_done_callback(_retrieve)
         async with asyncio.timeout(timeout):
-            return await asyncio.shield(asyncio.wrap_future(future))
+            return await asyncio.shield(waiting)
+
+    @property
+    def _renewing(self) -> bool:
+        return self._renewal is not None and not self._renewal.done()
 
     def _require_connection(self) -> mqtt.Connection:
         if self._connection is None:
             raise LinkError(f"{self.credentials.charger_id}: link is not connected")
+        if self._renewing:
+            raise LinkError(f"{self._where()}: reconnecting without a publish the broker refused")
         return self._connection
 
     def _set_online(self, online: bool) -> None:
@@ -295,10 +439,11 @@ class ChargerLink:
         (self._up if online else self._down).set()
         (self._down if online else self._up).clear()
 
-    def _set_online_threadsafe(self, online: bool) -> None:
+    def _in_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """Run `callback(*args)` in the event loop, from any thread; nothing once the loop is gone."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._set_online, online)
+            loop.call_soon_threadsafe(callback, *args)
 
     def _where(self) -> str:
         creds = self.credentials
@@ -306,14 +451,12 @@ class ChargerLink:
 
     # ------------------------------------------------------- awscrt threads
     def _on_message(self, topic: str, payload: bytes, **_: object) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            # OCPP-J frames are UTF-8 JSON; a bad byte from upstream must not kill awscrt's thread.
-            loop.call_soon_threadsafe(self._inbox.put_nowait, payload.decode(errors="replace"))
+        # OCPP-J frames are UTF-8 JSON; a bad byte from upstream must not kill awscrt's thread.
+        self._in_loop(self._inbox.put_nowait, payload.decode(errors="replace"))
 
     def _on_interrupted(self, connection: mqtt.Connection, error: Exception, **_: object) -> None:
         LOG.warning("%s: MQTT link interrupted, awscrt reconnects: %s", self._where(), error)
-        self._set_online_threadsafe(False)
+        self._in_loop(self._note_interrupted, error)
 
     def _on_resumed(
         self,
@@ -323,13 +466,14 @@ class ChargerLink:
         **_: object,
     ) -> None:
         LOG.info("%s: MQTT link resumed (session present: %s)", self._where(), session_present)
+        self._in_loop(self._note_resumed)
         if session_present:
-            self._set_online_threadsafe(True)
+            self._in_loop(self._set_online, True)
             return
         # The broker forgot the subscription (e.g. it restarted without persistence). Online
         # only once it is back, or the replies to what the offline queue sends next are lost.
         resubscribed, _ = connection.resubscribe_existing_topics()
-        resubscribed.add_done_callback(lambda _: self._set_online_threadsafe(True))
+        resubscribed.add_done_callback(lambda _: self._in_loop(self._set_online, True))
 
 
 def _disconnect_once_up(connection: mqtt.Connection, connected: Future[object]) -> None:
@@ -338,6 +482,11 @@ def _disconnect_once_up(connection: mqtt.Connection, connected: Future[object]) 
             connection.disconnect()
 
     connected.add_done_callback(drop)
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _describe(exc: BaseException) -> str:

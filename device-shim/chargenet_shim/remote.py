@@ -289,7 +289,7 @@ class RemoteControl(ChargerState):
         self._upload = self._spawn(upload(), "diagnostics upload")
 
     async def _upload_diagnostics(self, location: str, body: bytes, attempts: int, interval: float) -> None:
-        self.journal.record(f"diagnostics upload to {location.split('?')[0]}")
+        self.journal.record(f"diagnostics upload to {diagnostics.redacted_location(location)}")
         await self._notify(call.DiagnosticsStatusNotification(DiagnosticsStatus.uploading))
         uploaded = await diagnostics.upload(location, body, attempts, interval)
         status = DiagnosticsStatus.uploaded if uploaded else DiagnosticsStatus.upload_failed

@@ -185,7 +185,7 @@ def injection_label(injection: Injection) -> str:
 
 class FleetSpec(_Strict):
     count: int = Field(ge=1, le=500)
-    prefix: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,55}$")
+    prefix: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,55}$")  # charger ids: no dots
     rated_kw: float = Field(gt=0, description="every charger's rated power")
     site: str = Field(default="SITE-SCENARIO", min_length=1)
 

@@ -25,6 +25,7 @@ from chargenet_shim.chaos import ChaosConfig, ChaosLink
 from chargenet_shim.charging import run_session
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.firmware_updates import FirmwareUpdates
+from chargenet_shim.frame_limit import check_frame_size
 from chargenet_shim.injections import FaultInjection
 from chargenet_shim.link import ChargerLink, Link, LinkError
 from chargenet_shim.metering import Meter
@@ -83,6 +84,17 @@ class SimulatedCharger(CertificateRenewal, FirmwareUpdates, FaultInjection, Char
         """Connect the link and run ocpp's receive loop in the background."""
         await self.link.connect(connect_timeout)
         self._receiver = asyncio.create_task(ChargePoint.start(self), name=f"ocpp-{self.id}")
+
+    async def _send(self, message: str) -> None:
+        """Every frame ocpp's ChargePoint sends; one over the backend's limit never reaches the link.
+
+        Raises FrameTooLarge, the GenericError the backend would answer: call() raises it to the
+        caller, and an answer to a backend CALL turns into ocpp's CALLERROR GenericError for that
+        CALL (ocpp's route_message answers an OCPPError raised while handling one). Any link, not
+        only ChargerLink, is spared a frame the broker would drop the connection for (frame_limit.py).
+        """
+        check_frame_size(message)
+        await super()._send(message)
 
     @property
     def heartbeat_interval(self) -> int | None:

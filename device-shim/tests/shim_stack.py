@@ -65,9 +65,10 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 class RunningBroker:
-    def __init__(self, port: int, ca: LocalCA) -> None:
+    def __init__(self, port: int, ca: LocalCA, log_path: Path) -> None:
         self.port = port
         self.ca = ca
+        self.log_path = log_path
         self.pid: int | None = None
         self._presence: list[PresenceChange] = []
         self._changed = threading.Condition()
@@ -93,6 +94,10 @@ class RunningBroker:
             )
         return change
 
+    def log_of(self, client_id: str) -> list[str]:
+        """What mosquitto logged about `client_id` so far: connects, disconnects and why."""
+        return [line for line in self.log_path.read_text().splitlines() if f" {client_id} " in line]
+
     def reload_crl(self) -> None:
         """mosquitto re-reads its CRL on SIGHUP."""
         assert self.pid is not None
@@ -110,7 +115,7 @@ class _NoDelayBroker(Broker):
 def mosquitto(ca: LocalCA, folder: Path, port: int) -> Iterator[RunningBroker]:
     cert, key = ca.issue_with_key("localhost", server=True, folder=folder / "tls")
     process = _NoDelayBroker(folder, port=port, ca=ca.cert_path, crl=ca.crl_path, cert=cert, key=key)
-    handle = RunningBroker(port, ca)
+    handle = RunningBroker(port, ca, folder / "mosquitto.log")
     handle.pid = process.start(handle.on_presence)
     try:
         _wait_for_port(port)

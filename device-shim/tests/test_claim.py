@@ -18,6 +18,7 @@ from chargenet_shim import claim as claim_module
 from chargenet_shim.claim import (
     CREATE_FROM_CSR_TOPIC,
     ClaimBundle,
+    ClaimConnection,
     ClaimRejected,
     claim,
     read_certificate_reply,
@@ -81,7 +82,7 @@ class FakeCloud:
         self.lose_registrations = lose_registrations
         self.requests: list[tuple[str, dict[str, Any]]] = []
 
-    def connection(self, claim_dir: Path, bundle: ClaimBundle, serial_number: str) -> FakeConnection:
+    def connection(self, claim_dir: Path, bundle: ClaimBundle) -> FakeConnection:
         return FakeConnection(self)
 
 
@@ -150,6 +151,23 @@ def claim_dir(tmp_path: Path) -> tuple[Path, ec.EllipticCurvePrivateKey]:
     (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     ClaimBundle(mqtt_host="127.0.0.1", mqtt_port=8883, template_name="chargenet-chargers").save(folder)
     return folder, ca_key
+
+
+def test_the_claim_client_id_is_random_per_connection_not_the_serial(claim_dir, monkeypatch):
+    """A predictable client id (claim:<serial>) lets anyone with a claim certificate connect with it
+    first and cut the device's claim connection: each connection gets 128 random bits instead."""
+    folder, _ = claim_dir
+    built: list[dict[str, Any]] = []
+    monkeypatch.setattr(claim_module.mqtt_connection_builder, "mtls_from_path", lambda **kw: built.append(kw))
+    bundle = ClaimBundle.load(folder)
+
+    first, second = ClaimConnection(folder, bundle), ClaimConnection(folder, bundle)
+
+    assert [b["client_id"] for b in built] == [first.client_id, second.client_id]
+    assert first.client_id != second.client_id
+    for client_id in (first.client_id, second.client_id):
+        assert client_id.startswith("claim:") and len(client_id) == len("claim:") + 32
+        int(client_id.removeprefix("claim:"), 16)  # hex: no serial, no other name in it
 
 
 def test_a_granted_claim_installs_the_certificate_for_the_devices_own_key(claim_dir, tmp_path, monkeypatch):

@@ -1,3 +1,4 @@
+import io
 import json
 import subprocess
 import sys
@@ -5,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from chargenet_shim import cli
 from chargenet_shim.cli import main
 from chargenet_shim.credentials import ChargerCredentials, verify_password
 
@@ -52,6 +54,16 @@ def test_set_password_refuses_an_empty_password(tmp_path):
     assert ChargerCredentials.load(folder).password_hash is None
 
 
+def test_set_password_refuses_a_password_under_16_bytes(tmp_path, capsys, monkeypatch):
+    # Issue 20: any non-empty password was hashed and stored.
+    folder = _charger_folder(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("fifteen-chars-x\n"))
+
+    assert main(["set-password", str(folder)]) == 2
+    assert "password too short: at least 16 bytes" in capsys.readouterr().err
+    assert ChargerCredentials.load(folder).password_hash is None
+
+
 def test_set_password_on_a_folder_without_credentials_fails_clearly(tmp_path, capsys):
     assert main(["set-password", str(tmp_path)]) == 2
     assert "charger.json" in capsys.readouterr().err
@@ -94,6 +106,26 @@ def test_nonsense_session_options_are_usage_errors(tmp_path, capsys, options, me
 def test_gateway_profile_2_without_a_certificate_is_a_usage_error(tmp_path, capsys):
     assert main(["gateway", "--credentials-dir", str(tmp_path), "--port", "0", "--profile", "2"]) == 2
     assert "profile 2 needs tls_cert and tls_key" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(20)  # a gateway that starts anyway serves until stopped
+def test_gateway_profile_1_without_allow_plain_ws_is_a_usage_error(tmp_path, capsys):
+    # Issue 20: plain ws (passwords in clear) was the default profile, with nothing saying so.
+    assert main(["gateway", "--credentials-dir", str(tmp_path), "--port", "0", "--profile", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "profile 1 is plain ws" in err and "trusted site LAN only" in err and "--allow-plain-ws" in err
+
+
+def test_gateway_allow_plain_ws_runs_profile_1(tmp_path, monkeypatch):
+    started = []
+
+    async def run_gateway(config):
+        started.append(config)
+
+    monkeypatch.setattr(cli, "_run_gateway", run_gateway)
+
+    assert main(["gateway", "--credentials-dir", str(tmp_path), "--port", "0", "--allow-plain-ws"]) == 0
+    assert [(c.security_profile, c.allow_plain_ws) for c in started] == [(1, True)]
 
 
 def test_bad_arguments_exit_non_zero():

@@ -21,7 +21,7 @@ def _credentials(folder, **changes) -> ChargerCredentials:
 
 
 def test_round_trip_keeps_every_field(tmp_path):
-    original = _credentials(tmp_path, password_hash=hash_password("s3cret"))
+    original = _credentials(tmp_path, password_hash=hash_password("s3cret-of-16-bytes"))
 
     path = original.save(tmp_path)
 
@@ -76,18 +76,26 @@ def test_a_malformed_password_hash_is_rejected_at_load(tmp_path):
 
 
 def test_password_hash_verifies_only_the_right_password():
-    stored = hash_password("correct horse")
+    stored = hash_password("correct horse battery")
 
-    assert verify_password("correct horse", stored)
-    assert not verify_password("correct horsf", stored)
+    assert verify_password("correct horse battery", stored)
+    assert not verify_password("correct horse batterz", stored)
     assert not verify_password("", stored)
     assert "correct horse" not in stored
 
 
 def test_password_hashes_are_salted():
-    assert hash_password("same") != hash_password("same")
+    assert hash_password("same 16-byte pass") != hash_password("same 16-byte pass")
 
 
 def test_empty_password_cannot_be_hashed():
     with pytest.raises(ValueError, match="empty"):
         hash_password("")
+
+
+def test_a_password_under_16_bytes_cannot_be_hashed():
+    # Issue 20: any non-empty password was taken ("1234" included).
+    for short in ("1234", "fifteen-chars-x", "ä" * 7 + "x"):  # 4, 15 and 15 bytes
+        with pytest.raises(ValueError, match="at least 16 bytes"):
+            hash_password(short)
+    assert verify_password("sixteen-chars-xx", hash_password("sixteen-chars-xx"))

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime as dt
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from chargenet_shim.firmware import (
     FirmwareRejected,
     FirmwareSlots,
     OperatorKey,
+    Target,
     check_version,
     pack,
     precedence,
@@ -37,6 +40,10 @@ from chargenet_shim.firmware import (
 pytestmark = pytest.mark.timeout(15)
 
 IMAGE = b"\x7fELF simulated charger firmware " * 1000
+# What a SimulatedCharger's BootNotification says it is by default: the releases here are for it.
+TARGET = Target("chargenet", "SimCharger")
+# A forced package must expire: a week, as `firmware deploy --force` signs by default.
+FORCED = Target("chargenet", "SimCharger", dt.datetime.now(dt.UTC) + dt.timedelta(days=7))
 
 
 def private_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
@@ -115,7 +122,7 @@ def packages() -> Iterator[PackageServer]:
 
 # ------------------------------------------------------------------ signing
 def test_a_signed_image_verifies_with_the_pinned_key(operator, pinned):
-    manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+    manifest = sign(IMAGE, "1.2.0", private_pem(operator), target=TARGET)
 
     verify(manifest, IMAGE, pinned)
 
@@ -126,9 +133,10 @@ def test_a_signed_image_verifies_with_the_pinned_key(operator, pinned):
 
 def test_the_signature_is_plain_ecdsa_sha256_over_the_canonical_statement(operator):
     """What `openssl dgst -sha256 -verify` or AWS Signer's ECDSA-SHA256 would check of the statement."""
-    manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+    manifest = sign(IMAGE, "1.2.0", private_pem(operator), target=TARGET)
     statement = (
-        '{"force":false,"format":"chargenet-firmware/1",'
+        '{"charge_point_model":"SimCharger","charge_point_vendor":"chargenet","expires_at":null,'
+        '"force":false,"format":"chargenet-firmware/2",'
         f'"sha256":"{hashlib.sha256(IMAGE).hexdigest()}","size":{len(IMAGE)},"version":"1.2.0"}}'
     ).encode()
 
@@ -137,18 +145,26 @@ def test_the_signature_is_plain_ecdsa_sha256_over_the_canonical_statement(operat
 
 
 @pytest.mark.parametrize(
-    "relabel", [{"version": "9.0.0"}, {"force": True}], ids=["newer version", "force added"]
+    "relabel",
+    [
+        {"version": "9.0.0"},
+        {"force": True, "expires_at": FORCED.expires_at},
+        {"charge_point_model": "OtherModel"},
+        {"charge_point_vendor": "other"},
+        {"expires_at": dt.datetime(2099, 1, 1, tzinfo=dt.UTC)},
+    ],
+    ids=["newer version", "force added", "model changed", "vendor changed", "expiry added"],
 )
 def test_a_relabelled_manifest_is_rejected(operator, pinned, relabel):
     """Someone who can swap the download cannot call an old signed image newer, nor force it."""
-    manifest = sign(IMAGE, "1.0.0", private_pem(operator))
+    manifest = sign(IMAGE, "1.0.0", private_pem(operator), target=TARGET)
 
     with pytest.raises(FirmwareRejected, match="signature does not verify"):
         verify(manifest.model_copy(update=relabel), IMAGE, pinned)
 
 
 def test_a_tampered_image_is_rejected(operator, pinned):
-    manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+    manifest = sign(IMAGE, "1.2.0", private_pem(operator), target=TARGET)
     tampered = IMAGE[:-1] + b"!"
     # An attacker who also rewrites the manifest's hash still lacks the operator's signature.
     rehashed = manifest.model_copy(update={"sha256": hashlib.sha256(tampered).hexdigest()})
@@ -162,7 +178,7 @@ def test_a_tampered_image_is_rejected(operator, pinned):
 
 
 def test_an_unsigned_or_garbled_signature_is_rejected(operator, pinned):
-    manifest = sign(IMAGE, "1.2.0", private_pem(operator))
+    manifest = sign(IMAGE, "1.2.0", private_pem(operator), target=TARGET)
 
     with pytest.raises(FirmwareRejected, match="not signed"):
         verify(manifest.model_copy(update={"signature": None}), IMAGE, pinned)
@@ -174,7 +190,7 @@ def test_an_unsigned_or_garbled_signature_is_rejected(operator, pinned):
 
 def test_an_image_signed_with_another_key_is_rejected(operator, pinned):
     intruder = ec.generate_private_key(ec.SECP256R1())
-    foreign = sign(IMAGE, "1.2.0", private_pem(intruder))
+    foreign = sign(IMAGE, "1.2.0", private_pem(intruder), target=TARGET)
     # Claiming the operator's key id does not make the intruder's signature the operator's.
     disguised = foreign.model_copy(update={"signer_key_id": pinned.key_id})
 
@@ -192,11 +208,11 @@ def test_only_p256_keys_sign_and_verify():
         with pytest.raises(ValueError, match="P-256"):
             OperatorKey.from_pem(public_pem(key))
         with pytest.raises(ValueError, match="P-256"):
-            sign(IMAGE, "1.0.0", private_pem(key))
+            sign(IMAGE, "1.0.0", private_pem(key), target=TARGET)
 
 
 def test_a_package_carries_the_manifest_then_the_image(operator):
-    manifest = sign(IMAGE, "2.0.0-rc.1", private_pem(operator))
+    manifest = sign(IMAGE, "2.0.0-rc.1", private_pem(operator), target=TARGET)
 
     assert unpack(pack(manifest, IMAGE)) == (manifest, IMAGE)
     with pytest.raises(FirmwareRejected, match="no manifest line"):
@@ -229,7 +245,29 @@ def test_versions_follow_semver_precedence():
 @pytest.mark.parametrize("version", ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "7.1 beta", "1.0.0\n", ""])
 def test_a_manifest_version_must_be_semantic(version):
     with pytest.raises(ValueError, match="not a semantic version"):
-        FirmwareManifest(version=version, sha256="0" * 64, size=0)
+        FirmwareManifest(
+            version=version, sha256="0" * 64, size=0, charge_point_vendor="v", charge_point_model="m"
+        )
+
+
+def test_a_forced_package_must_carry_an_expiry(operator):
+    """A downgrade that never expires could be installed by whoever kept the package, at will."""
+    with pytest.raises(ValueError, match="a forced package must carry an expiry"):
+        sign(IMAGE, "1.0.0", private_pem(operator), target=TARGET, force=True)
+    forced = sign(IMAGE, "1.0.0", private_pem(operator), target=FORCED, force=True)
+    unexpiring = forced.model_dump_json(exclude={"expires_at"})
+    with pytest.raises(FirmwareRejected, match="bad manifest"):
+        unpack(unexpiring.encode() + b"\n" + IMAGE)
+
+
+def test_a_package_signed_in_the_old_format_is_refused(operator, pinned):
+    """A /1 statement bound neither model nor expiry: its packages are not firmware packages any more."""
+    old_manifest = {"version": "1.0.0", "sha256": hashlib.sha256(IMAGE).hexdigest(), "size": len(IMAGE)}
+    statement = json.dumps({"format": "chargenet-firmware/1", "force": True, **old_manifest}, sort_keys=True)
+    signature = operator.sign(statement.replace(" ", "").encode(), ec.ECDSA(hashes.SHA256()))
+    old_package = {**old_manifest, "force": True, "signature": base64.b64encode(signature).decode()}
+    with pytest.raises(FirmwareRejected, match="bad manifest"):
+        unpack(json.dumps({**old_package, "signer_key_id": pinned.key_id}).encode() + b"\n" + IMAGE)
 
 
 def test_a_downgrade_is_refused_unless_forced():
@@ -257,6 +295,9 @@ class Charger:
         self.details: list[str] = []
         self.boots: list[str] = []
         self.unbootable = unbootable
+        # The charger's BootNotification identity and its clock.
+        self.identity = (TARGET.charge_point_vendor, TARGET.charge_point_model)
+        self.now = dt.datetime.now(dt.UTC)
 
     async def report(self, status: FirmwareStatus, detail: str) -> None:
         self.statuses.append(status)
@@ -267,7 +308,9 @@ class Charger:
         return version not in self.unbootable
 
     def installer(self, key: OperatorKey | None) -> FirmwareInstaller:
-        return FirmwareInstaller(self.slots, key, self.report, self.boot)
+        return FirmwareInstaller(
+            self.slots, key, self.report, self.boot, identity=self.identity, now=lambda: self.now
+        )
 
 
 REFUSED_AFTER_DOWNLOAD = [FirmwareStatus.downloading, FirmwareStatus.downloaded]
@@ -281,9 +324,11 @@ INSTALLED = [
 
 def test_happy_path_installs_into_the_other_slot_and_boots_it(operator, pinned, packages):
     charger = Charger()
-    first = packages.publish("fw-1.1.0", pack(sign(IMAGE, "1.1.0", private_pem(operator)), IMAGE))
+    first = packages.publish(
+        "fw-1.1.0", pack(sign(IMAGE, "1.1.0", private_pem(operator), target=TARGET), IMAGE)
+    )
     second = packages.publish(
-        "fw-1.2.0", pack(sign(IMAGE + b"2", "1.2.0", private_pem(operator)), IMAGE + b"2")
+        "fw-1.2.0", pack(sign(IMAGE + b"2", "1.2.0", private_pem(operator), target=TARGET), IMAGE + b"2")
     )
 
     async def scenario() -> list[tuple[FirmwareStatus, str, str]]:
@@ -305,7 +350,7 @@ def test_happy_path_installs_into_the_other_slot_and_boots_it(operator, pinned, 
 
 def test_a_tampered_package_is_refused_before_anything_is_installed(operator, pinned, packages):
     charger = Charger()
-    manifest = sign(IMAGE, "1.1.0", private_pem(operator))
+    manifest = sign(IMAGE, "1.1.0", private_pem(operator), target=TARGET)
     location = packages.publish("fw", pack(manifest, IMAGE.replace(b"firmware", b"malware!")))
 
     status = asyncio.run(charger.installer(pinned).update(location))
@@ -320,11 +365,14 @@ def test_a_tampered_package_is_refused_before_anything_is_installed(operator, pi
 @pytest.mark.parametrize("case", ["unsigned", "another key", "no key pinned", "not a package"])
 def test_unsigned_foreign_or_unverifiable_packages_report_invalid_signature(case, operator, pinned, packages):
     charger = Charger()
-    signed = sign(IMAGE, "1.1.0", private_pem(operator))
+    signed = sign(IMAGE, "1.1.0", private_pem(operator), target=TARGET)
     package, key = {
         "unsigned": (pack(signed.model_copy(update={"signature": None}), IMAGE), pinned),
         "another key": (
-            pack(sign(IMAGE, "1.1.0", private_pem(ec.generate_private_key(ec.SECP256R1()))), IMAGE),
+            pack(
+                sign(IMAGE, "1.1.0", private_pem(ec.generate_private_key(ec.SECP256R1())), target=TARGET),
+                IMAGE,
+            ),
             pinned,
         ),
         "no key pinned": (pack(signed, IMAGE), None),
@@ -342,9 +390,11 @@ def test_a_downgrade_is_refused_and_installs_only_when_the_operator_signed_it_fo
     operator, pinned, packages
 ):
     charger = Charger(running="2.0.0")
-    older = packages.publish("fw-1.5.0", pack(sign(IMAGE, "1.5.0", private_pem(operator)), IMAGE))
+    older = packages.publish(
+        "fw-1.5.0", pack(sign(IMAGE, "1.5.0", private_pem(operator), target=TARGET), IMAGE)
+    )
     forced = packages.publish(
-        "fw-1.5.0-forced", pack(sign(IMAGE, "1.5.0", private_pem(operator), force=True), IMAGE)
+        "fw-1.5.0-forced", pack(sign(IMAGE, "1.5.0", private_pem(operator), target=FORCED, force=True), IMAGE)
     )
 
     async def scenario() -> tuple[FirmwareStatus, FirmwareStatus]:
@@ -360,9 +410,53 @@ def test_a_downgrade_is_refused_and_installs_only_when_the_operator_signed_it_fo
     assert (charger.boots, charger.slots.running_version) == (["1.5.0"], "1.5.0")
 
 
+@pytest.mark.parametrize(
+    ("identity", "reason"),
+    [
+        (
+            ("chargenet", "OtherModel"),
+            "signed for chargenet SimCharger, this charger is chargenet OtherModel",
+        ),
+        (("ACME", "SimCharger"), "signed for chargenet SimCharger, this charger is ACME SimCharger"),
+    ],
+    ids=["another model", "another vendor"],
+)
+def test_a_package_signed_for_another_vendor_or_model_is_refused_before_install(
+    operator, pinned, packages, identity, reason
+):
+    """The signed statement names the chargers it is for: another model never installs it, forced or not."""
+    charger = Charger(running="2.0.0")
+    charger.identity = identity
+    forced = pack(sign(IMAGE, "1.5.0", private_pem(operator), target=FORCED, force=True), IMAGE)
+
+    status = asyncio.run(charger.installer(pinned).update(packages.publish("fw", forced)))
+
+    assert status == FirmwareStatus.installation_failed
+    assert charger.details[len(REFUSED_AFTER_DOWNLOAD)] == reason
+    assert (charger.boots, charger.slots.running_version) == ([], "2.0.0")
+
+
+def test_an_expired_forced_package_cannot_be_replayed(operator, pinned, packages):
+    """Kept after its rollout, a signed downgrade is refused on the charger's clock once it has expired."""
+    charger = Charger(running="2.0.0")
+    forced = pack(sign(IMAGE, "1.5.0", private_pem(operator), target=FORCED, force=True), IMAGE)
+    location = packages.publish("fw", forced)
+    assert FORCED.expires_at is not None
+    charger.now = FORCED.expires_at + dt.timedelta(seconds=1)
+
+    status = asyncio.run(charger.installer(pinned).update(location))
+
+    assert status == FirmwareStatus.installation_failed
+    assert charger.details[len(REFUSED_AFTER_DOWNLOAD)].startswith("the package expired at ")
+    assert (charger.boots, charger.slots.running_version) == ([], "2.0.0")
+
+    charger.now = FORCED.expires_at - dt.timedelta(minutes=1)  # the same package, within its time
+    assert asyncio.run(charger.installer(pinned).update(location)) == FirmwareStatus.installed
+
+
 def test_an_old_image_relabelled_as_newer_is_refused_before_install(operator, pinned, packages):
     charger = Charger(running="2.0.0")
-    old = sign(IMAGE, "1.5.0", private_pem(operator))
+    old = sign(IMAGE, "1.5.0", private_pem(operator), target=TARGET)
     relabelled = packages.publish("fw", pack(old.model_copy(update={"version": "3.0.0"}), IMAGE))
 
     status = asyncio.run(charger.installer(pinned).update(relabelled))
@@ -374,7 +468,7 @@ def test_an_old_image_relabelled_as_newer_is_refused_before_install(operator, pi
 
 def test_a_firmware_that_does_not_boot_is_rolled_back(operator, pinned, packages):
     charger = Charger(unbootable=frozenset({"1.1.0"}))
-    location = packages.publish("fw", pack(sign(IMAGE, "1.1.0", private_pem(operator)), IMAGE))
+    location = packages.publish("fw", pack(sign(IMAGE, "1.1.0", private_pem(operator), target=TARGET), IMAGE))
 
     status = asyncio.run(charger.installer(pinned).update(location))
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fake_link import FakeLink, credentials
 from plans import typical_plan
-from test_firmware import IMAGE, package_server
+from test_firmware import FORCED, IMAGE, TARGET, package_server
 
 from chargenet_shim.firmware import OperatorKey, pack, sign
 from chargenet_shim.simclock import SimClock, ocpp_timestamp
@@ -62,7 +62,7 @@ def boot_versions(link: FakeLink) -> list[str]:
 
 
 def package(version: str, image: bytes = IMAGE, *, force: bool = False) -> bytes:
-    return pack(sign(image, version, OPERATOR_PEM, force=force), image)
+    return pack(sign(image, version, OPERATOR_PEM, target=FORCED if force else TARGET, force=force), image)
 
 
 def test_an_update_is_answered_installed_and_the_new_version_boots():
@@ -141,6 +141,24 @@ def test_an_older_image_is_refused_unless_its_signed_manifest_forces_it():
     ]
     assert boot_versions(link) == ["1.0.0", "0.9.0"]
     assert not link.calls("SecurityEventNotification")
+
+
+def test_a_charger_of_another_model_or_past_the_expiry_refuses_a_forced_package():
+    """The charger checks the signed statement against its own BootNotification and its own clock."""
+    expired = SimClock(start=FORCED.expires_at + dt.timedelta(hours=1), speed=1)
+
+    async def scenario(**options):
+        with package_server() as packages:
+            async with booted(**options) as (charger, link):
+                await update_firmware(link, packages.publish("forced", package("0.9.0", force=True)))
+                await until(lambda: "InstallationFailed" in firmware_statuses(link))
+                await until(lambda: charger._firmware_update.done())
+                return link
+
+    for options in ({"model": "Volt-22"}, {"vendor": "ACME"}, {"clock": expired}):
+        link = asyncio.run(scenario(**options))
+        assert firmware_statuses(link) == ["Downloading", "Downloaded", "InstallationFailed"], options
+        assert boot_versions(link) == ["1.0.0"], options
 
 
 def test_the_reboot_waits_for_the_running_session_to_end():

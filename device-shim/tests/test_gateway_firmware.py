@@ -37,7 +37,15 @@ from websockets.datastructures import Headers
 from websockets.headers import build_authorization_basic
 from websockets.http11 import Request, Response
 
-from chargenet_shim.firmware import OperatorKey, VendorSignature, core_notifications, pack, sign, unpack
+from chargenet_shim.firmware import (
+    OperatorKey,
+    Target,
+    VendorSignature,
+    core_notifications,
+    pack,
+    sign,
+    unpack,
+)
 from chargenet_shim.gateway import GatewayConfig, serve
 from chargenet_shim.gateway_firmware import (
     ChargerCalls,
@@ -52,8 +60,11 @@ pytestmark = pytest.mark.timeout(30)
 OPERATOR = ec.generate_private_key(ec.SECP256R1())
 PINNED = OperatorKey.from_pem(public_pem(OPERATOR))
 MANUFACTURER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PASSWORD = "site password"
+PASSWORD = "site password, 16+ bytes"
 NOW = dt.datetime.now(dt.UTC)
+# What the real charger's BootNotification names (RelayUnderTest.boot): the releases are for it.
+W1 = Target("ACME", "W1")
+FORCED_W1 = Target("ACME", "W1", NOW + dt.timedelta(days=7))
 
 
 def manufacturer_certificate() -> str:
@@ -88,7 +99,12 @@ def packages() -> Iterator[PackageServer]:
 
 def package(version: str, image: bytes = IMAGE, *, vendor: bool = True, force: bool = False) -> bytes:
     manifest = sign(
-        image, version, private_pem(OPERATOR), force=force, vendor=vendor_signed(image) if vendor else None
+        image,
+        version,
+        private_pem(OPERATOR),
+        target=FORCED_W1 if force else W1,
+        force=force,
+        vendor=vendor_signed(image) if vendor else None,
     )
     return pack(manifest, image)
 
@@ -167,7 +183,7 @@ def test_the_vendor_signature_is_part_of_the_signed_statement():
     assert genuine.vendor is not None
     assert len({genuine.statement(), swapped.statement(), stripped.statement()}) == 3
     # Without one, the statement is what it was before vendor signatures existed.
-    assert b"vendor" not in sign(image, "2.0.0", private_pem(OPERATOR)).statement()
+    assert b'"vendor"' not in sign(image, "2.0.0", private_pem(OPERATOR), target=W1).statement()
 
 
 @pytest.mark.parametrize(
@@ -279,7 +295,7 @@ def _unsigned() -> bytes:
 
 def _other_operator() -> bytes:
     other = ec.generate_private_key(ec.SECP256R1())
-    return pack(sign(IMAGE, "2.0.0", private_pem(other), vendor=vendor_signed(IMAGE)), IMAGE)
+    return pack(sign(IMAGE, "2.0.0", private_pem(other), target=W1, vendor=vendor_signed(IMAGE)), IMAGE)
 
 
 @pytest.mark.parametrize(
@@ -318,10 +334,36 @@ def test_without_a_pinned_operator_key_every_package_is_refused(packages):
     assert relay.to_charger == []
 
 
+def test_a_release_for_another_model_never_reaches_the_charger(packages):
+    """The BootNotification through the gateway says ACME W1: a forced W2 release is refused there."""
+    image = IMAGE
+    other_model = sign(
+        image,
+        "2.0.0",
+        private_pem(OPERATOR),
+        target=Target("ACME", "W2", NOW + dt.timedelta(days=1)),
+        force=True,
+        vendor=vendor_signed(image),
+    )
+
+    async def scenario() -> RelayUnderTest:
+        async with relay_with() as relay:
+            await relay.boot("3.0.0")
+            await relay.update_firmware(packages.publish("fw", pack(other_model, image)))
+            await until(lambda: len(relay.to_cloud) == 3)
+            return relay
+
+    relay = asyncio.run(scenario())
+
+    assert relay.told()[-1] == ("FirmwareStatusNotification", "InstallationFailed")
+    assert relay.to_charger == []
+
+
 @pytest.mark.parametrize(
     ("booted_version", "forced", "offered"),
-    [("3.0.0", False, False), ("3.0.0", True, True), (None, False, False), (None, True, True)],
-    ids=["downgrade", "forced-downgrade", "unknown-running", "unknown-running-forced"],
+    # Before a BootNotification the charger's vendor and model are unknown too: nothing is for it.
+    [("3.0.0", False, False), ("3.0.0", True, True), (None, False, False), (None, True, False)],
+    ids=["downgrade", "forced-downgrade", "unknown-running", "unknown-charger-forced"],
 )
 def test_the_downgrade_rule_uses_the_version_the_charger_booted_with(
     packages, booted_version, forced, offered
@@ -555,7 +597,10 @@ def test_the_gateway_offers_a_verified_release_to_an_ocpp_charger_and_relays_its
     update[3]["location"] = packages.publish("fw", package("2.0.0"))
 
     async def scenario() -> RealCharger:
-        gateway = await serve(GatewayConfig(port=0, credentials_dir=credentials_dir, firmware_key=key_file))
+        config = GatewayConfig(
+            port=0, credentials_dir=credentials_dir, allow_plain_ws=True, firmware_key=key_file
+        )
+        gateway = await serve(config)
         headers = {"Authorization": build_authorization_basic(creds.charger_id, PASSWORD)}
         try:
             async with connect(

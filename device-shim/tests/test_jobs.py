@@ -10,7 +10,7 @@ import pytest
 from awscrt import mqtt
 from booted import until
 from fake_link import FakeLink
-from test_firmware import IMAGE, package_server
+from test_firmware import IMAGE, TARGET, package_server
 from test_firmware_updates import OPERATOR_PEM, PINNED, boot_versions, booted, firmware_statuses, package
 from test_gateway_firmware import RelayUnderTest, relay_with
 from test_gateway_firmware import package as gateway_package
@@ -104,9 +104,14 @@ def test_a_release_that_does_not_boot_fails_the_execution_after_the_rollback():
 @pytest.mark.parametrize(
     "tampered",
     [
-        pytest.param(pack(sign(IMAGE, "1.1.0", OPERATOR_PEM), IMAGE[:-1] + b"X"), id="tampered image"),
         pytest.param(
-            pack(sign(IMAGE, "1.1.0", OPERATOR_PEM).model_copy(update={"signature": None}), IMAGE),
+            pack(sign(IMAGE, "1.1.0", OPERATOR_PEM, target=TARGET), IMAGE[:-1] + b"X"), id="tampered image"
+        ),
+        pytest.param(
+            pack(
+                sign(IMAGE, "1.1.0", OPERATOR_PEM, target=TARGET).model_copy(update={"signature": None}),
+                IMAGE,
+            ),
             id="unsigned",
         ),
     ],

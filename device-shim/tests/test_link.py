@@ -1,12 +1,15 @@
 import asyncio
 import contextlib
+import gc
 import json
+import logging
 
 import pytest
 from shim_stack import cloud_backend, free_port, link_cutter, mosquitto
 
 from chargenet_local.pki import LocalCA
-from chargenet_shim.link import ChargerLink, LinkError
+from chargenet_shim.frame_limit import MAX_FRAME_BYTES, FrameTooLarge
+from chargenet_shim.link import ChargerLink, LinkError, PublishRefused
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -161,3 +164,61 @@ def test_online_follows_the_connection_through_an_outage(provision, broker):
             assert not link.online
 
         asyncio.run(scenario())
+
+
+def _big_call(size: int) -> str:
+    return json.dumps([2, "big-1", "DataTransfer", {"vendorId": "ACME", "data": "x" * size}])
+
+
+def test_a_frame_over_the_limit_is_refused_before_it_is_published(provision, backend, broker):
+    creds = provision()
+
+    async def scenario() -> str:
+        link = ChargerLink(creds)
+        await link.connect(5)
+        try:
+            with pytest.raises(FrameTooLarge, match=f"exceeds {MAX_FRAME_BYTES}"):
+                await link.send(_big_call(MAX_FRAME_BYTES))
+            await link.send('[2,"hb-1","Heartbeat",{}]')
+            return await asyncio.wait_for(link.recv(), 5)
+        finally:
+            await link.close()
+
+    assert json.loads(asyncio.run(scenario()))[:2] == [3, "hb-1"]
+    assert backend.frames(creds.charger_id) == ['[2,"hb-1","Heartbeat",{}]']
+    assert not any("oversize" in line for line in broker.log_of(creds.charger_id))
+
+
+def test_a_publish_the_broker_refuses_is_given_up_and_the_frames_behind_it_go_out(
+    provision, backend, broker, caplog
+):
+    # A link allowed more than the broker takes (mosquitto's max_packet_size is 129 KiB): the broker
+    # drops the connection for the publish, and awscrt resent it on every reconnect, forever.
+    creds = provision()
+    refused_frame = _big_call(140_000)
+
+    async def scenario() -> tuple[BaseException | None, str]:
+        link = ChargerLink(creds, max_frame_bytes=2 * 1024 * 1024)
+        await link.connect(5)
+        try:
+            refused, _ = await asyncio.gather(
+                link.send(refused_frame), link.send('[2,"hb-1","Heartbeat",{}]'), return_exceptions=True
+            )
+            return refused, await asyncio.wait_for(link.recv(), 5)
+        finally:
+            await link.close()
+
+    with caplog.at_level(logging.INFO):
+        refused, heartbeat = asyncio.run(scenario())
+        gc.collect()  # an unretrieved future's error is logged when it is collected
+
+    assert isinstance(refused, PublishRefused)
+    assert f"{len(refused_frame)}-byte publish" in str(refused)
+    assert json.loads(heartbeat)[:2] == [3, "hb-1"]
+    assert backend.frames(creds.charger_id) == ['[2,"hb-1","Heartbeat",{}]']
+    # Sent once, resent once on the resumed connection, never again.
+    oversize = [line for line in broker.log_of(creds.charger_id) if "oversize" in line]
+    assert len(oversize) == 2, oversize
+    assert "it refuses it" in caplog.text
+    assert "not trusted" not in caplog.text
+    assert "never retrieved" not in caplog.text

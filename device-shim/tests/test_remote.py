@@ -421,6 +421,37 @@ def test_a_failed_upload_is_retried_as_asked_then_reported(http_status, attempts
     assert uploads == attempts
 
 
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("ftp://tech:s3cr3t-pw@logs.example/CP-UNIT/", "ftp://***@logs.example/CP-UNIT/"),
+        # urllib takes the user name and password for the host and port: http.client's error
+        # message quoted them (`nonnumeric port: 's3cr3t-pw@127.0.0.1'`).
+        ("http://tech:s3cr3t-pw@127.0.0.1/log?X-Amz-Signature=sig", "http://***@127.0.0.1/log"),
+    ],
+    ids=["ftp", "http-with-credentials"],
+)
+def test_a_locations_credentials_reach_neither_the_log_nor_the_next_diagnostics_file(location, shown, caplog):
+    async def scenario(server_url: str):
+        async with booted() as (_, link):
+            await command(link, "GetDiagnostics", {"location": location, "retryInterval": 0})
+            await until(lambda: len(link.central.calls("CP-UNIT", "DiagnosticsStatusNotification")) == 2)
+            # The failed upload's task ends just after its last status: until then no file is named.
+            while "fileName" not in (await command(link, "GetDiagnostics", {"location": server_url}))[2]:
+                await asyncio.sleep(0.01)
+            await until(lambda: len(link.central.calls("CP-UNIT", "DiagnosticsStatusNotification")) == 4)
+
+    # The shim's own logs (the ocpp library's frame lines are its CLI's to silence: WARNING).
+    with caplog.at_level("DEBUG", logger="chargenet_shim"), upload_server() as server:
+        asyncio.run(scenario(server.url("log")))
+        [(_, body)] = server.uploads
+
+    assert f"diagnostics upload to {shown}" in body.decode()
+    assert "s3cr3t-pw" not in body.decode()
+    assert "diagnostics upload" in caplog.text  # the failure is logged, its secrets are not
+    assert "s3cr3t-pw" not in caplog.text and "X-Amz-Signature" not in caplog.text
+
+
 def test_no_file_is_named_while_an_upload_is_under_way():
     async def scenario(location: str, server):
         async with booted() as (_, link):

@@ -24,7 +24,7 @@ from chargenet.services.ingest import IngestEvent, IngestSettings, OcppIngest, O
 logger = Logger()
 metrics = Metrics()
 
-_REJECTIONS = {Outcome.UNKNOWN_CHARGER, Outcome.CLIENT_MISMATCH}
+_REJECTIONS = {Outcome.UNKNOWN_CHARGER, Outcome.CLIENT_MISMATCH, Outcome.REVOKED}
 
 
 class _CountedSessionStore(DynamoSessionStore):

@@ -16,8 +16,11 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, int]:
-    states = payment_services().monitor.sweep()
-    for state, count in states.items():
+    report = payment_services().monitor.sweep()
+    for state, count in report.states.items():
         metrics.add_metric(name=f"OpenPayments_{state}", unit=MetricUnit.Count, value=count)
-    logger.info("payments swept", extra={"states": dict(states)})
-    return dict(states)
+    # Every run, 0 too: a payment that keeps failing is caught here, so Lambda's Errors never sees
+    # it; SweepPaymentErrorsAlarm watches this count instead.
+    metrics.add_metric(name="SweepPaymentErrors", unit=MetricUnit.Count, value=len(report.failed))
+    logger.info("payments swept", extra={"states": dict(report.states), "failed": report.failed})
+    return dict(report.states)

@@ -7,6 +7,7 @@ never sees another driver's session, as pages are found by an unguessable token 
 from __future__ import annotations
 
 import base64
+import os
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -16,6 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chargenet.domain.charger_ids import is_charger_id
 from chargenet.domain.payments import (
     CheckoutMethod,
     PaymentProviderError,
@@ -23,15 +25,22 @@ from chargenet.domain.payments import (
     WebhookRejected,
 )
 from chargenet.payments_composition import payment_services, provider_webhooks
-from chargenet.services.ingest import CHARGER_ID_PATTERN
 from chargenet.services.payment_monitor import StopOutcome
-from chargenet.services.payments import CheckoutRefused
+from chargenet.services.payments import TOO_MANY_CHECKOUTS, CheckoutRefused
 
 logger = Logger()
 app = APIGatewayHttpResolver()
 
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+# Used with fullmatch: `match` with `$` also takes a trailing newline. ASCII classes, never \\d or
+# str.isdigit: those take a superscript two (int() then fails: a 500) and the Arabic-Indic digit
+# one (int() reads it as 1).
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+CONNECTOR_PATTERN = re.compile(r"[1-9][0-9]?")
 MAX_CONNECTOR_ID = 99
+# The checkout form is one short field; anything much bigger is refused before it is decoded or
+# parsed (a 4 MB form took 1.7 s and 400 MB to parse). API Gateway itself passes up to 10 MB.
+MAX_FORM_BYTES = 1024
+CHECKOUT_FIELDS = frozenset({"method"})
 HTML = "text/html; charset=utf-8"
 # Driver pages are personal and change: never cached by a browser or a proxy.
 NO_STORE = {
@@ -42,6 +51,10 @@ NO_STORE = {
 
 
 class BadRequest(ValueError):
+    pass
+
+
+class PayloadTooLarge(ValueError):
     pass
 
 
@@ -61,30 +74,65 @@ def _html(status: int, body: str) -> Response:
 
 
 def _connector(charger_id: str, connector_id: str) -> tuple[str, int]:
-    if not re.match(CHARGER_ID_PATTERN, charger_id):
-        raise BadRequest(f"{charger_id!r} is not a charger id")
-    if not connector_id.isdigit() or not 1 <= int(connector_id) <= MAX_CONNECTOR_ID:
-        raise BadRequest(f"{connector_id!r} is not a connector number (1 to {MAX_CONNECTOR_ID})")
+    # Quoted with !a (ascii): the message never carries the raw characters it refuses.
+    if not is_charger_id(charger_id):
+        raise BadRequest(f"{charger_id[:80]!a} is not a charger id")
+    if not CONNECTOR_PATTERN.fullmatch(connector_id):
+        raise BadRequest(f"{connector_id[:80]!a} is not a connector number (1 to {MAX_CONNECTOR_ID})")
     return charger_id, int(connector_id)
 
 
 def _token(token: str) -> str:
-    if not TOKEN_PATTERN.match(token):
+    if not TOKEN_PATTERN.fullmatch(token):
         raise BadRequest("not a session link")
     return token
 
 
-def _base_url() -> str:
-    """This API's own URL, for Stripe's redirects: API Gateway forwards the scheme it was called with."""
+def _refuse_large_form() -> None:
+    """Measured on the event as it came, before a byte is decoded or parsed."""
     event = app.current_event
-    scheme = event.headers.get("x-forwarded-proto") or "https"  # Powertools' headers are case-insensitive
-    host = event.headers.get("host") or event.request_context.domain_name
-    return f"{scheme}://{host}"
+    size = len(event.body or "")
+    # base64 makes 4 characters of 3 bytes; as text, a character is at least one byte.
+    limit = 4 * -(-MAX_FORM_BYTES // 3) if event.is_base64_encoded else MAX_FORM_BYTES
+    if size > limit:
+        raise PayloadTooLarge(f"the form is limited to {MAX_FORM_BYTES} bytes")
+
+
+def _checkout_method() -> CheckoutMethod:
+    """The checkout form: `method` once, nothing else (a field we do not know is refused, not ignored)."""
+    body = _body()
+    if len(body) > MAX_FORM_BYTES:
+        raise PayloadTooLarge(f"the form is limited to {MAX_FORM_BYTES} bytes")
+    try:
+        form = parse_qs(body.decode("ascii"), strict_parsing=True, max_num_fields=len(CHECKOUT_FIELDS))
+    except ValueError:  # not ASCII (browsers percent-encode), a field without '=', or too many
+        raise BadRequest(f"the form takes only {sorted(CHECKOUT_FIELDS)}, once each") from None
+    if set(form) - CHECKOUT_FIELDS:
+        raise BadRequest(f"the form takes only {sorted(CHECKOUT_FIELDS)}")
+    [value] = form.get("method", [CheckoutMethod.CARD.value])
+    try:
+        return CheckoutMethod(value)
+    except ValueError:
+        raise BadRequest(f"method must be one of {[m.value for m in CheckoutMethod]}") from None
+
+
+def _public_base_url() -> str:
+    """Where Stripe sends the driver back: the template's PublicBaseUrl, else this API's own domain
+    as API Gateway names it (only its own domains are routed to it; always https). Never the
+    request's Host or X-Forwarded-Proto: the client writes those, and would have the driver sent
+    from Stripe to a page of its choosing."""
+    configured = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
+    return configured or f"https://{app.current_event.request_context.domain_name}"
 
 
 @app.exception_handler(BadRequest)
 def _bad_request(error: BadRequest) -> Response:
     return _json_error(400, "bad_request", str(error))
+
+
+@app.exception_handler(PayloadTooLarge)
+def _too_large(error: PayloadTooLarge) -> Response:
+    return _json_error(413, "payload_too_large", str(error))
 
 
 @app.get("/pay/<charger_id>/<connector_id>")
@@ -97,15 +145,23 @@ def pay_page(charger_id: str, connector_id: str) -> Response:
 
 @app.post("/pay/<charger_id>/<connector_id>/checkout")
 def checkout(charger_id: str, connector_id: str) -> Response:
+    # Cheapest first: the path, the body's size, the charger and connector; the body last.
     charger, connector = _connector(charger_id, connector_id)
-    form = parse_qs(_body().decode("utf-8", errors="replace"))
+    _refuse_large_form()
+    desk = payment_services().desk
+    page = desk.pay_page(charger, connector)
+    if page is None:
+        return _json_error(404, "not_found", f"there is no charger {charger}")
+    if not page.payable:
+        return _json_error(409, "not_payable", f"{charger} connector {connector}: {page.availability.value}")
+    method = _checkout_method()
     try:
-        method = CheckoutMethod(form.get("method", [CheckoutMethod.CARD.value])[0])
-    except ValueError:
-        raise BadRequest(f"method must be one of {[m.value for m in CheckoutMethod]}") from None
-    try:
-        started = payment_services().desk.open_checkout(charger, connector, method, _base_url())
+        started = desk.open_checkout(charger, connector, method, _public_base_url(), page=page)
     except CheckoutRefused as refused:
+        if refused.reason == TOO_MANY_CHECKOUTS:
+            return _json_error(
+                429, TOO_MANY_CHECKOUTS, "payments for this connector were opened just now: try again later"
+            )
         return _json_error(409, "not_payable", f"{charger} connector {connector}: {refused.reason}")
     except PaymentProviderError as error:
         logger.error("checkout could not be created", extra={"error": str(error)})

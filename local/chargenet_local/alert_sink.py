@@ -1,8 +1,10 @@
 """The operators' inbox on the local stack: every SNS alert topic delivers to a queue drained to a file.
 
-In the cloud, AlertsTopic goes to e-mail (AlertEmail); here `chargenet alert list`
-reads what operators would have received from `alerts.jsonl` in the stack's home: the
-fault alerts the functions publish and the CloudWatch alarm notifications (see alarms.py).
+In the cloud, AlertsTopic and AlarmRecoveryTopic go to e-mail (AlertEmail); here `chargenet
+alert list` reads what operators would have received from `alerts.jsonl` in the stack's home:
+the fault alerts the functions publish and the CloudWatch alarm notifications (see alarms.py).
+Each queue subscribes with the filter policy of the template's e-mail subscription to its
+topic, and moto applies it as SNS does: the inbox gets what the e-mail would.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI reads the inbox without loading the template machinery
+    from chargenet_local.template import Template
 
 log = logging.getLogger("chargenet.local.alerts")
 SINK_FILE = "alerts.jsonl"
@@ -24,13 +29,16 @@ class AlertSink:
         self._queues: list[str] = []
         self._stop = threading.Event()
 
-    def subscribe(self, topic_arn: str) -> None:
+    def subscribe(self, topic_arn: str, filters: dict[str, str] | None = None) -> None:
+        """`filters`: subscription attributes (`subscription_filters`), none to receive everything."""
         name = topic_arn.rsplit(":", 1)[-1] + "-operator-inbox"
         queue_url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
         queue_arn = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]
-        self._sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
+        self._sns.subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"], Attributes=filters or {}
+        )
         self._queues.append(queue_url)
 
     def start(self) -> None:
@@ -68,6 +76,21 @@ class AlertSink:
                 )
         for message in messages:
             self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def subscription_filters(template: Template) -> dict[str, dict[str, str]]:
+    """Per topic (logical id), the filter of the template's subscription to it, as subscription
+    attributes. The subscriptions' conditions (an e-mail address given) are not applied: locally
+    the inbox stands in for that address."""
+    filters = {}
+    for subscription in template.of_type("AWS::SNS::Subscription").values():
+        props = subscription["Properties"]
+        if "FilterPolicy" in props:
+            filters[props["TopicArn"]["Ref"]] = {
+                "FilterPolicy": json.dumps(template.resolve(props["FilterPolicy"])),
+                "FilterPolicyScope": props.get("FilterPolicyScope", "MessageAttributes"),
+            }
+    return filters
 
 
 def read_inbox(home: Path) -> list[dict[str, Any]]:

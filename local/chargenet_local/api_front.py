@@ -5,6 +5,11 @@ through the local Lambda runtime, synchronously, as API Gateway's Lambda proxy i
 does; the function's answer goes back as the HTTP response. Matching follows API Gateway:
 the most specific route wins (literal segments over `{param}` over `{proxy+}`, a method
 over ANY), then `$default`; no route is a 404.
+
+Like API Gateway's HTTP APIs, the function gets the path URL-decoded, in `rawPath` (which
+Powertools' resolver routes on) and `pathParameters` alike: `/pay/CP-1/%C2%B2` arrives as
+`/pay/CP-1/²`, so the function's own input checks are tested on what the cloud sends. A body
+over API Gateway's 10 MB payload quota is refused 413 without invoking anything.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ log = logging.getLogger("chargenet.local.api")
 Invoke = Callable[[dict[str, Any]], Any]
 # API Gateway passes these as text; every other body (form posts too) arrives base64-encoded.
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API quota: payload size
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,11 @@ def build_event(
     query: dict[str, str] = {}
     for name, value in parse_qsl(request.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
+    path = unquote(request.path)  # routed on encoded, delivered decoded (module docstring)
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": spec.route_key,
-        "rawPath": request.path,
+        "rawPath": path,
         "rawQueryString": request.query,
         "headers": headers,
         "requestContext": {
@@ -92,7 +99,7 @@ def build_event(
             "domainPrefix": request.header("host", "127.0.0.1").split(".")[0],
             "http": {
                 "method": request.method,
-                "path": request.path,
+                "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": request.client_ip,
                 "userAgent": request.header("user-agent"),
@@ -155,6 +162,8 @@ class ApiFront:
         self._server.stop()
 
     def handle(self, request: Request) -> Response:
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            return json_response(413, {"message": "Request Entity Too Large"})
         found = match_route(self._routes, request.method, request.path)
         if found is None:
             return json_response(404, {"message": "Not Found"})

@@ -28,7 +28,10 @@ def create_all(template: Template, endpoint: str) -> dict[str, dict[str, str]]:
             name: clients.sns.create_topic(Name=name)["TopicArn"]
             for name in template.of_type("AWS::SNS::Topic")
         },
-        "buckets": {name: _create_bucket(clients.s3, name) for name in template.of_type("AWS::S3::Bucket")},
+        "buckets": {
+            name: _create_bucket(clients.s3, name, res)
+            for name, res in template.of_type("AWS::S3::Bucket").items()
+        },
         "secrets": {
             name: _create_secret(clients.secretsmanager, template, name, res)
             for name, res in template.of_type("AWS::SecretsManager::Secret").items()
@@ -70,11 +73,14 @@ def _create_table(dynamodb: Any, name: str, resource: dict[str, Any]) -> str:
     return name
 
 
-def _create_bucket(s3: Any, logical_id: str) -> str:
+def _create_bucket(s3: Any, logical_id: str, resource: dict[str, Any]) -> str:
     # Bucket names are lowercase: named as CloudFormation would, stack name then logical id.
     # Encryption, public access block and lifecycle are cloud-only settings, as for tables.
     name = f"{STACK_NAME}-{logical_id}".lower()
     s3.create_bucket(Bucket=name)
+    # Versioning is not: firmware jobs name the package version they install (moto keeps versions).
+    if versioning := resource.get("Properties", {}).get("VersioningConfiguration"):
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)
     return name
 
 

@@ -4,7 +4,10 @@ The configuration mirrors the template's IoT policy: a client must present a
 certificate from the local CA (checked against the CRL), its certificate's CN
 becomes its user name, and the ACL lets a charger touch only its own topics.
 mosquitto has no lifecycle events, so its connection log is turned into
-`$aws/events/presence/...` events the way IoT Core would publish them.
+`$aws/events/presence/...` events the way IoT Core would publish them. Nor does MQTT tell a
+subscriber which certificate a publisher connected with, which IoT Core's principal() gives a
+rule: with `stamp_principals` a small mosquitto plugin (principal_plugin.c, built with the system
+C compiler) delivers each Basic Ingest publish under PRINCIPAL_STAMP + that certificate's id.
 
 For the chaos run and tests, `restart_broker` takes mosquitto down and up again (local only:
 IoT Core has no restart to mimic, but a broker that loses every session is what a charger and
@@ -45,6 +48,11 @@ BACKEND_USER = "chargenet-backend"
 # topics no charger has. The template's ProvisioningClaimPolicy is the cloud's counterpart.
 CLAIM_USER = "claim:factory"
 
+# `$aws/rules/...` as the principal plugin delivers it: PRINCIPAL_STAMP<certificate id>/$aws/rules/...
+PRINCIPAL_STAMP = "$chargenet/principal/"
+STAMPED_RULES_FILTER = PRINCIPAL_STAMP + "+/$aws/rules/#"
+_PLUGIN_SOURCE = Path(__file__).with_name("principal_plugin.c")
+
 MOSQUITTO_CONF = """\
 per_listener_settings false
 user {user}
@@ -77,6 +85,7 @@ ACL = f"""\
 user {BACKEND_USER}
 topic readwrite #
 topic readwrite $aws/#
+topic read {PRINCIPAL_STAMP}#
 
 user {CLAIM_USER}
 topic write $aws/certificates/create-from-csr/json
@@ -135,6 +144,32 @@ def parse_presence(line: str) -> PresenceChange | None:
     return None
 
 
+def split_principal(topic: str) -> tuple[str | None, str]:
+    """(the certificate id the plugin stamped, the topic as published); (None, topic) unstamped."""
+    if not topic.startswith(PRINCIPAL_STAMP):
+        return None, topic
+    principal, _, published = topic[len(PRINCIPAL_STAMP) :].partition("/")
+    return principal, published
+
+
+def build_principal_plugin(folder: Path) -> Path:
+    """Compile principal_plugin.c into `folder` (once per source change); a clear error without a compiler."""
+    target = folder / "principal_plugin.so"
+    if target.exists() and target.stat().st_mtime >= _PLUGIN_SOURCE.stat().st_mtime:
+        return target
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("a C compiler is needed for the broker's principal plugin: run `make deps`")
+    command = [compiler, "-shared", "-fPIC", "-O2", "-o", str(target), str(_PLUGIN_SOURCE)]
+    built = subprocess.run(command, capture_output=True, text=True)
+    if built.returncode != 0:
+        raise RuntimeError(
+            "the broker's principal plugin did not build (`make deps` installs mosquitto-dev, "
+            f"libmosquitto-dev and libssl-dev):\n{built.stderr[-2000:]}"
+        )
+    return target
+
+
 def operator_takeover(line: str) -> str | None:
     """The charger id the backend's certificate just connected as (`evict`): not the charger's presence."""
     m = _CONNECTED.search(line)
@@ -153,9 +188,20 @@ def mosquitto_binary() -> str:
 
 
 class Broker:
-    def __init__(self, folder: Path, *, port: int, ca: Path, crl: Path, cert: Path, key: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        port: int,
+        ca: Path,
+        crl: Path,
+        cert: Path,
+        key: Path,
+        stamp_principals: bool = False,
+    ) -> None:
         self.folder = folder
         self.port = port
+        self._stamp_principals = stamp_principals
         self._paths = {"ca": ca, "crl": crl, "cert": cert, "key": key}
         self._process: subprocess.Popen[str] | None = None
         self._pump: threading.Thread | None = None
@@ -169,11 +215,13 @@ class Broker:
         conf = self.folder / "mosquitto.conf"
         # `user`: mosquitto started as root would otherwise switch to an account
         # that cannot read the key files this process just wrote.
-        conf.write_text(
-            MOSQUITTO_CONF.format(
-                user=getpass.getuser(), port=self.port, acl=acl, max_packet=128 * 1024 + 1024, **self._paths
-            )
+        text = MOSQUITTO_CONF.format(
+            user=getpass.getuser(), port=self.port, acl=acl, max_packet=128 * 1024 + 1024, **self._paths
         )
+        if self._stamp_principals:
+            # Global (per_listener_settings false): the plugin sees every listener's publishes.
+            text = text.replace("acl_file ", f"plugin {build_principal_plugin(self.folder)}\nacl_file ", 1)
+        conf.write_text(text)
         return conf
 
     def start(self, on_presence: Callable[[PresenceChange], None]) -> int:

@@ -10,6 +10,10 @@ Two things IoT Core knows that mosquitto does not, handled here:
 - IoT answers only the connection that asked; mosquitto delivers a reply to every subscriber
   of the reply topic, so every claim client can read the other claims' replies (the new
   certificate and its ownership token; never a private key). docs/SECURITY.md, local differences.
+- IoT tells the hook which claim certificate the request came with (`claimCertificateId`);
+  mosquitto does not tell a subscriber who published, so locally the hook is told the claim
+  certificate the serial's allow-list entry names (its batch): the hook's batch check passes
+  locally by construction and is proved against IoT's event by its unit tests.
 - A certificate IoT creates is PENDING_ACTIVATION, useless until RegisterThing; mosquitto trusts
   every certificate the CA signed that is not on the CRL. So a CSR is signed only for a serial
   that is allow-listed and not claimed by another key, its CN must be the thing name it registers
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import threading
 import time
@@ -33,6 +36,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from chargenet.domain.certificates import public_key_sha256
+from chargenet.domain.charger_ids import is_charger_id
 from chargenet_local.broker import BACKEND_USER
 from chargenet_local.pki import CsrRejected, LocalCA
 from chargenet_local.template import Template
@@ -42,8 +46,6 @@ log = logging.getLogger("chargenet.local.provisioning")
 CREATE_FROM_CSR_TOPIC = "$aws/certificates/create-from-csr/json"
 CERTIFICATE_ID_PARAMETER = "AWS::IoT::Certificate::Id"
 OWNERSHIP_TOKEN_TTL_S = 3600  # IoT's certificateOwnershipToken expires after an hour
-# Same as chargenet.domain.provisioning.CHARGER_ID_PATTERN: a CN becomes the broker user name.
-_CHARGER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def register_thing_topic(template_name: str) -> str:
@@ -180,7 +182,8 @@ class FleetProvisioning:
     def _check_signable(self, thing_name: str, device_key: str) -> None:
         """Locally a signed certificate connects at once: sign only for a serial free to claim,
         or claimed by this very key (a device that lost its registration reply starts over)."""
-        if not _CHARGER_ID.fullmatch(thing_name) or thing_name == BACKEND_USER:
+        # The CN becomes the broker user name and the thing name: a charger id.
+        if not is_charger_id(thing_name) or thing_name == BACKEND_USER:
             raise Rejected(400, "InvalidCsr", "the CSR's common name must be the charger's serial number")
         item = self._dynamodb.get_item(
             TableName=self._allow_list_table, Key={"serial_number": {"S": thing_name}}, ConsistentRead=True
@@ -220,8 +223,8 @@ class FleetProvisioning:
             return parameters
         event = {
             # mosquitto does not tell a subscriber who published: the claim certificate and client id
-            # are unknown here (docs/SECURITY.md, local differences).
-            "claimCertificateId": "",
+            # are unknown here; the serial's batch stands in for the claim certificate (module docstring).
+            "claimCertificateId": self._batch_of(pending.thing_name),
             "certificateId": pending.certificate_id,
             "certificatePem": pending.certificate_pem,
             "templateArn": self._template_arn,
@@ -237,6 +240,12 @@ class FleetProvisioning:
             raise Rejected(403, "AccessDenied", "the pre-provisioning hook refused the request")
         overrides = answer.get("parameterOverrides") or {}
         return {**parameters, **{k: str(v) for k, v in overrides.items()}}
+
+    def _batch_of(self, serial_number: str) -> str:
+        item = self._dynamodb.get_item(
+            TableName=self._allow_list_table, Key={"serial_number": {"S": serial_number}}, ConsistentRead=True
+        ).get("Item", {})
+        return str(item.get("claim_certificate_id", {}).get("S", ""))
 
     def _parameter_values(self, parameters: dict[str, str]) -> dict[str, str]:
         values = {}

@@ -19,9 +19,10 @@ the execution's state in `executionState`: a device that sees its own terminal s
 treat the update as done.
 
 Local differences:
-- `${aws:iot:s3-presigned-url:URL}` placeholders are replaced with a URL pre-signed by the stack's
-  local credentials against moto's S3: the job's presignedUrlConfig roleArn is not assumed, only its
-  expiresInSec is used (default 3600).
+- `${aws:iot:s3-presigned-url:URL}` and `${aws:iot:s3-presigned-url-v2:URL}` placeholders are
+  replaced with a URL pre-signed by the stack's local credentials against moto's S3 (for v2, at the
+  object version its URL-encoded `%3FversionId%3D` names): the job's presignedUrlConfig roleArn is
+  not assumed, only its expiresInSec is used (default 3600).
 - mosquitto delivers a reply to every subscriber of its topic; the broker's ACL keeps each
   charger to its own `$aws/things/<id>/jobs/...` topics, so only the charger reads its replies.
 - Targets must be things (no thing groups); documentSource is refused (the document is inline);
@@ -48,7 +49,9 @@ START_NEXT_TOPIC = "$aws/things/+/jobs/start-next"
 UPDATE_TOPIC = "$aws/things/+/jobs/+/update"
 _START_NEXT = re.compile(r"^\$aws/things/([^/]+)/jobs/start-next$")
 _UPDATE = re.compile(r"^\$aws/things/([^/]+)/jobs/([^/]+)/update$")
-_PLACEHOLDER = re.compile(r"\$\{aws:iot:s3-presigned-url:([^}]+)\}")
+_PLACEHOLDER = re.compile(r"\$\{aws:iot:s3-presigned-url(?:-v2)?:([^}]+)\}")
+# v2's object URL carries the version as a URL-encoded query (`?versionId=` would end the URL).
+_VERSION_QUERY = re.compile(r"%3FversionId%3D(.+)$")
 _S3_HOST = re.compile(r"^s3(\.[a-z0-9-]+)?\.amazonaws\.com$")
 
 QUEUED, IN_PROGRESS, CANCELED = "QUEUED", "IN_PROGRESS", "CANCELED"
@@ -304,10 +307,9 @@ class IotJobs:
         expiry = (job.presigned_url_config or {}).get("expiresInSec") or DEFAULT_URL_EXPIRY_S
 
         def presign(match: re.Match[str]) -> str:
-            bucket, key = _bucket_and_key(match.group(1))
             return str(
                 self._s3.generate_presigned_url(
-                    "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=int(expiry)
+                    "get_object", Params=_object_params(match.group(1)), ExpiresIn=int(expiry)
                 )
             )
 
@@ -394,7 +396,17 @@ def _check_job(document_source: str | None, document: str | None, presigned: dic
     texts: list[str] = []
     _map_strings(parsed, texts.append)
     for url in (url for text in texts for url in _PLACEHOLDER.findall(text)):
-        _bucket_and_key(url)
+        _object_params(url)
+
+
+def _object_params(url: str) -> dict[str, str]:
+    """GetObject's Bucket, Key and, when the URL names one, VersionId."""
+    version = _VERSION_QUERY.search(url)
+    bucket, key = _bucket_and_key(url[: version.start()] if version else url)
+    params = {"Bucket": bucket, "Key": key}
+    if version:
+        params["VersionId"] = unquote(version.group(1))
+    return params
 
 
 def _bucket_and_key(url: str) -> tuple[str, str]:

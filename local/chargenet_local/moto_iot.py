@@ -10,6 +10,8 @@ cloud's behaviour through the ordinary boto3 calls:
   the certificate, as IoT Core registers the ones its CA signs.
 - UpdateCertificate to INACTIVE or REVOKED: the certificate also goes on the local CA's CRL and
   mosquitto reloads it, as IoT Core refuses a certificate that is not ACTIVE.
+- Certificate ids are the SHA-256 of the DER, as IoT Core's (moto's default hashes the PEM text):
+  the id the broker stamps as the rules' principal() must name the registered certificate.
 
 Local difference: IoT Core can set an INACTIVE certificate ACTIVE again; locally its CRL entry
 stays (a CRL cannot take a revocation back), so it never connects again.
@@ -31,8 +33,11 @@ ACTIVE = "ACTIVE"
 
 def apply(ca: LocalCA, reload_crl: Callable[[], None]) -> None:
     """Patch moto's IoT backend in this process (the stack's, where moto serves)."""
+    from moto.core.config import default_user_config
     from moto.iot.exceptions import InvalidRequestException
     from moto.iot.models import IoTBackend
+
+    default_user_config["iot"] = {**default_user_config.get("iot", {}), "use_valid_cert": True}
 
     revocations = threading.Lock()  # moto serves requests on several threads; the CRL is one file
     update_status = IoTBackend.update_certificate

@@ -3,11 +3,14 @@
 Supported (anything else is refused when the stack starts, so the template
 cannot quietly use SQL that only the cloud understands):
   SELECT *  |  item [AS name], ...   where item is *, a payload field,
-      encode(*, 'base64'), topic(n), clientid(), timestamp()
+      encode(*, 'base64'), topic(n), clientid(), principal(), timestamp()
   FROM 'topic/filter/+/#'
   [WHERE field|function <op> literal [AND ...]]   with =, <>, !=, <, <=, >, >=
 Basic Ingest: `$aws/rules/<rule>/...` reaches only <rule>, which sees the topic
-without that prefix. Hand-written: no library evaluates IoT SQL outside AWS.
+without that prefix. principal() is the id of the certificate the publishing connection was
+made with (the SHA-256 of its DER, as IoT Core's certificate id), which mosquitto stamps on each
+Basic Ingest publish (chargenet_local.broker, the principal plugin); undefined (None) for a
+publish it did not stamp. Hand-written: no library evaluates IoT SQL outside AWS.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Message:
     payload: bytes
     client_id: str
     timestamp_ms: int
+    principal: str | None = None  # the publisher's certificate id, when the broker said
 
 
 Expression = Callable[[Message, Any], Any]
@@ -90,6 +94,8 @@ def _expression(text: str) -> Expression:
         return lambda msg, _doc: (msg.topic.split("/") + [None] * level)[level - 1]
     if re.fullmatch(r"clientid\(\)", text, re.IGNORECASE):
         return lambda msg, _doc: msg.client_id
+    if re.fullmatch(r"principal\(\)", text, re.IGNORECASE):
+        return lambda msg, _doc: msg.principal
     if re.fullmatch(r"timestamp\(\)", text, re.IGNORECASE):
         return lambda msg, _doc: msg.timestamp_ms
     if re.fullmatch(r"encode\(\s*\*\s*,\s*'base64'\s*\)", text, re.IGNORECASE):

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from chargenet_local import broker as broker_mod
 from chargenet_local.alarms import AlarmEvaluator, create_alarms_and_dashboards
-from chargenet_local.alert_sink import AlertSink
+from chargenet_local.alert_sink import AlertSink, subscription_filters
 from chargenet_local.fleet_provisioning import FleetProvisioning, ProvisioningTemplateSpec
 from chargenet_local.iot_jobs import IotJobs
 from chargenet_local.lambda_runtime import InvocationFailure, LocalFunction, dead_letter_body
@@ -263,12 +263,18 @@ class LocalStack:
         self._start_localstripe(state)
         self._start_broker(state)
         self._start_iot_data(state)
-        overrides = {**parameter_overrides(), "IotDataEndpoint": state.iot_data_url}
+        # The API's port is chosen now: the functions' PUBLIC_BASE_URL (Stripe's redirects) is its URL.
+        api_port = free_port()
+        overrides = {
+            "PublicBaseUrl": f"http://127.0.0.1:{api_port}",
+            **parameter_overrides(),
+            "IotDataEndpoint": state.iot_data_url,
+        }
         template = load(self.template_path, region=REGION, overrides=overrides)
         self._create_resources(template, state)
         self._start_checkout(state)
         self._start_functions_and_rules(template, state)
-        self._start_api(template, state)
+        self._start_api(template, state, api_port)
         self._start_fleet_provisioning(template, state)
         self._start_iot_jobs(state)
         state.status = "ready"
@@ -327,11 +333,11 @@ class LocalStack:
             self.stripe_faults.control_url,
         )
 
-    def _start_api(self, template: Template, state: StackState) -> None:
+    def _start_api(self, template: Template, state: StackState, port: int) -> None:
         from chargenet_local.api_front import ApiFront
 
         functions = {f.spec.logical_id: f.invoke for f in self._functions}
-        self.api = ApiFront(template.http_routes(), functions)
+        self.api = ApiFront(template.http_routes(), functions, port)
         self.api.start()
         state.api_url = self.api.url
         # Stripe delivers to the product's webhook route, signed with the secret it verifies with.
@@ -398,6 +404,7 @@ class LocalStack:
             crl=self.ca.crl_path,
             cert=server_cert,
             key=server_key,
+            stamp_principals=True,  # the rules' principal(): which certificate published
         )
         state.broker_pid = self.broker.start(self._on_presence)
         from chargenet_local.mqtt import BackendConnection
@@ -435,8 +442,9 @@ class LocalStack:
         self._queues = state.queues
         self._sqs = _client("sqs", state)
         self.alert_sink = AlertSink(self.home, self._sqs, _client("sns", state))
-        for topic_arn in state.topics.values():
-            self.alert_sink.subscribe(topic_arn)
+        filters = subscription_filters(template)
+        for topic, topic_arn in state.topics.items():
+            self.alert_sink.subscribe(topic_arn, filters.get(topic))
         self.alert_sink.start()
         self._start_monitoring(template, state)
 
@@ -491,7 +499,8 @@ class LocalStack:
             )
         self._start_stream_mappings(template, functions, state)
         self._start_schedules(template, functions)
-        self.backend.subscribe("$aws/rules/#", self.dispatch)
+        # Basic Ingest publishes arrive stamped with the publisher's certificate id (broker.py).
+        self.backend.subscribe(broker_mod.STAMPED_RULES_FILTER, self._dispatch_stamped)
         for target in self._targets:
             if not target.rule.topic_filter.startswith("$"):
                 self.backend.subscribe(target.rule.topic_filter, self.dispatch)
@@ -538,13 +547,19 @@ class LocalStack:
             self._sqs.send_message(QueueUrl=queue_url, MessageBody=failure_message(batch))
 
     # --------------------------------------------------------------- rules
-    def dispatch(self, topic: str, payload: bytes, client_id: str | None = None) -> None:
+    def _dispatch_stamped(self, topic: str, payload: bytes) -> None:
+        principal, published = broker_mod.split_principal(topic)
+        self.dispatch(published, payload, principal=principal)
+
+    def dispatch(
+        self, topic: str, payload: bytes, client_id: str | None = None, principal: str | None = None
+    ) -> None:
         """A publish reached IoT: run every rule it matches, as the rules engine does."""
         targets = list(self._targets)
         matched, rule_topic = route([t.rule for t in targets], topic)
         # mosquitto does not tell subscribers the publisher; the topic names the charger.
         client = client_id or _client_from_topic(rule_topic)
-        message = Message(rule_topic, payload, client, int(time.time() * 1000))
+        message = Message(rule_topic, payload, client, int(time.time() * 1000), principal)
         for target in targets:
             if target.rule not in matched:
                 continue

@@ -81,7 +81,9 @@ class RawCharger:
     """A charger sending hand-made frames over its own mTLS link (for protocol-level tests)."""
 
     def __init__(self, credentials: ChargerCredentials) -> None:
-        self.link = ChargerLink(credentials)
+        # Past the shim's own frame limit, up to what the broker takes (IoT Core: 128 KB), so the
+        # backend's refusal of an oversized frame can be tested.
+        self.link = ChargerLink(credentials, max_frame_bytes=128 * 1024)
 
     async def __aenter__(self) -> RawCharger:
         await self.link.connect()

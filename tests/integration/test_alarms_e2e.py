@@ -1,17 +1,23 @@
 """Metrics and alarms on the running stack: EMF from a real invocation lands in moto; an open
-safety-critical fault and a poison frame raise the template's alarms to the operators' inbox."""
+safety-critical fault and a poison frame raise the template's alarms to the operators' inbox, and
+a recovery from ALARM reaches it too, while an alarm's first data does not."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 
 from chargenet_local.alert_sink import describe, read_inbox
+from chargenet_local.stack import StackState
 from chargenet_local.template import STACK_NAME
+from chargenet_shim.credentials import ChargerCredentials
 from tests.integration.conftest import RawCharger, eventually
 from tests.integration.test_cli import run as cli
 
@@ -91,9 +97,10 @@ def test_an_open_safety_critical_fault_raises_its_alarm_from_the_sweeps_metric(s
     }
 
 
-def test_a_poison_frame_raises_the_dead_letter_and_errors_alarms_to_the_operators(stack, new_charger):
-    credentials = new_charger()
-    # Corrupt the charger's registry record: every invocation for it fails, retries included.
+@contextmanager
+def poisoned(stack: StackState, credentials: ChargerCredentials) -> Iterator[None]:
+    """The charger's registry record corrupted: every invocation for it fails, retries included,
+    and it sends a heartbeat."""
     dynamodb, table = boto3.client("dynamodb"), stack.tables["ChargersTable"]
     key = {"charger_id": {"S": credentials.charger_id}, "sk": {"S": "charger"}}
     dynamodb.put_item(TableName=table, Item={**key, "registered_at": {"S": "not-a-timestamp"}})
@@ -104,10 +111,15 @@ def test_a_poison_frame_raises_the_dead_letter_and_errors_alarms_to_the_operator
 
     try:
         asyncio.run(send())
-        raised = eventually(lambda: alarms_raised(stack.home, DEAD_LETTERS, INGEST_ERRORS), timeout=30)
+        yield
     finally:
         # The scheduled fault sweep reads every charger: leave no poison for the tests after this one.
         dynamodb.delete_item(TableName=table, Key=key)
+
+
+def test_a_poison_frame_raises_the_dead_letter_and_errors_alarms_to_the_operators(stack, new_charger):
+    with poisoned(stack, new_charger()):
+        raised = eventually(lambda: alarms_raised(stack.home, DEAD_LETTERS, INGEST_ERRORS), timeout=30)
 
     trigger = json.loads(raised[DEAD_LETTERS]["message"])["Trigger"]
     assert trigger["Dimensions"] == [{"value": "IngestDeadLetterQueue", "name": "QueueName"}]
@@ -126,3 +138,50 @@ def test_a_poison_frame_raises_the_dead_letter_and_errors_alarms_to_the_operator
     ]
     table = cli(stack.home, "alert", "list").stdout
     assert f'alarm ALARM  ALARM: "{DEAD_LETTERS}" in US East (N. Virginia)' in table
+
+
+def alarm_state(name: str) -> str:
+    [alarm] = boto3.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return str(alarm["StateValue"])
+
+
+def test_operators_hear_of_an_alarm_and_its_recovery_but_not_of_its_first_data(stack, new_charger):
+    """CloudWatch runs OKActions on INSUFFICIENT_DATA -> OK too: every alarm's first evaluation
+    with data after the stack starts. Only a recovery from ALARM reaches the operators."""
+    names = [a["AlarmName"] for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]]
+    eventually(lambda: all(alarm_state(name) != "INSUFFICIENT_DATA" for name in names), timeout=60)
+
+    seen = len(read_inbox(Path(stack.home)))  # an earlier test's recovery is not this one's
+    with poisoned(stack, new_charger()):
+        eventually(lambda: alarm_state(INGEST_ERRORS) == "ALARM", timeout=30)
+
+    def recovered() -> dict | None:
+        alarms = [describe(a) for a in read_inbox(Path(stack.home))[seen:]]
+        return next(
+            (
+                a
+                for a in alarms
+                if a.get("alarm", {}).get("name") == INGEST_ERRORS and a["alarm"]["state"] == "OK"
+            ),
+            None,
+        )
+
+    async def work_without_errors() -> dict:
+        # A minute whose invocations all succeed: its errors sum is 0, and the alarm is OK again.
+        async with RawCharger(new_charger()) as charger:
+            deadline = time.monotonic() + 150
+            while (found := await asyncio.to_thread(recovered)) is None and time.monotonic() < deadline:
+                await charger.send([2, f"hb-{time.monotonic_ns()}", "Heartbeat", {}])
+                assert (await charger.reply())[0] == 3
+                await asyncio.sleep(2)
+            assert found is not None, f"{INGEST_ERRORS} did not recover to the operators' inbox"
+            return found
+
+    recovery = asyncio.run(work_without_errors())
+    alarm_notifications = [a["alarm"] for a in map(describe, read_inbox(Path(stack.home))) if "alarm" in a]
+    first_data = [
+        a["name"] for a in alarm_notifications if a["state"] == "OK" and a["previous_state"] != "ALARM"
+    ]
+    assert first_data == []
+    assert recovery["alarm"]["previous_state"] == "ALARM"
+    assert recovery["topic"].endswith(":AlarmRecoveryTopic")

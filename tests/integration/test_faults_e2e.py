@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta
 
 from tests.integration.conftest import RawCharger, eventually
 from tests.integration.test_cli import run as cli
@@ -118,3 +119,33 @@ def test_an_operator_resolving_a_paged_fault_sends_its_resolution_to_the_operato
     ]
     again = cli(stack.home, "fault", "resolve", fault_id[:12])
     assert again.returncode == 0 and "unchanged (resolved)" in again.stdout
+
+
+def test_a_faulted_connector_pages_after_the_major_delay_whatever_its_error_code(stack, new_charger):
+    """OtherError is minor on a working connector; Faulted, the connector cannot charge: major."""
+    credentials = new_charger(site="SITE-F")
+
+    def inbox() -> list[dict]:
+        alerts = json.loads(cli(stack.home, "alert", "list", "--json").stdout)
+        return [a for a in alerts if credentials.charger_id in a["subject"] and "OtherError" in a["subject"]]
+
+    async def fault() -> None:
+        async with RawCharger(credentials) as charger:
+            payload = {
+                "connectorId": 1,
+                "errorCode": "OtherError",
+                "status": "Faulted",
+                "vendorErrorCode": "E-42",
+            }
+            await charger.send([2, "o1", "StatusNotification", payload])
+            assert (await charger.reply())[0] == 3
+
+    asyncio.run(fault())
+    [raised] = eventually(inbox, timeout=30)
+    assert (raised["attributes"]["kind"], raised["attributes"]["severity"]) == ("raised", "major")
+    shown = json.loads(cli(stack.home, "fault", "show", raised["attributes"]["fault_id"]).stdout)
+    assert (shown["code"], shown["severity"], shown["vendor_error_code"]) == ("OtherError", "major", "E-42")
+    # Paged by the sweep once open MajorAlertDelaySeconds (2 s on the test stack), not at once.
+    [alert] = shown["alerts"]
+    paged_after = datetime.fromisoformat(alert["at"]) - datetime.fromisoformat(shown["first_seen"])
+    assert paged_after >= timedelta(seconds=2)

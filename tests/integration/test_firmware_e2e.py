@@ -29,6 +29,8 @@ from tests.integration.test_cli import run as cli
 
 FACTORY_VERSION = "1.0.0"
 IMAGE = b"\x7fELF chargenet simulated firmware " * 500
+# A SimulatedCharger's BootNotification: what the releases here are signed for.
+FOR_SIMCHARGER = ("--charge-point-vendor", "chargenet", "--charge-point-model", "SimCharger")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def operator_key(stack, tmp_path_factory) -> OperatorKey:
     for version in ("1.1.0", "0.9.0"):
         image = folder / f"fw-{version}.bin"
         image.write_bytes(IMAGE + version.encode())
-        done = cli(stack.home, "firmware", "publish", str(image), "--version", version)
+        done = cli(stack.home, "firmware", "publish", str(image), "--version", version, *FOR_SIMCHARGER)
         assert done.returncode == 0, done.stderr
     key_file = Path(stack.home) / "firmware" / "operator-key.pem"
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -163,6 +165,33 @@ def test_a_forged_package_is_refused_and_raises_a_security_fault(
         for f in faults
         if f["charger_id"] == charger_id and f["code"] == "InvalidFirmwareSignature"
     ] == [("security_event", "major")]
+
+
+def test_a_job_installs_the_package_version_it_was_made_with_not_a_later_write(
+    stack, new_charger, operator_key, tmp_path
+):
+    """Whoever can write the bucket overwrites the package after the job is made: the job's pre-signed
+    URL names the version it was made with, so the charger gets the genuine package and installs it."""
+    image = tmp_path / "fw-1.6.0.bin"
+    image.write_bytes(IMAGE + b"1.6.0")
+    published = cli(stack.home, "firmware", "publish", str(image), "--version", "1.6.0", *FOR_SIMCHARGER)
+    assert published.returncode == 0, published.stderr
+    credentials = new_charger()
+    charger_id = credentials.charger_id
+
+    async def scenario() -> dict[str, Any]:
+        await firmware(stack.home, "deploy", "1.6.0", "--charger", charger_id)  # queued: charger offline
+        s3, bucket = boto3.client("s3"), stack.buckets["FirmwareBucket"]
+        stored = s3.get_object(Bucket=bucket, Key=package_key("1.6.0"))
+        swapped = _tampered(stored["Body"].read())
+        s3.put_object(Bucket=bucket, Key=package_key("1.6.0"), Body=swapped, Metadata=stored["Metadata"])
+        async with charger_running(credentials, operator_key):
+            return await until(job_reaches(stack.home, charger_id, "1.6.0", {"installed"}, "Installed"))
+
+    done = asyncio.run(scenario())
+
+    assert done["running_version"] == "1.6.0"
+    assert registry().get(charger_id).firmware_version == "1.6.0"
 
 
 def test_a_downgrade_is_refused_unless_forced(stack, new_charger, operator_key):

@@ -8,6 +8,7 @@ package through a pre-signed URL and installs it only if KMS's signature verifie
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ from tests.integration.test_cli import run as cli
 
 FACTORY_VERSION = "1.0.0"
 IMAGE = b"\x7fELF chargenet firmware signed in KMS " * 300
+FOR_SIMCHARGER = ("--charge-point-vendor", "chargenet", "--charge-point-model", "SimCharger")
 
 
 def new_kms_key(alias: str) -> str:
@@ -60,7 +62,10 @@ def charger_update(location: str, key: OperatorKey) -> tuple[FirmwareStatus, str
     async def boot(version: str) -> bool:
         return True
 
-    status = asyncio.run(FirmwareInstaller(slots, key, report, boot).update(location))
+    installer = FirmwareInstaller(
+        slots, key, report, boot, identity=("chargenet", "SimCharger"), now=lambda: dt.datetime.now(dt.UTC)
+    )
+    status = asyncio.run(installer.update(location))
     return status, slots.running_version, reported
 
 
@@ -72,7 +77,15 @@ def test_a_release_signed_in_kms_installs_on_a_charger_pinning_the_kms_key_and_n
     version = f"7.0.0-kms.{uuid.uuid4().hex[:8]}"
 
     published = cli(
-        stack.home, "firmware", "publish", str(image), "--version", version, "--kms-key-id", alias
+        stack.home,
+        "firmware",
+        "publish",
+        str(image),
+        "--version",
+        version,
+        *FOR_SIMCHARGER,
+        "--kms-key-id",
+        alias,
     )
     assert published.returncode == 0, published.stderr
     assert f"firmware public-key --kms-key-id {alias}" in published.stdout
@@ -104,7 +117,7 @@ def test_the_environment_names_the_default_kms_key_and_a_missing_key_is_a_clear_
     env = {**os.environ, "CHARGENET_HOME": str(stack.home), KMS_KEY_VARIABLE: alias}
 
     published = subprocess.run(
-        [*CHARGENET, "firmware", "publish", str(image), "--version", version, "--json"],
+        [*CHARGENET, "firmware", "publish", str(image), "--version", version, *FOR_SIMCHARGER, "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -117,7 +130,15 @@ def test_the_environment_names_the_default_kms_key_and_a_missing_key_is_a_clear_
     assert (installed, running) == (FirmwareStatus.installed, version)
 
     missing = cli(
-        stack.home, "firmware", "publish", str(image), "--version", "7.2.0", "--kms-key-id", "alias/nobody"
+        stack.home,
+        "firmware",
+        "publish",
+        str(image),
+        "--version",
+        "7.2.0",
+        *FOR_SIMCHARGER,
+        "--kms-key-id",
+        "alias/nobody",
     )
     assert missing.returncode == 1
     assert "KMS GetPublicKey with key alias/nobody failed: NotFoundException" in missing.stderr

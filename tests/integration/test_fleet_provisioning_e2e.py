@@ -45,13 +45,18 @@ def claim_dir(stack, tmp_path_factory) -> Path:
     return folder
 
 
+def batch(claim_dir: Path) -> tuple[str, str]:
+    """`--claim-certificate ID` of the bundle's claim certificate: the batch the serial is allowed under."""
+    return ("--claim-certificate", ClaimBundle.load(claim_dir).certificate_id)
+
+
 def things() -> set[str]:
     return {t["thingName"] for t in boto3.client("iot").list_things()["things"]}
 
 
 def test_an_allow_listed_serial_claims_its_identity_and_boots_with_it(stack, claim_dir, tmp_path, capsys):
     serial = new_serial()
-    run_cli(stack, "provisioning", "allow", serial, "--site", "FACTORY-1")
+    run_cli(stack, "provisioning", "allow", serial, "--site", "FACTORY-1", *batch(claim_dir))
 
     out = asyncio.run(claim(claim_dir, serial, tmp_path / serial))
 
@@ -83,7 +88,7 @@ def test_an_allow_listed_serial_claims_its_identity_and_boots_with_it(stack, cla
 
 def test_a_device_that_lost_its_reply_claims_again_with_its_own_key(stack, claim_dir, tmp_path):
     serial = new_serial()
-    run_cli(stack, "provisioning", "allow", serial)
+    run_cli(stack, "provisioning", "allow", serial, *batch(claim_dir))
     out = tmp_path / serial
     asyncio.run(claim(claim_dir, serial, out))
     first_certificate = (out / "cert.pem").read_text()
@@ -110,15 +115,15 @@ def test_a_serial_not_on_the_list_is_rejected_and_no_thing_is_created(stack, cla
 def test_the_claimed_serial_cannot_be_claimed_again_by_a_different_key(stack, claim_dir, tmp_path):
     """Two devices get a certificate for the same serial; the hook lets only the first register."""
     serial = new_serial()
-    run_cli(stack, "provisioning", "allow", serial)
+    run_cli(stack, "provisioning", "allow", serial, *batch(claim_dir))
     bundle = ClaimBundle.load(claim_dir)
     register_topic = register_thing_topic(bundle.template_name)
 
     async def race() -> tuple[object, ClaimRejected]:
         first_store, second_store = FileKeyStore(tmp_path / "first"), FileKeyStore(tmp_path / "second")
         async with (
-            ClaimConnection(claim_dir, bundle, serial) as first,
-            ClaimConnection(claim_dir, bundle, f"{serial}-b") as second,
+            ClaimConnection(claim_dir, bundle) as first,
+            ClaimConnection(claim_dir, bundle) as second,
         ):
             signed = []
             for connection, store in ((first, first_store), (second, second_store)):

@@ -43,6 +43,8 @@ PASSWORD = "gateway-firmware-site"
 FACTORY_VERSION = "31.0.0"
 # The image names its version, so the charger knows what it boots after installing it.
 IMAGE_PREFIX = b"\x7fELF real charger firmware " * 400 + b"version "
+# The real charger behind the gateway boots as ACME W9: the releases are signed for it.
+FOR_W9 = ("--charge-point-vendor", "ACME", "--charge-point-model", "W9")
 PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
 
 
@@ -68,7 +70,7 @@ def releases(stack, tmp_path_factory) -> Releases:
             signature = folder / f"fw-{version}.sig"
             signature.write_bytes(manufacturer.sign(image.read_bytes(), PSS, hashes.SHA256()))
             options = ["--vendor-signature", str(signature), "--signing-certificate", str(certificate)]
-        done = cli(stack.home, "firmware", "publish", str(image), "--version", version, *options)
+        done = cli(stack.home, "firmware", "publish", str(image), "--version", version, *FOR_W9, *options)
         assert done.returncode == 0, done.stderr
         assert ("with the manufacturer's signature" in done.stdout) == vendor
     return Releases(Path(stack.home) / "firmware" / "operator-key.pub.pem", "31.1.0", "31.2.0")
@@ -142,7 +144,9 @@ def _download(location: str) -> bytes:
 async def real_charger(home: str, charger_id: str, operator_key: Path) -> AsyncIterator[RealCharger]:
     """The gateway, pinning the operator key, and a RealCharger booted through it on FACTORY_VERSION."""
     gateway = await serve(
-        GatewayConfig(port=0, credentials_dir=Path(home) / "chargers", firmware_key=operator_key)
+        GatewayConfig(
+            port=0, credentials_dir=Path(home) / "chargers", allow_plain_ws=True, firmware_key=operator_key
+        )
     )
     authorization = {"Authorization": build_authorization_basic(charger_id, PASSWORD)}
     try:
@@ -229,7 +233,16 @@ def test_publish_refuses_half_a_vendor_signature_or_a_certificate_that_is_not_on
     image.write_bytes(IMAGE_PREFIX + b"31.9.0")
     signature.write_bytes(b"\x30\x45 a signature")
     garbage.write_text("-----BEGIN CERTIFICATE-----\nnot one\n-----END CERTIFICATE-----\n")
-    publish = ["firmware", "publish", str(image), "--version", "31.9.0", "--vendor-signature", str(signature)]
+    publish = [
+        "firmware",
+        "publish",
+        str(image),
+        "--version",
+        "31.9.0",
+        *FOR_W9,
+        "--vendor-signature",
+        str(signature),
+    ]
 
     half = cli(stack.home, *publish)
     bad = cli(stack.home, *publish, "--signing-certificate", str(garbage))

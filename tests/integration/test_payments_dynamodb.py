@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from chargenet.adapters.payments_dynamodb import DynamoPaymentStore, DynamoProcessedEvents
+from chargenet.adapters.payments_dynamodb import SLOT_PREFIX, DynamoPaymentStore, DynamoProcessedEvents
 from chargenet.domain import payments as p
 from chargenet.domain.payments import CheckoutMethod, IntentFacts, PaymentConfig, PaymentState
 from tests.payment_fakes import T0
@@ -67,6 +67,26 @@ def test_lookups_by_token_digest_tag_and_state(stack) -> None:
     cancelled_ids = {x.payment_id for x in store.in_states([PaymentState.CANCELLED])}
     assert open_id in open_ids and ended_id not in open_ids
     assert ended_id in cancelled_ids and open_id not in cancelled_ids
+
+
+def test_open_checkouts_are_listed_only_when_created_before_the_cutoff(stack) -> None:
+    store, payment_id = DynamoPaymentStore(), unique("pay")
+    store.create(new(payment_id))  # created at T0
+    listed = {x.payment_id for x in store.in_states([PaymentState.CHECKOUT_OPEN], created_before=T0)}
+    assert payment_id not in listed
+    cutoff = T0 + timedelta(seconds=1)
+    listed = {x.payment_id for x in store.in_states([PaymentState.CHECKOUT_OPEN], created_before=cutoff)}
+    assert payment_id in listed
+
+
+def test_a_connectors_checkout_slots_are_taken_atomically_and_free_again_when_they_expire(stack) -> None:
+    store, charger = DynamoPaymentStore(), unique("CP")
+    until = T0 + CONFIG.checkout_ttl
+    taken = [store.reserve_checkout(charger, 1, unique("pay"), T0, until, 2) for _ in range(3)]
+    assert taken == [True, True, False]
+    assert store.reserve_checkout(charger, 2, unique("pay"), T0, until, 2)  # another connector
+    assert store.reserve_checkout(charger, 1, unique("pay"), until, until + CONFIG.checkout_ttl, 2)
+    assert not any(x.payment_id.startswith(SLOT_PREFIX) for x in store.in_states(list(PaymentState)))
 
 
 def test_processed_events_are_remembered(stack) -> None:

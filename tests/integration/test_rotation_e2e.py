@@ -8,6 +8,7 @@ on the shim's CertificateInstalled retires the old certificate (INACTIVE, and th
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -119,10 +120,11 @@ def _security_fault(charger_id: str) -> bool:
     )
 
 
-def test_a_real_chargers_own_sign_certificate_through_the_gateway_gets_its_certificate(stack, new_charger):
-    from ocpp.routing import on
-    from ocpp.v16 import ChargePoint, call, call_result
-    from ocpp.v16.enums import Action, CertificateSignedStatus
+def test_a_real_chargers_own_sign_certificate_through_the_gateway_is_refused_and_signs_nothing(
+    stack, new_charger
+):
+    """The cloud certificate is the shim's: a charger holding one of its own could reach IoT Core
+    directly, past the gateway's filters."""
     from websockets.asyncio.client import connect
     from websockets.headers import build_authorization_basic
 
@@ -130,42 +132,77 @@ def test_a_real_chargers_own_sign_certificate_through_the_gateway_gets_its_certi
     from tests.integration.test_gateway_e2e import PASSWORD
 
     credentials = new_charger(password=PASSWORD)
-    key = ec.generate_private_key(ec.SECP256R1())  # the real charger's own key for profile 3
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, credentials.charger_id)])
-    own_csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
 
-    class RealCharger(ChargePoint):
-        received: asyncio.Queue[str]
-
-        @on(Action.certificate_signed)
-        async def on_certificate_signed(self, certificate_chain: str) -> call_result.CertificateSigned:
-            await self.received.put(certificate_chain)
-            return call_result.CertificateSigned(status=CertificateSignedStatus.accepted)
-
-    async def run() -> str:
-        gateway = await serve(GatewayConfig(port=0, credentials_dir=Path(stack.home) / "chargers"))
+    async def run() -> list:
+        chargers = Path(stack.home) / "chargers"
+        gateway = await serve(GatewayConfig(port=0, credentials_dir=chargers, allow_plain_ws=True))
         authorization = {"Authorization": build_authorization_basic(credentials.charger_id, PASSWORD)}
         url = f"ws://127.0.0.1:{gateway.port}/ocpp/{credentials.charger_id}"
         try:
             async with connect(url, subprotocols=["ocpp1.6"], additional_headers=authorization) as ws:
-                charger = RealCharger(credentials.charger_id, ws, response_timeout=15)
-                charger.received = asyncio.Queue()
-                receiver = asyncio.create_task(charger.start())
-                try:
-                    refused = await charger.call(call.SignCertificate(csr=csr_for("CP-someone-else")))
-                    assert refused.status == "Rejected"
-                    pem = own_csr.public_bytes(serialization.Encoding.PEM).decode()
-                    accepted = await charger.call(call.SignCertificate(csr=pem))
-                    assert accepted.status == "Accepted"
-                    return await asyncio.wait_for(charger.received.get(), 15)
-                finally:
-                    receiver.cancel()
+                await ws.send(
+                    json.dumps([2, "sc-1", "SignCertificate", {"csr": csr_for(credentials.charger_id)}])
+                )
+                refusal = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(ws.recv(), 2.0)  # no CertificateSigned follows
+                return refusal
         finally:
             await gateway.close()
 
-    chain = asyncio.run(run())
-    certificate = x509.load_pem_x509_certificate(chain.encode())
-    assert certificate.public_key() == key.public_key()
-    assert certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == credentials.charger_id
-    # Registered for the charger's thing beside the shim's own MQTT certificate; nothing for the refused CSR.
-    assert sorted(certificate_statuses(credentials.charger_id).values()) == ["ACTIVE", "ACTIVE"]
+    assert asyncio.run(run())[:3] == [4, "sc-1", "NotSupported"]
+    assert list(certificate_statuses(credentials.charger_id).values()) == ["ACTIVE"]  # the shim's alone
+
+
+def test_certificate_installed_counts_only_over_a_connection_made_with_the_certificate_it_names(
+    stack, new_charger, tmp_path
+):
+    """principal() end to end: mosquitto stamps the publisher's certificate id, the rule passes it."""
+    credentials = new_charger()
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, credentials.charger_id)])
+    request = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    old_pem = credentials.cert_path.read_text().strip()
+
+    def installed(message_id: str, pem: str) -> list:
+        serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
+        data = json.dumps({"serialNumber": serial})
+        return [
+            2,
+            message_id,
+            "DataTransfer",
+            {"vendorId": "chargenet", "messageId": "CertificateInstalled", "data": data},
+        ]
+
+    async def sign_then_confirm_over_the_old_certificate() -> tuple[str, list]:
+        async with RawCharger(credentials) as charger:
+            pem = request.public_bytes(serialization.Encoding.PEM).decode()
+            await charger.send([2, "sc-1", "SignCertificate", {"csr": pem}])
+            assert await charger.reply() == [3, "sc-1", {"status": "Accepted"}]
+            signed = await charger.reply()
+            assert signed[2] == "CertificateSigned"
+            await charger.send([3, signed[1], {"status": "Accepted"}])
+            new_pem = signed[3]["certificateChain"].strip()
+            await charger.send(installed("ci-1", new_pem))
+            return new_pem, await charger.reply()
+
+    new_pem, refusal = asyncio.run(sign_then_confirm_over_the_old_certificate())
+    assert refusal[:3] == [4, "ci-1", "SecurityError"]
+    assert certificate_statuses(credentials.charger_id) == {old_pem: "ACTIVE", new_pem: "ACTIVE"}
+
+    new_cert, new_key = tmp_path / "new.pem", tmp_path / "new.key"
+    new_cert.write_text(new_pem + "\n")
+    new_key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    reconnected = credentials.model_copy(update={"cert_path": new_cert, "key_path": new_key})
+
+    async def confirm_over_the_new_certificate() -> list:
+        async with RawCharger(reconnected) as charger:
+            await charger.send(installed("ci-2", new_pem))
+            return await charger.reply()
+
+    assert asyncio.run(confirm_over_the_new_certificate()) == [3, "ci-2", {"status": "Accepted"}]
+    assert certificate_statuses(credentials.charger_id) == {old_pem: "INACTIVE", new_pem: "ACTIVE"}

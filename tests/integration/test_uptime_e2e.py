@@ -209,9 +209,9 @@ def test_get_diagnostics_uploads_the_simulators_log_to_the_diagnostics_bucket(st
     assert f"uploads to diagnostics/{charger_id}/" in sent.stdout
     assert file["key"] == f"diagnostics/{charger_id}/{file['name']}" and file["bytes"] > 0
     [call] = json.loads(cli(stack.home, "command", "list", charger_id, "--json").stdout)
+    # The pre-signed query is a credential for an hour: the command history keeps the URL without it.
     location = call["payload"]["location"]
-    assert location.startswith(f"{stack.moto_url}/{stack.buckets['DiagnosticsBucket']}/{file['key']}?")
-    assert "X-Amz-Expires=3600" in location
+    assert location == f"{stack.moto_url}/{stack.buckets['DiagnosticsBucket']}/{file['key']}"
     body = cli(stack.home, "diagnostics", "get", charger_id)
     assert body.returncode == 0 and body.stdout.startswith(f"# diagnostics of charger {charger_id}")
     missing = cli(stack.home, "diagnostics", "get", charger_id, "nope.log")

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from chargenet.domain.faults import Fault, FaultKind, FaultResolution, FaultSignal, Severity, observe, resolve
+from chargenet.domain.models import SessionRecord, TagStatus
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 SC, MAJ, MIN = Severity.SAFETY_CRITICAL, Severity.MAJOR, Severity.MINOR
@@ -31,6 +32,21 @@ def signal(
         severity=severity,
         at=at(minutes),
         evidence=evidence,
+    )
+
+
+def session_record(started: datetime, connector: int = 1, **fields: object) -> SessionRecord:
+    """Session 7 (tag TAG-1) on CP-1 at site S-1."""
+    return SessionRecord(
+        session_id="7",
+        transaction_id=7,
+        charger_id="CP-1",
+        site_id="S-1",
+        connector_id=connector,
+        id_tag="TAG-1",
+        tag_status=TagStatus.ACCEPTED,
+        started_at=started,
+        **fields,
     )
 
 

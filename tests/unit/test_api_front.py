@@ -136,6 +136,25 @@ def test_a_secret_reference_is_its_arn(template):
     assert arn == "arn:aws:secretsmanager:us-east-1:123456789012:secret:StripeApiKeySecret"
 
 
+def test_path_parameters_arrive_url_decoded_as_api_gateway_sends_them(front):
+    # SPEC section 10: the function must see "²", not "%C2%B2", to be tested on what the cloud sends.
+    response = front.handle(request("GET", "/pay/CP%2D001/%C2%B2"))
+
+    assert response.status == 200
+    assert json.loads(response.body)["charger"] == "CP-001"
+    assert json.loads(response.body)["connector"] == "²"
+
+
+def test_a_body_over_api_gateways_payload_quota_is_refused_413_without_an_invocation(template):
+    def never(event):
+        raise AssertionError("the function was invoked")
+
+    front = ApiFront(template.http_routes(), {"ApiFunction": never})
+    response = front.handle(request("POST", "/stripe/webhook", body=b"x" * (10 * 1024 * 1024 + 1)))
+
+    assert response.status == 413
+
+
 def test_path_and_query_parameters_reach_the_resolver(front):
     response = front.handle(request("GET", "/pay/CP-001/2", "lang=sv", cookie="a=1; b=2"))
 

@@ -14,7 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from chargenet.domain.certificate_calls import certificate_signed_message_id
-from chargenet.domain.certificates import CertificateStatus, CsrRefused, check_csr, facts
+from chargenet.domain.certificates import (
+    MAX_CERTIFICATES_PER_WINDOW,
+    CertificateStatus,
+    ChargerCertificate,
+    CsrRefused,
+    check_csr,
+    facts,
+)
 from chargenet.services.ingest import IngestEvent
 from tests.ingest_network import Network
 
@@ -67,6 +74,13 @@ def test_a_csr_whose_signature_does_not_match_its_key_is_refused():
         check_csr(tampered, "CP-1")
 
 
+def provisioned(net: Network, charger_id: str = "CP-1") -> ChargerCertificate:
+    """The charger's factory certificate, and its connection made with it."""
+    current = net.certificates.issue(charger_id, csr((charger_id,)))
+    net.principals[charger_id] = current.certificate_id
+    return current
+
+
 def frames_to(net: Network, charger_id: str = "CP-1") -> list[list]:
     return [json.loads(frame) for cid, frame in net.channel.sent if cid == charger_id]
 
@@ -87,10 +101,11 @@ def confirm(net: Network, message_id: str, certificate_pem: str, charger_id: str
 
 def test_sign_certificate_is_answered_accepted_then_the_certificate_signed_call_follows():
     net = Network()
+    provisioned(net)
     reply, signed = sign(net, csr())
     assert reply[0] == 3 and reply[2] == {"status": "Accepted"}
     assert signed[:3] == [2, certificate_signed_message_id("CP-1", reply[1]), "CertificateSigned"]
-    (issued,) = net.certificates.certificates_of("CP-1")
+    _, issued = net.certificates.certificates_of("CP-1")
     assert signed[3] == {"certificateChain": issued.pem} and issued.status is CertificateStatus.ACTIVE
     # The CALL is a pending call: the charger's answer is matched to it like any command's.
     assert net.pending.action_of("CP-1", signed[1]) == "CertificateSigned"
@@ -98,23 +113,25 @@ def test_sign_certificate_is_answered_accepted_then_the_certificate_signed_call_
 
 def test_a_repeated_sign_certificate_issues_nothing_new_and_resends_the_certificate_until_answered():
     net = Network()
+    provisioned(net)
     request = csr()
     net.call("SignCertificate", {"csr": request})
     message_id = frames_to(net)[0][1]
     frame = [2, message_id, "SignCertificate", {"csr": request}]
-    net.ingest.handle(_event(frame))
+    net.ingest.handle(_event(net, frame))
     assert [f[0] for f in frames_to(net)] == [3, 2, 3, 2]
-    assert len(net.certificates.certificates_of("CP-1")) == 1
+    assert len(net.certificates.certificates_of("CP-1")) == 2
     signed_id = frames_to(net)[1][1]
-    net.ingest.handle(_event([3, signed_id, {"status": "Accepted"}]))
-    net.ingest.handle(_event(frame))
+    net.ingest.handle(_event(net, [3, signed_id, {"status": "Accepted"}]))
+    net.ingest.handle(_event(net, frame))
     assert [f[0] for f in frames_to(net)] == [3, 2, 3, 2, 3]
 
 
-def _event(frame: list) -> IngestEvent:
+def _event(net: Network, frame: list) -> IngestEvent:
     return IngestEvent(
         charger_id="CP-1",
         client_id="CP-1",
+        principal=net.principals.get("CP-1"),
         payload=base64.b64encode(json.dumps(frame).encode()).decode(),
         received_at=int(datetime(2026, 11, 26, 8, tzinfo=UTC).timestamp() * 1000),
     )
@@ -122,9 +139,10 @@ def _event(frame: list) -> IngestEvent:
 
 def test_a_csr_for_another_charger_is_rejected_recorded_as_a_security_fault_and_signs_nothing():
     net = Network()
+    current = provisioned(net)
     (reply,) = sign(net, csr(("CP-2",)))
     assert reply[2] == {"status": "Rejected"}
-    assert net.certificates.certificates_of("CP-1") == []
+    assert net.certificates.certificates_of("CP-1") == [current]
     assert net.certificates.certificates_of("CP-2") == []
     ((fault, _),) = net.faults.store.of_charger("CP-1")
     assert fault.code == "InvalidChargePointCertificate" and fault.charger_id == "CP-1"
@@ -133,10 +151,11 @@ def test_a_csr_for_another_charger_is_rejected_recorded_as_a_security_fault_and_
 
 def test_certificate_installed_retires_every_other_active_certificate_and_records_the_expiry():
     net = Network()
-    old = net.certificates.issue("CP-1", csr())
+    old = provisioned(net)
     abandoned = net.certificates.issue("CP-1", csr())  # signed once, never installed
     sign(net, csr())
     new = net.certificates.certificates_of("CP-1")[-1]
+    net.principals["CP-1"] = new.certificate_id  # reconnected with it
     assert confirm(net, "CertificateInstalled", new.pem) == "Accepted"
     assert net.certificates.status("CP-1", old.pem) is CertificateStatus.INACTIVE
     assert net.certificates.status("CP-1", abandoned.pem) is CertificateStatus.INACTIVE
@@ -149,10 +168,10 @@ def test_certificate_installed_retires_every_other_active_certificate_and_record
 
 def test_a_charger_cannot_confirm_another_chargers_or_a_retired_certificate():
     net = Network()
+    provisioned(net, "CP-2")
     sign(net, csr(("CP-2",)), charger_id="CP-2")
-    others = net.certificates.certificates_of("CP-2")[0]
-    sign(net, csr())
-    mine = net.certificates.certificates_of("CP-1")[0]
+    others = net.certificates.certificates_of("CP-2")[-1]
+    mine = provisioned(net)
     assert confirm(net, "CertificateInstalled", others.pem) == "Rejected"
     assert net.certificates.status("CP-1", mine.pem) is CertificateStatus.ACTIVE
     assert net.registry.get("CP-1").certificate_not_after is None
@@ -160,7 +179,7 @@ def test_a_charger_cannot_confirm_another_chargers_or_a_retired_certificate():
 
 def test_an_abandoned_certificate_is_retired_but_never_the_last_active_one():
     net = Network()
-    current = net.certificates.issue("CP-1", csr())
+    current = provisioned(net)
     sign(net, csr())
     refused = net.certificates.certificates_of("CP-1")[-1]
     assert confirm(net, "CertificateAbandoned", refused.pem) == "Accepted"
@@ -185,3 +204,80 @@ def test_an_abandoned_certificate_is_retired_but_never_the_last_active_one():
 def test_data_transfer_answers_what_it_does_not_know_with_the_ocpp_status(payload, status):
     net = Network()
     assert net.call("DataTransfer", payload)[2] == {"status": status}
+
+
+def security_faults(net: Network, charger_id: str = "CP-1") -> list[str]:
+    return [fault.code for fault, _ in net.faults.store.of_charger(charger_id)]
+
+
+def test_certificate_installed_over_the_old_certificate_is_refused_and_retires_nothing():
+    net = Network()
+    old = provisioned(net)
+    sign(net, csr())
+    new = net.certificates.certificates_of("CP-1")[-1]
+    # Still connected with the old certificate: naming the new one proves nothing.
+    refusal = net.call(
+        "DataTransfer",
+        {
+            "vendorId": "chargenet",
+            "messageId": "CertificateInstalled",
+            "data": json.dumps({"serialNumber": facts(new.pem).serial_number}),
+        },
+    )
+    assert refusal[0] == 4 and refusal[2] == "SecurityError"
+    assert net.certificates.status("CP-1", old.pem) is CertificateStatus.ACTIVE
+    assert net.certificates.status("CP-1", new.pem) is CertificateStatus.ACTIVE
+    assert security_faults(net) == ["CertificateNotProven"]
+    assert net.registry.get("CP-1").certificate_not_after is None
+    net.principals["CP-1"] = new.certificate_id  # the proof: a connection made with it
+    assert confirm(net, "CertificateInstalled", new.pem) == "Accepted"
+    assert net.certificates.status("CP-1", old.pem) is CertificateStatus.INACTIVE
+
+
+def test_without_a_principal_nothing_is_signed_or_confirmed():
+    net = Network()
+    current = provisioned(net)
+    net.principals["CP-1"] = None  # an event from before the rule selected principal()
+    reply = net.call("SignCertificate", {"csr": csr()})
+    assert reply[0] == 4 and reply[2] == "SecurityError"
+    data = json.dumps({"serialNumber": facts(current.pem).serial_number})
+    reply = net.call(
+        "DataTransfer", {"vendorId": "chargenet", "messageId": "CertificateInstalled", "data": data}
+    )
+    assert reply[0] == 4 and reply[2] == "SecurityError"
+    assert net.certificates.certificates_of("CP-1") == [current]
+
+
+def test_sign_certificate_over_a_certificate_that_is_not_the_chargers_active_one_is_refused():
+    net = Network()
+    provisioned(net)
+    others = provisioned(net, "CP-2")
+    net.principals["CP-1"] = others.certificate_id
+    reply = net.call("SignCertificate", {"csr": csr()})
+    assert reply[0] == 4 and reply[2] == "SecurityError"
+    assert len(net.certificates.certificates_of("CP-1")) == 1
+
+
+def test_a_new_sign_certificate_replaces_the_unconfirmed_one_so_at_most_one_exists():
+    net = Network()
+    current = provisioned(net)
+    sign(net, csr())
+    first = net.certificates.certificates_of("CP-1")[-1]
+    sign(net, csr())
+    second = net.certificates.certificates_of("CP-1")[-1]
+    assert net.certificates.status("CP-1", first.pem) is CertificateStatus.INACTIVE
+    active = [c for c in net.certificates.certificates_of("CP-1") if c.status is CertificateStatus.ACTIVE]
+    assert active == [current, second]
+
+
+def test_signing_past_the_daily_limit_is_rejected_with_a_security_fault_until_the_window_passes():
+    net = Network()
+    provisioned(net)
+    replies = [sign(net, csr())[0][2]["status"] for _ in range(50)]
+    assert replies.count("Accepted") == MAX_CERTIFICATES_PER_WINDOW - 1  # the factory one counts too
+    assert len(net.certificates.certificates_of("CP-1")) == MAX_CERTIFICATES_PER_WINDOW
+    active = [c for c in net.certificates.certificates_of("CP-1") if c.status is CertificateStatus.ACTIVE]
+    assert len(active) == 2  # the connection's and one unconfirmed: not 51
+    assert "CertificateSigningLimit" in security_faults(net)
+    net.now += timedelta(days=1)
+    assert sign(net, csr())[0][2] == {"status": "Accepted"}

@@ -14,11 +14,12 @@ from chargenet.domain.fault_rules import (
     certificate_expiry,
     from_status_notification,
     heartbeat_grace,
+    made_inoperative,
     no_meter_values,
     offline_check,
-    power_above_rating,
     reboot_loop,
     security_event,
+    session_metering,
     session_too_long,
     severity_of,
     stuck_meter,
@@ -31,8 +32,9 @@ from chargenet.domain.faults import (
     Severity,
 )
 from chargenet.domain.meter_values import MeterReading
-from chargenet.domain.models import Charger
-from tests.unit.fault_builders import MAJ, MIN, SC, T0, apply, at
+from chargenet.domain.models import Charger, PendingCall, SessionRecord
+from chargenet.domain.sessions import EventKind, SessionEvent, fold
+from tests.unit.fault_builders import MAJ, MIN, SC, T0, apply, at, session_record
 
 # --- severity --------------------------------------------------------------------------
 
@@ -129,6 +131,71 @@ def test_an_operative_status_with_an_error_ends_unavailability_only():
     resolution, raised = status("Available", "WeakSignal")
     assert resolution.kinds == {FaultKind.CHARGER_UNAVAILABLE}
     assert (raised.code, raised.severity) == ("WeakSignal", MIN)
+
+
+ERROR_CODES = [code for code in OCPP_16_ERROR_CODES if code != "NoError"]
+OPERATIVE_MINOR = [code for code in ERROR_CODES if OCPP_16_ERROR_CODES[code] is MIN]
+
+
+@pytest.mark.parametrize("code", ERROR_CODES)
+def test_a_faulted_connector_is_at_least_a_major_fault_whatever_its_code(code):
+    (raised,) = status("Faulted", code)
+    assert (raised.kind, raised.code) == (FaultKind.CONNECTOR_ERROR, code)
+    assert raised.severity is (SC if OCPP_16_ERROR_CODES[code] is SC else MAJ)
+
+
+@pytest.mark.parametrize("code", OPERATIVE_MINOR)
+def test_the_same_codes_with_an_operative_status_stay_minor(code):
+    _, raised = status("Available", code)
+    assert raised.severity is MIN
+
+
+@pytest.mark.parametrize("code", OPERATIVE_MINOR)
+def test_an_unavailable_the_operator_did_not_ask_for_is_out_of_service_too(code):
+    error = next(r for r in status("Unavailable", code) if r.kind is FaultKind.CONNECTOR_ERROR)
+    assert error.severity is MAJ
+
+
+def test_an_unavailable_the_operator_asked_for_keeps_the_codes_severity():
+    planned = from_status_notification(
+        "CP-1", "S-1", 1, "Unavailable", "WeakSignal", None, None, at(0), 0, inoperative_by_operator=True
+    )
+    by_kind = {r.kind: r.severity for r in planned}
+    assert by_kind == {FaultKind.CONNECTOR_ERROR: MIN, FaultKind.CHARGER_UNAVAILABLE: MAJ}
+
+
+def availability(minutes, connector, kind, answer="Accepted"):
+    outcome = None if answer is None else {"result": {"status": answer}}
+    return PendingCall(
+        charger_id="CP-1",
+        message_id=f"ca-{minutes}",
+        action="ChangeAvailability",
+        payload={"connectorId": connector, "type": kind},
+        sent_at=at(minutes),
+        outcome=outcome,
+    )
+
+
+@pytest.mark.parametrize(
+    ("calls", "expected"),
+    [
+        ([], False),
+        ([availability(0, 1, "Inoperative")], True),
+        ([availability(0, 0, "Inoperative")], True),  # the whole charger
+        ([availability(0, 2, "Inoperative")], False),  # another connector
+        ([availability(0, 1, "Inoperative", answer="Scheduled")], True),
+        ([availability(0, 1, "Inoperative", answer=None)], True),  # its answer still on its way
+        ([availability(0, 1, "Inoperative", answer="Rejected")], False),
+        ([availability(0, 1, "Inoperative"), availability(1, 1, "Operative")], False),
+        ([availability(0, 1, "Inoperative"), availability(1, 1, "Operative", answer="Rejected")], True),
+        ([availability(6, 1, "Inoperative")], False),  # sent after the status arrived
+    ],
+)
+def test_an_operator_made_the_connector_inoperative(calls, expected):
+    other = PendingCall(
+        charger_id="CP-1", message_id="r", action="Reset", payload={"type": "Soft"}, sent_at=at(2)
+    )
+    assert made_inoperative([*calls, other], 1, at(5)) is expected
 
 
 def test_a_status_sequence_opens_updates_and_resolves_only_its_connectors_faults():
@@ -335,11 +402,42 @@ def test_a_rising_register_resolves_a_stuck_meter():
     assert (resolution.kinds, resolution.code, resolution.at) == ({FaultKind.METERING}, "StuckMeter", at(1))
 
 
+def metered_session(*power_w: int, stopped: bool = True) -> tuple[SessionRecord, list[SessionEvent]]:
+    """A session on an 11 kW connector with one power reading a minute, stopped after them."""
+    record = session_record(at(0), rated_power_w=11_000)
+    events = [SessionEvent(kind=EventKind.START, at=at(0), connector_id=1, meter_start_wh=0)]
+    events += [
+        SessionEvent(kind=EventKind.METER, at=at(n + 1), reading=reading(n + 1, 180 * (n + 1), watts))
+        for n, watts in enumerate(power_w)
+    ]
+    if stopped:
+        end = len(power_w) + 1
+        events.append(SessionEvent(kind=EventKind.STOP, at=at(end), meter_stop_wh=180 * end))
+    return record, events
+
+
+def metering(*power_w: int, stopped: bool = True) -> list[FaultSignal | FaultResolution]:
+    record, events = metered_session(*power_w, stopped=stopped)
+    return session_metering(record, fold(events, Decimal(record.rated_power_w)), events)
+
+
 def test_power_above_the_rating_with_tolerance():
-    assert power_above_rating("CP-1", "S-1", 1, Decimal(12_100), 11_000, at(0)) is None
-    raised = power_above_rating("CP-1", "S-1", 1, Decimal(12_101), 11_000, at(0))
+    (clean,) = metering(12_100)
+    assert isinstance(clean, FaultResolution)
+    (raised,) = metering(12_101)
     assert (raised.kind, raised.code, raised.severity) == (FaultKind.METERING, "PowerAboveRating", MAJ)
-    assert power_above_rating("CP-1", "S-1", 1, Decimal(99_999), None, at(0)) is None
+
+
+def test_power_above_the_rating_is_raised_while_the_session_runs():
+    (raised,) = metering(11_000, 150_000, stopped=False)
+    assert (raised.code, raised.at) == ("PowerAboveRating", at(2))
+    assert "150000 W" in raised.evidence
+
+
+def test_the_stop_of_a_session_with_power_above_the_rating_does_not_clear_it():
+    """Its last readings within the rating do not vouch for the meter that read 150 kW."""
+    found = metering(150_000, 150_000, 150_000, 11_000)
+    assert [(type(f), f.code) for f in found] == [(FaultSignal, "PowerAboveRating")]
 
 
 def test_session_too_long():
@@ -385,11 +483,26 @@ def test_certificate_expiry_escalates_in_one_fault():
     assert next(iter(faults.values())).severity is MAJ
 
 
-def test_the_same_day_checked_again_is_a_repeat():
-    first = expiry(T0 + timedelta(days=10), T0)
-    again = expiry(T0 + timedelta(days=10), T0 + timedelta(hours=3))
-    (fault,) = apply({}, [first, again], T0 + timedelta(hours=3)).values()
-    assert fault.occurrences == 1
+def test_the_same_stage_checked_again_is_a_repeat():
+    first = expiry(T0 + timedelta(days=20), T0)
+    again = [expiry(T0 + timedelta(days=20), T0 + timedelta(minutes=m)) for m in (1, 180, 3 * 24 * 60)]
+    faults = apply({}, first, T0)
+    assert apply(faults, again, T0 + timedelta(days=3)) == faults
+
+
+def test_certificate_expiry_is_dated_when_first_seen_not_at_midnight():
+    issued = T0 + timedelta(hours=3)  # 11:00, expiring in 5 days
+    raised = expiry(issued + timedelta(days=5), issued + timedelta(seconds=20))
+    assert (raised.severity, raised.at) == (MAJ, issued + timedelta(seconds=20))
+    (fault,) = apply({}, raised, raised.at).values()
+    assert fault.first_seen == issued + timedelta(seconds=20)
+
+
+def test_an_escalation_is_a_new_sighting_of_the_same_episode():
+    not_after = T0 + timedelta(days=10)
+    warn, urgent = expiry(not_after, T0), expiry(not_after, T0 + timedelta(days=3, minutes=1))
+    (fault,) = apply({}, [warn, urgent], urgent.at).values()
+    assert (fault.severity, fault.occurrences, fault.first_seen, fault.last_seen) == (MAJ, 2, T0, urgent.at)
 
 
 def test_a_renewed_certificate_resolves_the_expiry_fault():

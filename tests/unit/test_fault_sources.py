@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from chargenet.domain.alerts import AlertKind
 from chargenet.domain.faults import FaultKind, FaultState, Severity
+from chargenet.services.billing import Biller, BillingOutcome
 from tests.ingest_network import T0, Network, ts
 
 BOOT = {"chargePointVendor": "V", "chargePointModel": "M"}
@@ -99,28 +100,54 @@ def test_a_clean_session_on_the_connector_clears_its_metering_faults():
     assert found == {"RegisterBackwards": resolved, "StopBelowStart": resolved}
 
 
+def powered(net: Network, tx: int, minutes: float, wh: int, watts: int) -> list:
+    value = {
+        "timestamp": ts(minutes),
+        "sampledValue": [
+            {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": str(watts), "measurand": "Power.Active.Import", "unit": "W"},
+        ],
+    }
+    return net.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [value]})
+
+
 def test_power_above_the_rating_opens_a_metering_fault():
     net = Network()
     net.registry._update("CP-1", rated_power_w=22_000)
     tx = net.start(meter=0)["transactionId"]
-    net.call(
-        "MeterValues",
-        {
-            "connectorId": 1,
-            "transactionId": tx,
-            "meterValue": [
-                {
-                    "timestamp": ts(1),
-                    "sampledValue": [
-                        {"value": "100", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-                        {"value": "40000", "measurand": "Power.Active.Import", "unit": "W"},
-                    ],
-                }
-            ],
-        },
-    )
+    powered(net, tx, 1, wh=100, watts=40_000)
     (fault,) = faults(net)
     assert (fault.code, fault.severity) == ("PowerAboveRating", Severity.MAJOR)
+
+
+class NoCdrs:
+    def create(self, record) -> bool:
+        raise AssertionError(f"billed without review: {record}")
+
+
+def test_power_above_the_rating_sends_the_session_to_review_and_only_a_later_clean_session_clears_it():
+    net = Network()
+    net.registry._update("CP-1", rated_power_w=22_000)
+    tx = net.start(meter=0)["transactionId"]
+    for minute in (1, 2, 3):
+        powered(net, tx, minute, wh=300 * minute, watts=150_000)  # 7x the rating
+    powered(net, tx, 4, wh=1200, watts=11_000)
+    net.stop(tx, 1200, minutes=5)
+    net.status("Available", minutes=6)  # the car left: a clean session would be billed now
+    (fault,) = faults(net)
+    assert (fault.code, fault.state) == ("PowerAboveRating", FaultState.OPEN)
+    [session] = net.sessions.records.values()
+    assert session.state == "needs_review"
+    assert any("150000 W" in reason for reason in session.review_reasons)
+    assert (
+        Biller(net.sessions, NoCdrs(), lambda: net.now).bill(session.session_id) is BillingOutcome.NOT_READY
+    )
+
+    clean = net.start(meter=1200, minutes=20)["transactionId"]
+    powered(net, clean, 21, wh=1500, watts=18_000)
+    net.stop(clean, 1500, minutes=22)
+    (fault,) = faults(net)
+    assert (fault.state, fault.resolved_at) == (FaultState.RESOLVED, T0 + timedelta(minutes=22))
 
 
 def test_diagnostics_and_firmware_status_notifications_are_answered_and_kept():

@@ -8,12 +8,12 @@ import pytest
 from chargenet.adapters.faults_dynamodb import FaultItem
 from chargenet.domain.alerts import AlertKind
 from chargenet.domain.faults import FaultKind, FaultState, Severity, resolve
-from chargenet.domain.models import PresenceEvent, SessionRecord, TagStatus
+from chargenet.domain.models import PresenceEvent, SessionRecord
 from chargenet.services.fault_sweep import SweepSettings, sweep_faults
 from chargenet.services.fault_tracking import PUBLISH_GRACE, FaultTracker
 from chargenet.services.presence import apply_presence
 from tests.fakes import InMemoryFaultStore, InMemoryRegistry, InMemorySessionStore, RecordingPublisher
-from tests.unit.fault_builders import opened
+from tests.unit.fault_builders import opened, session_record
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 SETTINGS = SweepSettings(
@@ -105,18 +105,29 @@ def test_repeated_sweeps_do_not_rewrite_an_unchanged_outage():
     assert fleet.store.faults == before
 
 
-def session(started: datetime, last_reading: datetime | None) -> SessionRecord:
-    return SessionRecord(
-        session_id="7",
-        transaction_id=7,
-        charger_id="CP-1",
-        site_id="S-1",
-        connector_id=2,
-        id_tag="TAG-1",
-        tag_status=TagStatus.ACCEPTED,
-        started_at=started,
-        last_reading_at=last_reading,
+def test_a_certificate_expiring_soon_is_dated_when_the_sweep_first_sees_it_and_paged_after_the_delay():
+    fleet = Fleet()
+    issued = fleet.now = T0 + timedelta(hours=3)  # 11:00, a certificate for five days
+    fleet.charger("CP-1")
+    fleet.registry._update("CP-1", certificate_not_after=issued + timedelta(days=5))
+    fleet.sweep(minutes=180.5)
+    (fault,) = fleet.tracker.open_faults()
+    assert (fault.code, fault.severity, fault.first_seen) == (
+        "CertificateExpiry",
+        Severity.MAJOR,
+        issued + timedelta(seconds=30),
     )
+    stored = dict(fleet.store.faults)
+    fleet.sweep(minutes=181.5)
+    fleet.sweep(minutes=190)
+    assert fleet.alerts() == [] and fleet.store.faults == stored  # the same sighting, not rewritten
+    fleet.sweep(minutes=190.5)
+    assert fleet.alerts() == [(AlertKind.RAISED, "CP-1", "CertificateExpiry")]
+    assert "Since: 2026-11-26T11:00:30.000Z" in fleet.publisher.published[0].message
+
+
+def session(started: datetime, last_reading: datetime | None) -> SessionRecord:
+    return session_record(started, connector=2, last_reading_at=last_reading)
 
 
 def test_a_session_without_readings_for_three_intervals_raises_a_session_fault():

@@ -1,9 +1,11 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from ocpp.v16.enums import ChargePointErrorCode
 
 from chargenet.domain.alerts import AlertKind
-from chargenet.domain.faults import FaultState, acknowledge, resolve
+from chargenet.domain.fault_rules import severity_of
+from chargenet.domain.faults import FaultState, Severity, acknowledge, resolve
 from chargenet.domain.models import ConnectorStatus
 from chargenet.services.fault_tracking import PUBLISH_GRACE, FaultTracker
 from tests.fakes import InMemoryFaultStore, RecordingPublisher
@@ -89,6 +91,31 @@ class SnsDown:
 def at_minute(faults, minutes):
     """The same store and inbox, seen by an invocation running `minutes` after T0."""
     return FaultTracker(faults.store, faults.publisher, lambda: T0 + timedelta(minutes=minutes))
+
+
+# Every OCPP 1.6 ChargePointErrorCode, NoError included: a bare Faulted is out of service too.
+ERROR_CODES = [code.value for code in ChargePointErrorCode]
+
+
+def pages(status_name: str, code: str) -> list[tuple[int, AlertKind]]:
+    """The alerts a status reported at T0 brings in the hour after, the sweep running every minute."""
+    faults = tracker()
+    faults.on_status(status(0, status_name, code), "S1")
+    paged = [(0, d.kind) for d in faults.publisher.published]
+    for minute in range(1, 61):
+        paged += [(minute, d.kind) for d in at_minute(faults, minute).sweep([])]
+    return paged
+
+
+@pytest.mark.parametrize("code", ERROR_CODES)
+def test_every_error_code_with_status_faulted_pages_by_the_major_delay(code):
+    at_once = severity_of(code) is Severity.SAFETY_CRITICAL
+    assert pages("Faulted", code) == [(0 if at_once else 10, AlertKind.RAISED)]
+
+
+@pytest.mark.parametrize("code", [c for c in ERROR_CODES if severity_of(c) in (None, Severity.MINOR)])
+def test_the_same_codes_with_status_available_page_nobody(code):
+    assert pages("Available", code) == []
 
 
 def test_the_normal_path_publishes_once_marks_it_and_the_sweep_sends_nothing_more():

@@ -17,7 +17,7 @@ from chargenet_cli.firmware_cmd import (
     select_targets,
 )
 from chargenet_cli.main import parser
-from chargenet_shim.firmware import OperatorKey, sign
+from chargenet_shim.firmware import OperatorKey, Target, sign
 
 SENT = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 
@@ -88,5 +88,7 @@ def test_the_operator_key_is_made_once_private_to_its_owner_and_signs_what_the_p
     assert ensure_key(private, public) == made
     assert b"PRIVATE" not in public.read_bytes()
     pinned = OperatorKey.from_pem(public.read_bytes())
-    assert sign(b"image", "1.0.0", made).signer_key_id == pinned.key_id
+    assert (
+        sign(b"image", "1.0.0", made, target=Target("chargenet", "SimCharger")).signer_key_id == pinned.key_id
+    )
     assert serialization.load_pem_private_key(made, password=None)

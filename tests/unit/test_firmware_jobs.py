@@ -16,12 +16,14 @@ from moto import mock_aws
 from chargenet_cli.firmware_jobs import (
     OPERATION,
     FirmwareJobs,
+    PackageObject,
     job_document,
     job_id,
     job_state,
 )
 
 ROLE = "arn:aws:iam::123456789012:role/FirmwareJobsRole"
+REGION = "us-east-1"
 NOW = dt.datetime(2026, 11, 26, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
 
@@ -36,7 +38,9 @@ def iot() -> Iterator[Any]:
 
 def _deploy(jobs: FirmwareJobs, version: str, chargers: list[str], now: dt.datetime = NOW) -> str:
     job = job_id(version, False, now)
-    document = job_document(version, False, "fw-bucket", f"firmware/{version}/package")
+    document = job_document(
+        version, False, PackageObject("fw-bucket", f"firmware/{version}/package", "v1", REGION)
+    )
     jobs.create(job, document, jobs.thing_arns(chargers), ROLE, 10)
     return job
 
@@ -62,15 +66,24 @@ def test_job_state_reads_the_execution_and_what_the_charger_reported(status, det
     assert job_state(status, details) == state
 
 
-def test_the_document_names_the_package_as_an_iot_presigned_url_placeholder():
-    document = job_document("1.1.0", True, "fw-bucket", "firmware/1.1.0/forced-package")
+def test_the_document_names_the_package_version_as_an_iot_presigned_url_placeholder():
+    """The v2 placeholder with the version id URL-encoded into the object URL: a later write to the
+    key is a new version, and the job still installs the one it was made with."""
+    package = PackageObject("fw-bucket", "firmware/1.1.0/forced-package", "3/L4kqtJl+cQ=", "eu-west-1")
+    document = job_document("1.1.0", True, package)
 
     assert document == {
         "operation": OPERATION,
         "version": "1.1.0",
         "force": True,
-        "location": "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/fw-bucket/firmware/1.1.0/forced-package}",
+        "location": "${aws:iot:s3-presigned-url-v2:https://s3.eu-west-1.amazonaws.com/fw-bucket/"
+        "firmware/1.1.0/forced-package%3FversionId%3D3%2FL4kqtJl%2BcQ%3D}",
     }
+
+
+def test_a_package_without_a_version_id_is_refused():
+    with pytest.raises(ValueError, match="names its S3 version id"):
+        job_document("1.1.0", False, PackageObject("fw-bucket", "firmware/1.1.0/package", "", REGION))
 
 
 def test_job_ids_are_valid_for_iot_unique_per_deployment_and_readable():

@@ -6,6 +6,7 @@ the same against moto in server mode, through the CLI, is tests/integration/test
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from moto import mock_aws
 
 from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.firmware_cmd import _publish_forced, package_key
 from chargenet_cli.firmware_signing import (
     KMS_KEY_VARIABLE,
     KeyFileSigner,
@@ -26,10 +28,13 @@ from chargenet_cli.firmware_signing import (
     sign_manifest,
 )
 from chargenet_cli.main import parser
-from chargenet_shim.firmware import FirmwareRejected, OperatorKey, pack, unpack, verify
+from chargenet_shim.firmware import FirmwareRejected, OperatorKey, Target, pack, unpack, verify
 
 REGION = "eu-north-1"
 IMAGE = b"\x7fELF firmware image" * 64
+TARGET = Target("chargenet", "SimCharger")
+FORCED = Target("chargenet", "SimCharger", dt.datetime(2099, 1, 1, tzinfo=dt.UTC))
+FOR_SIMCHARGER = ["--charge-point-vendor", "chargenet", "--charge-point-model", "SimCharger"]
 
 
 def pem_of(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
@@ -112,7 +117,7 @@ def test_a_key_file_and_a_kms_key_together_are_refused(tmp_path: Path):
 
 def test_the_cli_takes_a_kms_key_for_publish_deploy_and_public_key():
     publish = parser().parse_args(
-        ["firmware", "publish", "fw.bin", "--version", "1.0.0", "--kms-key-id", "alias/fw"]
+        ["firmware", "publish", "fw.bin", "--version", "1.0.0", *FOR_SIMCHARGER, "--kms-key-id", "alias/fw"]
     )
     deploy = parser().parse_args(
         ["firmware", "deploy", "1.0.0", "--all", "--force", "--kms-key-id", "alias/fw"]
@@ -147,7 +152,7 @@ def public_pem(private: ec.EllipticCurvePrivateKey) -> bytes:
 def test_a_key_file_signature_is_what_chargers_verify():
     signer = stack_key()
 
-    manifest, image = unpack(pack(sign_manifest(signer, IMAGE, "1.2.0", force=True), IMAGE))
+    manifest, image = unpack(pack(sign_manifest(signer, IMAGE, "1.2.0", FORCED, force=True), IMAGE))
 
     verify(manifest, image, OperatorKey.from_pem(public_key_pem(signer)))
     assert manifest.force and manifest.signer_key_id == signer.operator_key.key_id
@@ -156,7 +161,7 @@ def test_a_key_file_signature_is_what_chargers_verify():
 def test_kms_signs_what_chargers_verify_with_the_kms_public_key_and_no_other(kms):
     signer = KmsSigner(kms_key(kms), kms)
 
-    manifest, image = unpack(pack(sign_manifest(signer, IMAGE, "1.2.0", force=False), IMAGE))
+    manifest, image = unpack(pack(sign_manifest(signer, IMAGE, "1.2.0", TARGET, force=False), IMAGE))
 
     pinned = OperatorKey.from_pem(public_key_pem(signer))
     verify(manifest, image, pinned)  # KMS's DER signature, exactly as the charger checks it
@@ -176,7 +181,7 @@ def test_a_kms_alias_signs_like_its_key(kms):
     by_alias = KmsSigner("alias/chargenet-firmware", kms)
 
     assert by_alias.operator_key.key_id == KmsSigner(arn, kms).operator_key.key_id
-    sign_manifest(by_alias, IMAGE, "1.0.0", force=False)
+    sign_manifest(by_alias, IMAGE, "1.0.0", TARGET, force=False)
 
 
 @pytest.mark.parametrize(
@@ -186,12 +191,12 @@ def test_a_kms_key_that_is_not_p256_for_signing_is_refused_before_signing(kms, s
     signer = KmsSigner(kms_key(kms, spec, usage), kms)
 
     with pytest.raises(CliError, match="firmware needs an ECC_NIST_P256 key for SIGN_VERIFY"):
-        sign_manifest(signer, IMAGE, "1.0.0", force=False)
+        sign_manifest(signer, IMAGE, "1.0.0", TARGET, force=False)
 
 
 def test_an_unknown_kms_key_is_a_clear_error(kms):
     with pytest.raises(CliError, match="KMS GetPublicKey with key alias/nothing failed: NotFoundException"):
-        sign_manifest(KmsSigner("alias/nothing", kms), IMAGE, "1.0.0", force=False)
+        sign_manifest(KmsSigner("alias/nothing", kms), IMAGE, "1.0.0", TARGET, force=False)
 
 
 def test_a_signer_whose_signature_does_not_verify_is_refused_before_publishing():
@@ -204,4 +209,36 @@ def test_a_signer_whose_signature_does_not_verify_is_refused_before_publishing()
     broken = RawSignatureSigner(ec.generate_private_key(ec.SECP256R1()))
 
     with pytest.raises(CliError, match="does not verify with its own public key"):
-        sign_manifest(broken, IMAGE, "1.0.0", force=False)
+        sign_manifest(broken, IMAGE, "1.0.0", TARGET, force=False)
+
+
+# ------------------------------------------------------------ deploy --force
+@pytest.fixture
+def versioned_bucket() -> Iterator[tuple[Any, str]]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="fw-packages", CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket="fw-packages", VersioningConfiguration={"Status": "Enabled"})
+        yield s3, "fw-packages"
+
+
+def test_force_refuses_to_re_sign_a_package_this_key_did_not_sign(versioned_bucket):
+    """Whoever can write the bucket swaps the image under the release's key: `--force` must not sign it."""
+    s3, bucket = versioned_bucket
+    signer = stack_key()
+    genuine = pack(sign_manifest(signer, IMAGE, "1.0.0", TARGET, force=False), IMAGE)
+    manifest, image = unpack(genuine)
+    swapped = pack(manifest, image.replace(b"firmware", b"backdoor"))
+    until = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
+
+    s3.put_object(Bucket=bucket, Key=package_key("1.0.0"), Body=swapped)
+    with pytest.raises(CliError, match="not one this key signed"):
+        _publish_forced(s3, bucket, "1.0.0", signer, until)
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=package_key("1.0.0", force=True))
+
+    s3.put_object(Bucket=bucket, Key=package_key("1.0.0"), Body=genuine)
+    version_id = _publish_forced(s3, bucket, "1.0.0", signer, until)
+    forced = s3.get_object(Bucket=bucket, Key=package_key("1.0.0", force=True), VersionId=version_id)
+    forced_manifest, _ = unpack(forced["Body"].read())
+    assert forced_manifest.force and forced_manifest.expires_at == until
+    verify(forced_manifest, IMAGE, signer.operator_key)

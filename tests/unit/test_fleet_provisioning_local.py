@@ -65,6 +65,9 @@ class FakeIot:
         self.principals.append((thingName, principal))
 
 
+BATCH = "b" * 64  # the claim certificate SN-1 is allowed under
+
+
 class FakeAllowListTable:
     def __init__(self, items: dict[str, dict[str, Any]]) -> None:
         self.items = items
@@ -79,7 +82,9 @@ class World:
         self.tmp_path = tmp_path
         self.ca = LocalCA(tmp_path / "ca").ensure()
         self.iot = FakeIot()
-        self.table = FakeAllowListTable({"SN-1": {"serial_number": {"S": "SN-1"}}})
+        self.table = FakeAllowListTable(
+            {"SN-1": {"serial_number": {"S": "SN-1"}, "claim_certificate_id": {"S": BATCH}}}
+        )
         self.published: list[tuple[str, dict[str, Any]]] = []
         self._answered = threading.Event()
         self.crl_reloads = 0
@@ -159,6 +164,8 @@ def test_register_thing_consults_the_hook_and_applies_the_template(world):
     assert (
         event["parameters"] == {"SerialNumber": "SN-1"} and event["certificateId"] == signed["certificateId"]
     )
+    # mosquitto cannot say who published: the serial's batch stands in for the claim certificate.
+    assert event["claimCertificateId"] == BATCH
     assert world.iot.things == {"SN-1": {"site": "S1"}}  # the hook's override
     assert world.iot.certificates[signed["certificateId"]] == "ACTIVE"
     arn = f"arn:aws:iot:::cert/{signed['certificateId']}"

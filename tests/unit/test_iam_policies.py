@@ -87,8 +87,9 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     "OcppIngestFunction": {
         # registry: get, connectors, record_boot/seen/status/register, link_session (conditional updates)
         *_on("ChargersTable", "GetItem", "UpdateItem", "Query"),
-        # action_of, resolve; add: the CertificateSigned a rotating charger is owed
-        *_on("PendingCallsTable", "GetItem", "PutItem", "UpdateItem"),
+        # action_of, resolve; add: the CertificateSigned a rotating charger is owed;
+        # of_charger: an Unavailable read against the operator's ChangeAvailability
+        *_on("PendingCallsTable", "GetItem", "PutItem", "UpdateItem", "Query"),
         *_on("SessionsTable", "GetItem", "PutItem", "UpdateItem"),  # get, open, save_facts
         *_on("SessionsTable/index/by-state", "Query"),  # unfinished_on_connector (a late status)
         *_on("SessionEventsTable", "PutItem", "Query"),  # append, events
@@ -298,6 +299,8 @@ def test_iot_jobs_presign_only_firmware_packages_for_reading():
     """The role behind every pre-signed URL a firmware job hands a charger: nothing but the packages."""
     assert _role_grants("FirmwareJobsRole") == {
         ("s3:GetObject", "FirmwareBucket/firmware/*"),
+        # A job's URL names the package's version id (firmware_jobs.presigned_url_placeholder).
+        ("s3:GetObjectVersion", "FirmwareBucket/firmware/*"),
         ("kms:Decrypt", "DataKey"),
     }
     trust = _template().resources["FirmwareJobsRole"]["Properties"]["AssumeRolePolicyDocument"]
@@ -396,3 +399,107 @@ def test_the_key_can_be_used_by_the_functions_and_services_that_write_encrypted_
         "iot.amazonaws.com",
         "cloudwatch.amazonaws.com",
     }
+
+
+def test_every_service_the_stack_key_trusts_acts_only_for_this_account():
+    """A service principal in a key policy is every customer's use of that service: without
+    aws:SourceAccount another account's alarm or topic could have the key used on its behalf."""
+    template = _template()
+    statements = template.resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    services = [s for s in statements if "Service" in s["Principal"]]
+    assert services, "the key trusts no service: this test would prove nothing"
+    for statement in services:
+        condition = template.resolve(statement.get("Condition", {}))
+        account = template.ref("AWS::AccountId")
+        assert condition.get("StringEquals", {}).get("aws:SourceAccount") == account, statement["Sid"]
+
+
+# ------------------------------------------------- firmware signing and storage
+SIGNING_ROLE = "arn:aws:iam::123456789012:role/firmware-release"
+OTHER_ROLE = "arn:aws:iam::123456789012:role/ops-admin"  # e.g. AdministratorAccess: kms:* and s3:* on "*"
+
+
+def _with_signing_role() -> Template:
+    return load(
+        ROOT / "template.yaml",
+        region="us-east-1",
+        overrides={"IotDataEndpoint": "https://x", "FirmwareSigningRoleArn": SIGNING_ROLE},
+    )
+
+
+def _resource_policy_decision(
+    statements: list[dict[str, Any]], principal: str, action: str, resource: str
+) -> str:
+    """A resource policy's word on one request by a principal of this account whose IAM policies allow
+    everything (the worst case): "deny" (an explicit deny), else "allow". Only the condition
+    operators these policies use are understood; any other fails the test rather than being ignored."""
+    import fnmatch
+
+    def matches(statement: dict[str, Any]) -> bool:
+        actions = _as_list(statement["Action"])
+        resources = _as_list(statement.get("Resource", "*"))
+        if not any(fnmatch.fnmatchcase(action, a) for a in actions):
+            return False
+        if not any(fnmatch.fnmatchcase(resource, r) for r in resources):
+            return False
+        for operator, keys in statement.get("Condition", {}).items():
+            for key, value in keys.items():
+                assert (operator, key) in {
+                    ("ArnNotEquals", "aws:PrincipalArn"),
+                    ("Bool", "aws:SecureTransport"),
+                }
+                if operator == "ArnNotEquals" and principal in _as_list(value):
+                    return False
+                if operator == "Bool" and value == "false":
+                    return False  # the request here is over TLS
+        return True
+
+    return "deny" if any(s["Effect"] == "Deny" and matches(s) for s in statements) else "allow"
+
+
+@pytest.mark.parametrize(
+    ("principal", "action", "decision"),
+    [
+        (SIGNING_ROLE, "kms:Sign", "allow"),
+        (OTHER_ROLE, "kms:Sign", "deny"),  # kms:Sign on "*" in its IAM policy signs nothing
+        ("arn:aws:iam::123456789012:root", "kms:Sign", "deny"),
+        (OTHER_ROLE, "kms:GetPublicKey", "allow"),  # the key chargers pin is public
+        (OTHER_ROLE, "kms:DescribeKey", "allow"),
+        (OTHER_ROLE, "kms:PutKeyPolicy", "allow"),  # the account still administers the key
+    ],
+)
+def test_only_the_signing_role_signs_firmware(principal: str, action: str, decision: str):
+    template = _with_signing_role()
+    statements = template.resolve(template.resources["FirmwareSigningKey"]["Properties"]["KeyPolicy"])[
+        "Statement"
+    ]
+    assert _resource_policy_decision(statements, principal, action, "*") == decision
+    allowed = {
+        a
+        for s in statements
+        if s["Effect"] == "Allow" and s["Principal"] == {"AWS": SIGNING_ROLE}
+        for a in _as_list(s["Action"])
+    }
+    assert allowed == {"kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"}
+
+
+@pytest.mark.parametrize(
+    ("principal", "action", "decision"),
+    [
+        (SIGNING_ROLE, "s3:PutObject", "allow"),
+        (OTHER_ROLE, "s3:PutObject", "deny"),  # cannot swap a package
+        (OTHER_ROLE, "s3:DeleteObject", "deny"),
+        (OTHER_ROLE, "s3:DeleteObjectVersion", "deny"),  # nor remove the version a job pins
+        (OTHER_ROLE, "s3:GetObject", "allow"),
+    ],
+)
+def test_only_the_signing_role_writes_firmware_packages(principal: str, action: str, decision: str):
+    template = _with_signing_role()
+    policy = template.resolve(template.resources["FirmwareBucketPolicy"]["Properties"]["PolicyDocument"])
+    package = template.get_att("FirmwareBucket", "Arn") + "/firmware/1.0.0/package"
+    assert _resource_policy_decision(policy["Statement"], principal, action, package) == decision
+
+
+def test_the_firmware_bucket_keeps_versions_for_jobs_to_pin():
+    versioning = _template().resources["FirmwareBucket"]["Properties"]["VersioningConfiguration"]
+    assert versioning == {"Status": "Enabled"}

@@ -119,6 +119,28 @@ def test_create_job_notifies_each_target_of_its_next_execution_with_a_presigned_
     assert "${" not in json.dumps(execution["jobDocument"])
 
 
+def test_a_v2_placeholder_presigns_the_object_version_it_names(setup):
+    """What a firmware job pins (firmware_jobs.presigned_url_placeholder): the version, not the key's latest."""
+    _, iot, broker = setup
+    version_id = "3/L4kqtJl+cQ="
+    pinned = {
+        **document(),
+        "location": f"${{aws:iot:s3-presigned-url-v2:https://s3.{REGION}.amazonaws.com/{BUCKET}/{KEY}"
+        "%3FversionId%3D3%2FL4kqtJl%2BcQ%3D}",
+    }
+    iot.create_job(
+        jobId="job-v",
+        targets=[iot.describe_thing(thingName="CP-1")["thingArn"]],
+        document=json.dumps(pinned),
+        presignedUrlConfig={"roleArn": ROLE, "expiresInSec": 600},
+    )
+
+    [(_, notified)] = drain(broker, 1)
+    location = urlsplit(notified["execution"]["jobDocument"]["location"])
+    assert location.path == f"/{BUCKET}/{KEY}"
+    assert parse_qs(location.query)["versionId"] == [version_id]
+
+
 def test_start_next_takes_the_oldest_queued_sets_it_in_progress_and_repeats_the_same(setup):
     jobs, iot, broker = setup
     create_job(iot, "job-old", ["CP-1"])

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from chargenet_local.alarms import AlarmEvaluator, create_alarms_and_dashboards
-from chargenet_local.alert_sink import describe
+from chargenet_local.alert_sink import describe, subscription_filters
 from chargenet_local.metrics import SQS_NAMESPACE, queue_depth_datum
 from chargenet_local.template import STACK_NAME, Template, load
 
@@ -29,18 +29,26 @@ def template() -> Template:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IOT_DATA_PLANE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         clients = {name: boto3.client(name, region_name=REGION) for name in ("cloudwatch", "sns", "sqs")}
-        # The template's topic, with an inbox queue standing in for the operators' e-mail.
-        topic = clients["sns"].create_topic(Name="AlertsTopic")["TopicArn"]
+        # The template's topics, with an inbox queue standing in for the operators' e-mail, each
+        # subscribed with the filter of the template's e-mail subscription, as the stack does.
         inbox = clients["sqs"].create_queue(QueueName="inbox")["QueueUrl"]
         inbox_arn = clients["sqs"].get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])
-        clients["sns"].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"])
+        filters = subscription_filters(template)
+        for name in template.of_type("AWS::SNS::Topic"):
+            topic = clients["sns"].create_topic(Name=name)["TopicArn"]
+            clients["sns"].subscribe(
+                TopicArn=topic,
+                Protocol="sqs",
+                Endpoint=inbox_arn["Attributes"]["QueueArn"],
+                Attributes=filters.get(name, {}),
+            )
         clients["inbox"] = inbox
         yield clients
 
@@ -65,13 +73,15 @@ def dead_letters(aws: dict[str, Any], visible: int, at: float) -> None:
 def test_the_template_alarms_and_dashboard_are_created_as_cloudwatch_starts_them(template, aws) -> None:
     names = create_alarms_and_dashboards(template, aws["cloudwatch"])
     created = alarms(aws)
-    assert sorted(names) == sorted(created) and len(names) == 9
+    assert sorted(names) == sorted(created) and len(names) == 16
     assert {a["StateValue"] for a in created.values()} == {"INSUFFICIENT_DATA"}
     assert created[DEAD_LETTERS]["Dimensions"] == [{"Name": "QueueName", "Value": "IngestDeadLetterQueue"}]
     offline = created[f"{STACK_NAME}-fleet-offline-share"]
     assert (offline["Threshold"], offline["EvaluationPeriods"], offline["DatapointsToAlarm"]) == (10.0, 5, 3)
-    topic = f"arn:aws:sns:{REGION}:123456789012:AlertsTopic"
-    assert all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in created.values())
+    alerts, recoveries = (
+        f"arn:aws:sns:{REGION}:123456789012:{t}" for t in ("AlertsTopic", "AlarmRecoveryTopic")
+    )
+    assert all(a["AlarmActions"] == [alerts] and a["OKActions"] == [recoveries] for a in created.values())
     [dashboard] = aws["cloudwatch"].list_dashboards()["DashboardEntries"]
     body = json.loads(
         aws["cloudwatch"].get_dashboard(DashboardName=dashboard["DashboardName"])["DashboardBody"]
@@ -93,8 +103,10 @@ def test_state_changes_are_set_in_moto_and_notified_once(template, aws) -> None:
     # No data: the fleet alarm treats it as missing, the event-count alarms as not breaching.
     assert states.pop(f"{STACK_NAME}-fleet-offline-share") == "INSUFFICIENT_DATA"
     assert set(states.values()) == {"OK"}
+    # Fourteen alarms went from INSUFFICIENT_DATA to OK: their first data, no recovery, no news. No
+    # InsufficientDataActions: the fleet alarm notifies nobody.
     notified = {n["alarm"]["name"]: n for n in map(describe, received(aws))}
-    assert len(notified) == 8  # no InsufficientDataActions: the fleet alarm notifies nobody
+    assert list(notified) == [DEAD_LETTERS]
     raised = notified[DEAD_LETTERS]
     assert (
         raised["kind"] == "alarm" and raised["subject"] == f'ALARM: "{DEAD_LETTERS}" in US East (N. Virginia)'

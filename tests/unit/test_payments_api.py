@@ -19,6 +19,7 @@ from tests.payment_fakes import PaymentWorld
 from tests.unit.test_payments_webhooks import SECRET, checkout_completed, sign
 
 API_DIR = Path(__file__).resolve().parents[2] / "functions" / "payments_api"
+PUBLIC_BASE_URL = "https://pay.chargenet.example"
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,7 @@ def world(api, monkeypatch) -> PaymentWorld:
     hooks = world.webhooks(StripeWebhookVerifier(secret=lambda: SECRET))
     monkeypatch.setattr(api, "payment_services", lambda: services)
     monkeypatch.setattr(api, "provider_webhooks", lambda: hooks)
+    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
     return world
 
 
@@ -119,7 +121,93 @@ def test_checkout_redirects_to_the_hosted_page(api, world) -> None:
     response = call(api, "POST", "/pay/CP-1/1/checkout", urlencode({"method": "card"}).encode())
     assert response["statusCode"] == 303
     assert response["headers"]["Location"] == "https://checkout.test/cs_1"
+    assert world.gateway.requests[0].success_url.startswith(f"{PUBLIC_BASE_URL}/session/")
+
+
+def test_stripes_redirects_come_from_configuration_never_from_the_requests_host(api, world) -> None:
+    forged = {"host": "evil.example", "x-forwarded-proto": "http"}
+    assert call(api, "POST", "/pay/CP-1/1/checkout", b"method=card", forged)["statusCode"] == 303
+    [request] = world.gateway.requests
+    assert request.success_url.startswith(f"{PUBLIC_BASE_URL}/session/")
+    assert request.cancel_url == f"{PUBLIC_BASE_URL}/pay/CP-1/1"
+
+
+def test_without_a_configured_url_redirects_go_to_the_apis_own_domain(api, world, monkeypatch) -> None:
+    monkeypatch.setenv("PUBLIC_BASE_URL", "")
+    forged = {"host": "evil.example", "x-forwarded-proto": "http"}
+    assert call(api, "POST", "/pay/CP-1/1/checkout", b"method=card", forged)["statusCode"] == 303
     assert world.gateway.requests[0].success_url.startswith("https://pay.example/session/")
+
+
+@pytest.fixture
+def no_parsing(api, monkeypatch):
+    """Fails the test if the handler parses a form."""
+
+    def parse_qs(*args, **kwargs):
+        raise AssertionError("the form was parsed")
+
+    monkeypatch.setattr(api, "parse_qs", parse_qs)
+
+
+def test_a_large_form_is_refused_413_before_it_is_decoded_or_parsed(api, world, no_parsing) -> None:
+    body = b"method=card&x=" + b"a" * 4_400_000  # 4.4 MB: parsed, it took 1.7 s and 400 MB
+    response = call(api, "POST", "/pay/CP-1/1/checkout", body)
+    assert (response["statusCode"], json.loads(response["body"])["error"]) == (413, "payload_too_large")
+    assert world.payments.payments == {} and world.gateway.requests == []
+
+
+def test_the_charger_and_connector_are_checked_before_the_form(api, world, no_parsing) -> None:
+    unknown = call(api, "POST", "/pay/CP-404/1/checkout", b"method=cash")
+    assert (unknown["statusCode"], json.loads(unknown["body"])["error"]) == (404, "not_found")
+    world.set_status("CP-1", 1, "Charging")
+    busy = call(api, "POST", "/pay/CP-1/1/checkout", b"method=cash")
+    assert (busy["statusCode"], json.loads(busy["body"])["error"]) == (409, "not_payable")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"method=card&amount=1",
+        b"method=card&method=swish",
+        b"method",
+        b"method=card&",
+        "méthode=card".encode(),
+    ],
+)
+def test_a_form_with_unknown_repeated_or_malformed_fields_is_refused(api, world, body) -> None:
+    response = call(api, "POST", "/pay/CP-1/1/checkout", body)
+    assert (response["statusCode"], json.loads(response["body"])["error"]) == (400, "bad_request")
+    assert world.payments.payments == {}
+
+
+def test_too_many_checkouts_on_one_connector_are_refused_429(api, world) -> None:
+    for _ in range(world.config.checkouts_per_connector):
+        assert call(api, "POST", "/pay/CP-1/1/checkout", b"method=card")["statusCode"] == 303
+    response = call(api, "POST", "/pay/CP-1/1/checkout", b"method=card")
+    assert (response["statusCode"], json.loads(response["body"])["error"]) == (429, "too_many_checkouts")
+
+
+# API Gateway hands the function the path URL-decoded: /pay/CP-1/%C2%B2 arrives as /pay/CP-1/².
+@pytest.mark.parametrize(
+    # superscript two, Arabic-Indic one, bold one (all str.isdigit), a dot, full-width "CP"
+    "path",
+    ["/pay/CP-1/²", "/pay/CP-1/\u0661", "/pay/CP-1/\U0001d7cf", "/pay/CP.1/1", "/pay/\uff23\uff30-1/1"],
+)
+def test_path_parameters_are_ascii_only(api, world, path) -> None:
+    for method, suffix in (("GET", ""), ("POST", "/checkout")):
+        response = call(api, method, path + suffix, b"method=card" if method == "POST" else None)
+        assert (response["statusCode"], json.loads(response["body"])["error"]) == (400, "bad_request")
+    assert world.payments.payments == {}
+
+
+def test_ids_with_a_trailing_newline_are_refused(api) -> None:
+    # Powertools routes with `$`, which drops a final newline: the handler's own checks must not.
+    with pytest.raises(api.BadRequest):
+        api._connector("CP-1\n", "1")
+    with pytest.raises(api.BadRequest):
+        api._connector("CP-1", "1\n")
+    with pytest.raises(api.BadRequest):
+        api._token("t" * 43 + "\n")
 
 
 def test_checkout_with_an_unknown_method_or_a_busy_connector_is_refused(api, world) -> None:
@@ -154,3 +242,26 @@ def test_the_session_page_by_token_and_the_stop_button(api, world) -> None:
 def test_unknown_routes_are_json_404(api, world) -> None:
     response = call(api, "GET", "/admin")
     assert (response["statusCode"], json.loads(response["body"])["error"]) == (404, "not_found")
+
+
+def test_every_payments_route_has_its_own_throttle_and_pages_cannot_spend_the_webhooks() -> None:
+    from chargenet_local.template import load
+
+    template = load(API_DIR.parents[1] / "template.yaml", region="us-east-1")
+    [stage] = [
+        resource["Properties"]
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::ApiGatewayV2::Stage"
+    ]
+    routes = {route.route_key for route in template.http_routes() if route.function == "PaymentsApiFunction"}
+    limits = {
+        key: (s["ThrottlingRateLimit"], s["ThrottlingBurstLimit"])
+        for key, s in stage["RouteSettings"].items()
+    }
+    assert set(limits) == routes  # none left on the stage's default
+    assert (
+        limits["POST /pay/{charger_id}/{connector_id}/checkout"]
+        < limits["GET /pay/{charger_id}/{connector_id}"]
+    )
+    webhook = limits.pop("POST /stripe/webhook")
+    assert all(webhook > other for other in limits.values())

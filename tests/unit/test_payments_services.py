@@ -552,6 +552,41 @@ def test_an_expired_checkout_is_closed(world) -> None:
     assert world.payments.get(payment_id).reason is Reason.CHECKOUT_EXPIRED
 
 
+def test_a_connector_takes_a_bounded_number_of_checkouts_until_they_expire(world) -> None:
+    # Anyone may open a checkout: without a bound, one client fills the table and every sweep.
+    world.add_charger("CP-2")
+    for _ in range(world.config.checkouts_per_connector):
+        world.desk.open_checkout("CP-1", 1, CheckoutMethod.CARD, BASE)
+    with pytest.raises(CheckoutRefused, match="too_many_checkouts"):
+        world.desk.open_checkout("CP-1", 1, CheckoutMethod.CARD, BASE)
+    assert len(world.payments.payments) == world.config.checkouts_per_connector  # nothing stored
+    world.desk.open_checkout("CP-2", 1, CheckoutMethod.CARD, BASE)  # other connectors are not affected
+    world.clock.advance(seconds=world.config.checkout_ttl.total_seconds())
+    world.desk.open_checkout(
+        "CP-1", 1, CheckoutMethod.CARD, BASE
+    )  # the first checkout expired: its slot is free
+
+
+def test_the_sweep_reads_checkouts_only_once_they_have_expired(world) -> None:
+    for _ in range(world.config.checkouts_per_connector):
+        world.desk.open_checkout("CP-1", 1, CheckoutMethod.CARD, BASE)
+    world.monitor.sweep()
+    assert world.payments.listed == 0  # open checkouts are the provider's until they expire
+    world.clock.advance(minutes=40)
+    world.monitor.sweep()
+    assert world.payments.listed == world.config.checkouts_per_connector
+
+
+def test_a_checkout_never_recorded_expires_instead_of_staying_open_for_ever(world) -> None:
+    payment_id = open_checkout(world)
+    unrecorded = world.payments.get(payment_id).model_copy(update={"checkout_session_id": None})
+    world.payments.payments[payment_id] = unrecorded  # the function stopped before recording it
+    world.clock.advance(minutes=40)
+    world.monitor.sweep()
+    payment = world.payments.get(payment_id)
+    assert (payment.state, payment.reason) == (S.CANCELLED, Reason.CHECKOUT_EXPIRED)
+
+
 def test_the_provider_cancelling_our_hold_is_a_visible_failure(world) -> None:
     payment_id = charging(world)
     world.authorizations.hold_cancelled(payment_id, "pi_pay1")

@@ -16,11 +16,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chargenet.domain.certificates import facts
-from chargenet.domain.provisioning import CHARGER_ID_PATTERN, AllowedSerial, Claim, ClaimVerdict, decide
+from chargenet.domain.charger_ids import CHARGER_ID_PATTERN
+from chargenet.domain.provisioning import AllowedSerial, Claim, ClaimVerdict, decide
 from chargenet.services.provisioning import HookRequest, pre_provision
 
 HOOK_DIR = Path(__file__).resolve().parents[2] / "functions" / "provisioning_hook"
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+# IoT certificate ids of two batches' claim certificates.
+BATCH = "a" * 64
+OTHER_BATCH = "b" * 64
 
 
 class FakeAllowList:
@@ -52,10 +56,12 @@ class FakeAllowList:
         self.claims.append(claim)
         return True
 
-    def allow(self, serial_number: str, site_id: str, at: dt.datetime) -> bool:
+    def allow(self, serial_number: str, site_id: str, at: dt.datetime, claim_certificate_id: str) -> bool:
         if serial_number in self.entries:
             return False
-        self.entries[serial_number] = AllowedSerial(serial_number, site_id, at)
+        self.entries[serial_number] = AllowedSerial(
+            serial_number, site_id, at, claim_certificate_id=claim_certificate_id
+        )
         return True
 
     def list(self) -> list[AllowedSerial]:
@@ -78,10 +84,12 @@ def certificate_pem(key: ec.EllipticCurvePrivateKey, common_name: str = "SN-1", 
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def request(serial: str, pem: str, certificate_id: str = "c" * 64) -> HookRequest:
+def request(
+    serial: str, pem: str, certificate_id: str = "c" * 64, claim_certificate: str = BATCH
+) -> HookRequest:
     return HookRequest.model_validate(
         {
-            "claimCertificateId": "claim-cert",
+            "claimCertificateId": claim_certificate,
             "certificateId": certificate_id,
             "certificatePem": pem,
             "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/chargenet-chargers",
@@ -94,7 +102,7 @@ def request(serial: str, pem: str, certificate_id: str = "c" * 64) -> HookReques
 @pytest.fixture
 def allow_list() -> FakeAllowList:
     allow_list = FakeAllowList()
-    allow_list.allow("SN-1", "SITE-A", NOW)
+    allow_list.allow("SN-1", "SITE-A", NOW, BATCH)
     return allow_list
 
 
@@ -146,7 +154,10 @@ def test_the_same_device_retrying_is_allowed_again_even_with_a_fresh_certificate
     assert allow_list.entries["SN-1"].certificate_id == "e" * 64
 
 
-@pytest.mark.parametrize("serial", ["", "-SN", "SN/1", "SN#", "SN+", "a" * 65, "claim:factory", "SN 1"])
+# CP.1 and "SN-1\n": IoT refuses them as thing names, after the claim was written.
+@pytest.mark.parametrize(
+    "serial", ["", "-SN", "SN/1", "SN#", "SN+", "a" * 65, "claim:factory", "SN 1", "CP.1", "SN-1\n", "SN-¹"]
+)
 def test_a_malformed_serial_is_refused_without_a_read(allow_list, serial):
     allow_list.entries[serial] = AllowedSerial(serial, "", NOW)  # even if it were on the list
     pem = certificate_pem(ec.generate_private_key(ec.SECP256R1()))
@@ -188,19 +199,45 @@ def test_a_lost_race_or_a_taken_charger_id_is_refused(allow_list):
 
 def test_no_site_becomes_the_template_default():
     allow_list = FakeAllowList()
-    allow_list.allow("SN-9", "", NOW)
+    allow_list.allow("SN-9", "", NOW, BATCH)
     pem = certificate_pem(ec.generate_private_key(ec.SECP256R1()), "SN-9")
 
     assert pre_provision(allow_list, request("SN-9", pem), NOW).parameter_overrides == {"SiteId": "none"}
 
 
 def test_decide_covers_every_state_of_an_entry():
-    entry = AllowedSerial("SN-1", "", NOW)
-    assert decide(None, "k") is ClaimVerdict.UNKNOWN_SERIAL
-    assert decide(entry, "k") is ClaimVerdict.GRANTED
+    entry = AllowedSerial("SN-1", "", NOW, claim_certificate_id=BATCH)
+    assert decide(None, "k", BATCH) is ClaimVerdict.UNKNOWN_SERIAL
+    assert decide(entry, "k", BATCH) is ClaimVerdict.GRANTED
+    assert decide(entry, "k", OTHER_BATCH) is ClaimVerdict.WRONG_BATCH
+    assert decide(dataclasses.replace(entry, claim_certificate_id=None), "k", "") is ClaimVerdict.WRONG_BATCH
     claimed = dataclasses.replace(entry, claimed_key="k", claimed_at=NOW)
-    assert decide(claimed, "k") is ClaimVerdict.REPEATED
-    assert decide(claimed, "other") is ClaimVerdict.CLAIMED_BY_ANOTHER
+    assert decide(claimed, "k", BATCH) is ClaimVerdict.REPEATED
+    assert decide(claimed, "other", BATCH) is ClaimVerdict.CLAIMED_BY_ANOTHER
+    assert decide(claimed, "k", OTHER_BATCH) is ClaimVerdict.WRONG_BATCH
+
+
+@pytest.mark.parametrize(
+    "claim_certificate", [OTHER_BATCH, ""], ids=["another batch's claim certificate", "none named"]
+)
+def test_a_claim_with_another_batchs_claim_certificate_is_refused_and_nothing_is_written(
+    allow_list, claim_certificate
+):
+    """A claim certificate stolen from one batch cannot claim the serials allowed under another."""
+    pem = certificate_pem(ec.generate_private_key(ec.SECP256R1()))
+
+    answer = pre_provision(allow_list, request("SN-1", pem, claim_certificate=claim_certificate), NOW)
+
+    assert answer.verdict is ClaimVerdict.WRONG_BATCH
+    assert answer.response() == {"allowProvisioning": False, "parameterOverrides": {}}
+    assert allow_list.claims == [] and allow_list.entries["SN-1"].claimed_key is None
+
+
+def test_an_entry_allowed_before_batches_were_recorded_cannot_be_claimed(allow_list):
+    allow_list.entries["SN-OLD"] = AllowedSerial("SN-OLD", "", NOW)  # no claim certificate recorded
+    pem = certificate_pem(ec.generate_private_key(ec.SECP256R1()), "SN-OLD")
+
+    assert pre_provision(allow_list, request("SN-OLD", pem), NOW).verdict is ClaimVerdict.WRONG_BATCH
 
 
 def test_the_device_key_is_named_by_its_public_key_whatever_the_certificate():
@@ -225,10 +262,11 @@ def test_a_truncated_certificate_is_a_bad_certificate_not_a_crash(allow_list):
     assert answer.verdict is ClaimVerdict.BAD_CERTIFICATE and not allow_list.claims
 
 
-def test_the_serial_pattern_is_the_ingest_charger_id_pattern():
+def test_one_charger_id_pattern_in_the_cloud_and_its_copy_in_the_device_shim():
     from chargenet.services.ingest import CHARGER_ID_PATTERN as INGEST_PATTERN
+    from chargenet_shim.credentials import CHARGER_ID_PATTERN as SHIM_PATTERN
 
-    assert CHARGER_ID_PATTERN == INGEST_PATTERN
+    assert CHARGER_ID_PATTERN == INGEST_PATTERN == SHIM_PATTERN
 
 
 @pytest.fixture

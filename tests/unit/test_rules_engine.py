@@ -138,3 +138,27 @@ def test_stream_filter_patterns(pattern, record, passes):
     from chargenet_local.streams import matches
 
     assert matches(pattern, record) is passes
+
+
+def test_the_templates_ingest_rule_passes_the_publishers_certificate_as_principal():
+    from chargenet.services.ingest import IngestEvent
+
+    template = load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
+    (ingest,) = [r for r in template.rules() if r.function == "OcppIngestFunction"]
+    principal = "ab" * 32
+    out = Rule.parse(ingest.name, ingest.sql).evaluate(
+        Message("chargers/CP-1/in", b'[2,"1","Heartbeat",{}]', "CP-1", 1700000000000, principal)
+    )
+    assert out is not None and out["principal"] == principal
+    assert IngestEvent.model_validate(out).principal == principal
+
+
+def test_the_broker_stamp_gives_the_principal_and_the_topic_as_published():
+    from chargenet_local.broker import PRINCIPAL_STAMP, STAMPED_RULES_FILTER, split_principal
+
+    published = "$aws/rules/chargenet_ocpp_ingest/chargers/CP-1/in"
+    stamped = f"{PRINCIPAL_STAMP}{'ab' * 32}/{published}"
+    assert split_principal(stamped) == ("ab" * 32, published)
+    assert split_principal(published) == (None, published)  # unstamped: no principal is made up
+    assert topic_matches(STAMPED_RULES_FILTER, stamped)
+    assert not topic_matches(STAMPED_RULES_FILTER, published)

@@ -31,9 +31,8 @@ class IotCertificateAuthority:
         )
 
     def certificates_of(self, charger_id: str) -> list[ChargerCertificate]:
-        principals = self._iot.list_thing_principals(thingName=charger_id)["principals"]
         found = []
-        for arn in principals:
+        for arn in thing_principals(self._iot, charger_id):
             if ":cert/" not in arn:
                 continue  # a thing's principals can also be Cognito identities
             described = self._iot.describe_certificate(certificateId=arn.rsplit("/", 1)[-1])
@@ -43,9 +42,17 @@ class IotCertificateAuthority:
                     description["certificateId"],
                     description["certificatePem"],
                     CertificateStatus(description["status"]),
+                    description.get("creationDate"),
                 )
             )
         return found
 
     def retire(self, certificate_id: str) -> None:
         self._iot.update_certificate(certificateId=certificate_id, newStatus=CertificateStatus.INACTIVE.value)
+
+
+def thing_principals(iot: Any, thing_name: str) -> list[str]:
+    """Every principal attached to the thing, all pages: ListThingPrincipals answers in pages, and
+    a certificate on a later page (a retired or an unconfirmed one) must count like the first."""
+    pages = iot.get_paginator("list_thing_principals").paginate(thingName=thing_name)
+    return [arn for page in pages for arn in page["principals"]]

@@ -76,6 +76,22 @@ class PaymentItem(Model):
         return Payment.model_validate_json(self.body)
 
 
+# Payment ids are hex (uuid4): no payment has a key starting with this.
+SLOT_PREFIX = "checkout-slot#"
+
+
+class CheckoutSlotItem(Model):
+    """One of a connector's checkout slots, kept in the payments table: a conditional put takes it
+    atomically, whatever the concurrency. It has none of the indexed attributes, so no index (and
+    no listing of payments) ever sees it; a connector has at most `slots` of them, reused."""
+
+    Meta = table_meta("PAYMENTS_TABLE", "PaymentsTable")
+
+    payment_id = UnicodeAttribute(hash_key=True)  # SLOT_PREFIX + "<charger>#<connector>#<n>"
+    held_by = UnicodeAttribute()  # the payment whose checkout holds it
+    held_until = NumberAttribute()  # epoch seconds: the checkout's expiry
+
+
 class DynamoPaymentStore:
     """Implements chargenet.services.payments.PaymentStore."""
 
@@ -102,8 +118,32 @@ class DynamoPaymentStore:
             return self.get(item.payment_id)
         return None
 
-    def in_states(self, states: Sequence[PaymentState]) -> list[Payment]:
-        return [item.to_domain() for state in states for item in PaymentItem.by_state.query(state.value)]
+    def in_states(
+        self, states: Sequence[PaymentState], created_before: datetime | None = None
+    ) -> list[Payment]:
+        # On the index's sort key: the items after the cutoff are never read (nor paid for).
+        newer = PaymentItem.created_at < created_before if created_before is not None else None
+        return [
+            item.to_domain()
+            for state in states
+            for item in PaymentItem.by_state.query(state.value, range_key_condition=newer)
+        ]
+
+    def reserve_checkout(
+        self, charger_id: str, connector_id: int, payment_id: str, now: datetime, until: datetime, slots: int
+    ) -> bool:
+        free = CheckoutSlotItem.payment_id.does_not_exist() | (
+            CheckoutSlotItem.held_until <= int(now.timestamp())
+        )
+        for number in range(slots):
+            slot = CheckoutSlotItem(
+                f"{SLOT_PREFIX}{charger_id}#{connector_id}#{number}",
+                held_by=payment_id,
+                held_until=int(until.timestamp()),
+            )
+            if _put(slot, free):
+                return True
+        return False
 
 
 def _put(item: Model, condition: object) -> bool:

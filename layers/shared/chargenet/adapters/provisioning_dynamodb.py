@@ -28,6 +28,7 @@ class AllowedSerialItem(Model):
     claimed_at = UTCDateTimeAttribute(null=True)
     claimed_key = UnicodeAttribute(null=True)
     certificate_id = UnicodeAttribute(null=True)
+    claim_certificate_id = UnicodeAttribute(null=True)  # the batch's claim certificate
 
     def to_domain(self) -> AllowedSerial:
         return AllowedSerial(
@@ -37,6 +38,7 @@ class AllowedSerialItem(Model):
             claimed_at=self.claimed_at,
             claimed_key=self.claimed_key,
             certificate_id=self.certificate_id,
+            claim_certificate_id=self.claim_certificate_id,
         )
 
 
@@ -97,8 +99,10 @@ class DynamoAllowList:
             raise
         return True
 
-    def allow(self, serial_number: str, site_id: str, at: datetime) -> bool:
-        item = AllowedSerialItem(serial_number, site_id=site_id, allowed_at=at)
+    def allow(self, serial_number: str, site_id: str, at: datetime, claim_certificate_id: str) -> bool:
+        item = AllowedSerialItem(
+            serial_number, site_id=site_id, allowed_at=at, claim_certificate_id=claim_certificate_id
+        )
         try:
             item.save(condition=AllowedSerialItem.serial_number.does_not_exist())
         except PutError as error:

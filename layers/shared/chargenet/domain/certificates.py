@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 MIN_RSA_BITS = 2048
+# Certificates a charger may have made for it per window, whatever the path (SignCertificate,
+# operator rotation, provisioning): a real rotation needs one a year, a retried one a few more.
+# Past it a stolen key would be minting identities: refused, and a security fault raised.
+MAX_CERTIFICATES_PER_WINDOW = 3
+CERTIFICATE_WINDOW = timedelta(days=1)
 
 
 class CsrRefused(ValueError):
@@ -43,9 +48,10 @@ class CertificateStatus(StrEnum):
 class ChargerCertificate:
     """A certificate registered for a charger's thing, as the certificate authority keeps it."""
 
-    certificate_id: str
+    certificate_id: str  # IoT's: the SHA-256 of the DER, which the rule's principal() gives
     pem: str
     status: CertificateStatus
+    created_at: datetime | None = None  # when the registry took it; None counts as just now
 
 
 @dataclass(frozen=True)
@@ -143,3 +149,31 @@ def may_abandon(certificates: list[ChargerCertificate], abandoned: ChargerCertif
     """A charger may give up a certificate it never installed, but never its last active one:
     whatever it claims, it keeps a working identity."""
     return any(c.status is CertificateStatus.ACTIVE and c != abandoned for c in certificates)
+
+
+def connected_with(
+    certificates: list[ChargerCertificate], principal: str | None
+) -> ChargerCertificate | None:
+    """The charger's active certificate the frame's connection was made with (principal() of the
+    ingest rule), or None: no principal, another thing's certificate, or one no longer active."""
+    for certificate in certificates:
+        if certificate.status is CertificateStatus.ACTIVE and certificate.certificate_id == principal:
+            return certificate
+    return None
+
+
+def replaced_by_new_request(
+    certificates: list[ChargerCertificate], current: ChargerCertificate
+) -> list[ChargerCertificate]:
+    """What a new SignCertificate retires so that at most one unconfirmed certificate exists: every
+    active one but the certificate the request came over. That is the earlier unconfirmed one, or,
+    when the charger asks over a certificate it never confirmed, the one before it: asking over it
+    proves it connects, as CertificateInstalled would."""
+    return [c for c in certificates if c.status is CertificateStatus.ACTIVE and c != current]
+
+
+def over_issue_limit(certificates: list[ChargerCertificate], now: datetime) -> bool:
+    """True when the charger already had MAX_CERTIFICATES_PER_WINDOW certificates made within
+    CERTIFICATE_WINDOW (retired ones count too: retiring must not make room for more)."""
+    recent = [c for c in certificates if c.created_at is None or now - c.created_at < CERTIFICATE_WINDOW]
+    return len(recent) >= MAX_CERTIFICATES_PER_WINDOW

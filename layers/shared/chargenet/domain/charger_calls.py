@@ -5,7 +5,7 @@ from __future__ import annotations
 from ocpp.v16.enums import Action
 
 from chargenet.domain.clock import ocpp_time
-from chargenet.domain.fault_rules import reboot_loop, security_event
+from chargenet.domain.fault_rules import made_inoperative, reboot_loop, security_event
 from chargenet.domain.faults import FaultSignal
 from chargenet.domain.models import (
     BootNotification,
@@ -57,9 +57,18 @@ def status_notification(ctx: Ctx, payload: Payload) -> Payload:
     )
     if ctx.deps.registry.record_connector_status(status):
         # Only a status newer than the stored one says anything about faults now.
-        ctx.deps.faults.on_status(status, _site_of(ctx))
+        ctx.deps.faults.on_status(status, _site_of(ctx), _inoperative_by_operator(ctx, status))
     record_status(ctx, status)
     return {}
+
+
+def _inoperative_by_operator(ctx: Ctx, status: ConnectorStatus) -> bool:
+    """Whether an operator's ChangeAvailability explains an Unavailable; only then are the
+    charger's calls read (Unavailable is rare, Available and Charging are not)."""
+    if status.status != "Unavailable":
+        return False
+    calls = ctx.deps.pending.of_charger(ctx.charger_id)
+    return made_inoperative(calls, status.connector_id, status.received_at)
 
 
 @router.on(Action.diagnostics_status_notification)

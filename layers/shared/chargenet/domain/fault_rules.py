@@ -6,16 +6,16 @@ its result to the stored fault records.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from chargenet.domain.clock import ocpp_time
-from chargenet.domain.faults import FaultKind, FaultResolution, FaultSignal, Severity
+from chargenet.domain.faults import FaultKind, FaultResolution, FaultSignal, Severity, more_severe
 from chargenet.domain.meter_values import MeterReading
-from chargenet.domain.models import Charger, SessionRecord
+from chargenet.domain.models import Charger, PendingCall, SessionRecord
 from chargenet.domain.sessions import (
     IDLE_POWER_W,
-    RATED_POWER_TOLERANCE,
     Anomaly,
     AnomalyCode,
     EventKind,
@@ -80,7 +80,7 @@ UNAVAILABLE = "Unavailable"
 OFFLINE_CODE = "Offline"
 REBOOT_LOOP_CODE = "RebootLoop"
 STUCK_METER = "StuckMeter"
-POWER_ABOVE_RATING = "PowerAboveRating"
+POWER_ABOVE_RATING = AnomalyCode.POWER_ABOVE_RATING.value
 SESSION_TOO_LONG = "SessionTooLong"
 NO_METER_VALUES = "NoMeterValues"
 CERTIFICATE_EXPIRY_CODE = "CertificateExpiry"
@@ -124,11 +124,13 @@ def from_status_notification(
     info: str | None,
     at: datetime,
     recent_same_code: int,
+    inoperative_by_operator: bool = False,
 ) -> list[FaultSignal | FaultResolution]:
     """Resolutions first, then signals.
 
     `recent_same_code` counts earlier notifications with this error code on this connector
-    within the caller's repeat window (this one not included).
+    within the caller's repeat window (this one not included). `inoperative_by_operator`: an
+    operator's ChangeAvailability Inoperative explains an Unavailable (see `made_inoperative`).
 
     An operative status (neither Faulted nor Unavailable) ends unavailability; with NoError
     it also ends the connector's errors. Only a NoError status clears errors: a charger
@@ -143,7 +145,7 @@ def from_status_notification(
         results.append(
             FaultResolution(charger_id=charger_id, connector_id=connector_id, kinds=frozenset(kinds), at=at)
         )
-    raised = _status_faults(status, error_code, recent_same_code)
+    raised = _status_faults(status, error_code, recent_same_code, inoperative_by_operator)
     results.extend(
         FaultSignal(
             charger_id=charger_id,
@@ -162,11 +164,15 @@ def from_status_notification(
 
 
 def _status_faults(
-    status: str, error_code: str, recent_same_code: int
+    status: str, error_code: str, recent_same_code: int, inoperative_by_operator: bool
 ) -> list[tuple[FaultKind, str, Severity]]:
     raised = []
     severity = severity_of(error_code, repeated=recent_same_code >= REPEATED_EV_COMMUNICATION_ERROR)
     if severity is not None:
+        if _out_of_service(status, inoperative_by_operator):
+            # The code says why; the status says the connector cannot deliver energy (OCPP 1.6,
+            # 4.9), whatever the reason: a WeakSignal that stops charging is no minor matter.
+            severity = more_severe(severity, Severity.MAJOR)
         raised.append((FaultKind.CONNECTOR_ERROR, error_code, severity))
     elif status == "Faulted":
         # Faulted without a reason still takes the connector out of service.
@@ -175,6 +181,34 @@ def _status_faults(
         # Drivers cannot charge; a planned Inoperative is acknowledged or excluded by the operator.
         raised.append((FaultKind.CHARGER_UNAVAILABLE, UNAVAILABLE, Severity.MAJOR))
     return raised
+
+
+def _out_of_service(status: str, inoperative_by_operator: bool) -> bool:
+    return status == "Faulted" or (status == "Unavailable" and not inoperative_by_operator)
+
+
+def made_inoperative(calls: Iterable[PendingCall], connector_id: int, by: datetime) -> bool:
+    """Whether an operator had made the connector Inoperative by `by` (the backend's clock).
+
+    The latest ChangeAvailability for the connector or the whole charger (connectorId 0) that
+    the charger did not refuse decides. An unanswered one counts: the charger often sends its
+    Unavailable before its answer is processed.
+    """
+    changes = [
+        call
+        for call in calls
+        if call.action == "ChangeAvailability"
+        and call.sent_at <= by
+        and call.payload.get("connectorId") in (0, connector_id)
+        and not _refused(call)
+    ]
+    latest = max(changes, key=lambda call: call.sent_at, default=None)
+    return latest is not None and latest.payload.get("type") == "Inoperative"
+
+
+def _refused(call: PendingCall) -> bool:
+    outcome = call.outcome or {}
+    return "error" in outcome or outcome.get("result", {}).get("status") == "Rejected"
 
 
 def _status_evidence(
@@ -299,29 +333,6 @@ def _expected_wh(run: list[MeterReading]) -> Decimal:
     return lowest * Decimal(micros) / Decimal(3_600_000_000)
 
 
-def power_above_rating(
-    charger_id: str,
-    site_id: str,
-    connector_id: int,
-    power_w: Decimal,
-    rated_w: int | None,
-    at: datetime,
-) -> FaultSignal | None:
-    """Power beyond the rating (with the billing's tolerance): a wrong meter or a real overload."""
-    if rated_w is None or power_w <= Decimal(rated_w) * RATED_POWER_TOLERANCE:
-        return None
-    return FaultSignal(
-        charger_id=charger_id,
-        site_id=site_id,
-        connector_id=connector_id,
-        kind=FaultKind.METERING,
-        code=POWER_ABOVE_RATING,
-        severity=Severity.MAJOR,
-        at=at,
-        evidence=f"{power_w} W above the rated {rated_w} W",
-    )
-
-
 # Session anomalies that say something about the charger. A missing StartTransaction is a
 # bookkeeping problem, reviewed with the session rather than raised against the charger.
 ANOMALY_FAULTS: dict[AnomalyCode, tuple[FaultKind, Severity]] = {
@@ -329,6 +340,9 @@ ANOMALY_FAULTS: dict[AnomalyCode, tuple[FaultKind, Severity]] = {
     AnomalyCode.METER_RESET: (FaultKind.METERING, Severity.MAJOR),
     AnomalyCode.REGISTER_BACKWARDS: (FaultKind.METERING, Severity.MAJOR),
     AnomalyCode.IMPOSSIBLE_JUMP: (FaultKind.METERING, Severity.MAJOR),
+    # A wrong meter or a real overload: the kind of the meter faults, and it stays open until a
+    # later session on the connector runs within the rating.
+    AnomalyCode.POWER_ABOVE_RATING: (FaultKind.METERING, Severity.MAJOR),
     AnomalyCode.NO_READINGS: (FaultKind.SESSION, Severity.MINOR),
 }
 
@@ -336,11 +350,13 @@ ANOMALY_FAULTS: dict[AnomalyCode, tuple[FaultKind, Severity]] = {
 def session_metering(
     session: SessionRecord, facts: SessionFacts, events: list[SessionEvent]
 ) -> list[FaultSignal | FaultResolution]:
-    """Metering faults seen in one session: its anomalies, a stuck register, power above the rating.
+    """Metering faults seen in one session: its anomalies (power above the rating among them) and
+    a stuck register.
 
     While the session runs only signals are returned (a clean reading is the normal case and
     must not cost a fault lookup per MeterValues). A session that stopped clean shows the
-    connector's meter works: it clears the connector's metering and session faults.
+    connector's meter works: it clears the connector's metering and session faults. A session
+    with an anomaly never does, however it ended: its own stop cannot vouch for its meter.
     """
     where = (session.charger_id, session.site_id, session.connector_id)
     found: list[FaultSignal | FaultResolution] = [
@@ -355,11 +371,6 @@ def session_metering(
     stuck = stuck_meter(*where, readings, status)
     if isinstance(stuck, FaultSignal):
         found.append(stuck)
-    powered = [r for r in readings if r.power_w is not None]
-    if powered:
-        latest = max(powered, key=lambda r: r.at)
-        above = power_above_rating(*where, latest.power_w, session.rated_power_w, latest.at)
-        found += [above] if above else []
     if facts.stopped_at is not None and not found:
         return [
             FaultResolution(
@@ -449,7 +460,10 @@ def certificate_expiry(
 ) -> FaultSignal | FaultResolution | None:
     """Minor within `warn_days` of expiry, major within a week or once expired; a renewal clears it.
 
-    One code for every stage, so the fault escalates instead of multiplying.
+    One code for every stage, so the fault escalates instead of multiplying. The condition is
+    dated when the sweep first sees it (`now`), never earlier: a certificate issued at 11:00
+    must not have been expiring since midnight, nor skip the major delay. Each stage is one
+    standing sighting, so sweeps a minute apart repeat it instead of rewriting the fault.
     """
     not_after = charger.certificate_not_after
     if not_after is None:
@@ -458,7 +472,11 @@ def certificate_expiry(
     if left > timedelta(days=warn_days):
         return _resolution(charger.charger_id, 0, FaultKind.CERTIFICATE_EXPIRY, CERTIFICATE_EXPIRY_CODE, now)
     urgent = left <= timedelta(days=CERTIFICATE_URGENT_DAYS)
-    state = "expired" if left <= timedelta(0) else "expires"
+    if left <= timedelta(0):
+        stage = f"expired {ocpp_time(not_after)}"
+    else:
+        within = CERTIFICATE_URGENT_DAYS if urgent else warn_days
+        stage = f"expires {ocpp_time(not_after)}, within {within} days"
     return FaultSignal(
         charger_id=charger.charger_id,
         site_id=charger.site_id,
@@ -466,9 +484,9 @@ def certificate_expiry(
         kind=FaultKind.CERTIFICATE_EXPIRY,
         code=CERTIFICATE_EXPIRY_CODE,
         severity=Severity.MAJOR if urgent else Severity.MINOR,
-        # Escalation is a new sighting: a day later is new evidence, the same day is a repeat.
-        at=now.replace(hour=0, minute=0, second=0, microsecond=0),
-        evidence=f"certificate {state} {ocpp_time(not_after)}",
+        at=now,
+        evidence=f"certificate {stage}",
+        standing=True,
     )
 
 
@@ -482,15 +500,29 @@ def security_event(
     severity = SECURITY_EVENT_SEVERITY.get(event_type, Severity.MINOR)
     if severity is Severity.INFO:
         return None
+    evidence = f"SecurityEventNotification {event_type}" + (f": {tech_info}" if tech_info else "")
+    return _security_fault(charger_id, site_id, event_type, severity, at, evidence)
+
+
+def certificate_abuse(charger_id: str, site_id: str, code: str, detail: str, at: datetime) -> FaultSignal:
+    """The backend's own finding about a charger's certificate requests (too many signings, a
+    confirmation over another certificate): major, since only a stolen key or a broken shim
+    explains it, and the operator decides whether to revoke. Never quotes the CSR."""
+    return _security_fault(charger_id, site_id, code, Severity.MAJOR, at, detail)
+
+
+def _security_fault(
+    charger_id: str, site_id: str, code: str, severity: Severity, at: datetime, evidence: str
+) -> FaultSignal:
     return FaultSignal(
         charger_id=charger_id,
         site_id=site_id,
         connector_id=0,
         kind=FaultKind.SECURITY_EVENT,
-        code=event_type,
+        code=code,
         severity=severity,
         at=at,
-        evidence=f"SecurityEventNotification {event_type}" + (f": {tech_info}" if tech_info else ""),
+        evidence=evidence,
     )
 
 

@@ -86,6 +86,9 @@ class FaultSignal(BaseModel):
     severity: Severity
     at: datetime
     evidence: str
+    # A condition re-checked on every sweep (a certificate's remaining validity), dated when it
+    # was checked: seen again with the same evidence, it is the same sighting, not a new one.
+    standing: bool = False
 
     @property
     def fault_id(self) -> str:
@@ -158,7 +161,7 @@ def observe(
         if signal.at <= cleared_at(existing):
             return existing
         return _reopened(existing, signal, seen, entry, flap_window)
-    if entry in existing.evidence:
+    if entry in existing.evidence or _standing_repeat(existing, signal):
         return existing
     return existing.model_copy(
         update={
@@ -174,6 +177,17 @@ def observe(
 
 def _evidence_entry(signal: FaultSignal) -> str:
     return f"{ocpp_time(signal.at)} {signal.evidence}"[:EVIDENCE_CHARS]
+
+
+def _standing_repeat(existing: Fault, signal: FaultSignal) -> bool:
+    """A standing condition checked again and found as it was last recorded (time aside)."""
+    if not signal.standing or not existing.evidence:
+        return False
+    return _untimed(existing.evidence[-1]) == _untimed(_evidence_entry(signal))
+
+
+def _untimed(entry: str) -> str:
+    return entry.partition(" ")[2]  # an entry is "<ocpp time> <evidence>"
 
 
 def _with_evidence(evidence: list[str], entry: str) -> list[str]:

@@ -163,6 +163,10 @@ class PaymentConfig:
     capture_max_attempts: int = 6
     # Stripe refuses an expiry under 30 minutes from creation: one more for the time the request takes.
     checkout_ttl: timedelta = timedelta(minutes=31)
+    # Checkouts opened on one connector within checkout_ttl. Anyone may open one, unauthenticated:
+    # without a bound one client could fill the payments table (and every sweep) with open checkouts.
+    # A driver needs one; the others are for the driver who backs out of the hosted page and retries.
+    checkouts_per_connector: int = 3
 
     def __post_init__(self) -> None:
         for currency, amount in self.holds.items():
@@ -180,6 +184,8 @@ class PaymentConfig:
             raise PaymentError("the cost cap margin is a percentage of the hold, 0 to below 100")
         if self.capture_max_attempts < 1:
             raise PaymentError("capture_max_attempts must be at least 1")
+        if self.checkouts_per_connector < 1:
+            raise PaymentError("checkouts_per_connector must be at least 1")
 
     def hold_minor(self, currency: str) -> int | None:
         amount = self.holds.get(currency)

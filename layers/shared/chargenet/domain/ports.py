@@ -140,6 +140,8 @@ class TariffBook(Protocol):
 class FaultMonitor(Protocol):
     """Turns what chargers report into fault records and operator alerts."""
 
-    def on_status(self, status: ConnectorStatus, site_id: str) -> object: ...
+    def on_status(
+        self, status: ConnectorStatus, site_id: str, inoperative_by_operator: bool = False
+    ) -> object: ...
 
     def apply(self, items: Iterable[FaultSignal | FaultResolution]) -> object: ...

@@ -1,7 +1,9 @@
 """Factory provisioning by claim: which serial numbers may become chargers, and only once.
 
-The operator allow-lists serial numbers; a device holding the batch's claim certificate asks
-for a certificate of its own and registers it under its serial. A serial is claimed by the
+The operator allow-lists serial numbers under the claim certificate of the batch that carries
+them; a device holding that claim certificate asks for a certificate of its own and registers it
+under its serial. A request made with another batch's claim certificate is refused, so a claim
+certificate stolen from one batch cannot claim another batch's serials. A serial is claimed by the
 first device key that registers it. The same key coming back (it lost the reply and retries,
 even with a fresh certificate for the same key) gets the same answer; any other key is refused.
 """
@@ -17,10 +19,6 @@ from typing import Protocol
 SERIAL_PARAMETER = "SerialNumber"
 SITE_PARAMETER = "SiteId"
 NO_SITE = "none"  # thing attributes cannot be empty
-# The serial becomes the thing name, client id, MQTT topic level and registry key, so it must be a
-# charger id. Same pattern as chargenet.services.ingest (a unit test holds them equal): importing
-# that module costs the hook ~0.9 s of its 5 s.
-CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class ClaimVerdict(StrEnum):
@@ -29,6 +27,7 @@ class ClaimVerdict(StrEnum):
     MALFORMED_SERIAL = "malformed_serial"
     BAD_CERTIFICATE = "bad_certificate"
     UNKNOWN_SERIAL = "unknown_serial"
+    WRONG_BATCH = "wrong_batch"  # asked with a claim certificate the serial was not allowed under
     CLAIMED_BY_ANOTHER = "claimed_by_another"
     CONFLICT = "conflict"  # lost a race, or the charger id is already in the registry
 
@@ -45,6 +44,9 @@ class AllowedSerial:
     claimed_at: datetime | None = None
     claimed_key: str | None = None  # SHA-256 of the claiming device's public key
     certificate_id: str | None = None
+    # The IoT certificate id of the batch's claim certificate: the only one that may claim the serial.
+    # None on entries made before batches were recorded: those cannot be claimed.
+    claim_certificate_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,11 @@ class Claim:
     at: datetime
 
 
-def decide(entry: AllowedSerial | None, device_key: str) -> ClaimVerdict:
+def decide(entry: AllowedSerial | None, device_key: str, claim_certificate_id: str) -> ClaimVerdict:
     if entry is None:
         return ClaimVerdict.UNKNOWN_SERIAL
+    if not entry.claim_certificate_id or entry.claim_certificate_id != claim_certificate_id:
+        return ClaimVerdict.WRONG_BATCH
     if entry.claimed_key is None:
         return ClaimVerdict.GRANTED
     if entry.claimed_key == device_key:
@@ -78,8 +82,11 @@ class AllowList(Protocol):
         """
         ...
 
-    def allow(self, serial_number: str, site_id: str, at: datetime) -> bool:
-        """False when the serial is on the list already (the entry is left as it is)."""
+    def allow(self, serial_number: str, site_id: str, at: datetime, claim_certificate_id: str) -> bool:
+        """Allow the serial to claim once, with the batch's claim certificate `claim_certificate_id`.
+
+        False when the serial is on the list already (the entry is left as it is).
+        """
         ...
 
     def list(self) -> list[AllowedSerial]: ...

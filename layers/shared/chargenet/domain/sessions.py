@@ -116,6 +116,7 @@ class AnomalyCode(StrEnum):
     METER_RESET = "MeterReset"
     REGISTER_BACKWARDS = "RegisterBackwards"
     IMPOSSIBLE_JUMP = "ImpossibleEnergyJump"
+    POWER_ABOVE_RATING = "PowerAboveRating"
     NO_READINGS = "NoReadings"
     CHARGER_REVOKED = "ChargerRevoked"
 
@@ -241,6 +242,9 @@ def _anomalies(
     jump = _register_jump(registers, rated_power_w)
     if jump is not None:
         found.append(jump)
+    overload = _power_above_rating(events, start, rated_power_w)
+    if overload is not None:
+        found.append(overload)
     has_samples = any(
         e.kind is EventKind.METER and e.reading and e.reading.energy_wh is not None for e in events
     )
@@ -284,6 +288,22 @@ def _register_jump(
         if rated_power_w and _implied_power_w(t1, wh1, t2, wh2) > rated_power_w * RATED_POWER_TOLERANCE:
             detail = f"{wh2 - wh1} Wh between {t1.isoformat()} and {t2.isoformat()} exceeds the rated power"
             return Anomaly(AnomalyCode.IMPOSSIBLE_JUMP, detail, t2)
+    return None
+
+
+def _power_above_rating(
+    events: list[SessionEvent], start: SessionEvent, rated_power_w: Decimal | None
+) -> Anomaly | None:
+    """The first sampled power beyond what the charger can deliver: a wrong meter or a real
+    overload, either way not billable without a look, however the session ends."""
+    if not rated_power_w:
+        return None
+    limit = rated_power_w * RATED_POWER_TOLERANCE
+    for event in events:  # in charger-time order
+        power = event.reading.power_w if event.kind is EventKind.METER and event.reading else None
+        if power is not None and power > limit and event.at >= start.at:
+            detail = f"{power} W at {event.at.isoformat()} above the rated {rated_power_w} W"
+            return Anomaly(AnomalyCode.POWER_ABOVE_RATING, detail, event.at)
     return None
 
 

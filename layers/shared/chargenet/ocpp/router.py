@@ -14,14 +14,29 @@ Payload = dict[str, Any]
 ActionHandler = Callable[[Ctx, Payload], Payload]
 
 
+class CallRefused(Exception):
+    """A handler's refusal answered as an OCPP CALLERROR (`code` one of OCPP's error codes) rather
+    than a CALLRESULT: nothing was changed, and a copy of the CALL is refused again."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+
+
 @dataclass(frozen=True)
 class CallContext(Generic[Ctx]):
-    """Who sent the CALL and when it reached the cloud; `deps` are the handlers' ports."""
+    """Who sent the CALL and when it reached the cloud; `deps` are the handlers' ports.
+
+    `principal` is the certificate id the charger's connection was made with (IoT's principal()),
+    None when the rule did not say.
+    """
 
     charger_id: str
     message_id: str
     received_at: datetime
     deps: Ctx
+    principal: str | None = None
 
 
 class Router(Generic[Ctx]):

@@ -16,6 +16,7 @@ from typing import Any
 
 from ocpp.messages import MessageType
 
+from chargenet.domain.locations import redacted_location
 from chargenet.domain.models import PendingCall
 from chargenet.domain.ports import ChargerChannel, ChargerRegistry, PendingCalls
 from chargenet.ocpp import codec
@@ -64,14 +65,24 @@ class ChargerCommands:
         except codec.FrameRejected as invalid:
             raise CommandRefused(f"{action} payload refused: {invalid.description}") from invalid
         sent_at = self.clock()
+        kept = recorded_payload(payload)
         # Recorded before it is sent: an answer can never arrive for a call we do not know.
-        self.pending.add(charger_id, message_id, action, payload, sent_at)
+        self.pending.add(charger_id, message_id, action, kept, sent_at)
         self.channel.send(charger_id, codec.call(message_id, action, payload))
         return PendingCall(
-            charger_id=charger_id, message_id=message_id, action=action, payload=payload, sent_at=sent_at
+            charger_id=charger_id, message_id=message_id, action=action, payload=kept, sent_at=sent_at
         )
 
     def time_out(self, charger_id: str, message_id: str) -> PendingCall | None:
         """Record that no answer came; returns the call as it stands (answered calls stay answered)."""
         self.pending.resolve(charger_id, message_id, {"timeout": True}, self.clock())
         return self.pending.get(charger_id, message_id)
+
+
+def recorded_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """What the command history keeps of a payload: the charger gets the location whole, the
+    history (and whatever prints it) never its credentials or a pre-signed URL's signature."""
+    location = payload.get("location")
+    if not isinstance(location, str):
+        return payload
+    return {**payload, "location": redacted_location(location)}

@@ -51,7 +51,9 @@ class FaultTracker:
     clock: Callable[[], datetime]
     policy: AlertPolicy = field(default_factory=AlertPolicy)
 
-    def on_status(self, status: ConnectorStatus, site_id: str) -> list[AlertDecision]:
+    def on_status(
+        self, status: ConnectorStatus, site_id: str, inoperative_by_operator: bool = False
+    ) -> list[AlertDecision]:
         existing = self.store.of_charger(status.charger_id)
         repeats = max(
             (
@@ -71,6 +73,7 @@ class FaultTracker:
             status.info,
             status.status_at,
             recent_same_code=repeats,
+            inoperative_by_operator=inoperative_by_operator,
         )
         return self.apply(items)
 

@@ -21,6 +21,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chargenet.domain import certificate_calls, charger_calls, transaction_calls
 from chargenet.domain.certificates import CertificateAuthority
+from chargenet.domain.charger_ids import CHARGER_ID_PATTERN
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.ports import (
     ChargerChannel,
@@ -33,11 +34,10 @@ from chargenet.domain.ports import (
 )
 from chargenet.domain.routing import CallDeps, router
 from chargenet.ocpp import codec
-from chargenet.ocpp.router import CallContext
+from chargenet.ocpp.router import CallContext, CallRefused
 
 # The modules whose @router.on handlers answer charger CALLs.
 HANDLER_MODULES = (charger_calls, transaction_calls, certificate_calls)
-CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # Writing last_seen on every frame would double the write units for no gain.
 SEEN_WRITE_INTERVAL = timedelta(seconds=60)
 # What a handler raises is either the frame's fault or the infrastructure's. Infrastructure
@@ -57,6 +57,11 @@ class IngestEvent(BaseModel):
 
     charger_id: str = Field(pattern=CHARGER_ID_PATTERN)
     client_id: str | None = None
+    # principal(): the id of the certificate the publishing connection was made with (the SHA-256
+    # of its DER, IoT's certificate id). None from an event made before the rule selected it:
+    # such frames are processed, but nothing that needs proof of the certificate is accepted.
+    # Not pattern-checked: an unexpected form must fail the certificate checks closed, not every frame.
+    principal: str | None = Field(default=None, max_length=256)
     payload: str  # base64 of the raw MQTT payload
     received_at: int  # ms since epoch, IoT's timestamp()
 
@@ -69,6 +74,7 @@ class Outcome(StrEnum):
     RESULT_UNMATCHED = "result_unmatched"
     UNKNOWN_CHARGER = "unknown_charger"
     CLIENT_MISMATCH = "client_mismatch"
+    REVOKED = "revoked"  # a CALL answered SecurityError, anything else dropped unrecorded
 
 
 class Deduplicator(Protocol):
@@ -106,6 +112,8 @@ class OcppIngest:
         charger = self.registry.get(event.charger_id)
         if charger is None:
             return Outcome.UNKNOWN_CHARGER
+        if charger.revoked_at is not None:
+            return self._refuse_revoked(event)
         received_at = from_epoch_ms(event.received_at)
         if charger.last_seen_at is None or received_at - charger.last_seen_at >= SEEN_WRITE_INTERVAL:
             self.registry.record_seen(event.charger_id, received_at)
@@ -116,15 +124,33 @@ class OcppIngest:
         except codec.FrameRejected as rejected:
             return self._refuse(event.charger_id, rejected)
         if isinstance(frame, Call):
-            return self._answer_call(event.charger_id, frame, raw, received_at)
+            return self._answer_call(event.charger_id, frame, raw, received_at, event.principal)
         return self._record_answer(event.charger_id, frame, received_at)
 
-    def _answer_call(self, charger_id: str, frame: Call, raw: bytes, received_at: datetime) -> Outcome:
+    def _refuse_revoked(self, event: IngestEvent) -> Outcome:
+        """Revocation is absolute, whichever path the frame took (its own link, a gateway): before
+        the idempotency cache, so not even an answer stored earlier goes out, and no handler runs,
+        so no certificate is signed or delivered. A CALLRESULT or CALLERROR cannot be refused in
+        OCPP: it is dropped, and the pending call it answers stays unanswered."""
+        try:
+            frame = codec.decode(_decode_base64(event.payload), max_bytes=self.settings.max_frame_bytes)
+        except codec.FrameRejected as rejected:
+            return self._refuse(event.charger_id, rejected)
+        if isinstance(frame, Call):
+            refusal = codec.FrameRejected(
+                frame.unique_id, "SecurityError", "this charger is revoked", action=frame.action
+            )
+            self.channel.send(event.charger_id, refusal.reply)
+        return Outcome.REVOKED  # logged as a rejection by the function
+
+    def _answer_call(
+        self, charger_id: str, frame: Call, raw: bytes, received_at: datetime, principal: str | None
+    ) -> Outcome:
         # The payload hash is part of the key so that a charger reusing a message id
         # after a reboot (some restart their counters) is not answered from the cache.
         key = f"{charger_id}#{frame.unique_id}#{hashlib.sha256(raw).hexdigest()[:32]}"
         try:
-            reply = self.dedupe.once(key, lambda: self._apply(charger_id, frame, received_at))
+            reply = self.dedupe.once(key, lambda: self._apply(charger_id, frame, received_at, principal))
         except codec.FrameRejected as rejected:
             # A refusal is not stored: it changed nothing, so a copy is simply refused again.
             return self._refuse(charger_id, rejected)
@@ -158,7 +184,7 @@ class OcppIngest:
         self.channel.send(charger_id, rejected.reply)
         return Outcome.REFUSED
 
-    def _apply(self, charger_id: str, frame: Call, received_at: datetime) -> str:
+    def _apply(self, charger_id: str, frame: Call, received_at: datetime, principal: str | None) -> str:
         """The CALLRESULT for a CALL, or FrameRejected with the CALLERROR."""
         if not router.handles(frame.action):
             raise codec.FrameRejected(
@@ -176,9 +202,13 @@ class OcppIngest:
             self.certificates,
             self.pending,
         )
-        ctx = CallContext(charger_id, frame.unique_id, received_at, deps)
+        ctx = CallContext(charger_id, frame.unique_id, received_at, deps, principal)
         try:
             return codec.call_result(frame.unique_id, router.dispatch(ctx, frame.action, frame.payload))
+        except CallRefused as refused:
+            raise codec.FrameRejected(
+                frame.unique_id, refused.code, refused.description, action=frame.action
+            ) from refused
         except ValidationError as invalid:
             # Schema-valid but not meaningful (e.g. an impossible timestamp).
             field, rule = _first_error(invalid)

@@ -12,12 +12,15 @@ view, so the page never waits for the next sweep):
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+
+from aws_lambda_powertools import Logger
 
 from chargenet.domain import payments as rules
 from chargenet.domain.billing import BillingRecord
@@ -40,6 +43,20 @@ from chargenet.services.payments import (
 
 CHECKOUT_POLL_GRACE = timedelta(minutes=5)  # past the checkout's expiry, ask the provider
 RUNNING = (SessionState.ACTIVE.value, SessionState.STOPPED.value)
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """One sweep: the open payments per state they are left in, and those whose check failed.
+
+    A failed payment is counted in the state it was listed in (it is still open) and is checked
+    again by the next sweep, as every open payment is.
+    """
+
+    states: Counter[str] = field(default_factory=Counter)
+    failed: list[str] = field(default_factory=list)  # payment ids
 
 
 @dataclass(frozen=True)
@@ -74,9 +91,28 @@ class PaymentMonitor:
     clock: Callable[[], datetime]
 
     # ------------------------------------------------------------ sweep
-    def sweep(self) -> Counter[str]:
-        """Check every open payment; counts of the states they are left in."""
-        return Counter(self.check(payment).state.value for payment in self.payments.in_states(OPEN_STATES))
+    def sweep(self) -> SweepReport:
+        """Check every open payment, each on its own: one whose check raises (a provider lookup, a
+        throttled write) is logged and reported, and the payments after it are still protected
+        (cost cap, start timeout, hold expiry)."""
+        report = SweepReport()
+        for payment in self._due():
+            try:
+                payment = self.check(payment)
+            except Exception as failure:  # isolation is the point: logged, counted, retried next run
+                _log_failure(payment, failure)
+                report.failed.append(payment.payment_id)
+            report.states[payment.state.value] += 1
+        return report
+
+    def _due(self) -> list[Payment]:
+        """The open payments a sweep has work for. Checkouts only once past their expiry: anyone may
+        open one, and until it expires it is the provider's webhook that moves it on."""
+        expired_before = self.clock() - self.config.checkout_ttl - CHECKOUT_POLL_GRACE
+        return [
+            *self.payments.in_states([PaymentState.CHECKOUT_OPEN], created_before=expired_before),
+            *self.payments.in_states([PaymentState.AUTHORIZED, PaymentState.CHARGING]),
+        ]
 
     def check(self, payment: Payment) -> Payment:
         if payment.next_attempt_at is not None and payment.next_attempt_at > self.clock():
@@ -91,8 +127,13 @@ class PaymentMonitor:
 
     def _check_checkout(self, payment: Payment) -> Payment:
         expired_at = payment.created_at + self.config.checkout_ttl + CHECKOUT_POLL_GRACE
-        if payment.checkout_session_id is None or self.clock() < expired_at:
+        if self.clock() < expired_at:
             return payment
+        if payment.checkout_session_id is None:
+            # Its checkout was never recorded (the function stopped between the provider's answer
+            # and the write): whatever the provider made has expired, so it expires here too
+            # instead of staying open, and listed by every sweep, for ever.
+            return self.authorizations.checkout_closed(payment.payment_id) or payment
         facts = self.gateway.checkout(payment.checkout_session_id)
         if facts.status == "complete" and facts.payment_intent_id:
             # Paid, but we never heard: far too late to start the charger, so the money goes back.
@@ -210,3 +251,17 @@ class PaymentMonitor:
         if session is None or not self._stop(payment, session):
             return StopOutcome.NOT_RUNNING
         return StopOutcome.SENT
+
+
+def _log_failure(payment: Payment, failure: Exception) -> None:
+    # The type and the line, not the message: a provider's error text can quote customer data.
+    origin = traceback.extract_tb(failure.__traceback__)[-1]
+    logger.error(
+        "payment check failed; retried by the next sweep",
+        extra={
+            "payment_id": payment.payment_id,
+            "state": payment.state.value,
+            "error_type": type(failure).__name__,
+            "raised_at": f"{origin.filename}:{origin.lineno} in {origin.name}",
+        },
+    )

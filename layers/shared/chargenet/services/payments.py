@@ -68,7 +68,18 @@ class PaymentStore(Protocol):
 
     def by_tag(self, id_tag: str) -> Payment | None: ...
 
-    def in_states(self, states: Sequence[PaymentState]) -> list[Payment]: ...
+    def in_states(
+        self, states: Sequence[PaymentState], created_before: datetime | None = None
+    ) -> list[Payment]:
+        """The payments in `states`; with `created_before`, only those created earlier."""
+        ...
+
+    def reserve_checkout(
+        self, charger_id: str, connector_id: int, payment_id: str, now: datetime, until: datetime, slots: int
+    ) -> bool:
+        """Hold one of the connector's `slots` checkout slots for `payment_id` until `until` (a slot
+        whose hold has passed is free again), atomically; False when every slot is held."""
+        ...
 
 
 class PaymentGateway(Protocol):
@@ -114,8 +125,11 @@ class CdrReader(Protocol):
     def get(self, cdr_id: str) -> BillingRecord | None: ...
 
 
+TOO_MANY_CHECKOUTS = "too_many_checkouts"
+
+
 class CheckoutRefused(Exception):
-    """No payment for this connector now; `availability` (or no price) says why."""
+    """No payment for this connector now; `availability` (or no price, or TOO_MANY_CHECKOUTS) says why."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -198,16 +212,29 @@ class PaymentDesk:
             return None
 
     def open_checkout(
-        self, charger_id: str, connector_id: int, method: CheckoutMethod, base_url: str
+        self,
+        charger_id: str,
+        connector_id: int,
+        method: CheckoutMethod,
+        base_url: str,
+        page: PayPage | None = None,
     ) -> CheckoutStarted:
-        """A payment and its hosted checkout, which returns the driver to the session page."""
-        page = self.pay_page(charger_id, connector_id)
+        """A payment and its hosted checkout, which returns the driver to the session page.
+
+        `base_url` is the deployment's public URL, from configuration: never the request's Host.
+        `page`: the pay page of this connector the caller read just now (the API reads it before
+        the request body), so it is not read twice."""
+        page = page or self.pay_page(charger_id, connector_id)
         if page is None or page.display is None or not page.payable or method not in page.methods:
             raise CheckoutRefused(page.availability.value if page and not page.payable else "not_offered")
-        now, token = self.clock(), self.new_token()
+        now, token, payment_id = self.clock(), self.new_token(), self.new_id()
+        until = now + self.config.checkout_ttl
+        slots = self.config.checkouts_per_connector
+        if not self.payments.reserve_checkout(charger_id, connector_id, payment_id, now, until, slots):
+            raise CheckoutRefused(TOO_MANY_CHECKOUTS)
         payment = rules.new_payment(
             self.config,
-            payment_id=self.new_id(),
+            payment_id=payment_id,
             token=token,
             id_tag=self.new_tag(),
             charger_id=charger_id,

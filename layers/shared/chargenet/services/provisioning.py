@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chargenet.domain.certificates import facts
+from chargenet.domain.charger_ids import is_charger_id
 from chargenet.domain.provisioning import (
-    CHARGER_ID_PATTERN,
     NO_SITE,
     SERIAL_PARAMETER,
     SITE_PARAMETER,
@@ -46,15 +45,17 @@ class HookAnswer:
 
 
 def pre_provision(allow_list: AllowList, request: HookRequest, at: datetime) -> HookAnswer:
+    # The serial becomes the thing name, client id, MQTT topic level and registry key: a charger id.
     serial = request.parameters.get(SERIAL_PARAMETER, "")
-    if not re.fullmatch(CHARGER_ID_PATTERN, serial):
+    if not is_charger_id(serial):
         return HookAnswer(ClaimVerdict.MALFORMED_SERIAL, serial)
     try:
         certificate = facts(request.certificate_pem)
     except ValueError:
         return HookAnswer(ClaimVerdict.BAD_CERTIFICATE, serial)
     entry = allow_list.get(serial)
-    verdict = decide(entry, certificate.public_key_sha256)
+    # IoT names the claim certificate the request came with: it must be the batch's that allows the serial.
+    verdict = decide(entry, certificate.public_key_sha256, request.claim_certificate_id)
     if entry is None or not verdict.allowed:
         return HookAnswer(verdict, serial)
     claim = Claim(
