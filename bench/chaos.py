@@ -1,10 +1,10 @@
 """The chaos run: a simulated fleet on the real local stack while things break, then the invariants.
 
-What is injected while the fleet charges (chargenet_shim.fleet.run_sessions over mTLS):
+What is injected while the fleet charges (chargenet_shim.sim.fleet.run_sessions over mTLS):
 
 * duplicated and late MQTT frames: every charger's link is a ChaosLink (seeded per charger);
 * charger disconnections mid-session: a share of the chargers lose their link for a few
-  seconds; their offline queues (chargenet_shim.outbox) replay the transaction messages;
+  seconds; their offline queues (chargenet_shim.sim.outbox) replay the transaction messages;
 * handler crashes before and after DynamoDB writes, and DynamoDB throttling: a plan for the
   local Lambda runtime's injector (chargenet_local.fault_injection), active while the fleet runs;
 * poison: frames from a charger whose registry record is corrupt (the function cannot process
@@ -18,13 +18,13 @@ What is injected while the fleet charges (chargenet_shim.fleet.run_sessions over
 * broker restarts: mosquitto down for a few seconds mid-run (chargenet_local.broker.restart_broker).
 
 Then it waits until every session is billed or in review and every payment settled, checks the invariants against the
-simulator's ground truth (bench/chaos_invariants.py), prints them, writes
+simulator's ground truth (bench.chaos_invariants), prints them, writes
 bench/results/chaos.json and exits non-zero on any violation.
 
 `run_chaos` works on any running local stack (tests/integration/test_chaos.py runs a small
-fleet on the test stack); `main` starts a fresh stack in a temporary folder.
+fleet on the test stack); `main` starts a fresh stack in a temporary folder (bench.harness).
 
-Usage: .venv/bin/python bench/chaos.py [--chargers 50 --sessions-per-charger 6 --seed 7 --speed 300
+Usage: .venv/bin/python -m bench.chaos [--chargers 50 --sessions-per-charger 6 --seed 7 --speed 300
                                        --paying-chargers 5 --subscriber-chargers 5]
 """
 
@@ -41,7 +41,6 @@ import logging
 import os
 import random
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -51,7 +50,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from chaos_invariants import (
+
+from bench.chaos_invariants import (
     BilledSession,
     DeliveredSession,
     Facts,
@@ -62,10 +62,9 @@ from chaos_invariants import (
     check,
     table,
 )
+from bench.harness import EXAMPLE_TARIFF, RESULTS, Say, fresh_stack, stepper, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "bench" / "results" / "chaos.json"
-EXAMPLE_TARIFF = ROOT / "docs" / "tariffs" / "example-tariff.json"
+DEFAULT_OUT = RESULTS / "chaos.json"
 RATED_POWER_KW = 22.0
 SAFETY_FAULT = "GroundFailure"
 # As bench/fault_detection.py: short grace periods, scheduled functions every second.
@@ -102,7 +101,6 @@ REMOTE_CLOCK_BACKDATE = dt.timedelta(hours=3)
 SUBSCRIBER_ACTIVE_WAIT_S = 60.0  # the setup page's webhook activates the subscription
 STACK_READY_TIMEOUT_S = 300
 
-Say = Callable[[str], None]
 T = TypeVar("T")
 
 
@@ -444,7 +442,7 @@ def _plans(
     """Each charger's sessions on its own tag; connector 1's on its subscriber's, if it has one."""
     from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
     from chargenet.domain.models import TagStatus
-    from chargenet_shim.session import sample_plan
+    from chargenet_shim.sim.session import sample_plan
 
     tags = DynamoTagDirectory()
     plans = []
@@ -481,9 +479,9 @@ async def _drive(
     say: Say,
 ) -> list[Any]:
     """The fleet's session outcomes; what the faults running alongside did goes into `frames`."""
-    from chargenet_shim.chaos import ChaosConfig
-    from chargenet_shim.fleet import run_sessions
-    from chargenet_shim.simclock import SimClock
+    from chargenet_shim.sim.chaos import ChaosConfig
+    from chargenet_shim.sim.fleet import run_sessions
+    from chargenet_shim.sim.simclock import SimClock
 
     by_id = {c.charger_id: c for c in credentials}
     fleet = [c for c in credentials if c.charger_id not in (roles.poison, roles.malformed)]
@@ -555,8 +553,8 @@ async def _paid_visits(state: Any, charger: Any, options: ChaosOptions, frames: 
     """Drivers pay through the pay link, one per connector at once (the demo's drivers,
     chargenet_cli.demo_payments); the backend starts the charger and the car charges to full."""
     from chargenet_cli.demo_payments import CARD, Driver, pay_through_link
-    from chargenet_shim.fleet import SessionFailure
-    from chargenet_shim.simclock import SimClock
+    from chargenet_shim.sim.fleet import SessionFailure
+    from chargenet_shim.sim.simclock import SimClock
 
     # Each paid session on its own accelerated clock from its start. The payment's tag is valid for
     # two minutes of real time, which the seconds before the StartTransaction (an Authorize, retried
@@ -927,38 +925,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"sessions delivered: {result.sessions}, not started: {len(result.not_started)}")
     print(f"injected: {json.dumps(result.injected)}")
     print(f"chaos run: {'OK' if result.ok else 'VIOLATIONS'} in {result.seconds:.0f} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result.as_json(options), indent=2) + "\n")
+    write_results(args.out, result.as_json(options))
     return 0 if result.ok else 1
 
 
 def _on_fresh_stack(options: ChaosOptions, say: Say) -> ChaosResult:
-    from chargenet_cli import local_env
     from chargenet_local import stack
-    from chargenet_local.stack import down, up
 
     # On a loaded 2-core machine the stack's start-up can outlast the CLI's patience.
     stack.READY_TIMEOUT_S = max(stack.READY_TIMEOUT_S, STACK_READY_TIMEOUT_S)
     os.environ.setdefault("CHARGENET_SCHEDULE_EVERY_S", str(SWEEP_EVERY_S))
     os.environ.setdefault("CHARGENET_PARAMETERS", STACK_PARAMETERS)
-    with tempfile.TemporaryDirectory(prefix="chargenet-chaos-") as folder:
-        home = Path(folder)
-        say(f"starting a fresh local stack in {home}")
-        up(home, ROOT / "template.yaml")
-        try:
-            return run_chaos(local_env.connect(home), options, say)
-        finally:
-            say("stopping the local stack")
-            down(home)
-
-
-def stepper() -> Say:
-    started = time.monotonic()
-
-    def say(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
-
-    return say
+    with fresh_stack("chargenet-chaos-", say=say) as state:
+        return run_chaos(state, options, say)
 
 
 if __name__ == "__main__":

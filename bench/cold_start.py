@@ -17,7 +17,7 @@ packages (boto3, botocore, pynamodb, stripe, aws_xray_sdk, pydantic, ...), and t
 flags functions that import stripe or the X-Ray SDK although their code does not use them.
 No endpoint is contacted: AWS_ENDPOINT_URL points at a closed local port.
 
-Usage: .venv/bin/python bench/cold_start.py [--repeat 7] [--out bench/results/cold_start.json]
+Usage: .venv/bin/python -m bench.cold_start [--repeat 7] [--out bench/results/cold_start.json]
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "bench" / "results" / "cold_start.json"
+from bench.harness import RESULTS, TEMPLATE, write_results
+
+DEFAULT_OUT = RESULTS / "cold_start.json"
 HEAVY = (
     "boto3",
     "botocore",
@@ -57,7 +58,10 @@ HEAVY = (
 )
 # Whoever uses these must say so in its own code; importing them otherwise is dead weight.
 NEEDS = {
-    "stripe": re.compile(r"stripe|payments_composition|subscriptions_composition", re.IGNORECASE),
+    "stripe": re.compile(
+        r"stripe|composition\.(payments|subscriptions)",
+        re.IGNORECASE,
+    ),
     "aws_xray_sdk": re.compile(r"\bTracer\b|aws_xray_sdk"),
 }
 LOCAL_AWS = {
@@ -145,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chargenet_local.template import load
 
     functions = load(
-        ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "http://127.0.0.1:9"}
+        TEMPLATE, region="us-east-1", overrides={"IotDataEndpoint": "http://127.0.0.1:9"}
     ).functions()
     if args.only:
         functions = {k: v for k, v in functions.items() if k in args.only}
@@ -184,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "unneeded_heavy_imports": unneeded(heavy, source),
         }
     report = {
-        "generated_by": "bench/cold_start.py " + " ".join(argv or sys.argv[1:]),
+        "generated_by": "python -m bench.cold_start " + " ".join(argv or sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "repeat": args.repeat,
         "baseline": {
@@ -194,8 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "functions": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.out, report)
     print(summary(report))
     print(f"\nwritten to {args.out}")
     return 0

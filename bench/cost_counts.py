@@ -1,8 +1,8 @@
 """AWS operation counts from a real run of the local stack, for `chargenet cost`.
 
-Starts a fresh local stack whose daemon is instrumented (this script, `_serve`), runs a small
+Starts a fresh local stack whose daemon is instrumented (this module, `_serve`), runs a small
 simulated fleet on it as `chargenet demo` does (provisioning, tariff, tags, then
-chargenet_shim.fleet.run_sessions over mTLS), waits until every session is billed, stops the
+chargenet_shim.sim.fleet.run_sessions over mTLS), waits until every session is billed, stops the
 stack and writes bench/results/cost_counts.json: the raw counts and the unit profiles
 `chargenet cost` prices (cli/chargenet_cli/cost_model.py).
 
@@ -26,7 +26,7 @@ How each count is taken, all inside the stack's daemon:
   Query/Scan, halved when eventually consistent, transactions twice that;
 * metrics: the distinct (namespace, name, dimensions) the functions emitted as EMF.
 
-Usage: .venv/bin/python bench/cost_counts.py [--chargers 6] [--sessions 2] [--speed 600]
+Usage: .venv/bin/python -m bench.cost_counts [--chargers 6] [--sessions 2] [--speed 600]
 """
 
 from __future__ import annotations
@@ -38,12 +38,8 @@ import json
 import math
 import os
 import random
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -51,8 +47,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "bench" / "results" / "cost_counts.json"
+from bench.harness import RESULTS, TEMPLATE, Daemon, running_stack, stack_home, stepper, write_results
+
+DEFAULT_OUT = RESULTS / "cost_counts.json"
 MONTH_S = 30 * 86400
 IOT_UNIT_BYTES = 5 * 1024
 BENCH_HEADER = "x-chargenet-bench"
@@ -442,7 +439,7 @@ def serve(home: Path, template: Path, counts_out: Path) -> None:
 
     original_dispatch = stack.LocalStack.dispatch
 
-    def dispatch(self: Any, topic: str, payload: bytes, client_id: str | None = None) -> None:
+    def dispatch(self: Any, topic: str, payload: bytes, *args: Any, **kwargs: Any) -> None:
         if topic.startswith("$aws/events/presence/"):
             label = f"presence:{topic.split('/')[3]}"
         elif topic.startswith("$aws/events/"):
@@ -456,7 +453,7 @@ def serve(home: Path, template: Path, counts_out: Path) -> None:
             entry["units"] += iot_units(len(payload))
         TALLY.local.label = label
         try:
-            original_dispatch(self, topic, payload, client_id)
+            original_dispatch(self, topic, payload, *args, **kwargs)  # client_id, principal
         finally:
             TALLY.local.label = "other"
 
@@ -486,47 +483,28 @@ def _jsonable(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------ the driver
-def _start_stack(home: Path, template: Path, counts_out: Path) -> subprocess.Popen[bytes]:
-    from chargenet_local.stack import StackNotRunning, read_state
+def _daemon(counts_out: Path) -> Daemon:
+    """The stack's daemon command: this module's `_serve`, the counters installed before it serves."""
 
-    home.mkdir(parents=True, exist_ok=True)
-    log_file = (home / "stack.log").open("a")
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "_serve", str(home), str(template), str(counts_out)],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the instrumented stack exited during start-up; see {home / 'stack.log'}")
-        try:
-            if read_state(home).status == "ready":
-                return process
-        except (StackNotRunning, ValueError):
-            pass
-        time.sleep(0.3)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise RuntimeError(f"the instrumented stack did not become ready; see {home / 'stack.log'}")
+    def command(home: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "bench.cost_counts",
+            "_serve",
+            str(home),
+            str(TEMPLATE),
+            str(counts_out),
+        ]
+
+    return command
 
 
-def _stop_stack(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def _drive(state: Any, args: argparse.Namespace, say: Any) -> dict[str, Any]:
+    from chargenet_cli import demo_cmd
+    from chargenet_shim.sim.fleet import run_sessions
+    from chargenet_shim.sim.simclock import SimClock
 
-
-def _drive(home: Path, args: argparse.Namespace, say: Any) -> dict[str, Any]:
-    from chargenet_cli import demo_cmd, local_env
-    from chargenet_shim.fleet import run_sessions
-    from chargenet_shim.simclock import SimClock
-
-    state = local_env.connect(home)
     ids = [f"CP-{n:03d}" for n in range(1, args.chargers + 1)]
     say(f"provisioning {len(ids)} chargers, tariff and tags (the benchmark's own calls: not counted)")
     credentials = demo_cmd._provision(state, ids)
@@ -716,33 +694,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reprocess:
         result = json.loads(args.out.read_text())
         result["invocations"] = summarise_invocations(result["raw"])
-        facts = _template_facts(ROOT / "template.yaml")
+        facts = _template_facts(TEMPLATE)
         result["profile"] = profiles(result["raw"], result["run"], facts)
         result["profile_cpu"] = profiles(result["raw"], result["run"], facts, duration="cpu_ms")
-        args.out.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+        write_results(args.out, result, default=_jsonable)
         print(json.dumps(result["profile"], indent=2))
         return 0
-    started = time.monotonic()
-
-    def say(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-    template = ROOT / "template.yaml"
-    facts = _template_facts(template)
-    home = Path(tempfile.mkdtemp(prefix="chargenet-cost-"))
-    counts_file = home / "tally.json"
-    say(f"starting an instrumented local stack in {home}")
+    say = stepper(sys.stderr)
+    facts = _template_facts(TEMPLATE)
     os.environ.setdefault("CHARGENET_PARAMETERS", "HeartbeatIntervalSeconds=300")
     os.environ["CHARGENET_SCHEDULE_EVERY_S"] = "10"  # scheduled functions sampled every 10 s
-    process = _start_stack(home, template, counts_file)
-    try:
-        run = _drive(home, args, say)
-    finally:
-        say("stopping the stack")
-        _stop_stack(process)
-    raw = json.loads(counts_file.read_text())
+    with stack_home("chargenet-cost-", keep=args.keep_home) as home:
+        counts_file = home / "tally.json"
+        with running_stack(home, say=say, detail="instrumented", daemon=_daemon(counts_file)) as state:
+            run = _drive(state, args, say)
+        raw = json.loads(counts_file.read_text())
     result = {
-        "generated_by": "bench/cost_counts.py " + " ".join(argv),
+        "generated_by": "python -m bench.cost_counts " + " ".join(argv),
         "machine": {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "run": {**run, "meter_interval_s": args.meter_interval_s, "speed": args.speed},
         "invocations": summarise_invocations(raw),
@@ -751,10 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Lambda GB-s from the handlers' CPU time alone: what billing would be with no I/O wait.
         "profile_cpu": profiles(raw, run, facts, duration="cpu_ms"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
-    if not args.keep_home:
-        shutil.rmtree(home, ignore_errors=True)
+    write_results(args.out, result, default=_jsonable)
     say(f"written to {args.out}")
     print(json.dumps(result["profile"], indent=2))
     return 0

@@ -14,37 +14,32 @@ bench/results/fault_detection.json. For each fault kind:
 * the ratio of the median alert time to the run's broker round trip (a Heartbeat CALL through
   mosquitto, the rules engine and the ingest function, and its reply), the baseline.
 
-Usage: .venv/bin/python bench/fault_detection.py [--scenario FILE] [--parameters "Name=value ..."]
+Usage: .venv/bin/python -m bench.fault_detection [--scenario FILE] [--parameters "Name=value ..."]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chargenet_cli import local_env
+from bench.harness import RESULTS, ROOT, fresh_stack, write_results
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
 from chargenet_cli.scenario_cmd import ScenarioReport, execute, read, stderr_stepper
-from chargenet_local.stack import down, up
-from chargenet_shim.scenario import Scenario, injection_label
-from chargenet_shim.scoring import KindScore, Observation, match, score
+from chargenet_shim.sim.scenario import Scenario, injection_label
+from chargenet_shim.sim.scoring import KindScore, Observation, match, score
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = ROOT / "scenarios" / "faults.yaml"
-DEFAULT_OUT = ROOT / "bench" / "results" / "fault_detection.json"
+DEFAULT_OUT = RESULTS / "fault_detection.json"
 # Short enough for a run of minutes: a 30 s heartbeat (the template's minimum), a disconnected
 # charger offline after 30 s, major faults paged once open 30 s. The template defaults are
 # 300 s, 120 s and 600 s; pass --parameters "" to measure with those.
@@ -67,16 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"fault_detection: {exc}", file=sys.stderr)
         return 2
-    home = args.home or Path(tempfile.mkdtemp(prefix="chargenet-bench-"))
     try:
-        results = _benchmark(scenario, args, home)
+        results = _benchmark(scenario, args)
     except (RuntimeError, CliError) as exc:  # the stack did not start, or the run could not
-        print(f"fault_detection: {exc} (the stack's files, its log included, are in {home})", file=sys.stderr)
+        print(f"fault_detection: {exc}", file=sys.stderr)  # the harness said where the stack's files are
         return 1
-    if args.home is None:
-        shutil.rmtree(home, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.out, results)
     print(_summary(results))
     print(f"\nwritten to {args.out}")
     return 0
@@ -100,19 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _benchmark(scenario: Scenario, args: argparse.Namespace, home: Path) -> dict[str, Any]:
+def _benchmark(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]:
     say = stderr_stepper()
-    say(f"starting a fresh local stack in {home} ({args.parameters or 'template defaults'})")
-    up(home, ROOT / "template.yaml")
-    try:
-        state = local_env.connect(home)
+    detail = args.parameters or "template defaults"
+    with fresh_stack("chargenet-bench-", home=args.home, say=say, detail=detail) as state:
         started = time.monotonic()
         with FaultWatcher() as watcher:
             report = execute(state, scenario, say)
         duration_s = time.monotonic() - started
-    finally:
-        say("stopping the local stack")
-        down(home)
     records = [r for r in watcher.seen if r.at <= report.settled_at]
     return _results(args, report, records, duration_s)
 
@@ -121,7 +107,7 @@ class FaultWatcher:
     """Notes when each fault episode first shows in the backend's fault records (every WATCH_EVERY_S)."""
 
     def __init__(self) -> None:
-        # Imported once local_env.connect has named the tables: pynamodb reads them at import.
+        # The tables are bound by local_env.connect (chargenet.composition), not by this import.
         from chargenet.adapters.faults_dynamodb import DynamoFaultStore
 
         self._store = DynamoFaultStore()

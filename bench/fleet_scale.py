@@ -1,7 +1,7 @@
 """Fleet-scale benchmark: how large a charging fleet the local stack carries on this machine.
 
 Starts its own local stack, then runs steps of growing fleets. In each step every charger of
-the fleet charges (chargenet_shim.fleet.run_sessions over mTLS, MeterValues every 60
+the fleet charges (chargenet_shim.sim.fleet.run_sessions over mTLS, MeterValues every 60
 simulated seconds), the fleet started in ten staggered groups so its meter values spread
 over the interval as a real fleet's do. While the fleet charges, probe chargers measure:
 
@@ -19,7 +19,7 @@ do: its `equivalent_chargers`. A step is sustained when every charger came up an
 and the publish -> DynamoDB p99 stays within --max-p99-s; the run stops at the first step
 that is not. Writes bench/results/fleet_scale.json.
 
-Usage: .venv/bin/python bench/fleet_scale.py [--steps 25,50,100] [--speed 6] [--step-s 60]
+Usage: .venv/bin/python -m bench.fleet_scale [--steps 25,50,100] [--speed 6] [--step-s 60]
 """
 
 from __future__ import annotations
@@ -27,13 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import logging
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -41,16 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chargenet_cli import local_env
+from bench.harness import EXAMPLE_TARIFF, RESULTS, fresh_stack, write_results
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
 from chargenet_cli.provisioning import charger_dir, provision
 from chargenet_local.alert_sink import read_inbox
 from chargenet_local.broker import BACKEND_USER
-from chargenet_local.stack import StackState, down, up
+from chargenet_local.stack import StackState
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "bench" / "results" / "fleet_scale.json"
+DEFAULT_OUT = RESULTS / "fleet_scale.json"
 METER_INTERVAL_S = 60  # simulated seconds, as the issue asks
 GROUPS = 10
 POLL_S = 0.02
@@ -79,20 +75,13 @@ class StepResult:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    home = args.home or Path(tempfile.mkdtemp(prefix="chargenet-fleet-"))
     try:
-        up(home, ROOT / "template.yaml")
-        state = local_env.connect(home)
-        results = _benchmark(state, args)
+        with fresh_stack("chargenet-fleet-", home=args.home) as state:
+            results = _benchmark(state, args)
     except (RuntimeError, CliError) as exc:
-        print(f"fleet_scale: {exc} (the stack's files are in {home})", file=sys.stderr)
+        print(f"fleet_scale: {exc}", file=sys.stderr)  # the harness said where the stack's files are
         return 1
-    finally:
-        down(home)
-    if args.home is None:
-        shutil.rmtree(home, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.out, results)
     print(_summary(results))
     print(f"\nwritten: {args.out}")
     return 0
@@ -145,7 +134,7 @@ def _price_and_tag() -> None:
     from chargenet.domain.models import TagStatus
     from chargenet.domain.tariffs import load_tariff
 
-    tariff = load_tariff((ROOT / "docs" / "tariffs" / "example-tariff.json").read_text())
+    tariff = load_tariff(EXAMPLE_TARIFF.read_text())
     book = DynamoTariffBook()
     book.store(tariff.id, tariff.model_dump_json(exclude_none=True), utc_now())
     book.assign(tariff.id)
@@ -165,8 +154,8 @@ def _provision(state: StackState, prefix: str, count: int) -> list[Any]:
 async def _step(
     state: StackState, fleet: list[Any], probes: list[Any], args: argparse.Namespace
 ) -> StepResult:
-    from chargenet_shim.fleet import run_sessions
-    from chargenet_shim.simclock import SimClock
+    from chargenet_shim.sim.fleet import run_sessions
+    from chargenet_shim.sim.simclock import SimClock
 
     result = StepResult(chargers=len(fleet), speed=args.speed)
     charging = asyncio.Event()
@@ -201,7 +190,7 @@ async def _step(
 
 def _plan(session_sim_s: float) -> Any:
     """A session of about `session_sim_s` simulated seconds at 11 kW, below the taper."""
-    from chargenet_shim.session import SessionPlan
+    from chargenet_shim.sim.session import SessionPlan
 
     power_kw = 11.0
     battery_kwh = power_kw * session_sim_s / 3600 / 0.7
@@ -218,7 +207,7 @@ def _plan(session_sim_s: float) -> Any:
 
 async def _probe(state: StackState, probes: list[Any], window_s: float, result: StepResult) -> None:
     """Meter, heartbeat and broker probes through the window; the fault probes spread over it."""
-    from chargenet_shim.simulator import SimulatedCharger
+    from chargenet_shim.sim.simulator import SimulatedCharger
 
     meter_probe = SimulatedCharger(probes[0])
     broker = _BrokerEcho(state)
@@ -304,7 +293,7 @@ async def _fault_to_alert(state: StackState, credentials: Any) -> float:
     """Seconds from a GroundFailure's publish to the SNS notification of its page."""
     from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 
-    from chargenet_shim.simulator import SimulatedCharger
+    from chargenet_shim.sim.simulator import SimulatedCharger
 
     charger = SimulatedCharger(credentials)
     await charger.start()

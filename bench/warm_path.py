@@ -10,7 +10,7 @@ message is timed with time.process_time_ns, and right after it the baseline: `js
 `json.dumps` of the same frame, timed the same way. The ratio per message type is the median
 message CPU over the median baseline CPU (and the same with means).
 
-Usage: .venv/bin/python bench/warm_path.py [--cycles 400] [--out bench/results/warm_path.json]
+Usage: .venv/bin/python -m bench.warm_path [--cycles 400] [--out bench/results/warm_path.json]
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "bench" / "results" / "warm_path.json"
+from bench.harness import RESULTS, write_results
+
+DEFAULT_OUT = RESULTS / "warm_path.json"
 MESSAGE_TYPES = (
     "BootNotification",
     "Heartbeat",
@@ -177,19 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--meter-values", type=int, default=5, help="MeterValues per session")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))  # tests/ (the in-memory fakes) is a package of the checkout
     started = time.perf_counter()
     measured = run(args.cycles, args.meter_values)
     report = {
-        "generated_by": "bench/warm_path.py " + " ".join(argv or sys.argv[1:]),
+        "generated_by": "python -m bench.warm_path " + " ".join(argv or sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "cycles": args.cycles,
         "baseline": "json.loads + json.dumps of the same frame, timed right after each message",
         "real_seconds": round(time.perf_counter() - started, 1),
         "messages": summarise(measured),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.out, report)
     print(summary(report))
     print(f"\nwritten to {args.out}")
     return 0

@@ -1,11 +1,13 @@
-"""In-memory stand-ins for the domain's ports, for unit tests only."""
+"""In-memory stand-ins for the ports (chargenet.ports), for unit tests only; each names the port it implements."""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from chargenet.domain.alerts import AlertDecision, AlertKind, AlertRecord
 from chargenet.domain.certificates import CertificateStatus, ChargerCertificate
@@ -23,9 +25,15 @@ from chargenet.domain.models import (
 )
 from chargenet.domain.sessions import SessionEvent, SessionFacts
 from chargenet.domain.time_zones import site_clock
+from chargenet.ports.certificates import CertificateAuthority
+from chargenet.ports.faults import AlertPublisher, FaultStore
+from chargenet.ports.messaging import ChargerChannel, Deduplicator, PendingCalls
+from chargenet.ports.registry import ChargerRegistry
+from chargenet.ports.sessions import SessionStore
+from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
 
 
-class InMemoryRegistry:
+class InMemoryRegistry(ChargerRegistry):
     def __init__(self) -> None:
         self.chargers: dict[str, Charger] = {}
         self.statuses: dict[tuple[str, int], ConnectorStatus] = {}
@@ -79,7 +87,7 @@ class InMemoryRegistry:
         self.statuses[key] = status
         return True
 
-    def connectors(self, charger_id: str) -> list[ConnectorStatus]:
+    def connectors(self, charger_id: str) -> builtins.list[ConnectorStatus]:
         return sorted(
             (s for (c, _), s in self.statuses.items() if c == charger_id), key=lambda s: s.connector_id
         )
@@ -119,12 +127,12 @@ class InMemoryRegistry:
         self._update(charger_id, certificate_not_after=not_after)
 
 
-class InMemorySessionStore:
+class InMemorySessionStore(SessionStore):
     def __init__(self) -> None:
         self.records: dict[str, SessionRecord] = {}
         self.event_log: dict[str, dict[str, SessionEvent]] = {}
         self.start_keys: dict[str, int] = {}
-        self.orphans: list[tuple[str, int, dict]] = []
+        self.orphans: list[tuple[str, int, dict[str, Any]]] = []
         self._next_id = 1
 
     def in_state(self, state: str) -> list[SessionRecord]:
@@ -178,11 +186,13 @@ class InMemorySessionStore:
         )
         return True
 
-    def record_orphan_stop(self, charger_id: str, transaction_id: int, payload: dict, at: datetime) -> None:
+    def record_orphan_stop(
+        self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
+    ) -> None:
         self.orphans.append((charger_id, transaction_id, payload))
 
 
-class InMemoryTags:
+class InMemoryTags(TagDirectory):
     def __init__(self, tags: dict[str, TagAuthorization] | None = None) -> None:
         self.tags = tags or {}
         self.active: dict[str, set[str]] = {}
@@ -201,7 +211,7 @@ class InMemoryTags:
         self.active.get(id_tag, set()).discard(session_id)
 
 
-class InMemoryTariffs:
+class InMemoryTariffs(TariffBook):
     def __init__(self, tariff: tuple[str, str] | None = None) -> None:
         self.tariff = tariff
         self.members: dict[str, tuple[str, str]] = {}  # member tariffs by tag
@@ -213,18 +223,20 @@ class InMemoryTariffs:
         return self.members.get(id_tag)
 
 
-class InMemoryPendingCalls:
+class InMemoryPendingCalls(PendingCalls):
     def __init__(self) -> None:
-        self.calls: dict[tuple[str, str], dict] = {}
+        self.calls: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def add(self, charger_id: str, message_id: str, action: str, payload: dict, at: datetime) -> None:
+    def add(
+        self, charger_id: str, message_id: str, action: str, payload: dict[str, Any], at: datetime
+    ) -> None:
         self.calls[(charger_id, message_id)] = {"action": action, "payload": payload, "sent_at": at}
 
     def action_of(self, charger_id: str, message_id: str) -> str | None:
         call = self.calls.get((charger_id, message_id))
         return call["action"] if call else None
 
-    def resolve(self, charger_id: str, message_id: str, outcome: dict, at: datetime) -> bool:
+    def resolve(self, charger_id: str, message_id: str, outcome: dict[str, Any], at: datetime) -> bool:
         call = self.calls.get((charger_id, message_id))
         if call is None or "outcome" in call:
             return False
@@ -239,7 +251,7 @@ class InMemoryPendingCalls:
         return [c for (cid, mid) in self.calls if cid == charger_id and (c := self.get(cid, mid))]
 
 
-class FakeCertificateAuthority:
+class FakeCertificateAuthority(CertificateAuthority):
     """Signs CSRs with a throwaway CA (real certificates, so serials and expiries can be read)."""
 
     def __init__(self, days: int = 365, clock: Callable[[], datetime] | None = None) -> None:
@@ -287,7 +299,7 @@ class FakeCertificateAuthority:
         return next(c.status for c in self.by_charger[charger_id] if c.pem == pem)
 
 
-class RecordingChannel:
+class RecordingChannel(ChargerChannel):
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
@@ -295,7 +307,7 @@ class RecordingChannel:
         self.sent.append((charger_id, frame))
 
 
-class DictDeduplicator:
+class DictDeduplicator(Deduplicator):
     def __init__(self) -> None:
         self.results: dict[str, str] = {}
         self.in_flight: set[str] = set()
@@ -310,7 +322,7 @@ class DictDeduplicator:
         return self.results[key]
 
 
-class InMemoryFaultStore:
+class InMemoryFaultStore(FaultStore):
     def __init__(self) -> None:
         self.faults: dict[str, tuple[Fault, list[AlertRecord]]] = {}
 
@@ -337,9 +349,31 @@ class InMemoryFaultStore:
         ]
 
 
-class RecordingPublisher:
+class RecordingPublisher(AlertPublisher):
     def __init__(self) -> None:
         self.published: list[AlertDecision] = []
 
     def publish(self, decision: AlertDecision) -> None:
         self.published.append(decision)
+
+
+if TYPE_CHECKING:
+    from chargenet.ports.certificates import CertificateAuthority
+    from chargenet.ports.faults import AlertPublisher, FaultStore
+    from chargenet.ports.messaging import ChargerChannel, Deduplicator, PendingCalls
+    from chargenet.ports.registry import ChargerRegistry
+    from chargenet.ports.sessions import SessionStore
+    from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
+
+    # Each fake stands in for a port (structurally): `make lint` fails here when they part ways.
+    def _fakes_fit_their_ports() -> None:
+        _registry: ChargerRegistry = InMemoryRegistry()
+        _sessions: SessionStore = InMemorySessionStore()
+        _tags: TagDirectory = InMemoryTags()
+        _tariffs: TariffBook = InMemoryTariffs()
+        _pending: PendingCalls = InMemoryPendingCalls()
+        _authority: CertificateAuthority = FakeCertificateAuthority()
+        _channel: ChargerChannel = RecordingChannel()
+        _deduplicator: Deduplicator = DictDeduplicator()
+        _faults: FaultStore = InMemoryFaultStore()
+        _publisher: AlertPublisher = RecordingPublisher()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from chargenet.domain.billing import BillingRecord
 from chargenet.domain.models import ConnectorStatus, SessionRecord, TagStatus
@@ -21,13 +22,14 @@ from chargenet.domain.payments import (
 )
 from chargenet.domain.sessions import SessionEvent
 from chargenet.services.commands import ChargerCommands
-from chargenet.services.payment_monitor import PaymentMonitor
-from chargenet.services.payment_webhooks import ProviderWebhooks, WebhookVerifier
 from chargenet.services.payments import (
     BillingCapture,
     PaymentAuthorizations,
     PaymentDesk,
+    PaymentMonitor,
     PaymentSettlements,
+    ProviderWebhooks,
+    WebhookVerifier,
 )
 from tests.fakes import InMemoryPendingCalls, InMemoryRegistry, InMemoryTariffs, RecordingChannel
 
@@ -318,7 +320,7 @@ class PaymentWorld:
             )
         )
 
-    def sent_frames(self) -> list[list]:
+    def sent_frames(self) -> list[list[Any]]:
         import json
 
         return [json.loads(frame) for _, frame in self.channel.sent]

@@ -276,7 +276,8 @@ class TrustingVerifier:
     """Signature checks are the payment webhook tests' concern: here every body is a genuine event."""
 
     def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
-        return json.loads(payload)
+        event: dict[str, Any] = json.loads(payload)
+        return event
 
 
 def unavailable() -> PaymentProviderUnavailable:

@@ -106,7 +106,7 @@ def counts_path(explicit: Path | None) -> Path:
     ):
         if candidate.exists():
             return candidate
-    raise CliError("no counts file: run `.venv/bin/python bench/cost_counts.py` (or pass --counts)")
+    raise CliError("no counts file: run `.venv/bin/python -m bench.cost_counts` (or pass --counts)")
 
 
 def show_cost(args: argparse.Namespace) -> str:

@@ -144,7 +144,7 @@ def _price_list(say: Callable[[str], None]) -> str:
 def _plans(ids: list[str], sessions: int, rng: random.Random) -> list[list[Any]]:
     from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
     from chargenet.domain.models import TagStatus
-    from chargenet_shim.session import sample_plan
+    from chargenet_shim.sim.session import sample_plan
 
     tags = DynamoTagDirectory()
     plans = []
@@ -169,8 +169,8 @@ async def _drive(
     say: Callable[[str], None],
     hold: Callable[[], Awaitable[None]],
 ) -> list[Any]:
-    from chargenet_shim.fleet import run_sessions
-    from chargenet_shim.simclock import SimClock
+    from chargenet_shim.sim.fleet import run_sessions
+    from chargenet_shim.sim.simclock import SimClock
 
     total = sum(len(p) for p in plans)
     done: list[str] = []

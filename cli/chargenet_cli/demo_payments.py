@@ -24,8 +24,8 @@ from chargenet_cli import payment_cmd
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
 from chargenet_local.stack import StackState
-from chargenet_shim.charging import SessionError
 from chargenet_shim.link import LinkError
+from chargenet_shim.sim.charging import SessionError
 
 # Not CP-…: the demo's fleet listing is every CP- charger.
 PAYING_CHARGERS = ("PAY-01", "PAY-02", "PAY-03")
@@ -89,9 +89,9 @@ def provision_chargers(state: StackState, charger_ids: Sequence[str], site_id: s
 async def _visits(
     state: StackState, credentials: list[Any], speed: float, say: Callable[[str], None]
 ) -> list[DriverVisit]:
-    from chargenet_shim.fleet import run_sessions
-    from chargenet_shim.session import SessionPlan
-    from chargenet_shim.simclock import SimClock
+    from chargenet_shim.sim.fleet import run_sessions
+    from chargenet_shim.sim.session import SessionPlan
+    from chargenet_shim.sim.simclock import SimClock
 
     visits: list[DriverVisit] = []
 

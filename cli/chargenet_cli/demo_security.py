@@ -123,7 +123,7 @@ def _publish(state: StackState, say: Say) -> None:
 
 def _tamper(s3: Any, bucket: str, version: str) -> None:
     """The stored package's image altered, its signed manifest and object metadata left as they were."""
-    from chargenet_shim.firmware import pack, unpack
+    from chargenet_firmware_format import pack, unpack
 
     key = firmware_cmd.package_key(version)
     stored = s3.get_object(Bucket=bucket, Key=key)
@@ -134,9 +134,9 @@ def _tamper(s3: Any, bucket: str, version: str) -> None:
 
 async def _connected(home: Path, credentials: list[Any], rotation: Rotation, say: Say) -> str:
     """With the site's chargers connected: the rotated one back, both deployments to their end."""
-    from chargenet_shim.firmware import OperatorKey
-    from chargenet_shim.fleet import run_sessions
-    from chargenet_shim.simclock import SimClock
+    from chargenet_firmware_format import OperatorKey
+    from chargenet_shim.sim.fleet import run_sessions
+    from chargenet_shim.sim.simclock import SimClock
 
     key = OperatorKey.from_pem((home / "firmware" / firmware_cmd.PUBLIC_KEY_FILE).read_bytes())
     sections: list[str] = []

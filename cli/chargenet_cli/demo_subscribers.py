@@ -188,9 +188,9 @@ def _charge(
 
     An active member's session must run and a pending member's tag must be refused: anything else
     fails the demo."""
-    from chargenet_shim.fleet import SessionFailure, run_sessions
-    from chargenet_shim.session import SessionPlan
-    from chargenet_shim.simclock import SimClock
+    from chargenet_shim.sim.fleet import SessionFailure, run_sessions
+    from chargenet_shim.sim.session import SessionPlan
+    from chargenet_shim.sim.simclock import SimClock
 
     credentials = provision_chargers(state, SUBSCRIBER_CHARGERS, "SITE-SUB")
     by_tag = {s.id_tag: s for s in signed_up}

@@ -92,7 +92,7 @@ def show_fault(args: argparse.Namespace) -> str:
 
 def _change(args: argparse.Namespace, change: Any, verb: str) -> str:
     local_env.connect(args.home)
-    from chargenet.composition import fault_tracker
+    from chargenet.composition.faults import fault_tracker
 
     fault_id = _find(args.fault_id)[0].fault_id
     try:

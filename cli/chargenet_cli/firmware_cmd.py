@@ -1,7 +1,7 @@
 """`chargenet firmware publish|deploy|status`: signed firmware releases and their rollouts.
 
 Publish. The image is signed with the operator's ECDSA P-256 key in the format chargers verify
-(chargenet_shim.firmware: the signature covers version, image SHA-256, size, `force`, the
+(chargenet_firmware_format: the signature covers version, image SHA-256, size, `force`, the
 charger vendor and model it is for and its expiry, if any, together) and stored as a package (manifest line + image) at firmware/<version>/package in
 the private, KMS-encrypted FirmwareBucket. Who signs is a FirmwareSigner (firmware_signing.py).
 Locally the key is a PEM file under the stack home, created on first use with 0600 permissions
@@ -69,8 +69,7 @@ from chargenet_cli.firmware_signing import (
     sign_manifest,
 )
 from chargenet_cli.output import as_json, table
-from chargenet_local.stack import StackState
-from chargenet_shim.firmware import (
+from chargenet_firmware_format import (
     FirmwareManifest,
     FirmwareRejected,
     Target,
@@ -80,6 +79,7 @@ from chargenet_shim.firmware import (
     unpack,
     verify,
 )
+from chargenet_local.stack import StackState
 
 PACKAGE_PREFIX = "firmware/"
 # The role IoT assumes to pre-sign package URLs: the stack output FirmwareJobsRoleArn.

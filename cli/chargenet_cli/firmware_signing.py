@@ -1,7 +1,7 @@
 """Who signs firmware: the operator's key file, or an asymmetric key in AWS KMS.
 
 Both make the same thing, the ECDSA P-256 signature over SHA-256 of a manifest's statement
-(chargenet_shim.firmware), as DER, which is what the charger's `verify` takes; a signer only
+(chargenet_firmware_format), as DER, which is what the charger's `verify` takes; a signer only
 differs in where the private key lives.
 
 Why KMS and not AWS Signer in the cloud: Signer's StartSigningJob signs files in the formats
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
 from chargenet_cli.errors import CliError, UsageError
-from chargenet_shim.firmware import (
+from chargenet_firmware_format import (
     FirmwareManifest,
     FirmwareRejected,
     OperatorKey,

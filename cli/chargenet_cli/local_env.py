@@ -19,16 +19,22 @@ _TABLE_VARIABLES = {
     "CdrsTable": "CDRS_TABLE",
     "FaultsTable": "FAULTS_TABLE",
     "HistoryTable": "HISTORY_TABLE",
+    "IdempotencyTable": "IDEMPOTENCY_TABLE",
+    "PaymentsTable": "PAYMENTS_TABLE",
+    "PaymentEventsTable": "PAYMENT_EVENTS_TABLE",
+    "SubscribersTable": "SUBSCRIBERS_TABLE",
+    "ProvisioningAllowListTable": "PROVISIONING_ALLOWLIST_TABLE",
 }
 _BUCKET_VARIABLES = {"DiagnosticsBucket": "DIAGNOSTICS_BUCKET"}
 _TOPIC_VARIABLES = {"AlertsTopic": "ALERTS_TOPIC_ARN"}
 
 
 def connect(home: Path | None = None) -> StackState:
-    """Read the stack's endpoints and set the environment pynamodb and boto3 read.
+    """Read the stack's endpoints, set the environment boto3 reads, and bind the stack's tables.
 
-    Call before importing chargenet.adapters: the pynamodb models take their table
-    names from the environment at import, as they do in Lambda.
+    The table names go through the functions' own composition (chargenet.composition.settings),
+    which binds them onto the pynamodb models; they are also set as the variables the template
+    gives the functions, so a composition builder the CLI calls reads the same names again.
     """
     try:
         state = read_state(home or default_home())
@@ -46,4 +52,8 @@ def connect(home: Path | None = None) -> StackState:
             if logical in variables
         }
     )
+    # Here, not at the top: `chargenet tariff price` imports this module and no AWS SDK.
+    from chargenet.composition.settings import bind_environment
+
+    bind_environment(os.environ)
     return state

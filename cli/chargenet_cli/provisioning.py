@@ -201,8 +201,8 @@ def _retire(description: dict[str, Any], status: str) -> None:
 def _close_open_sessions(charger_id: str, at: datetime, reason: str | None) -> list[str]:
     """A revoked charger never sends its StopTransaction: end its sessions here, for review."""
     from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
-    from chargenet.domain.session_log import refresh
     from chargenet.domain.sessions import SessionState, revocation_event
+    from chargenet.services.ocpp.session_log import refresh
 
     store = DynamoSessionStore()
     closed = []

@@ -1,9 +1,9 @@
 """`chargenet scenario run FILE`: a scripted fleet run with injected faults on the local stack.
 
 Provisions the scenario's chargers (reusing those already registered), registers its tags,
-runs the sessions and the faults on simulated chargers over mTLS (chargenet_shim.scenario_run),
+runs the sessions and the faults on simulated chargers over mTLS (chargenet_shim.sim.scenario_run),
 waits for the operators' alerts, and prints each injected fault against the alert it got.
-The file format is in chargenet_shim/scenario.py; examples are in scenarios/.
+The file format is in chargenet_shim/sim/scenario.py; examples are in scenarios/.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.output import as_json, table
 from chargenet_local.stack import StackState
 from chargenet_shim.credentials import ChargerCredentials
-from chargenet_shim.fleet import SessionFailure
-from chargenet_shim.scenario import Scenario, ScenarioError, injection_label, load_scenario
-from chargenet_shim.scenario_run import Injected, ScenarioRun, run_scenario
-from chargenet_shim.scoring import Observation, Outcome, match
+from chargenet_shim.sim.fleet import SessionFailure
+from chargenet_shim.sim.scenario import Scenario, ScenarioError, injection_label, load_scenario
+from chargenet_shim.sim.scenario_run import Injected, ScenarioRun, run_scenario
+from chargenet_shim.sim.scoring import Observation, Outcome, match
 
 POLL_S = 0.5
 # Alerts that page someone about a fault; a resolution is not a detection.

@@ -153,8 +153,8 @@ def show_session(args: argparse.Namespace) -> str:
 def settle_session(args: argparse.Namespace) -> str:
     local_env.connect(args.home)
     from chargenet.domain.clock import utc_now
-    from chargenet.domain.session_log import refresh
     from chargenet.domain.sessions import EventKind, SessionEvent
+    from chargenet.services.ocpp.session_log import refresh
 
     store = _sessions()
     session = store.get(args.session_id)

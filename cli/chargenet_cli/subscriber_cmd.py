@@ -74,8 +74,8 @@ def _connect(args: argparse.Namespace, grace_days: int = DEFAULT_GRACE_DAYS) -> 
 
 def add_plan(args: argparse.Namespace) -> str:
     _connect(args)
+    from chargenet.composition.subscriptions import subscriber_desk
     from chargenet.domain.subscriptions import Plan, SubscriptionError
-    from chargenet.subscriptions_composition import subscriber_desk
 
     try:
         fee = Decimal(args.monthly_fee)
@@ -105,9 +105,9 @@ def list_plans(args: argparse.Namespace) -> str:
 
 def add_subscriber(args: argparse.Namespace) -> str:
     api_url = _connect(args)
+    from chargenet.composition.subscriptions import subscriber_desk
     from chargenet.domain.payments import PaymentProviderError
     from chargenet.domain.subscriptions import SubscriptionError
-    from chargenet.subscriptions_composition import subscriber_desk
 
     try:
         subscriber = subscriber_desk().add_subscriber(
@@ -159,9 +159,9 @@ def show_subscriber(args: argparse.Namespace) -> str:
 
 def run_invoicing(args: argparse.Namespace) -> str:
     _connect(args, args.grace_days)
+    from chargenet.composition.subscriptions import subscription_billing
     from chargenet.domain.payments import PaymentProviderError
     from chargenet.domain.subscriptions import SubscriptionError, period
-    from chargenet.subscriptions_composition import subscription_billing
 
     try:
         billed = period(args.period)

@@ -41,9 +41,9 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from chargenet_firmware_format import OperatorKey
 from chargenet_shim.auth import CertificateAuthenticator, ChargerAuthenticator
 from chargenet_shim.credentials import ChargerCredentials
-from chargenet_shim.firmware import OperatorKey
 from chargenet_shim.frame_limit import Oversized, oversized
 from chargenet_shim.gateway_firmware import (
     DEFAULT_OFFER_TTL_S,

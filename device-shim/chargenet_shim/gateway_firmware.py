@@ -60,20 +60,21 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from chargenet_firmware_format import OperatorKey
 from chargenet_shim.firmware import (
+    DEFAULT_RETRY_INTERVAL_S,
     Installed,
-    OperatorKey,
     Report,
     core_notifications,
     fetch_verified,
     report_end,
+    retrieve_moment,
 )
-from chargenet_shim.firmware_updates import DEFAULT_RETRY_INTERVAL_S, retrieve_moment
 from chargenet_shim.jobs import JobsClient, JobsLink, ends_update
 from chargenet_shim.link import LinkError
 from chargenet_shim.ocpp_issuer import CertificateRefused
+from chargenet_shim.ocpp_time import ocpp_timestamp
 from chargenet_shim.own_calls import OwnCalls
-from chargenet_shim.simclock import ocpp_timestamp
 
 LOG = logging.getLogger(__name__)
 

@@ -37,7 +37,8 @@ from typing import Any, Literal, Protocol
 from ocpp.v16.enums import FirmwareStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chargenet_shim.firmware import INVALID_FIRMWARE_SIGNATURE, Report, core_notifications, precedence
+from chargenet_firmware_format import precedence
+from chargenet_shim.firmware import INVALID_FIRMWARE_SIGNATURE, Report, core_notifications
 from chargenet_shim.link import LinkError, LinkState, OnMessage
 
 LOG = logging.getLogger(__name__)

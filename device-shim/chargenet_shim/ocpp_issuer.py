@@ -1,6 +1,6 @@
 """Certificate rotation over the charger's own OCPP link: a charger in the field has no AWS credentials.
 
-    shim (rotation.rotate)                          backend (chargenet.domain.certificate_calls)
+    shim (rotation.rotate)                          backend (chargenet.services.ocpp.certificate_calls)
     new key + CSR in the key store
     SignCertificate{csr} ─────────────────────────▶ CSR checked: CN = this charger, P-256/RSA>=2048
                          ◀───────────────────────── Accepted (Rejected: refused, nothing signed)

@@ -10,7 +10,7 @@ from typing import Any
 
 from fake_link import FakeLink, credentials
 
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 _ids = itertools.count(1)
 

@@ -1,6 +1,6 @@
 """The session plan the simulator tests share."""
 
-from chargenet_shim.session import SessionPlan
+from chargenet_shim.sim.session import SessionPlan
 
 
 def typical_plan(id_tag: str = "TAG-1") -> SessionPlan:

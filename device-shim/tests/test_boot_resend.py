@@ -6,8 +6,8 @@ import json
 import pytest
 from fake_link import FakeLink, credentials
 
-from chargenet_shim.fleet import BOOT_RESENDS, boot_and_announce
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.fleet import BOOT_RESENDS, boot_and_announce
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from fake_link import FakeLink
 
-from chargenet_shim.chaos import ChaosConfig, ChaosLink
+from chargenet_shim.sim.chaos import ChaosConfig, ChaosLink
 
 pytestmark = pytest.mark.timeout(10)
 

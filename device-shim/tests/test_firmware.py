@@ -21,21 +21,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ocpp.v16.enums import FirmwareStatus
 
-from chargenet_shim.firmware import (
-    DowngradeRefused,
-    FirmwareInstaller,
+from chargenet_firmware_format import (
     FirmwareManifest,
     FirmwareRejected,
-    FirmwareSlots,
     OperatorKey,
     Target,
-    check_version,
     pack,
     precedence,
     sign,
     unpack,
     verify,
 )
+from chargenet_shim.firmware import DowngradeRefused, check_version
+from chargenet_shim.sim.firmware_install import FirmwareInstaller, FirmwareSlots
 
 pytestmark = pytest.mark.timeout(15)
 

@@ -15,9 +15,10 @@ from fake_link import FakeLink, credentials
 from plans import typical_plan
 from test_firmware import FORCED, IMAGE, TARGET, package_server
 
-from chargenet_shim.firmware import OperatorKey, pack, sign
-from chargenet_shim.simclock import SimClock, ocpp_timestamp
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_firmware_format import OperatorKey, pack, sign
+from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.sim.simclock import SimClock
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 pytestmark = pytest.mark.timeout(15)
 

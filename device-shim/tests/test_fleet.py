@@ -4,7 +4,7 @@ import json
 import pytest
 from shim_stack import free_port
 
-from chargenet_shim.fleet import run_fleet
+from chargenet_shim.sim.fleet import run_fleet
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

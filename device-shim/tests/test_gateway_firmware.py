@@ -37,15 +37,8 @@ from websockets.datastructures import Headers
 from websockets.headers import build_authorization_basic
 from websockets.http11 import Request, Response
 
-from chargenet_shim.firmware import (
-    OperatorKey,
-    Target,
-    VendorSignature,
-    core_notifications,
-    pack,
-    sign,
-    unpack,
-)
+from chargenet_firmware_format import OperatorKey, Target, VendorSignature, pack, sign, unpack
+from chargenet_shim.firmware import core_notifications
 from chargenet_shim.gateway import GatewayConfig, serve
 from chargenet_shim.gateway_firmware import (
     ChargerCalls,

@@ -10,8 +10,8 @@ from ocpp.v16.enums import ChargePointErrorCode
 from plans import typical_plan
 
 from chargenet_shim.link import LinkError
-from chargenet_shim.simclock import SimClock
-from chargenet_shim.simulator import DEFAULT_METER_BASE_WH, SimulatedCharger
+from chargenet_shim.sim.simclock import SimClock
+from chargenet_shim.sim.simulator import DEFAULT_METER_BASE_WH, SimulatedCharger
 
 pytestmark = pytest.mark.timeout(15)
 

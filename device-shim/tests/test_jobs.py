@@ -15,9 +15,9 @@ from test_firmware_updates import OPERATOR_PEM, PINNED, boot_versions, booted, f
 from test_gateway_firmware import RelayUnderTest, relay_with
 from test_gateway_firmware import package as gateway_package
 
-from chargenet_shim.firmware import pack, sign
+from chargenet_firmware_format import pack, sign
 from chargenet_shim.link import ChargerLink
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 pytestmark = pytest.mark.timeout(15)
 

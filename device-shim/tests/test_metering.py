@@ -4,8 +4,8 @@ import datetime as dt
 
 from ocpp.v16.enums import ReadingContext
 
-from chargenet_shim.metering import Meter
-from chargenet_shim.session import MeterReading
+from chargenet_shim.sim.metering import Meter
+from chargenet_shim.sim.session import MeterReading
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
 

@@ -10,8 +10,8 @@ from ocpp.exceptions import InternalError
 from ocpp.v16 import call
 
 from chargenet_shim.link import LinkError
-from chargenet_shim.outbox import TransactionRef
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.outbox import TransactionRef
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 pytestmark = pytest.mark.timeout(10)
 

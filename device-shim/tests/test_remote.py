@@ -11,9 +11,10 @@ from ocpp.v16.enums import Reason
 from plans import typical_plan
 from upload_server import upload_server
 
-from chargenet_shim.charging import SessionError
-from chargenet_shim.simclock import SimClock, ocpp_timestamp
-from chargenet_shim.simulator import DEFAULT_METER_BASE_WH, SimulatedCharger
+from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.sim.charging import SessionError
+from chargenet_shim.sim.simclock import SimClock
+from chargenet_shim.sim.simulator import DEFAULT_METER_BASE_WH, SimulatedCharger
 
 pytestmark = pytest.mark.timeout(15)
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from upload_server import upload_server
 
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

@@ -11,8 +11,8 @@ from fake_link import FakeLink, credentials
 from ocpp.v16.enums import ChargePointErrorCode
 from plans import typical_plan
 
-from chargenet_shim.simclock import SimClock
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.simclock import SimClock
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 pytestmark = pytest.mark.timeout(15)
 

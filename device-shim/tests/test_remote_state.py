@@ -3,8 +3,8 @@
 import pytest
 from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 
-from chargenet_shim.configuration import Configuration
-from chargenet_shim.connectors import ConnectorBoard, ConnectorStatus, Fault
+from chargenet_shim.sim.configuration import Configuration
+from chargenet_shim.sim.connectors import ConnectorBoard, ConnectorStatus, Fault
 
 
 @pytest.mark.parametrize(

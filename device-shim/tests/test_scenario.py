@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from chargenet_shim.scenario import (
+from chargenet_shim.sim.scenario import (
     DEFAULT_TAG,
     ErrorCode,
     InjectionKind,

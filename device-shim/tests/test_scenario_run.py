@@ -7,9 +7,9 @@ import uuid
 import pytest
 from shim_stack import free_port
 
-from chargenet_shim.fleet import SessionFailure
-from chargenet_shim.scenario import Scenario
-from chargenet_shim.scenario_run import run_scenario
+from chargenet_shim.sim.fleet import SessionFailure
+from chargenet_shim.sim.scenario import Scenario
+from chargenet_shim.sim.scenario_run import run_scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -4,9 +4,9 @@ import datetime as dt
 
 from pydantic import TypeAdapter
 
-from chargenet_shim.scenario import Injection
-from chargenet_shim.scenario_run import Injected
-from chargenet_shim.scoring import Observation, expectation, label_of, match, score
+from chargenet_shim.sim.scenario import Injection
+from chargenet_shim.sim.scenario_run import Injected
+from chargenet_shim.sim.scoring import Observation, expectation, label_of, match, score
 
 T0 = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
 INJECTION = TypeAdapter(Injection)

@@ -10,11 +10,12 @@ from fake_link import FakeLink, credentials
 from ocpp.v16.enums import Reason
 from plans import typical_plan
 
-from chargenet_shim.chaos import ChaosConfig
-from chargenet_shim.charging import SessionError
-from chargenet_shim.session import ChargeCurve, SessionPlan
-from chargenet_shim.simclock import SimClock, ocpp_timestamp
-from chargenet_shim.simulator import DEFAULT_METER_BASE_WH, SimulatedCharger
+from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.sim.chaos import ChaosConfig
+from chargenet_shim.sim.charging import SessionError
+from chargenet_shim.sim.session import ChargeCurve, SessionPlan
+from chargenet_shim.sim.simclock import SimClock
+from chargenet_shim.sim.simulator import DEFAULT_METER_BASE_WH, SimulatedCharger
 
 pytestmark = pytest.mark.timeout(15)
 

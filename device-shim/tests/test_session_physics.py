@@ -6,7 +6,7 @@ import pytest
 from ocpp.v16.enums import ReadingContext
 from pydantic import ValidationError
 
-from chargenet_shim.session import (
+from chargenet_shim.sim.session import (
     TAPER_FROM_SOC,
     ChargeCurve,
     SessionPlan,

@@ -9,12 +9,12 @@ import pytest
 from plans import typical_plan
 from shim_stack import free_port, link_cutter
 
-from chargenet_shim.chaos import ChaosConfig
 from chargenet_shim.cli import main
-from chargenet_shim.fleet import SessionFailure, run_sessions
-from chargenet_shim.session import SessionPlan
-from chargenet_shim.simclock import SimClock
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.chaos import ChaosConfig
+from chargenet_shim.sim.fleet import SessionFailure, run_sessions
+from chargenet_shim.sim.session import SessionPlan
+from chargenet_shim.sim.simclock import SimClock
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from chargenet_shim.simclock import SimClock, ocpp_timestamp
+from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.sim.simclock import SimClock
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
 

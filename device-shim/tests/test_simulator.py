@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from chargenet_shim.simulator import NotAccepted, SimulatedCharger
+from chargenet_shim.sim.simulator import NotAccepted, SimulatedCharger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

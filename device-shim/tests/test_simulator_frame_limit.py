@@ -9,7 +9,7 @@ from booted import booted, command
 from ocpp.v16 import call
 
 from chargenet_shim.frame_limit import MAX_FRAME_BYTES, FrameTooLarge
-from chargenet_shim.outbox import TransactionRef
+from chargenet_shim.sim.outbox import TransactionRef
 
 pytestmark = pytest.mark.timeout(10)
 

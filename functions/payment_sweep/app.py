@@ -3,11 +3,13 @@ could expire, capture retries, checkouts whose webhook never came."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chargenet.payments_composition import payment_services
+from chargenet.composition.payments import payment_services
 
 logger = Logger()
 metrics = Metrics()
@@ -15,7 +17,7 @@ metrics = Metrics()
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict[str, int]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     report = payment_services().monitor.sweep()
     for state, count in report.states.items():
         metrics.add_metric(name=f"OpenPayments_{state}", unit=MetricUnit.Count, value=count)

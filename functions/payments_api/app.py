@@ -7,7 +7,6 @@ never sees another driver's session, as pages are found by an unguessable token 
 from __future__ import annotations
 
 import base64
-import os
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -17,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chargenet.composition.payments import payment_services, provider_webhooks, public_base_url
 from chargenet.domain.charger_ids import is_charger_id
 from chargenet.domain.payments import (
     CheckoutMethod,
@@ -24,9 +24,7 @@ from chargenet.domain.payments import (
     PaymentProviderUnavailable,
     WebhookRejected,
 )
-from chargenet.payments_composition import payment_services, provider_webhooks
-from chargenet.services.payment_monitor import StopOutcome
-from chargenet.services.payments import TOO_MANY_CHECKOUTS, CheckoutRefused
+from chargenet.services.payments import TOO_MANY_CHECKOUTS, CheckoutRefused, StopOutcome
 
 logger = Logger()
 app = APIGatewayHttpResolver()
@@ -65,11 +63,11 @@ def _body() -> bytes:
     return base64.b64decode(body) if event.is_base64_encoded else body.encode()
 
 
-def _json_error(status: int, error: str, message: str) -> Response:
+def _json_error(status: int, error: str, message: str) -> Response[Any]:
     return Response(status, content_types.APPLICATION_JSON, {"error": error, "message": message})
 
 
-def _html(status: int, body: str) -> Response:
+def _html(status: int, body: str) -> Response[Any]:
     return Response(status, HTML, body, headers=NO_STORE)
 
 
@@ -121,22 +119,21 @@ def _public_base_url() -> str:
     as API Gateway names it (only its own domains are routed to it; always https). Never the
     request's Host or X-Forwarded-Proto: the client writes those, and would have the driver sent
     from Stripe to a page of its choosing."""
-    configured = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
-    return configured or f"https://{app.current_event.request_context.domain_name}"
+    return public_base_url() or f"https://{app.current_event.request_context.domain_name}"
 
 
-@app.exception_handler(BadRequest)
-def _bad_request(error: BadRequest) -> Response:
+@app.exception_handler(BadRequest)  # type: ignore[untyped-decorator]  # powertools leaves exception_handler's return unannotated
+def _bad_request(error: BadRequest) -> Response[Any]:
     return _json_error(400, "bad_request", str(error))
 
 
-@app.exception_handler(PayloadTooLarge)
-def _too_large(error: PayloadTooLarge) -> Response:
+@app.exception_handler(PayloadTooLarge)  # type: ignore[untyped-decorator]  # powertools leaves exception_handler's return unannotated
+def _too_large(error: PayloadTooLarge) -> Response[Any]:
     return _json_error(413, "payload_too_large", str(error))
 
 
 @app.get("/pay/<charger_id>/<connector_id>")
-def pay_page(charger_id: str, connector_id: str) -> Response:
+def pay_page(charger_id: str, connector_id: str) -> Response[Any]:
     view = payment_services().desk.pay_page(*_connector(charger_id, connector_id))
     if view is None:
         return _html(404, pages.not_found(f"There is no charger {charger_id}."))
@@ -144,7 +141,7 @@ def pay_page(charger_id: str, connector_id: str) -> Response:
 
 
 @app.post("/pay/<charger_id>/<connector_id>/checkout")
-def checkout(charger_id: str, connector_id: str) -> Response:
+def checkout(charger_id: str, connector_id: str) -> Response[Any]:
     # Cheapest first: the path, the body's size, the charger and connector; the body last.
     charger, connector = _connector(charger_id, connector_id)
     _refuse_large_form()
@@ -171,7 +168,7 @@ def checkout(charger_id: str, connector_id: str) -> Response:
 
 
 @app.post("/stripe/webhook")
-def stripe_webhook() -> Response:
+def stripe_webhook() -> Response[Any]:
     event = app.current_event
     payload = _body()  # the bytes Stripe signed, whatever their encoding
     signature = event.headers.get("stripe-signature")
@@ -189,7 +186,7 @@ def stripe_webhook() -> Response:
 
 
 @app.get("/session/<token>")
-def session_page(token: str) -> Response:
+def session_page(token: str) -> Response[Any]:
     view = payment_services().monitor.driver_view(_token(token))
     if view is None:
         return _html(404, pages.not_found("This session link is not valid."))
@@ -197,7 +194,7 @@ def session_page(token: str) -> Response:
 
 
 @app.post("/session/<token>/stop")
-def stop(token: str) -> Response:
+def stop(token: str) -> Response[Any]:
     outcome = payment_services().monitor.stop(_token(token))
     if outcome is None:
         return _json_error(404, "not_found", "this session link is not valid")
@@ -208,7 +205,7 @@ def stop(token: str) -> Response:
 
 
 @app.not_found
-def _not_found(_: Exception) -> Response:
+def _not_found(_: Exception) -> Response[Any]:
     return _json_error(404, "not_found", "no such page")
 
 

@@ -16,8 +16,7 @@ from chargenet.domain.payments import (
     Settlement,
     receipt_lines,
 )
-from chargenet.services.payment_monitor import DriverView
-from chargenet.services.payments import PayPage
+from chargenet.services.payments import DriverView, PayPage
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;padding:1rem;max-width:32rem;margin-inline:auto;color:#1a1a1a}

@@ -7,22 +7,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chargenet.adapters.dynamodb import DynamoChargerRegistry
-from chargenet.composition import fault_tracker
+from chargenet.composition.presence import presence
 from chargenet.domain.models import PresenceEvent
-from chargenet.services.presence import apply_presence
 
 logger = Logger()
 metrics = Metrics()
-registry = DynamoChargerRegistry()
-tracker = fault_tracker()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @event_parser(model=PresenceEvent)
 def lambda_handler(event: PresenceEvent, context: LambdaContext) -> dict[str, bool]:
-    applied = apply_presence(registry, tracker, event)
+    applied = presence().apply(event)
     logger.info(
         "presence event",
         extra={

@@ -1,7 +1,7 @@
 """AWS IoT fleet provisioning's pre-provisioning hook: only allow-listed serials, each once.
 
-IoT waits at most 5 s for the answer, so this handler imports only the allow-list adapter
-and Powertools' Logger; an unreadable event is a refusal, never an exception (IoT turns a
+IoT waits at most 5 s for the answer, so this handler imports only the allow-list's
+composition and Powertools' Logger; an unreadable event is a refusal, never an exception (IoT turns a
 failed hook into the same ACCESS_DENIED, but without a reason in the logs).
 """
 
@@ -13,12 +13,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from chargenet.adapters.provisioning_dynamodb import DynamoAllowList
+from chargenet.composition.provisioning import allow_list
 from chargenet.domain.clock import utc_now
 from chargenet.services.provisioning import HookRequest, pre_provision
 
 logger = Logger()
-allow_list = DynamoAllowList()
 
 
 @logger.inject_lambda_context
@@ -28,7 +27,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
     except ValidationError as exc:
         logger.warning("provisioning request refused: unreadable", extra={"errors": exc.error_count()})
         return {"allowProvisioning": False, "parameterOverrides": {}}
-    answer = pre_provision(allow_list, request, utc_now())
+    answer = pre_provision(allow_list(), request, utc_now())
     logger.info(
         "provisioning request",
         extra={

@@ -7,13 +7,15 @@ to run. `{"period": "YYYY-MM"}` in the event invoices that month instead (an ope
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chargenet.composition.subscriptions import subscription_billing
 from chargenet.domain.clock import utc_now
 from chargenet.domain.subscriptions import period, previous_period
-from chargenet.subscriptions_composition import subscription_billing
 
 logger = Logger()
 metrics = Metrics()
@@ -21,7 +23,7 @@ metrics = Metrics()
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict[str, int]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     billed = period(event["period"]) if event.get("period") else previous_period(utc_now())
     outcomes = subscription_billing().run(billed, retry_failed=bool(event.get("period")))
     for outcome, count in outcomes.items():

@@ -4,13 +4,16 @@ from the same stream; this consumer only needs the subscription side's permissio
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chargenet.subscriptions_composition import subscription_billing
+from chargenet.composition.subscriptions import subscription_billing
 
 logger = Logger()
 metrics = Metrics()
@@ -18,7 +21,9 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def usage_record(record: DynamoDBRecord) -> None:
-    cdr_id = record.dynamodb.keys["cdr_id"]
+    stream = record.dynamodb
+    assert stream is not None  # a table stream's record always carries its keys
+    cdr_id = stream.keys["cdr_id"]
     outcome = subscription_billing().on_record(cdr_id)
     logger.info("billing record seen", extra={"cdr_id": cdr_id, "outcome": outcome.value})
     metrics.add_metric(name=f"Usage_{outcome.value}", unit=MetricUnit.Count, value=1)
@@ -26,7 +31,7 @@ def usage_record(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=usage_record, processor=processor, context=context
     )

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,8 +173,12 @@ def _alive(pid: int) -> bool:
 
 
 # ------------------------------------------------------------------ the CLI side
-def up(home: Path, template: Path) -> StackState:
-    """Start the stack as a background process and wait until it is ready."""
+def up(home: Path, template: Path, daemon: Sequence[str] | None = None) -> StackState:
+    """Start the stack as a background process and wait until it is ready.
+
+    `daemon`: the command that serves it, `python -m chargenet_local serve` unless given (a
+    benchmark's own, which installs its counters first: bench/cost_counts.py).
+    """
     try:
         return read_state(home)
     except StackNotRunning:
@@ -181,8 +186,9 @@ def up(home: Path, template: Path) -> StackState:
     home.mkdir(parents=True, exist_ok=True)
     _state_path(home).unlink(missing_ok=True)
     log_file = (home / "stack.log").open("a")
+    serve = ["-m", "chargenet_local", "serve", "--home", str(home), "--template", str(template)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "chargenet_local", "serve", "--home", str(home), "--template", str(template)],
+        list(daemon) if daemon else [sys.executable, *serve],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

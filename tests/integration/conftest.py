@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chargenet.adapters.dynamodb import DynamoChargerRegistry
 from chargenet_cli import local_env
 from chargenet_cli.provisioning import provision
 from chargenet_local.stack import StackState, down, up
@@ -60,8 +61,6 @@ def new_charger(stack: StackState) -> Callable[..., ChargerCredentials]:
 
 
 def registry() -> Any:
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry
-
     return DynamoChargerRegistry()
 
 

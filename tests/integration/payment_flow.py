@@ -14,6 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
+from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+from chargenet.adapters.tags_tariffs_dynamodb import DynamoTariffBook
 from tests.integration.conftest import RawCharger, eventually
 
 TARIFF_ID = "PAY-E2E"
@@ -45,8 +49,6 @@ def stamp(at: datetime) -> str:
 
 
 def assign_tariff(charger_id: str) -> None:
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTariffBook
-
     book = DynamoTariffBook()
     book.store(TARIFF_ID, json.dumps(TARIFF), datetime.now(UTC))
     book.assign(TARIFF_ID, charger_id)
@@ -163,7 +165,6 @@ async def drive_paid_session(
 
 def captured_payment(session_url: str):
     """The driver's payment once captured (the pipeline is asynchronous)."""
-    from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
     from chargenet.domain.payments import PaymentState, token_digest
 
     token = session_url.rsplit("/", 1)[1]
@@ -180,9 +181,6 @@ def captured_payment(session_url: str):
 
 
 def _where_it_stands(payment) -> str:
-    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
-    from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
-
     if payment is None or payment.session_id is None:
         return f"payment {payment}"
     session = DynamoSessionStore().get(payment.session_id)

@@ -18,6 +18,11 @@ from typing import Any
 
 import pytest
 
+from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
+from chargenet.adapters.iot_data import IotDataChannel
+from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet.domain.models import TagStatus
 from chargenet_local.broker import RESTART_PATH, reload_crl, restart_broker
 from tests.integration.conftest import eventually
@@ -35,8 +40,6 @@ def priced_charger(new_charger) -> tuple[Any, str]:
     """A charger with its own tariff and an accepted tag for it."""
     from datetime import UTC, datetime
 
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
-
     credentials = new_charger()
     suffix = uuid.uuid4().hex[:8]
     tariff_id, tag = f"BR-{suffix}", f"BR-TAG-{suffix}"
@@ -49,8 +52,6 @@ def priced_charger(new_charger) -> tuple[Any, str]:
 
 def commands() -> Any:
     """The operator's command path, in process: IoT Data publish, answers matched by the ingest."""
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
-    from chargenet.adapters.iot_data import IotDataChannel
     from chargenet.domain.clock import utc_now
     from chargenet.services.commands import ChargerCommands
 
@@ -58,14 +59,10 @@ def commands() -> Any:
 
 
 def sessions_of(charger_id: str) -> list[Any]:
-    from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
-
     return [s for s in DynamoSessionStore().list() if s.charger_id == charger_id]
 
 
 def cdrs_of(charger_id: str) -> list[Any]:
-    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
-
     return [c for c in DynamoCdrStore().list() if c.charger_id == charger_id]
 
 
@@ -75,9 +72,9 @@ async def until(check, timeout: float = 20.0) -> Any:
 
 
 def test_a_charger_mid_session_rides_out_a_broker_restart_and_is_billed_once(stack, new_charger):
-    from chargenet_shim.session import SessionPlan
-    from chargenet_shim.simclock import SimClock
-    from chargenet_shim.simulator import SimulatedCharger
+    from chargenet_shim.sim.session import SessionPlan
+    from chargenet_shim.sim.simclock import SimClock
+    from chargenet_shim.sim.simulator import SimulatedCharger
 
     credentials, tag = priced_charger(new_charger)
     charger_id = credentials.charger_id

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import requests
 
+from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
 from chargenet_local.template import STACK_NAME
 from tests.integration.conftest import eventually
 from tests.integration.payment_flow import (
@@ -83,7 +85,6 @@ def intent_at_stripe(stack, intent_id: str) -> dict[str, Any]:
 
 
 def assert_captured_once_for_the_cdr_total(stack, payment) -> dict[str, Any]:
-    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
     from chargenet.domain.money import to_minor_units
 
     record = DynamoCdrStore().get(payment.session_id)
@@ -97,7 +98,6 @@ def assert_captured_once_for_the_cdr_total(stack, payment) -> dict[str, Any]:
 
 
 def payment_of(session_url: str) -> Any:
-    from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
     from chargenet.domain.payments import token_digest
 
     return DynamoPaymentStore().by_token(token_digest(session_url.rsplit("/", 1)[1]))
@@ -143,7 +143,6 @@ def test_a_timeout_and_a_reset_connection_are_retried_with_the_same_key(
 def test_a_persistent_failure_is_visible_and_alarmed_and_captured_once_stripe_is_back(
     stack, faults, payable_charger
 ) -> None:
-    from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
     from chargenet.domain.payments import PaymentState, token_digest
 
     failures_before = metric_sum("PaymentFailures", "chargenet", [])

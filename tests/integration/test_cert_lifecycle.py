@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
 from chargenet.domain.models import TagStatus
 from chargenet_local.pki import LocalCA
 from chargenet_shim.keystore import FileKeyStore
@@ -24,8 +25,6 @@ TAG = "CERT-TAG-1"
 
 @pytest.fixture(scope="module")
 def tag(stack):
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
-
     DynamoTagDirectory().put(TAG, TagStatus.ACCEPTED, 10, None)
     return TAG
 

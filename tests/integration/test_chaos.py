@@ -1,4 +1,4 @@
-"""The chaos run in small (bench/chaos.py): six chargers, two sessions each (two of them
+"""The chaos run in small (bench.chaos): six chargers, two sessions each (two of them
 subscribers' chargers: connector 1 charges by an active subscriber's tag), and two paying
 chargers with a driver paying through the pay link on each connector, on the test stack.
 
@@ -15,15 +15,15 @@ from types import ModuleType
 
 import pytest
 
+from bench import chaos as chaos_module
 from chargenet_local.stack import StackState
-from tests.bench_modules import load_bench
 
 CHARGERS, SESSIONS_PER_CHARGER = 6, 2
 
 
 @pytest.fixture(scope="module")
 def chaos() -> ModuleType:
-    return load_bench("chaos")
+    return chaos_module
 
 
 # Two to three minutes on a loaded machine; a capture that failed all its quick retries adds the

@@ -21,9 +21,9 @@ import pytest
 
 from chargenet_cli.firmware_cmd import Release, in_rollout, package_key, show_status
 from chargenet_cli.provisioning import provision
+from chargenet_firmware_format import OperatorKey, pack, unpack
 from chargenet_shim.credentials import ChargerCredentials
-from chargenet_shim.firmware import OperatorKey, pack, unpack
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.simulator import SimulatedCharger
 from tests.integration.conftest import eventually, registry
 from tests.integration.test_cli import run as cli
 

@@ -21,7 +21,8 @@ from ocpp.v16.enums import FirmwareStatus
 
 from chargenet_cli.firmware_cmd import package_key
 from chargenet_cli.firmware_signing import KMS_KEY_VARIABLE, KmsSigner
-from chargenet_shim.firmware import FirmwareInstaller, FirmwareSlots, OperatorKey, unpack
+from chargenet_firmware_format import OperatorKey, unpack
+from chargenet_shim.sim.firmware_install import FirmwareInstaller, FirmwareSlots
 from tests.integration.test_cli import CHARGENET
 from tests.integration.test_cli import run as cli
 

@@ -12,6 +12,7 @@ import pytest
 from awscrt import mqtt
 from awsiot import mqtt_connection_builder
 
+from chargenet.adapters.provisioning_dynamodb import DynamoAllowList
 from chargenet_cli.main import main as chargenet
 from chargenet_shim.claim import (
     CREATE_FROM_CSR_TOPIC,
@@ -238,6 +239,4 @@ def _connect(claim_dir: Path, client_id: str) -> mqtt.Connection:
 
 
 def _allow_list():
-    from chargenet.adapters.provisioning_dynamodb import DynamoAllowList
-
     return DynamoAllowList()

@@ -20,6 +20,8 @@ from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.headers import build_authorization_basic
 
+from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet_local.pki import ORGANIZATION, LocalCA
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.frame_limit import MAX_FRAME_BYTES
@@ -126,8 +128,6 @@ def test_ocpp_package_charge_point_runs_a_billed_session_through_the_gateway(sta
     import json
     from decimal import Decimal
 
-    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
     from chargenet.domain.clock import utc_now
     from chargenet.domain.models import TagStatus
 

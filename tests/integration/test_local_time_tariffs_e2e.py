@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet.domain.models import TagStatus
 from chargenet_cli.main import main
 from chargenet_shim.credentials import ChargerCredentials
@@ -45,8 +46,6 @@ LOCAL_TIME_BILL = (Decimal("4.62"), Decimal("5.78"))
 
 @pytest.fixture(scope="module")
 def day_night_tariff(stack):
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
-
     DynamoTariffBook().store(
         DAY_NIGHT["id"], json.dumps(DAY_NIGHT), datetime.fromisoformat("2026-01-01T00:00Z")
     )

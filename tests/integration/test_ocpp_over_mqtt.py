@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.simulator import SimulatedCharger
 from tests.integration.conftest import RawCharger, eventually, registry
 
 BOOT = {

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
 from chargenet_cli.errors import CliError
 from chargenet_cli.provisioning import provision
 from chargenet_shim.credentials import ChargerCredentials
@@ -130,7 +131,6 @@ def test_reconcile_lists_money_moved_at_stripe_without_a_record(stack, new_charg
 
 def failed_payment(stack, credentials):
     """A paid session whose capture Stripe keeps failing, until the payment is failed."""
-    from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
     from chargenet.domain.payments import PaymentConfig, PaymentState, token_digest
 
     faults = Faults(stack.stripe_faults_url)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
+from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
 from tests.integration.conftest import RawCharger, eventually
 from tests.integration.payment_flow import (
     TEST_CARD,
@@ -30,8 +31,6 @@ def payable_charger(stack, new_charger):
 
 
 def test_a_driver_pays_charges_and_exactly_the_cdr_total_is_captured(payable_charger, stack) -> None:
-    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
-
     session_url = asyncio.run(drive_paid_session(stack, payable_charger))
     payment = captured_payment(session_url)
     record = DynamoCdrStore().get(payment.session_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from chargenet.adapters.dynamodb import RECENT_BOOTS_KEPT, DynamoPendingCalls
 from chargenet.domain.models import ConnectorStatus, PresenceEvent
 from tests.integration.conftest import registry
 
@@ -73,8 +74,6 @@ def test_last_seen_never_moves_backwards(stack):
 
 
 def test_pending_call_is_resolved_once(stack):
-    from chargenet.adapters.dynamodb import DynamoPendingCalls
-
     calls = DynamoPendingCalls()
     calls.add("CP-x", "m-1", "Reset", {"type": "Soft"}, T0)
     assert calls.action_of("CP-x", "m-1") == "Reset"
@@ -84,7 +83,6 @@ def test_pending_call_is_resolved_once(stack):
 
 
 def test_boots_are_kept_for_reboot_loop_detection_the_latest_ten(stack):
-    from chargenet.adapters.dynamodb import RECENT_BOOTS_KEPT
     from chargenet.domain.models import BootNotification
 
     registry().register("CP-boots", "S", T0, certificate_not_after=T0 + timedelta(days=365))

@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from chargenet.adapters.faults_dynamodb import DynamoFaultStore
 from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.link import ChargerLink, LinkError
 from chargenet_shim.rotation import not_after, rotate
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.simulator import SimulatedCharger
 from tests.integration.conftest import RawCharger, eventually, registry
 
 
@@ -112,8 +113,6 @@ def test_a_sign_certificate_for_another_charger_is_rejected_and_signs_nothing(st
 
 
 def _security_fault(charger_id: str) -> bool:
-    from chargenet.adapters.faults_dynamodb import DynamoFaultStore
-
     return any(
         fault.code == "InvalidChargePointCertificate"
         for fault, _ in DynamoFaultStore().of_charger(charger_id)

@@ -9,6 +9,9 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
+from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet.domain.models import TagStatus
 from tests.integration.conftest import RawCharger, eventually
 
@@ -38,8 +41,6 @@ def ts(minutes: float) -> str:
 
 @pytest.fixture(scope="module")
 def priced_network(stack):
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
-
     book = DynamoTariffBook()
     book.store("E2E-1", json.dumps(TARIFF), T0)
     book.assign("E2E-1")
@@ -48,14 +49,10 @@ def priced_network(stack):
 
 
 def cdr_for(session_id: str):
-    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
-
     return DynamoCdrStore().get(session_id)
 
 
 def session(session_id: str):
-    from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
-
     return DynamoSessionStore().get(session_id)
 
 
@@ -250,10 +247,9 @@ def test_operator_settles_a_reviewed_session_with_the_cli_and_it_is_billed_once(
 def test_simulated_sessions_are_billed_to_the_minor_unit_of_independently_computed_amounts(
     priced_network, new_charger
 ):
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
-    from chargenet_shim.session import SessionPlan
-    from chargenet_shim.simclock import SimClock
-    from chargenet_shim.simulator import SimulatedCharger
+    from chargenet_shim.sim.session import SessionPlan
+    from chargenet_shim.sim.simclock import SimClock
+    from chargenet_shim.sim.simulator import SimulatedCharger
 
     DynamoTagDirectory().put("E2E-TAG-2", TagStatus.ACCEPTED, 2, None)
     credentials = new_charger()

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import stripe
 
+from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 from chargenet.domain.money import to_minor_units
 from chargenet_cli.provisioning import provision
 from chargenet_shim.credentials import ChargerCredentials
@@ -157,8 +159,6 @@ async def charge(credentials: Any, tag: str, start: datetime, wh: int) -> int:
 @pytest.fixture(scope="module")
 def charged(stack, plan, client) -> dict[str, Any]:
     """A subscriber signed up on the hosted page, then one charging session by tag, billed."""
-    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
-    from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 
     credentials = charger_credentials(stack)
     pending_tag = f"SUB{uuid.uuid4().hex[:8].upper()}"

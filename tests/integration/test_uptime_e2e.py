@@ -10,8 +10,10 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
+from chargenet.adapters.faults_dynamodb import DynamoFaultStore
+from chargenet.adapters.history_dynamodb import DynamoHistory, status_key
 from chargenet.domain.models import ConnectorStatus
-from chargenet_shim.simulator import SimulatedCharger
+from chargenet_shim.sim.simulator import SimulatedCharger
 from tests.integration.conftest import RawCharger, eventually, registry
 from tests.integration.test_cli import run as cli
 
@@ -19,14 +21,10 @@ OCT_START, OCT_END = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tz
 
 
 def history():
-    from chargenet.adapters.history_dynamodb import DynamoHistory
-
     return DynamoHistory()
 
 
 def fault_store():
-    from chargenet.adapters.faults_dynamodb import DynamoFaultStore
-
     return DynamoFaultStore()
 
 
@@ -143,8 +141,6 @@ def test_report_formats_and_bad_months(stack, new_charger):
 
 
 def test_an_older_status_is_history_but_not_the_latest(stack):
-    from chargenet.adapters.history_dynamodb import status_key
-
     charger_id = "CP-history-order"
     registry().register(charger_id, "S", OCT_START)
 

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from chargenet.domain.certificate_calls import certificate_signed_message_id
 from chargenet.domain.certificates import (
     MAX_CERTIFICATES_PER_WINDOW,
     CertificateStatus,
@@ -23,6 +22,7 @@ from chargenet.domain.certificates import (
     facts,
 )
 from chargenet.services.ingest import IngestEvent
+from chargenet.services.ocpp.certificate_calls import certificate_signed_message_id
 from tests.ingest_network import Network
 
 

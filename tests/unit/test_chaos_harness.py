@@ -1,12 +1,10 @@
-"""The chaos run's harness (bench/chaos.py): an abort names the sessions still open."""
+"""The chaos run's harness (bench.chaos): an abort names the sessions still open."""
 
 import asyncio
 
 import pytest
 
-from tests.bench_modules import load_bench
-
-chaos = load_bench("chaos")
+from bench import chaos
 
 
 def test_work_done_in_time_gives_its_result():

@@ -1,4 +1,4 @@
-"""The chaos run's invariant checker (bench/chaos_invariants.py) catches each kind of violation,
+"""The chaos run's invariant checker (bench.chaos_invariants) catches each kind of violation,
 and its injector (chargenet_local.fault_injection) breaks DynamoDB calls as it says."""
 
 import dataclasses
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench_modules import load_bench
+from bench import chaos_invariants
 
 
 @pytest.fixture(scope="module")
 def inv():
-    return load_bench("chaos_invariants")
+    return chaos_invariants
 
 
 @pytest.fixture

@@ -6,22 +6,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench_modules import load_bench
+from bench import cold_start as cold_start_module
+from bench import cost_counts as cost_counts_module
+from bench import warm_path as warm_path_module
 
 
 @pytest.fixture(scope="module")
 def cost_counts():
-    return load_bench("cost_counts")
+    return cost_counts_module
 
 
 @pytest.fixture(scope="module")
 def cold_start():
-    return load_bench("cold_start")
+    return cold_start_module
 
 
 @pytest.fixture(scope="module")
 def warm_path():
-    return load_bench("warm_path")
+    return warm_path_module
 
 
 def test_frame_and_event_labels(cost_counts):
@@ -116,7 +118,7 @@ def test_importtime_parsing(cold_start):
     packages = cold_start.parse_importtime(stderr)
     assert packages == {"botocore": 2.0, "stripe": 3.0}
     heavy = cold_start.heavy_imports(packages)
-    assert cold_start.unneeded(heavy, "from chargenet.payments_composition import x") == []
+    assert cold_start.unneeded(heavy, "from chargenet.composition.payments import x") == []
     assert cold_start.unneeded(heavy, "import os") == ["stripe"]
     assert "importlib.import_module('app')" in cold_start.handler_body(Path("/x"), "app.lambda_handler")
 

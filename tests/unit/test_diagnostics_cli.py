@@ -75,5 +75,5 @@ def test_the_bucket_expires_what_the_cli_refuses_to_read(template) -> None:  # n
 
 
 def test_the_limit_is_documented_where_operators_read_about_diagnostics() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert f"{diagnostics_cmd.MAX_FILE_BYTES // (1024 * 1024)} MiB" in readme
+    manual = (Path(__file__).resolve().parents[2] / "docs" / "faults.md").read_text()
+    assert f"{diagnostics_cmd.MAX_FILE_BYTES // (1024 * 1024)} MiB" in manual

@@ -17,7 +17,7 @@ from chargenet_cli.firmware_cmd import (
     select_targets,
 )
 from chargenet_cli.main import parser
-from chargenet_shim.firmware import OperatorKey, Target, sign
+from chargenet_firmware_format import OperatorKey, Target, sign
 
 SENT = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 

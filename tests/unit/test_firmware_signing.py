@@ -28,7 +28,7 @@ from chargenet_cli.firmware_signing import (
     sign_manifest,
 )
 from chargenet_cli.main import parser
-from chargenet_shim.firmware import FirmwareRejected, OperatorKey, Target, pack, unpack, verify
+from chargenet_firmware_format import FirmwareRejected, OperatorKey, Target, pack, unpack, verify
 
 REGION = "eu-north-1"
 IMAGE = b"\x7fELF firmware image" * 64

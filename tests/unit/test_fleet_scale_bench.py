@@ -1,8 +1,6 @@
 """The fleet-scale benchmark's pure parts: percentiles, the session plan, when a step counts as sustained."""
 
-from tests.bench_modules import load_bench
-
-fleet_scale = load_bench("fleet_scale")
+from bench import fleet_scale
 
 
 def _step(**changes):

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from ocpp.v16.enums import Action
 from pynamodb.exceptions import PutError
 
-from chargenet.domain.routing import router
 from chargenet.services.ingest import IngestEvent, Outcome
+from chargenet.services.ocpp.routes import router
 from tests.ingest_network import T0, Network, ts
 
 # OCPP-J 1.6 section 4.2.3, in its spellings.

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chargenet.domain.locations import redacted_location
-from chargenet_shim import diagnostics as shim_diagnostics
+from chargenet_shim.sim import diagnostics as shim_diagnostics
 from tests.unit.test_commands import commands  # noqa: F401 - fixture
 
 PASSWORD = "s3cr3t-pw"

@@ -16,6 +16,7 @@ from types import ModuleType
 
 import pytest
 
+from chargenet.composition.payments import PaymentServices
 from chargenet.domain.payments import (
     CheckoutFacts,
     CheckoutMethod,
@@ -23,7 +24,6 @@ from chargenet.domain.payments import (
     PaymentState,
     Reason,
 )
-from chargenet.payments_composition import PaymentServices
 from chargenet_local.alarms import AlarmEvaluator, create_alarms_and_dashboards
 from chargenet_local.metrics import emf_metric_data, split_emf
 from chargenet_local.template import STACK_NAME

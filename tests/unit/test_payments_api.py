@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import pytest
 
 from chargenet.adapters.stripe_gateway import StripeWebhookVerifier
+from chargenet.composition.payments import PaymentServices
 from chargenet.domain.payments import CheckoutMethod
-from chargenet.payments_composition import PaymentServices
 from tests.payment_fakes import PaymentWorld
 from tests.unit.test_payments_webhooks import SECRET, checkout_completed, sign
 

@@ -24,8 +24,7 @@ from chargenet.domain.payments import (
     Reason,
 )
 from chargenet.domain.sessions import EventKind, SessionEvent
-from chargenet.services.payment_monitor import StopOutcome
-from chargenet.services.payments import CaptureOutcome, CheckoutRefused
+from chargenet.services.payments import CaptureOutcome, CheckoutRefused, StopOutcome
 from tests.payment_fakes import T0, PaymentWorld
 
 S = PaymentState

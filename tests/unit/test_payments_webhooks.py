@@ -11,7 +11,7 @@ import pytest
 
 from chargenet.adapters.stripe_gateway import StripeWebhookVerifier
 from chargenet.domain.payments import PaymentProviderUnavailable, PaymentState, WebhookRejected
-from chargenet.services.payment_webhooks import WebhookOutcome
+from chargenet.services.payments import WebhookOutcome
 from tests.payment_fakes import PaymentWorld
 
 SECRET = "whsec_test_0123456789abcdef"

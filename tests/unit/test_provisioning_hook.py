@@ -274,7 +274,7 @@ def hook(monkeypatch, allow_list):
     sys.path.insert(0, str(HOOK_DIR))
     try:
         module = importlib.import_module("app")
-        monkeypatch.setattr(module, "allow_list", allow_list)
+        monkeypatch.setattr(module, "allow_list", lambda: allow_list)
         yield module
     finally:
         sys.path.remove(str(HOOK_DIR))

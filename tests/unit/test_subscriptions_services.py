@@ -10,7 +10,7 @@ import pytest
 from chargenet.domain.models import TagStatus
 from chargenet.domain.payments import PaymentProviderError, PaymentProviderUnavailable
 from chargenet.domain.subscriptions import InvoiceState, Plan, SubscriberState, SubscriptionError, period
-from chargenet.services.payment_webhooks import ProviderWebhooks, WebhookOutcome
+from chargenet.services.payments import ProviderWebhooks, WebhookOutcome
 from chargenet.services.subscriptions import UsageOutcome
 from tests.payment_fakes import InMemoryProcessedEvents
 from tests.subscription_fakes import SubscriptionWorld, TrustingVerifier, unavailable

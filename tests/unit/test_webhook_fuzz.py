@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chargenet.adapters.stripe_gateway import StripeWebhookVerifier
-from chargenet.services.payment_webhooks import ACTED_ON, ProviderWebhooks
+from chargenet.services.payments import ACTED_ON, ProviderWebhooks
 from tests.payment_fakes import PaymentWorld
 from tests.unit.test_payments_api import api, call  # noqa: F401  (the module fixture)
 from tests.unit.test_payments_webhooks import SECRET, checkout_completed, event, sign

@@ -8,14 +8,16 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
-from pynamodb.models import Model
 
-from chargenet.adapters.dynamodb import conditional_failed, table_meta
+from chargenet.adapters.dynamodb import conditional_failed
+from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.billing import BillingRecord
+from chargenet.ports.billing import CdrStore
 
 
-class CdrItem(Model):
-    Meta = table_meta("CDRS_TABLE", "CdrsTable")
+class CdrItem(TableModel):
+    Meta = table_meta("cdrs")
 
     cdr_id = UnicodeAttribute(hash_key=True)
     session_id = UnicodeAttribute()
@@ -49,9 +51,8 @@ class CdrItem(Model):
         )
 
 
-class DynamoCdrStore:
-    """Implements chargenet.services.billing.CdrStore."""
-
+@raises_store_unavailable
+class DynamoCdrStore(CdrStore):
     def create(self, record: BillingRecord) -> bool:
         """Write the record once; False when it exists (a session's CDR, or a CDR's credit)."""
         fields: dict[str, Any] = record.model_dump(exclude={"ocpi", "total_excl_vat", "total_incl_vat"})

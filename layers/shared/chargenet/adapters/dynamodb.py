@@ -1,15 +1,16 @@
 """DynamoDB adapters (pynamodb): the charger registry and the backend's pending calls.
 
-Table names come from the function's environment (template.yaml sets them), read when
-this module is imported, as Lambda and the local runtime both set them before that.
+Table names are bound by the composition (chargenet.adapters.tables), never read at import.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
 from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -19,11 +20,19 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
+from chargenet.adapters.history_dynamodb import DynamoHistory
+from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PendingCall, PresenceEvent
 from chargenet.domain.time_zones import site_clock, time_zone_name
+from chargenet.ports.faults import Fleet
+from chargenet.ports.messaging import PendingCalls
+from chargenet.ports.registry import ChargerRegistry
 
 CHARGER_SK = "charger"
 CONNECTOR_SK_PREFIX = "connector#"
@@ -38,16 +47,6 @@ def conditional_failed(error: Exception) -> bool:
     return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def table_meta(table_env_var: str, local_name: str) -> type:
-    """pynamodb's Meta: the table the template created (its logical id on the local stack)."""
-
-    class Meta:
-        table_name = os.environ.get(table_env_var, local_name)
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-
-    return Meta
-
-
 def deployment_time_zone() -> str:
     """The template's DefaultTimeZone: the zone of sites that set none, and of sessions recorded before
     sites had zones."""
@@ -58,7 +57,7 @@ def _connector_sk(connector_id: int) -> str:
     return f"{CONNECTOR_SK_PREFIX}{connector_id}"
 
 
-def conditional_update(item: Model, actions: list, condition: object) -> bool:
+def conditional_update(item: Model, actions: list[Action], condition: Condition | None) -> bool:
     """An update that loses to newer data: False (not an error) when the condition fails."""
     try:
         item.update(actions=actions, condition=condition)
@@ -69,8 +68,8 @@ def conditional_update(item: Model, actions: list, condition: object) -> bool:
     return True
 
 
-class _ChargersTable(Model):
-    Meta = table_meta("CHARGERS_TABLE", "ChargersTable")
+class _ChargersTable(TableModel):
+    Meta = table_meta("chargers")
 
     charger_id = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -133,9 +132,8 @@ class ConnectorItem(_ChargersTable):
         return ConnectorStatus(**fields, connector_id=int(self.connector_id))
 
 
-class DynamoChargerRegistry:
-    """Implements chargenet.domain.ports.ChargerRegistry."""
-
+@raises_store_unavailable
+class DynamoChargerRegistry(ChargerRegistry, Fleet):
     def get(self, charger_id: str) -> Charger | None:
         try:
             return ChargerItem.get(charger_id, CHARGER_SK, consistent_read=True).to_domain()
@@ -239,7 +237,10 @@ class DynamoChargerRegistry:
 
     def record_revocation(self, charger_id: str, at: datetime, reason: str | None) -> None:
         ChargerItem(charger_id, CHARGER_SK).update(
-            actions=[ChargerItem.revoked_at.set(at), ChargerItem.revocation_reason.set(reason)],
+            actions=[
+                ChargerItem.revoked_at.set(at),
+                ChargerItem.revocation_reason.set(reason),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
+            ],
             condition=ChargerItem.charger_id.exists(),
         )
 
@@ -253,9 +254,6 @@ class DynamoChargerRegistry:
         )
 
     def record_connector_status(self, status: ConnectorStatus) -> bool:
-        # Imported here: the history adapter builds on this module's table_meta.
-        from chargenet.adapters.history_dynamodb import DynamoHistory
-
         # Every status joins the history, older ones too (they are part of the timeline), and
         # before the latest is stored, so no latest status ever lacks its history entry.
         DynamoHistory().record_status(status)
@@ -267,7 +265,7 @@ class DynamoChargerRegistry:
             item, [*actions, ConnectorItem.connector_id.set(status.connector_id)], newer
         )
 
-    def connectors(self, charger_id: str) -> list[ConnectorStatus]:
+    def connectors(self, charger_id: str) -> builtins.list[ConnectorStatus]:
         items = ConnectorItem.query(charger_id, ConnectorItem.sk.startswith(CONNECTOR_SK_PREFIX))
         statuses = (item.to_domain() for item in items if item.status is not None)
         return sorted(statuses, key=lambda c: c.connector_id)
@@ -275,7 +273,7 @@ class DynamoChargerRegistry:
     def link_session(self, charger_id: str, connector_id: int, session_id: str, at: datetime) -> None:
         item = ConnectorItem(charger_id, _connector_sk(connector_id))
         later = ConnectorItem.session_linked_at.does_not_exist() | (ConnectorItem.session_linked_at <= at)
-        actions = [
+        actions: list[Action] = [
             ConnectorItem.connector_id.set(connector_id),
             ConnectorItem.session_id.set(session_id),
             ConnectorItem.session_linked_at.set(at),
@@ -289,7 +287,7 @@ class DynamoChargerRegistry:
     def record_register(self, charger_id: str, connector_id: int, energy_wh: int, at: datetime) -> None:
         item = ConnectorItem(charger_id, _connector_sk(connector_id))
         later = ConnectorItem.last_register_at.does_not_exist() | (ConnectorItem.last_register_at <= at)
-        actions = [
+        actions: list[Action] = [
             ConnectorItem.connector_id.set(connector_id),
             ConnectorItem.last_register_wh.set(energy_wh),
             ConnectorItem.last_register_at.set(at),
@@ -315,14 +313,14 @@ class DynamoChargerRegistry:
                 ChargerItem.online.set(event.event_type == "connected"),
                 ChargerItem.presence_version.set(event.version_number),
                 ChargerItem.presence_changed_at.set(from_epoch_ms(event.timestamp)),
-                ChargerItem.disconnect_reason.set(event.disconnect_reason),
+                ChargerItem.disconnect_reason.set(event.disconnect_reason),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
             ],
             ChargerItem.charger_id.exists() & (ChargerItem.presence_version < event.version_number),
         )
 
 
-class PendingCallItem(Model):
-    Meta = table_meta("PENDING_CALLS_TABLE", "PendingCallsTable")
+class PendingCallItem(TableModel):
+    Meta = table_meta("pending_calls")
 
     charger_id = UnicodeAttribute(hash_key=True)
     message_id = UnicodeAttribute(range_key=True)
@@ -334,10 +332,11 @@ class PendingCallItem(Model):
     expires_at = NumberAttribute()
 
 
-class DynamoPendingCalls:
-    """Implements chargenet.domain.ports.PendingCalls."""
-
-    def add(self, charger_id: str, message_id: str, action: str, payload: dict, at: datetime) -> None:
+@raises_store_unavailable
+class DynamoPendingCalls(PendingCalls):
+    def add(
+        self, charger_id: str, message_id: str, action: str, payload: dict[str, Any], at: datetime
+    ) -> None:
         PendingCallItem(
             charger_id,
             message_id,
@@ -363,7 +362,7 @@ class DynamoPendingCalls:
         calls = (_pending_call(item) for item in PendingCallItem.query(charger_id, consistent_read=True))
         return sorted(calls, key=lambda c: c.sent_at)
 
-    def resolve(self, charger_id: str, message_id: str, outcome: dict, at: datetime) -> bool:
+    def resolve(self, charger_id: str, message_id: str, outcome: dict[str, Any], at: datetime) -> bool:
         return conditional_update(
             PendingCallItem(charger_id, message_id),
             [PendingCallItem.answered_at.set(at), PendingCallItem.outcome.set(json.dumps(outcome))],

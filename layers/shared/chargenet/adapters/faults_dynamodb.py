@@ -11,18 +11,19 @@ from pynamodb.attributes import UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chargenet.adapters.dynamodb import table_meta
 from chargenet.adapters.history_dynamodb import episode_item
+from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.alerts import AlertDecision, AlertKind, AlertRecord
 from chargenet.domain.faults import Fault, FaultState
+from chargenet.ports.faults import AlertPublisher, FaultStore
 
 UNPUBLISHED_FLAG = '"published": false'  # as json.dumps writes it in the alerts attribute
 
 
-class FaultsByCharger(GlobalSecondaryIndex):
+class FaultsByCharger(GlobalSecondaryIndex["FaultItem"]):
     class Meta:
         index_name = "by-charger"
         projection = AllProjection()
@@ -30,8 +31,8 @@ class FaultsByCharger(GlobalSecondaryIndex):
     charger_id = UnicodeAttribute(hash_key=True)
 
 
-class FaultItem(Model):
-    Meta = table_meta("FAULTS_TABLE", "FaultsTable")
+class FaultItem(TableModel):
+    Meta = table_meta("faults")
     by_charger = FaultsByCharger()
 
     fault_id = UnicodeAttribute(hash_key=True)
@@ -47,9 +48,8 @@ class FaultItem(Model):
         ]
 
 
-class DynamoFaultStore:
-    """Implements chargenet.services.fault_tracking.FaultStore."""
-
+@raises_store_unavailable
+class DynamoFaultStore(FaultStore):
     def get(self, fault_id: str) -> tuple[Fault, list[AlertRecord]] | None:
         try:
             return FaultItem.get(fault_id, consistent_read=True).to_domain()
@@ -127,9 +127,8 @@ def _alerts_json(alerts: list[AlertRecord]) -> str:
     )
 
 
-class SnsAlertPublisher:
-    """Implements chargenet.services.fault_tracking.AlertPublisher."""
-
+@raises_store_unavailable
+class SnsAlertPublisher(AlertPublisher):
     @cached_property
     def _sns(self) -> Any:
         import boto3  # only when the first alert goes out

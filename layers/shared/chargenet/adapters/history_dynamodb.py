@@ -16,9 +16,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
 
-from chargenet.adapters.dynamodb import table_meta
+from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.domain.faults import Fault
 from chargenet.domain.models import ConnectorStatus
 from chargenet.domain.uptime import StatusPoint
@@ -40,8 +39,8 @@ def episode_key(fault_id: str, episode: int) -> str:
     return f"{EPISODE_PREFIX}{fault_id}#{episode:06d}"
 
 
-class _HistoryTable(Model):
-    Meta = table_meta("HISTORY_TABLE", "HistoryTable")
+class _HistoryTable(TableModel):
+    Meta = table_meta("history")
 
     charger_id = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

@@ -12,14 +12,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chargenet.ports.messaging import Deduplicator
+
 # MQTT and IoT redeliveries arrive within seconds; a charger's offline queue is
 # flushed right after it reconnects. Fifteen minutes covers both.
 REPLY_RETENTION_S = 15 * 60
 
 
-class PowertoolsDeduplicator:
-    """Implements chargenet.services.ingest.Deduplicator."""
-
+class PowertoolsDeduplicator(Deduplicator):
     def __init__(self, table_name: str, expires_after_s: int = REPLY_RETENTION_S) -> None:
         self._store = DynamoDBPersistenceLayer(table_name=table_name)
         self._config = IdempotencyConfig(expires_after_seconds=expires_after_s)
@@ -28,11 +28,14 @@ class PowertoolsDeduplicator:
         self._config.register_lambda_context(context)
 
     def once(self, key: str, compute: Callable[[], str]) -> str | None:
-        @idempotent_function(data_keyword_argument="key", persistence_store=self._store, config=self._config)
         def apply(key: str) -> str:
             return compute()
 
+        # The decorator, applied by hand: powertools types what it returns as Any.
+        once_only: Callable[..., str] = idempotent_function(
+            apply, data_keyword_argument="key", persistence_store=self._store, config=self._config
+        )
         try:
-            return apply(key=key)
+            return once_only(key=key)
         except IdempotencyAlreadyInProgressError:
             return None

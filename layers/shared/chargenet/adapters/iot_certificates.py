@@ -1,5 +1,5 @@
 """Charger certificates in IoT Core's registry (locally: moto, signing with the local CA, see
-chargenet_local.moto_iot). Implements chargenet.domain.certificates.CertificateAuthority."""
+chargenet_local.moto_iot)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import os
 from functools import cached_property
 from typing import Any
 
+from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.certificates import CertificateStatus, ChargerCertificate
+from chargenet.ports.certificates import CertificateAuthority
 
 
-class IotCertificateAuthority:
+@raises_store_unavailable
+class IotCertificateAuthority(CertificateAuthority):
     def __init__(self, charger_policy: str | None = None) -> None:
         # The template's ChargerPolicy: what lets a certificate connect as its thing, and only that.
         self._charger_policy = charger_policy or os.environ["CHARGER_POLICY_NAME"]

@@ -5,14 +5,16 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from chargenet.adapters.unavailable import raises_store_unavailable
+from chargenet.ports.messaging import ChargerChannel
+
 
 def reply_topic(charger_id: str) -> str:
     return f"chargers/{charger_id}/out"
 
 
-class IotDataChannel:
-    """Implements chargenet.domain.ports.ChargerChannel."""
-
+@raises_store_unavailable
+class IotDataChannel(ChargerChannel):
     @cached_property
     def _client(self) -> Any:
         import boto3  # only when the first frame goes out: keeps cold start lean

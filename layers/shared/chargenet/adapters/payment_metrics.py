@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 
 from chargenet.domain.payments import Payment
+from chargenet.services.payments.ports import PaymentAlarm
 
 NAMESPACE = "chargenet"
 METRIC = "PaymentFailures"
 
 
-class EmfPaymentAlarm:
+class EmfPaymentAlarm(PaymentAlarm):
     """Implements chargenet.services.payments.PaymentAlarm."""
 
     def __init__(self, emit: Callable[[str], None] = print) -> None:

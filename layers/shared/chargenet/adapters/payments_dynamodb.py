@@ -12,16 +12,19 @@ from datetime import datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chargenet.adapters.dynamodb import conditional_failed, table_meta
+from chargenet.adapters.dynamodb import conditional_failed
+from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.domain.payments import Payment, PaymentState
+from chargenet.services.payments.ports import PaymentStore, ProcessedEvents
 
 EVENT_MEMORY = timedelta(days=7)  # Stripe retries a webhook for up to 3 days
 
 
-class _ByToken(GlobalSecondaryIndex):
+class _ByToken(GlobalSecondaryIndex["PaymentItem"]):
     class Meta:
         index_name = "by-token"
         projection = KeysOnlyProjection()
@@ -29,7 +32,7 @@ class _ByToken(GlobalSecondaryIndex):
     token_digest = UnicodeAttribute(hash_key=True)
 
 
-class _ByTag(GlobalSecondaryIndex):
+class _ByTag(GlobalSecondaryIndex["PaymentItem"]):
     class Meta:
         index_name = "by-tag"
         projection = KeysOnlyProjection()
@@ -37,7 +40,7 @@ class _ByTag(GlobalSecondaryIndex):
     id_tag = UnicodeAttribute(hash_key=True)
 
 
-class _ByState(GlobalSecondaryIndex):
+class _ByState(GlobalSecondaryIndex["PaymentItem"]):
     class Meta:
         index_name = "by-state"
         projection = AllProjection()
@@ -46,8 +49,8 @@ class _ByState(GlobalSecondaryIndex):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class PaymentItem(Model):
-    Meta = table_meta("PAYMENTS_TABLE", "PaymentsTable")
+class PaymentItem(TableModel):
+    Meta = table_meta("payments")
     by_token = _ByToken()
     by_tag = _ByTag()
     by_state = _ByState()
@@ -80,19 +83,19 @@ class PaymentItem(Model):
 SLOT_PREFIX = "checkout-slot#"
 
 
-class CheckoutSlotItem(Model):
+class CheckoutSlotItem(TableModel):
     """One of a connector's checkout slots, kept in the payments table: a conditional put takes it
     atomically, whatever the concurrency. It has none of the indexed attributes, so no index (and
     no listing of payments) ever sees it; a connector has at most `slots` of them, reused."""
 
-    Meta = table_meta("PAYMENTS_TABLE", "PaymentsTable")
+    Meta = table_meta("payments")
 
     payment_id = UnicodeAttribute(hash_key=True)  # SLOT_PREFIX + "<charger>#<connector>#<n>"
     held_by = UnicodeAttribute()  # the payment whose checkout holds it
     held_until = NumberAttribute()  # epoch seconds: the checkout's expiry
 
 
-class DynamoPaymentStore:
+class DynamoPaymentStore(PaymentStore):
     """Implements chargenet.services.payments.PaymentStore."""
 
     def create(self, payment: Payment) -> bool:
@@ -146,7 +149,7 @@ class DynamoPaymentStore:
         return False
 
 
-def _put(item: Model, condition: object) -> bool:
+def _put(item: Model, condition: Condition | None) -> bool:
     try:
         item.save(condition=condition)
     except PutError as error:
@@ -156,16 +159,16 @@ def _put(item: Model, condition: object) -> bool:
     return True
 
 
-class ProcessedEventItem(Model):
-    Meta = table_meta("PAYMENT_EVENTS_TABLE", "PaymentEventsTable")
+class ProcessedEventItem(TableModel):
+    Meta = table_meta("payment_events")
 
     event_id = UnicodeAttribute(hash_key=True)
     processed_at = UTCDateTimeAttribute()
     expires_at = NumberAttribute()  # TTL
 
 
-class DynamoProcessedEvents:
-    """Implements chargenet.services.payment_webhooks.ProcessedEvents."""
+class DynamoProcessedEvents(ProcessedEvents):
+    """Implements chargenet.services.payments.ports.ProcessedEvents."""
 
     def seen(self, event_id: str) -> bool:
         try:

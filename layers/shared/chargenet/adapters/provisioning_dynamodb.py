@@ -12,15 +12,17 @@ from datetime import datetime
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chargenet.adapters.dynamodb import CHARGER_SK, ChargerItem, conditional_failed, table_meta
+from chargenet.adapters.dynamodb import CHARGER_SK, ChargerItem, conditional_failed
+from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.provisioning import AllowedSerial, Claim
+from chargenet.ports.provisioning import AllowList
 
 
-class AllowedSerialItem(Model):
-    Meta = table_meta("PROVISIONING_ALLOWLIST_TABLE", "ProvisioningAllowListTable")
+class AllowedSerialItem(TableModel):
+    Meta = table_meta("provisioning_allowlist")
 
     serial_number = UnicodeAttribute(hash_key=True)
     site_id = UnicodeAttribute(default="")
@@ -48,9 +50,8 @@ class ClaimedChargerItem(ChargerItem):
     claimed_key = UnicodeAttribute(null=True)
 
 
-class DynamoAllowList:
-    """Implements chargenet.domain.provisioning.AllowList."""
-
+@raises_store_unavailable
+class DynamoAllowList(AllowList):
     def get(self, serial_number: str) -> AllowedSerial | None:
         try:
             return AllowedSerialItem.get(serial_number, consistent_read=True).to_domain()

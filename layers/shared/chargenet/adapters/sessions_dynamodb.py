@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import (
     ListAttribute,
@@ -13,24 +15,28 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from chargenet.adapters.dynamodb import (
     conditional_failed,
     conditional_update,
     deployment_time_zone,
-    table_meta,
 )
+from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.models import SessionRecord
 from chargenet.domain.sessions import SessionEvent, SessionFacts, SessionState
+from chargenet.ports.billing import BillableSessions
+from chargenet.ports.faults import ActiveSessions
+from chargenet.ports.sessions import StoppedSessions
 
 TRANSACTION_COUNTER_KEY = "counter#transaction"
 # Billing made the record final; a late message must not reopen it (corrections are credit records).
 FINAL_STATES = ("billed", SessionState.VOIDED.value)
 
 
-class SessionsByState(GlobalSecondaryIndex):
+class SessionsByState(GlobalSecondaryIndex["SessionItem"]):
     class Meta:
         index_name = "by-state"
         projection = AllProjection()
@@ -39,8 +45,8 @@ class SessionsByState(GlobalSecondaryIndex):
     started_at = UTCDateTimeAttribute(range_key=True)
 
 
-class SessionItem(Model):
-    Meta = table_meta("SESSIONS_TABLE", "SessionsTable")
+class SessionItem(TableModel):
+    Meta = table_meta("sessions")
     by_state = SessionsByState()
 
     session_id = UnicodeAttribute(hash_key=True)
@@ -74,18 +80,18 @@ class SessionItem(Model):
         return SessionRecord.model_validate(values)
 
 
-class SessionEventItem(Model):
-    Meta = table_meta("SESSION_EVENTS_TABLE", "SessionEventsTable")
+class SessionEventItem(TableModel):
+    Meta = table_meta("session_events")
 
     session_id = UnicodeAttribute(hash_key=True)
     event_key = UnicodeAttribute(range_key=True)
     body = UnicodeAttribute()
 
 
-class TransactionKeyItem(Model):
+class TransactionKeyItem(TableModel):
     """The transaction id counter and one item per StartTransaction seen (its start key)."""
 
-    Meta = table_meta("TRANSACTION_KEYS_TABLE", "TransactionKeysTable")
+    Meta = table_meta("transaction_keys")
 
     key = UnicodeAttribute(hash_key=True)
     transaction_id = NumberAttribute(null=True)
@@ -94,9 +100,8 @@ class TransactionKeyItem(Model):
     received_at = UTCDateTimeAttribute(null=True)
 
 
-class DynamoSessionStore:
-    """Implements chargenet.domain.ports.SessionStore."""
-
+@raises_store_unavailable
+class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions):
     def allocate_transaction(self, start_key: str) -> int:
         key = f"start#{start_key}"
         existing = self._transaction_of(key)
@@ -131,12 +136,12 @@ class DynamoSessionStore:
     def list(self) -> list[SessionRecord]:
         return sorted((item.to_domain() for item in SessionItem.scan()), key=lambda s: s.started_at)
 
-    def in_state(self, state: str) -> list[SessionRecord]:
+    def in_state(self, state: str) -> builtins.list[SessionRecord]:
         return [item.to_domain() for item in SessionItem.by_state.query(state)]
 
     def unfinished_on_connector(
         self, charger_id: str, connector_id: int, started_by: datetime
-    ) -> list[SessionRecord]:
+    ) -> builtins.list[SessionRecord]:
         on_connector = (SessionItem.charger_id == charger_id) & (SessionItem.connector_id == connector_id)
         return [
             item.to_domain()
@@ -160,22 +165,23 @@ class DynamoSessionStore:
         # Same event, same key, same body: writing it twice is harmless, so no condition.
         SessionEventItem(session_id, event.key, body=event.model_dump_json()).save()
 
-    def events(self, session_id: str) -> list[SessionEvent]:
+    def events(self, session_id: str) -> builtins.list[SessionEvent]:
         items = SessionEventItem.query(session_id, consistent_read=True)
         return [SessionEvent.model_validate_json(item.body) for item in items]
 
     def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
-        actions = [
+        actions: builtins.list[Action] = [
             SessionItem.state.set(facts.state.value),
             SessionItem.energy_wh.set(int(facts.energy_wh)),
             SessionItem.peak_power_w.set(int(facts.peak_power_w)),
             SessionItem.charging_seconds.set(int(facts.charging_seconds)),
             SessionItem.parking_seconds.set(int(facts.parking_seconds)),
-            SessionItem.stopped_at.set(facts.stopped_at),
-            SessionItem.freed_at.set(facts.freed_at),
-            SessionItem.stop_reason.set(facts.stop_reason),
-            SessionItem.review_reasons.set(facts.review_reasons),
-            SessionItem.last_reading_at.set(facts.last_reading_at),
+            SessionItem.stopped_at.set(facts.stopped_at),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
+            SessionItem.freed_at.set(facts.freed_at),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
+            SessionItem.stop_reason.set(facts.stop_reason),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
+            # pynamodb types a ListAttribute(of=UnicodeAttribute) as a list of attributes, not of str
+            SessionItem.review_reasons.set(facts.review_reasons),  # type: ignore[arg-type]
+            SessionItem.last_reading_at.set(facts.last_reading_at),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
             SessionItem.event_count.set(event_count),
         ]
         condition = (
@@ -192,7 +198,9 @@ class DynamoSessionStore:
             SessionItem.state == SessionState.COMPLETED.value,
         )
 
-    def record_orphan_stop(self, charger_id: str, transaction_id: int, payload: dict, at: datetime) -> None:
+    def record_orphan_stop(
+        self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
+    ) -> None:
         body = json.dumps(payload, sort_keys=True)
         TransactionKeyItem(
             f"orphan-stop#{charger_id}#{transaction_id}#{hashlib.sha256(body.encode()).hexdigest()[:16]}",
@@ -202,5 +210,5 @@ class DynamoSessionStore:
             received_at=at,
         ).save()
 
-    def orphan_stops(self) -> list[TransactionKeyItem]:
+    def orphan_stops(self) -> builtins.list[TransactionKeyItem]:
         return [item for item in TransactionKeyItem.scan() if item.key.startswith("orphan-stop#")]

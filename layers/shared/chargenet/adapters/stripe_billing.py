@@ -5,16 +5,18 @@ Same client, key handling and error mapping as the payment gateway (`StripeGatew
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chargenet.adapters.stripe_gateway import StripeGateway, _id_of, _mapped_errors
 from chargenet.domain.payments import CheckoutCreated, PaymentDeclined
 from chargenet.domain.subscriptions import InvoiceState, Line
+from chargenet.ports.subscriptions import BillingGateway
+
+if TYPE_CHECKING:
+    from stripe.params.checkout import SessionCreateParams
 
 
-class StripeBilling(StripeGateway):
-    """Implements chargenet.services.subscriptions.BillingGateway."""
-
+class StripeBilling(StripeGateway, BillingGateway):
     def create_customer(self, email: str, id_tag: str) -> str:
         with _mapped_errors():
             customer = self._client.v1.customers.create(
@@ -26,7 +28,8 @@ class StripeBilling(StripeGateway):
     def create_setup_checkout(
         self, customer_id: str, id_tag: str, currency: str, return_url: str
     ) -> CheckoutCreated:
-        params: dict[str, Any] = {
+        # stripe 16 (API 2026-10-28) no longer types payment_method_types on create; the API still takes it.
+        params: SessionCreateParams = {  # type: ignore[typeddict-unknown-key]
             "mode": "setup",
             "customer": customer_id,
             "currency": currency.lower(),

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import boto3
 
@@ -27,9 +27,12 @@ from chargenet.domain.payments import (
     Settlement,
     WebhookRejected,
 )
+from chargenet.services.payments.ports import PaymentGateway, WebhookVerifier
 
 if TYPE_CHECKING:
     from stripe import StripeClient
+    from stripe._base_address import BaseAddresses  # private module: StripeClient's own annotation
+    from stripe.params.checkout import SessionCreateParams, SessionCreateParamsPaymentIntentData
 
 WEBHOOK_TOLERANCE_S = 300  # SPEC section 6: older signatures are replays
 # A hung Stripe must fail the call well inside the shortest Lambda timeout that calls it (payments
@@ -38,7 +41,7 @@ STRIPE_TIMEOUT_S = 8.0
 
 
 def read_secret(secret_arn: str) -> str:
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    value: str = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     return value.strip()
 
 
@@ -52,7 +55,7 @@ def _checked(value: str, prefixes: tuple[str, ...], what: str) -> str:
     return value
 
 
-class StripeGateway:
+class StripeGateway(PaymentGateway):
     """Implements chargenet.services.payments.PaymentGateway."""
 
     def __init__(self, api_key: Callable[[], str], api_base: str | None = None) -> None:
@@ -61,7 +64,7 @@ class StripeGateway:
         self._stripe: StripeClient | None = None
 
     @classmethod
-    def from_environment(cls) -> StripeGateway:
+    def from_environment(cls) -> Self:  # StripeBilling too: its own class
         arn = os.environ["STRIPE_SECRET_ARN"]
         return cls(api_key=lambda: read_secret(arn), api_base=os.environ.get("STRIPE_API_BASE") or None)
 
@@ -71,7 +74,7 @@ class StripeGateway:
             import stripe
 
             key = _checked(self._api_key(), ("sk_", "rk_"), "Stripe API key")
-            base = {"api": self._api_base} if self._api_base else None
+            base: BaseAddresses | None = {"api": self._api_base} if self._api_base else None
             self._stripe = stripe.StripeClient(
                 key,
                 base_addresses=base,
@@ -142,15 +145,16 @@ class StripeGateway:
             )
 
 
-def _checkout_params(request: CheckoutRequest) -> dict[str, Any]:
-    intent_data: dict[str, Any] = {
+def _checkout_params(request: CheckoutRequest) -> SessionCreateParams:
+    intent_data: SessionCreateParamsPaymentIntentData = {
         "description": request.description,
         # Events about the intent (amount_capturable_updated, canceled) name the payment this way.
         "metadata": {"payment_id": request.payment_id},
     }
     if request.settlement is Settlement.HOLD:
         intent_data["capture_method"] = "manual"
-    return {
+    # stripe 16 (API 2026-10-28) no longer types payment_method_types on create; the API still takes it.
+    return {  # type: ignore[typeddict-unknown-key]
         "mode": "payment",
         "payment_method_types": list(request.method_types),
         "line_items": [
@@ -206,8 +210,8 @@ def _message(error: Exception) -> str:
     return f"{type(error).__name__}{f' ({code})' if code else ''}: {getattr(error, 'user_message', None) or error}"
 
 
-class StripeWebhookVerifier:
-    """Implements chargenet.services.payment_webhooks.WebhookVerifier with stripe's own check."""
+class StripeWebhookVerifier(WebhookVerifier):
+    """Implements chargenet.services.payments.ports.WebhookVerifier with stripe's own check."""
 
     def __init__(self, secret: Callable[[], str]) -> None:
         self._secret_source = secret

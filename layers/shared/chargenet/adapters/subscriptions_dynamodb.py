@@ -9,20 +9,22 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
-from pynamodb.models import Model
 
-from chargenet.adapters.dynamodb import conditional_failed, table_meta
+from chargenet.adapters.dynamodb import conditional_failed
+from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.tags_tariffs_dynamodb import TagItem
+from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.models import TagStatus, mask_tag
 from chargenet.domain.subscriptions import InvoiceRun, Plan, Subscriber
+from chargenet.ports.subscriptions import OperatorAlerts, SubscriberStore, TagGate
 
 PLAN, SUBSCRIBER, INVOICE = "plan", "subscriber", "invoice"
 
 
-class SubscriptionItem(Model):
+class SubscriptionItem(TableModel):
     """`plan#<id>`, `subscriber#<tag>`, `invoice#<tag>#<period>`: the domain object as JSON."""
 
-    Meta = table_meta("SUBSCRIBERS_TABLE", "SubscribersTable")
+    Meta = table_meta("subscribers")
 
     key = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute()
@@ -51,9 +53,8 @@ def _scan(kind: str) -> list[SubscriptionItem]:
     return list(SubscriptionItem.scan(SubscriptionItem.kind == kind))
 
 
-class DynamoSubscriberStore:
-    """Implements chargenet.services.subscriptions.SubscriberStore."""
-
+@raises_store_unavailable
+class DynamoSubscriberStore(SubscriberStore):
     def plan(self, plan_id: str) -> Plan | None:
         item = _get(f"{PLAN}#{plan_id}")
         return Plan.model_validate_json(item.body) if item else None
@@ -102,8 +103,9 @@ class DynamoSubscriberStore:
         )
 
 
-class DynamoTagGate:
-    """Implements chargenet.services.subscriptions.TagGate on the tag directory's table.
+@raises_store_unavailable
+class DynamoTagGate(TagGate):
+    """Subscribers' tags, in the tag directory's table.
 
     Only the status is updated afterwards: the tag's running sessions (`active_sessions`) stay."""
 
@@ -121,8 +123,9 @@ class DynamoTagGate:
         TagItem(id_tag).update(actions=[TagItem.status.set(status.value)])
 
 
-class SnsSubscriberAlerts:
-    """Implements chargenet.services.subscriptions.OperatorAlerts through the AlertsTopic.
+@raises_store_unavailable
+class SnsSubscriberAlerts(OperatorAlerts):
+    """Operator alerts through the AlertsTopic.
 
     An alert, not a fault: faults belong to chargers and connectors (episodes, uptime), a blocked
     subscriber to neither. The message attributes are the ones the alert inbox reads."""

@@ -7,16 +7,18 @@ from datetime import datetime
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import size
-from pynamodb.models import Model
 
-from chargenet.adapters.dynamodb import conditional_update, table_meta
+from chargenet.adapters.dynamodb import conditional_update
+from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.models import TagAuthorization, TagStatus
+from chargenet.ports.tags_tariffs import MemberTariffs, TagDirectory, TariffBook
 
 DEFAULT_SCOPE = "*"
 
 
-class TagItem(Model):
-    Meta = table_meta("TAGS_TABLE", "TagsTable")
+class TagItem(TableModel):
+    Meta = table_meta("tags")
 
     id_tag = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute(default=TagStatus.ACCEPTED.value)
@@ -25,9 +27,8 @@ class TagItem(Model):
     active_sessions = UnicodeSetAttribute(null=True)
 
 
-class DynamoTagDirectory:
-    """Implements chargenet.domain.ports.TagDirectory."""
-
+@raises_store_unavailable
+class DynamoTagDirectory(TagDirectory):
     def put(self, id_tag: str, status: TagStatus, max_concurrent: int, expires_at: datetime | None) -> None:
         TagItem(
             id_tag, status=status.value, max_concurrent_sessions=max_concurrent, expires_at=expires_at
@@ -66,11 +67,11 @@ class DynamoTagDirectory:
         return sorted(TagItem.scan(), key=lambda t: t.id_tag)
 
 
-class TariffItem(Model):
+class TariffItem(TableModel):
     """`tariff#<id>` holds an OCPI tariff; `assignment#<charger>#<connector>` points at one (`*` = any),
     `member#<tag>` at a subscriber's member tariff."""
 
-    Meta = table_meta("TARIFFS_TABLE", "TariffsTable")
+    Meta = table_meta("tariffs")
 
     key = UnicodeAttribute(hash_key=True)
     tariff_id = UnicodeAttribute()
@@ -82,9 +83,8 @@ def _assignment_key(charger_id: str, connector_id: int | str) -> str:
     return f"assignment#{charger_id}#{connector_id}"
 
 
-class DynamoTariffBook:
-    """Implements chargenet.domain.ports.TariffBook."""
-
+@raises_store_unavailable
+class DynamoTariffBook(TariffBook, MemberTariffs):
     def store(self, tariff_id: str, body: str, at: datetime) -> None:
         TariffItem(f"tariff#{tariff_id}", tariff_id=tariff_id, body=body, updated_at=at).save()
 
@@ -100,7 +100,11 @@ class DynamoTariffBook:
             return None
 
     def in_force(self, charger_id: str, connector_id: int) -> tuple[str, str] | None:
-        scopes = [(charger_id, connector_id), (charger_id, DEFAULT_SCOPE), (DEFAULT_SCOPE, DEFAULT_SCOPE)]
+        scopes: list[tuple[str, int | str]] = [
+            (charger_id, connector_id),
+            (charger_id, DEFAULT_SCOPE),
+            (DEFAULT_SCOPE, DEFAULT_SCOPE),
+        ]
         keys = [_assignment_key(*scope) for scope in scopes]
         assigned = {item.key: item.tariff_id for item in TariffItem.batch_get(keys)}
         for key in keys:

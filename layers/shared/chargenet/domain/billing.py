@@ -112,6 +112,8 @@ def billing_record(
     session: SessionRecord, facts: SessionFacts, tariff: Tariff, priced: PricedSession, now: datetime
 ) -> BillingRecord:
     assert facts.started_at is not None and facts.ended_at is not None
+    # price_session always states the total incl. VAT (unknown VAT bills incl. = excl.)
+    assert priced.total_cost.incl_vat is not None
     costs = priced.model_dump(mode="json", include=set(_COST_FIELDS))
     ocpi = {
         "country_code": tariff.country_code,

@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -60,20 +60,6 @@ class CertificateFacts:
     not_after: datetime
     # SHA-256 of the SubjectPublicKeyInfo: names the device's key whatever certificate carries it
     public_key_sha256: str
-
-
-class CertificateAuthority(Protocol):
-    """Signs and retires charger certificates (IoT Core's registry; locally the local CA in moto)."""
-
-    def issue(self, charger_id: str, csr_pem: str) -> ChargerCertificate:
-        """Sign the CSR, active, with the charger policy attached and the charger's thing attached."""
-        ...
-
-    def certificates_of(self, charger_id: str) -> list[ChargerCertificate]: ...
-
-    def retire(self, certificate_id: str) -> None:
-        """Deactivate (INACTIVE): the certificate no longer connects."""
-        ...
 
 
 def check_csr(csr_pem: str, charger_id: str) -> None:

@@ -298,7 +298,8 @@ def stuck_meter(
     energy = sorted((r for r in readings if r.energy_wh is not None), key=lambda r: r.at)
     if status != "Charging" or len(energy) < 2:
         return None
-    if energy[-1].energy_wh > energy[-2].energy_wh:
+    last_wh, before_wh = energy[-1].energy_wh, energy[-2].energy_wh
+    if last_wh is not None and before_wh is not None and last_wh > before_wh:
         return _resolution(charger_id, connector_id, FaultKind.METERING, STUCK_METER, energy[-1].at)
     run = _flat_drawing_run(energy)
     if len(run) - 1 < intervals or _expected_wh(run) < STUCK_MIN_EXPECTED_WH:
@@ -329,7 +330,7 @@ def _flat_drawing_run(energy: list[MeterReading]) -> list[MeterReading]:
 def _expected_wh(run: list[MeterReading]) -> Decimal:
     """Energy the lowest sampled power would have delivered over the run."""
     micros = (run[-1].at - run[0].at) // timedelta(microseconds=1)
-    lowest = min(r.power_w for r in run)
+    lowest = min(r.power_w for r in run if r.power_w is not None)  # a drawing run: all have power
     return lowest * Decimal(micros) / Decimal(3_600_000_000)
 
 

@@ -261,7 +261,7 @@ class PendingCall(BaseModel):
     charger_id: str
     message_id: str
     action: str
-    payload: dict
+    payload: dict[str, Any]
     sent_at: datetime
     answered_at: datetime | None = None
-    outcome: dict | None = None  # {"result": ...} | {"error": ...} | {"timeout": true}
+    outcome: dict[str, Any] | None = None  # {"result": ...} | {"error": ...} | {"timeout": true}

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
 
 # The template's parameter names (ProvisioningTemplate's body in template.yaml).
 SERIAL_PARAMETER = "SerialNumber"
@@ -69,24 +68,3 @@ def decide(entry: AllowedSerial | None, device_key: str, claim_certificate_id: s
     if entry.claimed_key == device_key:
         return ClaimVerdict.REPEATED
     return ClaimVerdict.CLAIMED_BY_ANOTHER
-
-
-class AllowList(Protocol):
-    def get(self, serial_number: str) -> AllowedSerial | None: ...
-
-    def claim(self, claim: Claim) -> bool:
-        """Mark the serial claimed by the key and register the charger, in one conditional write.
-
-        False when the serial was removed or claimed by another key meanwhile, or the charger id
-        is already in the registry without this claim; a repeat by the same key succeeds.
-        """
-        ...
-
-    def allow(self, serial_number: str, site_id: str, at: datetime, claim_certificate_id: str) -> bool:
-        """Allow the serial to claim once, with the batch's claim certificate `claim_certificate_id`.
-
-        False when the serial is on the list already (the entry is left as it is).
-        """
-        ...
-
-    def list(self) -> list[AllowedSerial]: ...

@@ -212,9 +212,9 @@ def _registers(
     if start and start.meter_start_wh is not None:
         points[start.at] = Decimal(start.meter_start_wh)
     for event in events:
-        is_energy = event.kind is EventKind.METER and event.reading and event.reading.energy_wh is not None
-        if is_energy and (start is None or event.at >= start.at):
-            points.setdefault(event.at, event.reading.energy_wh)
+        energy_wh = event.reading.energy_wh if event.kind is EventKind.METER and event.reading else None
+        if energy_wh is not None and (start is None or event.at >= start.at):
+            points.setdefault(event.at, energy_wh)
     if stop and stop.meter_stop_wh is not None:
         points[stop.at] = Decimal(stop.meter_stop_wh)
     return sorted(points.items())
@@ -231,8 +231,12 @@ def _anomalies(
         first = min(e.at for e in events)
         return [Anomaly(AnomalyCode.NO_START, "no StartTransaction for this transaction", first)]
     found = []
-    registers_known = stop and stop.meter_stop_wh is not None and start.meter_start_wh is not None
-    if registers_known and stop.meter_stop_wh < start.meter_start_wh:
+    if (
+        stop
+        and stop.meter_stop_wh is not None
+        and start.meter_start_wh is not None
+        and stop.meter_stop_wh < start.meter_start_wh
+    ):
         detail = f"stop register {stop.meter_stop_wh} Wh below start register {start.meter_start_wh} Wh"
         found.append(Anomaly(AnomalyCode.STOP_BELOW_START, detail, stop.at))
     previous = start.previous_register_wh

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from ocpp.messages import Call, CallError, CallResult, get_validator
@@ -51,7 +51,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 # identifier, an enum, a timestamp or a number, and is one line of printable characters.
 FREE_TEXT_FIELDS = frozenset({"info", "techInfo", "data", "csr"})
 
-Frame = Call | CallResult | CallError
+Frame: TypeAlias = Call | CallResult | CallError
 _FRAME_TYPES: dict[int, tuple[type[Frame], int]] = {2: (Call, 4), 3: (CallResult, 3), 4: (CallError, 5)}
 _ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 # A string token (escapes included) or a bracket: strings are skipped when counting depth.
@@ -345,6 +345,7 @@ def _code_for(error: SchemaValidationError) -> str:
 def _rule_of(error: SchemaValidationError) -> str:
     keyword = str(error.validator)
     if keyword in _SCHEMA_MESSAGES_WITHOUT_VALUES:
-        return error.message
+        message: str = error.message  # jsonschema ships no types
+        return message
     rule = _SCHEMA_RULES.get(keyword)
     return rule.format(error.validator_value) if rule else f"violates the schema's {keyword!r}"

@@ -1,10 +1,17 @@
-"""`@router.on(Action.X)` routing for CALLs from chargers, in the style of the `ocpp` package."""
+"""`@on(Action.X)` routing for CALLs from chargers, in the style of the `ocpp` package.
+
+A handler is a function marked with `@on(Action.X)`; marking registers nothing. A `Router` is
+built from an explicit list of modules (`Router.of_modules`): it collects every marked function
+defined in them and refuses a second handler for an action, so which actions are answered is
+decided in one place and never by which modules happen to have been imported.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from ocpp.v16.enums import Action
@@ -12,6 +19,8 @@ from ocpp.v16.enums import Action
 Ctx = TypeVar("Ctx")
 Payload = dict[str, Any]
 ActionHandler = Callable[[Ctx, Payload], Payload]
+_H = TypeVar("_H", bound=Callable[..., Payload])
+_MARK = "__ocpp_action__"
 
 
 class CallRefused(Exception):
@@ -39,24 +48,45 @@ class CallContext(Generic[Ctx]):
     principal: str | None = None
 
 
+def on(action: Action) -> Callable[[_H], _H]:
+    """Mark a function as the handler of `action` (as `ocpp.routing.on` marks a method)."""
+
+    def mark(handler: _H) -> _H:
+        setattr(handler, _MARK, action)
+        return handler
+
+    return mark
+
+
+def handlers_in(module: ModuleType) -> list[tuple[Action, Callable[..., Payload]]]:
+    """The marked functions defined in `module` (not those it imports), in definition order."""
+    return [
+        (getattr(value, _MARK), value)
+        for value in vars(module).values()
+        if callable(value) and hasattr(value, _MARK) and getattr(value, "__module__", None) == module.__name__
+    ]
+
+
 class Router(Generic[Ctx]):
-    def __init__(self) -> None:
-        self._routes: dict[str, Callable[[CallContext[Ctx], Payload], Payload]] = {}
+    def __init__(self, routes: dict[str, Callable[[CallContext[Ctx], Payload], Payload]]) -> None:
+        self._routes = dict(routes)
 
-    def on(
-        self, action: Action
-    ) -> Callable[
-        [Callable[[CallContext[Ctx], Payload], Payload]], Callable[[CallContext[Ctx], Payload], Payload]
-    ]:
-        def register(
-            handler: Callable[[CallContext[Ctx], Payload], Payload],
-        ) -> Callable[[CallContext[Ctx], Payload], Payload]:
-            if action.value in self._routes:
-                raise ValueError(f"{action.value} already has a handler")
-            self._routes[action.value] = handler
-            return handler
+    @classmethod
+    def of_modules(cls, modules: Iterable[ModuleType]) -> Router[Ctx]:
+        """A router with every handler of `modules`; a ValueError when two handle one action."""
+        routes: dict[str, Callable[[CallContext[Ctx], Payload], Payload]] = {}
+        for module in modules:
+            for action, handler in handlers_in(module):
+                if action.value in routes:
+                    raise ValueError(
+                        f"{action.value} already has a handler ({routes[action.value].__module__})"
+                    )
+                routes[action.value] = handler
+        return cls(routes)
 
-        return register
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset(self._routes)
 
     def handles(self, action: str) -> bool:
         return action in self._routes

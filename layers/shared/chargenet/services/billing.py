@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
-from chargenet.domain.billing import BillingRecord, billing_record, session_profile
-from chargenet.domain.models import SessionRecord
-from chargenet.domain.sessions import SessionEvent, SessionState, fold
+from chargenet.domain.billing import billing_record, session_profile
+from chargenet.domain.sessions import SessionState, fold
 from chargenet.domain.tariffs import load_tariff, price_session
+from chargenet.ports.billing import BillableSessions, CdrStore
 
 
 class BillingOutcome(StrEnum):
@@ -20,18 +19,6 @@ class BillingOutcome(StrEnum):
     ALREADY_BILLED = "already_billed"
     NOT_READY = "not_ready"  # the stream showed a state the session has since left
     NO_TARIFF = "no_tariff"
-
-
-class BillableSessions(Protocol):
-    def get(self, session_id: str) -> SessionRecord | None: ...
-
-    def events(self, session_id: str) -> list[SessionEvent]: ...
-
-    def mark_billed(self, session_id: str) -> bool: ...
-
-
-class CdrStore(Protocol):
-    def create(self, record: BillingRecord) -> bool: ...
 
 
 @dataclass(frozen=True)

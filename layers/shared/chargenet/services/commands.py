@@ -18,8 +18,9 @@ from ocpp.messages import MessageType
 
 from chargenet.domain.locations import redacted_location
 from chargenet.domain.models import PendingCall
-from chargenet.domain.ports import ChargerChannel, ChargerRegistry, PendingCalls
 from chargenet.ocpp import codec
+from chargenet.ports.messaging import ChargerChannel, PendingCalls
+from chargenet.ports.registry import ChargerRegistry
 
 # What the backend may ask of a charger (OCPP 1.6 Core, Remote Trigger, Firmware diagnostics).
 COMMANDS = frozenset(

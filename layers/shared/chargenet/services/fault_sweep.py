@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from chargenet.domain.alerts import AlertDecision
 from chargenet.domain.fault_rules import (
@@ -20,15 +19,8 @@ from chargenet.domain.fault_rules import (
 from chargenet.domain.faults import FaultKind, FaultResolution, FaultSignal, Severity
 from chargenet.domain.models import Charger, SessionRecord
 from chargenet.domain.sessions import SessionState
+from chargenet.ports.faults import ActiveSessions, Fleet
 from chargenet.services.fault_tracking import FaultTracker
-
-
-class Fleet(Protocol):
-    def list(self) -> list[Charger]: ...
-
-
-class ActiveSessions(Protocol):
-    def in_state(self, state: str) -> list[SessionRecord]: ...
 
 
 @dataclass(frozen=True)

@@ -6,42 +6,20 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from chargenet.domain.alerts import AlertDecision, AlertPolicy, AlertRecord, overdue, redelivery
 from chargenet.domain.fault_rules import from_status_notification
 from chargenet.domain.faults import Fault, FaultResolution, FaultSignal, FaultState, observe, resolve
 from chargenet.domain.models import ConnectorStatus
+from chargenet.ports.faults import AlertPublisher, FaultStore, StoredFault
 
 SAVE_ATTEMPTS = 5
 # An unpublished alert younger than this may still be on its way: the invocation that recorded it
 # can run for up to its function's timeout (template.yaml: FaultSweepFunction 60 s, the longest
 # of those that announce; OcppIngestFunction and PresenceFunction 10 s). Older, it crashed first.
 PUBLISH_GRACE = timedelta(minutes=2)
-StoredFault = tuple[Fault, list[AlertRecord]]  # a fault record and the alerts decided about it
 
 logger = logging.getLogger(__name__)
-
-
-class FaultStore(Protocol):
-    def get(self, fault_id: str) -> tuple[Fault, list[AlertRecord]] | None: ...
-
-    def of_charger(self, charger_id: str) -> list[tuple[Fault, list[AlertRecord]]]: ...
-
-    def save(self, fault: Fault, alerts: list[AlertRecord], previous: StoredFault | None) -> bool:
-        """Conditional on the record (fault and alerts) being as `previous` was read (None: not
-        stored yet); False on conflict. The alerts are part of it: two writers that both saw no
-        alert sent must not both page."""
-        ...
-
-    def watched(self) -> list[tuple[Fault, list[AlertRecord]]]:
-        """Faults the alert policy may still have something to say about: unresolved, flapping, or
-        with an alert not published yet (a resolved fault's last one included)."""
-        ...
-
-
-class AlertPublisher(Protocol):
-    def publish(self, decision: AlertDecision) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -10,43 +10,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 from ocpp.messages import Call, CallError, CallResult, MessageType
 from ocpp.v16.enums import Action
 from pydantic import BaseModel, Field, ValidationError
-from pynamodb.exceptions import PynamoDBException
 
-from chargenet.domain import certificate_calls, charger_calls, transaction_calls
-from chargenet.domain.certificates import CertificateAuthority
 from chargenet.domain.charger_ids import CHARGER_ID_PATTERN
 from chargenet.domain.clock import from_epoch_ms
-from chargenet.domain.ports import (
-    ChargerChannel,
-    ChargerRegistry,
-    FaultMonitor,
-    PendingCalls,
-    SessionStore,
-    TagDirectory,
-    TariffBook,
-)
-from chargenet.domain.routing import CallDeps, router
 from chargenet.ocpp import codec
 from chargenet.ocpp.router import CallContext, CallRefused
+from chargenet.ports.certificates import CertificateAuthority
+from chargenet.ports.errors import is_unavailable
+from chargenet.ports.faults import FaultMonitor
+from chargenet.ports.messaging import ChargerChannel, Deduplicator, PendingCalls
+from chargenet.ports.registry import ChargerRegistry
+from chargenet.ports.sessions import SessionStore
+from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
+from chargenet.services.ocpp.certificate_calls import certificate_signed_message_id
+from chargenet.services.ocpp.context import CallDeps
+from chargenet.services.ocpp.routes import router
 
-# The modules whose @router.on handlers answer charger CALLs.
-HANDLER_MODULES = (charger_calls, transaction_calls, certificate_calls)
 # Writing last_seen on every frame would double the write units for no gain.
 SEEN_WRITE_INTERVAL = timedelta(seconds=60)
-# What a handler raises is either the frame's fault or the infrastructure's. Infrastructure
-# errors propagate: the invocation fails and Lambda retries it (twice, then the dead-letter
-# queue), by when DynamoDB is usually back. Anything else is answered InternalError, because a
-# retry would fail the same way and the charger, left without a reply, would resend forever.
-# Input is bounded before a handler sees it (codec: size, depth, integers; models: timestamps,
-# readings), so DynamoDB never refuses it as data: a ClientError is an outage or throttling.
-INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError, PynamoDBException, OSError)
+# What a handler raises is either the frame's fault or the infrastructure's. The infrastructure's
+# (a port's StoreUnavailable, see ports.errors.is_unavailable) propagates: the invocation fails
+# and Lambda retries it (twice, then the dead-letter queue), by when DynamoDB is usually back.
+# Anything else is answered InternalError, because a retry would fail the same way and the
+# charger, left without a reply, would resend forever. Input is bounded before a handler sees it
+# (codec: size, depth, integers; models: timestamps, readings), so DynamoDB never refuses it as
+# data: a store that fails is an outage or throttling.
 
 # A child of the function's Powertools logger: its records carry the function's keys.
 logger = Logger(child=True)
@@ -75,15 +69,6 @@ class Outcome(StrEnum):
     UNKNOWN_CHARGER = "unknown_charger"
     CLIENT_MISMATCH = "client_mismatch"
     REVOKED = "revoked"  # a CALL answered SecurityError, anything else dropped unrecorded
-
-
-class Deduplicator(Protocol):
-    def once(self, key: str, compute: Callable[[], str]) -> str | None:
-        """Run `compute` once per key and return its stored result to every copy.
-
-        None means another copy with this key is being processed right now.
-        """
-        ...
 
 
 @dataclass(frozen=True)
@@ -164,7 +149,7 @@ class OcppIngest:
     def _deliver_signed_certificate(self, charger_id: str, sign_message_id: str) -> None:
         """CertificateSigned after the SignCertificate reply, as OCPP orders them; a repeated
         request gets it again until the charger has answered it."""
-        message_id = certificate_calls.certificate_signed_message_id(charger_id, sign_message_id)
+        message_id = certificate_signed_message_id(charger_id, sign_message_id)
         signed = self.pending.get(charger_id, message_id)
         if signed is not None and signed.outcome is None:
             self.channel.send(charger_id, codec.call(message_id, signed.action, signed.payload))
@@ -219,9 +204,9 @@ class OcppIngest:
                 field=field,
                 action=frame.action,
             ) from invalid
-        except INFRASTRUCTURE_ERRORS:
-            raise
         except Exception as failure:
+            if is_unavailable(failure):
+                raise
             _log_failure(charger_id, frame, failure)
             raise codec.FrameRejected(
                 frame.unique_id,
@@ -237,7 +222,7 @@ class OcppIngest:
         if action is None:
             return Outcome.RESULT_UNMATCHED
         if isinstance(frame, CallResult):
-            outcome: dict = {"result": frame.payload}
+            outcome: dict[str, Any] = {"result": frame.payload}
             try:
                 codec.validate(MessageType.CallResult, action, frame.payload, frame.unique_id)
             except codec.FrameRejected as invalid:

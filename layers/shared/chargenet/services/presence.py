@@ -5,7 +5,8 @@ from __future__ import annotations
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.faults import FaultKind, FaultResolution
 from chargenet.domain.models import PresenceEvent, PresenceEventType
-from chargenet.domain.ports import ChargerRegistry, FaultMonitor
+from chargenet.ports.faults import FaultMonitor
+from chargenet.ports.registry import ChargerRegistry
 
 
 def apply_presence(registry: ChargerRegistry, faults: FaultMonitor, event: PresenceEvent) -> bool:

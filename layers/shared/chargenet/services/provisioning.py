@@ -13,11 +13,11 @@ from chargenet.domain.provisioning import (
     NO_SITE,
     SERIAL_PARAMETER,
     SITE_PARAMETER,
-    AllowList,
     Claim,
     ClaimVerdict,
     decide,
 )
+from chargenet.ports.provisioning import AllowList
 
 
 class HookRequest(BaseModel):

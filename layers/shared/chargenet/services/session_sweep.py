@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from chargenet.domain.models import SessionRecord
-from chargenet.domain.ports import SessionStore
-from chargenet.domain.session_log import refresh
 from chargenet.domain.sessions import EventKind, SessionEvent, SessionState
-
-
-class StoppedSessions(SessionStore, Protocol):
-    def in_state(self, state: str) -> list[SessionRecord]: ...
+from chargenet.ports.sessions import StoppedSessions
+from chargenet.services.ocpp.session_log import refresh
 
 
 def close_idle_sessions(store: StoppedSessions, now: datetime, idle_limit: timedelta) -> list[str]:

@@ -148,6 +148,7 @@ def _shown(price: Price, currency: str) -> str:
     amount = price.incl_vat if price.incl_vat is not None else price.excl_vat
     places = minor_unit_exponent(currency)
     trimmed = amount.normalize()
-    if trimmed.as_tuple().exponent > -places:
+    exponent = trimmed.as_tuple().exponent  # an int: prices are finite (validated)
+    if isinstance(exponent, int) and exponent > -places:
         trimmed = amount.quantize(Decimal(1).scaleb(-places))
     return f"{trimmed:f}"

@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from chargenet.domain import money
 
@@ -244,7 +245,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
 
 
-def _reason(error: Any) -> str:
+def _reason(error: ErrorDetails) -> str:
     reason = error["msg"].removeprefix("Value error, ")
     given = error.get("input")
     if error["type"] != "missing" and isinstance(given, str | int | Decimal) and not isinstance(given, bool):

@@ -1,0 +1,104 @@
+"""Which DynamoDB table each pynamodb model reads and writes: bound by the composition, never at import.
+
+A model declares the table it lives in by key (`Meta = table_meta("chargers")`) and starts
+unbound. `chargenet.composition` reads the function's environment into `TableNames` when it
+builds the function's services and calls `bind_tables`, which sets `Meta.table_name` (and the
+region) on every model of those tables, including models whose module is imported later. A model
+used before that raises `TableNotBound` naming the table, instead of reaching DynamoDB with a
+table name nobody configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pynamodb.connection.table import TableConnection
+from pynamodb.models import MetaProtocol, Model
+
+DEFAULT_REGION = "us-east-1"
+
+
+class TableNames(BaseModel):
+    """The tables of the template, read by the variable each has in a function's environment.
+
+    A function's environment names only the tables it may touch (test_iam_policies): the others
+    stay None, and their models unbound.
+    """
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    chargers: str | None = Field(None, alias="CHARGERS_TABLE")
+    pending_calls: str | None = Field(None, alias="PENDING_CALLS_TABLE")
+    idempotency: str | None = Field(None, alias="IDEMPOTENCY_TABLE")
+    sessions: str | None = Field(None, alias="SESSIONS_TABLE")
+    session_events: str | None = Field(None, alias="SESSION_EVENTS_TABLE")
+    transaction_keys: str | None = Field(None, alias="TRANSACTION_KEYS_TABLE")
+    tags: str | None = Field(None, alias="TAGS_TABLE")
+    tariffs: str | None = Field(None, alias="TARIFFS_TABLE")
+    cdrs: str | None = Field(None, alias="CDRS_TABLE")
+    payments: str | None = Field(None, alias="PAYMENTS_TABLE")
+    payment_events: str | None = Field(None, alias="PAYMENT_EVENTS_TABLE")
+    subscribers: str | None = Field(None, alias="SUBSCRIBERS_TABLE")
+    faults: str | None = Field(None, alias="FAULTS_TABLE")
+    history: str | None = Field(None, alias="HISTORY_TABLE")
+    provisioning_allowlist: str | None = Field(None, alias="PROVISIONING_ALLOWLIST_TABLE")
+    # Lambda sets both; boto3 alone reads only AWS_DEFAULT_REGION.
+    region: str = Field(DEFAULT_REGION, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+
+
+class TableNotBound(RuntimeError):
+    """A model was used before the composition bound its table (chargenet.composition)."""
+
+
+_metas: list[type] = []
+_bound: TableNames | None = None
+
+
+def table_meta(table: str) -> MetaProtocol:
+    """pynamodb's Meta for a model of `table` (a TableNames field): unbound until `bind_tables`."""
+    if table not in TableNames.model_fields or table == "region":
+        raise ValueError(f"{table!r} is not a table of TableNames")
+
+    class Meta:
+        table_key = table
+        table_name: str | None = None
+        region: str | None = None
+
+    _apply(Meta, _bound)
+    _metas.append(Meta)
+    # The class itself is the Meta: pynamodb's metaclass gives it the rest of MetaProtocol when the
+    # model class is made. table_name is None until bound, which TableModel checks before any call.
+    return cast(MetaProtocol, Meta)
+
+
+def bind_tables(names: TableNames) -> None:
+    """Every model, of modules imported now or later, reads and writes the tables `names` gives."""
+    global _bound
+    _bound = names
+    for meta in _metas:
+        _apply(meta, names)
+
+
+def bound_tables() -> TableNames | None:
+    return _bound
+
+
+def _apply(meta: Any, names: TableNames | None) -> None:
+    meta.table_name = getattr(names, meta.table_key) if names else None
+    meta.region = names.region if names else None
+
+
+class TableModel(Model):
+    """A pynamodb Model whose table name is bound by the composition (its Meta from table_meta)."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        if getattr(cls.Meta, "table_name", None) is None:
+            table = getattr(cls.Meta, "table_key", "?")
+            raise TableNotBound(
+                f"{cls.__name__}: the {table!r} table has no name: the function's services are built "
+                "by chargenet.composition, which binds the table names of its environment "
+                f"({TableNames.model_fields[table].alias if table in TableNames.model_fields else table})"
+            )
+        return super()._get_connection()
