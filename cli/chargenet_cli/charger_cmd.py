@@ -7,8 +7,8 @@ import asyncio
 import sys
 from typing import Any
 
-from chargenet.domain.models import Charger, ConnectorStatus
 from chargenet.domain.time_zones import time_zone_name
+from chargenet.services.operator_api import charger_record
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.output import as_json, table
@@ -154,13 +154,6 @@ def _registry() -> Any:
     from chargenet.adapters.dynamodb import DynamoChargerRegistry
 
     return DynamoChargerRegistry()
-
-
-def charger_record(charger: Charger, connectors: list[ConnectorStatus]) -> dict[str, Any]:
-    return {
-        **charger.model_dump(mode="json"),
-        "connectors": [c.model_dump(mode="json", exclude={"charger_id"}) for c in connectors],
-    }
 
 
 def list_chargers(args: argparse.Namespace) -> str:

@@ -7,6 +7,8 @@ import argparse
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import as_json
 from chargenet_local.stack import (
+    FIRST_ADMIN,
+    FIRST_ADMIN_PASSWORD_FILE,
     StackNotRunning,
     StackState,
     default_home,
@@ -40,7 +42,19 @@ def local_up(args: argparse.Namespace) -> str:
         state = up(args.home or default_home(), template)
     except RuntimeError as exc:
         raise CliError(str(exc)) from exc
-    return as_json(endpoints(state)) if args.json else f"local stack running\n{_describe(state)}"
+    if args.json:
+        return as_json(endpoints(state))
+    return f"local stack running\n{_describe(state)}{_sign_in_hint(state)}"
+
+
+def _sign_in_hint(state: StackState) -> str:
+    """How the first operator signs in; the password stays in its file."""
+    if not state.operator_pool_id:
+        return ""
+    password_file = f"{state.home}/{FIRST_ADMIN_PASSWORD_FILE}"
+    return (
+        f"\noperators: sign in with `chargenet login --username {FIRST_ADMIN}` (password in {password_file})"
+    )
 
 
 def local_down(args: argparse.Namespace) -> str:
@@ -77,6 +91,9 @@ def endpoints(state: StackState) -> dict[str, object]:
         "stripe_api_base": state.stripe_api_base,
         "checkout": state.checkout_url,
         "localstripe": state.localstripe_url,
+        "operator_pool_id": state.operator_pool_id,
+        "operator_client_id": state.operator_client_id,
+        "operator_api": state.operator_api_url,
     }
 
 

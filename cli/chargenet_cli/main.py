@@ -17,6 +17,7 @@ from chargenet_cli import (
     firmware_cmd,
     health_cmd,
     local_cmd,
+    operator_cmd,
     payment_cmd,
     provisioning_cmd,
     report_cmd,
@@ -33,6 +34,12 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="chargenet", description="chargenet operator CLI")
     root.add_argument(
         "--home", type=Path, default=None, help="local stack folder (default: $CHARGENET_HOME or ./.local)"
+    )
+    root.add_argument(
+        "--stack",
+        default=None,
+        metavar="NAME",
+        help="operator commands (login, whoami, audit): this deployed CloudFormation stack, not the local one",
     )
     commands = root.add_subparsers(dest="command", required=True)
     local_cmd.register(commands)
@@ -52,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     payment_cmd.register(commands)
     cost_cmd.register(commands)
     provisioning_cmd.register(commands)
+    operator_cmd.register(commands)
     return root
 
 

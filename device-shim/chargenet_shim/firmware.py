@@ -36,6 +36,7 @@ from chargenet_firmware_format import (
     unpack,
     verify,
 )
+from chargenet_shim.redaction import failure, redacted_location
 
 LOG = logging.getLogger(__name__)
 
@@ -107,15 +108,18 @@ def retrieve_moment(value: str) -> dt.datetime:
 # ----------------------------------------------------------------- download
 async def download(location: str, attempts: int = 1, retry_interval_s: float = 0.0) -> bytes:
     """GET the package at `location`, up to `attempts` times."""
-    # The query of a pre-signed URL is a credential: it stays out of logs and errors.
-    shown = location.split("?")[0]
+    # A user name, password or pre-signed URL's query is a credential: it stays out of logs and
+    # errors (which become status details), and so does a failure's message, which quotes them.
+    shown = redacted_location(location)
     if urllib.parse.urlsplit(location).scheme not in ("http", "https"):
         raise DownloadError(f"{shown}: only http(s) locations are supported")
     for attempt in range(1, attempts + 1):
         try:
             return await asyncio.to_thread(_get, location)
         except (OSError, ValueError, http.client.HTTPException) as exc:
-            LOG.warning("firmware download from %s, attempt %d/%d failed: %s", shown, attempt, attempts, exc)
+            LOG.warning(
+                "firmware download from %s, attempt %d/%d failed: %s", shown, attempt, attempts, failure(exc)
+            )
         if attempt < attempts:
             await asyncio.sleep(retry_interval_s)
     raise DownloadError(f"{shown}: {attempts} download attempt(s) failed")

@@ -20,6 +20,10 @@ drop the charger's MQTT link for it. The gateway answers such a CALL with the ba
 CALLERROR and drops anything else with a log line; the charger stays connected. A WebSocket
 message over MAX_WEBSOCKET_MESSAGE_BYTES (2 MiB) is not read at all: websockets closes the
 connection with 1009 (message too big).
+
+A relayed GetDiagnostics or UpdateFirmware names a location that may carry credentials: whatever
+the gateway logs of a frame (websockets' DEBUG frame lines included) shows URLs only as
+chargenet_shim.redaction redacts them.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.limiter import Lockouts
 from chargenet_shim.link import ChargerLink, LinkError
 from chargenet_shim.ocpp_issuer import VENDOR_ID, OcppIssuer, RelayedCalls
+from chargenet_shim.redaction import redacting_logger
 from chargenet_shim.rotation import DEFAULT_CHECK_EVERY_S, DEFAULT_RENEW_BEFORE, renew_before_expiry
 
 LOG = logging.getLogger(__name__)
@@ -159,6 +164,8 @@ class Gateway:
             process_request=self._process_request,
             max_size=MAX_WEBSOCKET_MESSAGE_BYTES,
             ssl=_server_tls(self.config),
+            # websockets logs every frame at DEBUG: a relayed location's credentials never with it.
+            logger=redacting_logger("websockets.server"),
         )
         LOG.info(
             "OCPP gateway listening on %s:%d (profile %d)",

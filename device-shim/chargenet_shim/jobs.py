@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chargenet_firmware_format import precedence
 from chargenet_shim.firmware import INVALID_FIRMWARE_SIGNATURE, Report, core_notifications
 from chargenet_shim.link import LinkError, LinkState, OnMessage
+from chargenet_shim.redaction import redacted_text
 
 LOG = logging.getLogger(__name__)
 
@@ -284,5 +285,5 @@ def _firmware_job(document: Any) -> FirmwareJob:
 
 
 def _detail(text: str) -> str:
-    # A pre-signed URL's query is a credential: never in what goes to the cloud.
-    return text.split("?")[0][:STATUS_DETAIL_LENGTH]
+    # A URL's user name, password or pre-signed query is a credential: never in what goes to the cloud.
+    return redacted_text(text)[:STATUS_DETAIL_LENGTH]

@@ -442,8 +442,8 @@ def test_a_locations_credentials_reach_neither_the_log_nor_the_next_diagnostics_
                 await asyncio.sleep(0.01)
             await until(lambda: len(link.central.calls("CP-UNIT", "DiagnosticsStatusNotification")) == 4)
 
-    # The shim's own logs (the ocpp library's frame lines are its CLI's to silence: WARNING).
-    with caplog.at_level("DEBUG", logger="chargenet_shim"), upload_server() as server:
+    # Every logger: the shim's own and the ocpp library's frame lines (test_location_logs.py).
+    with caplog.at_level("DEBUG"), upload_server() as server:
         asyncio.run(scenario(server.url("log")))
         [(_, body)] = server.uploads
 

@@ -10,6 +10,10 @@ Like API Gateway's HTTP APIs, the function gets the path URL-decoded, in `rawPat
 Powertools' resolver routes on) and `pathParameters` alike: `/pay/CP-1/%C2%B2` arrives as
 `/pay/CP-1/²`, so the function's own input checks are tested on what the cloud sends. A body
 over API Gateway's 10 MB payload quota is refused 413 without invoking anything.
+
+A route whose event names a JWT authorizer (`Auth.Authorizer`, SAM `Auth.Authorizers.<name>.
+JwtConfiguration`) is checked first, as API Gateway does (`JwtAuthorizer`): no valid token, 401
+`{"message": "Unauthorized"}` and no invocation; a valid one, its claims in the event.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+import jwt
+
 from chargenet_local.httpserve import HttpServer, Request, Response, json_response
-from chargenet_local.template import ACCOUNT_ID, HttpRouteSpec
+from chargenet_local.template import ACCOUNT_ID, HttpRouteSpec, JwtAuthorizerSpec
 
 log = logging.getLogger("chargenet.local.api")
 
@@ -145,10 +151,131 @@ def to_response(result: Any) -> Response:
     return Response(int(result["statusCode"]), body, headers)
 
 
+# -------------------------------------------------------------------- JWT authorizer
+JWKS_CACHE_S = 7200  # API Gateway caches an issuer's public keys up to two hours
+_RSA_ALGORITHMS = ("RS256", "RS384", "RS512")  # API Gateway supports RSA-based algorithms only
+UNAUTHORIZED = {"message": "Unauthorized"}
+FORBIDDEN = {"message": "Forbidden"}
+
+
+class Unauthorized(Exception):
+    """The token is missing or fails a check; the message says which (never the token)."""
+
+
+class Forbidden(Exception):
+    """A valid token without any of the route's scopes."""
+
+
+def cloud_jwks_url(issuer: str) -> str:
+    """Where API Gateway reads an issuer's keys (OIDC discovery's jwks_uri; Cognito's form)."""
+    return issuer.rstrip("/") + "/.well-known/jwks.json"
+
+
+def claims_as_strings(claims: Mapping[str, Any]) -> dict[str, str]:
+    """Claims as API Gateway hands them to the function: every value a string, a list as one string
+    in brackets, space-separated (`cognito:groups` -> "[admin technician]")."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, list):
+            return "[" + " ".join(text(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return json.dumps(value, separators=(",", ":"))
+        return str(value)
+
+    return {name: text(value) for name, value in claims.items()}
+
+
+class JwtAuthorizer:
+    """API Gateway's HTTP API JWT authorizer, written by hand: moto does not run authorizers (its
+    API Gateway v2 only stores them), and no library emulates one. It follows AWS's documented
+    workflow (http-api-jwt-authorizer): the token from the identity source, alone or after
+    "Bearer "; RSA signature by the issuer's key named in the header's `kid` (keys cached); `iss`
+    equal to the configured issuer; `aud` in the audience, or `client_id` when there is no `aud`;
+    `exp` in the future, `nbf` and `iat` not; the route's scopes when it names some. One addition
+    for Cognito pools: `token_use` must be id or access (a refresh token is no bearer token).
+
+    `jwks_url` maps an issuer to where its keys are served: the issuer's own URL in the cloud,
+    moto's `<moto url>/<pool id>/.well-known/jwks.json` on the local stack.
+    """
+
+    def __init__(self, jwks_url: Callable[[str], str] = cloud_jwks_url) -> None:
+        self._jwks_url = jwks_url
+        self._clients: dict[str, jwt.PyJWKClient] = {}
+
+    def authorize(self, spec: JwtAuthorizerSpec, request: Request) -> dict[str, Any]:
+        """`requestContext.authorizer` for the event, or Unauthorized / Forbidden."""
+        token = self._token(spec, request)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"malformed token: {exc}") from None
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if algorithm not in _RSA_ALGORITHMS or not kid:
+            raise Unauthorized(f"token not RSA-signed with a kid (alg {algorithm})")
+        try:
+            key = self._client(spec.issuer).get_signing_key(str(kid))
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=[str(algorithm)],
+                issuer=spec.issuer,
+                options={"require": ["iss", "exp"], "verify_aud": False},
+            )
+        except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
+            raise Unauthorized(str(exc)) from None
+        self._check_claims(spec, claims)
+        scopes = str(claims.get("scope", claims.get("scp", ""))).split()
+        if spec.scopes and not set(spec.scopes) & set(scopes):
+            raise Forbidden(f"none of the route's scopes {list(spec.scopes)}")
+        return {"jwt": {"claims": claims_as_strings(claims), "scopes": scopes or None}}
+
+    @staticmethod
+    def _token(spec: JwtAuthorizerSpec, request: Request) -> str:
+        prefix = "$request.header."
+        if not spec.identity_source.startswith(prefix):
+            raise ValueError(f"identity source {spec.identity_source!r}: only a header runs locally")
+        value = request.header(spec.identity_source[len(prefix) :]).strip()
+        if value[:7].lower() == "bearer ":
+            value = value[7:].strip()
+        if not value:
+            raise Unauthorized("no token")
+        return value
+
+    @staticmethod
+    def _check_claims(spec: JwtAuthorizerSpec, claims: dict[str, Any]) -> None:
+        if "aud" in claims:  # API Gateway reads client_id only when there is no aud
+            audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        else:
+            audiences = [claims["client_id"]] if "client_id" in claims else []
+        if spec.audience and not set(map(str, audiences)) & set(spec.audience):
+            raise Unauthorized("audience (aud or client_id) not configured")
+        iat = claims.get("iat")
+        if isinstance(iat, (int, float)) and iat > time.time():
+            raise Unauthorized("issued in the future")
+        if claims.get("token_use", "id") not in ("id", "access"):
+            raise Unauthorized(f"token_use {claims.get('token_use')!r}")
+
+    def _client(self, issuer: str) -> jwt.PyJWKClient:
+        if issuer not in self._clients:
+            self._clients[issuer] = jwt.PyJWKClient(
+                self._jwks_url(issuer), cache_keys=True, lifespan=JWKS_CACHE_S, timeout=5
+            )
+        return self._clients[issuer]
+
+
 class ApiFront:
-    def __init__(self, routes: list[HttpRouteSpec], functions: Mapping[str, Invoke], port: int = 0) -> None:
+    def __init__(
+        self,
+        routes: list[HttpRouteSpec],
+        functions: Mapping[str, Invoke],
+        port: int = 0,
+        authorizer: JwtAuthorizer | None = None,
+    ) -> None:
         self._routes = [_compile(spec) for spec in routes]
         self._functions = functions
+        self._authorizer = authorizer or JwtAuthorizer()
         self._server = HttpServer(self.handle, port)
 
     @property
@@ -169,6 +296,15 @@ class ApiFront:
             return json_response(404, {"message": "Not Found"})
         spec, path_parameters = found
         event = build_event(spec, path_parameters, request, time.time())
+        if spec.authorizer is not None:
+            try:
+                event["requestContext"]["authorizer"] = self._authorizer.authorize(spec.authorizer, request)
+            except Unauthorized as exc:
+                log.info("%s: 401 (%s)", spec.route_key, exc)
+                return json_response(401, UNAUTHORIZED)
+            except Forbidden as exc:
+                log.info("%s: 403 (%s)", spec.route_key, exc)
+                return json_response(403, FORBIDDEN)
         try:
             result = self._functions[spec.function](event)
         except TimeoutError:  # the worker hung past the function's timeout

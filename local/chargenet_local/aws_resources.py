@@ -1,4 +1,5 @@
-"""Create the template's tables, queues, topics, buckets, secrets and IoT policy in moto."""
+"""Create the template's tables, queues, topics, buckets, secrets, IoT policy and Cognito user
+pools (with their clients and groups) in moto."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def create_all(template: Template, endpoint: str) -> dict[str, dict[str, str]]:
             name: _create_policy(clients.iot, template, name, res)
             for name, res in template.of_type("AWS::IoT::Policy").items()
         },
+        "user_pools": _create_user_pools(clients.cognito, template),
     }
 
 
@@ -52,6 +54,7 @@ class _Clients:
         self.iot = session.client("iot", endpoint_url=endpoint)
         self.s3 = session.client("s3", endpoint_url=endpoint)
         self.secretsmanager = session.client("secretsmanager", endpoint_url=endpoint)
+        self.cognito = session.client("cognito-idp", endpoint_url=endpoint)
 
 
 def _create_table(dynamodb: Any, name: str, resource: dict[str, Any]) -> str:
@@ -106,3 +109,47 @@ def _create_secret(secretsmanager: Any, template: Template, logical_id: str, res
         )
     created = secretsmanager.create_secret(Name=template.secret_name(logical_id), SecretString=value)
     return str(created["ARN"])
+
+
+# The template's properties that are also CreateUserPool / CreateUserPoolClient parameters (same
+# names and shapes); the rest (EnabledMfas, DeletionProtection, ...) changes nothing moto checks.
+_POOL_PROPERTIES = (
+    "Policies",
+    "AdminCreateUserConfig",
+    "MfaConfiguration",
+    "Schema",
+    "AutoVerifiedAttributes",
+)
+_CLIENT_PROPERTIES = (
+    "ExplicitAuthFlows",
+    "GenerateSecret",
+    "PreventUserExistenceErrors",
+    "EnableTokenRevocation",
+    "AccessTokenValidity",
+    "IdTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+)
+
+
+def _create_user_pools(cognito: Any, template: Template) -> dict[str, str]:
+    """Pools, then their clients and groups. moto names pools and clients itself: their ids go into
+    `template.physical_ids`, so `Ref` (authorizer issuers, function environments) resolves to them.
+    Returns the ids of pools and clients by logical id."""
+    created: dict[str, str] = {}
+    for name, res in template.of_type("AWS::Cognito::UserPool").items():
+        props = template.resolve(res.get("Properties", {}))
+        kwargs = {key: props[key] for key in _POOL_PROPERTIES if key in props}
+        created[name] = cognito.create_user_pool(PoolName=name, **kwargs)["UserPool"]["Id"]
+        template.physical_ids[name] = created[name]
+    for name, res in template.of_type("AWS::Cognito::UserPoolClient").items():
+        props = template.resolve(res["Properties"])
+        kwargs = {key: props[key] for key in _CLIENT_PROPERTIES if key in props}
+        client = cognito.create_user_pool_client(UserPoolId=props["UserPoolId"], ClientName=name, **kwargs)
+        created[name] = client["UserPoolClient"]["ClientId"]
+        template.physical_ids[name] = created[name]
+    for res in template.of_type("AWS::Cognito::UserPoolGroup").values():
+        props = template.resolve(res["Properties"])
+        optional = {key: props[key] for key in ("Description", "Precedence") if key in props}
+        cognito.create_group(UserPoolId=props["UserPoolId"], GroupName=props["GroupName"], **optional)
+    return created

@@ -53,6 +53,12 @@ MONITOR_FASTEST_S = 3.0
 SPEED_UP_SCHEDULES_UP_TO_S = 3600
 # The product's webhook route, where the local Stripe delivers events.
 STRIPE_WEBHOOK_PATH = "/stripe/webhook"
+# Operator access: the template's pool and client, the API's base path, the first admin.
+OPERATOR_POOL, OPERATOR_CLIENT = "OperatorUserPool", "OperatorUserPoolClient"
+OPERATOR_API_PATH = "/ops/v1"
+FIRST_ADMIN = "admin"
+FIRST_ADMIN_EMAIL = "admin@chargenet.local"
+FIRST_ADMIN_PASSWORD_FILE = "first-admin-password"
 
 
 class StackNotRunning(RuntimeError):
@@ -90,6 +96,10 @@ class StackState(BaseModel):
     # (chargenet_local.stripe_faults); unarmed it passes everything through.
     stripe_proxy_url: str = ""
     stripe_faults_url: str = ""
+    # Operator sign-in (OperatorUserPool in moto's Cognito) and the operator API behind OperatorJwt.
+    operator_pool_id: str = ""
+    operator_client_id: str = ""
+    operator_api_url: str = ""  # api_url + OPERATOR_API_PATH
 
     def aws_environment(self) -> dict[str, str]:
         """Environment that points boto3 and pynamodb at this stack."""
@@ -339,13 +349,42 @@ class LocalStack:
             self.stripe_faults.control_url,
         )
 
+    def _create_first_admin(self, state: StackState) -> None:
+        """User `admin` in group admin, with a random permanent password that only the 0600 file
+        in the stack's home holds (never logged, never in stack.json)."""
+        cognito = _client("cognito-idp", state)
+        password = first_admin_password()
+        pool = state.operator_pool_id
+        cognito.admin_create_user(
+            UserPoolId=pool,
+            Username=FIRST_ADMIN,
+            UserAttributes=[
+                {"Name": "email", "Value": FIRST_ADMIN_EMAIL},
+                {"Name": "email_verified", "Value": "true"},
+            ],
+            MessageAction="SUPPRESS",
+        )
+        cognito.admin_set_user_password(
+            UserPoolId=pool, Username=FIRST_ADMIN, Password=password, Permanent=True
+        )
+        cognito.admin_add_user_to_group(UserPoolId=pool, Username=FIRST_ADMIN, GroupName="admin")
+        write_private(self.home / FIRST_ADMIN_PASSWORD_FILE, password + "\n")
+
     def _start_api(self, template: Template, state: StackState, port: int) -> None:
-        from chargenet_local.api_front import ApiFront
+        from chargenet_local.api_front import ApiFront, JwtAuthorizer, cloud_jwks_url
+
+        def jwks_url(issuer: str) -> str:
+            """moto serves each pool's keys at <moto>/<pool id>/.well-known/jwks.json."""
+            if issuer.startswith("https://cognito-idp."):
+                return f"{state.moto_url}/{issuer.rstrip('/').rsplit('/', 1)[-1]}/.well-known/jwks.json"
+            return cloud_jwks_url(issuer)
 
         functions = {f.spec.logical_id: f.invoke for f in self._functions}
-        self.api = ApiFront(template.http_routes(), functions, port)
+        self.api = ApiFront(template.http_routes(), functions, port, JwtAuthorizer(jwks_url))
         self.api.start()
         state.api_url = self.api.url
+        if state.operator_pool_id:
+            state.operator_api_url = state.api_url + OPERATOR_API_PATH
         # Stripe delivers to the product's webhook route, signed with the secret it verifies with.
         if webhook_secret := self._secret_value(state, WEBHOOK_SECRET):
             self.checkout.webhooks.add(f"{state.api_url}{STRIPE_WEBHOOK_PATH}", webhook_secret)
@@ -445,6 +484,10 @@ class LocalStack:
         state.tables, state.queues, state.topics = created["tables"], created["queues"], created["topics"]
         state.buckets, state.secrets = created["buckets"], created["secrets"]
         state.charger_policy = next(iter(created["iot_policies"]), "")
+        state.operator_pool_id = created["user_pools"].get(OPERATOR_POOL, "")
+        state.operator_client_id = created["user_pools"].get(OPERATOR_CLIENT, "")
+        if state.operator_pool_id:
+            self._create_first_admin(state)
         self._queues = state.queues
         self._sqs = _client("sqs", state)
         self.alert_sink = AlertSink(self.home, self._sqs, _client("sns", state))
@@ -657,6 +700,24 @@ class LocalStack:
             except Exception as exc:  # keep stopping the rest
                 log.warning("while stopping: %s", exc)
         _state_path(self.home).unlink(missing_ok=True)
+
+
+def first_admin_password() -> str:
+    """Random, and within OperatorUserPool's policy (14+ characters, upper, lower, digit, symbol)."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    body = "".join(secrets.choice(alphabet) for _ in range(24))
+    return body + secrets.choice(string.ascii_uppercase) + secrets.choice(string.ascii_lowercase) + "7-"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (0600 from its creation, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(text)
 
 
 def _client_from_topic(topic: str) -> str:

@@ -75,6 +75,17 @@ class StreamMappingSpec:
 
 
 @dataclass(frozen=True)
+class JwtAuthorizerSpec:
+    """An HTTP API JWT authorizer (SAM `Auth.Authorizers.<name>.JwtConfiguration`), resolved."""
+
+    name: str
+    issuer: str
+    audience: tuple[str, ...]
+    identity_source: str  # "$request.header.Authorization"
+    scopes: tuple[str, ...] = ()  # the route's authorizationScopes: the token needs one of them
+
+
+@dataclass(frozen=True)
 class HttpRouteSpec:
     """A route of an HTTP API (SAM `HttpApi` event) with a Lambda proxy integration, payload 2.0."""
 
@@ -82,6 +93,7 @@ class HttpRouteSpec:
     method: str  # GET, POST, ... or ANY
     path: str  # "/pay/{charger}/{connector}", "/files/{proxy+}" or "$default"
     function: str  # logical id
+    authorizer: JwtAuthorizerSpec | None = None  # the route's `Auth.Authorizer`; None: public
 
     @property
     def route_key(self) -> str:
@@ -110,6 +122,9 @@ class Template:
     parameters: dict[str, str]
     resources: dict[str, dict[str, Any]]
     code_paths: dict[str, Path] = field(default_factory=dict)
+    # Ids the local stack only learns when it creates a resource (moto names user pools and
+    # clients itself): `Ref` answers these instead of the logical id.
+    physical_ids: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------ intrinsics
     def resolve(self, value: Any) -> Any:
@@ -138,6 +153,8 @@ class Template:
             return pseudo[name]
         if name in self.parameters:
             return self.parameters[name]
+        if name in self.physical_ids:
+            return self.physical_ids[name]
         kind = self.resources[name]["Type"]
         if kind == "AWS::SQS::Queue":
             return f"http://sqs.{self.region}.localhost/{ACCOUNT_ID}/{name}"  # replaced by moto's URL
@@ -256,7 +273,9 @@ class Template:
         """Every route of every HTTP API, from the OpenAPI body SAM generates for `HttpApi` events."""
         routes = []
         for api, res in self.of_type("AWS::ApiGatewayV2::Api").items():
-            for path, operations in res["Properties"].get("Body", {}).get("paths", {}).items():
+            body = res["Properties"].get("Body", {})
+            schemes = body.get("components", {}).get("securitySchemes", {})
+            for path, operations in body.get("paths", {}).items():
                 for operation, spec in operations.items():
                     if not isinstance(spec, dict):
                         continue  # path-level `parameters`
@@ -266,8 +285,35 @@ class Template:
                     if str(integration.get("payloadFormatVersion")) != "2.0":
                         raise ValueError(f"{api} {path}: only payload format 2.0 runs locally")
                     method = "ANY" if operation == "x-amazon-apigateway-any-method" else operation.upper()
-                    routes.append(HttpRouteSpec(api, method, path, _integrated_function(integration["uri"])))
+                    security = spec.get("security", body.get("security")) or []
+                    authorizer = self._authorizer(api, path, schemes, security)
+                    routes.append(
+                        HttpRouteSpec(api, method, path, _integrated_function(integration["uri"]), authorizer)
+                    )
         return routes
+
+    def _authorizer(
+        self, api: str, path: str, schemes: dict[str, Any], security: list[dict[str, list[str]]]
+    ) -> JwtAuthorizerSpec | None:
+        """The route's authorizer from the OpenAPI `security` SAM writes for `Auth.Authorizer`."""
+        named = [(name, scopes) for requirement in security for name, scopes in requirement.items()]
+        named = [(name, scopes) for name, scopes in named if name != "NONE"]
+        if not named:
+            return None
+        if len(named) > 1:
+            raise ValueError(f"{api} {path}: one authorizer per route runs locally")
+        [(name, scopes)] = named
+        config = schemes[name].get("x-amazon-apigateway-authorizer", {})
+        if config.get("type") != "jwt":
+            raise ValueError(f"{api} {path}: only JWT authorizers run locally, not {name}")
+        jwt_config = self.resolve(config["jwtConfiguration"])
+        return JwtAuthorizerSpec(
+            name=name,
+            issuer=str(jwt_config["issuer"]),
+            audience=tuple(str(a) for a in jwt_config.get("audience", [])),
+            identity_source=str(config.get("identitySource", "$request.header.Authorization")),
+            scopes=tuple(scopes),
+        )
 
     def rules(self) -> list[RuleSpec]:
         rules = []

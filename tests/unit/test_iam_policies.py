@@ -194,6 +194,18 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         *_KMS,
         *_DLQ,
     },
+    "OperatorApiFunction": {
+        # DynamoOperatorViews: one Scan page per listing; charger get, connectors (Query on its key)
+        *_on("ChargersTable", "GetItem", "Query", "Scan"),
+        *_on("FaultsTable", "Scan"),
+        # FaultTracker.acknowledge / resolve_by_operator: get, conditional save with its episode
+        *_on("FaultsTable", "GetItem", "PutItem"),
+        ("dynamodb:PutItem", "HistoryTable"),
+        *_on("AuditTable", "PutItem", "Query"),  # DynamoAuditLog: record, of_day
+        *_ALERTS,  # resolving a paged fault tells whoever was paged
+        ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
+        *_KMS,
+    },
     # Fleet provisioning's pre-provisioning hook: a serial is allowed once (conditional update).
     "ProvisioningHookFunction": {
         *_on("ProvisioningAllowListTable", "GetItem", "UpdateItem"),

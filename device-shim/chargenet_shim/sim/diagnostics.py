@@ -5,7 +5,7 @@ charger's own. urllib blocks, so the PUT runs in a thread; GetDiagnostics' retri
 retryInterval decide how often and how far apart it is tried.
 
 A location may carry secrets (`ftp://user:password@host/`, a pre-signed URL's signature): logs
-and the journal (itself the next diagnostics file) show it only through `redacted_location`.
+and the journal (itself the next diagnostics file) show it only through `redacted_location` (chargenet_shim.redaction).
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import collections
 import datetime as dt
 import http.client
 import logging
-import re
-import urllib.error
 import urllib.parse
 import urllib.request
 
 from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.redaction import failure, redacted_location
 from chargenet_shim.sim.simclock import SimClock
 
 LOG = logging.getLogger(__name__)
@@ -29,7 +28,6 @@ UPLOAD_TIMEOUT_S = 30.0
 # OCPP lets the charger choose when GetDiagnostics leaves them out; a simulator should fail fast.
 DEFAULT_ATTEMPTS = 1
 DEFAULT_RETRY_INTERVAL_S = 5
-REDACTED = "***"
 
 
 class Journal:
@@ -68,7 +66,7 @@ async def upload(location: str, body: bytes, attempts: int, retry_interval_s: fl
             await asyncio.to_thread(_put, location, body)
             return True
         except (OSError, ValueError, http.client.HTTPException) as exc:
-            LOG.warning("diagnostics upload attempt %d/%d failed: %s", attempt, attempts, _failure(exc))
+            LOG.warning("diagnostics upload attempt %d/%d failed: %s", attempt, attempts, failure(exc))
         if attempt < attempts:
             await asyncio.sleep(retry_interval_s)
     return False
@@ -81,28 +79,3 @@ def _put(location: str, body: bytes) -> None:
     # urlopen raises HTTPError (an OSError) for any answer but 2xx.
     with urllib.request.urlopen(request, timeout=UPLOAD_TIMEOUT_S) as response:
         response.read()
-
-
-def redacted_location(location: str) -> str:
-    """`location` without user name, password, query or fragment: `ftp://***@host/path`.
-
-    A copy of chargenet.domain.locations.redacted_location (the shim cannot import the backend's
-    layer; a unit test holds the two equal). Text, not a URL parser: a password with an unescaped
-    `/`, `?` or `#` makes a parser end the authority early and show the rest.
-    """
-    scheme, separator, rest = location.partition("://")
-    if not separator:
-        scheme, rest = "", location
-    if "@" in rest:
-        rest = f"{REDACTED}@{rest.rsplit('@', 1)[1]}"
-    return scheme + separator + re.split(r"[?#]", rest, maxsplit=1)[0]
-
-
-def _failure(exc: Exception) -> str:
-    """Why an upload failed, never the location: http.client quotes a URL's parts in its messages
-    (`nonnumeric port: 'password@host'`)."""
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code}"
-    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, OSError):
-        return f"{type(exc.reason).__name__} ({exc.reason.strerror or 'no detail'})"
-    return type(exc).__name__

@@ -41,6 +41,7 @@ from chargenet_firmware_format import OperatorKey
 from chargenet_shim.firmware import DEFAULT_RETRY_INTERVAL_S, Report, core_notifications, retrieve_moment
 from chargenet_shim.jobs import JobsClient, JobsLink
 from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.redaction import redacted_location
 from chargenet_shim.sim.firmware_install import FirmwareInstaller, FirmwareSlots
 from chargenet_shim.sim.remote import RemoteControl
 
@@ -94,7 +95,7 @@ class FirmwareUpdates(RemoteControl):
         self, location: str, retrieve_at: dt.datetime, attempts: int, interval: int
     ) -> None:
         await self.clock.sleep_until(retrieve_at)
-        self.journal.record(f"firmware update from {location.split('?')[0]}")
+        self.journal.record(f"firmware update from {redacted_location(location)}")
         installer = self._installer(self._report_firmware)
         await installer.update(location, attempts=attempts, retry_interval_s=interval)
 
@@ -118,7 +119,7 @@ class FirmwareUpdates(RemoteControl):
             finally:
                 await on_status(status, detail)
 
-        self.journal.record(f"firmware job from {location.split('?')[0]}")
+        self.journal.record(f"firmware job from {redacted_location(location)}")
         installer = self._installer(report)
         update = self._spawn(installer.update(location), "firmware job")
         self._firmware_update = update

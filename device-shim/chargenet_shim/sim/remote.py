@@ -62,6 +62,7 @@ from ocpp.v16.enums import (
 
 from chargenet_shim.link import LinkError
 from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.redaction import redacted_location
 from chargenet_shim.sim import diagnostics, remote_start
 from chargenet_shim.sim.charger_state import ChargerState
 from chargenet_shim.sim.configuration import HEARTBEAT_INTERVAL
@@ -290,7 +291,7 @@ class RemoteControl(ChargerState):
         self._upload = self._spawn(upload(), "diagnostics upload")
 
     async def _upload_diagnostics(self, location: str, body: bytes, attempts: int, interval: float) -> None:
-        self.journal.record(f"diagnostics upload to {diagnostics.redacted_location(location)}")
+        self.journal.record(f"diagnostics upload to {redacted_location(location)}")
         await self._notify(call.DiagnosticsStatusNotification(DiagnosticsStatus.uploading))
         uploaded = await diagnostics.upload(location, body, attempts, interval)
         status = DiagnosticsStatus.uploaded if uploaded else DiagnosticsStatus.upload_failed

@@ -26,6 +26,7 @@ from chargenet_shim.frame_limit import check_frame_size
 from chargenet_shim.link import ChargerLink, Link, LinkError
 from chargenet_shim.ocpp_issuer import CertificateRenewal
 from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.redaction import redacting_logger
 from chargenet_shim.sim.chaos import ChaosConfig, ChaosLink
 from chargenet_shim.sim.charging import run_session
 from chargenet_shim.sim.firmware_updates import FirmwareUpdates
@@ -67,7 +68,14 @@ class SimulatedCharger(CertificateRenewal, FirmwareUpdates, FaultInjection, Char
         self.link: Link = ChaosLink(inner, chaos) if chaos else inner
         # The MQTT link whose certificate renews itself (certificate renewal, chargenet_shim.ocpp_issuer).
         self._mqtt_link = inner if isinstance(inner, ChargerLink) else None
-        super().__init__(credentials.charger_id, self.link, response_timeout=response_timeout)
+        # ocpp logs every frame (INFO) and a frame whose handler raised (ERROR): a GetDiagnostics or
+        # UpdateFirmware location's credentials are redacted before any handler sees the record.
+        super().__init__(
+            credentials.charger_id,
+            self.link,
+            response_timeout=response_timeout,
+            logger=redacting_logger("ocpp"),
+        )
         self.connectors = connectors
         self.outbox = Outbox(self.call, self.link)
         # Each connector's Energy.Active.Import.Register, kept fractional so no Wh is lost to rounding.

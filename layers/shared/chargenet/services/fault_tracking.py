@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 
 from chargenet.domain.alerts import AlertDecision, AlertPolicy, AlertRecord, overdue, redelivery
 from chargenet.domain.fault_rules import from_status_notification
-from chargenet.domain.faults import Fault, FaultResolution, FaultSignal, FaultState, observe, resolve
+from chargenet.domain.faults import (
+    Fault,
+    FaultResolution,
+    FaultSignal,
+    FaultState,
+    acknowledge,
+    observe,
+    resolve,
+)
 from chargenet.domain.models import ConnectorStatus
 from chargenet.ports.faults import AlertPublisher, FaultStore, StoredFault
 
@@ -93,6 +101,14 @@ class FaultTracker:
             if self._record(changed, alerts, stored, self.clock()) is not None:
                 return fault, changed
         raise RuntimeError(f"fault {fault_id} kept changing while the operator's change was saved")
+
+    def acknowledge(self, fault_id: str, by: str) -> tuple[Fault, Fault] | None:
+        """An operator takes ownership of the fault's episode (`chargenet fault ack`, the operator API)."""
+        return self.operator_change(fault_id, lambda fault: acknowledge(fault, self.clock(), by))
+
+    def resolve_by_operator(self, fault_id: str) -> tuple[Fault, Fault] | None:
+        """An operator marks the fault resolved, e.g. after an on-site repair."""
+        return self.operator_change(fault_id, lambda fault: resolve(fault, self.clock()) or fault)
 
     def open_faults(self) -> list[Fault]:
         return [fault for fault, _ in self.store.watched() if fault.state is not FaultState.RESOLVED]

@@ -1,0 +1,248 @@
+"""The operator API's use cases: who am I, the fleet, faults (list, acknowledge, resolve), the audit trail.
+
+Every use case first checks the operator's permission (chargenet.domain.operators): a refusal
+(Forbidden, 403) changes nothing and is not audited. A state-changing use case that was allowed
+is recorded in the audit trail once, with how it ended (its HTTP status), whether it succeeded or
+not. Listings read one page and return a signed cursor to the next (chargenet.domain.cursors).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from chargenet.domain.audit import MAX_NOTE_CHARS, audit_record
+from chargenet.domain.charger_ids import is_charger_id
+from chargenet.domain.cursors import BadCursor, read_cursor, sign_cursor
+from chargenet.domain.faults import Fault
+from chargenet.domain.models import Charger, ConnectorStatus
+from chargenet.domain.operators import Operator, Permission
+from chargenet.ports.audit import AuditLog, Key, OperatorViews, Page
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+FAULT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SITE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class OperatorError(Exception):
+    status = 500
+    code = "error"
+
+
+class BadRequest(OperatorError):
+    status, code = 400, "bad_request"
+
+
+class InvalidCursor(OperatorError):
+    status, code = 400, "bad_cursor"
+
+
+class Forbidden(OperatorError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(OperatorError):
+    status, code = 404, "not_found"
+
+
+class Conflict(OperatorError):
+    status, code = 409, "conflict"
+
+
+class FaultChanges(Protocol):
+    """The fault tracker's operator changes (chargenet.services.fault_tracking.FaultTracker)."""
+
+    def acknowledge(self, fault_id: str, by: str) -> tuple[Fault, Fault] | None: ...
+
+    def resolve_by_operator(self, fault_id: str) -> tuple[Fault, Fault] | None: ...
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """The request being served, as the audit trail records it."""
+
+    method: str
+    route: str  # the route's pattern
+    request_id: str
+    at: datetime
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(value)
+
+
+def charger_record(charger: Charger, connectors: list[ConnectorStatus]) -> dict[str, Any]:
+    """A charger with its connectors, as `chargenet charger list --json` prints it."""
+    return {
+        **charger.model_dump(mode="json"),
+        "connectors": [c.model_dump(mode="json", exclude={"charger_id"}) for c in connectors],
+    }
+
+
+@dataclass(frozen=True)
+class OperatorConsole:
+    views: OperatorViews
+    faults_changes: FaultChanges
+    audit_log: AuditLog
+    cursor_key: Callable[[], bytes]  # the OperatorCursorSecret, fetched and cached by the adapter
+    clock: Callable[[], datetime]
+
+    # ------------------------------------------------------------------ reads
+    def whoami(self, operator: Operator) -> dict[str, Any]:
+        return {
+            "subject": operator.subject,
+            "username": operator.username,
+            "email": operator.email,
+            "roles": sorted(role.value for role in operator.roles),
+            "permissions": sorted(p.value for p in operator.permissions),
+        }
+
+    def chargers(
+        self, operator: Operator, site_id: str | None, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        _require(operator, Permission.CHARGERS_READ)
+        if site_id is not None and not SITE_ID.fullmatch(site_id):
+            raise BadRequest("site is not a site id")
+        scope = f"chargers?site={site_id or ''}"
+        page = self.views.chargers(site_id, limit, self._start(cursor, scope))
+        items = [charger_record(c, self.views.connectors(c.charger_id)) for c in page.items]
+        return self._listing(items, page, scope)
+
+    def charger(self, operator: Operator, charger_id: str) -> dict[str, Any]:
+        _require(operator, Permission.CHARGERS_READ)
+        if not is_charger_id(charger_id):
+            raise BadRequest(f"{charger_id[:80]!a} is not a charger id")
+        charger = self.views.charger(charger_id)
+        if charger is None:
+            raise NotFound(f"there is no charger {charger_id}")
+        return charger_record(charger, self.views.connectors(charger_id))
+
+    def faults(self, operator: Operator, open_only: bool, limit: int, cursor: str | None) -> dict[str, Any]:
+        _require(operator, Permission.FAULTS_READ)
+        scope = f"faults?open={open_only}"
+        page = self.views.faults(open_only, limit, self._start(cursor, scope))
+        items = [f.model_dump(mode="json") for f in sorted(page.items, key=lambda f: f.first_seen)]
+        return self._listing(items, page, scope)
+
+    def audit(self, operator: Operator, day: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        _require(operator, Permission.AUDIT_READ)
+        day = day or self.clock().strftime("%Y-%m-%d")
+        if not DAY.fullmatch(day):
+            raise BadRequest("day must be YYYY-MM-DD")
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise BadRequest("day must be YYYY-MM-DD") from None
+        scope = f"audit?day={day}"
+        page = self.audit_log.of_day(day, limit, self._start(cursor, scope))
+        items = [r.model_dump(mode="json", exclude={"day", "entry"}) for r in page.items]
+        return self._listing(items, page, scope)
+
+    # ------------------------------------------------------------------ changes (audited)
+    def acknowledge_fault(
+        self,
+        operator: Operator,
+        request: RequestInfo,
+        fault_id: str,
+        read_note: Callable[[], str | None] = lambda: None,
+    ) -> dict[str, Any]:
+        """`read_note` reads the request's note inside the audited part: a bad body is answered
+        400 and recorded, unless the operator may not acknowledge at all (403, nothing recorded)."""
+        _require(operator, Permission.FAULTS_WRITE)
+        with self._audited(operator, request, _fault_target(fault_id)) as record:
+            _check_fault_id(fault_id)
+            note = read_note()
+            if note is not None and len(note) > MAX_NOTE_CHARS:
+                raise BadRequest(f"note is limited to {MAX_NOTE_CHARS} characters")
+            record["note"] = note
+            changed = self._try(lambda: self.faults_changes.acknowledge(fault_id, operator.username))
+            return _changed(fault_id, changed)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def resolve_fault(self, operator: Operator, request: RequestInfo, fault_id: str) -> dict[str, Any]:
+        _require(operator, Permission.FAULTS_WRITE)
+        with self._audited(operator, request, _fault_target(fault_id)):
+            _check_fault_id(fault_id)
+            return _changed(fault_id, self._try(lambda: self.faults_changes.resolve_by_operator(fault_id)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _try(change: Callable[[], tuple[Fault, Fault] | None]) -> tuple[Fault, Fault] | None:
+        try:
+            return change()
+        except RuntimeError:  # the fault kept changing under every attempt
+            raise Conflict("the fault keeps changing: try again") from None
+
+    @contextmanager
+    def _audited(
+        self, operator: Operator, request: RequestInfo, targets: dict[str, str]
+    ) -> Iterator[dict[str, str | None]]:
+        """Records the request once it ends, with its status (an error's, 500 for the unexpected)."""
+        status = 200
+        extra: dict[str, str | None] = {"note": None}
+        try:
+            yield extra
+        except OperatorError as error:
+            status = error.status
+            raise
+        except Exception:
+            status = 500
+            raise
+        finally:
+            self.audit_log.record(
+                audit_record(
+                    operator,
+                    method=request.method,
+                    route=request.route,
+                    targets=targets,
+                    status=status,
+                    request_id=request.request_id,
+                    at=request.at,
+                    note=extra["note"],
+                )
+            )
+
+    def _start(self, cursor: str | None, scope: str) -> Key | None:
+        if not cursor:
+            return None
+        try:
+            return read_cursor(cursor, scope, self.cursor_key())
+        except BadCursor as error:
+            raise InvalidCursor(str(error)) from None
+
+    def _listing(self, items: list[Any], page: Page[Any], scope: str) -> dict[str, Any]:
+        next_cursor = sign_cursor(page.next_key, scope, self.cursor_key()) if page.next_key else None
+        return {"items": items, "next": next_cursor}
+
+
+def _require(operator: Operator, permission: Permission) -> None:
+    if not operator.may(permission):
+        raise Forbidden(f"this needs the {permission.value} permission")
+
+
+def _fault_target(fault_id: str) -> dict[str, str]:
+    """What the audit trail names: the fault id, or that it was not one (never the raw text)."""
+    return {"fault_id": fault_id if FAULT_ID.fullmatch(fault_id) else "(not a fault id)"}
+
+
+def _check_fault_id(fault_id: str) -> None:
+    if not FAULT_ID.fullmatch(fault_id):
+        raise BadRequest("not a fault id")
+
+
+def _changed(fault_id: str, changed: tuple[Fault, Fault] | None) -> dict[str, Any]:
+    if changed is None:
+        raise NotFound(f"there is no fault {fault_id}")
+    before, after = changed
+    return {**after.model_dump(mode="json"), "changed": after != before}

@@ -1,0 +1,571 @@
+"""The operator API: roles and permissions, claims, cursors, every route's permission, the audit trail.
+
+The handler runs on API Gateway HTTP API v2 events carrying the JWT authorizer's claims; its
+services are on in-memory fakes (tests/fakes.py); the DynamoDB audit log on moto.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chargenet.adapters.tables import TableNames, bind_tables, bound_tables
+from chargenet.domain.audit import AuditRecord, audit_record
+from chargenet.domain.cursors import BadCursor, read_cursor, sign_cursor
+from chargenet.domain.faults import Fault, FaultState
+from chargenet.domain.models import Charger, ConnectorStatus
+from chargenet.domain.operators import (
+    ROLE_PERMISSIONS,
+    NotSignedIn,
+    Operator,
+    Permission,
+    Role,
+    operator_from_claims,
+    parse_groups,
+    permissions_of,
+    roles_of,
+)
+from chargenet.ports.audit import Key, Page
+from chargenet.services.fault_tracking import FaultTracker
+from chargenet.services.operator_api import OperatorConsole
+from tests.fakes import InMemoryFaultStore, InMemoryRegistry, RecordingPublisher
+from tests.unit.fault_builders import opened
+
+API_DIR = Path(__file__).resolve().parents[2] / "functions" / "operator_api"
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+SECRET = b"cursor-secret-for-tests"
+
+# ---------------------------------------------------------------- roles and permissions
+
+TECHNICIAN = {
+    "chargers.read",
+    "chargers.write",
+    "commands.send",
+    "diagnostics",
+    "firmware.read",
+    "faults.read",
+    "faults.write",
+}
+FINANCE = {
+    "sessions.read",
+    "cdrs.read",
+    "payments.read",
+    "payments.refund",
+    "reconcile",
+    "subscribers.read",
+    "subscribers.write",
+    "plans.write",
+    "tariffs.read",
+    "tariffs.write",
+    "reports.read",
+}
+VIEWER = {
+    "chargers.read",
+    "firmware.read",
+    "faults.read",
+    "sessions.read",
+    "cdrs.read",
+    "payments.read",
+    "subscribers.read",
+    "tariffs.read",
+    "reports.read",
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (Role.ADMIN, {p.value for p in Permission}),
+        (Role.TECHNICIAN, TECHNICIAN),
+        (Role.FINANCE, FINANCE),
+        (Role.VIEWER, VIEWER),
+    ],
+)
+def test_each_roles_permissions(role: Role, expected: set[str]) -> None:
+    assert {p.value for p in ROLE_PERMISSIONS[role]} == expected
+
+
+def test_admin_has_everything_including_operators_and_audit() -> None:
+    assert {Permission.OPERATORS_MANAGE, Permission.AUDIT_READ} <= ROLE_PERMISSIONS[Role.ADMIN]
+    assert Permission.AUDIT_READ not in ROLE_PERMISSIONS[Role.VIEWER]
+
+
+def test_several_groups_give_the_union() -> None:
+    both = permissions_of(roles_of(["technician", "finance"]))
+    assert {p.value for p in both} == TECHNICIAN | FINANCE
+
+
+def test_unknown_groups_give_nothing() -> None:
+    assert roles_of(["operators", "Admin", "root", ""]) == frozenset()
+    assert permissions_of(roles_of(["nobody"])) == frozenset()
+
+
+# ---------------------------------------------------------------- claims
+
+
+@pytest.mark.parametrize(
+    ("value", "groups"),
+    [
+        ("[admin technician]", ["admin", "technician"]),
+        ("[viewer]", ["viewer"]),
+        ("admin", ["admin"]),
+        ("[]", []),
+        ("", []),
+        (None, []),
+        (["finance", "viewer"], ["finance", "viewer"]),
+        ("[admin, finance]", ["admin", "finance"]),
+    ],
+)
+def test_groups_as_a_string_or_a_list(value: object, groups: list[str]) -> None:
+    assert parse_groups(value) == groups
+
+
+def test_an_access_tokens_operator() -> None:
+    operator = operator_from_claims(
+        {"sub": "u-1", "username": "ana", "cognito:groups": "[technician finance]"}
+    )
+    assert (operator.subject, operator.username, operator.email) == ("u-1", "ana", None)
+    assert operator.roles == {Role.TECHNICIAN, Role.FINANCE}
+
+
+def test_an_id_tokens_operator() -> None:
+    operator = operator_from_claims(
+        {"sub": "u-2", "cognito:username": "bo", "email": "bo@example.com", "cognito:groups": ["viewer"]}
+    )
+    assert (operator.username, operator.email, operator.roles) == ("bo", "bo@example.com", {Role.VIEWER})
+
+
+@pytest.mark.parametrize("claims", [None, {}, {"username": "ana"}, {"sub": ""}])
+def test_no_claims_is_not_signed_in(claims: dict[str, str] | None) -> None:
+    with pytest.raises(NotSignedIn):
+        operator_from_claims(claims)
+
+
+# ---------------------------------------------------------------- cursors
+
+
+def test_a_cursor_round_trips() -> None:
+    key = {"charger_id": {"S": "CP-7"}, "sk": {"S": "charger"}}
+    cursor = sign_cursor(key, "chargers?site=", SECRET)
+    assert read_cursor(cursor, "chargers?site=", SECRET) == key
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda c: c[:-2] + ("AA" if c[-2:] != "AA" else "BB"),  # the signature
+        lambda c: "e" + c[1:] if c[0] != "e" else "f" + c[1:],  # the payload
+        lambda c: c.replace(".", ""),
+        lambda c: "",
+        lambda c: "x" * 5000,
+        lambda c: "not.base64!",
+    ],
+)
+def test_a_tampered_cursor_is_refused(tamper: Any) -> None:
+    cursor = sign_cursor({"fault_id": {"S": "f-1"}}, "faults?open=False", SECRET)
+    with pytest.raises(BadCursor):
+        read_cursor(tamper(cursor), "faults?open=False", SECRET)
+
+
+def test_a_cursor_of_another_listing_or_key_is_refused() -> None:
+    cursor = sign_cursor({"fault_id": {"S": "f-1"}}, "faults?open=False", SECRET)
+    with pytest.raises(BadCursor):
+        read_cursor(cursor, "faults?open=True", SECRET)
+    with pytest.raises(BadCursor):
+        read_cursor(cursor, "faults?open=False", b"another secret")
+
+
+# ---------------------------------------------------------------- the handler on fakes
+
+
+class FakeViews:
+    """One page of `limit` items after `start`, in id order, like a Scan's pages."""
+
+    def __init__(self, registry: InMemoryRegistry, faults: InMemoryFaultStore) -> None:
+        self.registry, self.fault_store = registry, faults
+
+    @staticmethod
+    def _page(items: list[Any], key: str, limit: int, start: Key | None) -> Page[Any]:
+        after = start["id"] if start else ""
+        rest = [i for i in sorted(items, key=lambda i: getattr(i, key)) if getattr(i, key) > after]
+        page = rest[:limit]
+        return Page(page, {"id": getattr(page[-1], key)} if len(rest) > limit else None)
+
+    def chargers(self, site_id: str | None, limit: int, start: Key | None) -> Page[Charger]:
+        chargers = [c for c in self.registry.chargers.values() if site_id is None or c.site_id == site_id]
+        return self._page(chargers, "charger_id", limit, start)
+
+    def charger(self, charger_id: str) -> Charger | None:
+        return self.registry.get(charger_id)
+
+    def connectors(self, charger_id: str) -> list[ConnectorStatus]:
+        return self.registry.connectors(charger_id)
+
+    def faults(self, open_only: bool, limit: int, start: Key | None) -> Page[Fault]:
+        faults = [f for f, _ in self.fault_store.faults.values()]
+        faults = [f for f in faults if not open_only or f.state is not FaultState.RESOLVED]
+        return self._page(faults, "fault_id", limit, start)
+
+
+class MemoryAuditLog:
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], AuditRecord] = {}
+
+    def record(self, record: AuditRecord) -> None:
+        self.records.setdefault((record.day, record.entry), record)
+
+    def of_day(self, day: str, limit: int, start: Key | None) -> Page[AuditRecord]:
+        entries = sorted(
+            (r for (d, _), r in self.records.items() if d == day), key=lambda r: r.entry, reverse=True
+        )
+        if start:
+            entries = [r for r in entries if r.entry < start["entry"]]
+        page = entries[:limit]
+        return Page(page, {"entry": page[-1].entry} if len(entries) > limit else None)
+
+
+class World:
+    def __init__(self) -> None:
+        self.registry = InMemoryRegistry()
+        self.store = InMemoryFaultStore()
+        self.audit = MemoryAuditLog()
+        self.registry.add("CP-1", NOW - timedelta(days=3), site_id="S-1")
+        self.registry.add("CP-2", NOW - timedelta(days=3), site_id="S-2")
+        self.registry.add("CP-3", NOW - timedelta(days=3), site_id="S-1")
+        self.fault = opened(0)
+        self.store.faults[self.fault.fault_id] = (self.fault, [])
+        tracker = FaultTracker(self.store, RecordingPublisher(), lambda: NOW)
+        self.console = OperatorConsole(
+            FakeViews(self.registry, self.store), tracker, self.audit, lambda: SECRET, lambda: NOW
+        )
+
+    def snapshot(self) -> Any:
+        return dict(self.store.faults), dict(self.audit.records)
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[Any]:
+    sys.path.insert(0, str(API_DIR))
+    try:
+        yield importlib.import_module("app")
+    finally:
+        sys.path.remove(str(API_DIR))
+        sys.modules.pop("app", None)
+
+
+@pytest.fixture
+def world(api: Any, monkeypatch: pytest.MonkeyPatch) -> World:
+    world = World()
+    monkeypatch.setattr(api, "operator_console", lambda: world.console)
+    return world
+
+
+class Context:
+    function_name = "OperatorApiFunction"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OperatorApiFunction"
+    aws_request_id = "req-1"
+
+
+def claims_of(*groups: str) -> dict[str, str]:
+    return {
+        "sub": "sub-1",
+        "username": "ana",
+        "email": "ana@example.com",
+        "cognito:groups": f"[{' '.join(groups)}]",
+    }
+
+
+def call(
+    api: Any,
+    method: str,
+    path: str,
+    claims: dict[str, Any] | None,
+    query: str = "",
+    body: str | None = None,
+    request_id: str = "r-1",
+) -> tuple[int, dict[str, Any]]:
+    context: dict[str, Any] = {
+        "accountId": "123456789012",
+        "apiId": "api",
+        "domainName": "ops.example",
+        "domainPrefix": "ops",
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "1.2.3.4",
+            "userAgent": "t",
+        },
+        "requestId": request_id,
+        "routeKey": "ANY /ops/v1/{proxy+}",
+        "stage": "$default",
+        "time": "26/Nov/2026:09:00:00 +0000",
+        "timeEpoch": int(NOW.timestamp() * 1000),
+    }
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    event = {
+        "version": "2.0",
+        "routeKey": "ANY /ops/v1/{proxy+}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "queryStringParameters": dict(p.split("=", 1) for p in query.split("&")) if query else None,
+        "headers": {"host": "ops.example", "content-type": "application/json"},
+        "requestContext": context,
+        "body": body,
+        "isBase64Encoded": False,
+    }
+    response = api.lambda_handler(event, Context())
+    assert response["headers"]["Content-Type"].startswith("application/json")
+    return response["statusCode"], json.loads(response["body"])
+
+
+def route_call(
+    api: Any, world: World, route: str, claims: dict[str, Any] | None
+) -> tuple[int, dict[str, Any]]:
+    fault = world.fault.fault_id
+    method, path = route.split(" ", 1)
+    path = path.replace("{charger_id}", "CP-1").replace("{fault_id}", fault)
+    body = json.dumps({"note": "on my way"}) if path.endswith("/ack") else None
+    return call(api, method, path, claims, body=body)
+
+
+ROUTES = {
+    "GET /ops/v1/whoami": set(Role),
+    "GET /ops/v1/chargers": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
+    "GET /ops/v1/chargers/{charger_id}": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
+    "GET /ops/v1/faults": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
+    "POST /ops/v1/faults/{fault_id}/ack": {Role.ADMIN, Role.TECHNICIAN},
+    "POST /ops/v1/faults/{fault_id}/resolve": {Role.ADMIN, Role.TECHNICIAN},
+    "GET /ops/v1/audit": {Role.ADMIN},
+}
+CHANGES = {r for r in ROUTES if r.startswith("POST")}
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_every_routes_permission(api: Any, world: World, route: str, role: Role) -> None:
+    before = world.snapshot()
+    status, body = route_call(api, world, route, claims_of(role.value))
+
+    if role in ROUTES[route]:
+        assert status == 200, body
+        assert len(world.audit.records) == (1 if route in CHANGES else 0)
+    else:
+        assert (status, body["error"]) == (403, "forbidden"), body
+        assert world.snapshot() == before  # nothing changed, nothing audited
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_without_claims_every_route_is_401_and_nothing_is_recorded(
+    api: Any, world: World, route: str
+) -> None:
+    before = world.snapshot()
+    status, body = route_call(api, world, route, None)
+    assert (status, body["error"]) == (401, "unauthorized")
+    assert world.snapshot() == before
+
+
+def test_a_group_that_is_no_role_gives_no_permission(api: Any, world: World) -> None:
+    assert route_call(api, world, "GET /ops/v1/chargers", claims_of("operators"))[0] == 403
+    status, me = call(api, "GET", "/ops/v1/whoami", claims_of("operators"))
+    assert (status, me["roles"], me["permissions"]) == (200, [], [])
+
+
+def test_whoami(api: Any, world: World) -> None:
+    status, me = call(api, "GET", "/ops/v1/whoami", claims_of("technician", "finance"))
+    assert status == 200
+    assert me == {
+        "subject": "sub-1",
+        "username": "ana",
+        "email": "ana@example.com",
+        "roles": ["finance", "technician"],
+        "permissions": sorted(TECHNICIAN | FINANCE),
+    }
+
+
+def test_chargers_as_the_cli_lists_them_filtered_by_site(api: Any, world: World) -> None:
+    status, listing = call(api, "GET", "/ops/v1/chargers", claims_of("viewer"), "site=S-1")
+    assert status == 200 and listing["next"] is None
+    assert [c["charger_id"] for c in listing["items"]] == ["CP-1", "CP-3"]
+    assert set(listing["items"][0]) == {*Charger.model_fields, "connectors"}
+    assert call(api, "GET", "/ops/v1/chargers/CP-9", claims_of("viewer"))[0] == 404
+    assert call(api, "GET", "/ops/v1/chargers/bad%20id", claims_of("viewer"))[0] in (400, 404)
+
+
+def test_pages_follow_their_cursor(api: Any, world: World) -> None:
+    seen, query = [], "limit=2"
+    for _ in range(3):
+        status, listing = call(api, "GET", "/ops/v1/chargers", claims_of("viewer"), query)
+        assert status == 200
+        seen += [c["charger_id"] for c in listing["items"]]
+        if listing["next"] is None:
+            break
+        query = f"limit=2&next={listing['next']}"
+    assert seen == ["CP-1", "CP-2", "CP-3"]
+
+
+def test_a_tampered_cursor_is_400_bad_cursor(api: Any, world: World) -> None:
+    listing = call(api, "GET", "/ops/v1/chargers", claims_of("viewer"), "limit=1")[1]
+    forged = listing["next"][:-3] + ("AAA" if not listing["next"].endswith("AAA") else "BBB")
+    status, body = call(api, "GET", "/ops/v1/chargers", claims_of("viewer"), f"next={forged}")
+    assert (status, body["error"]) == (400, "bad_cursor")
+    # A cursor of another listing (the site filter is part of it) is refused too.
+    status, body = call(
+        api, "GET", "/ops/v1/chargers", claims_of("viewer"), f"site=S-1&next={listing['next']}"
+    )
+    assert (status, body["error"]) == (400, "bad_cursor")
+
+
+@pytest.mark.parametrize(
+    ("limit", "status"), [("0", 400), ("1", 200), ("200", 200), ("201", 400), ("x", 400), ("-1", 400)]
+)
+def test_limit_bounds(api: Any, world: World, limit: str, status: int) -> None:
+    assert call(api, "GET", "/ops/v1/faults", claims_of("viewer"), f"limit={limit}")[0] == status
+
+
+def test_faults_open_filter(api: Any, world: World) -> None:
+    assert len(call(api, "GET", "/ops/v1/faults", claims_of("viewer"), "open=true")[1]["items"]) == 1
+    call(api, "POST", f"/ops/v1/faults/{world.fault.fault_id}/resolve", claims_of("technician"))
+    assert call(api, "GET", "/ops/v1/faults", claims_of("viewer"), "open=true")[1]["items"] == []
+    [item] = call(api, "GET", "/ops/v1/faults", claims_of("viewer"))[1]["items"]
+    assert item["state"] == "resolved"
+
+
+def test_ack_records_who_what_when_and_the_outcome(api: Any, world: World) -> None:
+    fault_id = world.fault.fault_id
+    status, fault = call(
+        api,
+        "POST",
+        f"/ops/v1/faults/{fault_id}/ack",
+        claims_of("technician"),
+        body='{"note": "on my way"}',
+        request_id="req-9",
+    )
+    assert status == 200 and fault["acknowledged_by"] == "ana" and fault["changed"] is True
+    [record] = world.audit.records.values()
+    assert record.model_dump(mode="json") == {
+        "day": "2026-11-26",
+        "entry": "2026-11-26T09:00:00.000+00:00#req-9",
+        "at": "2026-11-26T09:00:00Z",
+        "request_id": "req-9",
+        "subject": "sub-1",
+        "username": "ana",
+        "email": "ana@example.com",
+        "method": "POST",
+        "route": "/ops/v1/faults/{fault_id}/ack",
+        "targets": {"fault_id": fault_id},
+        "status": 200,
+        "note": "on my way",
+    }
+    # The same request again is the same record.
+    call(api, "POST", f"/ops/v1/faults/{fault_id}/ack", claims_of("technician"), request_id="req-9")
+    assert len(world.audit.records) == 1
+
+
+def test_an_allowed_change_that_fails_is_recorded_with_its_status(api: Any, world: World) -> None:
+    status, body = call(api, "POST", "/ops/v1/faults/nosuchfault/resolve", claims_of("admin"), request_id="a")
+    assert (status, body["error"]) == (404, "not_found")
+    status, body = call(
+        api,
+        "POST",
+        f"/ops/v1/faults/{world.fault.fault_id}/ack",
+        claims_of("admin"),
+        body="{not json",
+        request_id="b",
+    )
+    assert (status, body["error"]) == (400, "bad_request")
+    assert sorted(r.status for r in world.audit.records.values()) == [400, 404]
+
+
+def test_audit_is_listed_by_day_newest_first_for_admins(api: Any, world: World) -> None:
+    for n in range(3):
+        call(
+            api, "POST", f"/ops/v1/faults/{world.fault.fault_id}/ack", claims_of("admin"), request_id=f"r-{n}"
+        )
+    status, listing = call(api, "GET", "/ops/v1/audit", claims_of("admin"), "limit=2")
+    assert status == 200 and len(listing["items"]) == 2 and listing["next"]
+    rest = call(api, "GET", "/ops/v1/audit", claims_of("admin"), f"limit=2&next={listing['next']}")[1]
+    ids = [r["request_id"] for r in listing["items"] + rest["items"]]
+    assert ids == ["r-2", "r-1", "r-0"] and rest["next"] is None
+    assert call(api, "GET", "/ops/v1/audit", claims_of("admin"), "day=2026-11-25")[1]["items"] == []
+    assert call(api, "GET", "/ops/v1/audit", claims_of("admin"), "day=2026-13-01")[0] == 400
+
+
+def test_an_audit_record_holds_no_raw_target_text() -> None:
+    operator = Operator(subject="s", username="u")
+    record = audit_record(
+        operator, method="post", route="/r", targets={}, status=200, request_id="x", at=NOW, note="n" * 900
+    )
+    assert record.method == "POST" and record.note is not None and len(record.note) == 500
+
+
+def test_an_unknown_route_is_404_for_an_operator(api: Any, world: World) -> None:
+    status, body = call(api, "GET", "/ops/v1/nothing", claims_of("viewer"))
+    assert (status, body["error"]) == (404, "not_found")
+
+
+# ---------------------------------------------------------------- the DynamoDB audit log (moto)
+
+
+@pytest.fixture
+def audit_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    previous = bound_tables()
+    with mock_aws():
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="Audit",
+            KeySchema=[
+                {"AttributeName": "day", "KeyType": "HASH"},
+                {"AttributeName": "entry", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "day", "AttributeType": "S"},
+                {"AttributeName": "entry", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        bind_tables(TableNames(audit="Audit", region="us-east-1"))
+        try:
+            yield
+        finally:
+            if previous is not None:
+                bind_tables(previous)
+
+
+def test_the_dynamodb_audit_log_writes_once_and_pages_newest_first(audit_table: None) -> None:
+    from chargenet.adapters.audit_dynamodb import DynamoAuditLog
+
+    log = DynamoAuditLog()
+    operator = Operator(subject="s", username="u")
+    records = [
+        audit_record(
+            operator,
+            method="POST",
+            route="/r",
+            targets={},
+            status=200,
+            request_id=f"r-{n}",
+            at=NOW + timedelta(seconds=n),
+        )
+        for n in range(3)
+    ]
+    for record in [*records, records[0]]:
+        log.record(record)
+    first = log.of_day("2026-11-26", 2, None)
+    assert [r.request_id for r in first.items] == ["r-2", "r-1"] and first.next_key
+    second = log.of_day("2026-11-26", 2, first.next_key)
+    assert [r.request_id for r in second.items] == ["r-0"]
+    assert log.of_day("2026-11-25", 2, None).items == []
