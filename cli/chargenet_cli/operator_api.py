@@ -31,6 +31,12 @@ class OperatorApi:
     def post(self, path: str, body: Any = None, action: str = "") -> Any:
         return self.request("POST", path, body={} if body is None else body, action=action)
 
+    def put(self, path: str, body: Any = None, action: str = "") -> Any:
+        return self.request("PUT", path, body={} if body is None else body, action=action)
+
+    def delete(self, path: str, action: str = "") -> Any:
+        return self.request("DELETE", path, action=action)
+
     def paginate(
         self, path: str, params: Mapping[str, Any] | None = None, limit: int | None = None, action: str = ""
     ) -> Iterator[dict[str, Any]]:

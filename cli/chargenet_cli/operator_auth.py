@@ -103,9 +103,17 @@ def _error_code(exc: Any) -> str:
 
 
 def login(
-    profile: Profile, username: str, password: str, mfa_code: Callable[[], str], cognito: Any = None
+    profile: Profile,
+    username: str,
+    password: str,
+    mfa_code: Callable[[], str],
+    cognito: Any = None,
+    new_password: Callable[[], str] | None = None,
 ) -> Tokens:
-    """Sign in and cache the tokens; a wrong password or an unknown user is a CliError."""
+    """Sign in and cache the tokens; a wrong password or an unknown user is a CliError.
+
+    An invited operator's first sign-in (with the temporary password) is answered by Cognito with
+    NEW_PASSWORD_REQUIRED: `new_password()` gives the password they choose, and it is set then."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     cognito = cognito or profile.cognito()
@@ -124,6 +132,14 @@ def login(
                 ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": mfa_code().strip()},
             )
             challenge = response.get("ChallengeName")
+        if challenge == "NEW_PASSWORD_REQUIRED" and new_password is not None:
+            response = cognito.respond_to_auth_challenge(
+                ClientId=profile.client_id,
+                ChallengeName=challenge,
+                Session=response["Session"],
+                ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": new_password()},
+            )
+            challenge = response.get("ChallengeName")
     except ClientError as exc:
         code = _error_code(exc)
         if code in ("NotAuthorizedException", "UserNotFoundException"):
@@ -132,13 +148,18 @@ def login(
             raise CliError("sign-in failed: wrong or expired authenticator code") from None
         if code == "PasswordResetRequiredException":
             raise CliError("sign-in failed: an administrator must reset this user's password") from None
+        if code == "InvalidPasswordException":
+            raise CliError(
+                "sign-in failed: the new password does not meet the pool's policy "
+                "(14+ characters with upper and lower case, a digit and a symbol)"
+            ) from None
         if code == "UserNotConfirmedException":
             raise CliError("sign-in failed: this user is not confirmed yet") from None
         raise CliError(f"sign-in failed: {exc.response.get('Error', {}).get('Message', code)}") from None
     except BotoCoreError as exc:
         raise CliError(f"sign-in failed: cannot reach Cognito ({exc})") from None
     if challenge == "NEW_PASSWORD_REQUIRED":
-        raise CliError("sign-in failed: this user must set a new password first (ask an administrator)")
+        raise CliError("sign-in failed: this user must set a new password first (chargenet login)")
     if challenge:
         raise CliError(f"sign-in failed: the pool asks for {challenge}, which this CLI does not answer")
     tokens = _tokens(response["AuthenticationResult"], profile, username)

@@ -1,5 +1,6 @@
-"""`chargenet login | logout | whoami` and `chargenet audit list`: operators signed in to the operator
-API (the local stack by default, `chargenet --stack NAME` a deployed one)."""
+"""`chargenet login | logout | whoami`, `chargenet audit list` and `chargenet operator add | list |
+remove | set-role`: operators signed in to the operator API (the local stack by default,
+`chargenet --stack NAME` a deployed one)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import getpass
 import re
 import sys
+import urllib.parse
 from typing import Any
 
 from chargenet_cli import operator_auth, operator_profile
@@ -15,6 +17,7 @@ from chargenet_cli.operator_api import OperatorApi, for_profile
 from chargenet_cli.output import as_json, table
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ROLES = ["admin", "technician", "finance", "viewer"]  # the pool's groups (docs/operators.md)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,6 +25,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     login.add_argument("--username", help="default: asked")
     login.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin (default: asked)"
+    )
+    login.add_argument(
+        "--new-password-stdin",
+        action="store_true",
+        help="first sign-in of an invited operator: the new password is the next stdin line "
+        "(default: asked twice)",
     )
     login.set_defaults(run=login_command)
     logout = commands.add_parser("logout", help="forget this profile's cached tokens")
@@ -36,6 +45,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--day", help="YYYY-MM-DD (UTC; default: today)")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=audit_list_command)
+    operator = commands.add_parser("operator", help="operator accounts and their roles (admins)")
+    accounts = operator.add_subparsers(dest="operator_command", required=True)
+    add = accounts.add_parser("add", help="invite an operator (Cognito e-mails a temporary password)")
+    add.add_argument("username")
+    add.add_argument("--email", required=True)
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.set_defaults(run=operator_add_command)
+    accounts_list = accounts.add_parser("list", help="every operator account, its role and status")
+    accounts_list.add_argument("--json", action="store_true")
+    accounts_list.set_defaults(run=operator_list_command)
+    remove = accounts.add_parser("remove", help="disable and delete an operator account")
+    remove.add_argument("username")
+    remove.set_defaults(run=operator_remove_command)
+    set_role = accounts.add_parser("set-role", help="make a role the operator's only role")
+    set_role.add_argument("username")
+    set_role.add_argument("role", choices=ROLES)
+    set_role.set_defaults(run=operator_set_role_command)
 
 
 def profile(args: argparse.Namespace) -> operator_profile.Profile:
@@ -54,8 +80,29 @@ def login_command(args: argparse.Namespace) -> str:
     password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else getpass.getpass("Password: ")
     if not password:
         raise UsageError("a password is required")
-    tokens = operator_auth.login(where, username, password, mfa_code=lambda: input("Authenticator code: "))
+    stdin_new_password = args.new_password_stdin
+    tokens = operator_auth.login(
+        where,
+        username,
+        password,
+        mfa_code=lambda: input("Authenticator code: "),
+        new_password=lambda: _new_password(stdin_new_password),
+    )
     return f"signed in as {tokens.username}"
+
+
+def _new_password(from_stdin: bool) -> str:
+    """An invited operator's first sign-in: the password they choose (asked twice)."""
+    if from_stdin:
+        chosen = sys.stdin.readline().rstrip("\r\n")
+    else:
+        print("This is your first sign-in: choose a new password.", file=sys.stderr)
+        chosen = getpass.getpass("New password: ")
+        if chosen != getpass.getpass("New password again: "):
+            raise UsageError("the new passwords differ")
+    if not chosen:
+        raise UsageError("a new password is required")
+    return chosen
 
 
 def logout_command(args: argparse.Namespace) -> str:
@@ -97,3 +144,46 @@ def _row(record: dict[str, Any]) -> list[Any]:
         record.get("status"),
         record.get("note"),
     ]
+
+
+def _user(username: str) -> str:
+    return urllib.parse.quote(username, safe="")
+
+
+def operator_add_command(args: argparse.Namespace) -> str:
+    body = {"username": args.username, "email": args.email, "role": args.role}
+    created = api(args).post("/operators", body, action="add operators")
+    lines = [f"added {created.get('username')} ({args.role}), invited at {created.get('email')}"]
+    password = created.get("temporary_password")
+    if password:  # the local stack only (no e-mail there); printed this once, never stored
+        lines.append(f"temporary password (local stack only, shown once): {password}")
+    return "\n".join(lines)
+
+
+def operator_list_command(args: argparse.Namespace) -> str:
+    accounts = list(api(args).paginate("/operators", action="list operators"))
+    if args.json:
+        return as_json(accounts)
+    rows = [
+        [
+            a.get("username"),
+            a.get("email"),
+            ",".join(a.get("roles") or []) or "-",
+            a.get("status"),
+            "yes" if a.get("enabled") else "no",
+            a.get("created_at"),
+        ]
+        for a in accounts
+    ]
+    return table(["USERNAME", "EMAIL", "ROLES", "STATUS", "ENABLED", "CREATED"], rows)
+
+
+def operator_remove_command(args: argparse.Namespace) -> str:
+    api(args).delete(f"/operators/{_user(args.username)}", action="remove operators")
+    return f"removed {args.username}"
+
+
+def operator_set_role_command(args: argparse.Namespace) -> str:
+    path = f"/operators/{_user(args.username)}/role"
+    api(args).put(path, {"role": args.role}, action="change operators' roles")
+    return f"{args.username} is now {args.role}"

@@ -1,5 +1,5 @@
 """Operator API (API Gateway HTTP API v2, /ops/v1/*, JWT authorizer OperatorJwt): who am I, chargers,
-faults (list, acknowledge, resolve), the audit trail.
+faults (list, acknowledge, resolve), the audit trail, operator accounts (admins).
 
 Thin: the verified claims become the operator, the query and body are read, the operator console
 (chargenet.services.operator_api) decides, checks permissions and audits. JSON everywhere; errors
@@ -69,6 +69,20 @@ def _note() -> str | None:
     return note if isinstance(note, str) else None
 
 
+def _body_object(shape: str) -> dict[str, Any]:
+    """A JSON object body of at most MAX_BODY_CHARS; `shape` says what it should be."""
+    body = app.current_event.decoded_body or ""
+    if len(body) > MAX_BODY_CHARS:
+        raise BadRequest(f"the body is limited to {MAX_BODY_CHARS} characters")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadRequest(f"the body is JSON: {shape}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"the body is JSON: {shape}")
+    return data
+
+
 @app.exception_handler(OperatorError)  # type: ignore[untyped-decorator]  # powertools leaves exception_handler's return unannotated
 def _operator_error(error: OperatorError) -> Response[Any]:
     return _json_error(error.status, error.code, str(error))
@@ -116,6 +130,33 @@ def resolve(fault_id: str) -> dict[str, Any]:
 @app.get("/audit")
 def audit() -> dict[str, Any]:
     return operator_console().audit(_operator(), _query("day"), _limit(), _query("next"))
+
+
+@app.get("/operators")
+def operators() -> dict[str, Any]:
+    return operator_console().operators(_operator(), _limit(), _query("next"))
+
+
+@app.post("/operators")
+def add_operator() -> Response[Any]:
+    shape = '{"username": "...", "email": "...", "role": "..."}'
+    created = operator_console().add_operator(
+        _operator(), _request("/operators"), lambda: _body_object(shape)
+    )
+    return Response(201, content_types.APPLICATION_JSON, created)
+
+
+@app.put("/operators/<username>/role")
+def set_operator_role(username: str) -> dict[str, Any]:
+    request = _request("/operators/{username}/role")
+    return operator_console().set_operator_role(
+        _operator(), request, username, lambda: _body_object('{"role": "..."}')
+    )
+
+
+@app.delete("/operators/<username>")
+def remove_operator(username: str) -> dict[str, Any]:
+    return operator_console().remove_operator(_operator(), _request("/operators/{username}"), username)
 
 
 @app.not_found

@@ -523,6 +523,10 @@ class LocalStack:
                 **state.aws_environment(),
                 **state.stripe_environment(),
                 "AWS_LAMBDA_FUNCTION_NAME": name,
+                # moto sends no e-mail: an operator's invitation (its temporary password) would
+                # reach no one, so here the operator API hands it to the inviting admin instead.
+                # Only this stack sets it; template.yaml never does (the cloud e-mails it).
+                "CHARGENET_LOCAL_INVITATIONS": "true",
             }
             dlq_url = self._queues.get(spec.dead_letter_queue or "")
             functions[name] = LocalFunction(

@@ -204,6 +204,21 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         *_on("AuditTable", "PutItem", "Query"),  # DynamoAuditLog: record, of_day
         *_ALERTS,  # resolving a paged fault tells whoever was paged
         ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
+        # CognitoOperatorDirectory: invite (create, add to the role's group), set_role (list the
+        # user's groups, remove from the others, add), accounts (ListUsers, each one's groups),
+        # remove (disable, then delete)
+        *{
+            (f"cognito-idp:{action}", "OperatorUserPool")
+            for action in (
+                "AdminCreateUser",
+                "AdminAddUserToGroup",
+                "AdminRemoveUserFromGroup",
+                "AdminListGroupsForUser",
+                "ListUsers",
+                "AdminDisableUser",
+                "AdminDeleteUser",
+            )
+        },
         *_KMS,
     },
     # Fleet provisioning's pre-provisioning hook: a serial is allowed once (conditional update).

@@ -35,6 +35,7 @@ from chargenet.domain.operators import (
     roles_of,
 )
 from chargenet.ports.audit import Key, Page
+from chargenet.ports.operators import OperatorAccount, UsernameTaken
 from chargenet.services.fault_tracking import FaultTracker
 from chargenet.services.operator_api import OperatorConsole
 from tests.fakes import InMemoryFaultStore, InMemoryRegistry, RecordingPublisher
@@ -233,6 +234,42 @@ class MemoryAuditLog:
         return Page(page, {"entry": page[-1].entry} if len(entries) > limit else None)
 
 
+class MemoryDirectory:
+    """Accounts by user name, paged in name order; `temporary` as the local stack answers."""
+
+    def __init__(self, temporary: str | None = None) -> None:
+        self.accounts_by_name: dict[str, OperatorAccount] = {
+            "bob": OperatorAccount("bob", "bob@example.com", ["technician"], "CONFIRMED", True, NOW)
+        }
+        self.temporary = temporary
+
+    def accounts(self, limit: int, start: Key | None) -> Page[OperatorAccount]:
+        names = sorted(n for n in self.accounts_by_name if not start or n > start["token"])
+        page = names[:limit]
+        return Page(
+            [self.accounts_by_name[n] for n in page], {"token": page[-1]} if len(names) > limit else None
+        )
+
+    def invite(self, username: str, email: str, role: Role) -> str | None:
+        if username in self.accounts_by_name:
+            raise UsernameTaken(username)
+        account = OperatorAccount(username, email, [role.value], "FORCE_CHANGE_PASSWORD", True, NOW)
+        self.accounts_by_name[username] = account
+        return self.temporary
+
+    def set_role(self, username: str, role: Role) -> bool:
+        account = self.accounts_by_name.get(username)
+        if account is None:
+            return False
+        self.accounts_by_name[username] = OperatorAccount(
+            username, account.email, [role.value], account.status, account.enabled, account.created_at
+        )
+        return True
+
+    def remove(self, username: str) -> bool:
+        return self.accounts_by_name.pop(username, None) is not None
+
+
 class World:
     def __init__(self) -> None:
         self.registry = InMemoryRegistry()
@@ -243,13 +280,19 @@ class World:
         self.registry.add("CP-3", NOW - timedelta(days=3), site_id="S-1")
         self.fault = opened(0)
         self.store.faults[self.fault.fault_id] = (self.fault, [])
+        self.directory = MemoryDirectory()
         tracker = FaultTracker(self.store, RecordingPublisher(), lambda: NOW)
         self.console = OperatorConsole(
-            FakeViews(self.registry, self.store), tracker, self.audit, lambda: SECRET, lambda: NOW
+            FakeViews(self.registry, self.store),
+            tracker,
+            self.audit,
+            lambda: SECRET,
+            lambda: NOW,
+            self.directory,
         )
 
     def snapshot(self) -> Any:
-        return dict(self.store.faults), dict(self.audit.records)
+        return dict(self.store.faults), dict(self.audit.records), dict(self.directory.accounts_by_name)
 
 
 @pytest.fixture(scope="module")
@@ -335,8 +378,13 @@ def route_call(
 ) -> tuple[int, dict[str, Any]]:
     fault = world.fault.fault_id
     method, path = route.split(" ", 1)
-    path = path.replace("{charger_id}", "CP-1").replace("{fault_id}", fault)
-    body = json.dumps({"note": "on my way"}) if path.endswith("/ack") else None
+    path = path.replace("{charger_id}", "CP-1").replace("{fault_id}", fault).replace("{username}", "bob")
+    bodies = {
+        "POST /ops/v1/faults/{fault_id}/ack": {"note": "on my way"},
+        "POST /ops/v1/operators": {"username": "carol", "email": "carol@example.com", "role": "finance"},
+        "PUT /ops/v1/operators/{username}/role": {"role": "viewer"},
+    }
+    body = json.dumps(bodies[route]) if route in bodies else None
     return call(api, method, path, claims, body=body)
 
 
@@ -348,8 +396,12 @@ ROUTES = {
     "POST /ops/v1/faults/{fault_id}/ack": {Role.ADMIN, Role.TECHNICIAN},
     "POST /ops/v1/faults/{fault_id}/resolve": {Role.ADMIN, Role.TECHNICIAN},
     "GET /ops/v1/audit": {Role.ADMIN},
+    "GET /ops/v1/operators": {Role.ADMIN},
+    "POST /ops/v1/operators": {Role.ADMIN},
+    "PUT /ops/v1/operators/{username}/role": {Role.ADMIN},
+    "DELETE /ops/v1/operators/{username}": {Role.ADMIN},
 }
-CHANGES = {r for r in ROUTES if r.startswith("POST")}
+CHANGES = {r for r in ROUTES if not r.startswith("GET")}
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -359,7 +411,7 @@ def test_every_routes_permission(api: Any, world: World, route: str, role: Role)
     status, body = route_call(api, world, route, claims_of(role.value))
 
     if role in ROUTES[route]:
-        assert status == 200, body
+        assert status == (201 if route == "POST /ops/v1/operators" else 200), body
         assert len(world.audit.records) == (1 if route in CHANGES else 0)
     else:
         assert (status, body["error"]) == (403, "forbidden"), body
@@ -569,3 +621,200 @@ def test_the_dynamodb_audit_log_writes_once_and_pages_newest_first(audit_table: 
     second = log.of_day("2026-11-26", 2, first.next_key)
     assert [r.request_id for r in second.items] == ["r-0"]
     assert log.of_day("2026-11-25", 2, None).items == []
+
+
+# ---------------------------------------------------------------- operator accounts (admins)
+
+ADMIN = claims_of("admin")
+
+
+def _add(api: Any, body: Any, request_id: str = "r-add") -> tuple[int, dict[str, Any]]:
+    raw = body if isinstance(body, str) else json.dumps(body)
+    return call(api, "POST", "/ops/v1/operators", ADMIN, body=raw, request_id=request_id)
+
+
+def test_add_set_role_and_remove_are_audited_with_the_user_name_and_role(api: Any, world: World) -> None:
+    status, added = _add(api, {"username": "carol", "email": "carol@example.com", "role": "finance"})
+    assert status == 201 and added == {
+        "username": "carol",
+        "email": "carol@example.com",
+        "roles": ["finance"],
+    }
+    body = json.dumps({"role": "viewer"})
+    assert call(api, "PUT", "/ops/v1/operators/carol/role", ADMIN, body=body, request_id="r-role")[0] == 200
+    assert world.directory.accounts_by_name["carol"].roles == ["viewer"]
+    assert call(api, "DELETE", "/ops/v1/operators/carol", ADMIN, request_id="r-del")[0] == 200
+    assert "carol" not in world.directory.accounts_by_name
+
+    records = sorted(world.audit.records.values(), key=lambda r: r.request_id)
+    assert [(r.method, r.route, r.targets, r.status) for r in records] == [
+        ("POST", "/ops/v1/operators", {"username": "carol", "role": "finance"}, 201),
+        ("DELETE", "/ops/v1/operators/{username}", {"username": "carol"}, 200),
+        ("PUT", "/ops/v1/operators/{username}/role", {"username": "carol", "role": "viewer"}, 200),
+    ]
+    assert all(r.username == "ana" for r in records)
+
+
+def test_the_temporary_password_is_answered_only_when_the_directory_gives_one(api: Any, world: World) -> None:
+    world.directory.temporary = "Temporary-Passw0rd!"
+    status, added = _add(api, {"username": "dan", "email": "dan@example.com", "role": "viewer"})
+    assert status == 201 and added["temporary_password"] == "Temporary-Passw0rd!"
+    assert "Temporary-Passw0rd!" not in json.dumps(
+        [r.model_dump(mode="json") for r in world.audit.records.values()]
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "bad name", "email": "x@example.com", "role": "viewer"},
+        {"username": "ünï", "email": "x@example.com", "role": "viewer"},
+        {"username": "a" * 65, "email": "x@example.com", "role": "viewer"},
+        {"username": "x@example.com", "email": "x@example.com", "role": "viewer"},
+        {"username": "erin", "email": "not-an-address", "role": "viewer"},
+        {"username": "erin", "email": "x@example.com", "role": "superuser"},
+        {"username": "erin", "email": "x@example.com"},
+        "not json",
+        "[1]",
+    ],
+)
+def test_a_bad_add_is_400_recorded_and_creates_nothing(api: Any, world: World, body: Any) -> None:
+    status, answer = _add(api, body)
+    assert (status, answer["error"]) == (400, "bad_request"), answer
+    assert set(world.directory.accounts_by_name) == {"bob"}
+    assert [r.status for r in world.audit.records.values()] == [400]
+
+
+def test_an_existing_user_name_is_409(api: Any, world: World) -> None:
+    status, answer = _add(api, {"username": "bob", "email": "b2@example.com", "role": "viewer"})
+    assert (status, answer["error"]) == (409, "conflict")
+    assert world.directory.accounts_by_name["bob"].email == "bob@example.com"
+
+
+def test_an_admin_cannot_remove_themselves(api: Any, world: World) -> None:
+    world.directory.accounts_by_name["ana"] = world.directory.accounts_by_name["bob"]
+    status, answer = call(api, "DELETE", "/ops/v1/operators/ana", ADMIN)
+    assert (status, answer["error"]) == (409, "conflict")
+    assert "ana" in world.directory.accounts_by_name
+
+
+def test_an_unknown_operator_is_404(api: Any, world: World) -> None:
+    assert call(api, "DELETE", "/ops/v1/operators/nobody", ADMIN)[0] == 404
+    body = json.dumps({"role": "viewer"})
+    assert call(api, "PUT", "/ops/v1/operators/nobody/role", ADMIN, body=body)[0] == 404
+    assert call(api, "PUT", "/ops/v1/operators/bob/role", ADMIN, body='{"role": "root"}')[0] == 400
+
+
+def test_operators_are_listed_page_by_page(api: Any, world: World) -> None:
+    world.directory.invite("carol", "carol@example.com", Role.FINANCE)
+    status, first = call(api, "GET", "/ops/v1/operators", ADMIN, query="limit=1")
+    assert status == 200 and first["next"]
+    assert first["items"] == [
+        {
+            "username": "bob",
+            "email": "bob@example.com",
+            "roles": ["technician"],
+            "status": "CONFIRMED",
+            "enabled": True,
+            "created_at": NOW.isoformat(),
+        }
+    ]
+    status, second = call(api, "GET", "/ops/v1/operators", ADMIN, query=f"limit=1&next={first['next']}")
+    assert [a["username"] for a in second["items"]] == ["carol"] and second["next"] is None
+
+
+# ---------------------------------------------------------------- the Cognito adapter, on moto
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str, str]]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        cognito = boto3.client("cognito-idp", region_name="us-east-1")
+        pool_id = cognito.create_user_pool(PoolName="OperatorUserPool")["UserPool"]["Id"]
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="cli", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+        for role in Role:
+            cognito.create_group(UserPoolId=pool_id, GroupName=role.value)
+        yield cognito, pool_id, client_id
+
+
+def test_the_cognito_directory_invites_lists_changes_roles_and_removes(pool: tuple[Any, str, str]) -> None:
+    from chargenet.adapters.operators_cognito import CognitoOperatorDirectory
+
+    cognito, pool_id, client_id = pool
+    directory = CognitoOperatorDirectory(pool_id, local_invitations=True, client=cognito)
+    password = directory.invite("carol", "carol@example.com", Role.FINANCE)
+    assert password is not None
+    with pytest.raises(UsernameTaken):
+        directory.invite("carol", "other@example.com", Role.VIEWER)
+
+    challenge = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "carol", "PASSWORD": password},
+    )
+    assert challenge["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+
+    directory.invite("dan", "dan@example.com", Role.VIEWER)
+    first = directory.accounts(1, None)
+    assert len(first.items) == 1 and first.next_key
+    accounts = {a.username: a for a in first.items + directory.accounts(60, first.next_key).items}
+    assert set(accounts) == {"carol", "dan"}
+    carol = accounts["carol"]
+    assert (carol.email, carol.roles, carol.status, carol.enabled) == (
+        "carol@example.com",
+        ["finance"],
+        "FORCE_CHANGE_PASSWORD",
+        True,
+    )
+
+    assert directory.set_role("carol", Role.VIEWER)
+    groups = cognito.admin_list_groups_for_user(UserPoolId=pool_id, Username="carol")["Groups"]
+    assert [g["GroupName"] for g in groups] == ["viewer"]
+    assert not directory.set_role("nobody", Role.VIEWER)
+
+    assert directory.remove("carol") and not directory.remove("carol")
+    assert {a.username for a in directory.accounts(60, None).items} == {"dan"}
+
+
+def test_the_cloud_directory_has_cognito_email_the_invitation() -> None:
+    from chargenet.adapters.operators_cognito import CognitoOperatorDirectory
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, dict[str, Any]]] = []
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda **kwargs: self.calls.append((name, kwargs)) or {}
+
+    recorder = Recorder()
+    assert (
+        CognitoOperatorDirectory("pool", client=recorder).invite("carol", "c@example.com", Role.ADMIN) is None
+    )
+    (create, created), (add, added) = recorder.calls
+    assert create == "admin_create_user" and created["DesiredDeliveryMediums"] == ["EMAIL"]
+    assert "TemporaryPassword" not in created and "MessageAction" not in created
+    assert {"Name": "email_verified", "Value": "true"} in created["UserAttributes"]
+    assert (add, added["GroupName"]) == ("admin_add_user_to_group", "admin")
+
+
+def test_cognito_failures_are_store_unavailable() -> None:
+    from botocore.exceptions import ClientError
+
+    from chargenet.adapters.operators_cognito import CognitoOperatorDirectory
+    from chargenet.ports.errors import StoreUnavailable
+
+    class Throttled:
+        def list_users(self, **_: Any) -> Any:
+            raise ClientError({"Error": {"Code": "TooManyRequestsException"}}, "ListUsers")
+
+    with pytest.raises(StoreUnavailable):
+        CognitoOperatorDirectory("pool", client=Throttled()).accounts(10, None)
+
+
+def test_the_template_never_sets_local_invitations() -> None:
+    template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    assert "CHARGENET_LOCAL_INVITATIONS" not in template
+    assert "OPERATOR_USER_POOL_ID: !Ref OperatorUserPool" in template

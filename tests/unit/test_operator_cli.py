@@ -515,3 +515,89 @@ def test_a_stack_without_an_aws_region_is_a_clear_error(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     with pytest.raises(CliError, match="stack chargenet-prod: You must specify a region"):
         operator_profile.stack_profile("chargenet-prod")
+
+
+TEMPORARY = "Temp0rary-pass!"
+CHOSEN = "Ch0sen-password!x"
+
+
+def _invite(pool: Profile) -> None:
+    pool.cognito().admin_create_user(
+        UserPoolId=pool.pool_id, Username="bea", TemporaryPassword=TEMPORARY, MessageAction="SUPPRESS"
+    )
+
+
+def test_a_first_sign_in_sets_the_new_password_from_stdin(
+    pool: Profile, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _invite(pool)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{TEMPORARY}\n{CHOSEN}\n"))
+    assert main(["login", "--username", "bea", "--password-stdin", "--new-password-stdin"]) == 0
+    output = capsys.readouterr()
+    assert output.out.strip() == "signed in as bea" and CHOSEN not in output.out + output.err
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{CHOSEN}\n"))
+    assert main(["login", "--username", "bea", "--password-stdin"]) == 0  # the new one is the password
+
+
+def test_a_first_sign_in_asks_the_new_password_twice(
+    pool: Profile, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _invite(pool)
+    answers = iter([CHOSEN, "Different-pass1!"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{TEMPORARY}\n"))
+    assert main(["login", "--username", "bea", "--password-stdin"]) == 2
+    assert "the new passwords differ" in capsys.readouterr().err
+    assert not operator_auth.cache_path(pool).exists()
+    answers = iter([CHOSEN, CHOSEN])
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{TEMPORARY}\n"))
+    assert main(["login", "--username", "bea", "--password-stdin"]) == 0
+
+
+class _Accounts:
+    """The operator API's account routes, as `chargenet operator` calls them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, object]] = []
+
+    def post(self, path: str, body: object = None, action: str = "") -> object:
+        self.calls.append(("POST", path, body))
+        return {"username": "bea", "email": "bea@example.com", "temporary_password": TEMPORARY}
+
+    def put(self, path: str, body: object = None, action: str = "") -> object:
+        self.calls.append(("PUT", path, body))
+        return {}
+
+    def delete(self, path: str, action: str = "") -> object:
+        self.calls.append(("DELETE", path, None))
+        return {}
+
+    def paginate(self, path: str, params: object = None, limit: object = None, action: str = "") -> object:
+        self.calls.append(("GET", path, None))
+        return iter([{"username": "bea", "email": "bea@example.com", "roles": ["viewer"], "enabled": True}])
+
+
+def test_the_operator_commands_call_their_routes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chargenet_cli import operator_cmd
+
+    accounts = _Accounts()
+    monkeypatch.setattr(operator_cmd, "api", lambda args: accounts)
+    assert main(["operator", "add", "bea", "--email", "bea@example.com", "--role", "finance"]) == 0
+    assert TEMPORARY in capsys.readouterr().out  # the local stack's answer, printed once
+    assert main(["operator", "set-role", "bea", "viewer"]) == 0
+    assert main(["operator", "list", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["operator", "list"]) == 0
+    assert "bea@example.com" in capsys.readouterr().out
+    assert main(["operator", "remove", "bea"]) == 0
+    with pytest.raises(SystemExit):  # argparse: not a role
+        main(["operator", "set-role", "bea", "root"])
+    assert accounts.calls == [
+        ("POST", "/operators", {"username": "bea", "email": "bea@example.com", "role": "finance"}),
+        ("PUT", "/operators/bea/role", {"role": "viewer"}),
+        ("GET", "/operators", None),
+        ("GET", "/operators", None),
+        ("DELETE", "/operators/bea", None),
+    ]

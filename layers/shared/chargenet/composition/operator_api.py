@@ -1,4 +1,5 @@
-"""OperatorApiFunction: the operator console's use cases, from DynamoDB, SNS and Secrets Manager."""
+"""OperatorApiFunction: the operator console's use cases, from DynamoDB, SNS, Secrets Manager and
+the operator user pool (Cognito)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pydantic import Field
 
 from chargenet.adapters.audit_dynamodb import DynamoAuditLog, DynamoOperatorViews
 from chargenet.adapters.cursor_secret import SecretsManagerKey
+from chargenet.adapters.operators_cognito import CognitoOperatorDirectory
 from chargenet.composition.faults import fault_tracker
 from chargenet.composition.settings import AlertEnvironment, environment
 from chargenet.domain.clock import utc_now
@@ -19,6 +21,10 @@ class OperatorApiEnvironment(AlertEnvironment):
     the secret that signs pagination cursors."""
 
     cursor_secret_arn: str = Field(alias="OPERATOR_CURSOR_SECRET_ARN")
+    operator_pool_id: str = Field(alias="OPERATOR_USER_POOL_ID")
+    # Set only by the local stack (chargenet_local.stack), never by template.yaml: moto sends no
+    # e-mail, so there an invitation's temporary password is returned to the inviting admin.
+    local_invitations: bool = Field(default=False, alias="CHARGENET_LOCAL_INVITATIONS")
 
 
 @cache
@@ -30,4 +36,5 @@ def operator_console() -> OperatorConsole:
         audit_log=DynamoAuditLog(),
         cursor_key=SecretsManagerKey(env.cursor_secret_arn),
         clock=utc_now,
+        directory=CognitoOperatorDirectory(env.operator_pool_id, env.local_invitations),
     )

@@ -1,4 +1,5 @@
-"""The operator API's use cases: who am I, the fleet, faults (list, acknowledge, resolve), the audit trail.
+"""The operator API's use cases: who am I, the fleet, faults (list, acknowledge, resolve), the audit
+trail, and the operator accounts (add, list, change role, remove; admins).
 
 Every use case first checks the operator's permission (chargenet.domain.operators): a refusal
 (Forbidden, 403) changes nothing and is not audited. A state-changing use case that was allowed
@@ -20,14 +21,19 @@ from chargenet.domain.charger_ids import is_charger_id
 from chargenet.domain.cursors import BadCursor, read_cursor, sign_cursor
 from chargenet.domain.faults import Fault
 from chargenet.domain.models import Charger, ConnectorStatus
-from chargenet.domain.operators import Operator, Permission
+from chargenet.domain.operators import Operator, Permission, Role
 from chargenet.ports.audit import AuditLog, Key, OperatorViews, Page
+from chargenet.ports.operators import OperatorAccount, OperatorDirectory, UsernameTaken
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 FAULT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SITE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Operator user names: ASCII letters, digits and . _ - (no @: an e-mail address is not a user name).
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", re.ASCII)
+MAX_EMAIL_CHARS = 254
 
 
 class OperatorError(Exception):
@@ -96,6 +102,7 @@ class OperatorConsole:
     audit_log: AuditLog
     cursor_key: Callable[[], bytes]  # the OperatorCursorSecret, fetched and cached by the adapter
     clock: Callable[[], datetime]
+    directory: OperatorDirectory
 
     # ------------------------------------------------------------------ reads
     def whoami(self, operator: Operator) -> dict[str, Any]:
@@ -176,6 +183,67 @@ class OperatorConsole:
             return _changed(fault_id, self._try(lambda: self.faults_changes.resolve_by_operator(fault_id)))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # ------------------------------------------------------------------ operator accounts (admins)
+    def operators(self, operator: Operator, limit: int, cursor: str | None) -> dict[str, Any]:
+        _require(operator, Permission.OPERATORS_MANAGE)
+        scope = "operators"
+        page = self.directory.accounts(limit, self._start(cursor, scope))
+        return self._listing([_account_record(a) for a in page.items], page, scope)
+
+    def add_operator(
+        self, operator: Operator, request: RequestInfo, read_body: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """201: the account, invited by e-mail; `temporary_password` only from the local stack."""
+        _require(operator, Permission.OPERATORS_MANAGE)
+        targets: dict[str, str] = {"username": "(not read)"}
+        with self._audited(operator, request, targets, ok_status=201):
+            body = read_body()
+            username = _username(body.get("username"))
+            targets["username"] = username
+            email = body.get("email")
+            if not isinstance(email, str) or len(email) > MAX_EMAIL_CHARS or not EMAIL.fullmatch(email):
+                raise BadRequest("email is not an e-mail address")
+            role = _role(body.get("role"))
+            targets["role"] = role.value
+            try:
+                password = self.directory.invite(username, email, role)
+            except UsernameTaken:
+                raise Conflict(f"there is an operator {username} already") from None
+            answer: dict[str, Any] = {"username": username, "email": email, "roles": [role.value]}
+            if password is not None:  # the local stack only: no e-mail there (never logged)
+                answer["temporary_password"] = password
+            return answer
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def set_operator_role(
+        self,
+        operator: Operator,
+        request: RequestInfo,
+        username: str,
+        read_body: Callable[[], dict[str, Any]],
+    ) -> dict[str, Any]:
+        _require(operator, Permission.OPERATORS_MANAGE)
+        targets = {"username": _username_target(username)}
+        with self._audited(operator, request, targets):
+            _username(username)
+            role = _role(read_body().get("role"))
+            targets["role"] = role.value
+            if not self.directory.set_role(username, role):
+                raise NotFound(f"there is no operator {username}")
+            return {"username": username, "roles": [role.value]}
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def remove_operator(self, operator: Operator, request: RequestInfo, username: str) -> dict[str, Any]:
+        _require(operator, Permission.OPERATORS_MANAGE)
+        with self._audited(operator, request, {"username": _username_target(username)}):
+            _username(username)
+            if username.lower() == operator.username.lower():
+                raise Conflict("an admin cannot remove themselves")
+            if not self.directory.remove(username):
+                raise NotFound(f"there is no operator {username}")
+            return {"username": username, "removed": True}
+        raise AssertionError("unreachable")  # pragma: no cover
+
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _try(change: Callable[[], tuple[Fault, Fault] | None]) -> tuple[Fault, Fault] | None:
@@ -186,10 +254,11 @@ class OperatorConsole:
 
     @contextmanager
     def _audited(
-        self, operator: Operator, request: RequestInfo, targets: dict[str, str]
+        self, operator: Operator, request: RequestInfo, targets: dict[str, str], ok_status: int = 200
     ) -> Iterator[dict[str, str | None]]:
-        """Records the request once it ends, with its status (an error's, 500 for the unexpected)."""
-        status = 200
+        """Records the request once it ends, with its status (an error's, 500 for the unexpected).
+        `targets` is read when it ends: a use case may name what it learns from the body."""
+        status = ok_status
         extra: dict[str, str | None] = {"note": None}
         try:
             yield extra
@@ -205,7 +274,7 @@ class OperatorConsole:
                     operator,
                     method=request.method,
                     route=request.route,
-                    targets=targets,
+                    targets=dict(targets),
                     status=status,
                     request_id=request.request_id,
                     at=request.at,
@@ -246,3 +315,31 @@ def _changed(fault_id: str, changed: tuple[Fault, Fault] | None) -> dict[str, An
         raise NotFound(f"there is no fault {fault_id}")
     before, after = changed
     return {**after.model_dump(mode="json"), "changed": after != before}
+
+
+def _username(value: object) -> str:
+    if not isinstance(value, str) or not USERNAME.fullmatch(value):
+        raise BadRequest("username is 1 to 64 ASCII letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _username_target(username: str) -> str:
+    return username if USERNAME.fullmatch(username) else "(not a user name)"
+
+
+def _role(value: object) -> Role:
+    known = {role.value: role for role in Role}
+    if not isinstance(value, str) or value not in known:
+        raise BadRequest(f"role is one of {', '.join(sorted(known))}")
+    return known[value]
+
+
+def _account_record(account: OperatorAccount) -> dict[str, Any]:
+    return {
+        "username": account.username,
+        "email": account.email,
+        "roles": account.roles,
+        "status": account.status,
+        "enabled": account.enabled,
+        "created_at": account.created_at.isoformat() if account.created_at else None,
+    }
