@@ -11,7 +11,7 @@ What is injected while the fleet charges (chargenet_shim.sim.fleet.run_sessions 
   them: they must reach the dead-letter queue) and malformed frames (they must be answered
   with a CALLERROR);
 * one safety fault (GroundFailure) on a charger: exactly one alert must reach the operators;
-* paid sessions: drivers pay through the pay link (chargenet_cli.demo_payments) while the Stripe
+* paid sessions: drivers pay through the pay link (chargenet_local.commands.demo_payments) while the Stripe
   fault proxy (chargenet_local.stripe_faults) answers PaymentIntent and invoice item calls with
   500s, timeouts, resets and 500s after the fact, and Stripe's webhooks come twice and some late;
 * subscriber sessions: an active subscriber's tag on some connectors (a usage line per CDR);
@@ -376,7 +376,7 @@ def _subscribers(state: Any, run: str, charger_ids: Sequence[str], say: Say) -> 
     from chargenet.adapters.subscriptions_dynamodb import DynamoSubscriberStore
     from chargenet.domain.subscriptions import SubscriberState
     from chargenet_cli import subscriber_cmd
-    from chargenet_cli.demo_payments import CARD, HTTP_TIMEOUT_S
+    from chargenet_local.commands.demo_payments import CARD, HTTP_TIMEOUT_S
 
     if not charger_ids:
         return {}
@@ -551,8 +551,8 @@ async def _outage(
 
 async def _paid_visits(state: Any, charger: Any, options: ChaosOptions, frames: dict[str, Any]) -> None:
     """Drivers pay through the pay link, one per connector at once (the demo's drivers,
-    chargenet_cli.demo_payments); the backend starts the charger and the car charges to full."""
-    from chargenet_cli.demo_payments import CARD, Driver, pay_through_link
+    chargenet_local.commands.demo_payments); the backend starts the charger and the car charges to full."""
+    from chargenet_local.commands.demo_payments import CARD, Driver, pay_through_link
     from chargenet_shim.sim.fleet import SessionFailure
     from chargenet_shim.sim.simclock import SimClock
 

@@ -501,7 +501,7 @@ def _daemon(counts_out: Path) -> Daemon:
 
 
 def _drive(state: Any, args: argparse.Namespace, say: Any) -> dict[str, Any]:
-    from chargenet_cli import demo_cmd
+    from chargenet_local.commands import demo_cmd
     from chargenet_shim.sim.fleet import run_sessions
     from chargenet_shim.sim.simclock import SimClock
 

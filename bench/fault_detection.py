@@ -34,7 +34,7 @@ from typing import Any
 from bench.harness import RESULTS, ROOT, fresh_stack, write_results
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
-from chargenet_cli.scenario_cmd import ScenarioReport, execute, read, stderr_stepper
+from chargenet_local.commands.scenario_cmd import ScenarioReport, execute, read, stderr_stepper
 from chargenet_shim.sim.scenario import Scenario, injection_label
 from chargenet_shim.sim.scoring import KindScore, Observation, match, score
 

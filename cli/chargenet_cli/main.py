@@ -11,17 +11,14 @@ from chargenet_cli import (
     charger_cmd,
     command_cmd,
     cost_cmd,
-    demo_cmd,
     diagnostics_cmd,
     fault_cmd,
     firmware_cmd,
     health_cmd,
-    local_cmd,
     operator_cmd,
     payment_cmd,
     provisioning_cmd,
     report_cmd,
-    scenario_cmd,
     session_cmd,
     site_cmd,
     subscriber_cmd,
@@ -42,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
         help="operator commands (login, whoami, audit): this deployed CloudFormation stack, not the local one",
     )
     commands = root.add_subparsers(dest="command", required=True)
-    local_cmd.register(commands)
+    _register_local_stack_commands(commands)
     charger_cmd.register(commands)
     site_cmd.register(commands)
     session_cmd.register(commands)
@@ -52,8 +49,6 @@ def parser() -> argparse.ArgumentParser:
     report_cmd.register(commands)
     diagnostics_cmd.register(commands)
     firmware_cmd.register(commands)
-    demo_cmd.register(commands)
-    scenario_cmd.register(commands)
     tariff_cmd.register(commands)
     subscriber_cmd.register(commands)
     payment_cmd.register(commands)
@@ -61,6 +56,18 @@ def parser() -> argparse.ArgumentParser:
     provisioning_cmd.register(commands)
     operator_cmd.register(commands)
     return root
+
+
+def _register_local_stack_commands(commands: argparse._SubParsersAction) -> None:
+    """`local`, `demo` and `scenario` live with the local stack (chargenet_local.commands), not
+    with the operator commands; they are offered where the local stack is installed."""
+    try:
+        from chargenet_local.commands import demo_cmd, local_cmd, scenario_cmd
+    except ImportError:  # an operator's install without the local stack
+        return
+    local_cmd.register(commands)
+    demo_cmd.register(commands)
+    scenario_cmd.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import boto3
 import pytest
 import stripe
 
-from chargenet_cli.local_cmd import endpoints
+from chargenet_local.commands.local_cmd import endpoints
 from chargenet_local.httpserve import HttpServer, Request, Response
 from chargenet_local.stack import StackState
 from chargenet_local.stripe_local import StripeApi

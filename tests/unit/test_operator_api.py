@@ -37,6 +37,7 @@ from chargenet.domain.operators import (
 from chargenet.ports.audit import Key, Page
 from chargenet.ports.operators import OperatorAccount, UsernameTaken
 from chargenet.services.fault_tracking import FaultTracker
+from chargenet.services.operator_access import OperatorAccess
 from chargenet.services.operator_api import OperatorConsole
 from tests.fakes import InMemoryFaultStore, InMemoryRegistry, RecordingPublisher
 from tests.unit.fault_builders import opened
@@ -283,10 +284,9 @@ class World:
         self.directory = MemoryDirectory()
         tracker = FaultTracker(self.store, RecordingPublisher(), lambda: NOW)
         self.console = OperatorConsole(
+            OperatorAccess(self.audit, lambda: SECRET),
             FakeViews(self.registry, self.store),
             tracker,
-            self.audit,
-            lambda: SECRET,
             lambda: NOW,
             self.directory,
         )

@@ -11,16 +11,26 @@ from chargenet.adapters.audit_dynamodb import DynamoAuditLog, DynamoOperatorView
 from chargenet.adapters.cursor_secret import SecretsManagerKey
 from chargenet.adapters.operators_cognito import CognitoOperatorDirectory
 from chargenet.composition.faults import fault_tracker
-from chargenet.composition.settings import AlertEnvironment, environment
+from chargenet.composition.settings import AlertEnvironment, FunctionEnvironment, environment
 from chargenet.domain.clock import utc_now
+from chargenet.services.operator_access import OperatorAccess
 from chargenet.services.operator_api import OperatorConsole
 
 
-class OperatorApiEnvironment(AlertEnvironment):
+class OperatorAccessEnvironment(FunctionEnvironment):
+    """What every operator function has: the audit table (bound by name) and the cursor secret."""
+
+    cursor_secret_arn: str = Field(alias="OPERATOR_CURSOR_SECRET_ARN")
+
+
+def operator_access(env: OperatorAccessEnvironment) -> OperatorAccess:
+    return OperatorAccess(audit_log=DynamoAuditLog(), cursor_key=SecretsManagerKey(env.cursor_secret_arn))
+
+
+class OperatorApiEnvironment(AlertEnvironment, OperatorAccessEnvironment):
     """The tables its routes read (and FaultsTable, written by ack and resolve), AuditTable, and
     the secret that signs pagination cursors."""
 
-    cursor_secret_arn: str = Field(alias="OPERATOR_CURSOR_SECRET_ARN")
     operator_pool_id: str = Field(alias="OPERATOR_USER_POOL_ID")
     # Set only by the local stack (chargenet_local.stack), never by template.yaml: moto sends no
     # e-mail, so there an invitation's temporary password is returned to the inviting admin.
@@ -31,10 +41,9 @@ class OperatorApiEnvironment(AlertEnvironment):
 def operator_console() -> OperatorConsole:
     env = environment(OperatorApiEnvironment)
     return OperatorConsole(
+        access=operator_access(env),
         views=DynamoOperatorViews(),
         faults_changes=fault_tracker(env),
-        audit_log=DynamoAuditLog(),
-        cursor_key=SecretsManagerKey(env.cursor_secret_arn),
         clock=utc_now,
         directory=CognitoOperatorDirectory(env.operator_pool_id, env.local_invitations),
     )

@@ -27,15 +27,21 @@ class Permission(StrEnum):
     COMMANDS_SEND = "commands.send"
     DIAGNOSTICS = "diagnostics"
     FIRMWARE_READ = "firmware.read"
+    FIRMWARE_WRITE = "firmware.write"  # register and roll out releases (admins)
     FAULTS_READ = "faults.read"
     FAULTS_WRITE = "faults.write"
     SESSIONS_READ = "sessions.read"
+    SESSIONS_WRITE = "sessions.write"  # settle a session under review
     CDRS_READ = "cdrs.read"
+    CDRS_WRITE = "cdrs.write"  # credit a CDR
     PAYMENTS_READ = "payments.read"
+    PAYMENTS_WRITE = "payments.write"  # settle a payment left open
     PAYMENTS_REFUND = "payments.refund"
     RECONCILE = "reconcile"
     SUBSCRIBERS_READ = "subscribers.read"
     SUBSCRIBERS_WRITE = "subscribers.write"
+    TAGS_READ = "tags.read"
+    TAGS_WRITE = "tags.write"
     PLANS_WRITE = "plans.write"
     TARIFFS_READ = "tariffs.read"
     TARIFFS_WRITE = "tariffs.write"
@@ -61,12 +67,17 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.FINANCE: frozenset(
         {
             P.SESSIONS_READ,
+            P.SESSIONS_WRITE,
             P.CDRS_READ,
+            P.CDRS_WRITE,
             P.PAYMENTS_READ,
+            P.PAYMENTS_WRITE,
             P.PAYMENTS_REFUND,
             P.RECONCILE,
             P.SUBSCRIBERS_READ,
             P.SUBSCRIBERS_WRITE,
+            P.TAGS_READ,
+            P.TAGS_WRITE,
             P.PLANS_WRITE,
             P.TARIFFS_READ,
             P.TARIFFS_WRITE,

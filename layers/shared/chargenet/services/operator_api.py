@@ -1,32 +1,33 @@
 """The operator API's use cases: who am I, the fleet, faults (list, acknowledge, resolve), the audit
 trail, and the operator accounts (add, list, change role, remove; admins).
 
-Every use case first checks the operator's permission (chargenet.domain.operators): a refusal
-(Forbidden, 403) changes nothing and is not audited. A state-changing use case that was allowed
-is recorded in the audit trail once, with how it ended (its HTTP status), whether it succeeded or
-not. Listings read one page and return a signed cursor to the next (chargenet.domain.cursors).
+Permissions, the audit trail and listings' cursors: chargenet.services.operator_access.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from chargenet.domain.audit import MAX_NOTE_CHARS, audit_record
-from chargenet.domain.charger_ids import is_charger_id
-from chargenet.domain.cursors import BadCursor, read_cursor, sign_cursor
+from chargenet.domain.audit import MAX_NOTE_CHARS
 from chargenet.domain.faults import Fault
 from chargenet.domain.models import Charger, ConnectorStatus
 from chargenet.domain.operators import Operator, Permission, Role
-from chargenet.ports.audit import AuditLog, Key, OperatorViews, Page
+from chargenet.ports.audit import OperatorViews
 from chargenet.ports.operators import OperatorAccount, OperatorDirectory, UsernameTaken
+from chargenet.services.operator_access import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    OperatorAccess,
+    RequestInfo,
+    checked_charger_id,
+    require,
+)
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
 FAULT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SITE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -36,55 +37,12 @@ EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za
 MAX_EMAIL_CHARS = 254
 
 
-class OperatorError(Exception):
-    status = 500
-    code = "error"
-
-
-class BadRequest(OperatorError):
-    status, code = 400, "bad_request"
-
-
-class InvalidCursor(OperatorError):
-    status, code = 400, "bad_cursor"
-
-
-class Forbidden(OperatorError):
-    status, code = 403, "forbidden"
-
-
-class NotFound(OperatorError):
-    status, code = 404, "not_found"
-
-
-class Conflict(OperatorError):
-    status, code = 409, "conflict"
-
-
 class FaultChanges(Protocol):
     """The fault tracker's operator changes (chargenet.services.fault_tracking.FaultTracker)."""
 
     def acknowledge(self, fault_id: str, by: str) -> tuple[Fault, Fault] | None: ...
 
     def resolve_by_operator(self, fault_id: str) -> tuple[Fault, Fault] | None: ...
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    """The request being served, as the audit trail records it."""
-
-    method: str
-    route: str  # the route's pattern
-    request_id: str
-    at: datetime
-
-
-def parse_limit(value: str | None) -> int:
-    if value is None or value == "":
-        return DEFAULT_LIMIT
-    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(value)
 
 
 def charger_record(charger: Charger, connectors: list[ConnectorStatus]) -> dict[str, Any]:
@@ -97,10 +55,9 @@ def charger_record(charger: Charger, connectors: list[ConnectorStatus]) -> dict[
 
 @dataclass(frozen=True)
 class OperatorConsole:
+    access: OperatorAccess
     views: OperatorViews
     faults_changes: FaultChanges
-    audit_log: AuditLog
-    cursor_key: Callable[[], bytes]  # the OperatorCursorSecret, fetched and cached by the adapter
     clock: Callable[[], datetime]
     directory: OperatorDirectory
 
@@ -117,32 +74,30 @@ class OperatorConsole:
     def chargers(
         self, operator: Operator, site_id: str | None, limit: int, cursor: str | None
     ) -> dict[str, Any]:
-        _require(operator, Permission.CHARGERS_READ)
+        require(operator, Permission.CHARGERS_READ)
         if site_id is not None and not SITE_ID.fullmatch(site_id):
             raise BadRequest("site is not a site id")
         scope = f"chargers?site={site_id or ''}"
-        page = self.views.chargers(site_id, limit, self._start(cursor, scope))
+        page = self.views.chargers(site_id, limit, self.access.start(cursor, scope))
         items = [charger_record(c, self.views.connectors(c.charger_id)) for c in page.items]
-        return self._listing(items, page, scope)
+        return self.access.listing(items, page, scope)
 
     def charger(self, operator: Operator, charger_id: str) -> dict[str, Any]:
-        _require(operator, Permission.CHARGERS_READ)
-        if not is_charger_id(charger_id):
-            raise BadRequest(f"{charger_id[:80]!a} is not a charger id")
-        charger = self.views.charger(charger_id)
+        require(operator, Permission.CHARGERS_READ)
+        charger = self.views.charger(checked_charger_id(charger_id))
         if charger is None:
             raise NotFound(f"there is no charger {charger_id}")
         return charger_record(charger, self.views.connectors(charger_id))
 
     def faults(self, operator: Operator, open_only: bool, limit: int, cursor: str | None) -> dict[str, Any]:
-        _require(operator, Permission.FAULTS_READ)
+        require(operator, Permission.FAULTS_READ)
         scope = f"faults?open={open_only}"
-        page = self.views.faults(open_only, limit, self._start(cursor, scope))
+        page = self.views.faults(open_only, limit, self.access.start(cursor, scope))
         items = [f.model_dump(mode="json") for f in sorted(page.items, key=lambda f: f.first_seen)]
-        return self._listing(items, page, scope)
+        return self.access.listing(items, page, scope)
 
     def audit(self, operator: Operator, day: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-        _require(operator, Permission.AUDIT_READ)
+        require(operator, Permission.AUDIT_READ)
         day = day or self.clock().strftime("%Y-%m-%d")
         if not DAY.fullmatch(day):
             raise BadRequest("day must be YYYY-MM-DD")
@@ -151,9 +106,9 @@ class OperatorConsole:
         except ValueError:
             raise BadRequest("day must be YYYY-MM-DD") from None
         scope = f"audit?day={day}"
-        page = self.audit_log.of_day(day, limit, self._start(cursor, scope))
+        page = self.access.audit_log.of_day(day, limit, self.access.start(cursor, scope))
         items = [r.model_dump(mode="json", exclude={"day", "entry"}) for r in page.items]
-        return self._listing(items, page, scope)
+        return self.access.listing(items, page, scope)
 
     # ------------------------------------------------------------------ changes (audited)
     def acknowledge_fault(
@@ -165,8 +120,8 @@ class OperatorConsole:
     ) -> dict[str, Any]:
         """`read_note` reads the request's note inside the audited part: a bad body is answered
         400 and recorded, unless the operator may not acknowledge at all (403, nothing recorded)."""
-        _require(operator, Permission.FAULTS_WRITE)
-        with self._audited(operator, request, _fault_target(fault_id)) as record:
+        require(operator, Permission.FAULTS_WRITE)
+        with self.access.audited(operator, request, _fault_target(fault_id)) as record:
             _check_fault_id(fault_id)
             note = read_note()
             if note is not None and len(note) > MAX_NOTE_CHARS:
@@ -177,26 +132,26 @@ class OperatorConsole:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def resolve_fault(self, operator: Operator, request: RequestInfo, fault_id: str) -> dict[str, Any]:
-        _require(operator, Permission.FAULTS_WRITE)
-        with self._audited(operator, request, _fault_target(fault_id)):
+        require(operator, Permission.FAULTS_WRITE)
+        with self.access.audited(operator, request, _fault_target(fault_id)):
             _check_fault_id(fault_id)
             return _changed(fault_id, self._try(lambda: self.faults_changes.resolve_by_operator(fault_id)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ operator accounts (admins)
     def operators(self, operator: Operator, limit: int, cursor: str | None) -> dict[str, Any]:
-        _require(operator, Permission.OPERATORS_MANAGE)
+        require(operator, Permission.OPERATORS_MANAGE)
         scope = "operators"
-        page = self.directory.accounts(limit, self._start(cursor, scope))
-        return self._listing([_account_record(a) for a in page.items], page, scope)
+        page = self.directory.accounts(limit, self.access.start(cursor, scope))
+        return self.access.listing([_account_record(a) for a in page.items], page, scope)
 
     def add_operator(
         self, operator: Operator, request: RequestInfo, read_body: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
         """201: the account, invited by e-mail; `temporary_password` only from the local stack."""
-        _require(operator, Permission.OPERATORS_MANAGE)
+        require(operator, Permission.OPERATORS_MANAGE)
         targets: dict[str, str] = {"username": "(not read)"}
-        with self._audited(operator, request, targets, ok_status=201):
+        with self.access.audited(operator, request, targets, ok_status=201):
             body = read_body()
             username = _username(body.get("username"))
             targets["username"] = username
@@ -222,9 +177,9 @@ class OperatorConsole:
         username: str,
         read_body: Callable[[], dict[str, Any]],
     ) -> dict[str, Any]:
-        _require(operator, Permission.OPERATORS_MANAGE)
+        require(operator, Permission.OPERATORS_MANAGE)
         targets = {"username": _username_target(username)}
-        with self._audited(operator, request, targets):
+        with self.access.audited(operator, request, targets):
             _username(username)
             role = _role(read_body().get("role"))
             targets["role"] = role.value
@@ -234,8 +189,8 @@ class OperatorConsole:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def remove_operator(self, operator: Operator, request: RequestInfo, username: str) -> dict[str, Any]:
-        _require(operator, Permission.OPERATORS_MANAGE)
-        with self._audited(operator, request, {"username": _username_target(username)}):
+        require(operator, Permission.OPERATORS_MANAGE)
+        with self.access.audited(operator, request, {"username": _username_target(username)}):
             _username(username)
             if username.lower() == operator.username.lower():
                 raise Conflict("an admin cannot remove themselves")
@@ -251,53 +206,6 @@ class OperatorConsole:
             return change()
         except RuntimeError:  # the fault kept changing under every attempt
             raise Conflict("the fault keeps changing: try again") from None
-
-    @contextmanager
-    def _audited(
-        self, operator: Operator, request: RequestInfo, targets: dict[str, str], ok_status: int = 200
-    ) -> Iterator[dict[str, str | None]]:
-        """Records the request once it ends, with its status (an error's, 500 for the unexpected).
-        `targets` is read when it ends: a use case may name what it learns from the body."""
-        status = ok_status
-        extra: dict[str, str | None] = {"note": None}
-        try:
-            yield extra
-        except OperatorError as error:
-            status = error.status
-            raise
-        except Exception:
-            status = 500
-            raise
-        finally:
-            self.audit_log.record(
-                audit_record(
-                    operator,
-                    method=request.method,
-                    route=request.route,
-                    targets=dict(targets),
-                    status=status,
-                    request_id=request.request_id,
-                    at=request.at,
-                    note=extra["note"],
-                )
-            )
-
-    def _start(self, cursor: str | None, scope: str) -> Key | None:
-        if not cursor:
-            return None
-        try:
-            return read_cursor(cursor, scope, self.cursor_key())
-        except BadCursor as error:
-            raise InvalidCursor(str(error)) from None
-
-    def _listing(self, items: list[Any], page: Page[Any], scope: str) -> dict[str, Any]:
-        next_cursor = sign_cursor(page.next_key, scope, self.cursor_key()) if page.next_key else None
-        return {"items": items, "next": next_cursor}
-
-
-def _require(operator: Operator, permission: Permission) -> None:
-    if not operator.may(permission):
-        raise Forbidden(f"this needs the {permission.value} permission")
 
 
 def _fault_target(fault_id: str) -> dict[str, str]:

@@ -24,7 +24,10 @@ from typing import Any
 import requests
 
 from chargenet_cli import subscriber_cmd
-from chargenet_cli.demo_payments import (
+from chargenet_cli.errors import CliError
+from chargenet_cli.output import table
+from chargenet_cli.payment_cmd import money
+from chargenet_local.commands.demo_payments import (
     CARD,
     DECLINED_CARD,
     HTTP_TIMEOUT_S,
@@ -32,9 +35,6 @@ from chargenet_cli.demo_payments import (
     provision_chargers,
     until,
 )
-from chargenet_cli.errors import CliError
-from chargenet_cli.output import table
-from chargenet_cli.payment_cmd import money
 from chargenet_local.stack import StackState
 
 # Not CP-…: the demo's fleet listing is every CP- charger. Three, so that no charger's calls (one at a

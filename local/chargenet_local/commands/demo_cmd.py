@@ -26,12 +26,13 @@ from typing import Any
 
 from chargenet_cli import local_env
 from chargenet_cli.charger_cmd import charger_record, fleet_table
-from chargenet_cli.demo_faults import DEMO_PARAMETERS, DEMO_SCHEDULE_EVERY_S, run_faults
-from chargenet_cli.demo_payments import run_payments
-from chargenet_cli.demo_security import run_security
-from chargenet_cli.demo_subscribers import run_subscribers
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
+from chargenet_local.commands.demo_faults import DEMO_PARAMETERS, DEMO_SCHEDULE_EVERY_S, run_faults
+from chargenet_local.commands.demo_payments import run_payments
+from chargenet_local.commands.demo_security import run_security
+from chargenet_local.commands.demo_subscribers import run_subscribers
+from chargenet_local.operator_sign_in import sign_in_first_admin
 from chargenet_local.stack import StackState, default_home, default_template, down, up
 
 SETTLE_TIMEOUT_S = 120
@@ -72,6 +73,9 @@ def run_demo(args: argparse.Namespace) -> str:
         raise CliError(str(exc)) from exc
     try:
         state = local_env.connect(home)
+        # The operator commands the demo shows go through the operator API, as an admin's would.
+        say("signing in to the operator API as the stack's first admin")
+        sign_in_first_admin(state)
         return _run(state, args, say)
     finally:
         if not args.keep:

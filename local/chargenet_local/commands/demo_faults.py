@@ -21,10 +21,10 @@ DEMO_SCHEDULE_EVERY_S = "5"
 
 
 def run_faults(state: StackState, say: Callable[[str], None]) -> str:
-    from chargenet_cli import scenario_cmd
     from chargenet_cli.fault_cmd import alerts_table
     from chargenet_cli.health_cmd import fleet_health, health_table
     from chargenet_local.alert_sink import describe, read_inbox
+    from chargenet_local.commands import scenario_cmd
 
     since = dt.datetime.now(dt.UTC)
     scenario = scenario_cmd.read(default_template().parent / DEMO_SCENARIO)

@@ -1,0 +1,1 @@
+"""What the functions' handlers share at the HTTP edge (parsing and answering, no use cases)."""
