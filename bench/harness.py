@@ -67,14 +67,18 @@ def stack_home(prefix: str, home: Path | None = None, keep: bool = False) -> Ite
 def running_stack(
     home: Path, *, say: Say = _quiet, detail: str = "", daemon: Daemon | None = None
 ) -> Iterator[StackState]:
-    """The local stack of template.yaml served from `home`, connected (`local_env.connect`), stopped after."""
+    """The local stack of template.yaml served from `home`, connected (`local_env.connect`) and signed in
+    as its first admin, stopped after."""
     from chargenet_cli import local_env
+    from chargenet_local.operator_sign_in import act_as_first_admin
     from chargenet_local.stack import down, up
 
     say(f"starting a fresh local stack in {home}{f' ({detail})' if detail else ''}")
     up(home, TEMPLATE, daemon=None if daemon is None else daemon(home))  # stops what it started if it fails
     try:
-        yield local_env.connect(home)
+        state = local_env.connect(home)
+        act_as_first_admin(state)  # the operator commands it runs (provisioning) go through the API
+        yield state
     finally:
         say("stopping the local stack")
         down(home, timeout_s=60)

@@ -5,13 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 from chargenet.domain.time_zones import time_zone_name
-from chargenet.services.operator_api import charger_record
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
+from chargenet_cli.provisioning import (
+    certificates_of,
+    charger_dir,
+    check_charger_id,
+    check_charger_password,
+    local_broker,
+    provision_with,
+    rotate_with_shim_link,
+)
 from chargenet_shim.credentials import MIN_PASSWORD_BYTES
 
 
@@ -37,6 +47,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"read an OCPP Basic Auth password (at least {MIN_PASSWORD_BYTES} bytes) from stdin",
     )
+    add.add_argument(
+        "--root-ca",
+        type=Path,
+        help="with --stack: the CA the charger checks IoT's endpoint against (Amazon Root CA 1, "
+        "https://www.amazontrust.com/repository/AmazonRootCA1.pem)",
+    )
+    add.add_argument(
+        "--out", type=Path, help="with --stack: the new charger's credentials folder (default ./CHARGER_ID)"
+    )
     add.add_argument("--json", action="store_true")
     add.set_defaults(run=add_charger)
     listing = sub.add_parser("list", help="every charger with its state")
@@ -57,21 +76,39 @@ def register(commands: argparse._SubParsersAction) -> None:
         "rotate", help="new key and certificate; the old one is deactivated once the new one connected"
     )
     rotate.add_argument("charger_id")
-    rotate.add_argument("--days", type=int, default=365, help="validity of the new certificate (default 365)")
+    rotate.add_argument(
+        "--dir", type=Path, help="with --stack: the charger's credentials folder (default ./CHARGER_ID)"
+    )
     rotate.set_defaults(run=rotate_charger)
 
 
 def add_charger(args: argparse.Namespace) -> str:
-    state = local_env.connect(args.home)
-    from chargenet_cli.provisioning import provision
-
+    check_charger_id(args.charger_id)
     password = _read_password() if args.password_stdin else None
+    if password:
+        check_charger_password(password)  # before any key, certificate or thing is made
     if args.rated_power_kw <= 0:
         raise UsageError("--rated-power-kw must be positive")
-    done = provision(
-        state,
+    if args.stack is None:
+        if args.root_ca is not None or args.out is not None:
+            raise UsageError("--root-ca and --out only with --stack: the local stack has its own")
+        state = local_env.connect(args.home)
+        folder, ca_pem, broker = (
+            charger_dir(state, args.charger_id),
+            Path(state.ca_path).read_text(),
+            local_broker(state),
+        )
+    else:
+        if args.root_ca is None:
+            raise UsageError("--stack needs --root-ca: the CA the charger checks IoT's endpoint against")
+        folder, ca_pem, broker = args.out or Path(args.charger_id), _read_root_ca(args.root_ca), None
+    done = provision_with(
+        api(args),
+        folder,
         args.charger_id,
         args.site,
+        ca_pem,
+        broker,
         password,
         rated_power_w=args.rated_power_kw * 1000,
         time_zone=args.time_zone,
@@ -93,41 +130,28 @@ def add_charger(args: argparse.Namespace) -> str:
 
 
 def revoke_charger(args: argparse.Namespace) -> str:
-    state = local_env.connect(args.home)
-    from chargenet_cli.provisioning import revoke
-
-    done = revoke(state, args.charger_id, args.reason)
+    check_charger_id(args.charger_id)
+    body = {"reason": args.reason} if args.reason else {}
+    done = api(args).post(f"/chargers/{args.charger_id}/revoke", body, action="revoke a charger")
     if args.json:
-        return as_json(
-            {
-                "charger_id": done.charger_id,
-                "revoked_at": done.revoked_at.isoformat(),
-                "certificate_ids": done.certificate_ids,
-                "sessions_for_review": done.sessions_for_review,
-            }
-        )
-    sessions = ", ".join(done.sessions_for_review) or "none"
+        return as_json(done)
+    sessions = ", ".join(done["sessions_for_review"]) or "none"
     return (
-        f"charger {done.charger_id} revoked: {len(done.certificate_ids)} certificate(s) revoked, "
+        f"charger {done['charger_id']} revoked: {len(done['certificate_ids'])} certificate(s) revoked, "
         f"connection dropped; sessions closed for review: {sessions}"
     )
 
 
 def rotate_charger(args: argparse.Namespace) -> str:
-    state = local_env.connect(args.home)
-    from chargenet_cli.provisioning import LocalIssuer, check_charger_id, rotate_with_shim_link
     from chargenet_shim.link import LinkError
 
     check_charger_id(args.charger_id)
-    if args.days <= 0:
-        raise UsageError("--days must be positive")
-    charger = _registry().get(args.charger_id)
-    if charger is None:
-        raise CliError(f"no charger {args.charger_id}")
-    if charger.revoked_at is not None:
-        raise CliError(f"charger {args.charger_id} is revoked: a revoked charger is not rotated")
+    if args.stack is None:
+        folder = charger_dir(local_env.connect(args.home), args.charger_id)
+    else:
+        folder = args.dir or Path(args.charger_id)
     try:
-        until = asyncio.run(rotate_with_shim_link(state, args.charger_id, LocalIssuer(state, args.days)))
+        until = asyncio.run(rotate_with_shim_link(api(args), folder))
     except LinkError as exc:
         raise CliError(f"rotation failed, the old certificate stays in use: {exc}") from exc
     return (
@@ -150,16 +174,15 @@ def _read_password() -> str:
     return password
 
 
-def _registry() -> Any:
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry
-
-    return DynamoChargerRegistry()
+def _read_root_ca(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise UsageError(f"--root-ca {path}: {exc.strerror}") from exc
 
 
 def list_chargers(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    registry = _registry()
-    records = [charger_record(c, registry.connectors(c.charger_id)) for c in registry.list()]
+    records = sorted(api(args).paginate("/chargers", action="list chargers"), key=lambda r: r["charger_id"])
     if args.json:
         return as_json(records)
     return fleet_table(records)
@@ -192,18 +215,13 @@ def _short_time(value: str | None) -> str | None:
 
 
 def show_charger(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    from chargenet_cli.provisioning import certificates_of, check_charger_id
-
     check_charger_id(args.charger_id)
-    registry = _registry()
-    charger = registry.get(args.charger_id)
-    if charger is None:
-        raise CliError(f"no charger {args.charger_id}")
-    record = charger_record(charger, registry.connectors(args.charger_id))
+    operator_api = api(args)
+    record = operator_api.get(f"/chargers/{args.charger_id}", action="show a charger")
+    identity = certificates_of(operator_api, args.charger_id)
     # the zone its sessions are priced on, wherever it comes from (its own, its site's, the deployment's)
-    record["time_zone"] = registry.time_zone_of(charger)
-    record["certificates"] = certificates_of(args.charger_id)
+    record["time_zone"] = identity["time_zone"]
+    record["certificates"] = identity["certificates"]
     if args.json:
         return as_json(record)
     lines = [

@@ -1,4 +1,5 @@
-"""`chargenet command send|list`: remote diagnostics and repair over IoT, with the charger's answer."""
+"""`chargenet command send|list`: remote diagnostics and repair over the operator API, with the
+charger's answer (the API sends the way the backend calls a charger: a pending call, an IoT publish)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import argparse
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
-from chargenet.domain.models import PendingCall
-from chargenet_cli import local_env
-from chargenet_cli.diagnostics_cmd import upload_location
-from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.errors import UsageError
+from chargenet_cli.operator_api import OperatorApi
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
 
 POLL_S = 0.2
@@ -27,9 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     send.add_argument("charger_id")
     send.add_argument("action", help="Reset, UnlockConnector, ChangeAvailability, TriggerMessage, ...")
     send.add_argument("payload", nargs="?", default="{}", help="the OCPP payload as JSON (default {})")
-    send.add_argument(
-        "--wait", type=float, default=30, help="seconds to wait for the answer (0: do not wait)"
-    )
+    wait_option(send)
     send.add_argument("--json", action="store_true")
     send.set_defaults(run=send_command)
     listing = sub.add_parser("list", help="commands sent to a charger and what became of them")
@@ -38,13 +37,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(run=list_commands)
 
 
-def _service() -> Any:
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
-    from chargenet.adapters.iot_data import IotDataChannel
-    from chargenet.domain.clock import utc_now
-    from chargenet.services.commands import ChargerCommands
+def wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait", type=float, default=30, help="seconds to wait for the answer (0: do not wait)"
+    )
 
-    return ChargerCommands(DynamoChargerRegistry(), DynamoPendingCalls(), IotDataChannel(), utc_now)
+
+def commands_path(charger_id: str) -> str:
+    return f"/chargers/{quote(charger_id, safe='')}/commands"
 
 
 def send_command(args: argparse.Namespace) -> str:
@@ -54,42 +54,44 @@ def send_command(args: argparse.Namespace) -> str:
         raise UsageError(f"payload is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise UsageError("payload must be a JSON object")
-    if args.wait < 0:
-        raise UsageError("--wait must be 0 or more seconds")
-    local_env.connect(args.home)
-    from chargenet.domain.clock import utc_now
-    from chargenet.services.commands import CommandRefused
+    check_wait(args.wait)
+    client = api(args)
+    body = {"action": args.action, "payload": payload}
+    call = client.post(commands_path(args.charger_id), body, action="send commands")
+    return answered(client, call, args)
 
-    upload_key = None
-    if args.action == "GetDiagnostics" and "location" not in payload:
-        # The charger PUTs its log straight into the diagnostics bucket through a pre-signed URL.
-        upload_key, payload["location"] = upload_location(args.charger_id, utc_now())
-    service = _service()
-    try:
-        call = service.send(args.charger_id, args.action, payload)
-    except CommandRefused as exc:
-        raise CliError(str(exc)) from exc
+
+def check_wait(wait_s: float) -> None:
+    if wait_s < 0:
+        raise UsageError("--wait must be 0 or more seconds")
+
+
+def answered(client: OperatorApi, call: dict[str, Any], args: argparse.Namespace) -> str:
+    """The call once answered (or timed out after --wait), as text or JSON."""
+    upload_key = call.pop("upload_key", None)
     if args.wait:
-        call = _await_answer(service, call, args.wait)
+        call = await_answer(client, call, args.wait)
     if args.json:
-        return as_json(call.model_dump(mode="json"))
+        return as_json(call)
     if upload_key is None:
         return describe(call)
     return f"{describe(call)}\nuploads to {upload_key}: chargenet diagnostics get {args.charger_id}"
 
 
-def _await_answer(service: Any, call: PendingCall, wait_s: float) -> PendingCall:
+def await_answer(client: OperatorApi, call: dict[str, Any], wait_s: float) -> dict[str, Any]:
+    path = f"{commands_path(call['charger_id'])}/{call['message_id']}"
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        current = service.pending.get(call.charger_id, call.message_id)
-        if current is not None and current.outcome is not None:
+        current: dict[str, Any] = client.get(path, action="read commands")
+        if current.get("outcome") is not None:
             return current
         time.sleep(POLL_S)
-    return service.time_out(call.charger_id, call.message_id) or call
+    timed_out: dict[str, Any] = client.post(f"{path}/timeout", action="send commands")
+    return timed_out
 
 
-def describe(call: PendingCall) -> str:
-    outcome = call.outcome
+def describe(call: dict[str, Any]) -> str:
+    outcome = call.get("outcome")
     if outcome is None:
         answer = "sent, no answer yet"
     elif "result" in outcome:
@@ -98,16 +100,20 @@ def describe(call: PendingCall) -> str:
         answer = f"refused: {outcome['error']['code']} {outcome['error']['description']}".rstrip()
     else:
         answer = "no answer in time (recorded as timeout)"
-    return f"{call.action} to {call.charger_id} ({call.message_id}): {answer}"
+    return f"{call['action']} to {call['charger_id']} ({call['message_id']}): {answer}"
 
 
 def list_commands(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    calls = _service().pending.of_charger(args.charger_id)
+    pages = api(args).paginate(commands_path(args.charger_id), action="read commands")
+    calls = sorted(pages, key=lambda c: str(c["sent_at"]))
     if args.json:
-        return as_json([c.model_dump(mode="json") for c in calls])
+        return as_json(calls)
     rows = [
-        (f"{c.sent_at:%Y-%m-%d %H:%M:%S}", c.action, c.message_id[:8], describe(c).split(": ", 1)[1])
-        for c in calls
+        (_sent(c["sent_at"]), c["action"], c["message_id"][:8], describe(c).split(": ", 1)[1]) for c in calls
     ]
     return table(["SENT", "COMMAND", "ID", "OUTCOME"], rows)
+
+
+def _sent(at: str) -> str:
+    """`2026-12-07T10:15:00Z` as the table shows it: 2026-12-07 10:15:00."""
+    return at.replace("T", " ")[:19]

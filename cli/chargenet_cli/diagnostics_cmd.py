@@ -1,34 +1,38 @@
-"""`chargenet diagnostics list|get`: the log files chargers uploaded for GetDiagnostics.
+"""`chargenet diagnostics request|list|get`: the log files chargers upload for GetDiagnostics.
 
-`chargenet command send CP GetDiagnostics` without a location names a pre-signed PUT URL
-(valid for an hour) for diagnostics/<charger>/<time>.log in the diagnostics bucket: the
-charger uploads with one HTTP PUT and holds no AWS credentials of its own. The URL is
-signed with SigV4, which S3 requires for objects encrypted with a KMS key.
+`request` (like `chargenet command send CP GetDiagnostics` without a location) has the operator
+API name a pre-signed PUT URL (valid for an hour) for diagnostics/<charger>/<time>.log in the
+diagnostics bucket: the charger uploads with one HTTP PUT and holds no AWS credentials of its
+own. `get` asks the API for a short-lived pre-signed GET URL and downloads the file from S3
+itself: big files never pass through the function.
 
 What a charger uploads is untrusted. A pre-signed PUT cannot cap its size (S3 enforces a size
 range only in a POST policy's form fields, and OCPP 1.6 gives the charger a bare URL), so the
-cap is enforced here, where the file is read: `get` refuses a file over MAX_FILE_BYTES before
-reading its body, and the bucket expires such files after a day. Printed files are stripped of
-terminal control sequences, which could otherwise rewrite the operator's screen or terminal.
+cap is enforced where the file is read: the API refuses a file over MAX_FILE_BYTES, `get`
+refuses one before downloading and never reads more than the cap, and the bucket expires such
+files after a day. Printed files are stripped of terminal control sequences, which could
+otherwise rewrite the operator's screen or terminal.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-from datetime import UTC, datetime
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from chargenet_cli import local_env
+from chargenet.domain.firmware import MAX_DIAGNOSTICS_BYTES, oversized_diagnostics
+from chargenet_cli.command_cmd import answered, check_wait, wait_option
 from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
 
-UPLOAD_URL_EXPIRY_S = 3600
-KEY_PREFIX = "diagnostics/"
 # The bucket's expire-oversized-diagnostics lifecycle rule uses the same number (a test holds them equal).
-MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = MAX_DIAGNOSTICS_BYTES
+DOWNLOAD_TIMEOUT_S = 60.0
 # ESC sequences: CSI (ESC [ params final), terminated OSC/DCS/SOS/PM/APC strings, two-byte escapes.
 _ESCAPE_SEQUENCES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)|[@-_])")
 # What is left: C0 controls but tab and line feed (a lone CR rewrites the line), DEL, C1 (\x9b is CSI).
@@ -37,8 +41,13 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def register(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser(
-        "diagnostics", help="log files chargers uploaded (chargenet command send CP GetDiagnostics)"
+        "diagnostics", help="log files chargers upload (GetDiagnostics)"
     ).add_subparsers(dest="diagnostics_command", required=True)
+    request = sub.add_parser("request", help="ask a charger to upload its diagnostics (GetDiagnostics)")
+    request.add_argument("charger_id")
+    wait_option(request)
+    request.add_argument("--json", action="store_true")
+    request.set_defaults(run=request_file)
     listing = sub.add_parser("list", help="a charger's uploaded files, oldest first")
     listing.add_argument("charger_id")
     listing.add_argument("--json", action="store_true")
@@ -50,106 +59,68 @@ def register(commands: argparse._SubParsersAction) -> None:
     get.set_defaults(run=get_file)
 
 
-def diagnostics_key(charger_id: str, at: datetime) -> str:
-    return f"{charger_prefix(charger_id)}{at.astimezone(UTC):%Y%m%dT%H%M%SZ}.log"
+def _path(charger_id: str) -> str:
+    return f"/chargers/{quote(charger_id, safe='')}/diagnostics"
 
 
-def charger_prefix(charger_id: str) -> str:
-    return f"{KEY_PREFIX}{charger_id}/"
+def request_file(args: argparse.Namespace) -> str:
+    check_wait(args.wait)
+    client = api(args)
+    call = client.post(_path(args.charger_id), action="request diagnostics")
+    return answered(client, call, args)
 
 
-def upload_location(charger_id: str, at: datetime) -> tuple[str, str]:
-    """A key for the charger's file and a pre-signed URL to PUT it there."""
-    key = diagnostics_key(charger_id, at)
-    url = _s3().generate_presigned_url(
-        "put_object", Params={"Bucket": _bucket(), "Key": key}, ExpiresIn=UPLOAD_URL_EXPIRY_S
-    )
-    return key, url
-
-
-def _s3() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
-
-
-def _bucket() -> str:
-    bucket = os.environ.get("DIAGNOSTICS_BUCKET")
-    if not bucket:
-        raise CliError(
-            "the local stack has no diagnostics bucket; restart it (chargenet local down, then up)"
-        )
-    return bucket
-
-
-def _files(charger_id: str) -> list[dict[str, Any]]:
-    pages = (
-        _s3().get_paginator("list_objects_v2").paginate(Bucket=_bucket(), Prefix=charger_prefix(charger_id))
-    )
-    objects = [obj for page in pages for obj in page.get("Contents", [])]
-    return sorted(objects, key=lambda obj: obj["Key"])
+def _files(args: argparse.Namespace) -> list[dict[str, Any]]:
+    files = api(args).paginate(_path(args.charger_id), action="read diagnostics")
+    return sorted(files, key=lambda f: str(f["key"]))
 
 
 def list_files(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    files = [
-        {
-            "name": obj["Key"].rsplit("/", 1)[1],
-            "key": obj["Key"],
-            "bytes": obj["Size"],
-            "uploaded_at": obj["LastModified"],
-        }
-        for obj in _files(args.charger_id)
-    ]
+    files = _files(args)
     if args.json:
         return as_json(files)
     return table(
         ["NAME", "BYTES", "UPLOADED"],
-        [(f["name"], f["bytes"], f"{f['uploaded_at']:%Y-%m-%d %H:%M:%S}") for f in files],
+        [(f["name"], f["bytes"], str(f["uploaded_at"]).replace("T", " ")[:19]) for f in files],
     )
 
 
 def get_file(args: argparse.Namespace) -> str:
     if args.name is not None and "/" in args.name:
         raise UsageError("give the file name as `diagnostics list` shows it, without a path")
-    local_env.connect(args.home)
-    key = _file_key(args.charger_id, args.name)
-    body = _read_capped(key)
+    name = args.name or _latest(args)
+    found = api(args).get(f"{_path(args.charger_id)}/{quote(name, safe='')}", action="read diagnostics")
+    body = download(found["url"], found["key"], int(found["bytes"]))
     if args.output is None:
         return printable(body.decode("utf-8", errors="replace")).rstrip("\n")
     args.output.write_bytes(body)
-    return f"saved {key} to {args.output} ({len(body)} bytes)"
+    return f"saved {found['key']} to {args.output} ({len(body)} bytes)"
 
 
-def _read_capped(key: str) -> bytes:
-    """The file's bytes; a file over the cap is refused before its body is read."""
-    response = _s3().get_object(Bucket=_bucket(), Key=key)
-    size = int(response["ContentLength"])
-    if size > MAX_FILE_BYTES:
-        response["Body"].close()
-        raise CliError(
-            f"{key} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for diagnostics files: "
-            "not read (the bucket deletes such files after a day)"
-        )
-    return bytes(response["Body"].read())
+def _latest(args: argparse.Namespace) -> str:
+    files = _files(args)
+    if not files:
+        raise CliError(f"no diagnostics files for {args.charger_id}")
+    return str(files[-1]["name"])  # names hold the request time, so the last is the latest
+
+
+def download(url: str, key: str, size: int) -> bytes:
+    """The file's bytes through its pre-signed URL; over the cap it is refused unread, and never
+    more than the cap is read (the object could differ from what the API measured)."""
+    refused = oversized_diagnostics(key, size, MAX_FILE_BYTES)
+    if refused:
+        raise CliError(refused)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            body = bytes(response.read(MAX_FILE_BYTES + 1))
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise CliError(f"cannot download {key}: {getattr(exc, 'reason', exc)}") from None
+    if len(body) > MAX_FILE_BYTES:
+        raise CliError(f"{key} grew over the {MAX_FILE_BYTES}-byte limit for diagnostics files: not read")
+    return body
 
 
 def printable(text: str) -> str:
     """`text` without terminal escape sequences and control characters (line breaks and tabs stay)."""
     text = text.replace("\r\n", "\n")
     return _CONTROL_CHARACTERS.sub("", _ESCAPE_SEQUENCES.sub("", text))
-
-
-def _file_key(charger_id: str, name: str | None) -> str:
-    keys = [obj["Key"] for obj in _files(charger_id)]
-    if not keys:
-        raise CliError(f"no diagnostics files for {charger_id}")
-    if name is None:
-        return keys[-1]  # keys hold the request time, so the last is the latest
-    key = charger_prefix(charger_id) + name
-    if key not in keys:
-        raise CliError(
-            f"no diagnostics file {name} for {charger_id} (see chargenet diagnostics list {charger_id})"
-        )
-    return key

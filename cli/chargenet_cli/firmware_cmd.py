@@ -1,4 +1,4 @@
-"""`chargenet firmware publish|deploy|status`: signed firmware releases and their rollouts.
+"""`chargenet firmware publish|releases|deploy|status`: signed firmware releases and their rollouts.
 
 Publish. The image is signed with the operator's ECDSA P-256 key in the format chargers verify
 (chargenet_firmware_format: the signature covers version, image SHA-256, size, `force`, the
@@ -14,19 +14,23 @@ image and its certificate to the signed manifest: a real charger behind the gate
 the release with OCPP SignedUpdateFirmware only with them (chargenet_shim.gateway_firmware).
 
 Release metadata (version, sha256, size, key id, published_at) is the package's S3 object
-metadata: it describes one immutable object, is written in the same PUT, so the two can never
-disagree, and needs no table, grants or KMS use of its own; a fleet has tens of releases, so
-listing them with one HEAD each is cheap.
+metadata (chargenet.domain.firmware.Release): it describes one immutable object, is written in
+the same PUT, so the two can never disagree, and needs no table. Signing and storing stay here,
+with whoever holds the key (and, deployed, the signing role: the only one that may write
+packages); the operator API then registers the release (checks it is stored, audits who
+published it) and lists releases (`firmware releases`).
 
-Deploy. One AWS IoT job per deployment whose targets are the chosen chargers' things
-(firmware_jobs.py): its document names the release and its package, at the S3 version id it
+Deploy. Through the operator API (POST /ops/v1/firmware/deployments): one AWS IoT job per
+deployment whose targets are the chosen chargers' things (chargenet.adapters.iot_jobs): its document names the release and its package, at the S3 version id it
 had when the job was made, as an IoT pre-signed URL placeholder, so chargers hold no AWS
-credentials and whoever can write the bucket later cannot change what the job installs. `--rollout-percent` picks a deterministic
-subset by hash; IoT paces the executions (`--max-per-minute`) and cancels a rollout in which a
+credentials and whoever can write the bucket later cannot change what the job installs. `--site`
+and `--all` name the chargers the API lists; `--rollout-percent` picks a deterministic subset by
+hash, on the API's side; IoT paces the executions (`--max-per-minute`) and cancels a rollout in which a
 fifth of the chargers fail. A downgrade needs `--force`: the release is signed again with
 `force` and an expiry (`--valid-days`, a week by default) in the signed manifest
 (firmware/<version>/forced-package), so nobody between the operator and the charger can add it
-and nobody who kept the package can install it after the rollout's time.
+and nobody who kept the package can install it after the rollout's time. That signing happens
+here too; the API checks that the forced package's S3 version exists and pins it.
 
 Status. IoT keeps each charger's execution (queued, in progress with the firmware status the
 charger last reported, succeeded, failed, rejected); `status` shows the latest per charger,
@@ -38,28 +42,19 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
-from chargenet.domain.models import Charger
+from chargenet.domain.firmware import DEFAULT_MAX_PER_MINUTE, Release, package_key
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
-from chargenet_cli.firmware_jobs import (
-    DEFAULT_MAX_PER_MINUTE,
-    Execution,
-    FirmwareJobs,
-    PackageObject,
-    job_document,
-    job_id,
-)
 from chargenet_cli.firmware_signing import (
     KMS_KEY_VARIABLE,
     FirmwareSigner,
@@ -68,6 +63,8 @@ from chargenet_cli.firmware_signing import (
     select_signer,
     sign_manifest,
 )
+from chargenet_cli.operator_api import OperatorApi
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
 from chargenet_firmware_format import (
     FirmwareManifest,
@@ -81,9 +78,6 @@ from chargenet_firmware_format import (
 )
 from chargenet_local.stack import StackState
 
-PACKAGE_PREFIX = "firmware/"
-# The role IoT assumes to pre-sign package URLs: the stack output FirmwareJobsRoleArn.
-JOBS_ROLE_VARIABLE = "FIRMWARE_JOBS_ROLE_ARN"
 KEY_FILE = "operator-key.pem"
 PUBLIC_KEY_FILE = "operator-key.pub.pem"
 # How long a forced (downgrade) package may be installed: long enough for IoT to reach chargers
@@ -151,6 +145,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     deploy.add_argument("--json", action="store_true")
     deploy.set_defaults(run=deploy_release)
 
+    releases = sub.add_parser("releases", help="the published releases, oldest first")
+    releases.add_argument("--json", action="store_true")
+    releases.set_defaults(run=list_releases)
+
     status = sub.add_parser("status", help="per charger: job state, running version, last firmware status")
     status.add_argument("version", nargs="?", help="only this release's jobs")
     status.add_argument("--json", action="store_true")
@@ -175,75 +173,7 @@ def _key_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# ------------------------------------------------------------------ pure parts
-@dataclass(frozen=True)
-class Release:
-    version: str
-    sha256: str
-    size: int
-    key_id: str
-    published_at: str
-    charge_point_vendor: str = ""
-    charge_point_model: str = ""
-    expires_at: str = ""  # ISO 8601 UTC; empty: no expiry
-
-    def metadata(self) -> dict[str, str]:
-        """As S3 user metadata: string values, lowercase names."""
-        return {
-            "version": self.version,
-            "sha256": self.sha256,
-            "size": str(self.size),
-            "key-id": self.key_id,
-            "published-at": self.published_at,
-            "charge-point-vendor": self.charge_point_vendor,
-            "charge-point-model": self.charge_point_model,
-            "expires-at": self.expires_at,
-        }
-
-    @classmethod
-    def from_metadata(cls, metadata: dict[str, str]) -> Release:
-        return cls(
-            version=metadata["version"],
-            sha256=metadata["sha256"],
-            size=int(metadata["size"]),
-            key_id=metadata["key-id"],
-            published_at=metadata["published-at"],
-            # Releases stored before the statement named them: chargers refuse those packages.
-            charge_point_vendor=metadata.get("charge-point-vendor", ""),
-            charge_point_model=metadata.get("charge-point-model", ""),
-            expires_at=metadata.get("expires-at", ""),
-        )
-
-
-def package_key(version: str, *, force: bool = False) -> str:
-    return f"{PACKAGE_PREFIX}{version}/{'forced-package' if force else 'package'}"
-
-
-def in_rollout(charger_id: str, version: str, percent: int) -> bool:
-    """Whether the charger is in the first `percent` % of this release's rollout.
-
-    The hash includes the version: raising the percentage of one release only adds chargers
-    (the early ones stay in), while each release starts on a different group of chargers.
-    """
-    bucket = int.from_bytes(hashlib.sha256(f"{version}\n{charger_id}".encode()).digest()[:8], "big") % 100
-    return bucket < percent
-
-
-def select_targets(
-    chargers: Iterable[Charger], version: str, percent: int, *, ids: list[str] | None, site: str | None
-) -> list[str]:
-    """The charger ids to send the release to; raises CliError for a named charger that does not exist."""
-    known = {c.charger_id: c for c in chargers}
-    if ids:
-        missing = sorted(set(ids) - set(known))
-        if missing:
-            raise CliError(f"no charger {', '.join(missing)}")
-        wanted = sorted(set(ids))
-    else:
-        wanted = sorted(cid for cid, c in known.items() if site is None or c.site_id == site)
-    return [cid for cid in wanted if in_rollout(cid, version, percent)]
-
-
+# ------------------------------------------------------------------ inputs
 def expiry(days: int | None, now: dt.datetime) -> dt.datetime | None:
     """The signed expiry `days` from `now` (None: none); UsageError for a validity under a day."""
     if days is None:
@@ -301,11 +231,6 @@ def firmware_s3() -> Any:
 
     # SigV4: S3 requires it for pre-signed URLs of KMS-encrypted objects.
     return boto3.client("s3", config=Config(signature_version="s3v4"))
-
-
-def _region(s3: Any) -> str:
-    # boto3's S3 client without a region speaks to us-east-1.
-    return str(s3.meta.region_name or "us-east-1")
 
 
 def firmware_bucket(state: StackState) -> str:
@@ -375,8 +300,10 @@ def publish_release(args: argparse.Namespace) -> str:
     s3.put_object(
         Bucket=bucket, Key=package_key(version), Body=pack(manifest, image), Metadata=release.metadata()
     )
+    # Stored with the signing role; the API checks it is there and records who published it.
+    registered = api(args).post(f"/firmware/releases/{quote(version, safe='')}", action="publish firmware")
     if args.json:
-        return as_json(asdict(release))
+        return as_json(registered)
     summary = (
         f"published firmware {version} for {release.charge_point_vendor} {release.charge_point_model}: "
         f"{release.size} bytes, sha256 {release.sha256}, key {release.key_id}"
@@ -418,51 +345,42 @@ def deploy_release(args: argparse.Namespace) -> str:
         raise UsageError("--valid-days goes with --force: a release's own expiry is signed at publish")
     forced_days = FORCED_VALID_DAYS if args.valid_days is None else args.valid_days
     forced_until = expiry(forced_days, dt.datetime.now(dt.UTC)) if args.force else None
-    state = local_env.connect(args.home)
-    s3, bucket = firmware_s3(), firmware_bucket(state)
-    head = _head(s3, bucket, args.version)
-    if head is None:
-        raise CliError(
-            f"no firmware {args.version} (chargenet firmware publish FILE --version {args.version})"
-        )
-    _check_not_expired(Release.from_metadata(head["Metadata"]))
-    targets = select_targets(
-        _registry().list(), args.version, args.rollout_percent, ids=args.charger, site=args.site
-    )
-    if not targets:
+    client = api(args)
+    chargers = sorted(set(args.charger)) if args.charger else _fleet(client, args.site)
+    if not chargers:
         raise CliError("no charger matches (or the rollout percentage leaves none)")
+    body: dict[str, Any] = {
+        "version": args.version,
+        "chargers": chargers,
+        "rollout_percent": args.rollout_percent,
+        "force": args.force,
+        "max_per_minute": args.max_per_minute,
+    }
     if forced_until is not None:
-        package_version = _publish_forced(
-            s3, bucket, args.version, operator_signer(args, state), forced_until
-        )
-    else:
-        package_version = object_version(head)
-    jobs = _jobs()
-    try:
-        things = jobs.thing_arns(targets)
-    except LookupError as missing:
-        raise CliError(f"no IoT thing for charger {missing}: provision it first") from None
-    job = job_id(args.version, args.force, dt.datetime.now(dt.UTC))
-    document = job_document(
-        args.version,
-        args.force,
-        PackageObject(bucket, package_key(args.version, force=args.force), package_version, _region(s3)),
-    )
-    jobs.create(job, document, things, _jobs_role_arn(), args.max_per_minute)
+        client.get(f"/firmware/releases/{quote(args.version, safe='')}", action="read firmware")
+        state = local_env.connect(args.home)
+        s3, bucket = firmware_s3(), firmware_bucket(state)
+        signer = operator_signer(args, state)
+        body["forced_package_version"] = _publish_forced(s3, bucket, args.version, signer, forced_until)
+    deployed = client.post("/firmware/deployments", body, action="deploy firmware")
     rollout = [
-        {"job_id": job, "charger_id": c, "version": args.version, "force": args.force} for c in targets
+        {
+            "job_id": deployed["job_id"],
+            "charger_id": c,
+            "version": deployed["version"],
+            "force": deployed["force"],
+        }
+        for c in deployed["chargers"]
     ]
     if args.json:
         return as_json(rollout)
     return table(["JOB", "CHARGER", "VERSION", "FORCE"], [tuple(r.values()) for r in rollout])
 
 
-def _check_not_expired(release: Release) -> None:
-    if release.expires_at and dt.datetime.fromisoformat(release.expires_at) <= dt.datetime.now(dt.UTC):
-        raise CliError(
-            f"firmware {release.version} expired at {release.expires_at}: chargers refuse it "
-            "(publish the image again as a new version)"
-        )
+def _fleet(client: OperatorApi, site: str | None) -> list[str]:
+    """Every charger (of the site), as the operator API lists them."""
+    listed = client.paginate("/chargers", {"site": site}, action="list chargers")
+    return sorted(str(c["charger_id"]) for c in listed)
 
 
 def _publish_forced(
@@ -493,31 +411,24 @@ def _stored_package(s3: Any, bucket: str, version: str) -> tuple[FirmwareManifes
         raise CliError(f"the stored package of {version} is unreadable: {exc}") from exc
 
 
-def _registry() -> Any:
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry
-
-    return DynamoChargerRegistry()
-
-
-def _jobs() -> FirmwareJobs:
-    import boto3
-
-    return FirmwareJobs(boto3.client("iot"))
-
-
-def _jobs_role_arn() -> str:
-    """The stack's FirmwareJobsRole; locally moto keeps but does not assume it (the local Jobs
-    service pre-signs with the stack's own credentials)."""
-    from chargenet_local.template import ACCOUNT_ID
-
-    return os.environ.get(JOBS_ROLE_VARIABLE) or f"arn:aws:iam::{ACCOUNT_ID}:role/FirmwareJobsRole"
-
-
 # ------------------------------------------------------------------- status
+STATUS_FIELDS = (
+    "charger_id",
+    "version",
+    "force",
+    "job_id",
+    "state",
+    "execution_status",
+    "firmware_status",
+    "reason",
+    "running_version",
+    "queued_at",
+)
+
+
 def show_status(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    registry = _registry()
-    records = [_status_record(e, registry.get(e.charger_id)) for e in _jobs().executions(args.version)]
+    pages = api(args).paginate("/firmware/status", {"version": args.version}, action="read firmware")
+    records = latest_per_charger(pages)
     if args.json:
         return as_json(records)
     return table(
@@ -537,19 +448,35 @@ def show_status(args: argparse.Namespace) -> str:
     )
 
 
-def _status_record(execution: Execution, charger: Charger | None) -> dict[str, Any]:
-    return {
-        "charger_id": execution.charger_id,
-        "version": execution.version,
-        "force": execution.force,
-        "job_id": execution.job_id,
-        "state": execution.state,
-        "execution_status": execution.status,
-        "firmware_status": execution.details.get("firmwareStatus"),
-        "reason": execution.details.get("reason"),
-        "running_version": None if charger is None else charger.firmware_version,
-        "queued_at": execution.queued_at,
-    }
+def latest_per_charger(executions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per charger, its execution in the latest job (IoT lists jobs in no set order)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for execution in sorted(executions, key=lambda e: (str(e["job_created_at"]), str(e["job_id"]))):
+        latest[execution["charger_id"]] = {name: execution.get(name) for name in STATUS_FIELDS}
+    return [latest[charger_id] for charger_id in sorted(latest)]
+
+
+# ----------------------------------------------------------------- releases
+def list_releases(args: argparse.Namespace) -> str:
+    releases = sorted(
+        api(args).paginate("/firmware/releases", action="read firmware"), key=lambda r: str(r["published_at"])
+    )
+    if args.json:
+        return as_json(releases)
+    return table(
+        ["VERSION", "FOR", "BYTES", "PUBLISHED", "EXPIRES", "KEY"],
+        [
+            (
+                r["version"],
+                f"{r['charge_point_vendor']} {r['charge_point_model']}".strip(),
+                r["size"],
+                r["published_at"],
+                r["expires_at"] or "-",
+                str(r["key_id"])[:16],
+            )
+            for r in releases
+        ],
+    )
 
 
 # --------------------------------------------------------------- public key

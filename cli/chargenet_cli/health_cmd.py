@@ -1,15 +1,15 @@
-"""`chargenet fleet health`: every charger's connection, connectors and open faults on one screen."""
+"""`chargenet fleet health`: every charger's connection, connectors and open faults on one screen,
+from the operator API (GET /fleet/health, a page of chargers at a time)."""
 
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from typing import Any
 
-from chargenet_cli import local_env
+from chargenet.domain.fleet_health import SEVERITY_ORDER
+from chargenet_cli.operator_api import OperatorApi
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
-
-SEVERITY_ORDER = ("safety_critical", "major", "minor", "info")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,36 +22,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def show_health(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    rows = fleet_health()
+    rows = fleet_health(api(args))
     if args.json:
         return as_json(rows)
     return health_table(rows)
 
 
-def fleet_health() -> list[dict[str, Any]]:
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry
-    from chargenet.adapters.faults_dynamodb import DynamoFaultStore
-
-    registry = DynamoChargerRegistry()
-    open_faults = [f for f in DynamoFaultStore().list() if f.state.value != "resolved"]
-    rows = []
-    for charger in registry.list():
-        faults = sorted(
-            (f for f in open_faults if f.charger_id == charger.charger_id),
-            key=lambda f: SEVERITY_ORDER.index(f.severity.value),
-        )
-        rows.append(
-            {
-                "charger_id": charger.charger_id,
-                "site_id": charger.site_id,
-                "online": charger.online,
-                "connectors": {c.connector_id: c.status for c in registry.connectors(charger.charger_id)},
-                "open_faults": dict(Counter(f.severity.value for f in faults)),
-                "worst": f"{faults[0].code} (connector {faults[0].connector_id})" if faults else None,
-            }
-        )
-    return rows
+def fleet_health(client: OperatorApi) -> list[dict[str, Any]]:
+    """Every charger's row (chargenet.domain.fleet_health), by charger id."""
+    rows = client.paginate("/fleet/health", action="read the fleet's health")
+    return sorted(rows, key=lambda r: str(r["charger_id"]))
 
 
 def health_table(rows: list[dict[str, Any]]) -> str:
@@ -60,7 +40,7 @@ def health_table(rows: list[dict[str, Any]]) -> str:
             r["charger_id"],
             r["site_id"] or None,
             "online" if r["online"] else "OFFLINE",
-            " ".join(f"{n}:{s}" for n, s in sorted(r["connectors"].items())) or None,
+            " ".join(f"{n}:{s}" for n, s in sorted(r["connectors"].items(), key=lambda c: int(c[0]))) or None,
             _counts(r["open_faults"]),
             r["worst"],
         )

@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
         "--stack",
         default=None,
         metavar="NAME",
-        help="operator commands (login, whoami, audit): this deployed CloudFormation stack, not the local one",
+        help="operator commands go to this deployed CloudFormation stack's operator API (default: the local stack)",
     )
     commands = root.add_subparsers(dest="command", required=True)
     _register_local_stack_commands(commands)

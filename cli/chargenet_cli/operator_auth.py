@@ -1,4 +1,4 @@
-"""Operator sign-in: Cognito USER_PASSWORD_AUTH (and a TOTP code when the pool asks), tokens cached
+"""Operator sign-in: Cognito USER_PASSWORD_AUTH (and a TOTP code when the pool asks; TOTP enrolment), tokens cached
 per profile in a 0600 file, refreshed with REFRESH_TOKEN_AUTH shortly before they expire.
 
 The cache lives in `$CHARGENET_CONFIG_DIR` (default `~/.config/chargenet/`), `tokens/<profile>.json`.
@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -102,6 +103,21 @@ def _error_code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+@dataclass(frozen=True)
+class TotpEnrolment:
+    """What an authenticator app needs to make an operator's TOTP codes (a secret: never logged)."""
+
+    secret: str
+    username: str
+
+    def uri(self, issuer: str = "chargenet") -> str:
+        label = urllib.parse.quote(f"{issuer}:{self.username}")
+        return f"otpauth://totp/{label}?secret={self.secret}&issuer={urllib.parse.quote(issuer)}"
+
+    def __repr__(self) -> str:
+        return f"TotpEnrolment(username={self.username!r})"
+
+
 def login(
     profile: Profile,
     username: str,
@@ -109,62 +125,125 @@ def login(
     mfa_code: Callable[[], str],
     cognito: Any = None,
     new_password: Callable[[], str] | None = None,
+    show_enrolment: Callable[[TotpEnrolment], None] | None = None,
 ) -> Tokens:
     """Sign in and cache the tokens; a wrong password or an unknown user is a CliError.
 
-    An invited operator's first sign-in (with the temporary password) is answered by Cognito with
-    NEW_PASSWORD_REQUIRED: `new_password()` gives the password they choose, and it is set then."""
+    Cognito may answer with challenges, one after the other: NEW_PASSWORD_REQUIRED (an invited
+    operator's first sign-in: `new_password()` gives the password they choose), MFA_SETUP (the
+    pool requires TOTP and the operator has none yet: `show_enrolment` shows the secret for their
+    authenticator app, `mfa_code()` gives its first code) and SOFTWARE_TOKEN_MFA (`mfa_code()`)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     cognito = cognito or profile.cognito()
-    try:
-        response = cognito.initiate_auth(
-            ClientId=profile.client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": username, "PASSWORD": password},
+
+    def answer(name: str, session: str, responses: dict[str, str]) -> dict[str, Any]:
+        return dict(
+            cognito.respond_to_auth_challenge(
+                ClientId=profile.client_id,
+                ChallengeName=name,
+                Session=session,
+                ChallengeResponses={"USERNAME": username, **responses},
+            )
         )
-        challenge = response.get("ChallengeName")
-        if challenge == "SOFTWARE_TOKEN_MFA":
-            response = cognito.respond_to_auth_challenge(
+
+    def set_up_totp(session: str) -> dict[str, Any]:
+        assert show_enrolment is not None
+        association = cognito.associate_software_token(Session=session)
+        show_enrolment(TotpEnrolment(association["SecretCode"], username))
+        verified = cognito.verify_software_token(
+            Session=association["Session"], UserCode=mfa_code().strip(), FriendlyDeviceName="chargenet CLI"
+        )
+        return answer("MFA_SETUP", verified["Session"], {})
+
+    handlers: dict[str, Callable[[str], dict[str, Any]]] = {
+        "SOFTWARE_TOKEN_MFA": lambda session: answer(
+            "SOFTWARE_TOKEN_MFA", session, {"SOFTWARE_TOKEN_MFA_CODE": mfa_code().strip()}
+        )
+    }
+    if new_password is not None:
+        handlers["NEW_PASSWORD_REQUIRED"] = lambda session: answer(
+            "NEW_PASSWORD_REQUIRED", session, {"NEW_PASSWORD": new_password()}
+        )
+    if show_enrolment is not None:
+        handlers["MFA_SETUP"] = set_up_totp
+    try:
+        response = dict(
+            cognito.initiate_auth(
                 ClientId=profile.client_id,
-                ChallengeName=challenge,
-                Session=response["Session"],
-                ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": mfa_code().strip()},
+                AuthFlow="USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": username, "PASSWORD": password},
             )
+        )
+        for _ in range(len(handlers)):  # each challenge at most once
             challenge = response.get("ChallengeName")
-        if challenge == "NEW_PASSWORD_REQUIRED" and new_password is not None:
-            response = cognito.respond_to_auth_challenge(
-                ClientId=profile.client_id,
-                ChallengeName=challenge,
-                Session=response["Session"],
-                ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": new_password()},
-            )
-            challenge = response.get("ChallengeName")
+            if challenge not in handlers:
+                break
+            response = handlers.pop(challenge)(response["Session"])
     except ClientError as exc:
-        code = _error_code(exc)
-        if code in ("NotAuthorizedException", "UserNotFoundException"):
-            raise CliError(_WRONG_CREDENTIALS) from None
-        if code in ("CodeMismatchException", "ExpiredCodeException"):
-            raise CliError("sign-in failed: wrong or expired authenticator code") from None
-        if code == "PasswordResetRequiredException":
-            raise CliError("sign-in failed: an administrator must reset this user's password") from None
-        if code == "InvalidPasswordException":
-            raise CliError(
-                "sign-in failed: the new password does not meet the pool's policy "
-                "(14+ characters with upper and lower case, a digit and a symbol)"
-            ) from None
-        if code == "UserNotConfirmedException":
-            raise CliError("sign-in failed: this user is not confirmed yet") from None
-        raise CliError(f"sign-in failed: {exc.response.get('Error', {}).get('Message', code)}") from None
+        raise _sign_in_error(exc) from None
     except BotoCoreError as exc:
         raise CliError(f"sign-in failed: cannot reach Cognito ({exc})") from None
+    challenge = response.get("ChallengeName")
     if challenge == "NEW_PASSWORD_REQUIRED":
         raise CliError("sign-in failed: this user must set a new password first (chargenet login)")
+    if challenge == "MFA_SETUP":
+        raise CliError(
+            "sign-in failed: this pool requires an authenticator app: chargenet login (interactive)"
+        )
     if challenge:
         raise CliError(f"sign-in failed: the pool asks for {challenge}, which this CLI does not answer")
     tokens = _tokens(response["AuthenticationResult"], profile, username)
     save(cache_path(profile), tokens)
     return tokens
+
+
+def _sign_in_error(exc: Any) -> CliError:
+    code = _error_code(exc)
+    messages = {
+        "NotAuthorizedException": _WRONG_CREDENTIALS,
+        "UserNotFoundException": _WRONG_CREDENTIALS,
+        "CodeMismatchException": "sign-in failed: wrong or expired authenticator code",
+        "ExpiredCodeException": "sign-in failed: wrong or expired authenticator code",
+        "EnableSoftwareTokenMFAException": "sign-in failed: wrong or expired authenticator code",
+        "PasswordResetRequiredException": "sign-in failed: an administrator must reset this user's password",
+        "InvalidPasswordException": "sign-in failed: the new password does not meet the pool's policy "
+        "(14+ characters with upper and lower case, a digit and a symbol)",
+        "UserNotConfirmedException": "sign-in failed: this user is not confirmed yet",
+    }
+    return CliError(
+        messages.get(code) or f"sign-in failed: {exc.response.get('Error', {}).get('Message', code)}"
+    )
+
+
+def enrol_totp(
+    profile: Profile,
+    show_enrolment: Callable[[TotpEnrolment], None],
+    mfa_code: Callable[[], str],
+    cognito: Any = None,
+) -> None:
+    """Add an authenticator app to the signed-in operator and make TOTP their sign-in's second step
+    (AssociateSoftwareToken, VerifySoftwareToken with its first code, SetUserMFAPreference)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    tokens = current(profile, cognito=cognito)
+    cognito = cognito or profile.cognito()
+    try:
+        association = cognito.associate_software_token(AccessToken=tokens.access_token)
+        show_enrolment(TotpEnrolment(association["SecretCode"], tokens.username))
+        verified = cognito.verify_software_token(
+            AccessToken=tokens.access_token, UserCode=mfa_code().strip(), FriendlyDeviceName="chargenet CLI"
+        )
+        if verified.get("Status") != "SUCCESS":
+            raise CliError("the authenticator code did not match: chargenet mfa setup again")
+        cognito.set_user_mfa_preference(
+            AccessToken=tokens.access_token,
+            SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True},
+        )
+    except ClientError as exc:
+        raise CliError(str(_sign_in_error(exc)).replace("sign-in failed", "MFA setup failed")) from None
+    except BotoCoreError as exc:
+        raise CliError(f"MFA setup failed: cannot reach Cognito ({exc})") from None
 
 
 def refresh(profile: Profile, tokens: Tokens, cognito: Any = None) -> Tokens:

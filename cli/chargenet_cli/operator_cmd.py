@@ -33,6 +33,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "(default: asked twice)",
     )
     login.set_defaults(run=login_command)
+    mfa = commands.add_parser("mfa", help="your sign-in's second step").add_subparsers(
+        dest="mfa_command", required=True
+    )
+    mfa_setup = mfa.add_parser(
+        "setup", help="add an authenticator app (TOTP): asked at every sign-in from then on"
+    )
+    mfa_setup.set_defaults(run=mfa_setup_command)
     logout = commands.add_parser("logout", help="forget this profile's cached tokens")
     logout.set_defaults(run=logout_command)
     whoami = commands.add_parser("whoami", help="who the operator API says you are, roles and permissions")
@@ -85,10 +92,29 @@ def login_command(args: argparse.Namespace) -> str:
         where,
         username,
         password,
-        mfa_code=lambda: input("Authenticator code: "),
+        mfa_code=_authenticator_code,
         new_password=lambda: _new_password(stdin_new_password),
+        show_enrolment=_show_enrolment,
     )
     return f"signed in as {tokens.username}"
+
+
+def _authenticator_code() -> str:
+    return input("Authenticator code: ")
+
+
+def _show_enrolment(enrolment: operator_auth.TotpEnrolment) -> None:
+    """The secret goes to the terminal only (stderr: never into a redirected output file)."""
+    print(
+        "Add this account to your authenticator app (scan or type it), then enter its first code:\n"
+        f"  {enrolment.uri()}\n  secret: {enrolment.secret}",
+        file=sys.stderr,
+    )
+
+
+def mfa_setup_command(args: argparse.Namespace) -> str:
+    operator_auth.enrol_totp(profile(args), _show_enrolment, _authenticator_code)
+    return "authenticator app added: sign-in asks for its code from now on"
 
 
 def _new_password(from_stdin: bool) -> str:

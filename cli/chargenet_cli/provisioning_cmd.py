@@ -1,5 +1,7 @@
 """`chargenet provisioning allow|list|claim-certificate|revoke-claim-certificate`: factory provisioning.
 
+`allow` and `list` go through the operator API (POST and GET /ops/v1/provisioning/serials).
+
 The operator issues a factory batch's claim certificate and allow-lists the serial numbers the
 batch will carry under it (`allow SERIAL... --claim-certificate CERT_ID`); each charger then
 claims its own identity (`chargenet-shim claim`) and the pre-provisioning hook lets each
@@ -15,21 +17,22 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from chargenet.adapters.iot_certificates import IOT_MQTT_PORT
 from chargenet.adapters.iot_claim_certificates import (
     IotClaimCertificates,
     NotAClaimCertificate,
     UnknownCertificate,
 )
 from chargenet.domain.charger_ids import is_charger_id
-from chargenet.domain.clock import utc_now
-from chargenet.domain.provisioning import AllowedSerial
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
 
 if TYPE_CHECKING:
@@ -37,8 +40,6 @@ if TYPE_CHECKING:
 
 # Locally every template resource is named by its logical id (chargenet_local.template.ref).
 CLAIM_POLICY = "ProvisioningClaimPolicy"
-# IoT Core's MQTT over TLS with client certificates.
-IOT_MQTT_PORT = 8883
 # IoT certificate ids: the SHA-256 of the certificate, 64 hex digits.
 CERTIFICATE_ID_PATTERN = r"^[0-9a-fA-F]{64}$"
 
@@ -101,35 +102,37 @@ def allow_serials(args: argparse.Namespace) -> str:
         raise UsageError(
             f"invalid --claim-certificate {args.claim_certificate!r}: an IoT certificate id is 64 hex digits"
         )
-    local_env.connect(args.home)
-    allow_list = _allow_list()
-    at = utc_now()
-    batch = args.claim_certificate.lower()
-    added = [s for s in dict.fromkeys(args.serials) if allow_list.allow(s, args.site, at, batch)]
-    already = [s for s in dict.fromkeys(args.serials) if s not in added]
-    lines = [f"allowed: {', '.join(added)}"] if added else []
-    if already:
-        lines.append(f"already on the list (unchanged): {', '.join(already)}")
+    body = {"serials": args.serials, "claim_certificate_id": args.claim_certificate, "site": args.site}
+    done = api(args).post("/provisioning/serials", body, action="allow serial numbers")
+    lines = [f"allowed: {', '.join(done['allowed'])}"] if done["allowed"] else []
+    if done["already"]:
+        lines.append(f"already on the list (unchanged): {', '.join(done['already'])}")
     return "\n".join(lines)
 
 
 def list_serials(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    entries = _allow_list().list()
+    entries = sorted(
+        api(args).paginate("/provisioning/serials", action="list serial numbers"),
+        key=lambda e: e["serial_number"],
+    )
     if args.json:
-        return as_json([_record(e) for e in entries])
+        return as_json(entries)
     rows = [
         (
-            e.serial_number,
-            e.site_id or None,
-            f"{e.allowed_at:%Y-%m-%d %H:%M}",
-            f"{e.claimed_at:%Y-%m-%d %H:%M}" if e.claimed_at else None,
-            f"{e.certificate_id[:12]}..." if e.certificate_id else None,
-            f"{e.claim_certificate_id[:12]}..." if e.claim_certificate_id else None,
+            e["serial_number"],
+            e["site_id"] or None,
+            _minute(e["allowed_at"]),
+            _minute(e["claimed_at"]),
+            f"{e['certificate_id'][:12]}..." if e["certificate_id"] else None,
+            f"{e['claim_certificate_id'][:12]}..." if e["claim_certificate_id"] else None,
         )
         for e in entries
     ]
     return table(("SERIAL", "SITE", "ALLOWED", "CLAIMED", "CERTIFICATE", "BATCH"), rows)
+
+
+def _minute(value: str | None) -> str | None:
+    return f"{datetime.fromisoformat(value):%Y-%m-%d %H:%M}" if value else None
 
 
 def issue_claim_certificate(args: argparse.Namespace) -> str:
@@ -195,18 +198,14 @@ def _issue_on_the_local_stack(args: argparse.Namespace, out: Path) -> ClaimBundl
 
 
 def revoke_claim_certificate(args: argparse.Namespace) -> str:
-    """IoT refuses a REVOKED certificate at once; locally the CRL does, once mosquitto re-reads it."""
+    """IoT refuses a REVOKED certificate at once; locally the CRL does (chargenet_local.moto_iot
+    puts it there and has mosquitto re-read it)."""
     _check_cloud_options(args, needed=("claim_policy",))
     if args.cloud:
         _revoke(IotClaimCertificates(args.claim_policy), args.certificate_id)
     else:
-        from chargenet_local import broker
-        from chargenet_local.pki import LocalCA
-
-        state = local_env.connect(args.home)
-        certificate_pem = _revoke(IotClaimCertificates(CLAIM_POLICY), args.certificate_id)
-        LocalCA(Path(state.home) / "ca").revoke(certificate_pem)
-        broker.reload_crl(state.broker_pid, Path(state.home) / "broker")
+        local_env.connect(args.home)
+        _revoke(IotClaimCertificates(CLAIM_POLICY), args.certificate_id)
     return f"claim certificate {args.certificate_id[:12]}... revoked"
 
 
@@ -251,20 +250,3 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as file:
         file.write(text)
-
-
-def _allow_list() -> Any:
-    from chargenet.adapters.provisioning_dynamodb import DynamoAllowList
-
-    return DynamoAllowList()
-
-
-def _record(entry: AllowedSerial) -> dict[str, Any]:
-    return {
-        "serial_number": entry.serial_number,
-        "site_id": entry.site_id,
-        "allowed_at": entry.allowed_at.isoformat(),
-        "claimed_at": entry.claimed_at.isoformat() if entry.claimed_at else None,
-        "certificate_id": entry.certificate_id,
-        "claim_certificate_id": entry.claim_certificate_id,
-    }

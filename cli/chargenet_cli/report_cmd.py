@@ -1,8 +1,9 @@
-"""`chargenet report uptime`: NEVI uptime per connector (port) from the availability history.
+"""`chargenet report uptime`: NEVI uptime per connector (port), from the operator API
+(GET /reports/uptime, a page of chargers at a time).
 
-Every connector's statuses and every fault episode come from HistoryTable, the faults as
-they stand now from FaultsTable (they win over their archived copy); the arithmetic is
-chargenet.domain.uptime's. A month in progress counts only up to now.
+The figures are chargenet.domain.uptime's, computed by the API from the availability history
+(docs/faults.md); the CLI checks the month, prints and formats. A month in progress counts only up
+to now.
 """
 
 from __future__ import annotations
@@ -10,25 +11,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import re
-from collections.abc import Iterable
 from datetime import datetime
 
 from chargenet.domain.clock import utc_now
-from chargenet.domain.faults import Fault
-from chargenet.domain.uptime import (
-    ReportPeriod,
-    StatusPoint,
-    UptimeReport,
-    month_period,
-    previous_12_months,
-    uptime_report,
-)
-from chargenet_cli import local_env
+from chargenet.domain.uptime import ReportPeriod, UptimeReport, report_period
 from chargenet_cli.errors import UsageError
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
 
-_MONTH = re.compile(r"([12]\d{3})-(0[1-9]|1[0-2])")
 CSV_FIELDS = [
     "charger_id",
     "connector_id",
@@ -38,8 +28,6 @@ CSV_FIELDS = [
     "uptime_percent",
     "meets_97",
 ]
-
-Port = tuple[str, int]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -59,52 +47,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     uptime.set_defaults(run=show_uptime)
 
 
-def report_period(month: str, twelve_months: bool, now: datetime) -> ReportPeriod:
-    match = _MONTH.fullmatch(month)
-    if not match:
-        raise UsageError(f"--month must be YYYY-MM (e.g. 2026-10), not {month!r}")
-    year, number = int(match[1]), int(match[2])
-    if month_period(year, number).start > now:
-        raise UsageError(f"{month} has not started yet")
-    return previous_12_months(year, number) if twelve_months else month_period(year, number)
-
-
-def latest_episodes(archived: Iterable[Fault], current: Iterable[Fault]) -> list[Fault]:
-    """Each episode once; the fault record as it stands now wins over its archived copy."""
-    episodes = {(f.fault_id, f.episode): f for f in archived}
-    episodes.update({(f.fault_id, f.episode): f for f in current})
-    return list(episodes.values())
-
-
-def _report_inputs(period: ReportPeriod) -> tuple[list[StatusPoint], list[Fault], list[Port]]:
-    """Statuses, fault episodes, and the ports known by the end of the period."""
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry
-    from chargenet.adapters.faults_dynamodb import DynamoFaultStore
-    from chargenet.adapters.history_dynamodb import DynamoHistory
-
-    registry, history, faults = DynamoChargerRegistry(), DynamoHistory(), DynamoFaultStore()
-    statuses: list[StatusPoint] = []
-    episodes: list[Fault] = []
-    ports: list[Port] = []
-    for charger in registry.list():
-        charger_id = charger.charger_id
-        for connector in registry.connectors(charger_id):
-            timeline = history.timeline(charger_id, connector.connector_id, period.start, period.end)
-            statuses += timeline
-            # A connector that first reported after the period did not exist in it: no row.
-            if timeline and connector.connector_id > 0:
-                ports.append((charger_id, connector.connector_id))
-        current = [fault for fault, _ in faults.of_charger(charger_id)]
-        episodes += latest_episodes(history.episodes(charger_id), current)
-    return statuses, episodes, ports
-
-
 def show_uptime(args: argparse.Namespace) -> str:
     now = utc_now()
-    period = report_period(args.month, args.twelve_months, now)
-    local_env.connect(args.home)
-    statuses, episodes, ports = _report_inputs(period)
-    rows = uptime_report(period, statuses, episodes, as_of=now, connectors=ports)
+    try:
+        period = report_period(args.month, args.twelve_months, now)
+    except ValueError as error:
+        raise UsageError(f"--month {error}") from None
+    params = {"month": args.month, "twelve_months": "true" if args.twelve_months else None}
+    found = api(args).paginate("/reports/uptime", params, action="read reports")
+    rows = sorted(
+        (UptimeReport.model_validate(row) for row in found), key=lambda r: (r.charger_id, r.connector_id)
+    )
     if args.json:
         return as_json([row.model_dump(mode="json") for row in rows])
     if args.csv:

@@ -1,17 +1,19 @@
-"""`chargenet session list|show|settle`, `chargenet cdr list|show|export`, `chargenet tag add|list`."""
+"""`chargenet session list|show|settle|orphans`, `chargenet cdr list|show|credit|export`, `chargenet tag
+add|list`, over the operator API (docs/operators.md): listings are followed page by page."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import urllib.parse
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chargenet.domain.models import SessionRecord, TagStatus, mask_tag
-from chargenet_cli import local_env
-from chargenet_cli.errors import CliError, UsageError
+from chargenet.domain.models import TagStatus
+from chargenet.services.operator_sessions import EXPORT_COLUMNS
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
 
 
@@ -29,6 +31,7 @@ def _register_sessions(commands: argparse._SubParsersAction) -> None:
     listing.add_argument(
         "--state", help="only sessions in this state (active, stopped, needs_review, billed...)"
     )
+    listing.add_argument("--charger", help="only sessions of this charger")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=list_sessions)
     show = sub.add_parser("show", help="one session with its review reasons")
@@ -82,45 +85,33 @@ def _register_tags(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(run=list_tags)
 
 
-def _sessions() -> Any:
-    from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
-
-    return DynamoSessionStore()
-
-
-def _cdrs() -> Any:
-    from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
-
-    return DynamoCdrStore()
-
-
-def session_view(session: SessionRecord) -> dict[str, Any]:
-    view = session.model_dump(mode="json", exclude={"id_tag", "tariff_json"})
-    view["id_tag"] = session.masked_tag
-    return view
+def _path(*parts: str) -> str:
+    """An API path with each id quoted: an id is one path segment whatever it holds."""
+    return "/" + "/".join(urllib.parse.quote(part, safe="") for part in parts)
 
 
 def list_sessions(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    sessions = [s for s in _sessions().list() if args.state in (None, s.state)]
+    params = {"state": args.state, "charger": args.charger}
+    found = api(args).paginate("/sessions", params, action="list sessions")
+    sessions = sorted(found, key=lambda s: str(s["started_at"]))
     if args.json:
-        return as_json([session_view(s) for s in sessions])
+        return as_json(sessions)
     return sessions_table(sessions)
 
 
-def sessions_table(sessions: list[SessionRecord]) -> str:
+def sessions_table(sessions: list[dict[str, Any]]) -> str:
     rows = [
         (
-            s.session_id,
-            s.charger_id,
-            s.connector_id,
-            s.masked_tag,
-            s.state,
-            f"{s.energy_wh / 1000:.3f}",
-            f"{s.peak_power_w / 1000:.1f}",
-            round(s.charging_seconds / 60),
-            round(s.parking_seconds / 60),
-            f"{s.started_at:%Y-%m-%d %H:%M}",
+            s["session_id"],
+            s["charger_id"],
+            s["connector_id"],
+            s["id_tag"],
+            s["state"],
+            f"{s['energy_wh'] / 1000:.3f}",
+            f"{s['peak_power_w'] / 1000:.1f}",
+            round(s["charging_seconds"] / 60),
+            round(s["parking_seconds"] / 60),
+            f"{datetime.fromisoformat(s['started_at']):%Y-%m-%d %H:%M}",
         )
         for s in sessions
     ]
@@ -140,96 +131,53 @@ def sessions_table(sessions: list[SessionRecord]) -> str:
 
 
 def show_session(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    session = _sessions().get(args.session_id)
-    if session is None:
-        raise CliError(f"no session {args.session_id}")
-    view = session_view(session)
+    view = api(args).get(_path("sessions", args.session_id), action="show sessions")
     if args.json:
         return as_json(view)
     return "\n".join(f"{key}: {value}" for key, value in view.items())
 
 
 def settle_session(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    from chargenet.domain.clock import utc_now
-    from chargenet.domain.sessions import EventKind, SessionEvent
-    from chargenet.services.ocpp.session_log import refresh
-
-    store = _sessions()
-    session = store.get(args.session_id)
-    if session is None:
-        raise CliError(f"no session {args.session_id}")
-    if session.state != "needs_review":
-        raise CliError(f"session {args.session_id} is {session.state}, not needs_review")
-    if args.use_reading is not None and args.use_reading < 0:
-        raise UsageError("--use-reading must be a register value in Wh (0 or more)")
-    event = SessionEvent(
-        kind=EventKind.SETTLE, at=utc_now(), settle_reading_wh=args.use_reading, void=args.void
-    )
-    store.append(session.session_id, event)
-    facts = refresh(store, session)
-    return f"session {session.session_id} settled: {facts.state.value}, {facts.energy_wh} Wh to bill"
+    choice = {"void": True} if args.void else {"use_reading_wh": args.use_reading}
+    settled = api(args).post(_path("sessions", args.session_id, "settle"), choice, action="settle sessions")
+    return f"session {settled['session_id']} settled: {settled['state']}, {settled['energy_wh']} Wh to bill"
 
 
-def cdr_row(record: Any) -> tuple:
+def cdr_row(record: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        record.cdr_id,
-        record.charger_id,
-        record.connector_id,
-        f"{record.start_date_time:%Y-%m-%d %H:%M}",
-        f"{Decimal(record.energy_wh) / 1000:.3f}",
-        f"{record.total_excl_vat} {record.currency}",
-        f"{record.total_incl_vat} {record.currency}",
+        record["cdr_id"],
+        record["charger_id"],
+        record["connector_id"],
+        f"{datetime.fromisoformat(record['start_date_time']):%Y-%m-%d %H:%M}",
+        f"{Decimal(record['energy_wh']) / 1000:.3f}",
+        f"{record['total_excl_vat']} {record['currency']}",
+        f"{record['total_incl_vat']} {record['currency']}",
     )
 
 
 def list_cdrs(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    records = _cdrs().list()
+    found = api(args).paginate("/cdrs", action="list CDRs")
+    records = sorted(found, key=lambda r: datetime.fromisoformat(r["start_date_time"]))
     if args.json:
-        return as_json([r.ocpi for r in records])
+        return as_json([r["ocpi"] for r in records])
     return table(
         ["CDR", "CHARGER", "PORT", "START", "KWH", "EXCL VAT", "INCL VAT"], [cdr_row(r) for r in records]
     )
 
 
 def show_cdr(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    record = _cdrs().get(args.cdr_id)
-    if record is None:
-        raise CliError(f"no CDR {args.cdr_id}")
-    return as_json(record.ocpi)
+    return as_json(api(args).get(_path("cdrs", args.cdr_id), action="show CDRs")["ocpi"])
 
 
 def credit_cdr(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    from chargenet.domain.billing import credit_record
-    from chargenet.domain.clock import utc_now
-
-    cdrs = _cdrs()
-    original = cdrs.get(args.cdr_id)
-    if original is None:
-        raise CliError(f"no CDR {args.cdr_id}")
-    if original.credit_reference_id is not None:
-        raise CliError(f"{args.cdr_id} is itself a credit record")
-    credit = credit_record(original, args.reason, utc_now())
-    if not cdrs.create(credit):
-        raise CliError(f"CDR {args.cdr_id} already has a credit record ({credit.cdr_id})")
-    return f"credit record {credit.cdr_id}: {credit.total_incl_vat} {credit.currency} incl. VAT"
+    credit = api(args).post(
+        _path("cdrs", args.cdr_id, "credit"), {"reason": args.reason}, action="credit CDRs"
+    )
+    return f"credit record {credit['cdr_id']}: {credit['total_incl_vat']} {credit['currency']} incl. VAT"
 
 
 def list_orphan_stops(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    orphans = [
-        {
-            "charger_id": o.charger_id,
-            "transaction_id": int(o.transaction_id),
-            "received_at": o.received_at.isoformat(),
-            "payload": o.payload,
-        }
-        for o in _sessions().orphan_stops()
-    ]
+    orphans = list(api(args).paginate("/sessions/orphans", action="list orphan stops"))
     if args.json:
         return as_json(orphans)
     return table(
@@ -239,64 +187,33 @@ def list_orphan_stops(args: argparse.Namespace) -> str:
 
 
 def export_cdrs(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    records = _cdrs().list()
+    """The export assembled from the API's pages, oldest CDR first."""
+    pages = api(args).paginate("/cdrs/export", {"format": args.format}, action="export CDRs")
     if args.format == "ocpi":
-        return as_json([r.ocpi for r in records])
-    sessions = {s.session_id: s for s in _sessions().list()}
+        return as_json(sorted(pages, key=lambda cdr: datetime.fromisoformat(cdr["start_date_time"])))
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["session", "charger", "port", "start", "end", "energy_kwh", "peak_kw", "cost_incl_vat", "currency"]
-    )
-    for r in records:
-        peak = sessions[r.session_id].peak_power_w if r.session_id in sessions else 0
-        writer.writerow(
-            [
-                r.session_id,
-                r.charger_id,
-                r.connector_id,
-                r.start_date_time.isoformat(),
-                r.end_date_time.isoformat(),
-                f"{Decimal(r.energy_wh) / 1000:.3f}",
-                f"{Decimal(peak) / 1000:.1f}",
-                r.total_incl_vat,
-                r.currency,
-            ]
-        )
-    return out.getvalue().rstrip("\n")
-
-
-def _tags() -> Any:
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
-
-    return DynamoTagDirectory()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(sorted(pages, key=lambda row: datetime.fromisoformat(row["start"])))
+    return out.getvalue().rstrip("\r\n")
 
 
 def add_tag(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    if not 1 <= len(args.id_tag) <= 20:
-        raise UsageError("an OCPP 1.6 idTag has 1 to 20 characters")
-    if args.max_concurrent < 1:
-        raise UsageError("--max-concurrent must be at least 1")
-    if args.expires is not None and args.expires.tzinfo is None:
-        raise UsageError("--expires needs a time zone offset, e.g. 2027-01-01T00:00:00+00:00")
-    _tags().put(args.id_tag, TagStatus(args.status), args.max_concurrent, args.expires)
-    return f"tag {mask_tag(args.id_tag)}: {args.status}, up to {args.max_concurrent} concurrent session(s)"
+    """The tag id goes in the request body only, never in a URL; it comes back masked."""
+    body = {
+        "id_tag": args.id_tag,
+        "status": args.status,
+        "max_concurrent_sessions": args.max_concurrent,
+        "expires_at": args.expires.isoformat() if args.expires else None,
+    }
+    tag = api(args).post("/tags", body, action="add tags")
+    return (
+        f"tag {tag['id_tag']}: {tag['status']}, up to {tag['max_concurrent_sessions']} concurrent session(s)"
+    )
 
 
 def list_tags(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    tags = [
-        {
-            "id_tag": mask_tag(t.id_tag),
-            "status": t.status,
-            "max_concurrent_sessions": int(t.max_concurrent_sessions),
-            "expires_at": t.expires_at.isoformat() if t.expires_at else None,
-            "active_sessions": len(t.active_sessions or ()),
-        }
-        for t in _tags().list()
-    ]
+    tags = sorted(api(args).paginate("/tags", action="list tags"), key=lambda t: str(t["id_tag"]))
     if args.json:
         return as_json(tags)
     return table(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from urllib.parse import quote
 
-from chargenet_cli import local_env
+from chargenet.domain.time_zones import site_clock
 from chargenet_cli.charger_cmd import time_zone_argument
 from chargenet_cli.errors import UsageError
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json
 
 
@@ -29,31 +30,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     show.set_defaults(run=show_site)
 
 
-def _registry() -> Any:
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry
-
-    return DynamoChargerRegistry()
-
-
 def set_time_zone(args: argparse.Namespace) -> str:
     if not args.site_id:
         raise UsageError("a site id is needed")
-    local_env.connect(args.home)
-    _registry().set_site_time_zone(args.site_id, args.time_zone)
-    return f"site {args.site_id}: time zone {args.time_zone}"
+    done = api(args).put(
+        f"/sites/{quote(args.site_id, safe='')}/time-zone",
+        {"time_zone": args.time_zone},
+        action="set a site's time zone",
+    )
+    return f"site {done['site_id']}: time zone {done['time_zone']}"
 
 
 def show_site(args: argparse.Namespace) -> str:
-    local_env.connect(args.home)
-    from chargenet.adapters.dynamodb import deployment_time_zone
-
-    registry = _registry()
-    chargers = [c for c in registry.list() if c.site_id == args.site_id]
+    operator_api = api(args)
+    site = operator_api.get(f"/sites/{quote(args.site_id, safe='')}", action="show a site")
+    chargers = operator_api.paginate("/chargers", {"site": args.site_id}, action="list a site's chargers")
     record = {
-        "site_id": args.site_id,
-        "time_zone": registry.site_time_zone(args.site_id),
-        "deployment_time_zone": deployment_time_zone(),
-        "chargers": {c.charger_id: registry.time_zone_of(c) for c in chargers},
+        **site,
+        "chargers": {
+            c["charger_id"]: site_clock(c["time_zone"], site["time_zone"], site["deployment_time_zone"])
+            for c in sorted(chargers, key=lambda c: c["charger_id"])
+        },
     }
     if args.json:
         return as_json(record)

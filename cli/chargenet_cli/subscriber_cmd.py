@@ -1,15 +1,14 @@
 """`chargenet subscriber add|list|show|invoice` and `chargenet plan add|list`: drivers who charge by
-RFID tag and are invoiced monthly through Stripe."""
+RFID tag and are invoiced monthly through Stripe, through the operator API (signed in)."""
 
 from __future__ import annotations
 
 import argparse
-import os
-from decimal import Decimal, InvalidOperation
+import urllib.parse
 from typing import Any
 
-from chargenet_cli import local_env
-from chargenet_cli.errors import CliError, UsageError
+from chargenet.domain.subscriptions import TAG_STATUS, SubscriberState
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
 
 DEFAULT_GRACE_DAYS = 3  # the template's SubscriptionGraceDays default
@@ -40,8 +39,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     invoice.add_argument(
         "--grace-days",
         type=int,
-        default=DEFAULT_GRACE_DAYS,
-        help=f"days a failed payment leaves the tag working (default {DEFAULT_GRACE_DAYS})",
+        help="days a failed payment leaves the tag working (default: the deployment's "
+        f"SubscriptionGraceDays, {DEFAULT_GRACE_DAYS} unless changed)",
     )
     invoice.add_argument("--json", action="store_true")
     invoice.set_defaults(run=run_invoicing)
@@ -59,118 +58,82 @@ def register(commands: argparse._SubParsersAction) -> None:
     plan_list.set_defaults(run=list_plans)
 
 
-def _connect(args: argparse.Namespace, grace_days: int = DEFAULT_GRACE_DAYS) -> str:
-    """Point the adapters at the local stack (as the template does for the functions); the API URL."""
-    state = local_env.connect(args.home)
-    os.environ.update(
-        {
-            "SUBSCRIBERS_TABLE": state.tables["SubscribersTable"],
-            "STRIPE_SECRET_ARN": state.secrets["StripeApiKeySecret"],
-            "SUBSCRIPTION_GRACE_DAYS": str(grace_days),
-        }
-    )
-    return state.api_url
-
-
 def add_plan(args: argparse.Namespace) -> str:
-    _connect(args)
-    from chargenet.composition.subscriptions import subscriber_desk
-    from chargenet.domain.subscriptions import Plan, SubscriptionError
-
-    try:
-        fee = Decimal(args.monthly_fee)
-        plan = Plan(
-            plan_id=args.plan_id, monthly_fee=fee, currency=args.currency.upper(), tariff_id=args.tariff
-        )
-        subscriber_desk().add_plan(plan)
-    except SubscriptionError as error:
-        raise UsageError(str(error)) from error
-    except (InvalidOperation, ValueError) as error:  # pydantic's ValidationError: its last line says why
-        raise UsageError(f"invalid plan: {str(error).splitlines()[-1].strip()}") from error
-    return f"plan {plan.plan_id}: {plan.monthly_fee} {plan.currency} a month, member tariff {plan.tariff_id}"
+    body = {"monthly_fee": args.monthly_fee, "currency": args.currency, "tariff": args.tariff}
+    path = f"/plans/{urllib.parse.quote(args.plan_id, safe='')}"
+    plan = api(args).put(path, body, action="add plans")
+    return f"plan {plan['plan_id']}: {plan['monthly_fee']} {plan['currency']} a month, member tariff {plan['tariff_id']}"
 
 
 def list_plans(args: argparse.Namespace) -> str:
-    _connect(args)
-    from chargenet.adapters.subscriptions_dynamodb import DynamoSubscriberStore
-
-    plans = DynamoSubscriberStore().plans()
+    plans = list(api(args).paginate("/plans", action="list plans"))
     if args.json:
-        return as_json([p.model_dump(mode="json") for p in plans])
+        return as_json(plans)
     return table(
         ["PLAN", "MONTHLY FEE", "CURRENCY", "MEMBER TARIFF"],
-        [(p.plan_id, p.monthly_fee, p.currency, p.tariff_id) for p in plans],
+        [(p["plan_id"], p["monthly_fee"], p["currency"], p["tariff_id"]) for p in plans],
     )
 
 
 def add_subscriber(args: argparse.Namespace) -> str:
-    api_url = _connect(args)
-    from chargenet.composition.subscriptions import subscriber_desk
-    from chargenet.domain.payments import PaymentProviderError
-    from chargenet.domain.subscriptions import SubscriptionError
-
-    try:
-        subscriber = subscriber_desk().add_subscriber(
-            args.email, args.tag, args.plan, api_url or "https://example.invalid"
-        )
-    except SubscriptionError as error:
-        raise UsageError(str(error)) from error
-    except PaymentProviderError as error:
-        raise CliError(f"Stripe: {error}") from error
-    if args.json:
-        return as_json(subscriber.model_dump(mode="json"))
-    return (
-        f"subscriber {subscriber.id_tag} ({subscriber.state.value}): save the card at {subscriber.setup_url}"
-    )
+    body = {"email": args.email, "tag": args.tag, "plan": args.plan}
+    subscriber = api(args).post("/subscribers", body, action="add subscribers")
+    if getattr(args, "json", False):
+        return as_json(subscriber)
+    return f"subscriber {subscriber['id_tag']} ({subscriber['state']}): save the card at {subscriber['setup_url']}"
 
 
 def list_subscribers(args: argparse.Namespace) -> str:
-    _connect(args)
-    from chargenet.adapters.subscriptions_dynamodb import DynamoSubscriberStore
-
-    subscribers = DynamoSubscriberStore().subscribers()
+    subscribers = list(api(args).paginate("/subscribers", action="list subscribers"))
     if args.json:
-        return as_json([s.model_dump(mode="json") for s in subscribers])
+        return as_json(subscribers)
     return table(
         ["TAG", "EMAIL", "PLAN", "STATE", "TAG STATUS", "PAST DUE SINCE"],
         [
-            (s.id_tag, s.email, s.plan_id, s.state.value, s.tag_status.value, s.past_due_since)
+            (s["id_tag"], s["email"], s["plan_id"], s["state"], _tag_status(s), _moment(s["past_due_since"]))
             for s in subscribers
         ],
     )
 
 
 def show_subscriber(args: argparse.Namespace) -> str:
-    _connect(args)
-    from chargenet.adapters.subscriptions_dynamodb import DynamoSubscriberStore
-
-    store = DynamoSubscriberStore()
-    subscriber = store.get(args.tag)
-    if subscriber is None:
-        raise CliError(f"no subscriber with tag {args.tag}")
-    runs = store.invoice_runs(args.tag)
-    shown: dict[str, Any] = {**subscriber.model_dump(mode="json"), "tag_status": subscriber.tag_status.value}
+    shown: dict[str, Any] = api(args).get(
+        f"/subscribers/{urllib.parse.quote(args.tag, safe='')}", action="show subscribers"
+    )
+    runs = shown.pop("invoices")
     if args.json:
-        return as_json({**shown, "invoices": [r.model_dump(mode="json") for r in runs]})
+        return as_json({**shown, "invoices": runs})
     lines = [f"{key}: {value}" for key, value in shown.items()]
-    rows = [(r.period, r.invoice_id, r.state.value) for r in runs]
+    rows = [(r["period"], r["invoice_id"], r["state"]) for r in runs]
     return "\n".join([*lines, "", table(["PERIOD", "INVOICE", "STATE"], rows)])
 
 
 def run_invoicing(args: argparse.Namespace) -> str:
-    _connect(args, args.grace_days)
-    from chargenet.composition.subscriptions import subscription_billing
-    from chargenet.domain.payments import PaymentProviderError
-    from chargenet.domain.subscriptions import SubscriptionError, period
-
-    try:
-        billed = period(args.period)
-        # The operator's run retries declined invoices (a new card may be saved by now).
-        outcomes = subscription_billing().run(billed, retry_failed=True)
-    except SubscriptionError as error:
-        raise UsageError(str(error)) from error
-    except PaymentProviderError as error:
-        raise CliError(f"Stripe: {error}") from error
+    """The API invoices one page of subscribers per request; the pages are followed here."""
+    client = api(args)
+    body: dict[str, Any] = {"period": args.period}
+    if args.grace_days is not None:
+        body["grace_days"] = args.grace_days
+    query: dict[str, Any] = {}
+    outcomes: dict[str, int] = {}
+    while True:
+        page = client.request("POST", "/invoice-runs", params=query, body=body, action="run invoicing")
+        for outcome, count in page["outcomes"].items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + count
+        if not page.get("next"):
+            break
+        query = {"next": page["next"]}
     if args.json:
-        return as_json({"period": billed.name, **outcomes})
-    return f"{billed.name}: " + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+        return as_json({"period": page["period"], **outcomes})
+    return f"{page['period']}: " + ", ".join(
+        f"{count} {outcome}" for outcome, count in sorted(outcomes.items())
+    )
+
+
+def _tag_status(subscriber: dict[str, Any]) -> str:
+    return TAG_STATUS[SubscriberState(subscriber["state"])].value
+
+
+def _moment(value: str | None) -> str | None:
+    """As the listing printed it before: a date-time with a space, not ISO's T."""
+    return None if value is None else value.replace("T", " ")

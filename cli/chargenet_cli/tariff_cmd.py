@@ -1,8 +1,7 @@
 """`chargenet tariff ...`: OCPI 2.2.1 tariffs.
 
-`tariff price` runs the tariff engine on two files and needs no stack. Commands that store tariffs
-(`tariff set`, `tariff assign`) belong here too: add their parsers in `register` beside `price`, and
-import AWS adapters inside their handlers, as charger_cmd does, so `price` stays offline.
+`tariff price` runs the tariff engine on two files and needs no stack. `tariff set | assign | list`
+go through the operator API (docs/operators.md), which validates and stores them.
 """
 
 from __future__ import annotations
@@ -11,21 +10,19 @@ import argparse
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from chargenet.domain.clock import utc_now
 from chargenet.domain.tariffs import (
     ChargingPeriod,
     Price,
     PricedSession,
     TariffError,
-    describe,
     load_session,
     load_tariff,
-    price_display,
     price_session,
 )
 from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
 
 T = TypeVar("T")
@@ -93,17 +90,20 @@ def price_cmd(args: argparse.Namespace) -> str:
 
 def _load(path: Path, parse: Callable[[str], T]) -> T:
     try:
-        text = path.read_text(encoding="utf-8")
+        return parse(_read(path))
+    except TariffError as exc:
+        raise CliError(f"{path}: {exc}") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except UnicodeDecodeError:
         raise CliError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return parse(text)
-    except TariffError as exc:
-        raise CliError(f"{path}: {exc}") from None
 
 
 def priced_table(priced: PricedSession) -> str:
@@ -138,55 +138,36 @@ def _charging_hours(priced: PricedSession) -> str:
     return f"{(priced.total_time - priced.total_parking_time).normalize():f}"
 
 
-def _book(args: argparse.Namespace) -> Any:
-    from chargenet_cli import local_env
-
-    local_env.connect(args.home)
-    from chargenet.adapters.tags_tariffs_dynamodb import DynamoTariffBook
-
-    return DynamoTariffBook()
-
-
 def set_cmd(args: argparse.Namespace) -> str:
-    tariff = _load(args.tariff_file, load_tariff)
-    book = _book(args)
-    book.store(tariff.id, tariff.model_dump_json(exclude_none=True), utc_now())
-    return f"tariff {tariff.id} stored ({tariff.currency}, {len(tariff.elements)} element(s))"
+    """The file's text as is: the API's tariff loader reads it, amounts as decimals (never floats)."""
+    stored = api(args).post("/tariffs", {"tariff": _read(args.tariff_file)}, action="store tariffs")
+    return f"tariff {stored['tariff_id']} stored ({stored['currency']}, {stored['elements']} element(s))"
 
 
 def assign_cmd(args: argparse.Namespace) -> str:
     if args.connector is not None and not args.charger:
         raise UsageError("--connector needs --charger")
-    book = _book(args)
-    if book.tariff(args.tariff_id) is None:
-        raise CliError(f"no tariff {args.tariff_id}: store it first with `chargenet tariff set FILE.json`")
+    scope = (
+        {"default": True} if args.default else {"charger_id": args.charger, "connector_id": args.connector}
+    )
+    assigned = api(args).post(
+        "/tariffs/assignments", {"tariff_id": args.tariff_id, **scope}, action="assign tariffs"
+    )
     if args.default:
-        book.assign(args.tariff_id)
         return f"tariff {args.tariff_id} is the network default"
-    from chargenet.adapters.dynamodb import DynamoChargerRegistry
-
-    if DynamoChargerRegistry().get(args.charger) is None:
-        raise CliError(f"no charger {args.charger}")
-    connector = args.connector if args.connector is not None else "*"
-    book.assign(args.tariff_id, args.charger, connector)
+    connector = assigned["scope"].split(" / ")[1]
     return f"tariff {args.tariff_id} in force on {args.charger} connector {connector}"
 
 
 def list_cmd(args: argparse.Namespace) -> str:
-    items = _book(args).list()
-    tariffs = {i.tariff_id: load_tariff(i.body) for i in items if i.key.startswith("tariff#")}
-    assignments = [
-        (i.key.split("#", 1)[1].replace("#", " / "), i.tariff_id)
-        for i in items
-        if i.key.startswith("assignment#")
-    ]
-    from chargenet.adapters.dynamodb import deployment_time_zone
-
-    now, zone = utc_now(), deployment_time_zone()
-    shown = {tid: describe(price_display(t, now, zone)) for tid, t in tariffs.items()}
+    client = api(args)
+    tariffs = sorted(client.paginate("/tariffs", action="list tariffs"), key=lambda t: str(t["tariff_id"]))
+    assignments = sorted(
+        client.paginate("/tariffs/assignments", action="list tariffs"), key=lambda a: str(a["scope"])
+    )
+    shown = {t["tariff_id"]: t["display"] for t in tariffs}
     if args.json:
-        return as_json(
-            {"tariffs": shown, "assignments": [{"scope": s, "tariff_id": t} for s, t in assignments]}
-        )
+        return as_json({"tariffs": shown, "assignments": assignments})
     lines = [f"{tid}: " + "; ".join(text) for tid, text in shown.items()]
-    return "\n".join([*lines, "", table(["SCOPE (charger / connector)", "TARIFF"], assignments)])
+    rows = [(a["scope"], a["tariff_id"]) for a in assignments]
+    return "\n".join([*lines, "", table(["SCOPE (charger / connector)", "TARIFF"], rows)])

@@ -1,5 +1,6 @@
 """Operator API (API Gateway HTTP API v2, /ops/v1/*, JWT authorizer OperatorJwt): who am I, chargers,
-faults (list, acknowledge, resolve), the audit trail, operator accounts (admins).
+fleet health, the NEVI uptime report, faults (list, show, acknowledge, resolve, exclude) and their
+alerts, the audit trail, operator accounts (admins).
 
 Thin: the verified claims become the operator, the query and body are read
 (chargenet.handlers.operator_http), the operator console (chargenet.services.operator_api)
@@ -16,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.composition.operator_api import operator_console
 from chargenet.handlers.operator_http import OperatorHttp
-from chargenet.services.operator_access import BadRequest
+from chargenet.services.operator_access import PER_CHARGER_LIMIT, PER_CHARGER_MAX_LIMIT, BadRequest
 
 logger = Logger()
 http = OperatorHttp()
@@ -53,6 +54,11 @@ def faults() -> dict[str, Any]:
     return operator_console().faults(http.operator(), open_only, http.limit(), http.cursor())
 
 
+@app.get("/faults/<fault_id>")
+def fault(fault_id: str) -> dict[str, Any]:
+    return operator_console().fault(http.operator(), fault_id)
+
+
 @app.post("/faults/<fault_id>/ack")
 def acknowledge(fault_id: str) -> dict[str, Any]:
     request = http.request("/faults/{fault_id}/ack")
@@ -63,6 +69,33 @@ def acknowledge(fault_id: str) -> dict[str, Any]:
 def resolve(fault_id: str) -> dict[str, Any]:
     return operator_console().resolve_fault(
         http.operator(), http.request("/faults/{fault_id}/resolve"), fault_id
+    )
+
+
+@app.post("/faults/<fault_id>/exclude")
+def exclude(fault_id: str) -> dict[str, Any]:
+    request = http.request("/faults/{fault_id}/exclude")
+    shape = '{"reason": "<NEVI reason>" | null, "note": "..."}'
+    return operator_console().exclude_fault(http.operator(), request, fault_id, lambda: http.body(shape))
+
+
+@app.get("/alerts")
+def alerts() -> dict[str, Any]:
+    return operator_console().alerts(http.operator(), http.query("since"), http.limit(), http.cursor())
+
+
+@app.get("/fleet/health")
+def fleet_health() -> dict[str, Any]:
+    limit = http.limit(PER_CHARGER_LIMIT, PER_CHARGER_MAX_LIMIT)
+    return operator_console().fleet_health(http.operator(), limit, http.cursor())
+
+
+@app.get("/reports/uptime")
+def uptime() -> dict[str, Any]:
+    twelve_months = bool(http.flag("twelve_months"))
+    limit = http.limit(PER_CHARGER_LIMIT, PER_CHARGER_MAX_LIMIT)
+    return operator_console().uptime(
+        http.operator(), http.query("month"), twelve_months, limit, http.cursor()
     )
 
 

@@ -1,8 +1,9 @@
 """The operators' inbox on the local stack: every SNS alert topic delivers to a queue drained to a file.
 
-In the cloud, AlertsTopic and AlarmRecoveryTopic go to e-mail (AlertEmail); here `chargenet
-alert list` reads what operators would have received from `alerts.jsonl` in the stack's home:
+In the cloud, AlertsTopic and AlarmRecoveryTopic go to e-mail (AlertEmail); here what operators
+would have received lands in `alerts.jsonl` in the stack's home (the demo and tests read it):
 the fault alerts the functions publish and the CloudWatch alarm notifications (see alarms.py).
+(`chargenet alert list` reads the fault alerts the backend keeps, through the operator API.)
 Each queue subscribes with the filter policy of the template's e-mail subscription to its
 topic, and moto applies it as SNS does: the inbox gets what the e-mail would.
 """

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 from chargenet_local.stripe_local import API_KEY_SECRET, WEBHOOK_SECRET
-from chargenet_local.template import STACK_NAME, Template
+from chargenet_local.template import Template, bucket_name
 
 
 def create_all(template: Template, endpoint: str) -> dict[str, dict[str, str]]:
@@ -77,9 +77,9 @@ def _create_table(dynamodb: Any, name: str, resource: dict[str, Any]) -> str:
 
 
 def _create_bucket(s3: Any, logical_id: str, resource: dict[str, Any]) -> str:
-    # Bucket names are lowercase: named as CloudFormation would, stack name then logical id.
+    # Named as CloudFormation would, stack name then logical id (the template's Ref gives the same).
     # Encryption, public access block and lifecycle are cloud-only settings, as for tables.
-    name = f"{STACK_NAME}-{logical_id}".lower()
+    name = bucket_name(logical_id)
     s3.create_bucket(Bucket=name)
     # Versioning is not: firmware jobs name the package version they install (moto keeps versions).
     if versioning := resource.get("Properties", {}).get("VersioningConfiguration"):

@@ -9,7 +9,10 @@ cloud's behaviour through the ordinary boto3 calls:
 - CreateCertificateFromCsr: the local CA signs the CSR (chargenet_local.pki) and moto registers
   the certificate, as IoT Core registers the ones its CA signs.
 - UpdateCertificate to INACTIVE or REVOKED: the certificate also goes on the local CA's CRL and
-  mosquitto reloads it, as IoT Core refuses a certificate that is not ACTIVE.
+  mosquitto reloads it, as IoT Core refuses a certificate that is not ACTIVE. REVOKED also drops
+  the live connection (mosquitto re-reads the CRL only for new handshakes), as IoT Core does: the
+  charger's client id (its certificate's common name) is evicted. Not INACTIVE: a rotation
+  deactivates the old certificate while the charger is connected with the new one.
 - Certificate ids are the SHA-256 of the DER, as IoT Core's (moto's default hashes the PEM text):
   the id the broker stamps as the rules' principal() must name the registered certificate.
 
@@ -29,9 +32,10 @@ from cryptography.x509.oid import NameOID
 from chargenet_local.pki import CsrRejected, LocalCA
 
 ACTIVE = "ACTIVE"
+REVOKED = "REVOKED"
 
 
-def apply(ca: LocalCA, reload_crl: Callable[[], None]) -> None:
+def apply(ca: LocalCA, reload_crl: Callable[[], None], evict: Callable[[str], None]) -> None:
     """Patch moto's IoT backend in this process (the stack's, where moto serves)."""
     from moto.core.config import default_user_config
     from moto.iot.exceptions import InvalidRequestException
@@ -55,11 +59,21 @@ def apply(ca: LocalCA, reload_crl: Callable[[], None]) -> None:
         update_status(self, certificate_id, new_status)
         if new_status != ACTIVE:
             with revocations:
-                ca.revoke(self.describe_certificate(certificate_id).certificate_pem)
-                reload_crl()
+                certificate_pem = self.describe_certificate(certificate_id).certificate_pem
+                ca.revoke(certificate_pem)
+                reload_crl()  # first: the evicted charger reconnects at once and must meet the CRL
+                if new_status == REVOKED:
+                    evict(_certificate_common_name(certificate_pem))
 
     IoTBackend.create_certificate_from_csr = create_certificate_from_csr  # type: ignore[method-assign]
     IoTBackend.update_certificate = update_certificate  # type: ignore[method-assign]
+
+
+def _certificate_common_name(certificate_pem: str) -> str:
+    names = x509.load_pem_x509_certificate(certificate_pem.encode()).subject.get_attributes_for_oid(
+        NameOID.COMMON_NAME
+    )
+    return str(names[0].value) if names else ""
 
 
 def _common_name(csr_pem: str) -> str:

@@ -314,7 +314,14 @@ class LocalStack:
 
         moto_dynamodb.apply()  # a Query reads its partition, not the whole table
         # Certificates moto's IoT issues or retires are the local CA's and the broker's CRL's.
-        moto_iot.apply(self.ca, lambda: broker_mod.reload_crl(state.broker_pid, self.home / "broker"))
+        broker_folder = self.home / "broker"
+        moto_iot.apply(
+            self.ca,
+            lambda: broker_mod.reload_crl(state.broker_pid, broker_folder),
+            lambda client_id: broker_mod.evict(
+                client_id, folder=broker_folder, port=state.mqtt_port, ca=self.ca.cert_path
+            ),
+        )
         _cache_moto_service_list()
         port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -20,6 +20,11 @@ STACK_NAME = "chargenet-local"
 _LOCAL_CODE_PREFIX = "s3://local-code/"
 
 
+def bucket_name(logical_id: str) -> str:
+    """A bucket's name, lowercase as S3 wants it: the stack's name, then its logical id."""
+    return f"{STACK_NAME}-{logical_id}".lower()
+
+
 class _CfnLoader(yaml.SafeLoader):
     """YAML with CloudFormation's short-form tags (!Ref, !Sub, !GetAtt, ...)."""
 
@@ -163,6 +168,8 @@ class Template:
         if kind == "AWS::SecretsManager::Secret":
             # A partial ARN (no random suffix): Secrets Manager and moto accept it as SecretId.
             return self.arn("secretsmanager", f"secret:{self.secret_name(name)}")
+        if kind == "AWS::S3::Bucket":
+            return bucket_name(name)
         return name  # tables, functions, policies, keys: the logical id is the physical name locally
 
     def get_att(self, name: str, attribute: str) -> str:

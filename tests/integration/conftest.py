@@ -16,7 +16,7 @@ import pytest
 from chargenet.adapters.dynamodb import DynamoChargerRegistry
 from chargenet_cli import local_env
 from chargenet_cli.provisioning import provision
-from chargenet_local.operator_sign_in import sign_in_first_admin
+from chargenet_local.operator_sign_in import act_as_first_admin
 from chargenet_local.stack import StackState, down, up
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.link import ChargerLink
@@ -37,10 +37,9 @@ def start_stack(home: Path) -> StackState:
     os.environ["CHARGENET_PARAMETERS"] = "OfflineGraceSeconds=2 MajorAlertDelaySeconds=2"
     up(home, ROOT / "template.yaml")
     state = local_env.connect(home)
-    # Operator commands (the CLI) go through the operator API: this process acts as the first admin,
-    # its tokens cached beside the stack. A test signing in as someone else uses its own folder.
-    os.environ["CHARGENET_CONFIG_DIR"] = str(home / "operator-config")
-    sign_in_first_admin(state)
+    # Operator commands (the CLI) go through the operator API: this process acts as the first admin.
+    # A test signing in as someone else uses its own CHARGENET_CONFIG_DIR.
+    act_as_first_admin(state)
     return state
 
 

@@ -125,7 +125,7 @@ JOB_ROW = re.compile(r"^(DEMO-S-\d{3})\s+(\S+)\s+(\w+)\s+(\S+)\s+(\w+)\s+(\S+)\s
 def _assert_security(out: str) -> None:
     """A certificate rotated and the charger back on the new one; a signed release installed on the
     rollout's part of a site, the rest left on the factory firmware; a tampered image refused."""
-    from chargenet_cli.firmware_cmd import in_rollout
+    from chargenet.domain.firmware import in_rollout
 
     part = out[out.index("certificate rotation (chargenet charger rotate DEMO-S-001):") :]
     old = re.search(r"old certificate (\w+)\.\.\.\s+(\w+)", part)

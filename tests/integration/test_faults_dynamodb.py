@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from chargenet.adapters.faults_dynamodb import DynamoFaultStore, FaultItem
 from chargenet.domain.alerts import AlertKind, AlertRecord
 from chargenet.domain.clock import utc_now
 from chargenet.domain.faults import Fault, FaultKind, FaultSignal, Severity, observe, resolve
 from chargenet.services.fault_tracking import PUBLISH_GRACE
+from chargenet_local.alert_sink import describe, read_inbox
 from tests.integration.conftest import eventually
-from tests.integration.test_cli import run as cli
 
 
 def resolved_fault(charger_id: str) -> Fault:
@@ -78,11 +79,8 @@ def test_a_resolution_left_unpublished_is_watched_and_the_sweep_sends_it_past_th
     assert store.save(fault, crashed, (fault, in_flight))
 
     def inbox() -> list[dict]:
-        return [
-            a
-            for a in json.loads(cli(stack.home, "alert", "list", "--json").stdout)
-            if charger_id in a["subject"]
-        ]
+        """What SNS delivered (every copy), not the alert records the operator API lists."""
+        return [describe(a) for a in read_inbox(Path(stack.home)) if charger_id in (a["subject"] or "")]
 
     sent = eventually(inbox, timeout=20)
     marked = eventually(lambda: all(a.published for a in store.get(fault.fault_id)[1]), timeout=10)

@@ -82,12 +82,19 @@ def test_operator_acknowledges_and_resolves_a_fault(stack, new_charger):
         ]
     )
     fault_id = faults[0]["fault_id"]
+    # The fault records who signed in (this process: the first admin); --by goes to the audit note.
     acked = cli(stack.home, "fault", "ack", fault_id[:12], "--by", "alice")
-    assert acked.returncode == 0 and "acknowledged by alice" in acked.stdout
+    assert acked.returncode == 0 and "acknowledged by admin" in acked.stdout
     resolved = cli(stack.home, "fault", "resolve", fault_id)
     assert resolved.returncode == 0
     shown = json.loads(cli(stack.home, "fault", "show", fault_id).stdout)
-    assert (shown["state"], shown["acknowledged_by"]) == ("resolved", "alice")
+    assert (shown["state"], shown["acknowledged_by"]) == ("resolved", "admin")
+    [audited] = [
+        entry
+        for entry in json.loads(cli(stack.home, "audit", "list", "--json").stdout)
+        if entry["route"].endswith("/ack") and entry["targets"].get("fault_id") == fault_id
+    ]
+    assert audited["note"] == "owner: alice"
     missing = cli(stack.home, "fault", "show", "ffffffffffff")
     assert missing.returncode == 1 and "no fault" in missing.stderr
 

@@ -19,7 +19,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chargenet_cli.firmware_cmd import Release, in_rollout, package_key, show_status
+from chargenet.domain.firmware import Release, in_rollout, package_key
+from chargenet_cli.firmware_cmd import show_status
 from chargenet_cli.provisioning import provision
 from chargenet_firmware_format import OperatorKey, pack, unpack
 from chargenet_shim.credentials import ChargerCredentials

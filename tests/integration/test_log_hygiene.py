@@ -104,7 +104,7 @@ def run(stack, tmp_path_factory) -> RunLogs:
     logs.tags.append(unknown)
     assert asyncio.run(authorize(credentials, unknown)) == "Invalid"
 
-    logs.cli("charger", "rotate", charger_id, "--days", "200")
+    logs.cli("charger", "rotate", charger_id)
     logs.secrets = _secret_values(stack)
     return logs
 

@@ -42,7 +42,7 @@ async def renewed(cert_path: Path, beyond: timedelta) -> None:
 
 
 def test_the_simulator_renews_a_certificate_about_to_expire_over_its_own_link(stack, new_charger, tmp_path):
-    from chargenet_cli.provisioning import LocalIssuer
+    from tests.integration.local_issuer import LocalIssuer
 
     credentials = new_charger()
     keystore = FileKeyStore(credentials.cert_path.parent)

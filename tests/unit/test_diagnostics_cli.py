@@ -1,46 +1,51 @@
-"""`chargenet diagnostics get` on what a charger uploaded: untrusted bytes (moto's S3 in process)."""
+"""`chargenet diagnostics get` on what a charger uploaded: untrusted bytes. The operator API's
+answer is a stand-in; the file comes through its pre-signed URL (here a local file URL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chargenet_cli import diagnostics_cmd
 from chargenet_cli.main import main
 from tests.unit.test_local_alarms import template  # noqa: F401 - fixture
 
-BUCKET = "diagnostics-test"
 KEY = "diagnostics/CP-1/20250301T090000Z.log"
 
 
+class FakeApi:
+    """The two reads `diagnostics get` makes: the listing (for the latest) and the file's URL."""
+
+    def __init__(self, upload: Path) -> None:
+        self.upload = upload
+        self.asked: list[str] = []
+
+    def paginate(self, path: str, params: Any = None, action: str = "") -> Any:
+        self.asked.append(path)
+        yield {"name": KEY.rsplit("/", 1)[1], "key": KEY, "bytes": self.upload.stat().st_size}
+
+    def get(self, path: str, params: Any = None, action: str = "") -> dict[str, Any]:
+        self.asked.append(path)
+        return {"key": KEY, "bytes": self.upload.stat().st_size, "url": self.upload.as_uri()}
+
+
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("DIAGNOSTICS_BUCKET", BUCKET)
-    # The stack's endpoints come from its state file; here the bucket is moto's, in process.
-    monkeypatch.setattr(diagnostics_cmd.local_env, "connect", lambda home: None)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def uploaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    upload = tmp_path / "upload.log"
+    fake = FakeApi(upload)
+    monkeypatch.setattr(diagnostics_cmd, "api", lambda args: fake)
+    return upload
 
 
-def test_printed_files_lose_terminal_control_sequences(s3, capsys, tmp_path) -> None:
+def test_printed_files_lose_terminal_control_sequences(uploaded, capsys, tmp_path) -> None:
     hostile = (
         "boot ok\r\n"
         "\x1b]0;owned\x07\x1b[2J\x1b[1;31mred\x1b[0m \x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\\n"
         "over\rwritten \x9b6n\x00\x07\x7fend\ttab\n"
     )
-    s3.put_object(Bucket=BUCKET, Key=KEY, Body=hostile.encode())
+    uploaded.write_bytes(hostile.encode())
 
     assert main(["diagnostics", "get", "CP-1"]) == 0
     printed = capsys.readouterr().out
@@ -51,9 +56,13 @@ def test_printed_files_lose_terminal_control_sequences(s3, capsys, tmp_path) -> 
     assert saved.read_bytes() == hostile.encode()
 
 
-def test_a_file_over_the_limit_is_refused_with_a_message_and_never_read(s3, capsys, monkeypatch) -> None:
+def test_a_file_over_the_limit_is_refused_with_a_message_and_never_read(
+    uploaded, capsys, monkeypatch
+) -> None:
     monkeypatch.setattr(diagnostics_cmd, "MAX_FILE_BYTES", 1024)
-    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"x" * 1025)
+    uploaded.write_bytes(b"x" * 1025)
+    urlopen = diagnostics_cmd.urllib.request.urlopen
+    monkeypatch.setattr(diagnostics_cmd.urllib.request, "urlopen", _never)
 
     assert main(["diagnostics", "get", "CP-1"]) == 1
     captured = capsys.readouterr()
@@ -62,8 +71,22 @@ def test_a_file_over_the_limit_is_refused_with_a_message_and_never_read(s3, caps
         f"chargenet: error: {KEY} is 1025 bytes, over the 1024-byte limit for diagnostics files: "
         "not read (the bucket deletes such files after a day)\n"
     )
-    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"x" * 1024)
-    assert main(["diagnostics", "get", "CP-1"]) == 0
+    monkeypatch.setattr(diagnostics_cmd.urllib.request, "urlopen", urlopen)
+    uploaded.write_bytes(b"x" * 1024)
+    assert main(["diagnostics", "get", "CP-1", "20250301T090000Z.log"]) == 0
+
+
+def test_a_file_that_grew_after_the_api_measured_it_is_cut_off_at_the_limit(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(diagnostics_cmd, "MAX_FILE_BYTES", 1024)
+    grown = tmp_path / "grown.log"
+    grown.write_bytes(b"x" * 4096)
+
+    with pytest.raises(diagnostics_cmd.CliError, match="grew over the 1024-byte limit"):
+        diagnostics_cmd.download(grown.as_uri(), KEY, 10)
+
+
+def _never(*args: object, **kwargs: object) -> None:
+    raise AssertionError("an oversized file is never downloaded")
 
 
 def test_the_bucket_expires_what_the_cli_refuses_to_read(template) -> None:  # noqa: F811

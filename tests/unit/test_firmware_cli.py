@@ -1,29 +1,16 @@
-"""`chargenet firmware`: the parts that need no stack (rollout selection, metadata, the key file)."""
+"""`chargenet firmware`: the parts that need no stack (rollout selection, metadata, the key file,
+each charger's latest rollout)."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from chargenet.domain.models import Charger
-from chargenet_cli.errors import CliError, UsageError
-from chargenet_cli.firmware_cmd import (
-    Release,
-    check_semantic,
-    ensure_key,
-    in_rollout,
-    select_targets,
-)
+from chargenet.domain.firmware import Release, in_rollout, is_semantic_version, select_targets
+from chargenet_cli.errors import UsageError
+from chargenet_cli.firmware_cmd import check_semantic, ensure_key, latest_per_charger
 from chargenet_cli.main import parser
 from chargenet_firmware_format import OperatorKey, Target, sign
-
-SENT = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
-
-
-def charger(charger_id: str = "CP-1", site: str = "S1", **fields: object) -> Charger:
-    return Charger(charger_id=charger_id, site_id=site, registered_at=SENT - dt.timedelta(days=1), **fields)
 
 
 # ------------------------------------------------------------------ rollout
@@ -38,17 +25,28 @@ def test_rollout_percent_picks_a_stable_growing_share_of_the_fleet():
     assert chosen[10] != {c for c in fleet if in_rollout(c, "1.2.0", 10)}
 
 
-def test_targets_are_named_chargers_a_site_or_all_within_the_percentage():
-    fleet = [charger("CP-1", "S1"), charger("CP-2", "S1"), charger("CP-3", "S2")]
+def test_targets_are_the_named_chargers_once_each_within_the_percentage():
+    fleet = ["CP-3", "CP-1", "CP-2"]
 
-    assert select_targets(fleet, "1.1.0", 100, ids=None, site=None) == ["CP-1", "CP-2", "CP-3"]
-    assert select_targets(fleet, "1.1.0", 100, ids=None, site="S1") == ["CP-1", "CP-2"]
-    assert select_targets(fleet, "1.1.0", 100, ids=["CP-3", "CP-3"], site=None) == ["CP-3"]
-    assert select_targets(fleet, "1.1.0", 50, ids=None, site=None) == [
-        c.charger_id for c in fleet if in_rollout(c.charger_id, "1.1.0", 50)
-    ]
-    with pytest.raises(CliError, match="no charger CP-9"):
-        select_targets(fleet, "1.1.0", 100, ids=["CP-1", "CP-9"], site=None)
+    assert select_targets(fleet, "1.1.0", 100) == ["CP-1", "CP-2", "CP-3"]
+    assert select_targets(["CP-3", "CP-3"], "1.1.0", 100) == ["CP-3"]
+    assert select_targets(fleet, "1.1.0", 50) == [c for c in sorted(fleet) if in_rollout(c, "1.1.0", 50)]
+
+
+def test_status_keeps_each_chargers_execution_of_the_latest_job():
+    def execution(charger_id: str, job: str, created: str) -> dict[str, object]:
+        return {"charger_id": charger_id, "job_id": job, "job_created_at": created, "version": job}
+
+    shown = latest_per_charger(
+        [
+            execution("CP-2", "1.2.0", "2026-11-26T09:05:00+00:00"),
+            execution("CP-1", "1.1.0", "2026-11-26T09:00:00+00:00"),
+            execution("CP-2", "1.1.0", "2026-11-26T09:00:00+00:00"),
+        ]
+    )
+
+    assert [(r["charger_id"], r["version"]) for r in shown] == [("CP-1", "1.1.0"), ("CP-2", "1.2.0")]
+    assert "job_created_at" not in shown[0]  # the records print as they always did
 
 
 # ------------------------------------------------------- metadata and inputs
@@ -63,6 +61,8 @@ def test_versions_must_be_semantic():
     assert check_semantic("1.2.3-rc.1") == "1.2.3-rc.1"
     with pytest.raises(UsageError, match="not a semantic version"):
         check_semantic("v1.2")
+    # The API's own check (it has no firmware format module) agrees.
+    assert is_semantic_version("1.2.3-rc.1+build.7") and not is_semantic_version("v1.2")
 
 
 def test_deploy_needs_exactly_one_target():

@@ -1,5 +1,6 @@
-"""Firmware rollouts as IoT Jobs (chargenet_cli.firmware_jobs): the document, the job IoT is
-asked for, and each charger's execution read back, against moto's IoT in process."""
+"""Firmware rollouts as IoT Jobs (chargenet.domain.firmware, chargenet.adapters.iot_jobs): the
+document, the job IoT is asked for, and each charger's execution read back, against moto's IoT in
+process."""
 
 from __future__ import annotations
 
@@ -13,14 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chargenet_cli.firmware_jobs import (
-    OPERATION,
-    FirmwareJobs,
-    PackageObject,
-    job_document,
-    job_id,
-    job_state,
-)
+from chargenet.adapters.iot_jobs import FirmwareJobs
+from chargenet.domain.firmware import OPERATION, Execution, PackageObject, job_document, job_id, job_state
 
 ROLE = "arn:aws:iam::123456789012:role/FirmwareJobsRole"
 REGION = "us-east-1"
@@ -110,7 +105,7 @@ def test_a_deployment_is_one_job_with_an_execution_per_charger_and_iots_safeguar
     assert (abort["failureType"], abort["action"]) == ("FAILED", "CANCEL")
     assert described["timeoutConfig"] == {"inProgressTimeoutInMinutes": 1440}
     assert json.loads(iot.get_job_document(jobId=job)["document"])["version"] == "1.1.0"
-    assert [(e.charger_id, e.state) for e in jobs.executions()] == [("CP-1", "queued"), ("CP-2", "queued")]
+    assert [(e.charger_id, e.state) for e in _all(jobs)] == [("CP-1", "queued"), ("CP-2", "queued")]
 
 
 def test_a_charger_without_a_thing_is_named_and_nothing_is_created(iot):
@@ -121,19 +116,32 @@ def test_a_charger_without_a_thing_is_named_and_nothing_is_created(iot):
     assert iot.list_jobs()["jobs"] == []
 
 
-def test_status_shows_each_chargers_latest_job_filtered_by_version(iot):
+def test_status_reads_the_executions_a_page_of_jobs_at_a_time_filtered_by_version(iot):
     jobs = FirmwareJobs(iot)
-    _deploy(jobs, "1.1.0", ["CP-1", "CP-2"])
+    first = _deploy(jobs, "1.1.0", ["CP-1", "CP-2"])
     later = _deploy(jobs, "1.2.0", ["CP-2"], NOW + dt.timedelta(minutes=5))
 
-    latest = {e.charger_id: (e.version, e.job_id) for e in jobs.executions()}
-    assert latest == {"CP-1": ("1.1.0", latest["CP-1"][1]), "CP-2": ("1.2.0", later)}
-    assert [e.charger_id for e in jobs.executions("1.1.0")] == ["CP-1", "CP-2"]
-    assert jobs.executions("9.9.9") == []
+    page, token = jobs.executions(None, 1, None)
+    rest, end = jobs.executions(None, 1, token)
+    assert token is not None and end is None
+    assert {(e.charger_id, e.job_id) for e in page + rest} == {
+        ("CP-1", first),
+        ("CP-2", first),
+        ("CP-2", later),
+    }
+    assert all(e.job_created_at for e in page + rest)  # what the client orders a charger's jobs by
+    assert sorted(e.charger_id for e in _all(jobs, "1.1.0")) == ["CP-1", "CP-2"]
+    assert _all(jobs, "9.9.9") == []
 
 
 def test_jobs_that_are_not_firmware_rollouts_are_left_out(iot):
     arn = iot.describe_thing(thingName="CP-3")["thingArn"]
     iot.create_job(jobId="reboot-all", targets=[arn], document=json.dumps({"operation": "reboot"}))
 
-    assert FirmwareJobs(iot).executions() == []
+    assert _all(FirmwareJobs(iot)) == []
+
+
+def _all(jobs: FirmwareJobs, version: str | None = None) -> list[Execution]:
+    found, token = jobs.executions(version, 50, None)
+    assert token is None
+    return sorted(found, key=lambda e: (e.charger_id, e.job_created_at))

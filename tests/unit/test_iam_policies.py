@@ -39,10 +39,30 @@ ALLOWED_WILDCARDS: dict[Grant, str] = {
     ("iot:DescribeCertificate", "cert/*"): "the new certificate's id is known only once it is signed",
     ("iot:UpdateCertificate", "cert/*"): "the old certificate is deactivated after the new connects",
     ("iot:ListThingPrincipals", "thing/*"): "the thing is the charger that asked, any charger",
+    ("iot:ListAttachedPolicies", "cert/*"): "a revoked certificate's policies are detached",
+    ("iot:DetachPolicy", "cert/*"): "a revoked certificate's policies are detached",
+    ("iot:DetachThingPrincipal", "cert/*"): "a revoked certificate is detached from its thing",
+    ("iot:DescribeEndpoint", "*"): "IAM has no resource type for it",
     # Fleet provisioning: the thing is named by the claiming serial, known only at claim time.
     ("iot:CreateThing", "thing/*"): "a claim creates the thing of its serial",
     ("iot:DescribeThing", "thing/*"): "a claim creates the thing of its serial",
     ("iot:UpdateThing", "thing/*"): "a repeated claim updates the thing of its serial",
+    # Firmware rollouts (OperatorCommandsFunction): the targets are whichever chargers the operator names.
+    ("iot:CreateJob", "thing/*"): "a rollout's job targets the chosen chargers' things",
+    ("iot:DescribeJobExecution", "thing/*"): "a rollout's execution is read on its charger's thing",
+    ("iot:CreateJob", "job/firmware-*"): "each deployment is a new job, named firmware-<version>-<time>",
+    ("iot:GetJobDocument", "job/firmware-*"): "the status reads every firmware job",
+    ("iot:ListJobExecutionsForJob", "job/firmware-*"): "the status reads every firmware job",
+    ("iot:ListJobs", "*"): "IAM has no resource type for it",
+    # Objects under a prefix: a charger's uploads are new objects, a release's package a new key.
+    **{
+        (action, "DiagnosticsBucket/diagnostics/*"): "pre-signed URLs for each charger's uploads"
+        for action in ("s3:PutObject", "s3:GetObject")
+    },
+    **{
+        (action, "FirmwareBucket/firmware/*"): "any release's package, read only"
+        for action in ("s3:GetObject", "s3:GetObjectVersion")
+    },
     # A stream's label (its ARN's last part) is new whenever the stream is; the table is fixed.
     **{
         (f"dynamodb:{action}", f"{table}/stream/*"): "the stream trigger reads its table's stream"
@@ -195,12 +215,16 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         *_DLQ,
     },
     "OperatorApiFunction": {
-        # DynamoOperatorViews: one Scan page per listing; charger get, connectors (Query on its key)
+        # DynamoOperatorViews: one Scan page per listing (chargers, faults, alerted faults); charger
+        # get, connectors (Query on its key); fault get; a charger's faults (index)
         *_on("ChargersTable", "GetItem", "Query", "Scan"),
         *_on("FaultsTable", "Scan"),
-        # FaultTracker.acknowledge / resolve_by_operator: get, conditional save with its episode
+        *_on("FaultsTable/index/by-charger", "Query"),
+        # FaultTracker.acknowledge / resolve_by_operator / operator_change (exclude): get,
+        # conditional save with its episode
         *_on("FaultsTable", "GetItem", "PutItem"),
         ("dynamodb:PutItem", "HistoryTable"),
+        ("dynamodb:Query", "HistoryTable"),  # DynamoHistory.timeline, episodes (uptime)
         *_on("AuditTable", "PutItem", "Query"),  # DynamoAuditLog: record, of_day
         *_ALERTS,  # resolving a paged fault tells whoever was paged
         ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
@@ -219,6 +243,95 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
                 "AdminDeleteUser",
             )
         },
+        *_KMS,
+    },
+    "OperatorChargersFunction": {
+        # DynamoChargerRegistry: get, register, site_time_zone, set_site_time_zone,
+        # record_revocation, record_certificate
+        *_on("ChargersTable", "GetItem", "PutItem", "UpdateItem"),
+        # revoke: the active sessions (index), each of the charger's refolded with its revocation event
+        ("dynamodb:Query", "SessionsTable/index/by-state"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        *_on("SessionEventsTable", "PutItem", "Query"),
+        *_on("ProvisioningAllowListTable", "PutItem", "Scan"),  # DynamoAllowList: allow, page
+        ("dynamodb:PutItem", "AuditTable"),  # DynamoAuditLog.record
+        ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
+        # IotChargerIdentities: create_thing, issue, certificates_of, revoke, retire, broker
+        ("iot:CreateThing", "thing/*"),
+        ("iot:ListThingPrincipals", "thing/*"),
+        ("iot:CreateCertificateFromCsr", "*"),
+        ("iot:DescribeEndpoint", "*"),
+        *{
+            (f"iot:{action}", "cert/*")
+            for action in (
+                "AttachPolicy",
+                "AttachThingPrincipal",
+                "DetachThingPrincipal",
+                "DescribeCertificate",
+                "UpdateCertificate",
+                "ListAttachedPolicies",
+                "DetachPolicy",
+            )
+        },
+        *_KMS,
+    },
+    "OperatorCommandsFunction": {
+        ("dynamodb:GetItem", "ChargersTable"),  # the charger exists; its running version (status)
+        # ChargerCommands: add (conditional put), get, time_out (conditional update); page_of_charger
+        *_on("PendingCallsTable", "GetItem", "PutItem", "UpdateItem", "Query"),
+        ("dynamodb:PutItem", "AuditTable"),  # DynamoAuditLog.record
+        ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
+        *_REPLY,
+        # S3DiagnosticsFiles: the upload URL (PUT), HEAD and the download URL (GET), one page
+        ("s3:PutObject", "DiagnosticsBucket/diagnostics/*"),
+        ("s3:GetObject", "DiagnosticsBucket/diagnostics/*"),
+        ("s3:ListBucket", "DiagnosticsBucket"),
+        # S3FirmwarePackages: HEAD of a release, of a forced package's version; one page. No write.
+        ("s3:GetObject", "FirmwareBucket/firmware/*"),
+        ("s3:GetObjectVersion", "FirmwareBucket/firmware/*"),
+        ("s3:ListBucket", "FirmwareBucket"),
+        # FirmwareJobs: thing_arns, create, executions
+        ("iot:DescribeThing", "thing/*"),
+        ("iot:CreateJob", "thing/*"),
+        ("iot:DescribeJobExecution", "thing/*"),
+        ("iot:CreateJob", "job/firmware-*"),
+        ("iot:GetJobDocument", "job/firmware-*"),
+        ("iot:ListJobExecutionsForJob", "job/firmware-*"),
+        ("iot:ListJobs", "*"),
+        ("iam:PassRole", "role/FirmwareJobsRole"),  # the job's presignedUrlConfig
+        *_KMS,
+    },
+    "OperatorPaymentsFunction": {
+        ("dynamodb:GetItem", "ChargersTable"),  # the pay link's charger exists
+        ("dynamodb:GetItem", "SessionsTable"),  # a session's payment; a CDR's session
+        *_on("CdrsTable", "GetItem", "Scan"),  # a payment's CDR total; reconcile, one Scan page
+        *_PAYMENTS,  # show, refund, settle; a session's payment by its tag
+        ("dynamodb:Scan", "PaymentsTable"),  # DynamoPaymentViews.payments: one Scan page
+        ("dynamodb:Query", "PaymentsTable/index/by-state"),  # the listing of one state
+        *_on("TagsTable", "PutItem", "UpdateItem"),  # DynamoTagGate: register, set_status
+        ("dynamodb:GetItem", "TariffsTable"),  # a plan's member tariff exists
+        # plans, subscribers, invoice runs; one Scan page per listing; invoices by key (BatchGet)
+        *_on("SubscribersTable", "GetItem", "PutItem", "Scan", "BatchGetItem"),
+        ("dynamodb:PutItem", "AuditTable"),  # DynamoAuditLog.record
+        *_ALERTS,  # a subscriber blocked by the invoicing run
+        ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),
+        *_STRIPE_KEY,
+        *_KMS,
+    },
+    "OperatorSessionsFunction": {
+        ("dynamodb:GetItem", "ChargersTable"),  # a tariff assignment's charger exists
+        # DynamoSessionStore: get; settle's refold (save_facts); page without a state (one Scan
+        # page); peaks for the CSV export (one batch read per page)
+        *_on("SessionsTable", "GetItem", "UpdateItem", "Scan", "BatchGetItem"),
+        ("dynamodb:Query", "SessionsTable/index/by-state"),  # page of one state (one Query page)
+        *_on("SessionEventsTable", "PutItem", "Query"),  # settle: append, events (refresh)
+        ("dynamodb:Scan", "TransactionKeysTable"),  # orphan_page: one Scan page
+        *_on("CdrsTable", "GetItem", "PutItem", "Scan"),  # DynamoCdrStore: get, create (credit), page
+        *_on("TagsTable", "PutItem", "Scan"),  # DynamoTagDirectory: put, page
+        # DynamoTariffBook: tariff (exists), store, assign; tariff_page, assignment_page
+        *_on("TariffsTable", "GetItem", "PutItem", "Scan"),
+        ("dynamodb:PutItem", "AuditTable"),  # DynamoAuditLog.record
+        ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
         *_KMS,
     },
     # Fleet provisioning's pre-provisioning hook: a serial is allowed once (conditional update).

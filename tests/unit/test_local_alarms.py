@@ -73,7 +73,8 @@ def dead_letters(aws: dict[str, Any], visible: int, at: float) -> None:
 def test_the_template_alarms_and_dashboard_are_created_as_cloudwatch_starts_them(template, aws) -> None:
     names = create_alarms_and_dashboards(template, aws["cloudwatch"])
     created = alarms(aws)
-    assert sorted(names) == sorted(created) and len(names) == 17  # 12 functions (errors) and 5 others
+    functions = template.functions()
+    assert sorted(names) == sorted(created) and len(names) == len(functions) + 5  # one errors alarm each, 5 others
     assert {a["StateValue"] for a in created.values()} == {"INSUFFICIENT_DATA"}
     assert created[DEAD_LETTERS]["Dimensions"] == [{"Name": "QueueName", "Value": "IngestDeadLetterQueue"}]
     offline = created[f"{STACK_NAME}-fleet-offline-share"]

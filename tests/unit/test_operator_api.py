@@ -19,9 +19,10 @@ import pytest
 from moto import mock_aws
 
 from chargenet.adapters.tables import TableNames, bind_tables, bound_tables
+from chargenet.domain.alerts import AlertKind, AlertRecord
 from chargenet.domain.audit import AuditRecord, audit_record
 from chargenet.domain.cursors import BadCursor, read_cursor, sign_cursor
-from chargenet.domain.faults import Fault, FaultState
+from chargenet.domain.faults import ExclusionReason, Fault, FaultState, Severity, exclude
 from chargenet.domain.models import Charger, ConnectorStatus
 from chargenet.domain.operators import (
     ROLE_PERMISSIONS,
@@ -34,7 +35,9 @@ from chargenet.domain.operators import (
     permissions_of,
     roles_of,
 )
+from chargenet.domain.uptime import StatusPoint
 from chargenet.ports.audit import Key, Page
+from chargenet.ports.faults import StoredFault
 from chargenet.ports.operators import OperatorAccount, UsernameTaken
 from chargenet.services.fault_tracking import FaultTracker
 from chargenet.services.operator_access import OperatorAccess
@@ -59,12 +62,17 @@ TECHNICIAN = {
 }
 FINANCE = {
     "sessions.read",
+    "sessions.write",
     "cdrs.read",
+    "cdrs.write",
     "payments.read",
+    "payments.write",
     "payments.refund",
     "reconcile",
     "subscribers.read",
     "subscribers.write",
+    "tags.read",
+    "tags.write",
     "plans.write",
     "tariffs.read",
     "tariffs.write",
@@ -78,6 +86,7 @@ VIEWER = {
     "cdrs.read",
     "payments.read",
     "subscribers.read",
+    "tags.read",
     "tariffs.read",
     "reports.read",
 }
@@ -217,6 +226,37 @@ class FakeViews:
         faults = [f for f in faults if not open_only or f.state is not FaultState.RESOLVED]
         return self._page(faults, "fault_id", limit, start)
 
+    def fault(self, fault_id: str) -> StoredFault | None:
+        return self.fault_store.get(fault_id)
+
+    def faults_of_charger(self, charger_id: str) -> list[Fault]:
+        return [f for f, _ in self.fault_store.of_charger(charger_id)]
+
+    def alerted_faults(self, limit: int, start: Key | None) -> Page[StoredFault]:
+        alerted = [(f, a) for f, a in self.fault_store.faults.values() if a]
+        after = start["id"] if start else ""
+        rest = sorted((entry for entry in alerted if entry[0].fault_id > after), key=lambda e: e[0].fault_id)
+        page = rest[:limit]
+        return Page(page, {"id": page[-1][0].fault_id} if len(rest) > limit else None)
+
+
+class FakeHistory:
+    """Statuses per (charger, connector) and archived episodes per charger, as DynamoHistory reads them."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[tuple[str, int], list[StatusPoint]] = {}
+        self.archived: dict[str, list[Fault]] = {}
+
+    def timeline(
+        self, charger_id: str, connector_id: int, start: datetime, end: datetime
+    ) -> list[StatusPoint]:
+        points = sorted(self.statuses.get((charger_id, connector_id), []), key=lambda p: p.at)
+        before = [p for p in points if p.at <= start][-1:]
+        return before + [p for p in points if start < p.at < end]
+
+    def episodes(self, charger_id: str) -> list[Fault]:
+        return self.archived.get(charger_id, [])
+
 
 class MemoryAuditLog:
     def __init__(self) -> None:
@@ -282,6 +322,7 @@ class World:
         self.fault = opened(0)
         self.store.faults[self.fault.fault_id] = (self.fault, [])
         self.directory = MemoryDirectory()
+        self.history = FakeHistory()
         tracker = FaultTracker(self.store, RecordingPublisher(), lambda: NOW)
         self.console = OperatorConsole(
             OperatorAccess(self.audit, lambda: SECRET),
@@ -289,6 +330,7 @@ class World:
             tracker,
             lambda: NOW,
             self.directory,
+            self.history,
         )
 
     def snapshot(self) -> Any:
@@ -381,11 +423,13 @@ def route_call(
     path = path.replace("{charger_id}", "CP-1").replace("{fault_id}", fault).replace("{username}", "bob")
     bodies = {
         "POST /ops/v1/faults/{fault_id}/ack": {"note": "on my way"},
+        "POST /ops/v1/faults/{fault_id}/exclude": {"reason": "utility_outage", "note": "grid down"},
         "POST /ops/v1/operators": {"username": "carol", "email": "carol@example.com", "role": "finance"},
         "PUT /ops/v1/operators/{username}/role": {"role": "viewer"},
     }
     body = json.dumps(bodies[route]) if route in bodies else None
-    return call(api, method, path, claims, body=body)
+    query = "month=2026-11" if route == "GET /ops/v1/reports/uptime" else ""
+    return call(api, method, path, claims, query, body=body)
 
 
 ROUTES = {
@@ -393,8 +437,13 @@ ROUTES = {
     "GET /ops/v1/chargers": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
     "GET /ops/v1/chargers/{charger_id}": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
     "GET /ops/v1/faults": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
+    "GET /ops/v1/faults/{fault_id}": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
     "POST /ops/v1/faults/{fault_id}/ack": {Role.ADMIN, Role.TECHNICIAN},
     "POST /ops/v1/faults/{fault_id}/resolve": {Role.ADMIN, Role.TECHNICIAN},
+    "POST /ops/v1/faults/{fault_id}/exclude": {Role.ADMIN, Role.TECHNICIAN},
+    "GET /ops/v1/alerts": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
+    "GET /ops/v1/fleet/health": {Role.ADMIN, Role.TECHNICIAN, Role.VIEWER},
+    "GET /ops/v1/reports/uptime": {Role.ADMIN, Role.FINANCE, Role.VIEWER},
     "GET /ops/v1/audit": {Role.ADMIN},
     "GET /ops/v1/operators": {Role.ADMIN},
     "POST /ops/v1/operators": {Role.ADMIN},
@@ -565,6 +614,194 @@ def test_an_audit_record_holds_no_raw_target_text() -> None:
 def test_an_unknown_route_is_404_for_an_operator(api: Any, world: World) -> None:
     status, body = call(api, "GET", "/ops/v1/nothing", claims_of("viewer"))
     assert (status, body["error"]) == (404, "not_found")
+
+
+# ---------------------------------------------------------------- faults, alerts, fleet health, uptime
+
+VIEWER_CLAIMS, TECHNICIAN_CLAIMS = claims_of("viewer"), claims_of("technician")
+
+
+def _alert(fault: Fault, kind: AlertKind, minutes: int, published: bool = True) -> AlertRecord:
+    return AlertRecord(
+        fault_id=fault.fault_id,
+        episode=fault.episode,
+        kind=kind,
+        at=NOW - timedelta(minutes=minutes),
+        published=published,
+    )
+
+
+def test_a_fault_is_shown_with_its_alerts(api: Any, world: World) -> None:
+    fault = world.fault
+    world.store.faults[fault.fault_id] = (fault, [_alert(fault, AlertKind.RAISED, 50)])
+    status, shown = call(api, "GET", f"/ops/v1/faults/{fault.fault_id}", VIEWER_CLAIMS)
+    assert status == 200 and shown["code"] == "GroundFailure"
+    assert [(a["kind"], a["published"]) for a in shown["alerts"]] == [("raised", True)]
+    assert call(api, "GET", "/ops/v1/faults/ffffffffffffffffffff", VIEWER_CLAIMS)[0] == 404
+    assert call(api, "GET", "/ops/v1/faults/bad%20id", VIEWER_CLAIMS)[0] == 400
+
+
+def test_an_exclusion_is_audited_with_its_reason_and_note_and_can_be_withdrawn(
+    api: Any, world: World
+) -> None:
+    fault_id = world.fault.fault_id
+    path = f"/ops/v1/faults/{fault_id}/exclude"
+    body = json.dumps({"reason": "utility_outage", "note": "grid down, ticket 42"})
+    status, excluded = call(api, "POST", path, TECHNICIAN_CLAIMS, body=body, request_id="x-1")
+    assert (status, excluded["excluded_reason"], excluded["changed"]) == (200, "utility_outage", True)
+    assert world.store.faults[fault_id][0].excluded_reason == "utility_outage"
+    status, cleared = call(api, "POST", path, TECHNICIAN_CLAIMS, body='{"reason": null}', request_id="x-2")
+    assert (status, cleared["excluded_reason"]) == (200, None)
+    records = sorted(world.audit.records.values(), key=lambda r: r.request_id)
+    assert [(r.route, r.targets, r.note, r.status) for r in records] == [
+        (
+            "/ops/v1/faults/{fault_id}/exclude",
+            {"fault_id": fault_id, "reason": "utility_outage"},
+            "grid down, ticket 42",
+            200,
+        ),
+        ("/ops/v1/faults/{fault_id}/exclude", {"fault_id": fault_id, "reason": "(cleared)"}, None, 200),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body", ['{"reason": "bad_weather"}', '{"reason": 7}', '{"reason": "vandalism", "note": 5}', "[]", ""]
+)
+def test_a_bad_exclusion_is_400_recorded_and_changes_nothing(api: Any, world: World, body: str) -> None:
+    before = dict(world.store.faults)
+    status, answer = call(
+        api, "POST", f"/ops/v1/faults/{world.fault.fault_id}/exclude", TECHNICIAN_CLAIMS, body=body
+    )
+    assert (status, answer["error"]) == (400, "bad_request"), answer
+    assert world.store.faults == before
+    assert [r.status for r in world.audit.records.values()] == [400]
+
+
+def test_alerts_are_the_published_ones_since_a_time_as_operators_read_them(api: Any, world: World) -> None:
+    fault = world.fault
+    alerts = [
+        _alert(fault, AlertKind.RAISED, 50),
+        _alert(fault, AlertKind.RESOLVED, 10),
+        _alert(fault, AlertKind.RAISED, 1, published=False),  # not sent yet: nobody received it
+    ]
+    world.store.faults[fault.fault_id] = (fault, alerts)
+    status, listing = call(api, "GET", "/ops/v1/alerts", VIEWER_CLAIMS)
+    assert status == 200 and listing["next"] is None
+    raised, resolved = listing["items"]
+    assert raised == {
+        "received_at": (NOW - timedelta(minutes=50)).isoformat(),
+        "subject": "[SAFETY_CRITICAL] GroundFailure on CP-1 connector 1 (site S-1)",
+        "message": raised["message"],
+        "attributes": {"severity": "safety_critical", "kind": "raised", "fault_id": fault.fault_id},
+        "kind": "raised",
+        "severity": "safety_critical",
+        "episode": 1,
+    }
+    assert "do not reset" in raised["message"]
+    assert resolved["subject"].startswith("[RESOLVED] GroundFailure on CP-1")
+    since = (NOW - timedelta(minutes=20)).isoformat().replace("+00:00", "Z")
+    later = call(api, "GET", "/ops/v1/alerts", VIEWER_CLAIMS, f"since={since}")[1]["items"]
+    assert [a["kind"] for a in later] == ["resolved"]
+    assert call(api, "GET", "/ops/v1/alerts", VIEWER_CLAIMS, "since=yesterday")[0] == 400
+
+
+def test_alert_pages_follow_their_cursor_and_a_foreign_one_is_refused(api: Any, world: World) -> None:
+    for minutes in (0, 5):
+        fault = opened(minutes, code=f"Code{minutes}")
+        world.store.faults[fault.fault_id] = (fault, [_alert(fault, AlertKind.RAISED, 30 - minutes)])
+    first = call(api, "GET", "/ops/v1/alerts", VIEWER_CLAIMS, "limit=1")[1]
+    rest = call(api, "GET", "/ops/v1/alerts", VIEWER_CLAIMS, f"limit=1&next={first['next']}")[1]
+    assert len(first["items"] + rest["items"]) == 2 and rest["next"] is None
+    status, body = call(api, "GET", "/ops/v1/alerts", VIEWER_CLAIMS, f"since=2026-11-01&next={first['next']}")
+    assert (status, body["error"]) == (400, "bad_cursor")
+
+
+def _connector_now(world: World, status: str, error_code: str) -> None:
+    """CP-1's connector 1 as the registry has it now."""
+    world.registry.statuses[("CP-1", 1)] = ConnectorStatus(
+        charger_id="CP-1",
+        connector_id=1,
+        status=status,
+        error_code=error_code,
+        status_at=NOW,
+        received_at=NOW,
+    )
+
+
+def test_fleet_health_gives_each_chargers_link_connectors_and_worst_open_fault(
+    api: Any, world: World
+) -> None:
+    _connector_now(world, "Faulted", "GroundFailure")
+    minor = opened(3, code="WeakSignal", severity=Severity.MINOR)
+    world.store.faults[minor.fault_id] = (minor, [])
+    status, first = call(api, "GET", "/ops/v1/fleet/health", VIEWER_CLAIMS, "limit=2")
+    assert status == 200 and first["next"]
+    assert first["items"][0] == {
+        "charger_id": "CP-1",
+        "site_id": "S-1",
+        "online": False,
+        "connectors": {"1": "Faulted"},
+        "open_faults": {"safety_critical": 1, "minor": 1},
+        "worst": "GroundFailure (connector 1)",
+    }
+    assert first["items"][1]["open_faults"] == {} and first["items"][1]["worst"] is None
+    rest = call(api, "GET", "/ops/v1/fleet/health", VIEWER_CLAIMS, f"limit=2&next={first['next']}")[1]
+    assert [r["charger_id"] for r in rest["items"]] == ["CP-3"] and rest["next"] is None
+
+
+def _status(connector_id: int, status: str, hour: int, minute: int = 0) -> StatusPoint:
+    at = datetime(2026, 11, 26, hour, minute, tzinfo=UTC)
+    return StatusPoint(charger_id="CP-1", connector_id=connector_id, status=status, at=at)
+
+
+def test_uptime_counts_outages_and_exclusions_up_to_now(api: Any, world: World) -> None:
+    _connector_now(world, "Available", "NoError")
+    world.history.statuses[("CP-1", 1)] = [
+        _status(1, "Available", 7),
+        _status(1, "Faulted", 8),
+        _status(1, "Available", 8, 30),
+    ]
+
+    def report(query: str) -> list[dict[str, Any]]:
+        status, listing = call(api, "GET", "/ops/v1/reports/uptime", claims_of("finance"), query)
+        assert status == 200, listing
+        return list(listing["items"])
+
+    # November so far: 43200 minutes in the month, 30 of them out.
+    assert report("month=2026-11") == [
+        {
+            "charger_id": "CP-1",
+            "connector_id": 1,
+            "period": "2026-11",
+            "outage_min": "30.000",
+            "excluded_min": "0.000",
+            "uptime_percent": "99.931",
+            "meets_97": True,
+        }
+    ]
+    world.store.faults[world.fault.fault_id] = (exclude(world.fault, ExclusionReason.VANDALISM), [])
+    [row] = report("month=2026-11&twelve_months=true")
+    assert (row["period"], row["excluded_min"], row["uptime_percent"]) == (
+        "2025-12..2026-11",
+        "30.000",
+        "100.000",
+    )
+    assert report("month=2026-10") == []  # no status in October: the connector did not exist yet
+
+
+@pytest.mark.parametrize(
+    ("month", "message"), [("2026-13", "YYYY-MM"), ("", "YYYY-MM"), ("2027-01", "not started")]
+)
+def test_a_bad_uptime_month_is_400(api: Any, world: World, month: str, message: str) -> None:
+    status, body = call(api, "GET", "/ops/v1/reports/uptime", claims_of("viewer"), f"month={month}")
+    assert (status, body["error"]) == (400, "bad_request") and message in body["message"]
+
+
+def test_an_uptime_cursor_is_for_its_month_only(api: Any, world: World) -> None:
+    first = call(api, "GET", "/ops/v1/reports/uptime", VIEWER_CLAIMS, "month=2026-11&limit=1")[1]
+    assert first["next"]
+    query = f"month=2026-10&limit=1&next={first['next']}"
+    assert call(api, "GET", "/ops/v1/reports/uptime", VIEWER_CLAIMS, query)[1]["error"] == "bad_cursor"
 
 
 # ---------------------------------------------------------------- the DynamoDB audit log (moto)

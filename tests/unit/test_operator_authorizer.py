@@ -328,3 +328,16 @@ def test_template_routes_name_the_operator_authorizer() -> None:
         else:
             assert route.authorizer is None, route.route_key
     assert any(route.path.startswith("/pay/") for route in routes)
+
+
+def test_a_deployment_can_have_its_first_admin_invited_by_email_without_a_password_in_it() -> None:
+    template = load(Path(__file__).parents[2] / "template.yaml", region=REGION)
+    [user] = template.of_type("AWS::Cognito::UserPoolUser").values()
+    [attachment] = template.of_type("AWS::Cognito::UserPoolUserToGroupAttachment").values()
+    assert user["Condition"] == attachment["Condition"] == "HasFirstAdmin"
+    properties = user["Properties"]
+    assert properties["DesiredDeliveryMediums"] == ["EMAIL"]
+    assert "TemporaryPassword" not in properties and "MessageAction" not in properties
+    assert {"Name": "email", "Value": {"Ref": "FirstAdminEmail"}} in properties["UserAttributes"]
+    assert attachment["Properties"]["GroupName"] == {"Ref": "OperatorAdminGroup"}
+    assert attachment["Properties"]["Username"] == {"Ref": "FirstOperatorAdmin"}

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -601,3 +602,75 @@ def test_the_operator_commands_call_their_routes(
         ("GET", "/operators", None),
         ("DELETE", "/operators/bea", None),
     ]
+
+
+def test_mfa_setup_adds_an_authenticator_that_every_later_sign_in_asks_for(
+    pool: Profile, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _login(monkeypatch, PASSWORD) == 0
+    codes = iter(["123456", "654321"])
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or next(codes))
+    capsys.readouterr()
+    assert main(["mfa", "setup"]) == 0
+    output = capsys.readouterr()
+    assert "otpauth://totp/chargenet%3Aalice?secret=" in output.err  # the secret: terminal only
+    assert "otpauth" not in output.out
+    assert _login(monkeypatch, PASSWORD) == 0
+    assert asked == ["Authenticator code: ", "Authenticator code: "]
+
+
+def test_mfa_setup_needs_a_signed_in_operator(pool: Profile, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["mfa", "setup"]) == 1
+    assert operator_auth.NOT_SIGNED_IN in capsys.readouterr().err
+
+
+class _PoolRequiringMfa:
+    """Cognito with MfaConfiguration ON for an operator without TOTP (moto never asks MFA_SETUP)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def initiate_auth(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("initiate_auth", kwargs))
+        return {"ChallengeName": "MFA_SETUP", "Session": "s1"}
+
+    def associate_software_token(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("associate_software_token", kwargs))
+        return {"SecretCode": "JBSWY3DPEHPK3PXP", "Session": "s2"}
+
+    def verify_software_token(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("verify_software_token", kwargs))
+        return {"Status": "SUCCESS", "Session": "s3"}
+
+    def respond_to_auth_challenge(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("respond_to_auth_challenge", kwargs))
+        result = {"AccessToken": "a", "IdToken": "i", "RefreshToken": "r", "ExpiresIn": 3600}
+        return {"AuthenticationResult": result}
+
+
+def test_a_pool_requiring_mfa_has_the_operator_set_up_totp_while_signing_in() -> None:
+    cognito = _PoolRequiringMfa()
+    shown: list[operator_auth.TotpEnrolment] = []
+    profile = _profile()
+    tokens = operator_auth.login(
+        profile, "alice", PASSWORD, lambda: " 123456 ", cognito=cognito, show_enrolment=shown.append
+    )
+    assert tokens.access_token == "a"
+    assert [s.secret for s in shown] == ["JBSWY3DPEHPK3PXP"]
+    assert "JBSWY3DPEHPK3PXP" not in repr(shown[0])
+    names = [name for name, _ in cognito.calls]
+    assert names == [
+        "initiate_auth",
+        "associate_software_token",
+        "verify_software_token",
+        "respond_to_auth_challenge",
+    ]
+    assert cognito.calls[1][1] == {"Session": "s1"}
+    assert cognito.calls[2][1]["Session"] == "s2" and cognito.calls[2][1]["UserCode"] == "123456"
+    assert cognito.calls[3][1]["ChallengeName"] == "MFA_SETUP" and cognito.calls[3][1]["Session"] == "s3"
+
+
+def test_without_an_interactive_enrolment_a_pool_requiring_mfa_is_a_clear_error() -> None:
+    with pytest.raises(CliError, match="requires an authenticator app"):
+        operator_auth.login(_profile(), "alice", PASSWORD, lambda: "1", cognito=_PoolRequiringMfa())

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from chargenet.domain.billing import BillingRecord
 from chargenet.domain.payments import Payment, PaymentState, Reason, Settlement
-from chargenet_cli.payment_cmd import StripeMoney, problems
+from chargenet.domain.payments.reconciliation import StripeMoney, problems
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

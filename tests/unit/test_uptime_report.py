@@ -7,11 +7,16 @@ import pytest
 
 from chargenet.adapters.history_dynamodb import episode_key, status_key
 from chargenet.domain.faults import ExclusionReason, Fault, FaultKind, FaultState, Severity, exclude
-from chargenet.domain.uptime import UptimeReport, month_period, previous_12_months
-from chargenet_cli.diagnostics_cmd import diagnostics_key
-from chargenet_cli.errors import UsageError
+from chargenet.domain.firmware import diagnostics_key
+from chargenet.domain.uptime import (
+    UptimeReport,
+    latest_episodes,
+    month_period,
+    previous_12_months,
+    report_period,
+)
 from chargenet_cli.main import parser
-from chargenet_cli.report_cmd import as_csv, as_table, latest_episodes, report_period
+from chargenet_cli.report_cmd import as_csv, as_table
 
 NOW = datetime(2026, 11, 26, 7, 56, tzinfo=UTC)
 
@@ -60,13 +65,13 @@ def test_report_period_is_the_month_or_the_twelve_months_ending_with_it():
 
 
 @pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-10", "2026/10", "october", "0000-01", ""])
-def test_a_bad_month_is_a_usage_error(month):
-    with pytest.raises(UsageError, match="YYYY-MM"):
+def test_a_bad_month_is_refused(month):
+    with pytest.raises(ValueError, match="YYYY-MM"):
         report_period(month, False, NOW)
 
 
-def test_a_month_that_has_not_started_is_a_usage_error():
-    with pytest.raises(UsageError, match="has not started"):
+def test_a_month_that_has_not_started_is_refused():
+    with pytest.raises(ValueError, match="has not started"):
         report_period("2026-12", True, NOW)
 
 

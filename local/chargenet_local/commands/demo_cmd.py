@@ -24,8 +24,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from chargenet.services.operator_api import charger_record
 from chargenet_cli import local_env
-from chargenet_cli.charger_cmd import charger_record, fleet_table
+from chargenet_cli.charger_cmd import fleet_table
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
 from chargenet_local.commands.demo_faults import DEMO_PARAMETERS, DEMO_SCHEDULE_EVERY_S, run_faults

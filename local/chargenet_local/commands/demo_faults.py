@@ -2,7 +2,8 @@
 
 Runs scenarios/demo.yaml (a ground fault, an outage, an overreading meter and a healthy
 charger) while the demo's own fleet is still connected, so that only the injected faults
-are news, and prints what operators received and the health of every charger.
+are news, and prints what the on-call received (the local stand-in for the alert e-mails) and
+the health of every charger (through the operator API, as the signed-in admin).
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ DEMO_SCHEDULE_EVERY_S = "5"
 
 
 def run_faults(state: StackState, say: Callable[[str], None]) -> str:
+    from chargenet_cli import operator_profile
     from chargenet_cli.fault_cmd import alerts_table
     from chargenet_cli.health_cmd import fleet_health, health_table
+    from chargenet_cli.operator_api import for_profile
     from chargenet_local.alert_sink import describe, read_inbox
     from chargenet_local.commands import scenario_cmd
 
     since = dt.datetime.now(dt.UTC)
     scenario = scenario_cmd.read(default_template().parent / DEMO_SCENARIO)
     health: list[str] = []
-    report = scenario_cmd.execute(state, scenario, say, lambda: health.append(health_table(fleet_health())))
+    client = for_profile(operator_profile.local_profile(Path(state.home)))
+    report = scenario_cmd.execute(
+        state, scenario, say, lambda: health.append(health_table(fleet_health(client)))
+    )
     received = [
         describe(alert)
         for alert in read_inbox(Path(state.home))

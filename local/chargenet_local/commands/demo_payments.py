@@ -10,11 +10,13 @@ the product's gateway and reconciles it with the CDRs (`chargenet reconcile`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -22,6 +24,7 @@ from ocpp.exceptions import OCPPError
 
 from chargenet_cli import payment_cmd
 from chargenet_cli.errors import CliError
+from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import table
 from chargenet_local.stack import StackState
 from chargenet_shim.link import LinkError
@@ -201,13 +204,16 @@ def _settled(visit: DriverVisit, say: Callable[[str], None]) -> Any:
 
 def _summary(state: StackState, since: dt.datetime, visits: list[DriverVisit], payments: list[Any]) -> str:
     from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
+    from chargenet.adapters.stripe_gateway import StripeGateway, read_secret
+    from chargenet.domain.payments.reconciliation import money
 
-    stripe = payment_cmd.gateway(state)
+    arn = state.secrets["StripeApiKeySecret"]
+    stripe = StripeGateway(api_key=lambda: read_secret(arn), api_base=state.stripe_api_base or None)
     cdrs = DynamoCdrStore()
     rows = []
     for visit, payment in zip([v for v in visits if v.session_url], payments, strict=True):
         record = cdrs.get(payment.session_id) if payment.session_id else None
-        at_stripe = payment_cmd.stripe_money(stripe, payment)
+        intent = stripe.intent(payment.payment_intent_id) if payment.payment_intent_id else None
         rows.append(
             (
                 payment.payment_id[:12],
@@ -215,8 +221,8 @@ def _summary(state: StackState, since: dt.datetime, visits: list[DriverVisit], p
                 f"{visit.energy_wh / 1000:.2f}" if visit.energy_wh is not None else "-",
                 visit.outcome,
                 f"{record.total_incl_vat} {record.currency}" if record else "-",
-                payment_cmd.money(payment.captured_minor, payment.currency),
-                payment_cmd.money(at_stripe.received_minor, payment.currency) if at_stripe else "-",
+                money(payment.captured_minor, payment.currency),
+                money(intent.amount_received, payment.currency) if intent else "-",
                 payment.state.value,
             )
         )
@@ -224,16 +230,17 @@ def _summary(state: StackState, since: dt.datetime, visits: list[DriverVisit], p
     declined = [
         f"  {v.driver.charger_id}/{v.driver.connector_id}: {v.outcome}" for v in visits if not v.session_url
     ]
-    checked, mismatches = payment_cmd.reconcile(state, since)
+    # As `chargenet reconcile` does it: through the operator API, signed in as the first admin.
+    checked, mismatches = payment_cmd.reconcile(api(argparse.Namespace(home=Path(state.home))), since)
     captured = sum(p.captured_minor for p in payments)
     currency = payments[0].currency if payments else "EUR"
-    verdict = "OK" if not mismatches and len(checked) == len(payments) else "MISMATCH"
+    verdict = "OK" if not mismatches and checked == len(payments) else "MISMATCH"
     lines = [
         "payments through the pay link:",
         table(headers, rows),
         *declined,
-        f"revenue through the pay link: {payment_cmd.money(captured, currency)} captured from {len(payments)} payments",
-        f"reconciled with Stripe ({len(checked)} CDRs, captured = CDR total incl. VAT): {verdict}",
+        f"revenue through the pay link: {money(captured, currency)} captured from {len(payments)} payments",
+        f"reconciled with Stripe ({checked} CDRs, captured = CDR total incl. VAT): {verdict}",
     ]
     if mismatches:
         lines.append(payment_cmd.mismatch_table(mismatches))

@@ -83,11 +83,14 @@ def _provision(state: StackState) -> list[Any]:
 
 def _rotate(home: Path, say: Say) -> Rotation:
     from chargenet.domain.clock import utc_now
+    from chargenet_cli.operator_api import for_profile
+    from chargenet_cli.operator_profile import local_profile
     from chargenet_cli.provisioning import certificates_of
 
-    old_id, at = _active(certificates_of(ROTATED)), utc_now()
+    api = for_profile(local_profile(home))  # signed in as the first admin, as the demo runs
+    old_id, at = _active(certificates_of(api, ROTATED)["certificates"]), utc_now()
     say("  " + _chargenet(home, "charger", "rotate", ROTATED))
-    after = certificates_of(ROTATED)
+    after = certificates_of(api, ROTATED)["certificates"]
     status = {c["certificate_id"]: c["status"] for c in after}
     rotation = Rotation(old_id, status.get(old_id, "missing"), _active(after), at)
     say(
@@ -233,10 +236,11 @@ def _rotation_report(rotation: Rotation, back: str) -> str:
 
 def _firmware_report(home: Path, journal: list[str], charger_id: str) -> str:
     from chargenet.adapters.dynamodb import DynamoChargerRegistry
+    from chargenet.services.operator_api import charger_record
 
     registry = DynamoChargerRegistry()
     chargers = [c for c in (registry.get(charger_id) for charger_id in CHARGERS) if c]
-    records = [charger_cmd.charger_record(c, registry.connectors(c.charger_id)) for c in chargers]
+    records = [charger_record(c, registry.connectors(c.charger_id)) for c in chargers]
     started = [n for n, line in enumerate(journal) if "firmware job from" in line]
     update = journal[started[0] :] if started else []
     steps = [line for line in update if "firmware" in line or "reset" in line or "boot" in line]

@@ -23,10 +23,10 @@ from typing import Any
 
 import requests
 
+from chargenet.domain.payments.reconciliation import money
 from chargenet_cli import subscriber_cmd
 from chargenet_cli.errors import CliError
 from chargenet_cli.output import table
-from chargenet_cli.payment_cmd import money
 from chargenet_local.commands.demo_payments import (
     CARD,
     DECLINED_CARD,

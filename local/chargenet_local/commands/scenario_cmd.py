@@ -22,6 +22,7 @@ from typing import Any
 from chargenet_cli import local_env
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.output import as_json, table
+from chargenet_local.operator_sign_in import signed_in
 from chargenet_local.stack import StackState
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.sim.fleet import SessionFailure
@@ -54,6 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_scenario_file(args: argparse.Namespace) -> str:
     scenario = read(args.file, args.settle_s)
     state = local_env.connect(args.home)
+    signed_in(state)  # its chargers are provisioned through the operator API
     report = execute(state, scenario, stderr_stepper())
     return as_json(report.as_dict()) if args.json else report.as_text()
 

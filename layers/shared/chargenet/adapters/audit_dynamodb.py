@@ -8,13 +8,14 @@ from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import PutError
 
 from chargenet.adapters.dynamodb import CHARGER_SK, ChargerItem, DynamoChargerRegistry, conditional_failed
-from chargenet.adapters.faults_dynamodb import FaultItem
+from chargenet.adapters.faults_dynamodb import DynamoFaultStore, FaultItem
 from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.audit import AuditRecord
 from chargenet.domain.faults import Fault, FaultState
 from chargenet.domain.models import Charger, ConnectorStatus
 from chargenet.ports.audit import AuditLog, Key, OperatorViews, Page
+from chargenet.ports.faults import StoredFault
 
 
 class AuditItem(TableModel):
@@ -52,6 +53,7 @@ class DynamoOperatorViews(OperatorViews):
 
     def __init__(self) -> None:
         self._registry = DynamoChargerRegistry()
+        self._faults = DynamoFaultStore()
 
     def chargers(self, site_id: str | None, limit: int, start: Key | None) -> Page[Charger]:
         condition: Any = ChargerItem.sk == CHARGER_SK
@@ -75,6 +77,20 @@ class DynamoOperatorViews(OperatorViews):
             filter_condition=condition, limit=limit, exclusive_start_key=_raw(start)
         )
         faults = [FaultItem.from_raw_data(item).to_domain()[0] for item in found.get("Items", [])]
+        return Page(faults, found.get("LastEvaluatedKey"))
+
+    def fault(self, fault_id: str) -> StoredFault | None:
+        return self._faults.get(fault_id)
+
+    def faults_of_charger(self, charger_id: str) -> list[Fault]:
+        return [fault for fault, _ in self._faults.of_charger(charger_id)]
+
+    def alerted_faults(self, limit: int, start: Key | None) -> Page[StoredFault]:
+        # A Scan page: alerts live inside their fault's item, and no key orders them by time.
+        found = FaultItem._get_connection().scan(
+            filter_condition=FaultItem.alerts != "[]", limit=limit, exclusive_start_key=_raw(start)
+        )
+        faults = [FaultItem.from_raw_data(item).to_domain() for item in found.get("Items", [])]
         return Page(faults, found.get("LastEvaluatedKey"))
 
 

@@ -10,10 +10,13 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chargenet.adapters.dynamodb import conditional_failed
+from chargenet.adapters.pages import scan_page
 from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.billing import BillingRecord
+from chargenet.ports.audit import Key, Page
 from chargenet.ports.billing import CdrStore
+from chargenet.ports.operator_sessions import CdrPages
 
 
 class CdrItem(TableModel):
@@ -52,7 +55,7 @@ class CdrItem(TableModel):
 
 
 @raises_store_unavailable
-class DynamoCdrStore(CdrStore):
+class DynamoCdrStore(CdrStore, CdrPages):
     def create(self, record: BillingRecord) -> bool:
         """Write the record once; False when it exists (a session's CDR, or a CDR's credit)."""
         fields: dict[str, Any] = record.model_dump(exclude={"ocpi", "total_excl_vat", "total_incl_vat"})
@@ -78,3 +81,8 @@ class DynamoCdrStore(CdrStore):
 
     def list(self) -> list[BillingRecord]:
         return sorted((item.to_domain() for item in CdrItem.scan()), key=lambda r: r.start_date_time)
+
+    def page(self, limit: int, start: Key | None) -> Page[BillingRecord]:
+        """One Scan call of at most `limit` records (the operator API's listing)."""
+        items, next_key = scan_page(CdrItem, limit, start)
+        return Page([item.to_domain() for item in items], next_key)

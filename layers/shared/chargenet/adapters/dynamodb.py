@@ -362,6 +362,15 @@ class DynamoPendingCalls(PendingCalls):
         calls = (_pending_call(item) for item in PendingCallItem.query(charger_id, consistent_read=True))
         return sorted(calls, key=lambda c: c.sent_at)
 
+    def page_of_charger(
+        self, charger_id: str, limit: int, start: dict[str, Any] | None
+    ) -> tuple[list[PendingCall], dict[str, Any] | None]:
+        found = PendingCallItem._get_connection().query(
+            charger_id, limit=limit, exclusive_start_key=start, consistent_read=True
+        )
+        calls = [_pending_call(PendingCallItem.from_raw_data(item)) for item in found.get("Items", [])]
+        return calls, found.get("LastEvaluatedKey")
+
     def resolve(self, charger_id: str, message_id: str, outcome: dict[str, Any], at: datetime) -> bool:
         return conditional_update(
             PendingCallItem(charger_id, message_id),

@@ -11,6 +11,9 @@ from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.certificates import CertificateStatus, ChargerCertificate
 from chargenet.ports.certificates import CertificateAuthority
 
+# IoT Core's MQTT over TLS with client certificates.
+IOT_MQTT_PORT = 8883
+
 
 @raises_store_unavailable
 class IotCertificateAuthority(CertificateAuthority):
@@ -52,6 +55,37 @@ class IotCertificateAuthority(CertificateAuthority):
 
     def retire(self, certificate_id: str) -> None:
         self._iot.update_certificate(certificateId=certificate_id, newStatus=CertificateStatus.INACTIVE.value)
+
+
+@raises_store_unavailable
+class IotChargerIdentities(IotCertificateAuthority):
+    """What operators change in IoT's registry besides signing: things, revocations, the endpoint."""
+
+    def __init__(self, charger_policy: str, ingest_rule: str) -> None:
+        super().__init__(charger_policy)
+        self._ingest_rule = ingest_rule
+
+    def create_thing(self, charger_id: str, site_id: str) -> None:
+        # Thing attributes cannot be empty.
+        self._iot.create_thing(
+            thingName=charger_id, attributePayload={"attributes": {"site": site_id or "none"}}
+        )
+
+    def revoke(self, charger_id: str, certificate_id: str) -> None:
+        """REVOKED, its policies detached (reactivated by mistake, it would grant nothing), then
+        detached from the thing: the charger's identity no longer includes it. Each step may be
+        repeated: an interrupted revocation is finished by asking again."""
+        self._iot.update_certificate(certificateId=certificate_id, newStatus=CertificateStatus.REVOKED.value)
+        arn = self._iot.describe_certificate(certificateId=certificate_id)["certificateDescription"][
+            "certificateArn"
+        ]
+        for policy in self._iot.list_attached_policies(target=arn)["policies"]:
+            self._iot.detach_policy(policyName=policy["policyName"], target=arn)
+        self._iot.detach_thing_principal(thingName=charger_id, principal=arn)
+
+    def broker(self) -> dict[str, Any]:
+        endpoint = self._iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+        return {"mqtt_host": endpoint, "mqtt_port": IOT_MQTT_PORT, "ingest_rule": self._ingest_rule}
 
 
 def thing_principals(iot: Any, thing_name: str) -> list[str]:

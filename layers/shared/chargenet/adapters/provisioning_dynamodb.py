@@ -18,6 +18,7 @@ from chargenet.adapters.dynamodb import CHARGER_SK, ChargerItem, conditional_fai
 from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.provisioning import AllowedSerial, Claim
+from chargenet.ports.audit import Key, Page
 from chargenet.ports.provisioning import AllowList
 
 
@@ -114,3 +115,9 @@ class DynamoAllowList(AllowList):
 
     def list(self) -> list[AllowedSerial]:
         return sorted((item.to_domain() for item in AllowedSerialItem.scan()), key=lambda a: a.serial_number)
+
+    def page(self, limit: int, start: Key | None) -> Page[AllowedSerial]:
+        """One Scan call of at most `limit` entries, sorted within the page."""
+        found = AllowedSerialItem._get_connection().scan(limit=limit, exclusive_start_key=start)  # type: ignore[arg-type]  # pynamodb annotates the start key as a string
+        entries = [AllowedSerialItem.from_raw_data(item).to_domain() for item in found.get("Items", [])]
+        return Page(sorted(entries, key=lambda a: a.serial_number), found.get("LastEvaluatedKey"))

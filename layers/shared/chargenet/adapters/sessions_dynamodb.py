@@ -23,15 +23,19 @@ from chargenet.adapters.dynamodb import (
     conditional_update,
     deployment_time_zone,
 )
+from chargenet.adapters.pages import scan_page
 from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.models import SessionRecord
 from chargenet.domain.sessions import SessionEvent, SessionFacts, SessionState
+from chargenet.ports.audit import Key, Page
 from chargenet.ports.billing import BillableSessions
 from chargenet.ports.faults import ActiveSessions
+from chargenet.ports.operator_sessions import OrphanStop, SessionPages
 from chargenet.ports.sessions import StoppedSessions
 
 TRANSACTION_COUNTER_KEY = "counter#transaction"
+ORPHAN_STOP_PREFIX = "orphan-stop#"
 # Billing made the record final; a late message must not reopen it (corrections are credit records).
 FINAL_STATES = ("billed", SessionState.VOIDED.value)
 
@@ -101,7 +105,7 @@ class TransactionKeyItem(TableModel):
 
 
 @raises_store_unavailable
-class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions):
+class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, SessionPages):
     def allocate_transaction(self, start_key: str) -> int:
         key = f"start#{start_key}"
         existing = self._transaction_of(key)
@@ -203,12 +207,45 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions):
     ) -> None:
         body = json.dumps(payload, sort_keys=True)
         TransactionKeyItem(
-            f"orphan-stop#{charger_id}#{transaction_id}#{hashlib.sha256(body.encode()).hexdigest()[:16]}",
+            f"{ORPHAN_STOP_PREFIX}{charger_id}#{transaction_id}#{hashlib.sha256(body.encode()).hexdigest()[:16]}",
             transaction_id=transaction_id,
             charger_id=charger_id,
             payload=body,
             received_at=at,
         ).save()
 
-    def orphan_stops(self) -> builtins.list[TransactionKeyItem]:
-        return [item for item in TransactionKeyItem.scan() if item.key.startswith("orphan-stop#")]
+    # ---------------------------------------------------------------- the operator API's pages
+    # One Query or one Scan call of at most `limit` items each (a filter may leave fewer).
+    def page(
+        self, state: str | None, charger_id: str | None, limit: int, start: Key | None
+    ) -> Page[SessionRecord]:
+        on_charger = SessionItem.charger_id == charger_id if charger_id else None
+        if state is None:
+            items, next_key = scan_page(SessionItem, limit, start, on_charger)
+            return Page([item.to_domain() for item in items], next_key)
+        found = SessionItem._get_connection().query(
+            state,
+            index_name=SessionsByState.Meta.index_name,
+            filter_condition=on_charger,
+            limit=limit,
+            exclusive_start_key=start,
+        )
+        sessions = [SessionItem.from_raw_data(item).to_domain() for item in found.get("Items", [])]
+        return Page(sessions, found.get("LastEvaluatedKey"))
+
+    def orphan_page(self, limit: int, start: Key | None) -> Page[OrphanStop]:
+        orphan = TransactionKeyItem.key.startswith(ORPHAN_STOP_PREFIX)
+        items, next_key = scan_page(TransactionKeyItem, limit, start, orphan)
+        orphans = [
+            OrphanStop(
+                charger_id=item.charger_id or "",
+                transaction_id=int(item.transaction_id or 0),
+                received_at=item.received_at,
+                payload=json.loads(item.payload or "{}"),
+            )
+            for item in items
+        ]
+        return Page(orphans, next_key)
+
+    def peaks(self, session_ids: builtins.list[str]) -> dict[str, int]:
+        return {item.session_id: int(item.peak_power_w) for item in SessionItem.batch_get(set(session_ids))}

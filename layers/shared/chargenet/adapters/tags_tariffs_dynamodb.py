@@ -9,12 +9,17 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import size
 
 from chargenet.adapters.dynamodb import conditional_update
+from chargenet.adapters.pages import scan_page
 from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.models import TagAuthorization, TagStatus
+from chargenet.ports.audit import Key, Page
+from chargenet.ports.operator_sessions import StoredTariff, TagEntry, TagPages, TariffAssignment, TariffPages
 from chargenet.ports.tags_tariffs import MemberTariffs, TagDirectory, TariffBook
 
 DEFAULT_SCOPE = "*"
+TARIFF_PREFIX = "tariff#"
+ASSIGNMENT_PREFIX = "assignment#"
 
 
 class TagItem(TableModel):
@@ -28,7 +33,7 @@ class TagItem(TableModel):
 
 
 @raises_store_unavailable
-class DynamoTagDirectory(TagDirectory):
+class DynamoTagDirectory(TagDirectory, TagPages):
     def put(self, id_tag: str, status: TagStatus, max_concurrent: int, expires_at: datetime | None) -> None:
         TagItem(
             id_tag, status=status.value, max_concurrent_sessions=max_concurrent, expires_at=expires_at
@@ -63,8 +68,20 @@ class DynamoTagDirectory(TagDirectory):
             TagItem(id_tag), [TagItem.active_sessions.delete({session_id})], TagItem.id_tag.exists()
         )
 
-    def list(self) -> list[TagItem]:
-        return sorted(TagItem.scan(), key=lambda t: t.id_tag)
+    def page(self, limit: int, start: Key | None) -> Page[TagEntry]:
+        """One Scan call of at most `limit` tags (the operator API's listing)."""
+        items, next_key = scan_page(TagItem, limit, start)
+        return Page([_tag_entry(item) for item in items], next_key)
+
+
+def _tag_entry(item: TagItem) -> TagEntry:
+    return TagEntry(
+        id_tag=item.id_tag,
+        status=item.status,
+        max_concurrent_sessions=int(item.max_concurrent_sessions),
+        expires_at=item.expires_at,
+        active_sessions=len(item.active_sessions or ()),
+    )
 
 
 class TariffItem(TableModel):
@@ -80,13 +97,13 @@ class TariffItem(TableModel):
 
 
 def _assignment_key(charger_id: str, connector_id: int | str) -> str:
-    return f"assignment#{charger_id}#{connector_id}"
+    return f"{ASSIGNMENT_PREFIX}{charger_id}#{connector_id}"
 
 
 @raises_store_unavailable
-class DynamoTariffBook(TariffBook, MemberTariffs):
+class DynamoTariffBook(TariffBook, MemberTariffs, TariffPages):
     def store(self, tariff_id: str, body: str, at: datetime) -> None:
-        TariffItem(f"tariff#{tariff_id}", tariff_id=tariff_id, body=body, updated_at=at).save()
+        TariffItem(f"{TARIFF_PREFIX}{tariff_id}", tariff_id=tariff_id, body=body, updated_at=at).save()
 
     def assign(
         self, tariff_id: str, charger_id: str = DEFAULT_SCOPE, connector_id: int | str = DEFAULT_SCOPE
@@ -95,7 +112,7 @@ class DynamoTariffBook(TariffBook, MemberTariffs):
 
     def tariff(self, tariff_id: str) -> str | None:
         try:
-            return TariffItem.get(f"tariff#{tariff_id}", consistent_read=True).body
+            return TariffItem.get(f"{TARIFF_PREFIX}{tariff_id}", consistent_read=True).body
         except DoesNotExist:
             return None
 
@@ -123,5 +140,17 @@ class DynamoTariffBook(TariffBook, MemberTariffs):
         body = self.tariff(tariff_id)
         return (tariff_id, body) if body is not None else None
 
-    def list(self) -> list[TariffItem]:
-        return sorted(TariffItem.scan(), key=lambda t: t.key)
+    def tariff_page(self, limit: int, start: Key | None) -> Page[StoredTariff]:
+        """One Scan call of at most `limit` items, the stored tariffs among them."""
+        items, next_key = scan_page(TariffItem, limit, start, TariffItem.key.startswith(TARIFF_PREFIX))
+        return Page([StoredTariff(item.tariff_id, item.body or "") for item in items], next_key)
+
+    def assignment_page(self, limit: int, start: Key | None) -> Page[TariffAssignment]:
+        """One Scan call of at most `limit` items, the assignments among them."""
+        condition = TariffItem.key.startswith(ASSIGNMENT_PREFIX)
+        items, next_key = scan_page(TariffItem, limit, start, condition)
+        assignments = []
+        for item in items:
+            charger_id, connector_id = item.key.removeprefix(ASSIGNMENT_PREFIX).rsplit("#", 1)
+            assignments.append(TariffAssignment(item.tariff_id, charger_id, connector_id))
+        return Page(assignments, next_key)

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from chargenet.adapters.audit_dynamodb import DynamoAuditLog, DynamoOperatorViews
 from chargenet.adapters.cursor_secret import SecretsManagerKey
+from chargenet.adapters.history_dynamodb import DynamoHistory
 from chargenet.adapters.operators_cognito import CognitoOperatorDirectory
 from chargenet.composition.faults import fault_tracker
 from chargenet.composition.settings import AlertEnvironment, FunctionEnvironment, environment
@@ -28,8 +29,8 @@ def operator_access(env: OperatorAccessEnvironment) -> OperatorAccess:
 
 
 class OperatorApiEnvironment(AlertEnvironment, OperatorAccessEnvironment):
-    """The tables its routes read (and FaultsTable, written by ack and resolve), AuditTable, and
-    the secret that signs pagination cursors."""
+    """The tables its routes read (and FaultsTable, written by ack, resolve and exclude; HistoryTable,
+    read by the uptime report), AuditTable, and the secret that signs pagination cursors."""
 
     operator_pool_id: str = Field(alias="OPERATOR_USER_POOL_ID")
     # Set only by the local stack (chargenet_local.stack), never by template.yaml: moto sends no
@@ -46,4 +47,5 @@ def operator_console() -> OperatorConsole:
         faults_changes=fault_tracker(env),
         clock=utc_now,
         directory=CognitoOperatorDirectory(env.operator_pool_id, env.local_invitations),
+        history=DynamoHistory(),
     )

@@ -11,6 +11,7 @@ marked with an exclusion reason. No data means no known outage: 100%.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -24,6 +25,7 @@ MINUTES_PER_YEAR = Decimal(525600)  # the regulation's constant, also for window
 NEVI_THRESHOLD = Decimal(97)
 _THREE_PLACES = Decimal("0.001")
 _MICROS_PER_MINUTE = Decimal(60_000_000)
+_MONTH = re.compile(r"([12]\d{3})-(0[1-9]|1[0-2])")
 
 Interval = tuple[datetime, datetime]
 
@@ -73,6 +75,40 @@ def previous_12_months(year: int, month: int) -> ReportPeriod:
     return ReportPeriod(
         label=f"{start:%Y-%m}..{last:%Y-%m}", start=start, end=_next_month(last), basis_min=MINUTES_PER_YEAR
     )
+
+
+def report_period(month: str, twelve_months: bool, now: datetime) -> ReportPeriod:
+    """The month (YYYY-MM), or the twelve months ending with it (NEVI's window); ValueError for a
+    month that is malformed or has not started by `now` (its text reads after "month ")."""
+    match = _MONTH.fullmatch(month)
+    if not match:
+        raise ValueError(f"must be YYYY-MM (e.g. 2026-10), not {month[:20]!r}")
+    year, number = int(match[1]), int(match[2])
+    if month_period(year, number).start > now:
+        raise ValueError(f"{month} has not started yet")
+    return previous_12_months(year, number) if twelve_months else month_period(year, number)
+
+
+def latest_episodes(archived: Iterable[Fault], current: Iterable[Fault]) -> list[Fault]:
+    """Each episode once; the fault record as it stands now wins over its archived copy (an
+    exclusion set after the episode was archived is on the current record)."""
+    episodes = {(f.fault_id, f.episode): f for f in archived}
+    episodes.update({(f.fault_id, f.episode): f for f in current})
+    return list(episodes.values())
+
+
+def charger_uptime(
+    period: ReportPeriod,
+    timelines: dict[tuple[str, int], list[StatusPoint]],
+    episodes: list[Fault],
+    as_of: datetime,
+) -> list[UptimeReport]:
+    """The rows of one charger's connectors from their timelines over the period (connector 0,
+    the charger as a whole, included). A connector that first reported after the period did not
+    exist in it: no row."""
+    ports = [port for port, timeline in timelines.items() if timeline and port[1] > 0]
+    statuses = [point for timeline in timelines.values() for point in timeline]
+    return uptime_report(period, statuses, episodes, as_of=as_of, connectors=ports)
 
 
 def _next_month(first: datetime) -> datetime:

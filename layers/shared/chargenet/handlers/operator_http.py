@@ -17,7 +17,14 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.domain.operators import NotSignedIn, Operator, operator_from_claims
-from chargenet.services.operator_access import BadRequest, OperatorError, RequestInfo, parse_limit
+from chargenet.services.operator_access import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    BadRequest,
+    OperatorError,
+    RequestInfo,
+    parse_limit,
+)
 
 PREFIX = "/ops/v1"
 MAX_BODY_CHARS = 4096
@@ -62,8 +69,8 @@ class OperatorHttp:
             raise BadRequest(f"{name} is true or false")
         return None if value is None else value == "true"
 
-    def limit(self) -> int:
-        return parse_limit(self.query("limit"))
+    def limit(self, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+        return parse_limit(self.query("limit"), default, maximum)
 
     def cursor(self) -> str | None:
         return self.query("next")

@@ -27,6 +27,14 @@ class PendingCalls(Protocol):
     def of_charger(self, charger_id: str) -> list[PendingCall]: ...
 
 
+class CommandHistory(Protocol):
+    """The operator API's view of the calls sent to one charger, a page (one Query) at a time."""
+
+    def page_of_charger(
+        self, charger_id: str, limit: int, start: dict[str, Any] | None
+    ) -> tuple[list[PendingCall], dict[str, Any] | None]: ...
+
+
 class ChargerChannel(Protocol):
     """Sends a frame to one charger (IoT Data publish to its out topic)."""
 

@@ -24,6 +24,10 @@ from chargenet.ports.audit import AuditLog, Key, Page
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# Listings that read several items per row (a charger's connectors, history, faults): a page
+# stays well inside the function's timeout however busy the tables are.
+PER_CHARGER_LIMIT = 10
+PER_CHARGER_MAX_LIMIT = 25
 
 
 class OperatorError(Exception):
@@ -67,11 +71,11 @@ class RequestInfo:
     at: datetime
 
 
-def parse_limit(value: str | None) -> int:
+def parse_limit(value: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
     if value is None or value == "":
-        return DEFAULT_LIMIT
-    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        return default
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= maximum:
+        raise BadRequest(f"limit must be a whole number from 1 to {maximum}")
     return int(value)
 
 

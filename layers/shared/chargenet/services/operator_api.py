@@ -1,5 +1,6 @@
-"""The operator API's use cases: who am I, the fleet, faults (list, acknowledge, resolve), the audit
-trail, and the operator accounts (add, list, change role, remove; admins).
+"""The operator API's use cases: who am I, the fleet (chargers, health, NEVI uptime), faults (list,
+show, acknowledge, resolve, exclude from uptime) and the alerts sent about them, the audit trail,
+and the operator accounts (add, list, change role, remove; admins).
 
 Permissions, the audit trail and listings' cursors: chargenet.services.operator_access.
 """
@@ -9,14 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from chargenet.domain.alerts import AlertRecord, redelivery
 from chargenet.domain.audit import MAX_NOTE_CHARS
-from chargenet.domain.faults import Fault
+from chargenet.domain.faults import ExclusionReason, Fault, exclude
+from chargenet.domain.fleet_health import health_row
 from chargenet.domain.models import Charger, ConnectorStatus
 from chargenet.domain.operators import Operator, Permission, Role
-from chargenet.ports.audit import OperatorViews
+from chargenet.domain.uptime import ReportPeriod, UptimeReport, charger_uptime, latest_episodes, report_period
+from chargenet.ports.audit import AvailabilityHistory, OperatorViews
 from chargenet.ports.operators import OperatorAccount, OperatorDirectory, UsernameTaken
 from chargenet.services.operator_access import (
     BadRequest,
@@ -44,6 +48,10 @@ class FaultChanges(Protocol):
 
     def resolve_by_operator(self, fault_id: str) -> tuple[Fault, Fault] | None: ...
 
+    def operator_change(
+        self, fault_id: str, change: Callable[[Fault], Fault]
+    ) -> tuple[Fault, Fault] | None: ...
+
 
 def charger_record(charger: Charger, connectors: list[ConnectorStatus]) -> dict[str, Any]:
     """A charger with its connectors, as `chargenet charger list --json` prints it."""
@@ -60,6 +68,7 @@ class OperatorConsole:
     faults_changes: FaultChanges
     clock: Callable[[], datetime]
     directory: OperatorDirectory
+    history: AvailabilityHistory
 
     # ------------------------------------------------------------------ reads
     def whoami(self, operator: Operator) -> dict[str, Any]:
@@ -96,6 +105,61 @@ class OperatorConsole:
         items = [f.model_dump(mode="json") for f in sorted(page.items, key=lambda f: f.first_seen)]
         return self.access.listing(items, page, scope)
 
+    def fault(self, operator: Operator, fault_id: str) -> dict[str, Any]:
+        """The fault with the alerts decided about it, as `chargenet fault show` prints it."""
+        require(operator, Permission.FAULTS_READ)
+        _check_fault_id(fault_id)
+        stored = self.views.fault(fault_id)
+        if stored is None:
+            raise NotFound(f"there is no fault {fault_id}")
+        fault, alerts = stored
+        return {**fault.model_dump(mode="json"), "alerts": [a.model_dump(mode="json") for a in alerts]}
+
+    def alerts(self, operator: Operator, since: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        """The alerts operators were sent (published) since `since`, from one page of faults;
+        each alert's subject and message describe its fault as stored now."""
+        require(operator, Permission.FAULTS_READ)
+        since_at = _since(since)
+        scope = f"alerts?since={since_at.isoformat() if since_at else ''}"
+        page = self.views.alerted_faults(limit, self.access.start(cursor, scope))
+        sent = sorted(
+            (
+                (fault, record, alerts)
+                for fault, alerts in page.items
+                for record in alerts
+                if record.published and (since_at is None or record.at >= since_at)
+            ),
+            key=lambda entry: entry[1].at,
+        )
+        items = [_sent_alert(fault, record, alerts) for fault, record, alerts in sent]
+        return self.access.listing(items, page, scope)
+
+    def fleet_health(self, operator: Operator, limit: int, cursor: str | None) -> dict[str, Any]:
+        """One page of chargers, each with its link, connectors and open faults."""
+        require(operator, Permission.CHARGERS_READ)
+        scope = "fleet/health"
+        page = self.views.chargers(None, limit, self.access.start(cursor, scope))
+        items = [
+            health_row(c, self.views.connectors(c.charger_id), self.views.faults_of_charger(c.charger_id))
+            for c in page.items
+        ]
+        return self.access.listing(items, page, scope)
+
+    def uptime(
+        self, operator: Operator, month: str | None, twelve_months: bool, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """NEVI uptime rows of one page of chargers, for the month or the twelve months ending with it."""
+        require(operator, Permission.REPORTS_READ)
+        now = self.clock()
+        try:
+            period = report_period(month or "", twelve_months, now)
+        except ValueError as error:
+            raise BadRequest(f"month {error}") from None
+        scope = f"reports/uptime?month={month}&twelve_months={twelve_months}"
+        page = self.views.chargers(None, limit, self.access.start(cursor, scope))
+        rows = [row for c in page.items for row in self._charger_uptime(c.charger_id, period, now)]
+        return self.access.listing([row.model_dump(mode="json") for row in rows], page, scope)
+
     def audit(self, operator: Operator, day: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
         require(operator, Permission.AUDIT_READ)
         day = day or self.clock().strftime("%Y-%m-%d")
@@ -123,10 +187,7 @@ class OperatorConsole:
         require(operator, Permission.FAULTS_WRITE)
         with self.access.audited(operator, request, _fault_target(fault_id)) as record:
             _check_fault_id(fault_id)
-            note = read_note()
-            if note is not None and len(note) > MAX_NOTE_CHARS:
-                raise BadRequest(f"note is limited to {MAX_NOTE_CHARS} characters")
-            record["note"] = note
+            record["note"] = _note(read_note())
             changed = self._try(lambda: self.faults_changes.acknowledge(fault_id, operator.username))
             return _changed(fault_id, changed)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -136,6 +197,23 @@ class OperatorConsole:
         with self.access.audited(operator, request, _fault_target(fault_id)):
             _check_fault_id(fault_id)
             return _changed(fault_id, self._try(lambda: self.faults_changes.resolve_by_operator(fault_id)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def exclude_fault(
+        self, operator: Operator, request: RequestInfo, fault_id: str, read_body: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Excludes the fault's current episode from NEVI uptime with a reason (23 CFR 680.116), or
+        withdraws the exclusion (reason null); the operator's note goes to the audit trail."""
+        require(operator, Permission.FAULTS_WRITE)
+        targets = _fault_target(fault_id)
+        with self.access.audited(operator, request, targets) as record:
+            _check_fault_id(fault_id)
+            body = read_body()
+            reason = _exclusion_reason(body.get("reason"))
+            targets["reason"] = reason.value if reason else "(cleared)"
+            record["note"] = _note(body.get("note"))
+            changed = self._try(lambda: self.faults_changes.operator_change(fault_id, _excluded(reason)))
+            return _changed(fault_id, changed)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ operator accounts (admins)
@@ -200,6 +278,20 @@ class OperatorConsole:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ helpers
+    def _charger_uptime(self, charger_id: str, period: ReportPeriod, now: datetime) -> list[UptimeReport]:
+        """Bounded reads of one charger: each connector's timeline over the period (a Query between
+        its keys), its archived episodes and its faults as they stand now (Queries on its key)."""
+        timelines = {
+            (charger_id, c.connector_id): self.history.timeline(
+                charger_id, c.connector_id, period.start, period.end
+            )
+            for c in self.views.connectors(charger_id)
+        }
+        episodes = latest_episodes(
+            self.history.episodes(charger_id), self.views.faults_of_charger(charger_id)
+        )
+        return charger_uptime(period, timelines, episodes, as_of=now)
+
     @staticmethod
     def _try(change: Callable[[], tuple[Fault, Fault] | None]) -> tuple[Fault, Fault] | None:
         try:
@@ -223,6 +315,52 @@ def _changed(fault_id: str, changed: tuple[Fault, Fault] | None) -> dict[str, An
         raise NotFound(f"there is no fault {fault_id}")
     before, after = changed
     return {**after.model_dump(mode="json"), "changed": after != before}
+
+
+def _note(note: object) -> str | None:
+    if note is not None and not isinstance(note, str):
+        raise BadRequest("note is text")
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise BadRequest(f"note is limited to {MAX_NOTE_CHARS} characters")
+    return note
+
+
+def _exclusion_reason(value: object) -> ExclusionReason | None:
+    known = {reason.value: reason for reason in ExclusionReason}
+    if value is not None and (not isinstance(value, str) or value not in known):
+        raise BadRequest(f"reason is one of {', '.join(sorted(known))}, or null to clear")
+    return None if value is None else known[value]
+
+
+def _excluded(reason: ExclusionReason | None) -> Callable[[Fault], Fault]:
+    return lambda fault: exclude(fault, reason)
+
+
+def _since(value: str | None) -> datetime | None:
+    """An ISO date (midnight UTC) or date and time (UTC if no offset is given)."""
+    if not value:
+        return None
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest("since is an ISO date or date and time, e.g. 2026-11-26T09:00:00Z") from None
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
+
+
+def _sent_alert(fault: Fault, record: AlertRecord, alerts: list[AlertRecord]) -> dict[str, Any]:
+    """An alert as `chargenet alert list --json` prints it: what the e-mail said, as near as the
+    stored record allows (its text is rebuilt from the fault as it stands now)."""
+    sent = redelivery(fault, record, alerts)
+    attributes = {"severity": sent.severity.value, "kind": sent.kind.value, "fault_id": sent.fault_id}
+    return {
+        "received_at": record.at.isoformat(),
+        "subject": sent.subject,
+        "message": sent.message,
+        "attributes": attributes,
+        "kind": sent.kind.value,
+        "severity": sent.severity.value,
+        "episode": record.episode,
+    }
 
 
 def _username(value: object) -> str:

@@ -130,15 +130,31 @@ class SubscriptionBilling:
         One subscriber's provider trouble does not stop the others: it is counted ("deferred" when
         the provider is unavailable, "error" when it refused the call) and the next run retries it
         (the run is idempotent per subscriber and period)."""
+        outcomes = self._invoice_each(self.store.subscribers(), billed, retry_failed)
+        outcomes["blocked"] = self.enforce_grace()
+        return outcomes
+
+    def run_page(self, subscribers: list[Subscriber], billed: Period, retry_failed: bool) -> Counter[str]:
+        """An operator's run, one page of subscribers at a time (the whole run is every page):
+        the page's subscribers invoiced, then those of them past their grace blocked."""
+        outcomes = self._invoice_each(subscribers, billed, retry_failed)
+        current = (self.store.get(s.id_tag) for s in subscribers)  # as the invoices left them
+        outcomes["blocked"] = sum(
+            self._block_if_grace_over(s) for s in current if s and s.state is SubscriberState.PAST_DUE
+        )
+        return outcomes
+
+    def _invoice_each(
+        self, subscribers: list[Subscriber], billed: Period, retry_failed: bool
+    ) -> Counter[str]:
         outcomes: Counter[str] = Counter()
-        for subscriber in self.store.subscribers():
+        for subscriber in subscribers:
             if rules.billable(subscriber, billed):
                 try:
                     outcomes[self.invoice(subscriber, billed, retry_failed).value] += 1
                 except PaymentProviderError as error:
                     logger.warning("invoice not made for %s: %s", mask_tag(subscriber.id_tag), error)
                     outcomes["deferred" if isinstance(error, PaymentProviderUnavailable) else "error"] += 1
-        outcomes["blocked"] = self.enforce_grace()
         return outcomes
 
     def invoice(self, subscriber: Subscriber, billed: Period, retry_failed: bool) -> InvoiceState:

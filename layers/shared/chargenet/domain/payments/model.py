@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chargenet.domain.payments.errors import InvalidTransition
 
@@ -118,6 +118,9 @@ class Payment(BaseModel):
     captured_minor: int = 0  # money taken: the capture, or the prepay received
     refunded_minor: int = 0
     refund_count: int = 0
+    # An operator's refund requests already applied (request id -> minor units): a retried
+    # request finds its id here and refunds nothing more.
+    refund_requests: dict[str, int] = Field(default_factory=dict)
     uncollected_minor: int = 0  # cost above the hold (the cap came too late): not taken
     capture_attempts: int = 0
     next_attempt_at: datetime | None = None

@@ -23,11 +23,18 @@ def plan_refund(payment: Payment, amount_minor: int | None = None) -> MoneyCall:
     return MoneyCall(MoneyAction.REFUND, amount, refund_key(payment, payment.refund_count + 1))
 
 
-def refunded(payment: Payment, call: MoneyCall, now: datetime) -> Payment:
+def refunded(payment: Payment, call: MoneyCall, now: datetime, request_id: str | None = None) -> Payment:
+    """The refund recorded; `request_id` (an operator's request) is remembered, so it applies once."""
+    requests = (
+        payment.refund_requests
+        if request_id is None
+        else {**payment.refund_requests, request_id: call.amount_minor}
+    )
     return transition(
         payment,
         PaymentState.REFUNDED,
         now,
         refunded_minor=payment.refunded_minor + call.amount_minor,
         refund_count=payment.refund_count + 1,
+        refund_requests=requests,
     )

@@ -49,12 +49,18 @@ class PaymentSettlements:
         """Give all the money back (the charger never started, the money came too late, the session was voided)."""
         return self._execute(payment, rules.plan_abort(payment, reason))
 
-    def refund(self, payment_id: str, amount_minor: int | None = None) -> Payment:
-        """An operator's refund, partial or full, never more than what was kept."""
+    def refund(
+        self, payment_id: str, amount_minor: int | None = None, request_id: str | None = None
+    ) -> Payment:
+        """An operator's refund, partial or full, never more than what was kept. A request id
+        already applied refunds nothing more (the operator's retry); two copies at once send
+        the same idempotency key, so the provider refunds once and one save wins."""
         payment = require(self.payments, payment_id)
+        if request_id is not None and request_id in payment.refund_requests:
+            return payment
         call = rules.plan_refund(payment, amount_minor)
         self._call(payment, call)  # errors reach the operator as they are
-        return self._saved(rules.refunded(payment, call, self.clock()))
+        return self._saved(rules.refunded(payment, call, self.clock(), request_id))
 
     def settle_failed(self, payment_id: str, record: BillingRecord) -> Payment:
         """An operator settles a failed payment from its billing record, once the cause is fixed:
