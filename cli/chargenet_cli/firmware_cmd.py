@@ -43,7 +43,8 @@ import argparse
 import base64
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,12 +54,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
 from chargenet.domain.firmware import DEFAULT_MAX_PER_MINUTE, Release, package_key
-from chargenet_cli import local_env
+from chargenet_cli import local_env, operator_profile
 from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.firmware_signing import (
     KMS_KEY_VARIABLE,
     FirmwareSigner,
     KeyFileSigner,
+    kms_signer,
     public_key_pem,
     select_signer,
     sign_manifest,
@@ -192,15 +194,37 @@ def check_semantic(version: str) -> str:
 
 
 # --------------------------------------------------------------- signing key
-def operator_signer(args: argparse.Namespace, state: StackState) -> FirmwareSigner:
-    """--key, --kms-key-id or $CHARGENET_FIRMWARE_KMS_KEY, else the stack's own key, made on first use."""
+@dataclass(frozen=True)
+class FirmwarePlace:
+    """Where releases are kept and the key they are signed with when the operator names none:
+    the local stack's bucket and key file, or a deployed stack's bucket and KMS signing key (its
+    outputs; the caller's AWS credentials must be those of FirmwareSigningRoleArn, the only
+    principal allowed to sign and to write packages)."""
+
+    bucket: str
+    default_signer: Callable[[], FirmwareSigner]
+
+
+def firmware_place(args: argparse.Namespace) -> FirmwarePlace:
+    if getattr(args, "stack", None):
+        outputs = operator_profile.stack_outputs(args.stack)
+        bucket, alias = outputs.get("FirmwareBucketName"), outputs.get("FirmwareSigningKeyAlias")
+        if not (bucket and alias):
+            raise CliError(f"stack {args.stack} has no firmware bucket or signing key in its outputs")
+        return FirmwarePlace(bucket, lambda: kms_signer(alias))
+    state = local_env.connect(args.home)
     folder = Path(state.home) / "firmware"
 
     def stack_key() -> KeyFileSigner:
         pem = ensure_key(folder / KEY_FILE, folder / PUBLIC_KEY_FILE)
         return KeyFileSigner.from_pem(pem, pin_hint=str(folder / PUBLIC_KEY_FILE))
 
-    return select_signer(key_file=args.key, kms_key_id=args.kms_key_id, default_key=stack_key)
+    return FirmwarePlace(firmware_bucket(state), stack_key)
+
+
+def operator_signer(args: argparse.Namespace, place: FirmwarePlace) -> FirmwareSigner:
+    """--key, --kms-key-id or $CHARGENET_FIRMWARE_KMS_KEY, else the place's own key."""
+    return select_signer(key_file=args.key, kms_key_id=args.kms_key_id, default_key=place.default_signer)
 
 
 def ensure_key(private_path: Path, public_path: Path) -> bytes:
@@ -278,14 +302,14 @@ def publish_release(args: argparse.Namespace) -> str:
     except OSError as exc:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
     vendor = _vendor_signature(args.vendor_signature, args.signing_certificate)
-    state = local_env.connect(args.home)
-    s3, bucket = firmware_s3(), firmware_bucket(state)
+    place = firmware_place(args)
+    s3, bucket = firmware_s3(), place.bucket
     if stored_release(s3, bucket, version) is not None:
         # A version names one image for good: chargers and rollouts refer to it.
         raise CliError(f"firmware {version} is already published")
     now = dt.datetime.now(dt.UTC)
     target = Target(args.charge_point_vendor, args.charge_point_model, expiry(args.valid_days, now))
-    signer = operator_signer(args, state)
+    signer = operator_signer(args, place)
     manifest = sign_manifest(signer, image, version, target, force=False, vendor=vendor)
     release = Release(
         version=version,
@@ -358,9 +382,9 @@ def deploy_release(args: argparse.Namespace) -> str:
     }
     if forced_until is not None:
         client.get(f"/firmware/releases/{quote(args.version, safe='')}", action="read firmware")
-        state = local_env.connect(args.home)
-        s3, bucket = firmware_s3(), firmware_bucket(state)
-        signer = operator_signer(args, state)
+        place = firmware_place(args)
+        s3, bucket = firmware_s3(), place.bucket
+        signer = operator_signer(args, place)
         body["forced_package_version"] = _publish_forced(s3, bucket, args.version, signer, forced_until)
     deployed = client.post("/firmware/deployments", body, action="deploy firmware")
     rollout = [
@@ -482,7 +506,7 @@ def list_releases(args: argparse.Namespace) -> str:
 # --------------------------------------------------------------- public key
 def show_public_key(args: argparse.Namespace) -> str:
     """The PEM chargers pin; from KMS GetPublicKey for a KMS key (it is public: printing it is fine)."""
-    signer = operator_signer(args, local_env.connect(args.home))
+    signer = operator_signer(args, firmware_place(args))
     pem = public_key_pem(signer)
     if args.out is None:
         return pem.decode().rstrip("\n")

@@ -148,12 +148,12 @@ def select_signer(
     *,
     key_file: Path | None,
     kms_key_id: str | None,
-    default_key: Callable[[], KeyFileSigner],
+    default_key: Callable[[], FirmwareSigner],
     environ: Mapping[str, str] = os.environ,
     kms_client: Callable[[], Any] | None = None,
 ) -> FirmwareSigner:
     """The signer the operator chose: --key, else --kms-key-id, else $CHARGENET_FIRMWARE_KMS_KEY,
-    else the stack's own key file (`default_key`)."""
+    else the stack's own key (`default_key`: the local stack's key file, a deployed stack's KMS key)."""
     if key_file is not None and kms_key_id is not None:
         raise UsageError("--key and --kms-key-id exclude each other: sign with one key")
     if key_file is not None:
@@ -165,6 +165,10 @@ def select_signer(
     if kms_key:
         return KmsSigner(kms_key, (kms_client or _kms_client)())
     return default_key()
+
+
+def kms_signer(key_id: str) -> KmsSigner:
+    return KmsSigner(key_id, _kms_client())
 
 
 def _kms_client() -> Any:

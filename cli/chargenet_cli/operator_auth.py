@@ -271,6 +271,27 @@ def refresh(profile: Profile, tokens: Tokens, cognito: Any = None) -> Tokens:
     return renewed
 
 
+def revoke(profile: Profile, tokens: Tokens, cognito: Any = None) -> str | None:
+    """Revoke the refresh token with Cognito (RevokeToken; the clients have EnableTokenRevocation),
+    which also ends the access and id tokens issued from it for Cognito's own APIs. None when done,
+    else why not (the caller still forgets the tokens)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not tokens.refresh_token:
+        return "no refresh token to revoke"
+    cognito = cognito or profile.cognito()
+    try:
+        cognito.revoke_token(Token=tokens.refresh_token, ClientId=tokens.client_id)
+    except ClientError as exc:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if status >= 500:  # its body is no message (moto, which lacks RevokeToken, answers a 500 page)
+            return f"Cognito failed (HTTP {status})"
+        return str(exc.response.get("Error", {}).get("Message") or _error_code(exc))
+    except BotoCoreError as exc:
+        return f"cannot reach Cognito ({exc})"
+    return None
+
+
 def current(profile: Profile, now: float | None = None, cognito: Any = None) -> Tokens:
     """The cached tokens, refreshed first when the access token is within a minute of expiry."""
     tokens = load(cache_path(profile))

@@ -12,7 +12,7 @@ import urllib.parse
 from typing import Any
 
 from chargenet_cli import operator_auth, operator_profile
-from chargenet_cli.errors import UsageError
+from chargenet_cli.errors import CliError, UsageError
 from chargenet_cli.operator_api import OperatorApi, for_profile
 from chargenet_cli.output import as_json, table
 
@@ -40,7 +40,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "setup", help="add an authenticator app (TOTP): asked at every sign-in from then on"
     )
     mfa_setup.set_defaults(run=mfa_setup_command)
-    logout = commands.add_parser("logout", help="forget this profile's cached tokens")
+    logout = commands.add_parser(
+        "logout",
+        help="sign out: the API refuses your tokens, the refresh token is revoked, the cache deleted",
+    )
     logout.set_defaults(run=logout_command)
     whoami = commands.add_parser("whoami", help="who the operator API says you are, roles and permissions")
     whoami.add_argument("--json", action="store_true")
@@ -132,8 +135,29 @@ def _new_password(from_stdin: bool) -> str:
 
 
 def logout_command(args: argparse.Namespace) -> str:
-    removed = operator_auth.delete(operator_auth.cache_path(profile(args)))
-    return "signed out" if removed else "not signed in"
+    """Sign out for real: the operator API refuses this operator's tokens issued until now (also
+    those of another device or the console), Cognito revokes the refresh token, the cache goes.
+    Whatever of the first two fails is said; the cache is deleted anyway."""
+    where = profile(args)
+    path = operator_auth.cache_path(where)
+    tokens = operator_auth.load(path)
+    if tokens is None:
+        operator_auth.delete(path)  # a damaged cache
+        return "not signed in"
+    lines = []
+    try:
+        for_profile(where).post("/sign-out", action="sign out")
+    except CliError as exc:
+        if str(exc) != operator_auth.NOT_SIGNED_IN:  # 401: these tokens are refused already
+            lines.append(
+                f"the operator API did not record the sign-out ({exc}): tokens already issued "
+                "stay valid until they expire"
+            )
+    not_revoked = operator_auth.revoke(where, tokens)
+    if not_revoked:
+        lines.append(f"the refresh token was not revoked: {not_revoked}")
+    operator_auth.delete(path)
+    return "\n".join([*lines, "signed out"])
 
 
 def whoami_command(args: argparse.Namespace) -> str:

@@ -82,8 +82,8 @@ def local_profile(home: Path | None = None) -> Profile:
     )
 
 
-def stack_profile(stack_name: str, cloudformation: Any = None) -> Profile:
-    """A deployed stack's profile from its CloudFormation outputs (the caller's AWS credentials)."""
+def stack_outputs(stack_name: str, cloudformation: Any = None) -> dict[str, str]:
+    """A deployed stack's CloudFormation outputs (the caller's AWS credentials and region)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -96,7 +96,12 @@ def stack_profile(stack_name: str, cloudformation: Any = None) -> Profile:
         raise CliError(f"stack {stack_name}: {exc.response['Error'].get('Message', exc)}") from exc
     except BotoCoreError as exc:
         raise CliError(f"stack {stack_name}: {exc}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def stack_profile(stack_name: str, cloudformation: Any = None) -> Profile:
+    """A deployed stack's profile from its CloudFormation outputs (the caller's AWS credentials)."""
+    outputs = stack_outputs(stack_name, cloudformation)
     missing = [k for k in (API_URL_OUTPUT, POOL_ID_OUTPUT, CLIENT_ID_OUTPUT) if not outputs.get(k)]
     if missing:
         raise CliError(f"stack {stack_name} has no operator API (outputs missing: {', '.join(missing)})")
@@ -107,5 +112,13 @@ def stack_profile(stack_name: str, cloudformation: Any = None) -> Profile:
         pool_id=pool_id,
         client_id=outputs[CLIENT_ID_OUTPUT],
         # A pool id is <region>_<id>: the pool's region, whatever the caller's default is.
-        region=pool_id.split("_", 1)[0] if "_" in pool_id else cloudformation.meta.region_name,
+        region=pool_id.split("_", 1)[0] if "_" in pool_id else _caller_region(cloudformation),
     )
+
+
+def _caller_region(cloudformation: Any) -> str:
+    if cloudformation is not None:
+        return str(cloudformation.meta.region_name)
+    import boto3
+
+    return str(boto3.session.Session().region_name or "")

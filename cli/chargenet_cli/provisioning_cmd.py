@@ -1,15 +1,15 @@
 """`chargenet provisioning allow|list|claim-certificate|revoke-claim-certificate`: factory provisioning.
 
-`allow` and `list` go through the operator API (POST and GET /ops/v1/provisioning/serials).
+Every command goes through the operator API (/ops/v1/provisioning/...).
 
 The operator issues a factory batch's claim certificate and allow-lists the serial numbers the
 batch will carry under it (`allow SERIAL... --claim-certificate CERT_ID`); each charger then
 claims its own identity (`chargenet-shim claim`) and the pre-provisioning hook lets each
 allow-listed serial through once, and only when asked with that batch's claim certificate.
 
-Claim certificates are issued on the local stack by default; with `--cloud` in the AWS account
-of the operator's credentials (boto3's usual chain: AWS_PROFILE, AWS_REGION, ...), where IoT
-makes the key pair and the certificate and the deployed stack's claim policy is attached.
+The claim certificate's key pair is made here and never leaves this machine: only its CSR goes
+to the API, which has IoT sign it and attaches the claim policy. The bundle folder is what
+`chargenet-shim claim` reads: claim.key (0600), claim.pem, ca.pem and claim.json.
 """
 
 from __future__ import annotations
@@ -19,27 +19,20 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from chargenet.adapters.iot_certificates import IOT_MQTT_PORT
-from chargenet.adapters.iot_claim_certificates import (
-    IotClaimCertificates,
-    NotAClaimCertificate,
-    UnknownCertificate,
-)
 from chargenet.domain.charger_ids import is_charger_id
+from chargenet.domain.provisioning import CLAIM_COMMON_NAME
 from chargenet_cli import local_env
-from chargenet_cli.errors import CliError, UsageError
+from chargenet_cli.errors import UsageError
 from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import as_json, table
+from chargenet_cli.provisioning import local_broker
 
-if TYPE_CHECKING:
-    from chargenet_shim.claim import ClaimBundle
-
-# Locally every template resource is named by its logical id (chargenet_local.template.ref).
-CLAIM_POLICY = "ProvisioningClaimPolicy"
 # IoT certificate ids: the SHA-256 of the certificate, 64 hex digits.
 CERTIFICATE_ID_PATTERN = r"^[0-9a-fA-F]{64}$"
 
@@ -65,12 +58,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "claim-certificate", help="issue a batch claim certificate and key for the factory"
     )
     claim.add_argument("--out", type=Path, required=True, help="new folder for the claim bundle")
-    _cloud_options(claim)
-    claim.add_argument("--template-name", help="with --cloud: the stack's ProvisioningTemplateName output")
     claim.add_argument(
         "--root-ca",
         type=Path,
-        help="with --cloud: the CA chargers check IoT's endpoint against (Amazon Root CA 1, "
+        help="with --stack: the CA chargers check IoT's endpoint against (Amazon Root CA 1, "
         "https://www.amazontrust.com/repository/AmazonRootCA1.pem)",
     )
     claim.set_defaults(run=issue_claim_certificate)
@@ -78,17 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "revoke-claim-certificate", help="retire a batch claim certificate (a rotated or lost one)"
     )
     revoke.add_argument("certificate_id")
-    _cloud_options(revoke)
     revoke.set_defaults(run=revoke_claim_certificate)
-
-
-def _cloud_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--cloud", action="store_true", help="in the AWS account of your credentials, not the local stack"
-    )
-    command.add_argument(
-        "--claim-policy", help="with --cloud: the stack's ProvisioningClaimPolicyName output"
-    )
 
 
 def allow_serials(args: argparse.Namespace) -> str:
@@ -98,10 +79,7 @@ def allow_serials(args: argparse.Namespace) -> str:
             f"invalid serial number(s) {', '.join(map(repr, malformed))}: a serial becomes the charger id "
             "(1-64 letters, digits, '_' or '-', no dots, starting with a letter or digit)"
         )
-    if not re.fullmatch(CERTIFICATE_ID_PATTERN, args.claim_certificate):
-        raise UsageError(
-            f"invalid --claim-certificate {args.claim_certificate!r}: an IoT certificate id is 64 hex digits"
-        )
+    _check_certificate_id(args.claim_certificate, "--claim-certificate")
     body = {"serials": args.serials, "claim_certificate_id": args.claim_certificate, "site": args.site}
     done = api(args).post("/provisioning/serials", body, action="allow serial numbers")
     lines = [f"allowed: {', '.join(done['allowed'])}"] if done["allowed"] else []
@@ -137,11 +115,37 @@ def _minute(value: str | None) -> str | None:
 
 def issue_claim_certificate(args: argparse.Namespace) -> str:
     """claim.pem, claim.key (0600), ca.pem and claim.json in a new folder, for the factory."""
+    from chargenet_shim.claim import ClaimBundle
+
     out: Path = args.out
-    _check_cloud_options(args, needed=("claim_policy", "template_name", "root_ca"))
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} is not empty: a claim bundle goes into a new folder")
-    bundle = _issue_in_the_cloud(args, out) if args.cloud else _issue_on_the_local_stack(args, out)
+    if args.stack is None:
+        if args.root_ca is not None:
+            raise UsageError("--root-ca only with --stack: the local stack has its own CA")
+        state = local_env.connect(args.home)
+        ca_pem, broker = Path(state.ca_path).read_text(), local_broker(state)
+    else:
+        if args.root_ca is None:
+            raise UsageError("--stack needs --root-ca: the CA chargers check IoT's endpoint against")
+        ca_pem, broker = _read_root_ca(args.root_ca), None
+    key = ec.generate_private_key(ec.SECP256R1())
+    # Made before the certificate is issued: a folder that cannot be made fails with nothing issued.
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    issued = api(args).post(
+        "/provisioning/claim-certificates", {"csr": _claim_csr(key)}, action="issue a claim certificate"
+    )
+    _write_private(out / "claim.key", _pem(key))
+    (out / "claim.pem").write_text(issued["certificate_pem"])
+    (out / "ca.pem").write_text(ca_pem)
+    bundle = ClaimBundle(
+        # moto's IoT names no endpoint a claiming charger could reach: the local stack gives its broker
+        mqtt_host=broker.mqtt_host if broker else issued["mqtt_host"],
+        mqtt_port=broker.mqtt_port if broker else issued["mqtt_port"],
+        template_name=issued["template_name"],
+        certificate_id=issued["certificate_id"],
+    )
+    bundle.save(out)
     return (
         f"claim certificate {bundle.certificate_id} issued: bundle in {out}\n"
         f"allow the batch's serials with: chargenet provisioning allow SERIAL... "
@@ -149,92 +153,37 @@ def issue_claim_certificate(args: argparse.Namespace) -> str:
     )
 
 
-def _issue_in_the_cloud(args: argparse.Namespace, out: Path) -> ClaimBundle:
-    from chargenet_shim.claim import ClaimBundle
-
-    root_ca = _read_root_ca(args.root_ca)
-    claims = IotClaimCertificates(args.claim_policy)
-    try:  # checked before anything is created in the account
-        unissued = ClaimBundle(
-            mqtt_host=claims.data_endpoint(), mqtt_port=IOT_MQTT_PORT, template_name=args.template_name
-        )
-    except ValidationError:
-        raise UsageError(
-            f"--template-name {args.template_name!r}: not a provisioning template name"
-        ) from None
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)  # before the certificate: its key has a home
-    issued = claims.create()
-    _write_private(out / "claim.key", issued.private_key_pem)
-    (out / "claim.pem").write_text(issued.certificate_pem)
-    (out / "ca.pem").write_text(root_ca)
-    bundle = unissued.model_copy(update={"certificate_id": issued.certificate_id})
-    bundle.save(out)
-    return bundle
-
-
-def _issue_on_the_local_stack(args: argparse.Namespace, out: Path) -> ClaimBundle:
-    """The stack's CA signs it and moto's registry knows it, as IoT would."""
-    from chargenet_local.broker import CLAIM_USER
-    from chargenet_local.pki import LocalCA
-    from chargenet_shim.claim import ClaimBundle
-
-    state = local_env.connect(args.home)
-    if not state.provisioning_template:
-        raise CliError("the local stack runs no provisioning template (template.yaml has none)")
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ca = LocalCA(Path(state.home) / "ca")
-    cert_path, key_path = ca.issue_with_key(CLAIM_USER, server=False, folder=out)
-    os.replace(key_path, out / "claim.key")
-    os.replace(cert_path, out / "claim.pem")
-    (out / "ca.pem").write_text(ca.cert_path.read_text())
-    bundle = ClaimBundle(
-        mqtt_host=state.mqtt_host,
-        mqtt_port=state.mqtt_port,
-        template_name=state.provisioning_template,
-        certificate_id=IotClaimCertificates(CLAIM_POLICY).register((out / "claim.pem").read_text()),
-    )
-    bundle.save(out)
-    return bundle
-
-
 def revoke_claim_certificate(args: argparse.Namespace) -> str:
     """IoT refuses a REVOKED certificate at once; locally the CRL does (chargenet_local.moto_iot
     puts it there and has mosquitto re-read it)."""
-    _check_cloud_options(args, needed=("claim_policy",))
-    if args.cloud:
-        _revoke(IotClaimCertificates(args.claim_policy), args.certificate_id)
-    else:
-        local_env.connect(args.home)
-        _revoke(IotClaimCertificates(CLAIM_POLICY), args.certificate_id)
-    return f"claim certificate {args.certificate_id[:12]}... revoked"
+    certificate_id = _check_certificate_id(args.certificate_id, "certificate id")
+    api(args).post(
+        f"/provisioning/claim-certificates/{certificate_id}/revoke", action="revoke a claim certificate"
+    )
+    return f"claim certificate {certificate_id[:12]}... revoked"
 
 
-def _revoke(claims: IotClaimCertificates, certificate_id: str) -> str:
-    try:
-        return claims.revoke(certificate_id)
-    except UnknownCertificate:
-        raise CliError(f"no certificate {certificate_id}") from None
-    except NotAClaimCertificate:
-        raise CliError(f"certificate {certificate_id} is not a claim certificate") from None
+def _check_certificate_id(value: str, what: str) -> str:
+    if not re.fullmatch(CERTIFICATE_ID_PATTERN, value):
+        raise UsageError(f"invalid {what} {value!r}: an IoT certificate id is 64 hex digits")
+    return value
 
 
-def _check_cloud_options(args: argparse.Namespace, needed: tuple[str, ...]) -> None:
-    def flag(name: str) -> str:
-        return "--" + name.replace("_", "-")
+def _claim_csr(key: ec.EllipticCurvePrivateKey) -> str:
+    """For CLAIM_COMMON_NAME, the name the API signs claim certificates for (and the local broker's
+    claim user)."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CLAIM_COMMON_NAME)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
-    if args.cloud:
-        missing = [flag(name) for name in needed if getattr(args, name) is None]
-        if missing:
-            raise UsageError(f"--cloud needs {', '.join(missing)}")
-        return
-    given = [flag(name) for name in needed if getattr(args, name) is not None]
-    if given:
-        raise UsageError(f"{', '.join(given)} only with --cloud")
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def _read_root_ca(path: Path) -> str:
-    from cryptography import x509
-
     try:
         pem = path.read_bytes()
         x509.load_pem_x509_certificate(pem)

@@ -46,7 +46,9 @@ ALLOWED_METHODS = ("GET", "HEAD")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method = event.get("requestContext", {}).get("http", {}).get("method", "GET")
     if method not in ALLOWED_METHODS:
-        return _answer(405, "text/plain; charset=utf-8", b"Method Not Allowed", NO_STORE, {"Allow": "GET, HEAD"})
+        return _answer(
+            405, "text/plain; charset=utf-8", b"Method Not Allowed", NO_STORE, {"Allow": "GET, HEAD"}
+        )
     answer = _route(str(event.get("rawPath", "")), event)
     if method == "HEAD":
         answer["body"], answer["isBase64Encoded"] = "", False

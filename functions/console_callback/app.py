@@ -41,7 +41,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
     try:
         if event["RequestType"] in ("Create", "Update"):
             physical_id = _physical_id(properties)
-            set_urls(properties["UserPoolId"], properties["ClientId"], properties["CallbackUrl"], properties["LogoutUrl"])
+            set_urls(
+                properties["UserPoolId"],
+                properties["ClientId"],
+                properties["CallbackUrl"],
+                properties["LogoutUrl"],
+            )
         status, reason = "SUCCESS", "callback and sign-out URLs set"
     except Exception as exc:  # any failure must reach CloudFormation, or the stack waits an hour
         logger.exception("ConsoleCallback %s failed", event.get("RequestType"))
@@ -55,7 +60,9 @@ def _physical_id(properties: dict[str, Any]) -> str:
 
 def set_urls(user_pool_id: str, client_id: str, callback_url: str, logout_url: str) -> None:
     client = cognito()
-    described = client.describe_user_pool_client(UserPoolId=user_pool_id, ClientId=client_id)["UserPoolClient"]
+    described = client.describe_user_pool_client(UserPoolId=user_pool_id, ClientId=client_id)[
+        "UserPoolClient"
+    ]
     updatable = set(client.meta.service_model.operation_model("UpdateUserPoolClient").input_shape.members)
     settings = {key: value for key, value in described.items() if key in updatable}
     settings.update(CallbackURLs=[callback_url], LogoutURLs=[logout_url])
@@ -78,7 +85,10 @@ def respond(event: dict[str, Any], context: Any, status: str, reason: str, physi
         }
     ).encode()
     request = urllib.request.Request(
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+        event["ResponseURL"],
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "", "Content-Length": str(len(body))},
     )
-    with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_S) as answer:  # noqa: S310 - CloudFormation's https URL
+    with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_S) as answer:
         logger.info("CloudFormation answered %s", answer.status)

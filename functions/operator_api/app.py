@@ -1,6 +1,8 @@
 """Operator API (API Gateway HTTP API v2, /ops/v1/*, JWT authorizer OperatorJwt): who am I, chargers,
 fleet health, the NEVI uptime report, faults (list, show, acknowledge, resolve, exclude) and their
-alerts, the audit trail, operator accounts (admins).
+alerts, the audit trail, operator accounts (admins), signing out (chargenet.services.operator_sign_out);
+for the web console, a charger's timeline and the energy and utilisation reports
+(chargenet.services.operator_reports).
 
 Thin: the verified claims become the operator, the query and body are read
 (chargenet.handlers.operator_http), the operator console (chargenet.services.operator_api)
@@ -15,12 +17,23 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chargenet.composition.operator_api import operator_console
+from chargenet.composition.operator_api import (
+    operator_console,
+    operator_reports,
+    operator_sign_out,
+    sign_out_check,
+)
 from chargenet.handlers.operator_http import OperatorHttp
 from chargenet.services.operator_access import PER_CHARGER_LIMIT, PER_CHARGER_MAX_LIMIT, BadRequest
+from chargenet.services.operator_reports import ReportRequest
+
+# The energy report aggregates one Scan page of CDRs per request: small items, so a page may be
+# larger than a listing's (fewer round trips for a long range), and stays well under 1 MB.
+ENERGY_CDRS_LIMIT = 200
+ENERGY_CDRS_MAX_LIMIT = 1000
 
 logger = Logger()
-http = OperatorHttp()
+http = OperatorHttp(sign_out_check)
 app = http.app
 
 
@@ -36,6 +49,11 @@ def _note() -> str | None:
 @app.get("/whoami")
 def whoami() -> dict[str, Any]:
     return operator_console().whoami(http.operator())
+
+
+@app.post("/sign-out")
+def sign_out() -> dict[str, Any]:
+    return operator_sign_out().sign_out(http.operator(), http.request("/sign-out"))
 
 
 @app.get("/chargers")
@@ -97,6 +115,28 @@ def uptime() -> dict[str, Any]:
     return operator_console().uptime(
         http.operator(), http.query("month"), twelve_months, limit, http.cursor()
     )
+
+
+@app.get("/chargers/<charger_id>/timeline")
+def charger_timeline(charger_id: str) -> dict[str, Any]:
+    return operator_reports().timeline(http.operator(), charger_id, http.limit(), http.cursor())
+
+
+def _report_request(default_limit: int, max_limit: int) -> ReportRequest:
+    first, last, site = http.query("from"), http.query("to"), http.query("site")
+    return ReportRequest(first, last, site, http.limit(default_limit, max_limit), http.cursor())
+
+
+@app.get("/reports/energy")
+def energy() -> dict[str, Any]:
+    request = _report_request(ENERGY_CDRS_LIMIT, ENERGY_CDRS_MAX_LIMIT)
+    return operator_reports().energy(http.operator(), request)
+
+
+@app.get("/reports/utilisation")
+def utilisation() -> dict[str, Any]:
+    request = _report_request(PER_CHARGER_LIMIT, PER_CHARGER_MAX_LIMIT)
+    return operator_reports().utilisation(http.operator(), request)
 
 
 @app.get("/audit")

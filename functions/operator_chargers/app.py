@@ -1,6 +1,6 @@
 """Operator chargers API (API Gateway HTTP API v2, /ops/v1, JWT authorizer OperatorJwt): provision a
 charger from its CSR, revoke it, rotate its certificate, its certificates, a site's time zone,
-the factory allow-list of serial numbers.
+a batch's claim certificate (issue from its CSR, revoke), the factory allow-list of serial numbers.
 
 Thin: the verified claims become the operator, the query and body are read
 (chargenet.handlers.operator_http), the charger administration
@@ -15,11 +15,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chargenet.composition.operator_api import sign_out_check
 from chargenet.composition.operator_chargers import charger_administration
 from chargenet.handlers.operator_http import OperatorHttp
 
 logger = Logger()
-http = OperatorHttp()
+http = OperatorHttp(sign_out_check)
 app = http.app
 
 PROVISION = '{"charger_id", "site", "csr", "time_zone"?, "rated_power_w"?}'
@@ -71,6 +72,23 @@ def set_site_time_zone(site_id: str) -> dict[str, Any]:
         http.request("/sites/{site_id}/time-zone"),
         site_id,
         lambda: http.body('{"time_zone": "..."}'),
+    )
+
+
+@app.post("/provisioning/claim-certificates")
+def issue_claim_certificate() -> Response[Any]:
+    issued = charger_administration().issue_claim_certificate(
+        http.operator(), http.request("/provisioning/claim-certificates"), lambda: http.body('{"csr"}')
+    )
+    return http.created(issued)
+
+
+@app.post("/provisioning/claim-certificates/<certificate_id>/revoke")
+def revoke_claim_certificate(certificate_id: str) -> dict[str, Any]:
+    return charger_administration().revoke_claim_certificate(
+        http.operator(),
+        http.request("/provisioning/claim-certificates/{certificate_id}/revoke"),
+        certificate_id,
     )
 
 

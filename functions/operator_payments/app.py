@@ -14,11 +14,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chargenet.composition.operator_api import sign_out_check
 from chargenet.composition.operator_payments import operator_payments, public_base_url
 from chargenet.handlers.operator_http import OperatorHttp
 
 logger = Logger()
-http = OperatorHttp()
+http = OperatorHttp(sign_out_check)
 app = http.app
 
 

@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chargenet.composition.operator_api import sign_out_check
 from chargenet.composition.operator_sessions import operator_sessions
 from chargenet.handlers.operator_http import OperatorHttp
 from chargenet.services.operator_sessions import (
@@ -28,7 +29,7 @@ from chargenet.services.operator_sessions import (
 
 logger = Logger()
 # A tariff travels as JSON text inside the body: room for the largest one the service takes.
-http = OperatorHttp(max_body_chars=2 * MAX_TARIFF_CHARS)
+http = OperatorHttp(sign_out_check, max_body_chars=2 * MAX_TARIFF_CHARS)
 app = http.app
 
 

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, unquote
 
 import jwt
 
-from chargenet_local.httpserve import HttpServer, Request, Response, json_response
+from chargenet_local.httpserve import Handle, HttpServer, Request, Response, json_response
 from chargenet_local.template import ACCOUNT_ID, HttpRouteSpec, JwtAuthorizerSpec
 
 log = logging.getLogger("chargenet.local.api")
@@ -276,6 +276,9 @@ class ApiFront:
         self._routes = [_compile(spec) for spec in routes]
         self._functions = functions
         self._authorizer = authorizer or JwtAuthorizer()
+        # Paths the local stack serves itself on this origin, before any route: the console's
+        # stand-in login (chargenet_local.console_login), Cognito's part in the cloud.
+        self.local_pages: dict[str, Handle] = {}
         self._server = HttpServer(self.handle, port)
 
     @property
@@ -291,7 +294,13 @@ class ApiFront:
     def handle(self, request: Request) -> Response:
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return json_response(413, {"message": "Request Entity Too Large"})
+        if page := self.local_pages.get(request.path):
+            return page(request)
         found = match_route(self._routes, request.method, request.path)
+        if found is None and len(request.path) > 1 and request.path.endswith("/"):
+            # API Gateway ignores a trailing slash when it matches (`/console/` takes `GET /console`);
+            # the function still gets the path as sent.
+            found = match_route(self._routes, request.method, request.path[:-1])
         if found is None:
             return json_response(404, {"message": "Not Found"})
         spec, path_parameters = found

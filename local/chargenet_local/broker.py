@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from awsiot import mqtt_connection_builder
 
+from chargenet.domain.provisioning import CLAIM_COMMON_NAME
 from chargenet_local.children import die_with_parent
 from chargenet_local.httpserve import HttpServer, Request, Response, json_response
 
@@ -43,10 +44,11 @@ if TYPE_CHECKING:
     from chargenet_local.stack import StackState
 
 BACKEND_USER = "chargenet-backend"
-# The CN of every factory claim certificate (chargenet provisioning claim-certificate): one ACL
-# user for all batches, and not a charger id (':'), so the charger patterns below name only
-# topics no charger has. The template's ProvisioningClaimPolicy is the cloud's counterpart.
-CLAIM_USER = "claim:factory"
+# The CN of every factory claim certificate (chargenet provisioning claim-certificate puts it in
+# the CSR, moto_iot signs the CN asked for): one ACL user for all batches, and not a charger id
+# (':'), so the charger patterns below name only topics no charger has. The template's
+# ProvisioningClaimPolicy is the cloud's counterpart.
+CLAIM_USER = CLAIM_COMMON_NAME
 
 # `$aws/rules/...` as the principal plugin delivers it: PRINCIPAL_STAMP<certificate id>/$aws/rules/...
 PRINCIPAL_STAMP = "$chargenet/principal/"

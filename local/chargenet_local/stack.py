@@ -27,6 +27,8 @@ from pydantic import BaseModel
 from chargenet_local import broker as broker_mod
 from chargenet_local.alarms import AlarmEvaluator, create_alarms_and_dashboards
 from chargenet_local.alert_sink import AlertSink, subscription_filters
+from chargenet_local.console_login import PATHS as CONSOLE_LOGIN_PATHS
+from chargenet_local.console_login import ConsoleLogin, console_environment, moto_authenticate
 from chargenet_local.fleet_provisioning import FleetProvisioning, ProvisioningTemplateSpec
 from chargenet_local.iot_jobs import IotJobs
 from chargenet_local.lambda_runtime import InvocationFailure, LocalFunction, dead_letter_body
@@ -55,6 +57,8 @@ SPEED_UP_SCHEDULES_UP_TO_S = 3600
 STRIPE_WEBHOOK_PATH = "/stripe/webhook"
 # Operator access: the template's pool and client, the API's base path, the first admin.
 OPERATOR_POOL, OPERATOR_CLIENT = "OperatorUserPool", "OperatorUserPoolClient"
+# The operator console (docs/console.md): its function, its client, where the API front serves it.
+CONSOLE_FUNCTION, CONSOLE_CLIENT, CONSOLE_PATH = "ConsoleFunction", "OperatorConsoleClient", "/console/"
 OPERATOR_API_PATH = "/ops/v1"
 FIRST_ADMIN = "admin"
 FIRST_ADMIN_EMAIL = "admin@chargenet.local"
@@ -100,6 +104,8 @@ class StackState(BaseModel):
     operator_pool_id: str = ""
     operator_client_id: str = ""
     operator_api_url: str = ""  # api_url + OPERATOR_API_PATH
+    console_client_id: str = ""  # OperatorConsoleClient in moto's Cognito
+    console_url: str = ""  # api_url + CONSOLE_PATH; sign-in by chargenet_local.console_login
 
     def aws_environment(self) -> dict[str, str]:
         """Environment that points boto3 and pynamodb at this stack."""
@@ -281,6 +287,7 @@ class LocalStack:
         self._start_iot_data(state)
         # The API's port is chosen now: the functions' PUBLIC_BASE_URL (Stripe's redirects) is its URL.
         api_port = free_port()
+        self._api_url = f"http://127.0.0.1:{api_port}"
         overrides = {
             "PublicBaseUrl": f"http://127.0.0.1:{api_port}",
             **parameter_overrides(),
@@ -392,9 +399,18 @@ class LocalStack:
         state.api_url = self.api.url
         if state.operator_pool_id:
             state.operator_api_url = state.api_url + OPERATOR_API_PATH
+        if state.console_client_id:
+            self._serve_console_login(state)
         # Stripe delivers to the product's webhook route, signed with the secret it verifies with.
         if webhook_secret := self._secret_value(state, WEBHOOK_SECRET):
             self.checkout.webhooks.add(f"{state.api_url}{STRIPE_WEBHOOK_PATH}", webhook_secret)
+
+    def _serve_console_login(self, state: StackState) -> None:
+        """Cognito's managed login has no moto counterpart: the stand-in answers on the API's origin."""
+        state.console_url = state.api_url + CONSOLE_PATH
+        authenticate = moto_authenticate(_client("cognito-idp", state), state.console_client_id)
+        login = ConsoleLogin(state.console_client_id, state.console_url, authenticate)
+        self.api.local_pages.update(dict.fromkeys(CONSOLE_LOGIN_PATHS, login.handle))
 
     def _start_fleet_provisioning(self, template: Template, state: StackState) -> None:
         spec = ProvisioningTemplateSpec.from_template(template)
@@ -493,6 +509,7 @@ class LocalStack:
         state.charger_policy = next(iter(created["iot_policies"]), "")
         state.operator_pool_id = created["user_pools"].get(OPERATOR_POOL, "")
         state.operator_client_id = created["user_pools"].get(OPERATOR_CLIENT, "")
+        state.console_client_id = created["user_pools"].get(CONSOLE_CLIENT, "")
         if state.operator_pool_id:
             self._create_first_admin(state)
         self._queues = state.queues
@@ -535,6 +552,8 @@ class LocalStack:
                 # Only this stack sets it; template.yaml never does (the cloud e-mails it).
                 "CHARGENET_LOCAL_INVITATIONS": "true",
             }
+            if name == CONSOLE_FUNCTION:  # signs in at the stand-in login, not Cognito's domain
+                environment.update(console_environment(self._api_url))
             dlq_url = self._queues.get(spec.dead_letter_queue or "")
             functions[name] = LocalFunction(
                 spec,

@@ -1,4 +1,5 @@
-"""Factory provisioning by claim on the real local stack: mosquitto's ACL, the MQTT API, the hook Lambda."""
+"""Factory provisioning by claim on the real local stack: the batch's claim bundle made by the CLI
+through the operator API (signed in), mosquitto's ACL, the MQTT API, the hook Lambda, revocation."""
 
 from __future__ import annotations
 
@@ -165,6 +166,21 @@ def test_the_claimed_serial_cannot_be_claimed_again_by_a_different_key(stack, cl
     # And a third device cannot even get a certificate for it any more.
     with pytest.raises(ClaimRejected, match="certificate request rejected: AccessDenied"):
         asyncio.run(claim(claim_dir, serial, tmp_path / "third"))
+
+
+def test_a_revoked_claim_certificate_cannot_claim_even_an_allowed_serial(stack, tmp_path):
+    """Revoked through the operator API: locally onto the broker's CRL, so the bundle cannot connect."""
+    revoked_batch = tmp_path / "revoked-batch"
+    run_cli(stack, "provisioning", "claim-certificate", "--out", str(revoked_batch))
+    serial = new_serial()
+    run_cli(stack, "provisioning", "allow", serial, *batch(revoked_batch))
+    run_cli(stack, "provisioning", "revoke-claim-certificate", ClaimBundle.load(revoked_batch).certificate_id)
+
+    with pytest.raises(ClaimRejected, match="cannot connect with the claim certificate"):
+        asyncio.run(claim(revoked_batch, serial, tmp_path / serial))
+
+    assert serial not in things()
+    assert registry().get(serial) is None
 
 
 def test_a_claim_certificate_cannot_reach_charger_topics(stack, claim_dir, new_charger):

@@ -79,7 +79,8 @@ def test_finance_refunds_once_reconcile_matches_and_other_roles_are_refused(stac
     assert _refunded_at_stripe(stack, payment.payment_intent_id) == 150
 
     # Over-refund: 409, nothing more refunded.
-    status, _ = _call(f"{url}/refunds", finance, "POST", {"session_id": session_id, "amount": "99.00"})
+    over = {"session_id": session_id, "amount": "99.00", "request_id": "opspay-over-0001"}
+    status, _ = _call(f"{url}/refunds", finance, "POST", over)
     assert status == 409 and _refunded_at_stripe(stack, payment.payment_intent_id) == 150
 
     # Reconcile: this session's CDR matches Stripe.

@@ -1,6 +1,7 @@
 """Claim certificates (chargenet.adapters.iot_claim_certificates) over an in-memory IoT registry, and
-the `chargenet provisioning` options that choose the cloud path. The adapter against moto's IoT:
-tests/integration/test_provisioning_cloud.py."""
+what `chargenet provisioning claim-certificate | revoke-claim-certificate` check before calling the
+operator API. The routes: tests/unit/test_operator_chargers.py; the adapter and the CLI against the
+local stack: tests/integration/test_provisioning_cloud.py."""
 
 from __future__ import annotations
 
@@ -9,25 +10,12 @@ from typing import Any
 
 import pytest
 
-from chargenet.adapters.iot_claim_certificates import (
-    IotClaimCertificates,
-    NotAClaimCertificate,
-    UnknownCertificate,
-)
+from chargenet.adapters.iot_claim_certificates import IotClaimCertificates
+from chargenet.ports.provisioning import NotAClaimCertificate, UnknownCertificate
 from chargenet_cli.main import main as chargenet
 
 CLAIM_POLICY = "ClaimPolicy"
-CLOUD_CLAIM = [
-    "claim-certificate",
-    "--out",
-    "{out}",
-    "--cloud",
-    "--claim-policy",
-    "P",
-    "--template-name",
-    "T",
-]
-KEY_PEM = "-----BEGIN RSA PRIVATE KEY-----\nsecret\n-----END RSA PRIVATE KEY-----\n"
+CSR = "-----BEGIN CERTIFICATE REQUEST-----\nclaim\n-----END CERTIFICATE REQUEST-----\n"
 
 
 class FakeIot:
@@ -43,7 +31,9 @@ class FakeIot:
         self.policies: dict[str, set[str]] = {}
         self._refuse_attach = refuse_attach
 
-    def create_keys_and_certificate(self, setAsActive: bool) -> dict[str, Any]:
+    def create_certificate_from_csr(
+        self, certificateSigningRequest: str, setAsActive: bool
+    ) -> dict[str, Any]:
         certificate_id = f"c{len(self.status)}"
         self.status[certificate_id] = "ACTIVE" if setAsActive else "INACTIVE"
         self.policies[self._arn(certificate_id)] = set()
@@ -51,7 +41,6 @@ class FakeIot:
             "certificateId": certificate_id,
             "certificateArn": self._arn(certificate_id),
             "certificatePem": f"PEM {certificate_id}",
-            "keyPair": {"PrivateKey": KEY_PEM, "PublicKey": "public"},
         }
 
     def attach_policy(self, policyName: str, target: str) -> None:
@@ -85,27 +74,26 @@ class FakeIot:
         return f"arn:aws:iot:us-east-1:123456789012:cert/{certificate_id}"
 
 
-def test_a_claim_certificate_is_active_with_the_claim_policy_and_its_key_stays_out_of_repr():
+def test_a_claim_certificate_is_signed_active_with_the_claim_policy():
     iot = FakeIot()
-    issued = IotClaimCertificates(CLAIM_POLICY, iot).create()
+    issued = IotClaimCertificates(CLAIM_POLICY, iot).issue(CSR)
     assert iot.status[issued.certificate_id] == "ACTIVE"
     assert iot.policies[FakeIot._arn(issued.certificate_id)] == {CLAIM_POLICY}
-    assert issued.private_key_pem == KEY_PEM
-    assert "secret" not in repr(issued)
+    assert issued.certificate_pem == f"PEM {issued.certificate_id}"
 
 
 def test_a_certificate_the_claim_policy_cannot_be_attached_to_is_not_left_active():
     iot = FakeIot(refuse_attach=True)
     with pytest.raises(RuntimeError):
-        IotClaimCertificates(CLAIM_POLICY, iot).create()
+        IotClaimCertificates(CLAIM_POLICY, iot).issue(CSR)
     assert list(iot.status.values()) == ["INACTIVE"]
 
 
 def test_revoking_a_claim_certificate_revokes_it_and_detaches_the_policy_once():
     iot = FakeIot()
     claims = IotClaimCertificates(CLAIM_POLICY, iot)
-    issued = claims.create()
-    assert claims.revoke(issued.certificate_id) == f"PEM {issued.certificate_id}"
+    issued = claims.issue(CSR)
+    claims.revoke(issued.certificate_id)
     assert iot.status[issued.certificate_id] == "REVOKED"
     assert iot.policies[FakeIot._arn(issued.certificate_id)] == set()
     claims.revoke(issued.certificate_id)  # at least once: a repeat changes nothing
@@ -114,7 +102,7 @@ def test_revoking_a_claim_certificate_revokes_it_and_detaches_the_policy_once():
 
 def test_only_claim_certificates_are_revoked_here():
     iot = FakeIot()
-    charger = iot.create_keys_and_certificate(setAsActive=True)
+    charger = iot.create_certificate_from_csr(CSR, setAsActive=True)
     iot.attach_policy("ChargerPolicy", charger["certificateArn"])
     claims = IotClaimCertificates(CLAIM_POLICY, iot)
     with pytest.raises(NotAClaimCertificate):
@@ -124,29 +112,29 @@ def test_only_claim_certificates_are_revoked_here():
         claims.revoke("no-such-certificate")
 
 
+PROD = ["--stack", "prod"]
+
+
 @pytest.mark.parametrize(
-    ("arguments", "message"),
+    ("where", "arguments", "message"),
     [
-        (
-            ["claim-certificate", "--out", "{out}", "--cloud"],
-            "--cloud needs --claim-policy, --template-name, --root-ca",
-        ),
-        (CLOUD_CLAIM, "--cloud needs --root-ca"),
-        (["claim-certificate", "--out", "{out}", "--claim-policy", "P"], "--claim-policy only with --cloud"),
-        (["revoke-claim-certificate", "abc", "--cloud"], "--cloud needs --claim-policy"),
-        (
-            [*CLOUD_CLAIM, "--root-ca", "{not_pem}"],
-            "not a PEM certificate",
-        ),
+        ([], ["claim-certificate", "--out", "{out}", "--root-ca", "{pem}"], "--root-ca only with --stack"),
+        (PROD, ["claim-certificate", "--out", "{out}"], "--stack needs --root-ca"),
+        (PROD, ["claim-certificate", "--out", "{out}", "--root-ca", "{pem}"], "not a PEM certificate"),
+        ([], ["claim-certificate", "--out", "{full}"], "is not empty"),
+        ([], ["revoke-claim-certificate", "abc"], "invalid certificate id 'abc'"),
     ],
 )
-def test_cloud_options_are_checked_before_anything_is_created(
-    arguments: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_claim_certificate_options_are_checked_before_anything_is_asked(
+    where: list[str], arguments: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     not_pem = tmp_path / "root.pem"
     not_pem.write_text("not a certificate")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "claim.key").write_text("an earlier bundle")
     out = tmp_path / "bundle"
-    filled = [a.format(out=out, not_pem=not_pem) for a in arguments]
-    assert chargenet(["--home", str(tmp_path / "no-stack"), "provisioning", *filled]) == 2
+    filled = [a.format(out=out, pem=not_pem, full=full) for a in arguments]
+    assert chargenet(["--home", str(tmp_path / "no-stack"), *where, "provisioning", *filled]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()

@@ -92,3 +92,25 @@ def test_the_operator_key_is_made_once_private_to_its_owner_and_signs_what_the_p
         sign(b"image", "1.0.0", made, target=Target("chargenet", "SimCharger")).signer_key_id == pinned.key_id
     )
     assert serialization.load_pem_private_key(made, password=None)
+
+
+def test_a_deployed_stacks_releases_go_to_its_bucket_signed_with_its_kms_key(monkeypatch) -> None:
+    import argparse
+
+    from chargenet_cli import firmware_cmd, firmware_signing, operator_profile
+    from chargenet_cli.errors import CliError
+
+    outputs = {
+        "FirmwareBucketName": "prod-firmware",
+        "FirmwareSigningKeyAlias": "alias/prod-firmware-signing",
+    }
+    monkeypatch.setattr(operator_profile, "stack_outputs", lambda name: outputs if name == "prod" else {})
+    monkeypatch.setattr(firmware_cmd.local_env, "connect", lambda home: pytest.fail("not the local stack"))
+    monkeypatch.setattr(firmware_signing, "_kms_client", lambda: "kms-client")
+    args = argparse.Namespace(stack="prod", home=None, key=None, kms_key_id=None)
+    place = firmware_cmd.firmware_place(args)
+    assert place.bucket == "prod-firmware"
+    signer = firmware_cmd.operator_signer(args, place)
+    assert isinstance(signer, firmware_signing.KmsSigner) and signer.key_id == "alias/prod-firmware-signing"
+    with pytest.raises(CliError, match="no firmware bucket"):
+        firmware_cmd.firmware_place(argparse.Namespace(stack="other", home=None))

@@ -58,3 +58,21 @@ def test_each_functions_errors_alarm_fires_on_the_local_stack(template, aws) -> 
         if a["Namespace"] == LAMBDA_NAMESPACE
     }
     assert states == dict.fromkeys(functions, "ALARM")
+
+
+def test_every_function_is_on_the_dashboards_errors_widget() -> None:
+    """The operations dashboard's "Lambda errors" graph names each function (by ${Logical} in its body)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    text = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    resources = yaml.load(text, Loader=Loader)["Resources"]
+    functions = {name for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    on_widget = set(re.findall(r'\["AWS/Lambda", "Errors", "FunctionName", "\$\{(\w+)\}"\]', text))
+    assert functions - {"ConsoleCallbackFunction"} <= on_widget  # a deploy-time helper, alarmed only

@@ -218,6 +218,11 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         # DynamoOperatorViews: one Scan page per listing (chargers, faults, alerted faults); charger
         # get, connectors (Query on its key); fault get; a charger's faults (index)
         *_on("ChargersTable", "GetItem", "Query", "Scan"),
+        # OperatorReports: the energy report's CDR page (Scan) and their chargers' sites
+        # (BatchGetItem); a charger's timeline, its commands (Query on its key)
+        *_on("ChargersTable", "BatchGetItem"),
+        *_on("CdrsTable", "Scan"),
+        *_on("PendingCallsTable", "Query"),
         *_on("FaultsTable", "Scan"),
         *_on("FaultsTable/index/by-charger", "Query"),
         # FaultTracker.acknowledge / resolve_by_operator / operator_change (exclude): get,
@@ -226,6 +231,8 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         ("dynamodb:PutItem", "HistoryTable"),
         ("dynamodb:Query", "HistoryTable"),  # DynamoHistory.timeline, episodes (uptime)
         *_on("AuditTable", "PutItem", "Query"),  # DynamoAuditLog: record, of_day
+        # DynamoSignOuts: signed_out_at (every request's edge), record (POST /ops/v1/sign-out)
+        *_on("OperatorSignOutsTable", "GetItem", "PutItem"),
         *_ALERTS,  # resolving a paged fault tells whoever was paged
         ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
         # CognitoOperatorDirectory: invite (create, add to the role's group), set_role (list the
@@ -255,8 +262,11 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         *_on("SessionEventsTable", "PutItem", "Query"),
         *_on("ProvisioningAllowListTable", "PutItem", "Scan"),  # DynamoAllowList: allow, page
         ("dynamodb:PutItem", "AuditTable"),  # DynamoAuditLog.record
+        ("dynamodb:GetItem", "OperatorSignOutsTable"),  # DynamoSignOuts.signed_out_at (the edge)
         ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
-        # IotChargerIdentities: create_thing, issue, certificates_of, revoke, retire, broker
+        # IotChargerIdentities: create_thing, issue, certificates_of, revoke, retire, broker;
+        # IotClaimCertificates: issue (CreateCertificateFromCsr, AttachPolicy, else UpdateCertificate),
+        # revoke (DescribeCertificate, ListAttachedPolicies, UpdateCertificate, DetachPolicy)
         ("iot:CreateThing", "thing/*"),
         ("iot:ListThingPrincipals", "thing/*"),
         ("iot:CreateCertificateFromCsr", "*"),
@@ -280,6 +290,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         # ChargerCommands: add (conditional put), get, time_out (conditional update); page_of_charger
         *_on("PendingCallsTable", "GetItem", "PutItem", "UpdateItem", "Query"),
         ("dynamodb:PutItem", "AuditTable"),  # DynamoAuditLog.record
+        ("dynamodb:GetItem", "OperatorSignOutsTable"),  # DynamoSignOuts.signed_out_at (the edge)
         ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
         *_REPLY,
         # S3DiagnosticsFiles: the upload URL (PUT), HEAD and the download URL (GET), one page
@@ -301,6 +312,14 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         ("iam:PassRole", "role/FirmwareJobsRole"),  # the job's presignedUrlConfig
         *_KMS,
     },
+    # The console's files and config.json: no AWS call; only what every function has.
+    "ConsoleFunction": {*_KMS},
+    # Custom::ConsoleCallback: read the console client, write it back with its URLs.
+    "ConsoleCallbackFunction": {
+        ("cognito-idp:DescribeUserPoolClient", "OperatorUserPool"),
+        ("cognito-idp:UpdateUserPoolClient", "OperatorUserPool"),
+        *_KMS,
+    },
     "OperatorPaymentsFunction": {
         ("dynamodb:GetItem", "ChargersTable"),  # the pay link's charger exists
         ("dynamodb:GetItem", "SessionsTable"),  # a session's payment; a CDR's session
@@ -313,6 +332,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         # plans, subscribers, invoice runs; one Scan page per listing; invoices by key (BatchGet)
         *_on("SubscribersTable", "GetItem", "PutItem", "Scan", "BatchGetItem"),
         ("dynamodb:PutItem", "AuditTable"),  # DynamoAuditLog.record
+        ("dynamodb:GetItem", "OperatorSignOutsTable"),  # DynamoSignOuts.signed_out_at (the edge)
         *_ALERTS,  # a subscriber blocked by the invoicing run
         ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),
         *_STRIPE_KEY,
@@ -331,6 +351,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         # DynamoTariffBook: tariff (exists), store, assign; tariff_page, assignment_page
         *_on("TariffsTable", "GetItem", "PutItem", "Scan"),
         ("dynamodb:PutItem", "AuditTable"),  # DynamoAuditLog.record
+        ("dynamodb:GetItem", "OperatorSignOutsTable"),  # DynamoSignOuts.signed_out_at (the edge)
         ("secretsmanager:GetSecretValue", "OperatorCursorSecret"),  # SecretsManagerKey
         *_KMS,
     },

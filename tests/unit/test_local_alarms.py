@@ -74,7 +74,9 @@ def test_the_template_alarms_and_dashboard_are_created_as_cloudwatch_starts_them
     names = create_alarms_and_dashboards(template, aws["cloudwatch"])
     created = alarms(aws)
     functions = template.functions()
-    assert sorted(names) == sorted(created) and len(names) == len(functions) + 5  # one errors alarm each, 5 others
+    assert (
+        sorted(names) == sorted(created) and len(names) == len(functions) + 5
+    )  # one errors alarm each, 5 others
     assert {a["StateValue"] for a in created.values()} == {"INSUFFICIENT_DATA"}
     assert created[DEAD_LETTERS]["Dimensions"] == [{"Name": "QueueName", "Value": "IngestDeadLetterQueue"}]
     offline = created[f"{STACK_NAME}-fleet-offline-share"]

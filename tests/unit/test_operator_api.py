@@ -6,9 +6,7 @@ services are on in-memory fakes (tests/fakes.py); the DynamoDB audit log on moto
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,8 +42,9 @@ from chargenet.services.operator_access import OperatorAccess
 from chargenet.services.operator_api import OperatorConsole
 from tests.fakes import InMemoryFaultStore, InMemoryRegistry, RecordingPublisher
 from tests.unit.fault_builders import opened
+from tests.unit.handler_modules import imported_handler
+from tests.unit.operator_sign_outs import checked_in_memory
 
-API_DIR = Path(__file__).resolve().parents[2] / "functions" / "operator_api"
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 SECRET = b"cursor-secret-for-tests"
 
@@ -215,6 +214,12 @@ class FakeViews:
         chargers = [c for c in self.registry.chargers.values() if site_id is None or c.site_id == site_id]
         return self._page(chargers, "charger_id", limit, start)
 
+    def chargers_with_connectors(
+        self, site_id: str | None, limit: int, start: Key | None
+    ) -> Page[tuple[Charger, list[ConnectorStatus]]]:
+        page = self.chargers(site_id, limit, start)
+        return Page([(c, self.connectors(c.charger_id)) for c in page.items], page.next_key)
+
     def charger(self, charger_id: str) -> Charger | None:
         return self.registry.get(charger_id)
 
@@ -339,18 +344,14 @@ class World:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[Any]:
-    sys.path.insert(0, str(API_DIR))
-    try:
-        yield importlib.import_module("app")
-    finally:
-        sys.path.remove(str(API_DIR))
-        sys.modules.pop("app", None)
+    yield from imported_handler("operator_api")
 
 
 @pytest.fixture
 def world(api: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     world = World()
     monkeypatch.setattr(api, "operator_console", lambda: world.console)
+    checked_in_memory(api, monkeypatch)
     return world
 
 
@@ -366,6 +367,7 @@ def claims_of(*groups: str) -> dict[str, str]:
         "sub": "sub-1",
         "username": "ana",
         "email": "ana@example.com",
+        "iat": str(int(NOW.timestamp()) - 60),  # a minute old: API Gateway passes claims as strings
         "cognito:groups": f"[{' '.join(groups)}]",
     }
 

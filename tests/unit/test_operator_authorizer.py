@@ -254,6 +254,7 @@ def test_access_token_reaches_the_function_with_its_claims(
     assert claims["username"] == "ada" and claims["token_use"] == "access"
     assert claims["client_id"] == pools["ops"][1] and claims["iss"] == _issuer(pools["ops"][0])
     assert claims["exp"].isdigit()
+    assert claims["iat"].isdigit()  # what the operator edge compares with a sign-out
     assert "scopes" in authorizer
 
 
@@ -312,17 +313,23 @@ def test_claims_as_strings() -> None:
 
 # ------------------------------------------------------------------ the template's wiring
 def test_template_routes_name_the_operator_authorizer() -> None:
-    """Operator routes carry OperatorJwt with the pool's issuer and the client as audience; the
-    drivers' pages and Stripe's webhook stay public."""
+    """Operator routes carry OperatorJwt with the pool's issuer and the clients (CLI, console) as
+    audience; the drivers' pages, Stripe's webhook and the console's files stay public."""
     template = load(Path(__file__).parents[2] / "template.yaml", region=REGION)
-    template.physical_ids.update({"OperatorUserPool": "us-east-1_pool", "OperatorUserPoolClient": "client1"})
+    template.physical_ids.update(
+        {
+            "OperatorUserPool": "us-east-1_pool",
+            "OperatorUserPoolClient": "client1",
+            "OperatorConsoleClient": "client2",
+        }
+    )
     routes = template.http_routes()
     for route in routes:
         if route.path.startswith("/ops/"):
             assert route.authorizer == JwtAuthorizerSpec(
                 "OperatorJwt",
                 "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool",
-                ("client1",),
+                ("client1", "client2"),
                 "$request.header.Authorization",
             )
         else:

@@ -1,5 +1,6 @@
-"""The operator API's chargers routes: provision from a CSR, certificates, revoke, rotate, sites and
-the factory allow-list; every route for every role, the audit trail, bad input, cursors.
+"""The operator API's chargers routes: provision from a CSR, certificates, revoke, rotate, sites,
+claim certificates and the factory allow-list; every route for every role, the audit trail, bad
+input, cursors.
 
 The handler (functions/operator_chargers) runs on API Gateway HTTP API v2 events with the JWT
 authorizer's claims; its service on in-memory fakes, certificates signed by a throwaway local CA.
@@ -8,9 +9,7 @@ authorizer's claims; its service on in-memory fakes, certificates signed by a th
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -24,18 +23,22 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from chargenet.domain.certificates import CertificateStatus, ChargerCertificate
 from chargenet.domain.models import SessionRecord, TagStatus
 from chargenet.domain.operators import Role
-from chargenet.domain.provisioning import AllowedSerial
+from chargenet.domain.provisioning import CLAIM_COMMON_NAME, AllowedSerial
 from chargenet.domain.sessions import EventKind, SessionEvent
 from chargenet.ports.audit import Key, Page
+from chargenet.ports.provisioning import IssuedClaimCertificate, NotAClaimCertificate, UnknownCertificate
 from chargenet.services.operator_access import OperatorAccess
 from chargenet.services.operator_chargers import ChargerAdministration
 from chargenet_local.pki import LocalCA
 from chargenet_shim.keystore import FileKeyStore
 from tests.fakes import InMemoryRegistry, InMemorySessionStore
+from tests.unit.handler_modules import imported_handler
+from tests.unit.operator_sign_outs import checked_in_memory
 from tests.unit.test_operator_api import NOW, SECRET, MemoryAuditLog, call, claims_of
 
-APP_DIR = Path(__file__).resolve().parents[2] / "functions" / "operator_chargers"
 BATCH = "ab" * 32
+CLAIM_ID = "cd" * 32  # a claim certificate issued before each test
+TEMPLATE = "chargenet-chargers"
 
 
 class Registry(InMemoryRegistry):
@@ -106,6 +109,34 @@ class Identities:
         return {"mqtt_host": "abc-ats.iot.example", "mqtt_port": 8883, "ingest_rule": "ocpp_ingest"}
 
 
+def certificate_id(pem: str) -> str:
+    """As IoT's: the SHA-256 of the DER."""
+    return hashlib.sha256(x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)).hexdigest()
+
+
+class Claims:
+    """IoT's registry for claim certificates: signed by the local CA, a status each; the chargers'
+    certificates (Identities) exist there too, without the claim policy."""
+
+    def __init__(self, ca: LocalCA, identities: Identities) -> None:
+        self.ca = ca
+        self.identities = identities
+        self.status: dict[str, str] = {CLAIM_ID: "ACTIVE"}
+
+    def issue(self, csr_pem: str) -> IssuedClaimCertificate:
+        pem = self.ca.sign_csr(csr_pem, expected_cn=CLAIM_COMMON_NAME).pem
+        self.status[certificate_id(pem)] = "ACTIVE"
+        return IssuedClaimCertificate(certificate_id(pem), pem)
+
+    def revoke(self, certificate_id: str) -> None:
+        chargers = {c.certificate_id for found in self.identities.certificates.values() for c in found}
+        if certificate_id in chargers:
+            raise NotAClaimCertificate(certificate_id)
+        if certificate_id not in self.status:
+            raise UnknownCertificate(certificate_id)
+        self.status[certificate_id] = "REVOKED"
+
+
 class AllowList:
     def __init__(self) -> None:
         self.entries: dict[str, AllowedSerial] = {}
@@ -130,6 +161,7 @@ class World:
         self.folder = folder
         self.registry = Registry()
         self.identities = Identities(LocalCA(folder / "ca").ensure())
+        self.claims = Claims(self.identities.ca, self.identities)
         self.sessions = InMemorySessionStore()
         self.allow_list = AllowList()
         self.audit = MemoryAuditLog()
@@ -139,6 +171,8 @@ class World:
             identities=self.identities,  # type: ignore[arg-type]
             sessions=self.sessions,
             allow_list=self.allow_list,
+            claims=self.claims,
+            provisioning_template=TEMPLATE,
             deployment_time_zone="UTC",
             clock=lambda: NOW,
         )
@@ -146,6 +180,9 @@ class World:
 
     def csr(self, charger_id: str) -> str:
         return FileKeyStore(self.folder / "keys" / charger_id).create_pending_csr(charger_id)
+
+    def claim_csr(self) -> str:
+        return FileKeyStore(self.folder / "claim").create_pending_csr(CLAIM_COMMON_NAME)
 
     def provisioned(self, charger_id: str, site: str) -> None:
         self.registry.add(charger_id, NOW - timedelta(days=3), site_id=site)
@@ -159,6 +196,7 @@ class World:
             {k: list(v) for k, v in self.identities.certificates.items()},
             dict(self.identities.things),
             dict(self.allow_list.entries),
+            dict(self.claims.status),
             dict(self.audit.records),
             {k: dict(v) for k, v in self.sessions.event_log.items()},
         )
@@ -166,18 +204,14 @@ class World:
 
 @pytest.fixture(scope="module")
 def app() -> Iterator[Any]:
-    sys.path.insert(0, str(APP_DIR))
-    try:
-        yield importlib.import_module("app")
-    finally:
-        sys.path.remove(str(APP_DIR))
-        sys.modules.pop("app", None)
+    yield from imported_handler("operator_chargers")
 
 
 @pytest.fixture
 def world(app: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
     world = World(tmp_path)
     monkeypatch.setattr(app, "charger_administration", lambda: world.service)
+    checked_in_memory(app, monkeypatch)
     return world
 
 
@@ -215,6 +249,20 @@ ROUTES: dict[str, tuple[str, str, Any, set[Role], int]] = {
         200,
     ),
     "serials": ("GET", "/ops/v1/provisioning/serials", None, READERS, 200),
+    "issue_claim_certificate": (
+        "POST",
+        "/ops/v1/provisioning/claim-certificates",
+        lambda w: json.dumps({"csr": w.claim_csr()}),
+        WRITERS,
+        201,
+    ),
+    "revoke_claim_certificate": (
+        "POST",
+        f"/ops/v1/provisioning/claim-certificates/{CLAIM_ID}/revoke",
+        None,
+        WRITERS,
+        200,
+    ),
 }
 
 
@@ -475,3 +523,87 @@ def test_a_tampered_cursor_is_400_bad_cursor(app: Any, world: World) -> None:
         app, "GET", "/ops/v1/provisioning/serials", claims_of("admin"), query=f"next={tampered}"
     )
     assert (status, answer["error"]) == (400, "bad_cursor")
+
+
+def test_a_claim_certificate_is_signed_from_the_csr_with_its_bundle_and_audited_once(
+    app: Any, world: World
+) -> None:
+    csr = world.claim_csr()
+    path = "/ops/v1/provisioning/claim-certificates"
+    status, answer = call(app, "POST", path, claims_of("technician"), body=json.dumps({"csr": csr}))
+
+    assert status == 201, answer
+    certificate = x509.load_pem_x509_certificate(answer["certificate_pem"].encode())
+    assert certificate.public_key() == x509.load_pem_x509_csr(csr.encode()).public_key()
+    assert certificate_id(answer["certificate_pem"]) == answer["certificate_id"]
+    assert world.claims.status[answer["certificate_id"]] == "ACTIVE"
+    # IoT's data endpoint, as `charger add` is answered; the template from the function's environment
+    assert (answer["mqtt_host"], answer["mqtt_port"], answer["template_name"]) == (
+        "abc-ats.iot.example",
+        8883,
+        TEMPLATE,
+    )
+    [record] = world.audit.records.values()
+    assert (record.route, record.status) == (path, 201)
+    assert record.targets == {"certificate_id": answer["certificate_id"]}
+    assert "BEGIN" not in json.dumps(record.model_dump(mode="json"))  # no CSR or certificate in the trail
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (lambda w: {}, "csr is required"),
+        (lambda w: {"csr": "not a csr"}, "certificate request refused"),
+        # a charger's CSR: its certificate would not be the claim user
+        (lambda w: {"csr": w.csr("CP-9")}, f"common name must be {CLAIM_COMMON_NAME!r}"),
+    ],
+)
+def test_a_bad_claim_csr_is_400_audited_and_issues_nothing(
+    app: Any, world: World, body: Any, message: str
+) -> None:
+    before = dict(world.claims.status)
+    status, answer = call(
+        app,
+        "POST",
+        "/ops/v1/provisioning/claim-certificates",
+        claims_of("admin"),
+        body=json.dumps(body(world)),
+    )
+    assert (status, answer["error"]) == (400, "bad_request") and message in answer["message"]
+    assert world.claims.status == before
+    [record] = world.audit.records.values()
+    assert (record.status, record.targets) == (400, {"certificate_id": "(not issued)"})
+
+
+def test_revoking_a_claim_certificate_and_again_changes_nothing_more(app: Any, world: World) -> None:
+    path = f"/ops/v1/provisioning/claim-certificates/{CLAIM_ID.upper()}/revoke"
+    status, answer = call(app, "POST", path, claims_of("admin"))
+    assert (status, answer) == (200, {"certificate_id": CLAIM_ID, "status": "REVOKED"})
+    assert world.claims.status[CLAIM_ID] == "REVOKED"
+    again = call(app, "POST", path, claims_of("admin"), request_id="r-2")
+    assert again == (200, answer)
+    assert [(r.status, r.targets) for r in world.audit.records.values()] == [
+        (200, {"certificate_id": CLAIM_ID}),
+        (200, {"certificate_id": CLAIM_ID}),
+    ]
+
+
+def test_revoking_an_unknown_or_a_chargers_certificate_is_refused_and_audited(app: Any, world: World) -> None:
+    [charger_certificate] = world.identities.certificates["CP-1"]
+    unknown = "ef" * 32
+    before = world.snapshot()[:-2]  # all but the audit trail and the sessions
+    for certificate, expected in ((unknown, 404), (charger_certificate.certificate_id, 409)):
+        path = f"/ops/v1/provisioning/claim-certificates/{certificate}/revoke"
+        status, answer = call(app, "POST", path, claims_of("admin"), request_id=certificate)
+        assert status == expected, answer
+    assert "is not a claim certificate" in answer["message"]
+    assert world.snapshot()[:-2] == before
+    assert [r.status for r in world.audit.records.values()] == [404, 409]
+
+
+def test_a_malformed_claim_certificate_id_is_400(app: Any, world: World) -> None:
+    path = "/ops/v1/provisioning/claim-certificates/not-hex/revoke"
+    status, answer = call(app, "POST", path, claims_of("admin"))
+    assert (status, answer["error"]) == (400, "bad_request")
+    [record] = world.audit.records.values()
+    assert record.targets == {"certificate_id": "(not a certificate id)"}

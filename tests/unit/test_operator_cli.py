@@ -167,17 +167,53 @@ def test_no_cache_or_another_pools_cache_is_not_signed_in() -> None:
         operator_auth.current(profile)
 
 
-def test_logout_deletes_the_cache(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def _revocations(monkeypatch: pytest.MonkeyPatch, error: str | None = None, status: int = 400) -> Stubber:
+    """Cognito's RevokeToken of the cached refresh token, stubbed (answered, or `error`)."""
+    cognito = _cognito()
+    stubber = Stubber(cognito)
+    expected = {"Token": "refresh-1", "ClientId": "client-1"}
+    if error:
+        stubber.add_client_error(
+            "revoke_token", error, "revocation is off", http_status_code=status, expected_params=expected
+        )
+    else:
+        stubber.add_response("revoke_token", {}, expected)
+    stubber.activate()
+    monkeypatch.setattr(Profile, "cognito", lambda self: cognito)
+    return stubber
+
+
+def test_logout_signs_out_of_the_api_revokes_the_refresh_token_and_deletes_the_cache(
+    server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    profile = _profile()
+    profile = _profile(api_url=server)
     monkeypatch.setattr(operator_profile, "resolve", lambda home, stack: profile)
+    revocations = _revocations(monkeypatch)
     path = operator_auth.cache_path(profile)
     operator_auth.save(path, _tokens(time.time() + 3600))
     assert main(["logout"]) == 0
     assert not path.exists()
+    assert ("POST", "/ops/v1/sign-out", "Bearer access-1", b"{}") in _Handler.seen
+    revocations.assert_no_pending_responses()
     assert main(["logout"]) == 0
     assert capsys.readouterr().out.splitlines() == ["signed out", "not signed in"]
+
+
+@pytest.mark.parametrize(("status", "said"), [(400, "revocation is off"), (500, "Cognito failed (HTTP 500)")])
+def test_logout_says_what_failed_and_deletes_the_cache_anyway(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], status: int, said: str
+) -> None:
+    profile = _profile()  # its API does not answer
+    monkeypatch.setattr(operator_profile, "resolve", lambda home, stack: profile)
+    _revocations(monkeypatch, error="UnsupportedTokenTypeException", status=status)
+    path = operator_auth.cache_path(profile)
+    operator_auth.save(path, _tokens(time.time() + 3600))
+    assert main(["logout"]) == 0
+    assert not path.exists()
+    api, cognito, done = capsys.readouterr().out.splitlines()
+    assert api.startswith("the operator API did not record the sign-out (cannot reach")
+    assert cognito == f"the refresh token was not revoked: {said}"
+    assert done == "signed out"
 
 
 # --- profiles ----------------------------------------------------------------------------------
@@ -304,6 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
             },
         ),
         "/ops/v1/unauthorized": (401, {"message": "Unauthorized"}),
+        "/ops/v1/sign-out": (200, {"signed_out": True}),
         "/ops/v1/audit-denied": (403, {"error": "forbidden", "message": "requires audit:read"}),
         "/ops/v1/chargers/CP-9": (404, {"error": "not_found", "message": "no charger CP-9"}),
         "/ops/v1/faults/f1/ack": (409, {"error": "conflict", "message": "fault f1 is resolved"}),
@@ -316,7 +353,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
         type(self).seen.append((self.command, self.path, self.headers.get("Authorization"), body))
-        if path == "/ops/v1/audit":
+        if path == "/ops/v1/throttled":
+            throttled = sum(1 for seen in type(self).seen if seen[1].startswith("/ops/v1/throttled"))
+            status, payload = (
+                (429, {"message": "Too Many Requests"}) if throttled <= 2 else (200, {"ok": True})
+            )
+        elif path == "/ops/v1/always-throttled":
+            status, payload = 429, {"message": "Too Many Requests"}
+        elif path == "/ops/v1/audit":
             pages = {"": ("c1", [{"n": 1}, {"n": 2}]), "c1": ("c2", [{"n": 3}]), "c2": (None, [{"n": 4}])}
             cursor = dict(p.split("=", 1) for p in query.split("&") if p).get("next", "")
             following, items = pages[cursor]
@@ -390,6 +434,17 @@ def test_paginate_follows_next_until_there_is_none(server: str) -> None:
         "/ops/v1/audit?day=2026-12-07&limit=2&next=c1",
         "/ops/v1/audit?day=2026-12-07&limit=2&next=c2",
     ]
+
+
+def test_a_throttled_request_is_sent_again_after_a_growing_pause(server: str) -> None:
+    pauses: list[float] = []
+    api = OperatorApi(server, lambda: "tok-1", sleep=pauses.append)
+    assert api.post("/throttled", {"n": 1}) == {"ok": True}
+    assert pauses == [0.5, 1.0]
+    assert [seen[0] for seen in _Handler.seen] == ["POST"] * 3
+    with pytest.raises(CliError, match="kept refusing read as too many requests"):
+        api.get("/always-throttled", action="read")
+    assert pauses[2:] == [0.5, 1.0, 2.0, 4.0]
 
 
 def test_an_unreachable_api_is_a_clear_error() -> None:

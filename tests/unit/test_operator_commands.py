@@ -7,9 +7,7 @@ service is on in-memory fakes behind the ports (the IoT job document is the real
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -28,10 +26,11 @@ from chargenet.services.operator_access import OperatorAccess
 from chargenet.services.operator_commands import FirmwareSettings, OperatorCommands
 from chargenet_local.template import _CfnLoader
 from tests.fakes import InMemoryPendingCalls, InMemoryRegistry, RecordingChannel
+from tests.unit.handler_modules import imported_handler
+from tests.unit.operator_sign_outs import checked_in_memory
 from tests.unit.test_operator_api import NOW, SECRET, MemoryAuditLog, call, claims_of
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTION_DIR = ROOT / "functions" / "operator_commands"
 FILE = "20261126T085000Z.log"
 JOBS_ROLE = "arn:aws:iam::123456789012:role/FirmwareJobsRole"
 
@@ -166,19 +165,14 @@ class World:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[Any]:
-    sys.modules.pop("app", None)
-    sys.path.insert(0, str(FUNCTION_DIR))
-    try:
-        yield importlib.import_module("app")
-    finally:
-        sys.path.remove(str(FUNCTION_DIR))
-        sys.modules.pop("app", None)
+    yield from imported_handler("operator_commands")
 
 
 @pytest.fixture
 def world(api: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     world = World()
     monkeypatch.setattr(api, "operator_commands", lambda: world.service)
+    checked_in_memory(api, monkeypatch)
     return world
 
 

@@ -7,11 +7,8 @@ test_operator_api.py); its service on in-memory fakes (tests/payment_fakes.py, s
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,9 +28,10 @@ from chargenet.services.operator_access import OperatorAccess
 from chargenet.services.operator_payments import OperatorPayments
 from tests.payment_fakes import T0, PaymentWorld
 from tests.subscription_fakes import SubscriptionWorld
+from tests.unit.handler_modules import imported_handler
+from tests.unit.operator_sign_outs import checked_in_memory
 from tests.unit.test_operator_api import SECRET, MemoryAuditLog, call, claims_of
 
-API_DIR = Path(__file__).resolve().parents[2] / "functions" / "operator_payments"
 TAG = "PAY0000000000000001"
 
 
@@ -144,18 +142,14 @@ class World:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[Any]:
-    sys.path.insert(0, str(API_DIR))
-    try:
-        yield importlib.import_module("app")
-    finally:
-        sys.path.remove(str(API_DIR))
-        sys.modules.pop("app", None)
+    yield from imported_handler("operator_payments")
 
 
 @pytest.fixture
 def world(api: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     world = World()
     monkeypatch.setattr(api, "operator_payments", lambda: world.service)
+    checked_in_memory(api, monkeypatch)
     monkeypatch.setattr(api, "public_base_url", lambda: "https://pay.example")
     return world
 
@@ -171,7 +165,13 @@ ROUTES: dict[str, tuple[str, str, str, str | None, set[str]]] = {
         '{"session_id": "S1", "cancel": true}',
         {"admin", "finance"},
     ),
-    "refund": ("POST", "/ops/v1/refunds", "", '{"session_id": "S1", "amount": "2.00"}', {"admin", "finance"}),
+    "refund": (
+        "POST",
+        "/ops/v1/refunds",
+        "",
+        '{"session_id": "S1", "amount": "2.00", "request_id": "req-0002"}',
+        {"admin", "finance"},
+    ),
     "reconcile": ("GET", "/ops/v1/reconcile", "since=2026-01-01", None, {"admin", "finance"}),
     "pay-link": ("GET", "/ops/v1/pay-links/CP-1/1", "", None, {"admin", "finance", "viewer"}),
     "subscribers": ("GET", "/ops/v1/subscribers", "", None, {"admin", "finance", "viewer"}),
@@ -241,16 +241,25 @@ def test_a_retried_refund_request_refunds_once(api: Any, world: World) -> None:
     ("amount", "status"), [("12.01", 409), ("0", 400), ("-1", 400), ("1.234", 400), ("abc", 400)]
 )
 def test_over_refund_is_409_and_bad_amounts_400(api: Any, world: World, amount: str, status: int) -> None:
-    body = f'{{"session_id": "S1", "amount": "{amount}"}}'
+    body = f'{{"session_id": "S1", "amount": "{amount}", "request_id": "req-0003"}}'
     got, answer = call(api, "POST", "/ops/v1/refunds", claims_of("finance"), body=body)
     assert (got, world.payment().refunded_minor, world.pay.gateway.calls) == (status, 0, [])
     assert set(answer) == {"error", "message"}
     assert [r.status for r in world.audit.records.values()] == [status]
 
 
+def test_a_refund_without_a_request_id_is_400_and_refunds_nothing(api: Any, world: World) -> None:
+    status, answer = call(
+        api, "POST", "/ops/v1/refunds", claims_of("finance"), body='{"session_id": "S1", "amount": "1.00"}'
+    )
+    assert (status, answer["error"]) == (400, "bad_request") and "request_id" in answer["message"]
+    assert (world.payment().refunded_minor, world.pay.gateway.calls) == (0, [])
+
+
 def test_stripe_not_answering_is_503_and_nothing_is_recorded_as_refunded(api: Any, world: World) -> None:
     world.pay.gateway.failures.extend([PaymentProviderUnavailable("timeout")] * 3)
-    status, answer = call(api, "POST", "/ops/v1/refunds", claims_of("admin"), body='{"session_id": "S1"}')
+    body = '{"session_id": "S1", "request_id": "req-0004"}'
+    status, answer = call(api, "POST", "/ops/v1/refunds", claims_of("admin"), body=body)
     assert (status, answer["error"]) == (503, "unavailable")
     assert world.payment().refunded_minor == 0
 

@@ -7,10 +7,8 @@ authorizer's claims; its service is on in-memory fakes behind the ports.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,11 +26,12 @@ from chargenet.services.operator_access import OperatorAccess
 from chargenet.services.operator_sessions import OperatorSessions
 from tests.fakes import InMemoryRegistry, InMemorySessionStore
 from tests.unit.fault_builders import session_record
+from tests.unit.handler_modules import imported_handler
+from tests.unit.operator_sign_outs import checked_in_memory
 from tests.unit.test_operator_api import NOW, SECRET, MemoryAuditLog, call, claims_of
 from tests.unit.test_sessions import meter, start, status, stop
 
 ROOT = Path(__file__).resolve().parents[2]
-API_DIR = ROOT / "functions" / "operator_sessions"
 EXAMPLE_TARIFF = (ROOT / "docs" / "tariffs" / "example-tariff.json").read_text()
 FULL_TAG = "04A2B9C1D0E5F6"
 REQUEST_IDS = itertools.count(1)
@@ -180,19 +179,14 @@ class World:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[Any]:
-    sys.path.insert(0, str(API_DIR))
-    sys.modules.pop("app", None)
-    try:
-        yield importlib.import_module("app")
-    finally:
-        sys.path.remove(str(API_DIR))
-        sys.modules.pop("app", None)
+    yield from imported_handler("operator_sessions")
 
 
 @pytest.fixture
 def world(api: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     world = World()
     monkeypatch.setattr(api, "operator_sessions", lambda: world.service)
+    checked_in_memory(api, monkeypatch)
     return world
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import json
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -16,6 +14,7 @@ from chargenet.adapters.stripe_gateway import StripeWebhookVerifier
 from chargenet.composition.payments import PaymentServices
 from chargenet.domain.payments import CheckoutMethod
 from tests.payment_fakes import PaymentWorld
+from tests.unit.handler_modules import imported_handler
 from tests.unit.test_payments_webhooks import SECRET, checkout_completed, sign
 
 API_DIR = Path(__file__).resolve().parents[2] / "functions" / "payments_api"
@@ -24,13 +23,7 @@ PUBLIC_BASE_URL = "https://pay.chargenet.example"
 
 @pytest.fixture(scope="module")
 def api():
-    sys.path.insert(0, str(API_DIR))
-    try:
-        yield importlib.import_module("app")
-    finally:
-        sys.path.remove(str(API_DIR))
-        sys.modules.pop("app", None)
-        sys.modules.pop("payment_pages", None)
+    yield from imported_handler("payments_api", "payment_pages")
 
 
 @pytest.fixture
@@ -257,6 +250,7 @@ def test_every_payments_route_has_its_own_throttle_and_pages_cannot_spend_the_we
     limits = {
         key: (s["ThrottlingRateLimit"], s["ThrottlingBurstLimit"])
         for key, s in stage["RouteSettings"].items()
+        if key in routes
     }
     assert set(limits) == routes  # none left on the stage's default
     assert (
@@ -265,3 +259,22 @@ def test_every_payments_route_has_its_own_throttle_and_pages_cannot_spend_the_we
     )
     webhook = limits.pop("POST /stripe/webhook")
     assert all(webhook > other for other in limits.values())
+
+
+def test_every_throttled_route_exists_and_operators_cannot_spend_stripe_faster_than_drivers() -> None:
+    from chargenet_local.template import load
+
+    template = load(API_DIR.parents[1] / "template.yaml", region="us-east-1")
+    [stage] = [
+        resource["Properties"]
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::ApiGatewayV2::Stage"
+    ]
+    settings = stage["RouteSettings"]
+    # A route key the API does not have fails the deployment.
+    assert set(settings) <= {route.route_key for route in template.http_routes()}
+    checkout = settings["POST /pay/{charger_id}/{connector_id}/checkout"]["ThrottlingRateLimit"]
+    for stripe_route in ("POST /ops/v1/refunds", "GET /ops/v1/reconcile", "POST /ops/v1/invoice-runs"):
+        assert settings[stripe_route]["ThrottlingRateLimit"] <= checkout
+    default = stage["DefaultRouteSettings"]["ThrottlingRateLimit"]
+    assert settings["ANY /ops/v1/{proxy+}"]["ThrottlingRateLimit"] > default  # pages followed quickly

@@ -33,6 +33,7 @@ from chargenet_local.commands.demo_faults import DEMO_PARAMETERS, DEMO_SCHEDULE_
 from chargenet_local.commands.demo_payments import run_payments
 from chargenet_local.commands.demo_security import run_security
 from chargenet_local.commands.demo_subscribers import run_subscribers
+from chargenet_local.commands.local_cmd import console_hint
 from chargenet_local.operator_sign_in import sign_in_first_admin
 from chargenet_local.stack import StackState, default_home, default_template, down, up
 
@@ -77,11 +78,21 @@ def run_demo(args: argparse.Namespace) -> str:
         # The operator commands the demo shows go through the operator API, as an admin's would.
         say("signing in to the operator API as the stack's first admin")
         sign_in_first_admin(state)
-        return _run(state, args, say)
+        return _run(state, args, say) + _console_ending(state, args.keep)
     finally:
         if not args.keep:
             say("stopping the local stack")
             down(home)
+
+
+def _console_ending(state: StackState, keep: bool) -> str:
+    """Last lines: the operator console of this stack, and how to keep it up to look at it."""
+    hint = console_hint(state).strip()
+    if not hint:
+        return ""
+    if keep:
+        return f"\n\n{hint}\n(`chargenet local down` stops the stack)"
+    return f"\n\n{hint}\n(the stack stops now: `chargenet demo --keep` leaves it running, or `chargenet local up`)"
 
 
 def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]) -> str:

@@ -44,7 +44,7 @@ def local_up(args: argparse.Namespace) -> str:
         raise CliError(str(exc)) from exc
     if args.json:
         return as_json(endpoints(state))
-    return f"local stack running\n{_describe(state)}{_sign_in_hint(state)}"
+    return f"local stack running\n{_describe(state)}{_sign_in_hint(state)}{console_hint(state)}"
 
 
 def _sign_in_hint(state: StackState) -> str:
@@ -55,6 +55,14 @@ def _sign_in_hint(state: StackState) -> str:
     return (
         f"\noperators: sign in with `chargenet login --username {FIRST_ADMIN}` (password in {password_file})"
     )
+
+
+def console_hint(state: StackState) -> str:
+    """Where the operator console is and who signs in to it (the stand-in login takes the same account)."""
+    if not state.console_url:
+        return ""
+    password_file = f"{state.home}/{FIRST_ADMIN_PASSWORD_FILE}"
+    return f"\nconsole: {state.console_url} (user `{FIRST_ADMIN}`, password in {password_file})"
 
 
 def local_down(args: argparse.Namespace) -> str:
@@ -94,10 +102,11 @@ def endpoints(state: StackState) -> dict[str, object]:
         "operator_pool_id": state.operator_pool_id,
         "operator_client_id": state.operator_client_id,
         "operator_api": state.operator_api_url,
+        "console": state.console_url,
     }
 
 
 def _describe(state: StackState) -> str:
     info = endpoints(state)
-    keys = ("mqtt", "moto", "iot_data", "api", "stripe_api_base", "mqtt_ca", "home")
+    keys = ("mqtt", "moto", "iot_data", "api", "console", "stripe_api_base", "mqtt_ca", "home")
     return "\n".join(f"  {key:<16}{info[key]}" for key in keys)

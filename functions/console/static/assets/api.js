@@ -4,7 +4,10 @@
 import { accessToken, justSignedIn } from "./auth.js";
 
 const MAX_PAGES = 25; // a view that needs every page stops here and says so
-const PAGE_LIMIT = 200; // the API's largest page
+const PAGE_LIMIT = 200; // the API's largest page of a listing
+// Listings that read every charger's rows per page (fleet health, uptime, utilisation) take at
+// most 25 chargers a page (PER_CHARGER_MAX_LIMIT in chargenet.services.operator_access).
+export const PER_CHARGER_PAGES = { limit: 25, maxPages: 40 };
 
 class ApiError extends Error {
   constructor(status, code, text) {
@@ -81,15 +84,16 @@ export const put = (route, body) => request("PUT", route, { body });
 export const remove = (route) => request("DELETE", route);
 
 /**
- * Every page of a listing, following `next` up to MAX_PAGES: {items, complete}. `complete` is
- * false when the cap stopped it (the view says that more exist).
+ * Every page of a listing, following `next` up to `maxPages`: {items, complete}. `complete` is
+ * false when the cap stopped it (the view says that more exist). `itemsKey` names the answer's
+ * list where it is not "items" (the energy report's "days").
  */
-export async function getAll(route, query = {}, maxPages = MAX_PAGES) {
+export async function getAll(route, query = {}, { limit = PAGE_LIMIT, maxPages = MAX_PAGES, itemsKey = "items" } = {}) {
   const items = [];
   let next = null;
   for (let page = 0; page < maxPages; page += 1) {
-    const answer = await get(route, { ...query, limit: PAGE_LIMIT, next });
-    items.push(...(answer.items || []));
+    const answer = await get(route, { ...query, limit, next });
+    items.push(...(answer[itemsKey] || []));
     next = answer.next;
     if (!next) {
       return { items, complete: true };

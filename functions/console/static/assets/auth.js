@@ -5,6 +5,8 @@
 
 const ROUND_TRIP_KEY = "chargenet.console.signin";
 const EXPIRY_MARGIN_MS = 30_000; // treat a token this close to its end as expired
+const FRESH_SIGN_IN_MS = 15_000;
+const SIGN_OUT_WAIT_MS = 5_000; // how long signing out waits for the API before leaving anyway
 const CALLBACK_PATH = "/console/callback";
 
 let tokens = null; // {accessToken, expiresAt, obtainedAt}
@@ -125,16 +127,38 @@ export function accessToken() {
 }
 
 /** True right after signing in: a 401 then is not an expired token, so signing in again would loop. */
-export function justSignedIn(withinMs = 15_000) {
-  return tokens !== null && Date.now() - tokens.obtainedAt < withinMs;
+export function justSignedIn() {
+  return tokens !== null && Date.now() - tokens.obtainedAt < FRESH_SIGN_IN_MS;
 }
 
-/** Forgets the tokens and ends the login page's session too. */
-export function signOut(config) {
+/**
+ * Signs out for real: the operator API records the sign-out (POST /ops/v1/sign-out), so it refuses
+ * every token of this operator issued until now, this page's and any other's (API Gateway alone
+ * would accept them until they expire). Then forgets the tokens and ends the login page's session
+ * too. A failed or slow sign-out call does not keep the operator here.
+ */
+export async function signOut(config) {
+  const token = tokens?.accessToken;
   tokens = null;
+  if (token) {
+    await recordSignOut(config.api, token);
+  }
   const query = new URLSearchParams({
     client_id: config.client_id,
     logout_uri: `${location.origin}/console/`,
   });
   location.assign(`${config.logout_url}?${query}`);
+}
+
+async function recordSignOut(apiBase, token) {
+  try {
+    await fetch(`${apiBase.replace(/\/$/, "")}/sign-out`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+      cache: "no-store",
+      signal: AbortSignal.timeout(SIGN_OUT_WAIT_MS),
+    });
+  } catch {
+    // Unreachable or too slow: the tokens are forgotten here all the same and expire within the hour.
+  }
 }

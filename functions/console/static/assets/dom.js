@@ -1,7 +1,7 @@
 // DOM helpers: every datum becomes a text node (textContent), never markup. The CSP forbids
 // inline styles, so elements get classes, never a style attribute.
 
-const PROPERTIES = new Set(["value", "checked", "disabled", "selected", "hidden", "open"]);
+const PROPERTIES = new Set(["value", "selected", "hidden"]); // state, not markup: set as properties
 
 /** el("td", {class: "num"}, "12", child): attributes as text, children as nodes or text. */
 export function el(tag, attrs = {}, ...children) {
@@ -151,8 +151,8 @@ export function formatDay(day) {
 }
 
 /** How long ago, roughly: "3 min", "2 h", "4 d". */
-export function formatAge(iso, now = Date.now()) {
-  const seconds = Math.max(0, (now - new Date(iso).getTime()) / 1000);
+export function formatAge(iso) {
+  const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
   if (Number.isNaN(seconds)) {
     return "—";
   }

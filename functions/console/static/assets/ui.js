@@ -94,8 +94,8 @@ export function actionForm(attrs, fields, submitLabel, action) {
 }
 
 /** A button that runs `action()` once at a time, showing its error next to it. */
-export function actionButton(label, action, attrs = {}) {
-  const button = el("button", { type: "button", ...attrs }, label);
+export function actionButton(label, action) {
+  const button = el("button", { type: "button" }, label);
   const outcome = el("span", { class: "outcome", "aria-live": "polite" });
   button.addEventListener("click", async () => {
     button.disabled = true;

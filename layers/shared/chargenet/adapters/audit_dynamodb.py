@@ -7,7 +7,15 @@ from typing import Any
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import PutError
 
-from chargenet.adapters.dynamodb import CHARGER_SK, ChargerItem, DynamoChargerRegistry, conditional_failed
+from chargenet.adapters.dynamodb import (
+    CHARGER_SK,
+    CONNECTOR_SK_PREFIX,
+    ChargerItem,
+    DynamoChargerRegistry,
+    conditional_failed,
+    readable_charger,
+    readable_connector,
+)
 from chargenet.adapters.faults_dynamodb import DynamoFaultStore, FaultItem
 from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
@@ -62,8 +70,41 @@ class DynamoOperatorViews(OperatorViews):
         found = ChargerItem._get_connection().scan(
             filter_condition=condition, limit=limit, exclusive_start_key=_raw(start)
         )
-        chargers = [ChargerItem.from_raw_data(item).to_domain() for item in found.get("Items", [])]
+        chargers = [c for c in map(readable_charger, found.get("Items", [])) if c is not None]
         return Page(sorted(chargers, key=lambda c: c.charger_id), found.get("LastEvaluatedKey"))
+
+    def chargers_with_connectors(
+        self, site_id: str | None, limit: int, start: Key | None
+    ) -> Page[tuple[Charger, list[ConnectorStatus]]]:
+        """One Scan page of charger and connector items: a charger's items share its partition and
+        come together, its own item first ("charger" sorts before "connector#"). Connector items at
+        the head of a page belong to the previous page's last charger and are skipped; that charger
+        had its connectors read whole with one Query, as has this page's last one when the page
+        stops inside its partition."""
+        wanted: Any = ChargerItem.sk == CHARGER_SK
+        if site_id is not None:
+            wanted &= ChargerItem.site_id == site_id
+        condition = wanted | ChargerItem.sk.startswith(CONNECTOR_SK_PREFIX)
+        found = ChargerItem._get_connection().scan(
+            filter_condition=condition, limit=limit, exclusive_start_key=_raw(start)
+        )
+        rows: list[tuple[Charger, list[ConnectorStatus]]] = []
+        for raw in found.get("Items", []):
+            if raw["sk"]["S"] == CHARGER_SK:
+                charger = readable_charger(raw)  # a corrupt one is skipped with its connectors
+                if charger is not None:
+                    rows.append((charger, []))
+            elif rows and rows[-1][0].charger_id == raw["charger_id"]["S"]:
+                connector = readable_connector(raw)  # reported ones only, as the registry lists them
+                if connector is not None:
+                    rows[-1][1].append(connector)
+        next_key = found.get("LastEvaluatedKey")
+        if rows and next_key is not None:
+            last, _ = rows[-1]
+            rows[-1] = (last, self._registry.connectors(last.charger_id))
+        for _, connectors in rows:
+            connectors.sort(key=lambda c: c.connector_id)
+        return Page(sorted(rows, key=lambda row: row[0].charger_id), next_key)
 
     def charger(self, charger_id: str) -> Charger | None:
         return self._registry.get(charger_id)

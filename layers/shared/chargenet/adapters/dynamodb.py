@@ -68,6 +68,14 @@ def conditional_update(item: Model, actions: list[Action], condition: Condition 
     return True
 
 
+# What reading a stored item can raise when it is corrupt: pynamodb's and pydantic's deserialisation.
+UNREADABLE = (ValueError, TypeError)
+
+
+def log_unreadable(kind: str, error: Exception) -> None:
+    logger.error(f"unreadable {kind} record skipped", extra={"error": str(error)[:200]})
+
+
 class _ChargersTable(TableModel):
     Meta = table_meta("chargers")
 
@@ -132,6 +140,26 @@ class ConnectorItem(_ChargersTable):
         return ConnectorStatus(**fields, connector_id=int(self.connector_id))
 
 
+def readable_charger(raw: dict[str, Any]) -> Charger | None:
+    """A charger item of a Scan page, None (logged) when it is corrupt: one bad record must not
+    make a whole listing fail."""
+    try:
+        return ChargerItem.from_raw_data(raw).to_domain()
+    except UNREADABLE as error:
+        log_unreadable("charger", error)
+        return None
+
+
+def readable_connector(raw: dict[str, Any]) -> ConnectorStatus | None:
+    """A connector item with a reported status, None when it has none yet or is corrupt (logged)."""
+    try:
+        item = ConnectorItem.from_raw_data(raw)
+        return item.to_domain() if item.status is not None else None
+    except UNREADABLE as error:
+        log_unreadable("connector", error)
+        return None
+
+
 @raises_store_unavailable
 class DynamoChargerRegistry(ChargerRegistry, Fleet):
     def get(self, charger_id: str) -> Charger | None:
@@ -192,9 +220,9 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
                 chargers.append(next(items).to_domain())
             except StopIteration:
                 break
-            except (ValueError, TypeError) as error:  # pynamodb and pydantic deserialisation errors
+            except UNREADABLE as error:
                 # The iterator has moved past the bad item: log it and go on.
-                logger.error("unreadable charger record skipped", extra={"error": str(error)[:200]})
+                log_unreadable("charger", error)
         return sorted(chargers, key=lambda c: c.charger_id)
 
     def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:

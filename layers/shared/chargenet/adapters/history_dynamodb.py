@@ -26,13 +26,13 @@ STATUS_PREFIX = "status#"
 EPISODE_PREFIX = "episode#"
 
 
-def _connector_prefix(connector_id: int) -> str:
+def connector_prefix(connector_id: int) -> str:
     return f"{STATUS_PREFIX}{connector_id:03d}#"
 
 
 def status_key(connector_id: int, at: datetime) -> str:
     # Fixed width in every part, so the string order is the connector's time order.
-    return f"{_connector_prefix(connector_id)}{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+    return f"{connector_prefix(connector_id)}{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
 def episode_key(fault_id: str, episode: int) -> str:
@@ -98,7 +98,7 @@ class DynamoHistory:
         # Newest first from `end` back: stop at the first status at or before `start`.
         items = StatusHistoryItem.query(
             charger_id,
-            StatusHistoryItem.sk.between(_connector_prefix(connector_id), status_key(connector_id, end)),
+            StatusHistoryItem.sk.between(connector_prefix(connector_id), status_key(connector_id, end)),
             scan_index_forward=False,
         )
         points: list[StatusPoint] = []

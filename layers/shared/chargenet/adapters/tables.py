@@ -44,6 +44,7 @@ class TableNames(BaseModel):
     history: str | None = Field(None, alias="HISTORY_TABLE")
     provisioning_allowlist: str | None = Field(None, alias="PROVISIONING_ALLOWLIST_TABLE")
     audit: str | None = Field(None, alias="AUDIT_TABLE")
+    operator_sign_outs: str | None = Field(None, alias="OPERATOR_SIGN_OUTS_TABLE")
     # Lambda sets both; boto3 alone reads only AWS_DEFAULT_REGION.
     region: str = Field(DEFAULT_REGION, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
 

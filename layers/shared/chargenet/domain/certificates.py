@@ -85,7 +85,7 @@ def check_csr(csr_pem: str, charger_id: str) -> None:
         raise CsrRefused("the key must be EC P-256 or RSA")
     names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(names) != 1 or names[0].value != charger_id:
-        raise CsrRefused("the subject's common name must be this charger's id, once")
+        raise CsrRefused(f"the subject's common name must be {charger_id!r}, once")
     try:
         csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:

@@ -18,6 +18,10 @@ from enum import StrEnum
 SERIAL_PARAMETER = "SerialNumber"
 SITE_PARAMETER = "SiteId"
 NO_SITE = "none"  # thing attributes cannot be empty
+# The subject CN of every batch claim certificate, asked for in its CSR: not a charger id (':'),
+# inside the claim policy's client ids (claim:*), and the local broker's one ACL user for claims
+# (chargenet_local.broker.CLAIM_USER), so the same CSR gets the same rights there as in IoT Core.
+CLAIM_COMMON_NAME = "claim:factory"
 
 
 class ClaimVerdict(StrEnum):

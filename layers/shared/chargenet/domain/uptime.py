@@ -6,6 +6,9 @@ own minutes. Outage is the union of the connector's Faulted/Unavailable time (it
 status and the charger's, connector 0) and the charger's OFFLINE faults, so overlapping
 reports count once. Excluded is the part of that outage covered by faults the operator
 marked with an exclusion reason. No data means no known outage: 100%.
+
+Utilisation reads the same timelines: a connector's time in Charging, SuspendedEV or
+SuspendedEVSE over the period up to now, against the whole of that period.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ MINUTES_PER_YEAR = Decimal(525600)  # the regulation's constant, also for window
 NEVI_THRESHOLD = Decimal(97)
 _THREE_PLACES = Decimal("0.001")
 _MICROS_PER_MINUTE = Decimal(60_000_000)
+_MICROS_PER_SECOND = 1_000_000
+_FOUR_PLACES = Decimal("0.0001")
+# The statuses a connector delivers (or holds) a session in, and the one it waits for a driver in.
+CHARGING_STATUSES = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
+AVAILABLE_STATUSES = frozenset({"Available"})
 _MONTH = re.compile(r"([12]\d{3})-(0[1-9]|1[0-2])")
 
 Interval = tuple[datetime, datetime]
@@ -60,6 +68,19 @@ class UptimeReport(BaseModel):
     excluded_min: Decimal
     uptime_percent: Decimal
     meets_97: bool  # judged on the rounded figure, so a row never shows 97.000 as passing
+
+
+class Utilisation(BaseModel):
+    """A connector's time charging and available over a period (up to now), and charging / period."""
+
+    model_config = ConfigDict(frozen=True)
+
+    charger_id: str
+    connector_id: int
+    charging_s: int
+    available_s: int
+    period_s: int
+    utilisation: Decimal  # 0 to 1, four places
 
 
 def month_period(year: int, month: int) -> ReportPeriod:
@@ -156,7 +177,7 @@ def connector_uptime(
     own_faults = [f for f in faults if (f.charger_id, f.connector_id) in concerns]
     outage = _union(
         [
-            *_status_outages(own_statuses, end),
+            *_status_stretches(own_statuses, end, OUTAGE_STATUSES),
             *(_episode(f, end) for f in own_faults if f.kind is FaultKind.OFFLINE),
         ],
         period.start,
@@ -187,17 +208,48 @@ def nevi_uptime(basis_min: Decimal, outage_min: Decimal, excluded_min: Decimal) 
     return _rounded(max(Decimal(0), percent))
 
 
-def _status_outages(points: list[StatusPoint], end: datetime) -> list[Interval]:
-    """Faulted/Unavailable stretches, each timeline (connector, and charger as a whole) on its own."""
-    outages = []
+def _status_stretches(points: list[StatusPoint], end: datetime, statuses: frozenset[str]) -> list[Interval]:
+    """The stretches in one of `statuses`, each timeline (connector, and charger as a whole) on its own."""
+    stretches = []
     for _, timeline in itertools.groupby(
         sorted(points, key=lambda p: (p.connector_id, p.at)), lambda p: p.connector_id
     ):
         ordered = list(timeline)
         for point, following in itertools.zip_longest(ordered, ordered[1:]):
-            if point.status in OUTAGE_STATUSES:
-                outages.append((point.at, following.at if following else end))
-    return outages
+            if point.status in statuses:
+                stretches.append((point.at, following.at if following else end))
+    return stretches
+
+
+def utilisation_rows(
+    period: ReportPeriod, timelines: dict[tuple[str, int], list[StatusPoint]], as_of: datetime
+) -> list[Utilisation]:
+    """One row per connector (not 0) that had reported by the period's end, by charger and connector."""
+    return [
+        connector_utilisation(charger_id, connector_id, period, timeline, as_of)
+        for (charger_id, connector_id), timeline in sorted(timelines.items())
+        if timeline and connector_id > 0
+    ]
+
+
+def connector_utilisation(
+    charger_id: str, connector_id: int, period: ReportPeriod, timeline: list[StatusPoint], as_of: datetime
+) -> Utilisation:
+    """The connector's own statuses only: the charger's (connector 0) outages do not make it charge."""
+    end = min(period.end, as_of)
+    charging = _union(_status_stretches(timeline, end, CHARGING_STATUSES), period.start, end)
+    available = _union(_status_stretches(timeline, end, AVAILABLE_STATUSES), period.start, end)
+    period_us = _micros(end - period.start) if end > period.start else 0
+    charging_us = sum(_micros(b - a) for a, b in charging)
+    share = Decimal(charging_us) / Decimal(period_us) if period_us else Decimal(0)
+    return Utilisation(
+        charger_id=charger_id,
+        connector_id=connector_id,
+        charging_s=charging_us // _MICROS_PER_SECOND,
+        available_s=sum(_micros(b - a) for a, b in available) // _MICROS_PER_SECOND,
+        period_s=period_us // _MICROS_PER_SECOND,
+        utilisation=share.quantize(_FOUR_PLACES, rounding=ROUND_HALF_UP),
+    )
 
 
 def _episode(fault: Fault, end: datetime) -> Interval:
@@ -227,7 +279,11 @@ def _total_minutes(intervals: list[Interval]) -> Decimal:
 
 def _minutes(delta: timedelta) -> Decimal:
     # Integer microseconds keep the arithmetic exact; timedelta.total_seconds() is a float.
-    return Decimal(delta // timedelta(microseconds=1)) / _MICROS_PER_MINUTE
+    return Decimal(_micros(delta)) / _MICROS_PER_MINUTE
+
+
+def _micros(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
 
 
 def _rounded(value: Decimal) -> Decimal:

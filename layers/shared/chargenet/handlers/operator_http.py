@@ -4,12 +4,14 @@
 Each operator function builds one `OperatorHttp` and declares its routes on `http.app` (Powertools'
 resolver); a route reads the signed-in operator, the query and the body here and calls its
 service. JSON everywhere; errors are {"error": code, "message": text}: the services' errors with
-their status, 401 without verified claims, 404 for a route the function does not serve.
+their status, 401 without verified claims or for a signed-out token (chargenet.domain.sign_outs),
+404 for a route the function does not serve.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +27,7 @@ from chargenet.services.operator_access import (
     RequestInfo,
     parse_limit,
 )
+from chargenet.services.operator_sign_out import SignOutCheck
 
 PREFIX = "/ops/v1"
 MAX_BODY_CHARS = 4096
@@ -35,8 +38,12 @@ def json_error(status: int, error: str, message: str) -> Response[Any]:
 
 
 class OperatorHttp:
-    def __init__(self, max_body_chars: int = MAX_BODY_CHARS) -> None:
+    def __init__(
+        self, sign_out_check: Callable[[], SignOutCheck], max_body_chars: int = MAX_BODY_CHARS
+    ) -> None:
+        """`sign_out_check`: the composition's builder, called on the first request (never at import)."""
         self.app = APIGatewayHttpResolver(strip_prefixes=[PREFIX])
+        self.sign_out_check = sign_out_check
         self.max_body_chars = max_body_chars
         self.app.exception_handler(OperatorError)(self._operator_error)
         self.app.exception_handler(NotSignedIn)(self._not_signed_in)
@@ -47,10 +54,14 @@ class OperatorHttp:
 
     # ------------------------------------------------------------------ the request
     def operator(self) -> Operator:
-        """The signed-in operator, from the claims API Gateway verified (NotSignedIn: 401)."""
+        """The signed-in operator, from the claims API Gateway verified, unless the token was
+        signed out (NotSignedIn: 401)."""
         context = self.app.current_event.raw_event.get("requestContext") or {}
-        claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims")
-        return operator_from_claims(claims if isinstance(claims, dict) else None)
+        found = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims")
+        claims = found if isinstance(found, dict) else {}
+        operator = operator_from_claims(claims)
+        self.sign_out_check().refuse_if_signed_out(operator, claims)
+        return operator
 
     def request(self, route: str) -> RequestInfo:
         """The request as the audit trail names it; `route` is the pattern under /ops/v1."""

@@ -19,7 +19,14 @@ from chargenet.domain.faults import ExclusionReason, Fault, exclude
 from chargenet.domain.fleet_health import health_row
 from chargenet.domain.models import Charger, ConnectorStatus
 from chargenet.domain.operators import Operator, Permission, Role
-from chargenet.domain.uptime import ReportPeriod, UptimeReport, charger_uptime, latest_episodes, report_period
+from chargenet.domain.uptime import (
+    ReportPeriod,
+    StatusPoint,
+    UptimeReport,
+    charger_uptime,
+    latest_episodes,
+    report_period,
+)
 from chargenet.ports.audit import AvailabilityHistory, OperatorViews
 from chargenet.ports.operators import OperatorAccount, OperatorDirectory, UsernameTaken
 from chargenet.services.operator_access import (
@@ -61,6 +68,16 @@ def charger_record(charger: Charger, connectors: list[ConnectorStatus]) -> dict[
     }
 
 
+def connector_timelines(
+    history: AvailabilityHistory, views: OperatorViews, charger_id: str, period: ReportPeriod
+) -> dict[tuple[str, int], list[StatusPoint]]:
+    """Each of the charger's connectors' (0 included) statuses over the period: a Query between its keys."""
+    return {
+        (charger_id, c.connector_id): history.timeline(charger_id, c.connector_id, period.start, period.end)
+        for c in views.connectors(charger_id)
+    }
+
+
 @dataclass(frozen=True)
 class OperatorConsole:
     access: OperatorAccess
@@ -87,8 +104,8 @@ class OperatorConsole:
         if site_id is not None and not SITE_ID.fullmatch(site_id):
             raise BadRequest("site is not a site id")
         scope = f"chargers?site={site_id or ''}"
-        page = self.views.chargers(site_id, limit, self.access.start(cursor, scope))
-        items = [charger_record(c, self.views.connectors(c.charger_id)) for c in page.items]
+        page = self.views.chargers_with_connectors(site_id, limit, self.access.start(cursor, scope))
+        items = [charger_record(c, connectors) for c, connectors in page.items]
         return self.access.listing(items, page, scope)
 
     def charger(self, operator: Operator, charger_id: str) -> dict[str, Any]:
@@ -138,10 +155,10 @@ class OperatorConsole:
         """One page of chargers, each with its link, connectors and open faults."""
         require(operator, Permission.CHARGERS_READ)
         scope = "fleet/health"
-        page = self.views.chargers(None, limit, self.access.start(cursor, scope))
+        page = self.views.chargers_with_connectors(None, limit, self.access.start(cursor, scope))
         items = [
-            health_row(c, self.views.connectors(c.charger_id), self.views.faults_of_charger(c.charger_id))
-            for c in page.items
+            health_row(c, connectors, self.views.faults_of_charger(c.charger_id))
+            for c, connectors in page.items
         ]
         return self.access.listing(items, page, scope)
 
@@ -279,14 +296,9 @@ class OperatorConsole:
 
     # ------------------------------------------------------------------ helpers
     def _charger_uptime(self, charger_id: str, period: ReportPeriod, now: datetime) -> list[UptimeReport]:
-        """Bounded reads of one charger: each connector's timeline over the period (a Query between
-        its keys), its archived episodes and its faults as they stand now (Queries on its key)."""
-        timelines = {
-            (charger_id, c.connector_id): self.history.timeline(
-                charger_id, c.connector_id, period.start, period.end
-            )
-            for c in self.views.connectors(charger_id)
-        }
+        """Bounded reads of one charger: each connector's timeline over the period, its archived
+        episodes and its faults as they stand now (Queries on its key)."""
+        timelines = connector_timelines(self.history, self.views, charger_id, period)
         episodes = latest_episodes(
             self.history.episodes(charger_id), self.views.faults_of_charger(charger_id)
         )

@@ -1,11 +1,13 @@
 """The operator API's charger use cases: provision a charger from its CSR, revoke it, rotate its
-certificate, list its certificates, a site's time zone, and the factory allow-list of serials.
+certificate, list its certificates, a site's time zone, and factory provisioning: the batches'
+claim certificates and the allow-list of serials.
 
 The key pair is made on the charger's (or the operator's) side: only its CSR comes here, and IoT
 signs it (CreateCertificateFromCsr; locally moto, patched to sign with the local CA). Revoking is
 UpdateCertificate(REVOKED) on every certificate of the thing; IoT Core then drops the live
 connection and refuses the certificate (locally the moto patch puts it on the broker's CRL and
-evicts the connection), and the ingest refuses frames of a charger marked revoked.
+evicts the connection), and the ingest refuses frames of a charger marked revoked. A batch's claim
+certificate is made the same way, from a CSR for CLAIM_COMMON_NAME, with the claim policy instead.
 
 Permissions, the audit trail and listings' cursors: chargenet.services.operator_access.
 """
@@ -23,11 +25,12 @@ from chargenet.domain.certificates import CertificateStatus, ChargerCertificate,
 from chargenet.domain.charger_ids import is_charger_id
 from chargenet.domain.models import Charger, SessionRecord
 from chargenet.domain.operators import Operator, Permission
-from chargenet.domain.provisioning import AllowedSerial
+from chargenet.domain.provisioning import CLAIM_COMMON_NAME, AllowedSerial
 from chargenet.domain.sessions import SessionState, revocation_event
 from chargenet.domain.time_zones import site_clock, time_zone_name
 from chargenet.ports.audit import Key, Page
 from chargenet.ports.certificates import CertificateAuthority
+from chargenet.ports.provisioning import ClaimCertificates, NotAClaimCertificate, UnknownCertificate
 from chargenet.ports.sessions import SessionStore
 from chargenet.services.ocpp.session_log import refresh
 from chargenet.services.operator_access import (
@@ -105,6 +108,8 @@ class ChargerAdministration:
     identities: ChargerIdentities
     sessions: OpenSessions
     allow_list: SerialAllowList
+    claims: ClaimCertificates
+    provisioning_template: str  # the fleet provisioning template a claiming charger registers with
     deployment_time_zone: str
     clock: Callable[[], datetime]
 
@@ -255,7 +260,47 @@ class ChargerAdministration:
             return {"site_id": site_id, "time_zone": time_zone}
         raise AssertionError("unreachable")  # pragma: no cover
 
-    # ------------------------------------------------------------------ factory allow-list
+    # ------------------------------------------------------------------ factory provisioning
+    def issue_claim_certificate(
+        self, operator: Operator, request: RequestInfo, read_body: ReadBody
+    ) -> dict[str, Any]:
+        """201: a batch's claim certificate signed from the CSR (its key stays with the operator),
+        and what its bundle needs: where to connect and the template to register with."""
+        require(operator, Permission.CHARGERS_WRITE)
+        targets = {"certificate_id": "(not issued)"}
+        with self.access.audited(operator, request, targets, ok_status=201):
+            csr = _text(read_body(), "csr")
+            _check_csr(csr, CLAIM_COMMON_NAME)
+            broker = self.identities.broker()
+            issued = self.claims.issue(csr)
+            targets["certificate_id"] = issued.certificate_id
+            return {
+                "certificate_id": issued.certificate_id,
+                "certificate_pem": issued.certificate_pem,
+                "mqtt_host": broker["mqtt_host"],
+                "mqtt_port": broker["mqtt_port"],
+                "template_name": self.provisioning_template,
+            }
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def revoke_claim_certificate(
+        self, operator: Operator, request: RequestInfo, certificate_id: str
+    ) -> dict[str, Any]:
+        """REVOKED and its claim policy detached; asking again for a revoked one changes nothing."""
+        require(operator, Permission.CHARGERS_WRITE)
+        valid = CERTIFICATE_ID.fullmatch(certificate_id) is not None
+        targets = {"certificate_id": certificate_id.lower() if valid else "(not a certificate id)"}
+        with self.access.audited(operator, request, targets):
+            checked = _certificate_id(certificate_id)
+            try:
+                self.claims.revoke(checked)
+            except UnknownCertificate:
+                raise NotFound(f"there is no certificate {checked}") from None
+            except NotAClaimCertificate:
+                raise Conflict(f"certificate {checked} is not a claim certificate") from None
+            return {"certificate_id": checked, "status": CertificateStatus.REVOKED.value}
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def allow_serials(self, operator: Operator, request: RequestInfo, read_body: ReadBody) -> dict[str, Any]:
         """Each serial may claim a charger identity once, with the batch's claim certificate."""
         require(operator, Permission.CHARGERS_WRITE)
@@ -341,9 +386,9 @@ def _active(registered: list[ChargerCertificate], certificate_id: str) -> Charge
     raise NotFound(f"certificate {certificate_id} is not one of this charger's")
 
 
-def _check_csr(csr: str, charger_id: str) -> None:
+def _check_csr(csr: str, common_name: str) -> None:
     try:
-        certificates.check_csr(csr, charger_id)
+        certificates.check_csr(csr, common_name)
     except CsrRefused as refused:
         raise BadRequest(f"certificate request refused: {refused}") from None
 

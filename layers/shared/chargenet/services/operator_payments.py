@@ -128,23 +128,18 @@ class OperatorPayments:
             session_id = _checked_id(body.get("session_id"), "session_id")
             targets["session_id"] = session_id
             request_id = body.get("request_id")
-            if request_id is not None and (
-                not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id)
-            ):
-                raise BadRequest("request_id is 8 to 64 letters, digits, _ or -")
+            # Required: a client that sends a refund again (its answer was lost) must not refund twice.
+            if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
+                raise BadRequest("request_id is 8 to 64 letters, digits, _ or -, the same for a retry")
             payment = self._payment_of_session(session_id)
             targets["payment_id"] = payment.payment_id
             amount = _minor_amount(body.get("amount"), payment.currency)
             if amount is not None:
                 targets["amount"] = money(amount, payment.currency) or ""
-            repeated = request_id is not None and request_id in payment.refund_requests
+            repeated = request_id in payment.refund_requests
             with _money_errors("refund"):
                 updated = self.settlements.refund(payment.payment_id, amount, request_id)
-            given = (
-                updated.refund_requests.get(request_id, 0)
-                if request_id is not None
-                else updated.refunded_minor - payment.refunded_minor
-            )
+            given = updated.refund_requests.get(request_id, 0)
             targets["amount"] = money(given, updated.currency) or ""
             return {
                 "payment": self._view(updated),

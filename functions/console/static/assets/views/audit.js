@@ -30,7 +30,7 @@ async function auditDay(day) {
     { label: "When", value: (r) => formatTime(r.at) },
     { label: "Who", value: (r) => r.username },
     { label: "Request", value: (r) => `${r.method} ${r.route}` },
-    { label: "Targets", value: (r) => targetsText(r.targets) },
+    { label: "Targets", value: (r) => targetsText(r.targets), className: "wrap" },
     { label: "Status", value: (r) => String(r.status), className: "num" },
     { label: "Note", value: (r) => r.note || "—" },
   ];

@@ -119,9 +119,10 @@ async function timeline(chargerId) {
     return notAvailable("The event timeline");
   }
   const columns = [
-    { label: "When", value: (e) => formatTime(e.at || e.time || e.received_at) },
-    { label: "Event", value: (e) => e.kind || e.type || "—" },
-    { label: "Detail", value: (e) => e.summary || e.detail || e.message || "" },
+    { label: "When", value: (e) => formatTime(e.at) },
+    { label: "Event", value: (e) => e.kind.replaceAll("_", " ") },
+    { label: "Connector", value: (e) => String(e.connector_id ?? "—") },
+    { label: "What", value: (e) => e.summary },
   ];
   return table(columns, answer.items || [], { empty: "No recent events." });
 }
@@ -148,7 +149,7 @@ async function commands(chargerId, charger, context) {
 async function commandHistory(chargerId) {
   // The table keys a charger's calls by message id (random), so its pages are in no time order:
   // read a few pages and keep the newest.
-  const listing = await getAll(path("chargers", chargerId, "commands"), {}, COMMAND_PAGES);
+  const listing = await getAll(path("chargers", chargerId, "commands"), {}, { maxPages: COMMAND_PAGES });
   const calls = listing.items.sort((a, b) => Date.parse(b.sent_at) - Date.parse(a.sent_at)).slice(0, COMMANDS_SHOWN);
   const columns = [
     { label: "Sent", value: (c) => formatTime(c.sent_at) },

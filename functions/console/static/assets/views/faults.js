@@ -9,6 +9,7 @@ import { every, failure, fill, partial } from "../ui.js";
 const POLL_MS = 3_000;
 const HIGHLIGHT_MS = 60_000; // a new fault stays highlighted this long
 const ALERT_DAYS = 7;
+const ALERT_PAGES = 5;
 const SEVERITY_ORDER = ["safety_critical", "major", "minor", "info"];
 const EXCLUSION_REASONS = [
   "utility_outage",
@@ -205,7 +206,7 @@ function faultActions(fault, refresh) {
 
 async function alertHistory() {
   const since = new Date(Date.now() - ALERT_DAYS * 86_400_000).toISOString();
-  const listing = await getAll("/alerts", { since }, 5);
+  const listing = await getAll("/alerts", { since }, { maxPages: ALERT_PAGES });
   const alerts = listing.items.sort((a, b) => Date.parse(b.received_at) - Date.parse(a.received_at));
   const columns = [
     { label: "Sent", value: (a) => formatTime(a.received_at) },

@@ -2,7 +2,7 @@
 // each charger's link, connector statuses and open faults) joined with /chargers (firmware, last
 // seen); filter by site, search by id; a row opens the charger's page.
 
-import { getAll } from "../api.js";
+import { getAll, PER_CHARGER_PAGES } from "../api.js";
 import { badge, el, field, formatTime, replace, section, select, table } from "../dom.js";
 import { loading, partial } from "../ui.js";
 
@@ -26,7 +26,7 @@ export function allowed(may) {
 
 export async function render(container, context) {
   replace(container, el("h1", {}, "Fleet"), loading());
-  const [health, chargers] = await Promise.all([getAll("/fleet/health"), getAll("/chargers")]);
+  const [health, chargers] = await Promise.all([getAll("/fleet/health", {}, PER_CHARGER_PAGES), getAll("/chargers")]);
   const details = new Map(chargers.items.map((c) => [c.charger_id, c]));
   const rows = health.items.map((row) => ({ ...row, detail: details.get(row.charger_id) || {} }));
   const sites = [...new Set(rows.map((r) => r.site_id))].sort();

@@ -2,7 +2,7 @@
 // (/reports/energy), and utilisation per connector (/reports/utilisation); each panel says
 // "not available" when this deployment's API has no such report (404).
 
-import { getAll, optional } from "../api.js";
+import { getAll, optional, PER_CHARGER_PAGES } from "../api.js";
 import { barChart, chartBox } from "../charts.js";
 import {
   el,
@@ -19,6 +19,9 @@ import {
 import { actionForm, failure, loading, notAvailable, partial, redraws } from "../ui.js";
 
 const DEFAULT_DAYS = 30;
+const MAX_CHART_DAYS = 92; // the API's longest range (MAX_REPORT_DAYS)
+// The energy report scans CDRs a page at a time: its pages may be large (ENERGY_CDRS_MAX_LIMIT).
+const ENERGY_PAGES = { itemsKey: "days", limit: 1000, maxPages: 50 };
 
 export function allowed(may) {
   return may("reports.read");
@@ -60,7 +63,10 @@ export async function render(container, context) {
 
 // ---------------------------------------------------------------- energy and revenue
 
-/** Sums rows by a key: Map key -> {energy, revenue: {currency: amount}, sessions}. */
+/**
+ * Sums rows by a key: Map key -> {energy, revenue: {currency: amount}, sessions}. The API sends
+ * one page of CDRs per answer, so one day and site can come in several rows: they add up here.
+ */
 function totals(rows, keyOf) {
   const sums = new Map();
   for (const row of rows) {
@@ -77,11 +83,22 @@ function totals(rows, keyOf) {
   return new Map([...sums].sort(([a], [b]) => String(a).localeCompare(String(b))));
 }
 
+/** Every day from `from` to `to` (YYYY-MM-DD, both included), at most MAX_CHART_DAYS. */
+function daysBetween(from, to) {
+  const days = [];
+  const last = new Date(`${to}T00:00:00Z`);
+  for (const day = new Date(`${from}T00:00:00Z`); day <= last && days.length < MAX_CHART_DAYS;) {
+    days.push(day.toISOString().slice(0, 10));
+    day.setUTCDate(day.getUTCDate() + 1);
+  }
+  return days;
+}
+
 /** A report's listing, or null with "not available" (404) or the error shown in `panel`. */
-async function readReport(panel, what, route, query) {
+async function readReport(panel, what, route, query, pages) {
   replace(panel, loading());
   try {
-    const listing = await optional(() => getAll(route, query));
+    const listing = await optional(() => getAll(route, query, pages));
     if (listing === null) {
       replace(panel, notAvailable(what));
     }
@@ -93,18 +110,19 @@ async function readReport(panel, what, route, query) {
 }
 
 async function energyReport(panel, query, signal) {
-  const listing = await readReport(panel, "The energy and revenue report", "/reports/energy", query);
+  const listing = await readReport(panel, "The energy and revenue report", "/reports/energy", query, ENERGY_PAGES);
   if (listing === null) {
     return;
   }
   const rows = listing.items;
-  const days = [...new Set(rows.map((r) => r.day))].sort();
+  const days = daysBetween(query.from, query.to); // days without CDRs show as zero, not as gaps
   const sites = [...new Set(rows.map((r) => r.site_id))].sort();
   const currencies = [...new Set(rows.map((r) => r.revenue?.currency).filter(Boolean))].sort();
   const energyByDay = chartBox("Energy per day and site, kWh");
   const revenueByDay = chartBox("Revenue per day");
   const bySite = chartBox("Energy per site, kWh");
   const bySiteTotals = totals(rows, (r) => r.site_id);
+  const byDayAndSite = totals(rows, (r) => `${r.day}|${r.site_id}`);
   replace(
     panel,
     partial(listing),
@@ -115,16 +133,15 @@ async function energyReport(panel, query, signal) {
     el("h3", {}, "Energy per site (kWh)"),
     bySite.box,
     siteTable(bySiteTotals),
-    reportTable(rows),
+    reportTable(byDayAndSite),
   );
-  const cell = (day, siteId) => rows.find((r) => r.day === day && r.site_id === siteId);
   const byDay = totals(rows, (r) => r.day);
   await Promise.all([
     barChart(energyByDay.canvas, {
       labels: days.map(formatDay),
       datasets: sites.map((s) => ({
         label: s || "(no site)",
-        data: days.map((d) => Number(cell(d, s)?.energy_kwh || 0)),
+        data: days.map((d) => byDayAndSite.get(`${d}|${s}`)?.energy || 0),
       })),
       stacked: true,
       yTitle: "kWh",
@@ -132,7 +149,7 @@ async function energyReport(panel, query, signal) {
     }),
     barChart(revenueByDay.canvas, {
       labels: days.map(formatDay),
-      datasets: currencies.map((c) => ({ label: c, data: days.map((d) => byDay.get(d).revenue[c] || 0) })),
+      datasets: currencies.map((c) => ({ label: c, data: days.map((d) => byDay.get(d)?.revenue[c] || 0) })),
       yTitle: currencies.join(", "),
       signal,
     }),
@@ -162,26 +179,26 @@ function siteTable(bySite) {
   return table(columns, [...bySite], { caption: "Totals per site", empty: "No CDRs in this range." });
 }
 
-function reportTable(rows) {
+function reportTable(byDayAndSite) {
   const columns = [
-    { label: "Day", value: (r) => formatDay(r.day) },
-    { label: "Site", value: (r) => r.site_id || "(no site)" },
-    { label: "Energy", value: (r) => formatKwh(r.energy_kwh), className: "num" },
-    { label: "Revenue", value: (r) => formatMoney(r.revenue?.amount, r.revenue?.currency), className: "num" },
-    { label: "Sessions", value: (r) => String(r.sessions ?? "—"), className: "num" },
+    { label: "Day", value: ([key]) => formatDay(key.split("|")[0]) },
+    { label: "Site", value: ([key]) => key.split("|")[1] || "(no site)" },
+    { label: "Energy", value: ([, sum]) => formatKwh(sum.energy), className: "num" },
+    { label: "Revenue", value: ([, sum]) => revenueText(sum.revenue), className: "num" },
+    { label: "Sessions", value: ([, sum]) => String(sum.sessions), className: "num" },
   ];
   return el(
     "details",
     {},
     el("summary", {}, "Per day and site"),
-    table(columns, rows, { empty: "No CDRs in this range." }),
+    table(columns, [...byDayAndSite], { empty: "No CDRs in this range." }),
   );
 }
 
 // ---------------------------------------------------------------- utilisation
 
 async function utilisationReport(panel, query, signal) {
-  const listing = await readReport(panel, "The utilisation report", "/reports/utilisation", query);
+  const listing = await readReport(panel, "The utilisation report", "/reports/utilisation", query, PER_CHARGER_PAGES);
   if (listing === null) {
     return;
   }

@@ -122,7 +122,7 @@ function finishedSessions(detail, may) {
   const stateSelect = select(
     "state",
     FINISHED_STATES.map((s) => [s, s.replaceAll("_", " ")]),
-    "completed",
+    "billed", // where a finished session ends up; "completed" holds it only until billing runs
   );
   const list = el("div");
   const columns = [

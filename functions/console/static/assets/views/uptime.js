@@ -2,7 +2,7 @@
 // figures as `chargenet report uptime`: a chart against the 97 % bar and a table with excluded
 // outages marked.
 
-import { getAll } from "../api.js";
+import { getAll, PER_CHARGER_PAGES } from "../api.js";
 import { barChart, chartBox } from "../charts.js";
 import { badge, el, field, formatPercent, message, replace, section, table } from "../dom.js";
 import { actionForm, failure, loading, partial, redraws } from "../ui.js";
@@ -42,8 +42,16 @@ export async function render(container, context) {
 
 async function uptimeReport(panel, month, twelveMonths, signal) {
   replace(panel, loading());
-  const listing = await getAll("/reports/uptime", { month, twelve_months: twelveMonths ? "true" : null });
+  const listing = await getAll(
+    "/reports/uptime",
+    { month, twelve_months: twelveMonths ? "true" : null },
+    PER_CHARGER_PAGES,
+  );
   const rows = listing.items;
+  if (rows.length === 0) {
+    replace(panel, section(`Uptime ${month}`, message("info", "No connectors reported in this period.")));
+    return;
+  }
   const meeting = rows.filter((r) => r.meets_97).length;
   const chart = chartBox(`Uptime per connector against the ${NEVI_TARGET} % bar`);
   replace(
@@ -97,7 +105,6 @@ function uptimeTable(rows) {
     { label: `${NEVI_TARGET} %`, value: (r) => (r.meets_97 ? badge("meets", "ok") : badge("below", "major")) },
   ];
   return table(columns, rows, {
-    empty: "No connectors reported in this period.",
     rowClass: (r) => (r.meets_97 ? null : "below"),
   });
 }
