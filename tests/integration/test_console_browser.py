@@ -36,10 +36,10 @@ from tests.integration.conftest import RawCharger, eventually
 from tests.integration.payment_flow import Charger
 
 PASSWORD = "Console-Browser-2026!"
-# The open faults page polls every 3 s; alone a new fault shows within about 5 s. The bound has
-# room for the shared test stack under the whole suite (two workers, hundreds of open faults that
-# each poll reads page by page: a by-state index would make that one Query).
-NEW_FAULT_WITHIN_S = 20
+# The open faults page polls every 3 s; on a fresh stack a new fault shows within about 5 s. The
+# bound has room for this shared test stack under the whole suite: two workers and thousands of
+# fault records, which each poll scans page by page (no state index on FaultsTable yet; noted).
+NEW_FAULT_WITHIN_S = 60
 
 
 @pytest.fixture
