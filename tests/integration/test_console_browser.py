@@ -138,10 +138,25 @@ def _csp_violations(driver: webdriver.Chrome) -> list[str]:
 
 
 def _row_of(driver: webdriver.Chrome, text: str) -> WebElement | None:
-    for row in driver.find_elements(By.CSS_SELECTOR, "#main table.data tbody tr"):
-        if text in row.text:
-            return row
+    """The table row holding `text`, or None also when a poll redrew the table while we read it."""
+    try:
+        for row in driver.find_elements(By.CSS_SELECTOR, "#main table.data tbody tr"):
+            if text in row.text:
+                return row
+    except StaleElementReferenceException:
+        return None
     return None
+
+
+def _row_text(driver: webdriver.Chrome, text: str) -> str | None:
+    """The text of the table row holding `text`, read in one script so that no redraw splits it."""
+    found: str | None = driver.execute_script(
+        "const rows = [...document.querySelectorAll('#main table.data tbody tr')];"
+        "const row = rows.find((r) => r.innerText.includes(arguments[0]));"
+        "return row ? row.innerText : null;",
+        text,
+    )
+    return found
 
 
 def _in_row(driver: webdriver.Chrome, text: str, step: Callable[[WebElement], None]) -> None:
@@ -172,8 +187,8 @@ def test_the_first_admin_signs_in_and_sees_the_fleet_with_no_token_stored(
 
     _sign_in(browser, stack, FIRST_ADMIN, _admin_password(stack))
     _open(browser, "#/fleet")
-    row = eventually(lambda: _row_of(browser, charger_id), timeout=30)
-    assert "SITE-CONSOLE" in row.text and "1: Available" in row.text
+    row = eventually(lambda: _row_text(browser, charger_id), timeout=30)
+    assert "SITE-CONSOLE" in row and "1: Available" in row
     assert "Operators" in _nav_labels(browser)
 
     stored = browser.execute_script(
@@ -189,7 +204,7 @@ def test_the_first_admin_signs_in_and_sees_the_fleet_with_no_token_stored(
     assert "default-src 'none'" in policy and "script-src 'self'" in policy and "style-src 'self'" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
 
-    row.click()  # the charger's page, with its recent events from the operator API
+    _in_row(browser, charger_id, lambda row: row.click())  # its page, with its recent events
     _wait_text(browser, f"Charger {charger_id}")
     _wait_text(browser, "connector 1: Available")
     assert _csp_violations(browser) == []
@@ -209,8 +224,8 @@ def test_a_safety_fault_appears_without_a_reload_and_is_acknowledged_with_a_note
     browser.execute_script("window.__sameDocument = true")  # gone if the page reloads
 
     _boot(credentials, _status(1, "Faulted", "GroundFailure"))
-    row = eventually(lambda: _row_of(browser, charger_id), timeout=NEW_FAULT_WITHIN_S)
-    assert "GroundFailure" in row.text and "safety" in row.text.lower()
+    row = eventually(lambda: _row_text(browser, charger_id), timeout=NEW_FAULT_WITHIN_S)
+    assert "GroundFailure" in row and "safety" in row.lower()
     assert browser.execute_script("return window.__sameDocument === true")
 
     note = f"breaker reset on site {uuid.uuid4().hex[:6]}"

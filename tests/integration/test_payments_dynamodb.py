@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from chargenet.adapters.payments_dynamodb import SLOT_PREFIX, DynamoPaymentStore, DynamoProcessedEvents
 from chargenet.domain import payments as p
 from chargenet.domain.payments import CheckoutMethod, IntentFacts, PaymentConfig, PaymentState
-from tests.payment_fakes import T0
 
+# Now, not a fixed date: the shared stack's payment monitor sweeps while these tests run, and it
+# would expire a checkout opened long ago, or time out a start authorized long ago, mid-test.
+T0 = datetime.now(UTC)
 CONFIG = PaymentConfig(holds={"EUR": Decimal("50.00")})
 
 
