@@ -102,8 +102,9 @@ integration: deps venv
 bench: deps venv
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.warm_path
+	$(BIN)/python -m bench.ingest_calls
 	$(BIN)/python -m bench.cost_counts
-	$(BIN)/chargenet cost --chargers 500 --sessions-per-day 2 --meter-interval-s 60 --heartbeat-s 300 \
+	$(BIN)/chargenet cost --chargers 500 --sessions-per-day 4 --session-minutes 45 --meter-interval-s 60 --heartbeat-s 300 \
 	  --json > bench/results/cost_estimate.json
 	$(BIN)/python -m bench.fault_detection
 	$(BIN)/python -m bench.fleet_scale

@@ -24,6 +24,20 @@ How each count is taken, all inside the stack's daemon:
   writes ceil(item KB) per item (the larger of the item before and after the write; failed
   conditional writes too), reads ceil(size / 4 KB) per item for GetItem and per response for
   Query/Scan, halved when eventually consistent, transactions twice that;
+* index writes: for each global secondary index, the entry before and after every write,
+  projected as the template projects it: a new or removed entry is one write of its size, a
+  changed key two, a changed projected attribute one, an untouched entry none;
+* Query and Scan reads on what DynamoDB evaluates, not what it returns (a filter does not
+  lower the bill): the items returned plus, for each one scanned and filtered out, the
+  table's mean item size;
+* time-based writes: the registry's `last_seen_at` update (at most one per
+  services.ingest.SEEN_WRITE_INTERVAL of IoT's receive time) is tallied apart from the frame
+  that caused it, because the run compresses charger time 600x but not wall time: the run
+  shows the write's units, `chargenet cost` scales their number from the real cadence;
+* logs: the bytes and lines each invocation writes to stdout/stderr (the functions' log lines
+  at the template's LogLevel, EMF documents, warnings), as CloudWatch Logs would ingest them;
+* storage: each table's items and bytes at the end of the run (DynamoDB's 100 bytes of
+  overhead per item and per index entry included);
 * metrics: the distinct (namespace, name, dimensions) the functions emitted as EMF.
 
 Usage: .venv/bin/python -m bench.cost_counts [--chargers 6] [--sessions 2] [--speed 600]
@@ -34,16 +48,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import io
 import json
 import math
 import os
 import random
+import re
 import statistics
 import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +72,10 @@ IOT_UNIT_BYTES = 5 * 1024
 BENCH_HEADER = "x-chargenet-bench"
 OPERATOR = "operator"
 SETTLE_TIMEOUT_S = 180
+# DynamoDB stores each item and each index entry with this much overhead (its storage pricing).
+ITEM_OVERHEAD_BYTES = 100
+LAST_SEEN = "time:last_seen"
+KMS_TABLE_KEY_CACHE_S = 300  # DynamoDB keeps a table key this long per principal (its docs)
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -146,6 +167,75 @@ def read_units(size: int, consistent: bool, transactional: bool = False) -> floa
     return float(units) if consistent else units / 2
 
 
+def evaluated_read_units(
+    returned_sizes: Sequence[int], scanned_count: int, mean_item_size: float, consistent: bool
+) -> float:
+    """A Query or Scan is billed on the items it evaluates: those a filter dropped count too."""
+    filtered_out = max(0, scanned_count - len(returned_sizes))
+    return read_units(int(sum(returned_sizes) + filtered_out * mean_item_size), consistent)
+
+
+# An item as the index arithmetic sees it: attribute name -> (its size with the name, a fingerprint).
+Attributes = Mapping[str, tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    key: tuple[str, ...]
+    size: int
+    content: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class IndexShape:
+    """A global secondary index: its key, the table's key and what it projects."""
+
+    key_attributes: tuple[str, ...]
+    table_keys: tuple[str, ...]
+    projection: str  # ALL, KEYS_ONLY or INCLUDE
+    included: tuple[str, ...] = ()
+
+    def entry(self, item: Attributes | None) -> IndexEntry | None:
+        """The item's entry in the index; None when the item lacks the index key (a sparse index)."""
+        if item is None or any(name not in item for name in self.key_attributes):
+            return None
+        if self.projection == "ALL":
+            names = set(item)
+        else:
+            names = {*self.table_keys, *self.key_attributes}
+            if self.projection == "INCLUDE":
+                names |= set(self.included)
+        projected = {name: item[name] for name in names if name in item}
+        return IndexEntry(
+            key=tuple(item[name][1] for name in self.key_attributes),
+            size=sum(size for size, _ in projected.values()),
+            content=tuple(sorted((name, fingerprint) for name, (_, fingerprint) in projected.items())),
+        )
+
+
+def index_write_units(before: IndexEntry | None, after: IndexEntry | None) -> int:
+    """Write units one table write costs in one index, as DynamoDB documents them."""
+    if before is None and after is None:
+        return 0
+    if before is None or after is None:  # an entry added or removed
+        return write_units((after or before).size)  # type: ignore[union-attr]
+    if before.key != after.key:  # a delete of the old entry and a put of the new
+        return write_units(before.size) + write_units(after.size)
+    if before.content == after.content:  # no projected attribute changed: the index is not written
+        return 0
+    return write_units(max(before.size, after.size))
+
+
+def is_last_seen_write(operation: str, body: Mapping[str, Any]) -> bool:
+    """The registry's time-based `last_seen_at` update (adapters.dynamodb: record_seen) and nothing else."""
+    if operation != "update_item":
+        return False
+    # The names the update sets, not those its condition reads (pynamodb shares one placeholder map).
+    placeholders = re.findall(r"#\w+", body.get("UpdateExpression") or "")
+    aliases = body.get("ExpressionAttributeNames") or {}
+    return {aliases.get(p, p) for p in placeholders} == {"last_seen_at"}
+
+
 # ------------------------------------------------------------------ the instrumented daemon
 class Tally:
     """Counters shared by the daemon's threads."""
@@ -157,6 +247,7 @@ class Tally:
         self.invocations: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.dynamodb: dict[str, dict[str, float]] = defaultdict(lambda: {"calls": 0, "rcu": 0.0, "wcu": 0.0})
         self.metrics: set[str] = set()
+        self.storage: dict[str, dict[str, int]] = {}
         self.local = threading.local()
 
     def as_json(self) -> dict[str, Any]:
@@ -167,6 +258,7 @@ class Tally:
                 "invocations": {k: dict(v) for k, v in self.invocations.items()},
                 "dynamodb": dict(self.dynamodb),
                 "metrics": sorted(self.metrics),
+                "storage": dict(self.storage),
             }
 
 
@@ -180,6 +272,52 @@ def _bench_context(headers: Any) -> str:
         return OPERATOR
 
 
+def _attributes(item: Any) -> dict[str, tuple[int, str]] | None:
+    """A moto item as `Attributes` (sizes and fingerprints), copied before moto changes it in place."""
+    if item is None:
+        return None
+    attributes = {}
+    for name, value in item.attrs.items():
+        wire = json.dumps(value.to_json(), sort_keys=True, default=_plain)
+        # Sized from the wire format: moto's own size() undercounts maps and lists.
+        attributes[name] = (len(name.encode()) + attribute_size(json.loads(wire)), wire)
+    return attributes
+
+
+def _plain(value: Any) -> Any:
+    """Nested moto values (maps and lists hold DynamoType) in wire format, for a fingerprint."""
+    return value.to_json() if hasattr(value, "to_json") else str(value)
+
+
+def _index_shapes(table: Any) -> list[IndexShape]:
+    return [
+        IndexShape(
+            key_attributes=tuple(index.schema_key_attrs),
+            table_keys=tuple(table.table_key_attrs),
+            projection=(index.projection or {}).get("ProjectionType", "ALL"),
+            included=tuple((index.projection or {}).get("NonKeyAttributes", [])),
+        )
+        for index in table.global_indexes
+    ]
+
+
+def _mean_item_size(table: Any) -> float:
+    items = table.all_items()
+    return sum(item_size(item) for item in items) / len(items) if items else 0.0
+
+
+def table_storage(table: Any) -> dict[str, int]:
+    """Items and stored bytes of a moto table and its index entries, with DynamoDB's per-item overhead."""
+    items = [_attributes(item) for item in table.all_items()]
+    shapes = _index_shapes(table)
+    entries = [e for item in items for shape in shapes if (e := shape.entry(item)) is not None]
+    return {
+        "items": len(items),
+        "bytes": sum(sum(size for size, _ in item.values()) + ITEM_OVERHEAD_BYTES for item in items if item),
+        "index_bytes": sum(entry.size + ITEM_OVERHEAD_BYTES for entry in entries),
+    }
+
+
 def _instrument_moto_dynamodb() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
@@ -190,11 +328,15 @@ def _instrument_moto_dynamodb() -> None:
             keys[table.range_key_attr] = item[table.range_key_attr]
         return keys
 
-    def stored_size(handler: Any, table_name: str, key: dict[str, Any]) -> int:
+    def stored(handler: Any, table_name: str, key: dict[str, Any]) -> dict[str, tuple[int, str]] | None:
         try:
-            return item_size(handler.dynamodb_backend.get_item(table_name, key))
+            return _attributes(handler.dynamodb_backend.get_item(table_name, key))
         except Exception:
-            return 0
+            return None
+
+    def stored_size(handler: Any, table_name: str, key: dict[str, Any]) -> int:
+        attributes = stored(handler, table_name, key)
+        return sum(size for size, _ in attributes.values()) if attributes else 0
 
     def writes(handler: Any, op: str) -> list[tuple[str, dict[str, Any], int, bool]]:
         """(table, key, size known from the request, transactional) per item the call writes."""
@@ -233,10 +375,24 @@ def _instrument_moto_dynamodb() -> None:
                             True,
                         )
                     )
-                else:
+                else:  # Update, Delete, ConditionCheck: each consumes transactional write units
                     out.append((spec["TableName"], spec["Key"], 0, True))
             return out
         return []
+
+    def evaluated(handler: Any, op: str, result: Any) -> float:
+        body = handler.body
+        answer = (getattr(result, "result", None) or {}) if result is not None else {}
+        items = answer.get("Items", [])
+        table = handler.dynamodb_backend.get_table(body["TableName"])
+        returned = [item_size(i) for i in items]
+        if body.get("ProjectionExpression") and not body.get("IndexName"):
+            # Billed on whole items whatever the projection: their stored size by key.
+            keys = [{k: i[k] for k in table.table_key_attrs if k in i} for i in items]
+            returned = [stored_size(handler, body["TableName"], k) for k in keys]
+        scanned = int(answer.get("ScannedCount", len(items)))
+        mean = _mean_item_size(table) if scanned > len(items) else 0.0
+        return evaluated_read_units(returned, scanned, mean, bool(body.get("ConsistentRead")))
 
     def reads(handler: Any, op: str, result: Any) -> float:
         body = handler.body
@@ -244,8 +400,7 @@ def _instrument_moto_dynamodb() -> None:
         if op == "get_item":
             return read_units(stored_size(handler, body["TableName"], body["Key"]), consistent)
         if op in ("query", "scan"):
-            items = (getattr(result, "result", None) or {}).get("Items", []) if result is not None else []
-            return read_units(sum(item_size(i) for i in items), consistent)
+            return evaluated(handler, op, result)
         if op == "batch_get_item":
             total = 0.0
             for table, spec in body.get("RequestItems", {}).items():
@@ -259,6 +414,22 @@ def _instrument_moto_dynamodb() -> None:
             )
         return 0.0
 
+    def units_written(
+        handler: Any,
+        planned: list[tuple[str, dict[str, Any], int, bool]],
+        before: list[dict[str, tuple[int, str]] | None],
+    ) -> tuple[float, float]:
+        """(table write units, index write units) of the planned writes, now that they ran."""
+        wcu, index_wcu = 0.0, 0.0
+        for (table_name, key, requested, transactional), old in zip(planned, before, strict=True):
+            new = stored(handler, table_name, key)
+            sizes = [sum(s for s, _ in a.values()) for a in (old, new) if a]
+            # A failed conditional write consumes its units all the same.
+            wcu += write_units(max([*sizes, requested]), transactional)
+            for shape in _index_shapes(handler.dynamodb_backend.get_table(table_name)):
+                index_wcu += index_write_units(shape.entry(old), shape.entry(new))
+        return wcu, index_wcu
+
     def wrap(op: str) -> None:
         original = getattr(DynamoHandler, op)
 
@@ -266,18 +437,20 @@ def _instrument_moto_dynamodb() -> None:
             context = _bench_context(getattr(self, "headers", None))
             try:
                 planned = writes(self, op)
-                before = [stored_size(self, table, key) for table, key, _, _ in planned]
+                before = [stored(self, table, key) for table, key, _, _ in planned]
+                if is_last_seen_write(op, self.body):
+                    context = f"{context.split('|')[0]}|{LAST_SEEN}"
             except Exception:
                 planned, before = [], []
             result = None
             try:
                 result = original(self)
                 return result
-            finally:  # a failed conditional write consumes its units all the same
-                wcu = 0.0
-                for (table, key, requested, transactional), old in zip(planned, before, strict=True):
-                    new = stored_size(self, table, key)
-                    wcu += write_units(max(old, new, requested), transactional)
+            finally:
+                try:
+                    wcu, index_wcu = units_written(self, planned, before)
+                except Exception:
+                    wcu, index_wcu = 0.0, 0.0
                 try:
                     rcu = reads(self, op, result)
                 except Exception:
@@ -287,6 +460,7 @@ def _instrument_moto_dynamodb() -> None:
                     entry["calls"] += 1
                     entry["rcu"] += rcu
                     entry["wcu"] += wcu
+                    entry["index_wcu"] = entry.get("index_wcu", 0.0) + index_wcu
 
         counted.__name__ = op
         setattr(DynamoHandler, op, counted)
@@ -298,16 +472,42 @@ def _instrument_moto_dynamodb() -> None:
         wrap(op)
 
 
+class CountingStream(io.TextIOBase):
+    """A text stream that passes writes on and reports each one's bytes and lines."""
+
+    def __init__(self, inner: Any, report: Callable[[str], None]) -> None:
+        self._inner, self._report = inner, report
+
+    def write(self, text: str) -> int:
+        self._report(text)
+        return int(self._inner.write(text))
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def fileno(self) -> int:
+        return int(self._inner.fileno())
+
+
 def _bench_init_worker(spec: Any, environment: dict[str, str]) -> None:
     """Runs in each function worker: the runtime's initialiser, then the timing and tagging."""
     import botocore.endpoint
 
     from chargenet_local import lambda_runtime
 
+    current: dict[str, Any] = {"context": "", "requests": defaultdict(int), "iot_bytes": [], "log": [0, 0]}
+
+    def count_log(text: str) -> None:
+        if current["context"]:
+            current["log"][0] += len(text.encode())
+            current["log"][1] += text.count("\n")
+
+    # Before the function's module is imported: its Logger keeps the stream it starts with.
+    sys.stdout = CountingStream(sys.stdout, count_log)
+    sys.stderr = CountingStream(sys.stderr, count_log)
     original_init = lambda_runtime.__dict__.get("_original_init_worker", lambda_runtime._init_worker)
     original_init(spec, environment)
     original_invoke = lambda_runtime._invoke_in_worker
-    current: dict[str, Any] = {"context": "", "requests": defaultdict(int), "iot_bytes": []}
     send = botocore.endpoint.Endpoint._send
 
     def tagged_send(self: Any, request: Any) -> Any:
@@ -324,7 +524,9 @@ def _bench_init_worker(spec: Any, environment: dict[str, str]) -> None:
 
     def timed(event: dict[str, Any]) -> Any:
         label = event_label(event)
-        current.update(context=f"{spec.logical_id}|{label}", requests=defaultdict(int), iot_bytes=[])
+        current.update(
+            context=f"{spec.logical_id}|{label}", requests=defaultdict(int), iot_bytes=[], log=[0, 0]
+        )
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
             invocation = original_invoke(event)
@@ -332,6 +534,8 @@ def _bench_init_worker(spec: Any, environment: dict[str, str]) -> None:
             elapsed_ms = (time.perf_counter() - started) * 1000
             cpu_ms = (time.process_time() - cpu_started) * 1000
             context, current["context"] = current["context"], ""
+        # EMF documents are log lines too (the runtime takes them out of the function's output).
+        emf_bytes = sum(len(json.dumps(document, separators=(",", ":"))) + 1 for document in invocation.emf)
         record = {
             "_chargenet_bench": {
                 "label": label,
@@ -340,6 +544,8 @@ def _bench_init_worker(spec: Any, environment: dict[str, str]) -> None:
                 "cpu_ms": cpu_ms,
                 "requests": dict(current["requests"]),
                 "iot_publish_bytes": list(current["iot_bytes"]),
+                "log_bytes": current["log"][0] + emf_bytes,
+                "log_lines": current["log"][1] + len(invocation.emf),
             }
         }
         return lambda_runtime.Invocation(invocation.result, invocation.error, (*invocation.emf, record))
@@ -379,6 +585,8 @@ def _record_invocation(function: str, failed: bool, emf: Sequence[dict[str, Any]
                     "cpu_ms": [],
                     "requests": defaultdict(int),
                     "iot_publish_bytes": [],
+                    "log_bytes": 0,
+                    "log_lines": 0,
                 },
             )
             entry["count"] += 1
@@ -388,6 +596,8 @@ def _record_invocation(function: str, failed: bool, emf: Sequence[dict[str, Any]
             for operation, n in record["requests"].items():
                 entry["requests"][operation] += n
             entry["iot_publish_bytes"].extend(record["iot_publish_bytes"])
+            entry["log_bytes"] += record["log_bytes"]
+            entry["log_lines"] += record["log_lines"]
     for document in kept:
         try:
             from chargenet_local.metrics import emf_metric_data
@@ -460,13 +670,23 @@ def serve(home: Path, template: Path, counts_out: Path) -> None:
     stack.LocalStack.dispatch = dispatch  # type: ignore[method-assign]
 
     def dump() -> None:
+        try:
+            storage = _all_table_storage()
+        except RuntimeError:  # a table changed while it was read: the next dump has it
+            storage = None
+        except Exception:  # a counting bug must not stop the other counts' dumps
+            logging.getLogger("bench.cost_counts").exception("measuring the tables' storage failed")
+            storage = None
+        if storage is not None:
+            with TALLY.lock:
+                TALLY.storage = storage
         tmp = counts_out.with_suffix(".tmp")
         tmp.write_text(json.dumps(TALLY.as_json(), default=_jsonable) + "\n")
         tmp.replace(counts_out)
 
     def keep_dumping() -> None:  # the driver reads the last dump, whatever happens at shutdown
         while True:
-            time.sleep(1)
+            time.sleep(2)
             dump()
 
     threading.Thread(target=keep_dumping, name="tally-dump", daemon=True).start()
@@ -474,6 +694,17 @@ def serve(home: Path, template: Path, counts_out: Path) -> None:
         stack.LocalStack(home, template).serve()
     finally:
         dump()
+
+
+def _all_table_storage() -> dict[str, dict[str, int]]:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return {
+        name: table_storage(table)
+        for account in list(dynamodb_backends.values())
+        for backend in list(account.values())
+        for name, table in list(backend.tables.items())
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -573,10 +804,13 @@ def profiles(
                     ops["secrets_calls"] += n / per_charger
             # A reply is a message into IoT (Data API publish) and one delivered to the charger.
             ops["iot_messages"] += 2 * sum(iot_units(b) for b in entry["iot_publish_bytes"]) / per_charger
+            ops["log_bytes"] += entry.get("log_bytes", 0)
+            ops["log_lines"] += entry.get("log_lines", 0)
             units = dynamodb.get(f"{function}|{label}")
             if units:
                 ops["dynamodb_read_units"] += units["rcu"] / per_charger
                 ops["dynamodb_write_units"] += units["wcu"] / per_charger
+                ops["dynamodb_index_write_units"] += units.get("index_wcu", 0.0) / per_charger
         if label.startswith(("ocpp:", "presence:")):
             ops["rules_triggered"] += raw["rules"].get(label, {}).get("triggered", 0)
             ops["rule_actions"] += raw["rules"].get(label, {}).get("actions", 0)
@@ -618,14 +852,20 @@ def profiles(
         units = dynamodb.get(f"{function}|schedule", {"rcu": 0, "wcu": 0})
         per_run = {
             "lambda_requests": 1.0,
+            "log_bytes": round(entry.get("log_bytes", 0) / entry["count"], 3),
+            "log_lines": round(entry.get("log_lines", 0) / entry["count"], 3),
             "lambda_gb_seconds": round(
                 sum(math.ceil(d) for d in entry.get(duration, [])) / 1000 * memory_gb / entry["count"], 9
             ),
             "dynamodb_read_units": round(units["rcu"] / entry["count"] / run["chargers"], 9),
             "dynamodb_write_units": round(units["wcu"] / entry["count"] / run["chargers"], 9),
+            "dynamodb_index_write_units": round(
+                units.get("index_wcu", 0) / entry["count"] / run["chargers"], 9
+            ),
         }
         scheduled[function] = {"runs_per_month": round(MONTH_S / every_s, 3), "per_run": per_run}
     custom = [m for m in raw["metrics"] if not m.startswith("AWS/")]
+    template = functions["__template__"]
     return {
         "per_frame": per_frame,
         "session_frames": session_frames,
@@ -633,9 +873,93 @@ def profiles(
         "per_presence_event": dict(per_presence),
         "scheduled": scheduled,
         "custom_metrics": len(custom),
-        "alarms": functions["__template__"]["alarms"],
-        "secrets": functions["__template__"]["secrets"],
+        "alarms": template["alarms"],
+        "secrets": template["secrets"],
+        "timed_writes": {"last_seen": last_seen_profile(dynamodb)},
+        "storage": storage_profile(raw.get("storage", {}), frames, run, template.get("tables", {})),
+        "deployment": {
+            **{
+                k: v
+                for k, v in template.items()
+                if k not in ("alarms", "secrets", "tables", "table_principals")
+            },
+            "kms_requests_per_month": kms_requests_per_month(
+                template.get("table_principals", {}), scheduled, set(invocations)
+            ),
+        },
     }
+
+
+def last_seen_profile(dynamodb: dict[str, dict[str, float]]) -> dict[str, float]:
+    """One `last_seen_at` write's units as measured; how many there are is the model's (real cadence)."""
+    from chargenet.services.ingest import SEEN_WRITE_INTERVAL
+
+    measured = [v for k, v in dynamodb.items() if k.endswith(f"|{LAST_SEEN}")]
+    calls = sum(v["calls"] for v in measured)
+    return {
+        "every_s": int(SEEN_WRITE_INTERVAL.total_seconds()),
+        # None seen (a very short run): the registry item is under 1 KB, one unit.
+        "write_units": round(sum(v["wcu"] for v in measured) / calls, 6) if calls else 1.0,
+        "index_write_units": round(sum(v.get("index_wcu", 0.0) for v in measured) / calls, 6)
+        if calls
+        else 0.0,
+    }
+
+
+# What makes a table grow (anything else grows with the chargers), for its steady-state size.
+TABLE_GROWTH = {
+    "SessionEventsTable": "MeterValues",  # an event per reading, the session's few others beside
+    "HistoryTable": "StatusNotification",
+    "SessionsTable": "session",
+    "CdrsTable": "session",
+    "TransactionKeysTable": "session",
+    "PaymentsTable": "session",
+}
+
+
+def storage_profile(
+    storage: dict[str, dict[str, int]],
+    frames: dict[str, dict[str, int]],
+    run: dict[str, Any],
+    tables: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Bytes per growth unit of each table the run left data in. Tables whose TTL is not the
+    session data retention (idempotency records, pending calls, ...) hold hours of items: left out."""
+    sessions = max(1, run["sessions_billed"] or run["sessions_run"])
+    out: dict[str, dict[str, Any]] = {}
+    for name, stored in sorted(storage.items()):
+        facts = tables.get(name, {})
+        if facts.get("ttl") and not facts.get("session_data_ttl"):
+            continue
+        driver = TABLE_GROWTH.get(name, "charger")
+        units = {
+            "session": sessions,
+            "charger": run["chargers"],
+        }.get(driver) or frames.get(f"ocpp:{driver}", {}).get("count", 0)
+        if not units:
+            continue
+        out[name] = {
+            "bytes_per_unit": round((stored["bytes"] + stored["index_bytes"]) / units, 3),
+            "driver": driver,
+            "retention": "session_data" if facts.get("session_data_ttl") else "kept",
+        }
+    return out
+
+
+def kms_requests_per_month(
+    table_principals: dict[str, int], scheduled: dict[str, dict[str, Any]], invoked: set[str]
+) -> float:
+    """DynamoDB's requests for its table keys: one per (function, table) each cache period while in
+    use; a function scheduled less often asks once per run. Fleet-wide, whatever its size: the
+    functions the run invoked are in use all month (operator functions, used by people, are not)."""
+    busy = MONTH_S / KMS_TABLE_KEY_CACHE_S
+    return float(
+        sum(
+            tables * min(busy, scheduled.get(function, {}).get("runs_per_month", busy))
+            for function, tables in table_principals.items()
+            if function in invoked
+        )
+    )
 
 
 def summarise_invocations(raw: dict[str, Any]) -> dict[str, Any]:
@@ -668,8 +992,49 @@ def _template_facts(template_path: Path) -> dict[str, dict[str, Any]]:
     facts["__template__"] = {
         "alarms": len(template.of_type("AWS::CloudWatch::Alarm")),
         "secrets": len(template.of_type("AWS::SecretsManager::Secret")),
+        **_deployment_facts(template),
     }
     return facts
+
+
+def _deployment_facts(template: Any) -> dict[str, Any]:
+    """The template's fleet-wide cost levers and fixtures, as the defaults resolve them."""
+    functions = template.of_type("AWS::Lambda::Function")
+    tables = template.of_type("AWS::DynamoDB::Table")
+    tracing = {
+        template.resolve(f["Properties"].get("TracingConfig", {}).get("Mode")) for f in functions.values()
+    }
+    retention = {
+        template.resolve(g["Properties"].get("RetentionInDays"))
+        for g in template.of_type("AWS::Logs::LogGroup").values()
+    }
+    session_data_days = template.resolve({"Ref": "SessionDataRetentionDays"})
+
+    def customer_key(table: dict[str, Any]) -> bool:
+        return bool(table["Properties"].get("SSESpecification", {}).get("KMSMasterKeyId"))
+
+    table_facts = {
+        name: {
+            "ttl": bool(table["Properties"].get("TimeToLiveSpecification")),
+            # The session data tables: their items carry the SessionDataRetentionDays expiry.
+            "session_data_ttl": name in ("SessionEventsTable", "HistoryTable")
+            and bool(table["Properties"].get("TimeToLiveSpecification")),
+        }
+        for name, table in tables.items()
+    }
+    principals = {}
+    for name, spec in template.functions().items():
+        named = {v for k, v in spec.environment.items() if k.endswith("_TABLE")}
+        principals[name] = sum(1 for t in named if t in tables and customer_key(tables[t]))
+    return {
+        "tracing_mode": "Active" if "Active" in tracing else "PassThrough",
+        "log_retention_days": max(int(r) for r in retention) if retention else 0,
+        "session_data_retention_days": int(session_data_days),
+        "dashboards": len(template.of_type("AWS::CloudWatch::Dashboard")),
+        "kms_customer_keys": len(template.of_type("AWS::KMS::Key")),
+        "tables": table_facts,
+        "table_principals": principals,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,12 +7,14 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chargenet.domain.alerts import AlertDecision, AlertKind, AlertRecord
 from chargenet.domain.certificates import CertificateStatus, ChargerCertificate
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.faults import Fault, FaultState
+from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import (
     BootNotification,
     Charger,
@@ -23,12 +25,13 @@ from chargenet.domain.models import (
     TagAuthorization,
     TagStatus,
 )
+from chargenet.domain.running_meter import RunningMeter, latest_register
 from chargenet.domain.sessions import SessionEvent, SessionFacts
 from chargenet.domain.time_zones import site_clock
 from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.faults import AlertPublisher, FaultStore
 from chargenet.ports.messaging import ChargerChannel, Deduplicator, PendingCalls
-from chargenet.ports.registry import ChargerRegistry
+from chargenet.ports.registry import ChargerRegistry, ChargerView, ConnectorLink
 from chargenet.ports.sessions import SessionStore
 from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
 
@@ -40,6 +43,7 @@ class InMemoryRegistry(ChargerRegistry):
         self.seen_writes = 0
         self.sessions: dict[tuple[str, int], tuple[str, datetime]] = {}
         self.registers: dict[tuple[str, int], tuple[int, datetime]] = {}
+        self.status_faults: dict[tuple[str, int], bool] = {}
         self.site_zones: dict[str, str] = {}
         self.deployment_zone = "UTC"
 
@@ -56,6 +60,21 @@ class InMemoryRegistry(ChargerRegistry):
 
     def get(self, charger_id: str) -> Charger | None:
         return self.chargers.get(charger_id)
+
+    def view(self, charger_id: str) -> ChargerView | None:
+        charger = self.chargers.get(charger_id)
+        if charger is None:
+            return None
+        keys = {key for key in (*self.sessions, *self.registers, *self.status_faults) if key[0] == charger_id}
+        links = {
+            connector_id: ConnectorLink(
+                self.connector_session(charger_id, connector_id),
+                self.last_register(charger_id, connector_id),
+                self.status_faults.get((charger_id, connector_id)),
+            )
+            for _, connector_id in keys
+        }
+        return ChargerView(charger, links)
 
     def list(self) -> list[Charger]:
         return sorted(self.chargers.values(), key=lambda c: c.charger_id)
@@ -79,13 +98,20 @@ class InMemoryRegistry(ChargerRegistry):
         if last is None or last < at:
             self._update(charger_id, last_seen_at=at)
 
-    def record_connector_status(self, status: ConnectorStatus) -> bool:
+    def record_connector_status(self, status: ConnectorStatus, raises_fault: bool = False) -> bool:
         key = (status.charger_id, status.connector_id)
         current = self.statuses.get(key)
         if current is not None and current.status_at > status.status_at:
             return False
         self.statuses[key] = status
+        if raises_fault:
+            self.status_faults[key] = True
         return True
+
+    def clear_status_fault(self, charger_id: str, connector_id: int, status_at: datetime) -> None:
+        current = self.statuses.get((charger_id, connector_id))
+        if current is not None and current.status_at <= status_at:
+            self.status_faults[(charger_id, connector_id)] = False
 
     def connectors(self, charger_id: str) -> builtins.list[ConnectorStatus]:
         return sorted(
@@ -133,16 +159,19 @@ class InMemorySessionStore(SessionStore):
         self.event_log: dict[str, dict[str, SessionEvent]] = {}
         self.start_keys: dict[str, int] = {}
         self.orphans: list[tuple[str, int, dict[str, Any]]] = []
+        # What the hot path goes on from: the start's register, the last register (at, Wh).
+        self.running: dict[str, tuple[int | None, tuple[datetime, Decimal] | None]] = {}
         self._next_id = 1
 
     def in_state(self, state: str) -> list[SessionRecord]:
         return [r for r in self.records.values() if r.state == state]
 
-    def allocate_transaction(self, start_key: str) -> int:
-        if start_key not in self.start_keys:
+    def allocate_transaction(self, start_key: str) -> tuple[int, bool]:
+        first = start_key not in self.start_keys
+        if first:
             self.start_keys[start_key] = self._next_id
             self._next_id += 1
-        return self.start_keys[start_key]
+        return self.start_keys[start_key], first
 
     def get(self, session_id: str) -> SessionRecord | None:
         return self.records.get(session_id)
@@ -172,7 +201,10 @@ class InMemorySessionStore(SessionStore):
 
     def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
         record = self.records[session_id]
-        if record.event_count > event_count:
+        misses_a_reading = record.last_reading_at is not None and (
+            facts.last_reading_at is None or facts.last_reading_at < record.last_reading_at
+        )
+        if record.event_count > event_count or misses_a_reading:
             return False
         self.records[session_id] = record.model_copy(
             update={
@@ -181,10 +213,41 @@ class InMemorySessionStore(SessionStore):
                 "stopped_at": facts.stopped_at,
                 "freed_at": facts.freed_at,
                 "review_reasons": facts.review_reasons,
+                "last_reading_at": facts.last_reading_at,
                 "event_count": event_count,
             }
         )
+        self.running[session_id] = (facts.meter_start_wh, facts.last_register)
         return True
+
+    def advance_meter(
+        self, session_id: str, charger_id: str, connector_id: int, readings: list[MeterReading]
+    ) -> RunningMeter | None:
+        record = self.records.get(session_id)
+        meter_start_wh, last_register = self.running.get(session_id, (None, None))
+        first_at = min(r.at for r in readings)
+        if (
+            record is None
+            or (record.charger_id, record.connector_id, record.state) != (charger_id, connector_id, "active")
+            or record.started_at > first_at
+            or record.review_reasons
+            or meter_start_wh is None
+            or last_register is None
+            or last_register[0] >= first_at
+            or (record.last_reading_at is not None and record.last_reading_at >= first_at)
+        ):
+            return None
+        update: dict[str, Any] = {
+            "last_reading_at": max(r.at for r in readings),
+            "event_count": record.event_count + len({r.at for r in readings}),
+        }
+        register = latest_register(readings)
+        if register is not None:
+            update["energy_wh"] = int(register[1]) - meter_start_wh
+            self.running[session_id] = (meter_start_wh, register)
+        self.records[session_id] = record.model_copy(update=update)
+        rated = Decimal(record.rated_power_w) if record.rated_power_w else None
+        return RunningMeter(register_at=last_register[0], register_wh=last_register[1], rated_power_w=rated)
 
     def record_orphan_stop(
         self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
@@ -361,7 +424,7 @@ if TYPE_CHECKING:
     from chargenet.ports.certificates import CertificateAuthority
     from chargenet.ports.faults import AlertPublisher, FaultStore
     from chargenet.ports.messaging import ChargerChannel, Deduplicator, PendingCalls
-    from chargenet.ports.registry import ChargerRegistry
+    from chargenet.ports.registry import ChargerRegistry, ChargerView, ConnectorLink
     from chargenet.ports.sessions import SessionStore
     from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
 

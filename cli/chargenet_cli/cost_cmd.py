@@ -20,18 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_COUNTS = Path("bench") / "results" / "cost_counts.json"
 SHIPPED_COUNTS = Path("docs") / "cost_counts.json"
 
-SERVICE_LABELS = {
-    "iot_core_messaging": "IoT Core messages (5 KB units; Basic Ingest free)",
-    "iot_core_connectivity": "IoT Core connection minutes",
-    "iot_core_rules": "IoT rules triggered + actions",
-    "lambda": "Lambda requests + GB-s (arm64)",
-    "dynamodb": "DynamoDB on-demand read/write units",
-    "sns": "SNS publishes",
-    "cloudwatch": "CloudWatch custom metrics + alarms",
-    "secrets_manager": "Secrets Manager secrets + calls",
-    "api_gateway": "API Gateway HTTP API requests",
-}
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     cost = commands.add_parser(
@@ -44,6 +32,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     cost.add_argument("--session-minutes", type=_positive_decimal, default=Decimal(60))
     cost.add_argument(
         "--heartbeat-at-shim", action="store_true", help="the device shim answers Heartbeats (none reach AWS)"
+    )
+    cost.add_argument(
+        "--kept-data-months",
+        type=_non_negative_decimal,
+        default=Decimal(12),
+        help="age of the deployment, for the data kept without a TTL (sessions, CDRs): default 12",
     )
     cost.add_argument(
         "--counts",
@@ -122,6 +116,7 @@ def show_cost(args: argparse.Namespace) -> str:
         heartbeat_s=args.heartbeat_s,
         session_minutes=args.session_minutes,
         heartbeat_at_shim=args.heartbeat_at_shim,
+        kept_data_months=args.kept_data_months,
     )
     try:
         estimate = cost_model.monthly_cost(counts, assumptions)
@@ -140,23 +135,29 @@ def render(estimate: cost_model.Estimate, path: Path, lambda_duration: str = "wa
     total = estimate.per_charger_month
     rows = [
         (
-            SERVICE_LABELS.get(name, name),
-            f"{cost_model.cents(value, '0.000001')}",
-            f"{(value / total * 100 if total else 0):.1f}%",
+            label,
+            f"{cost_model.cents(estimate.by_service[name], '0.000001')}",
+            f"{(estimate.by_service[name] / total * 100 if total else 0):.1f}%",
         )
-        for name, value in sorted(estimate.by_service.items(), key=lambda kv: -kv[1])
+        for name, label in cost_model.LINE_ITEMS.items()
     ]
     heartbeat = "answered at the shim" if a.heartbeat_at_shim else f"every {a.heartbeat_s} s"
     per_session = estimate.per_session
     sample = cost_model.SAMPLE_ESTIMATE
     sample_per_charger = sample["usd_per_month"] / sample["chargers"]
+    timed = ", ".join(
+        f"{name} {cost_model.cents(n, '1')}" for name, n in estimate.timed_writes_per_month.items()
+    )
     lines = [
         f"{a.chargers} chargers, {a.sessions_per_day} sessions/day of {a.session_minutes} min each, "
         f"MeterValues every {a.meter_interval_s} s, Heartbeat {heartbeat}; "
         f"{cost_model.MONTH_DAYS}-day month, us-east-1 list prices, no free tier",
         f"operation counts: {path} (Lambda GB-s from {lambda_duration} time)",
+        f"per charger-month: time-based writes at the real cadence ({timed or 'none'}); "
+        f"{cost_model.cents(estimate.stored_gb * 1024, '0.01')} MB stored (data without a TTL "
+        f"{a.kept_data_months} months old); {cost_model.cents(estimate.xray_traces_per_month, '1')} X-Ray traces",
         "",
-        table(["SERVICE", "USD PER CHARGER-MONTH", "SHARE"], rows),
+        table(["ITEM", "USD PER CHARGER-MONTH", "SHARE"], rows),
         "",
         f"per charger-month: ${cost_model.cents(total)}",
         f"per session:       ${cost_model.cents(per_session)}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -25,7 +24,6 @@ def bill_record(record: DynamoDBRecord) -> None:
     session_id = stream.keys["session_id"]
     outcome = biller(metrics).bill(session_id)
     logger.info("session billing", extra={"session_id": session_id, "outcome": outcome.value})
-    metrics.add_metric(name=f"Billing_{outcome.value}", unit=MetricUnit.Count, value=1)
     if outcome is BillingOutcome.NO_TARIFF:
         logger.error("no tariff was in force when the session started", extra={"session_id": session_id})
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -15,7 +14,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chargenet.composition.payments import payment_services
 
 logger = Logger()
-metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -25,11 +23,9 @@ def capture_record(record: DynamoDBRecord) -> None:
     cdr_id = stream.keys["cdr_id"]
     outcome = payment_services().capture.on_record(cdr_id)
     logger.info("billing record settled", extra={"cdr_id": cdr_id, "outcome": outcome.value})
-    metrics.add_metric(name=f"Capture_{outcome.value}", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=capture_record, processor=processor, context=context

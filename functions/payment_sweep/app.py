@@ -19,8 +19,6 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     report = payment_services().monitor.sweep()
-    for state, count in report.states.items():
-        metrics.add_metric(name=f"OpenPayments_{state}", unit=MetricUnit.Count, value=count)
     # Every run, 0 too: a payment that keeps failing is caught here, so Lambda's Errors never sees
     # it; SweepPaymentErrorsAlarm watches this count instead.
     metrics.add_metric(name="SweepPaymentErrors", unit=MetricUnit.Count, value=len(report.failed))

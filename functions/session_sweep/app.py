@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.composition.session_sweep import session_sweep
 from chargenet.domain.clock import utc_now
 
 logger = Logger()
-metrics = Metrics()
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]]:
     closed = session_sweep().close_idle(utc_now())
-    metrics.add_metric(name="SessionsClosedAtIdleLimit", unit=MetricUnit.Count, value=len(closed))
     if closed:
         logger.info("closed sessions at the idle limit", extra={"sessions": closed})
     return {"closed": closed}

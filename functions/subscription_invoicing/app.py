@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chargenet.composition.subscriptions import subscription_billing
@@ -18,15 +17,11 @@ from chargenet.domain.clock import utc_now
 from chargenet.domain.subscriptions import period, previous_period
 
 logger = Logger()
-metrics = Metrics()
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     billed = period(event["period"]) if event.get("period") else previous_period(utc_now())
     outcomes = subscription_billing().run(billed, retry_failed=bool(event.get("period")))
-    for outcome, count in outcomes.items():
-        metrics.add_metric(name=f"Invoices_{outcome}", unit=MetricUnit.Count, value=count)
     logger.info("subscribers invoiced", extra={"period": billed.name, "outcomes": dict(outcomes)})
     return dict(outcomes)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -16,7 +15,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chargenet.composition.subscriptions import subscription_billing
 
 logger = Logger()
-metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -26,11 +24,9 @@ def usage_record(record: DynamoDBRecord) -> None:
     cdr_id = stream.keys["cdr_id"]
     outcome = subscription_billing().on_record(cdr_id)
     logger.info("billing record seen", extra={"cdr_id": cdr_id, "outcome": outcome.value})
-    metrics.add_metric(name=f"Usage_{outcome.value}", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=usage_record, processor=processor, context=context

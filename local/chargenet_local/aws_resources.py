@@ -13,35 +13,54 @@ from chargenet_local.stripe_local import API_KEY_SECRET, WEBHOOK_SECRET
 from chargenet_local.template import Template, bucket_name
 
 
-def create_all(template: Template, endpoint: str) -> dict[str, dict[str, str]]:
-    """Create every supported resource; returns physical names/URLs by logical id."""
+def create_all(
+    template: Template, endpoint: str, existing: dict[str, dict[str, str]] | None = None
+) -> dict[str, dict[str, str]]:
+    """Create every supported resource not in `existing` (what a kept stack already has, by kind
+    and logical id: a restart creates only what the template added since); returns physical
+    names/URLs by logical id."""
     clients = _Clients(endpoint, template.region)
-    return {
+    kept = existing or {}
+
+    def missing(kind: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: res
+            for name, res in template.of_type(resource_type).items()
+            if name not in kept.get(kind, {})
+        }
+
+    created = {
         "tables": {
             name: _create_table(clients.dynamodb, name, res)
-            for name, res in template.of_type("AWS::DynamoDB::Table").items()
+            for name, res in missing("tables", "AWS::DynamoDB::Table").items()
         },
         "queues": {
             name: clients.sqs.create_queue(QueueName=name)["QueueUrl"]
-            for name in template.of_type("AWS::SQS::Queue")
+            for name in missing("queues", "AWS::SQS::Queue")
         },
         "topics": {
             name: clients.sns.create_topic(Name=name)["TopicArn"]
-            for name in template.of_type("AWS::SNS::Topic")
+            for name in missing("topics", "AWS::SNS::Topic")
         },
         "buckets": {
             name: _create_bucket(clients.s3, name, res)
-            for name, res in template.of_type("AWS::S3::Bucket").items()
+            for name, res in missing("buckets", "AWS::S3::Bucket").items()
         },
         "secrets": {
             name: _create_secret(clients.secretsmanager, template, name, res)
-            for name, res in template.of_type("AWS::SecretsManager::Secret").items()
+            for name, res in missing("secrets", "AWS::SecretsManager::Secret").items()
         },
         "iot_policies": {
             name: _create_policy(clients.iot, template, name, res)
-            for name, res in template.of_type("AWS::IoT::Policy").items()
+            for name, res in missing("iot_policies", "AWS::IoT::Policy").items()
         },
-        "user_pools": _create_user_pools(clients.cognito, template),
+        # Pools, clients and groups go together: a kept pool keeps its clients and groups.
+        "user_pools": {} if kept.get("user_pools") else _create_user_pools(clients.cognito, template),
+    }
+    # A queue's URL names moto's address, which may have moved since (chargenet_local.persistence.PortBook).
+    queues = {name: clients.sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in kept.get("queues", {})}
+    return {kind: {**kept.get(kind, {}), **made} for kind, made in created.items()} | {
+        "queues": {**queues, **created["queues"]}
     }
 
 

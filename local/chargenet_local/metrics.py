@@ -218,3 +218,26 @@ class Periodic:
                 self._step()
             except Exception:  # keep going: moto may be busy or stopping
                 log.exception("%s failed", self._name)
+
+
+# ------------------------------------------------------------------ retention
+# CloudWatch keeps metrics for 15 months; the local stack keeps 15 minutes. Only the alarm evaluator
+# reads them back (the template's alarms look back 5 minutes at most), moto scans every datum on
+# each read, and every datum kept is pickled again in each snapshot (chargenet_local.persistence):
+# a fleet's invocations put tens of datapoints a second.
+METRICS_KEPT_S = 900
+TRIM_EVERY_S = 60.0
+
+
+def trim_metrics(backend: Any, now: datetime) -> int:
+    """Drop moto's datapoints older than METRICS_KEPT_S from a CloudWatch backend; how many went."""
+    cutoff = now.timestamp() - METRICS_KEPT_S
+    kept = [datum for datum in backend.metric_data if _epoch_s(datum.timestamp) >= cutoff]
+    dropped = len(backend.metric_data) - len(kept)
+    backend.metric_data = kept
+    return dropped
+
+
+def _epoch_s(moment: datetime) -> float:
+    # moto stamps its own datapoints naive UTC; PutMetricData's are aware.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

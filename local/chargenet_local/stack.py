@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +34,20 @@ from chargenet_local.console_login import ConsoleLogin, console_environment, mot
 from chargenet_local.fleet_provisioning import FleetProvisioning, ProvisioningTemplateSpec
 from chargenet_local.iot_jobs import IotJobs
 from chargenet_local.lambda_runtime import InvocationFailure, LocalFunction, dead_letter_body
-from chargenet_local.metrics import MetricSink, Periodic, QueueDepthSampler
+from chargenet_local.metrics import TRIM_EVERY_S, MetricSink, Periodic, QueueDepthSampler, trim_metrics
+from chargenet_local.persistence import (
+    PORTS_FILE,
+    STATE_DIR,
+    PortBook,
+    RequestGate,
+    Snapshotter,
+    load_snapshot,
+    restore_backends,
+    state_dir,
+)
 from chargenet_local.pki import LocalCA
 from chargenet_local.rules import Message, Rule, route
-from chargenet_local.streams import StreamPoller, failure_message
+from chargenet_local.streams import StreamPoller, failure_message, trim_handled
 from chargenet_local.stripe_local import API_KEY_SECRET, WEBHOOK_SECRET
 from chargenet_local.template import Template, load
 
@@ -63,6 +75,8 @@ OPERATOR_API_PATH = "/ops/v1"
 FIRST_ADMIN = "admin"
 FIRST_ADMIN_EMAIL = "admin@chargenet.local"
 FIRST_ADMIN_PASSWORD_FILE = "first-admin-password"
+# What every stack's home holds once it has started: `reset` wipes only such a folder.
+_HOME_MARKERS = ("stack.log", "ca", STATE_DIR)
 
 
 class StackNotRunning(RuntimeError):
@@ -134,14 +148,20 @@ def _cache_moto_service_list() -> None:
     backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
 
 
+# On one machine log lines cost nothing and show a newcomer what happens: the functions log at
+# INFO here, where the template's default (WARNING) keeps the cloud's CloudWatch Logs bill down.
+LOCAL_PARAMETER_DEFAULTS = {"LogLevel": "INFO"}
+
+
 def parameter_overrides() -> dict[str, str]:
     """Template parameters from CHARGENET_PARAMETERS ("Name=value Name2=value2", as `sam deploy
     --parameter-overrides` takes them): tests and demos shorten grace periods this way."""
     pairs = os.environ.get("CHARGENET_PARAMETERS", "").split()
     try:
-        return dict(pair.split("=", 1) for pair in pairs)
+        given = dict(pair.split("=", 1) for pair in pairs)
     except ValueError:
         raise ValueError(f"CHARGENET_PARAMETERS must be Name=value pairs, got {pairs!r}") from None
+    return {**LOCAL_PARAMETER_DEFAULTS, **given}
 
 
 def default_home() -> Path:
@@ -185,7 +205,17 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Dead, not yet reaped by its parent (another process that started the stack, a test run):
+    kill(pid, 0) still answers for it. Linux's /proc tells; elsewhere it counts as alive."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 # ------------------------------------------------------------------ the CLI side
@@ -244,6 +274,30 @@ def down(home: Path, timeout_s: float = 30) -> bool:
     return True
 
 
+class NotAStackHome(ValueError):
+    pass
+
+
+def reset(home: Path) -> bool:
+    """Stop the stack and wipe all it keeps in `home` (its data, the CA, the broker's files, the
+    first admin's password, the chargers' credentials, the logs): the next `up` is a new stack, on
+    the same ports (its console's and API's URLs stay). False when there was nothing to wipe.
+    Refuses a folder that is not a stack's home."""
+    if not home.exists() or not any(home.iterdir()):
+        return False
+    if not any((home / marker).exists() for marker in _HOME_MARKERS):
+        raise NotAStackHome(f"{home} is not a local stack's home (no {' or '.join(_HOME_MARKERS)})")
+    down(home)
+    kept = state_dir(home) / PORTS_FILE
+    for entry in [*home.iterdir(), *state_dir(home).glob("*")]:
+        if entry.is_dir() and not entry.is_symlink():
+            if entry != state_dir(home):
+                shutil.rmtree(entry)
+        elif entry != kept:
+            entry.unlink(missing_ok=True)
+    return True
+
+
 def _kill_group(pid: int) -> None:
     """Kill the daemon and everything it started; `up` makes it a session (and group) leader."""
     try:
@@ -275,6 +329,12 @@ class LocalStack:
         self._monitors: list[Periodic] = []
         self._fleet_provisioning: FleetProvisioning | None = None  # if the template provisions by claim
         self._iot_jobs: IotJobs | None = None
+        # What the last run kept (chargenet_local.persistence): None for a new stack.
+        self._saved = load_snapshot(home)
+        self._ports = PortBook(home)
+        self._gate = RequestGate()
+        self._resources: dict[str, dict[str, str]] = {}
+        self._snapshots: Snapshotter | None = None
 
     def serve(self) -> None:
         state = StackState(pid=os.getpid(), status="starting", region=REGION, home=str(self.home))
@@ -286,7 +346,7 @@ class LocalStack:
         self._start_broker(state)
         self._start_iot_data(state)
         # The API's port is chosen now: the functions' PUBLIC_BASE_URL (Stripe's redirects) is its URL.
-        api_port = free_port()
+        api_port = self._ports.take("api")
         self._api_url = f"http://127.0.0.1:{api_port}"
         overrides = {
             "PublicBaseUrl": f"http://127.0.0.1:{api_port}",
@@ -300,6 +360,8 @@ class LocalStack:
         self._start_api(template, state, api_port)
         self._start_fleet_provisioning(template, state)
         self._start_iot_jobs(state)
+        self._snapshots = Snapshotter(self.home, self._gate, self._durable_extras)
+        self._snapshots.start()
         state.status = "ready"
         self._write(state)
         log.info("local stack ready: %s", state.model_dump_json())
@@ -330,16 +392,26 @@ class LocalStack:
             ),
         )
         _cache_moto_service_list()
-        port = free_port()
+        if self._saved is not None:
+            restore_backends(self._saved["backends"])
+        port = self._ports.take("moto")
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
+        # Every request passes the gate, which pauses them for a snapshot (chargenet_local.persistence).
+        server = self._moto._server
+        assert server is not None
+        server.app = self._gate.wrap(server.app)
         state.moto_url = f"http://127.0.0.1:{port}"
 
     def _start_localstripe(self, state: StackState) -> None:
         """Started early: it comes up while the broker and the resources do (`_start_checkout` waits)."""
         from chargenet_local.stripe_local import LocalStripe
 
-        self.localstripe = LocalStripe(free_port(), self.home / "localstripe.log")
+        self.localstripe = LocalStripe(
+            self._ports.take("localstripe"),
+            self.home / "localstripe.log",
+            state_dir(self.home) / "localstripe.pickle",
+        )
         self.localstripe.start()
         state.localstripe_url = self.localstripe.url
 
@@ -348,7 +420,9 @@ class LocalStack:
 
         self.localstripe.wait_ready()
         api_key = self._secret_value(state, API_KEY_SECRET) or "sk_test_local_stack"
-        self.checkout = CheckoutFront(state.localstripe_url, api_key)
+        self.checkout = CheckoutFront(state.localstripe_url, api_key, port=self._ports.take("checkout"))
+        if self._saved is not None:
+            self.checkout.restore(self._saved["extras"]["checkout"])
         self.checkout.start()
         state.stripe_api_base, state.checkout_url = self.checkout.url, self.checkout.page_url
         self._start_stripe_faults(state)
@@ -447,7 +521,7 @@ class LocalStack:
         )
         jobs.attach()
         for topic in jobs.request_topics:
-            self.backend.subscribe(topic, jobs.on_message)
+            self.backend.subscribe(topic, self._gate.gated(jobs.on_message))
         self._iot_jobs = jobs
 
     @staticmethod
@@ -463,7 +537,7 @@ class LocalStack:
         backend_cert, backend_key = self.ca.issue_with_key(
             broker_mod.BACKEND_USER, server=False, folder=folder
         )
-        state.mqtt_port = free_port()
+        state.mqtt_port = self._ports.take("mqtt")
         state.ca_path = str(self.ca.cert_path)
         self.broker = broker_mod.Broker(
             folder,
@@ -496,21 +570,26 @@ class LocalStack:
     def _start_iot_data(self, state: StackState) -> None:
         from chargenet_local.iot_data import IotDataEndpoint
 
-        self.iot_data = IotDataEndpoint(self.backend.publish)
+        self.iot_data = IotDataEndpoint(self.backend.publish, port=self._ports.take("iot-data"))
         self.iot_data.start()
         state.iot_data_url = self.iot_data.url
 
     def _create_resources(self, template: Template, state: StackState) -> None:
         from chargenet_local.aws_resources import create_all
 
-        created = create_all(template, state.moto_url)
+        kept = self._saved["extras"] if self._saved is not None else {"resources": {}, "physical_ids": {}}
+        template.physical_ids.update(kept["physical_ids"])  # the kept pools' ids, for Ref
+        created = create_all(template, state.moto_url, existing=kept["resources"])
+        self._resources = created
+        self._physical_ids = dict(template.physical_ids)
         state.tables, state.queues, state.topics = created["tables"], created["queues"], created["topics"]
         state.buckets, state.secrets = created["buckets"], created["secrets"]
         state.charger_policy = next(iter(created["iot_policies"]), "")
         state.operator_pool_id = created["user_pools"].get(OPERATOR_POOL, "")
         state.operator_client_id = created["user_pools"].get(OPERATOR_CLIENT, "")
         state.console_client_id = created["user_pools"].get(CONSOLE_CLIENT, "")
-        if state.operator_pool_id:
+        # The first admin is created with its pool: a kept pool keeps its admin and password file.
+        if state.operator_pool_id and state.operator_pool_id not in kept["physical_ids"].values():
             self._create_first_admin(state)
         self._queues = state.queues
         self._sqs = _client("sqs", state)
@@ -528,15 +607,34 @@ class LocalStack:
         cloudwatch = _client("cloudwatch", state)
         self.metrics = MetricSink(cloudwatch)
         self.metrics.start()
-        create_alarms_and_dashboards(template, cloudwatch)
+        if self._saved is None:  # kept alarms keep their state and history
+            create_alarms_and_dashboards(template, cloudwatch)
         sampler = QueueDepthSampler(self._sqs, state.queues.values(), self.metrics)
+        account = _client("sts", state).get_caller_identity()["Account"]
         evaluator = AlarmEvaluator(_client("cloudwatch", state), _client("sns", state), state.region)
         self._monitors = [
             Periodic("queue-metrics", every_s, sampler.sample),
             Periodic("alarm-evaluation", every_s, lambda: evaluator.evaluate_all(time.time())),
+            Periodic("retention", TRIM_EVERY_S, lambda: self._trim_history(account, state)),
         ]
         for monitor in self._monitors:
             monitor.start()
+
+    def _trim_history(self, account: str, state: StackState) -> None:
+        """What moto would keep for ever and nothing reads again: old metrics, handled stream records."""
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.dynamodb.models import dynamodb_backends
+
+        handled: dict[str, int] = {}  # by table: the last record all its mappings have handled
+        for poller in self._pollers:
+            positions = [int(sequence) for sequence in poller.positions().values()]
+            table = state.tables[poller.spec.table]
+            handled[table] = min(handled.get(table, sys.maxsize), max(positions, default=-1))
+        with self._gate.request(writes=True):  # not in the middle of a snapshot
+            trim_metrics(cloudwatch_backends[account][state.region], datetime.now(UTC))
+            tables = dynamodb_backends[account][state.region]
+            for table, up_to in handled.items():
+                trim_handled(tables.get_table(table), up_to)
 
     def _start_functions_and_rules(self, template: Template, state: StackState) -> None:
         functions = {}
@@ -588,6 +686,7 @@ class LocalStack:
         self, template: Template, functions: dict[str, LocalFunction], state: StackState
     ) -> None:
         dynamodb, streams = _client("dynamodb", state), _client("dynamodbstreams", state)
+        positions = self._saved["extras"]["stream_positions"] if self._saved is not None else {}
         for spec in template.stream_mappings():
             queue_url = self._queues.get(spec.on_failure_queue or "")
             poller = StreamPoller(
@@ -596,6 +695,7 @@ class LocalStack:
                 stream_arn=dynamodb.describe_table(TableName=spec.table)["Table"]["LatestStreamArn"],
                 invoke=functions[spec.function].invoke,
                 on_failure=lambda batch, url=queue_url: self._send_failure(url, batch),
+                positions=positions.get(spec.name, {}),
             )
             poller.start()
             self._pollers.append(poller)
@@ -702,6 +802,15 @@ class LocalStack:
                 change.client_id,
             )
 
+    def _durable_extras(self) -> dict[str, Any]:
+        """What the stack keeps beside moto's backends, read while moto is paused."""
+        return {
+            "resources": self._resources,
+            "physical_ids": self._physical_ids,
+            "stream_positions": {poller.spec.name: poller.positions() for poller in self._pollers},
+            "checkout": self.checkout.saved(),
+        }
+
     def _shutdown(self) -> None:
         log.info("local stack stopping")
         # Functions first, while the broker and moto can still serve what is in flight.
@@ -723,6 +832,8 @@ class LocalStack:
         for function in self._functions:
             function.close(wait=False)  # every pool winds down at once; the waits below overlap
         steps = [f.close for f in self._functions] + [self.metrics.stop]
+        if self._snapshots is not None:  # after the functions: it holds all they wrote
+            steps.append(self._snapshots.stop)
         steps += [self.backend.disconnect, self.iot_data.stop, self.broker.stop, self._moto.stop]
         for step in steps:
             try:

@@ -19,7 +19,11 @@ from typing import Any
 from chargenet_local.template import StreamMappingSpec
 
 log = logging.getLogger("chargenet.local.streams")
-POLL_INTERVAL_S = 0.3
+# After a poll that found records, the next comes soon (what arrived meanwhile is one batch); after
+# empty ones the wait doubles up to IDLE_POLL_S: an idle stack's pollers cost moto little, and a
+# record after a quiet spell waits at most IDLE_POLL_S (Lambda polls each shard about 4 times a second).
+BUSY_POLL_S = 0.3
+IDLE_POLL_S = 0.8
 
 Invoke = Callable[[dict[str, Any]], Any]
 
@@ -49,7 +53,10 @@ class StreamPoller:
         stream_arn: str,
         invoke: Invoke,
         on_failure: Callable[[dict[str, Any]], None],
+        positions: dict[str, str] | None = None,
     ) -> None:
+        """`positions`: the last sequence number handled in each shard, from a stack that stopped
+        (`positions()`): polling goes on after it instead of from the stream's start."""
         self.spec = spec
         self._streams = streams
         self._stream_arn = stream_arn
@@ -57,6 +64,8 @@ class StreamPoller:
         self._on_failure = on_failure
         self._stop = threading.Event()
         self._iterators: dict[str, str] = {}
+        self._positions: dict[str, str] = dict(positions or {})
+        self._positions_lock = threading.Lock()
 
     def start(self) -> None:
         threading.Thread(target=self._run, name=f"stream-{self.spec.name}", daemon=True).start()
@@ -64,31 +73,55 @@ class StreamPoller:
     def stop(self) -> None:
         self._stop.set()
 
+    def positions(self) -> dict[str, str]:
+        """The last sequence number whose batch was handled (delivered or sent to on-failure), by shard."""
+        with self._positions_lock:
+            return dict(self._positions)
+
     def _run(self) -> None:
-        while not self._stop.is_set():
+        shard_ids: list[str] = []
+        wait_s = BUSY_POLL_S
+        while not self._stop.wait(wait_s):
             try:
-                for records in self._poll():
-                    self._deliver(records)
+                # A table's stream keeps its shards while it lives: described once, again after an error.
+                shard_ids = shard_ids or self._shard_ids()
+                found = sum(self._poll_shard(shard_id) for shard_id in shard_ids)
             except Exception:  # keep polling: a transient moto error must not end billing
                 log.exception("stream %s: poll failed", self.spec.name)
-            self._stop.wait(POLL_INTERVAL_S)
+                shard_ids, found = [], 0
+            wait_s = BUSY_POLL_S if found else min(wait_s * 2, IDLE_POLL_S)
 
-    def _poll(self) -> list[list[dict[str, Any]]]:
-        shards = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"]
-        batches = []
-        for shard in shards:
-            shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._streams.get_shard_iterator(
-                    StreamArn=self._stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            response = self._streams.get_records(ShardIterator=self._iterators[shard_id], Limit=1000)
-            self._iterators[shard_id] = response["NextShardIterator"]
-            records = [self._with_source(r) for r in response["Records"] if self._wanted(r)]
-            batches += [
-                records[i : i + self.spec.batch_size] for i in range(0, len(records), self.spec.batch_size)
-            ]
-        return batches
+    def _shard_ids(self) -> list[str]:
+        description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
+        return [shard["ShardId"] for shard in description["Shards"]]
+
+    def _poll_shard(self, shard_id: str) -> int:
+        """Handles what the shard has after the last position; how many records there were."""
+        response = self._streams.get_records(ShardIterator=self._iterator(shard_id), Limit=1000)
+        self._iterators[shard_id] = response["NextShardIterator"]
+        if not response["Records"]:
+            return 0
+        records = [self._with_source(r) for r in response["Records"] if self._wanted(r)]
+        for start in range(0, len(records), self.spec.batch_size):
+            self._deliver(records[start : start + self.spec.batch_size])
+        # Only now: a snapshot taken meanwhile keeps the old position, and a restart redelivers
+        # (at least once, as Lambda); the filtered-out records are passed too.
+        with self._positions_lock:
+            self._positions[shard_id] = response["Records"][-1]["dynamodb"]["SequenceNumber"]
+        return len(response["Records"])
+
+    def _iterator(self, shard_id: str) -> str:
+        if shard_id not in self._iterators:
+            position = self._positions.get(shard_id)
+            where = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": position}
+                if position
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            self._iterators[shard_id] = self._streams.get_shard_iterator(
+                StreamArn=self._stream_arn, ShardId=shard_id, **where
+            )["ShardIterator"]
+        return self._iterators[shard_id]
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         patterns = self.spec.filter_patterns
@@ -148,3 +181,18 @@ class StreamPoller:
 
 def failure_message(batch: dict[str, Any]) -> str:
     return json.dumps(batch, default=str)
+
+
+def trim_handled(table: Any, handled_up_to: int) -> int:
+    """Drop a moto table's stream records up to `handled_up_to` (a sequence number every mapping of
+    the table has handled); how many went. moto keeps every record for as long as the table lives
+    (DynamoDB keeps 24 hours), so the stack's memory and each snapshot would grow with every write.
+    moto numbers a record by its index after the shard's starting number: the start moves on by as
+    many records as are dropped, so every sequence number and iterator stays what it was."""
+    shard = table.stream_shard
+    if shard is None:
+        return 0
+    count = max(0, min(handled_up_to - shard.starting_sequence_number + 1, len(shard.items)))
+    del shard.items[:count]
+    shard.starting_sequence_number += count
+    return count

@@ -24,10 +24,11 @@ these so localstripe's gaps cannot shape product logic that would then fail in t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,12 @@ class Ledger:
     # PaymentIntent fields localstripe cannot hold (description, payment_method_types, cancellation_reason)
     _intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """No change while the caller reads the whole ledger (a snapshot)."""
+        with self._lock:
+            yield
 
     def record_capture(self, charge_id: str, released: int, release_refund_ids: Collection[str]) -> None:
         with self._lock:

@@ -2,8 +2,12 @@
 
 localstripe's own CLI binds every interface and pickles its whole store to
 /tmp/localstripe.pickle after each write (one file for every stack on the machine, slower
-with each object). `python -m chargenet_local.stripe_local --port N` runs the same
-application bound to loopback, with its state living as long as the process, as moto's does.
+with each object, and missing every change made to an object in place). `python -m
+chargenet_local.stripe_local --port N --state FILE` runs the same application bound to loopback
+and keeps its store in the stack's home the way the stack keeps moto's (chargenet_local.persistence):
+loaded at start, written atomically every SNAPSHOT_EVERY_S when a request could have changed it
+(anything but GET), and when the process is stopped. The event loop writes it, so no request runs
+while the store is pickled.
 """
 
 from __future__ import annotations
@@ -160,9 +164,10 @@ def _json(data: bytes) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the process
 class LocalStripe:
-    def __init__(self, port: int, log_path: Path) -> None:
+    def __init__(self, port: int, log_path: Path, state_path: Path) -> None:
         self.port = port
         self._log_path = log_path
+        self._state_path = state_path
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -173,7 +178,15 @@ class LocalStripe:
         """Start it; `wait_ready` later, so its start-up overlaps the rest of the stack's."""
         with self._log_path.open("ab") as log_file:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "chargenet_local.stripe_local", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "chargenet_local.stripe_local",
+                    "--port",
+                    str(self.port),
+                    "--state",
+                    str(self._state_path),
+                ],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -206,14 +219,56 @@ class LocalStripe:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="localstripe bound to 127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state", type=Path, required=True, help="the store's file (kept across restarts)")
     args = parser.parse_args(argv)
     from aiohttp import web
-    from localstripe.resources import store
     from localstripe.server import app
 
-    store.dump_to_disk = lambda: None  # see the module docstring
+    _keep_store(app, args.state)
     _invoice_any_customer()
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+def _keep_store(app: Any, path: Path) -> None:
+    """The store loaded from `path`, and written back as the module docstring says."""
+    import asyncio
+    import pickle
+
+    from aiohttp import web
+    from localstripe.resources import store
+
+    from chargenet_local.persistence import SNAPSHOT_EVERY_S, dumps, write_atomically
+
+    store.dump_to_disk = lambda: None  # see the module docstring
+    if path.exists():
+        store.update(pickle.loads(path.read_bytes()))  # the stack's own file
+    changed = False
+
+    def save() -> None:
+        nonlocal changed
+        if changed:
+            changed = False
+            write_atomically(path, dumps(dict(store)))
+
+    @web.middleware
+    async def note_changes(request: web.Request, handler: Any) -> web.StreamResponse:
+        nonlocal changed
+        changed = changed or request.method != "GET"
+        return await handler(request)
+
+    async def save_periodically(_: web.Application) -> Any:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(SNAPSHOT_EVERY_S)
+                save()
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        save()  # stopped (SIGTERM): the last changes too
+
+    app.middlewares.append(note_changes)
+    app.cleanup_ctx.append(save_periodically)
 
 
 def _invoice_any_customer() -> None:

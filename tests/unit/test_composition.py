@@ -161,3 +161,24 @@ def test_every_function_builds_its_services_from_its_template_environment() -> N
 def test_the_grace_period_is_the_templates_else_three_days(days: str | None, grace: int) -> None:
     environ = {} if days is None else {"SUBSCRIPTION_GRACE_DAYS": days}
     assert SubscriptionEnvironment.model_validate(environ).grace == timedelta(days=grace)
+
+
+_REBIND_PROBE = """
+import json, os
+os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+from chargenet.adapters.dynamodb import ChargerItem
+from chargenet.composition.settings import bind_environment
+tables = {"CHARGERS_TABLE": "Chargers", "AWS_REGION": "eu-north-1"}
+bind_environment({**tables, "AWS_ENDPOINT_URL": "http://127.0.0.1:1"})
+first = ChargerItem._get_connection()
+same = ChargerItem._get_connection()
+bind_environment({**tables, "AWS_ENDPOINT_URL": "http://127.0.0.1:2"})  # same names, another stack
+print(json.dumps({"cached": first is same, "reconnected": ChargerItem._get_connection() is not first}))
+"""
+
+
+def test_a_new_binding_reconnects_models_even_to_tables_of_the_same_names() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _REBIND_PROBE], capture_output=True, text=True, timeout=60, check=True, cwd=ROOT
+    )
+    assert json.loads(done.stdout) == {"cached": True, "reconnected": True}

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from chargenet_cli.cost_model import LINE_ITEMS
 from chargenet_cli.main import main, parser
 
 ARGS = [
@@ -76,7 +77,8 @@ def test_prints_the_breakdown_and_json(tmp_path, capsys):
     assert main([*ARGS, "--counts", str(path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["counts_file"] == str(path)
-    assert set(report["by_service_usd_per_charger_month"]) >= {"lambda", "dynamodb", "iot_core_messaging"}
+    assert set(report["by_service_usd_per_charger_month"]) == set(LINE_ITEMS)
+    assert all(label in text for label in LINE_ITEMS.values())  # a line per item, zero or not
     assert report["assumptions"]["chargers"] == 10
 
 

@@ -4,9 +4,35 @@ from decimal import Decimal
 
 import pytest
 
-from chargenet_cli.cost_model import Assumptions, Counts, Ops, as_json, frames_per_month, monthly_cost
+from chargenet_cli.cost_model import (
+    GB,
+    LINE_ITEMS,
+    MONTH_S,
+    Assumptions,
+    Counts,
+    Deployment,
+    Ops,
+    TableGrowth,
+    TimedWrite,
+    as_json,
+    cents,
+    frames_per_month,
+    monthly_cost,
+    timed_writes_per_month,
+    xray_traces_per_month,
+)
 
 D = Decimal
+
+DEPLOYMENT = Deployment(
+    alarms=5,
+    dashboards=1,
+    secrets=2,
+    kms_customer_keys=2,
+    kms_requests_per_month=D(100_000),
+    log_retention_days=60,
+    session_data_retention_days=300,
+)
 
 
 def counts(**overrides):
@@ -20,6 +46,7 @@ def counts(**overrides):
                 lambda_gb_seconds=D("0.01"),
                 dynamodb_write_units=D(1),
                 dynamodb_read_units=D("0.5"),
+                log_bytes=D(100),
             ),
             "MeterValues": Ops(
                 iot_messages=D(2),
@@ -28,7 +55,9 @@ def counts(**overrides):
                 lambda_requests=D(1),
                 lambda_gb_seconds=D("0.02"),
                 dynamodb_write_units=D(2),
+                dynamodb_index_write_units=D(1),
                 dynamodb_read_units=D(1),
+                log_bytes=D(200),
             ),
             "StartTransaction": Ops(lambda_requests=D(1)),
             "BootNotification": Ops(),
@@ -38,8 +67,13 @@ def counts(**overrides):
         per_presence_event=Ops(),
         scheduled={},
         custom_metrics=10,
-        alarms=5,
-        secrets=2,
+        deployment=DEPLOYMENT,
+        timed_writes={"last_seen": TimedWrite(every_s=60, write_units=D(1))},
+        storage={
+            "SessionEventsTable": TableGrowth(D(1000), "MeterValues", "session_data"),
+            "SessionsTable": TableGrowth(D(2000), "session", "kept"),
+            "ChargersTable": TableGrowth(D(5000), "charger", "kept"),
+        },
     )
     return Counts(**{**base, **overrides})
 
@@ -67,23 +101,76 @@ def test_hand_computed_dollars():
     assert ops.lambda_requests == D(930)
     assert ops.lambda_gb_seconds == D("10.80")
     assert (ops.dynamodb_write_units, ops.dynamodb_read_units) == (D(1080), D("540.0"))
+    assert ops.dynamodb_index_write_units == D(180)  # one index write per MeterValues
+    assert ops.log_bytes == D(108_000)  # 720 x 100 + 180 x 200
     by = estimate.by_service
+    assert set(by) == set(LINE_ITEMS)
     assert by["iot_core_messaging"] == D("0.0018")
     assert by["iot_core_connectivity"] == D("0.003456")  # 43,200 minutes at $0.08 per million
     assert by["iot_core_rules"] == D("0.00027")
-    assert by["lambda"] == D("0.000186") + D("10.8") * D("0.0000133334")
-    assert by["lambda"] == D("0.00033000072")
-    assert by["dynamodb"] == D("0.0007425")
+    assert by["lambda_requests"] == D("0.000186")
+    assert by["lambda_compute"] == D("10.8") * D("0.0000133334") == D("0.00014400072")
+    assert by["dynamodb_writes"] == D("0.000675")
+    assert by["dynamodb_index_writes"] == D("0.0001125")
+    # last_seen: 180 while charging (a frame each 600 s) + 690 idle (a Heartbeat an hour), 1 WCU each
+    assert estimate.timed_writes_per_month == {"last_seen": D(870)}
+    assert by["dynamodb_timed_writes"] == D("0.00054375")
+    assert by["dynamodb_reads"] == D("0.0000675")
+    # events 1,000 B x 180 readings x 10 months (300 days) + sessions 2,000 B x 30 x 12 months + 5,000 B
+    assert estimate.stored_gb * GB == D(2_525_000)
+    assert by["dynamodb_storage"] == D(2_525_000) / GB * D("0.25")
+    assert by["dynamodb_backups"] == D(2_525_000) / GB * D("0.20")
+    logged = D(108_000 + 930 * 270)  # the functions' lines + Lambda's START/END/REPORT per request
+    assert by["logs_ingestion"] == logged / GB * D("0.50")
+    assert by["logs_storage"] == logged / GB * 2 * D("0.03")  # 60 days kept
+    assert by["xray"] == D(0)  # PassThrough
+    assert by["cloudwatch_metrics"] == D("0.3")  # 10 x $0.30 / 10 chargers
+    assert by["cloudwatch_alarms"] == D("0.05")
+    assert by["cloudwatch_dashboards"] == D("0.3")
+    assert by["kms_keys"] == D("0.2")
+    assert by["kms_requests"] == D("0.03")  # 100,000 requests at $0.03 per 10,000, / 10 chargers
     assert by["sns"] == D("0.000015")
-    assert by["cloudwatch"] == D("0.35")  # (10 x 0.30 + 5 x 0.10) / 10 chargers
     assert by["secrets_manager"] == D("0.08")
     assert by["api_gateway"] == D(0)
-    assert estimate.per_charger_month == D("0.43661350072")
-    assert estimate.per_session == D("0.43661350072") / 30
-    assert estimate.fleet_month == D("4.3661350072")
+    assert estimate.per_charger_month == sum(by.values())
+    assert estimate.per_session == estimate.per_charger_month / 30
+    assert estimate.fleet_month == estimate.per_charger_month * 10
     report = as_json(estimate)
-    assert report["usd_per_charger_month"] == "0.4366"
-    assert report["usd_per_session"] == "0.0146"
+    assert report["usd_per_charger_month"] == str(cents(estimate.per_charger_month))
+    assert report["timed_writes_per_charger_month"] == {"last_seen": "870.0"}
+
+
+def test_active_tracing_records_the_default_rules_sample():
+    active = Deployment(**{**DEPLOYMENT.__dict__, "tracing_active": True})
+    estimate = monthly_cost(counts(deployment=active), ASSUME)
+    # 9,300 requests a month for the fleet: far under one a second, so every one is traced
+    assert estimate.xray_traces_per_month == D(930)
+    assert estimate.by_service["xray"] == D("0.00465")
+
+
+def test_xray_reservoir_then_five_percent():
+    three_a_second = D(3 * MONTH_S)
+    assert xray_traces_per_month(three_a_second) == D("1.1") * MONTH_S
+
+
+@pytest.mark.parametrize(
+    ("change", "writes"),
+    [
+        ({}, D(870)),
+        ({"heartbeat_at_shim": True}, D(180)),  # idle: no frames, no writes
+        ({"heartbeat_s": 30}, D(MONTH_S) / 60),  # a frame every 30 s: one write a minute, all month
+        ({"meter_interval_s": 10}, D(108_000) / 60 + 690),
+    ],
+)
+def test_time_based_writes_follow_the_real_cadence(change, writes):
+    a = Assumptions(**{**ASSUME.__dict__, **change})
+    assert timed_writes_per_month(60, a) == writes
+
+
+def test_data_kept_without_a_ttl_grows_with_the_deployments_age():
+    young = monthly_cost(counts(), Assumptions(**{**ASSUME.__dict__, "kept_data_months": D(1)}))
+    old = monthly_cost(counts(), ASSUME)
+    assert (old.stored_gb - young.stored_gb) * GB == 2000 * 30 * 11
 
 
 def test_heartbeat_at_shim_removes_heartbeats():

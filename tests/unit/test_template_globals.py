@@ -21,7 +21,11 @@ from tests.unit.test_iam_policies import _grants, _template
 ROOT = Path(__file__).resolve().parents[2]
 
 # Every function's, from Globals (resolved with the template's defaults).
-COMMON = {"DEFAULT_TIME_ZONE": "UTC", "POWERTOOLS_METRICS_NAMESPACE": "chargenet"}
+COMMON = {
+    "DEFAULT_TIME_ZONE": "UTC",
+    "POWERTOOLS_METRICS_NAMESPACE": "chargenet",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
 
 # Table names a function is given without a grant on the table: the payments composition builds
 # every store its services may need, and these the function's path never calls. May shrink, never grow.

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import logging
+import pickle
 import secrets
 import threading
 import time
@@ -138,6 +139,18 @@ class CheckoutFront:
             case "POST", ["refunds"]:
                 return self._refund(request, params, expand)
         return self._pass(request, request.body, expand)
+
+    # --------------------------------------------------------------- kept across restarts
+    def saved(self) -> bytes:
+        """What localstripe does not hold (the sessions, the ledger): kept with the stack's state."""
+        from chargenet_local.persistence import dumps
+
+        with self._lock, self.ledger.holding():
+            return dumps((self.ledger, self._sessions))
+
+    def restore(self, saved: bytes) -> None:
+        """Before `start`: the sessions and ledger of the last run (`saved`)."""
+        self.ledger, self._sessions = pickle.loads(saved)  # the stack's own file
 
     # --------------------------------------------------------------- Checkout Sessions
     def create_session(self, params: dict[str, Any]) -> CheckoutSession:

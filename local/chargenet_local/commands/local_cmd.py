@@ -9,12 +9,14 @@ from chargenet_cli.output import as_json
 from chargenet_local.stack import (
     FIRST_ADMIN,
     FIRST_ADMIN_PASSWORD_FILE,
+    NotAStackHome,
     StackNotRunning,
     StackState,
     default_home,
     default_template,
     down,
     read_state,
+    reset,
     up,
 )
 
@@ -29,6 +31,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     start.set_defaults(run=local_up)
     stop = sub.add_parser("down", help="stop the local stack")
     stop.set_defaults(run=local_down)
+    wipe = sub.add_parser(
+        "reset", help="stop the local stack and wipe its data (chargers, sessions, payments, operators)"
+    )
+    wipe.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
+    wipe.set_defaults(run=local_reset)
     status = sub.add_parser("status", help="is it running, and its endpoints")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=local_status)
@@ -68,6 +75,19 @@ def console_hint(state: StackState) -> str:
 def local_down(args: argparse.Namespace) -> str:
     stopped = down(args.home or default_home())
     return "local stack stopped" if stopped else "local stack was not running"
+
+
+def local_reset(args: argparse.Namespace) -> str:
+    home = args.home or default_home()
+    if not args.yes:
+        question = f"wipe the local stack in {home}: every charger, certificate, session, payment and operator? [y/N] "
+        if input(question).strip().lower() not in ("y", "yes"):
+            return "nothing wiped"
+    try:
+        wiped = reset(home)
+    except NotAStackHome as exc:
+        raise CliError(str(exc)) from exc
+    return "local stack wiped: the next `chargenet local up` starts a new one" if wiped else "nothing to wipe"
 
 
 def local_status(args: argparse.Namespace) -> str:

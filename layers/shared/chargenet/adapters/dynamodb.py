@@ -32,7 +32,7 @@ from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, 
 from chargenet.domain.time_zones import site_clock, time_zone_name
 from chargenet.ports.faults import Fleet
 from chargenet.ports.messaging import PendingCalls
-from chargenet.ports.registry import ChargerRegistry
+from chargenet.ports.registry import ChargerRegistry, ChargerView, ConnectorLink
 
 CHARGER_SK = "charger"
 CONNECTOR_SK_PREFIX = "connector#"
@@ -132,6 +132,7 @@ class ConnectorItem(_ChargersTable):
     session_linked_at = UTCDateTimeAttribute(null=True)
     last_register_wh = NumberAttribute(null=True)
     last_register_at = UTCDateTimeAttribute(null=True)
+    status_fault_open = BooleanAttribute(null=True)  # see ports.registry.ConnectorLink
 
     def to_domain(self) -> ConnectorStatus:
         fields = {
@@ -167,6 +168,23 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
             return ChargerItem.get(charger_id, CHARGER_SK, consistent_read=True).to_domain()
         except DoesNotExist:
             return None
+
+    def view(self, charger_id: str) -> ChargerView | None:
+        # One Query of the partition: the charger item and its connectors share it (sk), and
+        # together they are far below the 4 KB a read unit covers.
+        found = ChargerItem._get_connection().query(charger_id, consistent_read=True)
+        charger, connectors = None, {}
+        for raw in found.get("Items", []):
+            sk = raw["sk"]["S"]
+            if sk == CHARGER_SK:
+                charger = ChargerItem.from_raw_data(raw).to_domain()
+            elif sk.startswith(CONNECTOR_SK_PREFIX):
+                item = ConnectorItem.from_raw_data(raw)
+                register = int(item.last_register_wh) if item.last_register_wh is not None else None
+                connectors[int(item.connector_id)] = ConnectorLink(
+                    item.session_id, register, item.status_fault_open
+                )
+        return ChargerView(charger, connectors) if charger is not None else None
 
     def register(
         self,
@@ -281,16 +299,25 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
             & (ChargerItem.last_seen_at.does_not_exist() | (ChargerItem.last_seen_at < at)),
         )
 
-    def record_connector_status(self, status: ConnectorStatus) -> bool:
+    def record_connector_status(self, status: ConnectorStatus, raises_fault: bool = False) -> bool:
         # Every status joins the history, older ones too (they are part of the timeline), and
         # before the latest is stored, so no latest status ever lacks its history entry.
         DynamoHistory().record_status(status)
         fields = status.model_dump(exclude={"charger_id", "connector_id"})
         item = ConnectorItem(status.charger_id, _connector_sk(status.connector_id))
         actions = [getattr(ConnectorItem, name).set(value) for name, value in fields.items()]
+        if raises_fault:
+            actions.append(ConnectorItem.status_fault_open.set(True))
         newer = ConnectorItem.status_at.does_not_exist() | (ConnectorItem.status_at <= status.status_at)
         return conditional_update(
             item, [*actions, ConnectorItem.connector_id.set(status.connector_id)], newer
+        )
+
+    def clear_status_fault(self, charger_id: str, connector_id: int, status_at: datetime) -> None:
+        conditional_update(
+            ConnectorItem(charger_id, _connector_sk(connector_id)),
+            [ConnectorItem.status_fault_open.set(False)],
+            ConnectorItem.status_at <= status_at,
         )
 
     def connectors(self, charger_id: str) -> builtins.list[ConnectorStatus]:

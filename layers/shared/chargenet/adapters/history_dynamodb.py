@@ -9,21 +9,28 @@ written here under its charger time, and every episode under its number, one ite
 
 Keys sort in time (and episode) order, and a redelivered status or a re-saved episode
 lands on its own key again, so every write is idempotent.
+
+Each item carries `expires_at` (epoch seconds, the table's TTL attribute): its server time plus
+the template's SessionDataRetentionDays (SESSION_DATA_RETENTION_DAYS), so the table stops growing
+at that many days of history. Without the variable an item is kept.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
 from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.domain.clock import utc_now
 from chargenet.domain.faults import Fault
 from chargenet.domain.models import ConnectorStatus
 from chargenet.domain.uptime import StatusPoint
 
 STATUS_PREFIX = "status#"
 EPISODE_PREFIX = "episode#"
+RETENTION_DAYS_VARIABLE = "SESSION_DATA_RETENTION_DAYS"
 
 
 def connector_prefix(connector_id: int) -> str:
@@ -39,11 +46,20 @@ def episode_key(fault_id: str, episode: int) -> str:
     return f"{EPISODE_PREFIX}{fault_id}#{episode:06d}"
 
 
+def expires_at(written_at: datetime) -> int | None:
+    """When DynamoDB's TTL may delete an item written at `written_at`; None: kept."""
+    days = os.environ.get(RETENTION_DAYS_VARIABLE)
+    if not days:
+        return None
+    return int((written_at + timedelta(days=int(days))).timestamp())
+
+
 class _HistoryTable(TableModel):
     Meta = table_meta("history")
 
     charger_id = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute(null=True)
 
 
 class StatusHistoryItem(_HistoryTable):
@@ -74,6 +90,8 @@ def episode_item(fault: Fault) -> EpisodeHistoryItem:
         episode_key(fault.fault_id, fault.episode),
         fault_id=fault.fault_id,
         body=fault.model_dump_json(),
+        # From this save: a re-saved episode (it closed, alerts went out) is kept the full period.
+        expires_at=expires_at(utc_now()),
     )
 
 
@@ -89,6 +107,8 @@ class DynamoHistory:
             error_code=status.error_code,
             status_at=status.status_at,
             received_at=status.received_at,
+            # From the server's time: a charger's clock may be far off.
+            expires_at=expires_at(status.received_at),
         ).save()
 
     def timeline(

@@ -6,15 +6,20 @@ import builtins
 import hashlib
 import json
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import (
+    Attribute,
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.constants import ALL_OLD, NULL
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition, size
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
@@ -23,11 +28,15 @@ from chargenet.adapters.dynamodb import (
     conditional_update,
     deployment_time_zone,
 )
+from chargenet.adapters.history_dynamodb import expires_at
 from chargenet.adapters.pages import scan_page
 from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
+from chargenet.domain.clock import utc_now
+from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import SessionRecord
-from chargenet.domain.sessions import SessionEvent, SessionFacts, SessionState
+from chargenet.domain.running_meter import RunningMeter, latest_register
+from chargenet.domain.sessions import FINAL_STATES, SessionEvent, SessionFacts, SessionState
 from chargenet.ports.audit import Key, Page
 from chargenet.ports.billing import BillableSessions
 from chargenet.ports.faults import ActiveSessions
@@ -36,8 +45,6 @@ from chargenet.ports.sessions import StoppedSessions
 
 TRANSACTION_COUNTER_KEY = "counter#transaction"
 ORPHAN_STOP_PREFIX = "orphan-stop#"
-# Billing made the record final; a late message must not reopen it (corrections are credit records).
-FINAL_STATES = ("billed", SessionState.VOIDED.value)
 
 
 class SessionsByState(GlobalSecondaryIndex["SessionItem"]):
@@ -76,6 +83,11 @@ class SessionItem(TableModel):
     review_reasons = ListAttribute(of=UnicodeAttribute, default=list)
     last_reading_at = UTCDateTimeAttribute(null=True)
     event_count = NumberAttribute(default=0)
+    # The running aggregates MeterValues advances without a fold (domain.running_meter), written
+    # by every fold: absent until the start's fold, so the hot path then falls back to folding.
+    meter_start_wh = NumberAttribute(null=True)
+    last_register_wh = UnicodeAttribute(null=True)  # Decimal as text: a flat register must compare equal
+    last_register_at = UTCDateTimeAttribute(null=True)
 
     def to_domain(self) -> SessionRecord:
         values = {name: getattr(self, name) for name in SessionRecord.model_fields}
@@ -90,6 +102,7 @@ class SessionEventItem(TableModel):
     session_id = UnicodeAttribute(hash_key=True)
     event_key = UnicodeAttribute(range_key=True)
     body = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)  # the table's TTL: see history_dynamodb.expires_at
 
 
 class TransactionKeyItem(TableModel):
@@ -104,13 +117,24 @@ class TransactionKeyItem(TableModel):
     received_at = UTCDateTimeAttribute(null=True)
 
 
+def _unset(attribute: Attribute[Any]) -> Condition:
+    # A null attribute set to None is stored as NULL, not removed.
+    unset: Condition = attribute.does_not_exist() | Path(attribute).is_type(NULL)
+    return unset
+
+
+def _folded_every_reading(last_reading_at: datetime | None) -> Condition:
+    if last_reading_at is None:
+        return _unset(SessionItem.last_reading_at)
+    folded: Condition = _unset(SessionItem.last_reading_at) | (SessionItem.last_reading_at <= last_reading_at)
+    return folded
+
+
 @raises_store_unavailable
 class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, SessionPages):
-    def allocate_transaction(self, start_key: str) -> int:
+    def allocate_transaction(self, start_key: str) -> tuple[int, bool]:
+        # No read first: the conditional put tells a copy, which is rare (it only wastes an id).
         key = f"start#{start_key}"
-        existing = self._transaction_of(key)
-        if existing is not None:
-            return existing
         counter = TransactionKeyItem(TRANSACTION_COUNTER_KEY)
         counter.update(actions=[TransactionKeyItem.transaction_id.add(1)])
         candidate = int(counter.transaction_id)
@@ -121,9 +145,9 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
         except PutError as error:
             if not conditional_failed(error):
                 raise
-            # A copy of the same StartTransaction won the race: its id stands (ours goes unused).
-            return self._transaction_of(key) or candidate
-        return candidate
+            # A copy of the same StartTransaction came first: its id stands (ours goes unused).
+            return self._transaction_of(key) or candidate, False
+        return candidate, True
 
     def _transaction_of(self, key: str) -> int | None:
         try:
@@ -166,8 +190,12 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
         return True
 
     def append(self, session_id: str, event: SessionEvent) -> None:
-        # Same event, same key, same body: writing it twice is harmless, so no condition.
-        SessionEventItem(session_id, event.key, body=event.model_dump_json()).save()
+        # Same event, same key, same body: writing it twice is harmless, so no condition. Kept
+        # for the retention from when it was written, not from the charger's clock (a charger
+        # whose clock is years behind must not have its session deleted before it is billed).
+        SessionEventItem(
+            session_id, event.key, body=event.model_dump_json(), expires_at=expires_at(utc_now())
+        ).save()
 
     def events(self, session_id: str) -> builtins.list[SessionEvent]:
         items = SessionEventItem.query(session_id, consistent_read=True)
@@ -187,13 +215,62 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
             SessionItem.review_reasons.set(facts.review_reasons),  # type: ignore[arg-type]
             SessionItem.last_reading_at.set(facts.last_reading_at),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
             SessionItem.event_count.set(event_count),
+            SessionItem.meter_start_wh.set(facts.meter_start_wh),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
+            SessionItem.last_register_wh.set(str(facts.last_register[1]) if facts.last_register else None),  # type: ignore[arg-type]  # null=True
+            SessionItem.last_register_at.set(facts.last_register[0] if facts.last_register else None),  # type: ignore[arg-type]  # null=True
         ]
         condition = (
             SessionItem.session_id.exists()
             & (SessionItem.event_count <= event_count)
             & ~SessionItem.state.is_in(*FINAL_STATES)
+            # Nor one that misses a reading the hot path has already moved the session on to.
+            & _folded_every_reading(facts.last_reading_at)
         )
         return conditional_update(SessionItem(session_id), actions, condition)
+
+    def advance_meter(
+        self, session_id: str, charger_id: str, connector_id: int, readings: builtins.list[MeterReading]
+    ) -> RunningMeter | None:
+        first_at, last_at = min(r.at for r in readings), max(r.at for r in readings)
+        actions: builtins.list[Action] = [
+            SessionItem.last_reading_at.set(last_at),
+            # One event per reading instant (see the MeterValues handler).
+            SessionItem.event_count.add(len({r.at for r in readings})),
+        ]
+        register = latest_register(readings)
+        if register is not None:
+            at, energy_wh = register
+            actions += [
+                SessionItem.last_register_wh.set(str(energy_wh)),
+                SessionItem.last_register_at.set(at),
+                # The fold's energy (int() of a non-negative difference: the register only went up).
+                SessionItem.energy_wh.set(int(energy_wh) - SessionItem.meter_start_wh),
+            ]
+        running = (
+            (SessionItem.charger_id == charger_id)
+            & (SessionItem.connector_id == connector_id)
+            & (SessionItem.state == SessionState.ACTIVE.value)
+            & (SessionItem.started_at <= first_at)
+            & (_unset(SessionItem.review_reasons) | (size(SessionItem.review_reasons) == 0))
+            & SessionItem.meter_start_wh.exists()
+            & (SessionItem.last_register_at < first_at)
+            & (_unset(SessionItem.last_reading_at) | (SessionItem.last_reading_at < first_at))
+        )
+        try:
+            # ALL_OLD costs no read units: the register the new readings go on from, and the rating.
+            answer = SessionItem._get_connection().update_item(
+                session_id, actions=actions, condition=running, return_values=ALL_OLD
+            )
+        except UpdateError as error:
+            if conditional_failed(error):
+                return None
+            raise
+        before = SessionItem.from_raw_data(answer["Attributes"])
+        return RunningMeter(
+            register_at=before.last_register_at,  # the condition required it
+            register_wh=Decimal(before.last_register_wh),
+            rated_power_w=Decimal(before.rated_power_w) if before.rated_power_w else None,
+        )
 
     def mark_billed(self, session_id: str) -> bool:
         return conditional_update(

@@ -10,7 +10,7 @@ table name nobody configured.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pynamodb.connection.table import TableConnection
@@ -55,6 +55,7 @@ class TableNotBound(RuntimeError):
 
 _metas: list[type] = []
 _bound: TableNames | None = None
+_binding = 0  # bumped by every bind_tables: models connected under an earlier one reconnect
 
 
 def table_meta(table: str) -> MetaProtocol:
@@ -75,9 +76,12 @@ def table_meta(table: str) -> MetaProtocol:
 
 
 def bind_tables(names: TableNames) -> None:
-    """Every model, of modules imported now or later, reads and writes the tables `names` gives."""
-    global _bound
+    """Every model, of modules imported now or later, reads and writes the tables `names` gives,
+    over a new connection: a new binding may name another endpoint with the same table names (a
+    process that moves to another local stack), which pynamodb's cached connection would miss."""
+    global _bound, _binding
     _bound = names
+    _binding += 1
     for meta in _metas:
         _apply(meta, names)
 
@@ -94,6 +98,8 @@ def _apply(meta: Any, names: TableNames | None) -> None:
 class TableModel(Model):
     """A pynamodb Model whose table name is bound by the composition (its Meta from table_meta)."""
 
+    _connected_under: ClassVar[int] = -1  # the binding its cached connection was made under
+
     @classmethod
     def _get_connection(cls) -> TableConnection:
         if getattr(cls.Meta, "table_name", None) is None:
@@ -103,4 +109,7 @@ class TableModel(Model):
                 "by chargenet.composition, which binds the table names of its environment "
                 f"({TableNames.model_fields[table].alias if table in TableNames.model_fields else table})"
             )
+        if cls._connected_under != _binding:
+            cls._connection = None
+            cls._connected_under = _binding
         return super()._get_connection()

@@ -163,6 +163,12 @@ def from_status_notification(
     return results
 
 
+def status_raises_fault(status: str, error_code: str) -> bool:
+    """Whether `from_status_notification` raises anything for this status (it then resolves
+    only what the status shows gone): a clean operative status only ever resolves."""
+    return error_code != NO_ERROR or status in OUTAGE_STATUSES
+
+
 def _status_faults(
     status: str, error_code: str, recent_same_code: int, inoperative_by_operator: bool
 ) -> list[tuple[FaultKind, str, Severity]]:
@@ -225,8 +231,8 @@ def _status_evidence(
 def heartbeat_grace(interval: timedelta) -> timedelta:
     """Silence a connected charger may keep before it counts as offline.
 
-    One missed heartbeat is normal, and the last-seen time is written at most once per
-    SEEN_WRITE_INTERVAL, which the slack covers.
+    One missed heartbeat is normal. The last-seen time is written once it is half an interval
+    old (services.ingest), so it lags the last frame by less than that: within the grace too.
     """
     return 2 * interval + HEARTBEAT_SLACK
 

@@ -91,6 +91,10 @@ class SessionState(StrEnum):
     VOIDED = "voided"
 
 
+# Billing made the record final; a late message must not reopen it (corrections are credit records).
+FINAL_STATES = frozenset({"billed", SessionState.VOIDED.value})
+
+
 @dataclass(frozen=True)
 class Period:
     """A stretch of the session with one charging/parking state, for the tariff engine."""
@@ -146,6 +150,9 @@ class SessionFacts:
     state: SessionState
     anomalies: list[Anomaly] = field(default_factory=list)  # cleared by settling
     last_reading_at: datetime | None = None
+    # The last energy register by the charger's clock (the start's, the stop's): where the hot
+    # path (domain.running_meter) goes on from.
+    last_register: tuple[datetime, Decimal] | None = None
 
     @property
     def review_reasons(self) -> list[str]:
@@ -187,6 +194,7 @@ def fold(events: list[SessionEvent], rated_power_w: Decimal | None = None) -> Se
         state=state,
         anomalies=[] if settle else anomalies,
         last_reading_at=max((e.at for e in unique if e.kind is EventKind.METER), default=None),
+        last_register=registers[-1] if registers else None,
     )
 
 
@@ -289,7 +297,7 @@ def _register_jump(
         if wh2 < wh1:
             detail = f"energy register went back from {wh1} Wh to {wh2} Wh at {t2.isoformat()}"
             return Anomaly(AnomalyCode.REGISTER_BACKWARDS, detail, t2)
-        if rated_power_w and _implied_power_w(t1, wh1, t2, wh2) > rated_power_w * RATED_POWER_TOLERANCE:
+        if rated_power_w and implied_power_w(t1, wh1, t2, wh2) > rated_power_w * RATED_POWER_TOLERANCE:
             detail = f"{wh2 - wh1} Wh between {t1.isoformat()} and {t2.isoformat()} exceeds the rated power"
             return Anomaly(AnomalyCode.IMPOSSIBLE_JUMP, detail, t2)
     return None
@@ -311,7 +319,7 @@ def _power_above_rating(
     return None
 
 
-def _implied_power_w(t1: datetime, wh1: Decimal, t2: datetime, wh2: Decimal) -> Decimal:
+def implied_power_w(t1: datetime, wh1: Decimal, t2: datetime, wh2: Decimal) -> Decimal:
     seconds = Decimal((t2 - t1).total_seconds())
     if seconds <= 0:
         return Decimal("Infinity") if wh2 > wh1 else Decimal(0)

@@ -21,6 +21,7 @@ Payload = dict[str, Any]
 ActionHandler = Callable[[Ctx, Payload], Payload]
 _H = TypeVar("_H", bound=Callable[..., Payload])
 _MARK = "__ocpp_action__"
+_REPLAY_SAFE = "__ocpp_replay_safe__"
 
 
 class CallRefused(Exception):
@@ -48,11 +49,16 @@ class CallContext(Generic[Ctx]):
     principal: str | None = None
 
 
-def on(action: Action) -> Callable[[_H], _H]:
-    """Mark a function as the handler of `action` (as `ocpp.routing.on` marks a method)."""
+def on(action: Action, replay_safe: bool = False) -> Callable[[_H], _H]:
+    """Mark a function as the handler of `action` (as `ocpp.routing.on` marks a method).
+
+    `replay_safe`: running the handler again on a copy of the CALL changes nothing and answers
+    the same (its writes are keyed on the frame's own facts), so its replies need no cache.
+    """
 
     def mark(handler: _H) -> _H:
         setattr(handler, _MARK, action)
+        setattr(handler, _REPLAY_SAFE, replay_safe)
         return handler
 
     return mark
@@ -90,6 +96,11 @@ class Router(Generic[Ctx]):
 
     def handles(self, action: str) -> bool:
         return action in self._routes
+
+    def replay_safe(self, action: str) -> bool:
+        """Whether the action's handler was marked safe to run again on a copy of its CALL."""
+        handler = self._routes.get(action)
+        return handler is not None and getattr(handler, _REPLAY_SAFE, False) is True
 
     def dispatch(self, ctx: CallContext[Ctx], action: str, payload: Payload) -> Payload:
         return self._routes[action](ctx, payload)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from chargenet.domain.audit import AuditRecord
 from chargenet.domain.faults import Fault
 from chargenet.domain.models import Charger, ConnectorStatus
 from chargenet.domain.uptime import StatusPoint
 from chargenet.ports.faults import StoredFault
+
+if TYPE_CHECKING:  # annotations only: the ingest and sweeps read pages, not the audit trail's model
+    from chargenet.domain.audit import AuditRecord
 
 T = TypeVar("T")
 Key = dict[str, Any]  # where a page stopped (DynamoDB's LastEvaluatedKey), None: at the end

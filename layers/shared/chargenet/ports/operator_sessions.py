@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from chargenet.domain.billing import BillingRecord
 from chargenet.domain.models import Charger, SessionRecord, TagStatus
 from chargenet.ports.audit import Key, Page
 from chargenet.ports.sessions import SessionStore
+
+if TYPE_CHECKING:  # annotations only: the tariff engine it pulls in is no cold-start cost of ingest's
+    from chargenet.domain.billing import BillingRecord
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PresenceEvent
 
 
+@dataclass(frozen=True)
+class ConnectorLink:
+    """What a frame's handlers need of a connector: its current session and last register."""
+
+    session_id: str | None = None
+    last_register_wh: int | None = None
+    # Whether a status may have left a fault open on the connector (status_raises_fault): False
+    # once a clean status resolved them, None when not known (recorded before the marker).
+    status_fault_open: bool | None = None
+
+
+@dataclass(frozen=True)
+class ChargerView:
+    """A charger with its connectors, read together at the top of each frame (one read): the
+    handlers ask this instead of reading the registry again."""
+
+    charger: Charger
+    connectors: dict[int, ConnectorLink] = field(default_factory=dict)
+
+    def session_on(self, connector_id: int) -> str | None:
+        return self.connectors.get(connector_id, ConnectorLink()).session_id
+
+    def register_of(self, connector_id: int) -> int | None:
+        return self.connectors.get(connector_id, ConnectorLink()).last_register_wh
+
+    def may_have_status_fault(self, connector_id: int) -> bool:
+        return self.connectors.get(connector_id, ConnectorLink()).status_fault_open is not False
+
+
 class ChargerRegistry(Protocol):
     def get(self, charger_id: str) -> Charger | None: ...
+
+    def view(self, charger_id: str) -> ChargerView | None:
+        """The charger and its connectors in one read; None for an unknown charger."""
+        ...
 
     def time_zone_of(self, charger: Charger) -> str:
         """The IANA zone of the charger's wall clock: its own, else its site's, else the deployment's."""
@@ -25,8 +59,14 @@ class ChargerRegistry(Protocol):
         """Keep the charger's latest `diagnostics_status` or `firmware_status`."""
         ...
 
-    def record_connector_status(self, status: ConnectorStatus) -> bool:
-        """Store the status unless a newer one is already stored; True when stored."""
+    def record_connector_status(self, status: ConnectorStatus, raises_fault: bool = False) -> bool:
+        """Store the status unless a newer one is already stored; True when stored. A status that
+        `raises_fault` marks the connector as possibly holding an open status fault."""
+        ...
+
+    def clear_status_fault(self, charger_id: str, connector_id: int, status_at: datetime) -> None:
+        """The clean status of `status_at` resolved the connector's status faults: unmark it,
+        unless a newer status is stored (it may have raised one)."""
         ...
 
     def apply_presence(self, event: PresenceEvent) -> bool:

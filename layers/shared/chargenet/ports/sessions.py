@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import SessionRecord
+from chargenet.domain.running_meter import RunningMeter
 from chargenet.domain.sessions import SessionEvent, SessionFacts
 
 
 class SessionStore(Protocol):
-    def allocate_transaction(self, start_key: str) -> int:
-        """A network-wide unique transaction id; the same start key always gets the same id."""
+    def allocate_transaction(self, start_key: str) -> tuple[int, bool]:
+        """A network-wide unique transaction id; the same start key always gets the same id. With
+        it, whether this call allocated it (False for a copy of the StartTransaction)."""
         ...
 
     def get(self, session_id: str) -> SessionRecord | None: ...
@@ -34,6 +37,16 @@ class SessionStore(Protocol):
 
     def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
         """Write the folded session unless a fold over more events was already written."""
+        ...
+
+    def advance_meter(
+        self, session_id: str, charger_id: str, connector_id: int, readings: list[MeterReading]
+    ) -> RunningMeter | None:
+        """Move a running session's aggregates (energy, last register and reading, event count:
+        one event per reading instant) on to `readings`, whose events are stored, in one
+        conditional write; the meter as it was before. None, changing nothing, unless the session
+        is this connector's, active, without review reasons, started by the first reading and
+        with no reading or register at or after it: then only a fold knows what they change."""
         ...
 
     def record_orphan_stop(

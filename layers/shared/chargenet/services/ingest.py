@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -25,14 +26,18 @@ from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.errors import is_unavailable
 from chargenet.ports.faults import FaultMonitor
 from chargenet.ports.messaging import ChargerChannel, Deduplicator, PendingCalls
-from chargenet.ports.registry import ChargerRegistry
+from chargenet.ports.registry import ChargerRegistry, ChargerView
 from chargenet.ports.sessions import SessionStore
 from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
 from chargenet.services.ocpp.certificate_calls import certificate_signed_message_id
 from chargenet.services.ocpp.context import CallDeps
 from chargenet.services.ocpp.routes import router
 
-# Writing last_seen on every frame would double the write units for no gain.
+# last_seen_at is read by the offline check (fault_rules.offline_check: silent past two heartbeat
+# intervals and a slack) and shown to operators (to the minute). Written only once it is half a
+# heartbeat interval old, the stored time lags the last frame by less than that: a charger on
+# time never looks silent, and readings every minute no longer cost a write each. Never more
+# often than once a minute (short test intervals).
 SEEN_WRITE_INTERVAL = timedelta(seconds=60)
 # What a handler raises is either the frame's fault or the infrastructure's. The infrastructure's
 # (a port's StoreUnavailable, see ports.errors.is_unavailable) propagates: the invocation fails
@@ -94,13 +99,17 @@ class OcppIngest:
     def handle(self, event: IngestEvent) -> Outcome:
         if event.client_id is not None and event.client_id != event.charger_id:
             return Outcome.CLIENT_MISMATCH
-        charger = self.registry.get(event.charger_id)
-        if charger is None:
+        view = self.registry.view(event.charger_id)
+        if view is None:
             return Outcome.UNKNOWN_CHARGER
+        charger = view.charger
         if charger.revoked_at is not None:
             return self._refuse_revoked(event)
         received_at = from_epoch_ms(event.received_at)
-        if charger.last_seen_at is None or received_at - charger.last_seen_at >= SEEN_WRITE_INTERVAL:
+        seen_write_interval = max(
+            SEEN_WRITE_INTERVAL, timedelta(seconds=self.settings.heartbeat_interval_s / 2)
+        )
+        if charger.last_seen_at is None or received_at - charger.last_seen_at >= seen_write_interval:
             self.registry.record_seen(event.charger_id, received_at)
 
         raw = _decode_base64(event.payload)
@@ -109,7 +118,7 @@ class OcppIngest:
         except codec.FrameRejected as rejected:
             return self._refuse(event.charger_id, rejected)
         if isinstance(frame, Call):
-            return self._answer_call(event.charger_id, frame, raw, received_at, event.principal)
+            return self._answer_call(view, frame, raw, received_at, event.principal)
         return self._record_answer(event.charger_id, frame, received_at)
 
     def _refuse_revoked(self, event: IngestEvent) -> Outcome:
@@ -129,13 +138,12 @@ class OcppIngest:
         return Outcome.REVOKED  # logged as a rejection by the function
 
     def _answer_call(
-        self, charger_id: str, frame: Call, raw: bytes, received_at: datetime, principal: str | None
+        self, view: ChargerView, frame: Call, raw: bytes, received_at: datetime, principal: str | None
     ) -> Outcome:
-        # The payload hash is part of the key so that a charger reusing a message id
-        # after a reboot (some restart their counters) is not answered from the cache.
-        key = f"{charger_id}#{frame.unique_id}#{hashlib.sha256(raw).hexdigest()[:32]}"
+        charger_id = view.charger.charger_id
+        apply = partial(self._apply, view, frame, received_at, principal)
         try:
-            reply = self.dedupe.once(key, lambda: self._apply(charger_id, frame, received_at, principal))
+            reply = apply() if router.replay_safe(frame.action) else self._once(charger_id, frame, raw, apply)
         except codec.FrameRejected as rejected:
             # A refusal is not stored: it changed nothing, so a copy is simply refused again.
             return self._refuse(charger_id, rejected)
@@ -145,6 +153,14 @@ class OcppIngest:
         if frame.action == Action.sign_certificate:
             self._deliver_signed_certificate(charger_id, frame.unique_id)
         return Outcome.ANSWERED
+
+    def _once(self, charger_id: str, frame: Call, raw: bytes, apply: Callable[[], str]) -> str | None:
+        """The reply cache (a conditional put and an update per CALL), for the actions whose
+        handlers are not replay safe by construction (see `ocpp.router.on`)."""
+        # The payload hash is part of the key so that a charger reusing a message id
+        # after a reboot (some restart their counters) is not answered from the cache.
+        key = f"{charger_id}#{frame.unique_id}#{hashlib.sha256(raw).hexdigest()[:32]}"
+        return self.dedupe.once(key, apply)
 
     def _deliver_signed_certificate(self, charger_id: str, sign_message_id: str) -> None:
         """CertificateSigned after the SignCertificate reply, as OCPP orders them; a repeated
@@ -169,8 +185,9 @@ class OcppIngest:
         self.channel.send(charger_id, rejected.reply)
         return Outcome.REFUSED
 
-    def _apply(self, charger_id: str, frame: Call, received_at: datetime, principal: str | None) -> str:
+    def _apply(self, view: ChargerView, frame: Call, received_at: datetime, principal: str | None) -> str:
         """The CALLRESULT for a CALL, or FrameRejected with the CALLERROR."""
+        charger_id = view.charger.charger_id
         if not router.handles(frame.action):
             raise codec.FrameRejected(
                 frame.unique_id, "NotImplemented", f"{frame.action} is not implemented", action=frame.action
@@ -186,6 +203,7 @@ class OcppIngest:
             self.clock,
             self.certificates,
             self.pending,
+            view,
         )
         ctx = CallContext(charger_id, frame.unique_id, received_at, deps, principal)
         try:

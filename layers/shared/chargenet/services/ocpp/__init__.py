@@ -11,7 +11,8 @@ refuses to build unless the actions handled are exactly `routes.SUPPORTED_ACTION
                         SecurityEventNotification
     transaction_calls   Authorize, StartTransaction, MeterValues, StopTransaction
     certificate_calls   SignCertificate, DataTransfer (certificate rotation)
-    session_log         appending what a charger said to its session and re-folding it
+    session_log         appending what a charger said to its session; folding it, or moving a
+                        running session's aggregates on (domain.running_meter)
     routes              HANDLER_MODULES, SUPPORTED_ACTIONS, router
 
 Nothing is imported here: the session sweep needs `session_log` without the handlers.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ocpp.v16.enums import Action
 
 from chargenet.domain.clock import ocpp_time
-from chargenet.domain.fault_rules import made_inoperative, reboot_loop, security_event
+from chargenet.domain.fault_rules import made_inoperative, reboot_loop, security_event, status_raises_fault
 from chargenet.domain.faults import FaultSignal
 from chargenet.domain.models import (
     BootNotification,
@@ -34,13 +34,13 @@ def boot_notification(ctx: Ctx, payload: Payload) -> Payload:
     }
 
 
-@on(Action.heartbeat)
+@on(Action.heartbeat, replay_safe=True)
 def heartbeat(ctx: Ctx, payload: Payload) -> Payload:
     # The ingest service already records that the charger was seen.
     return {"currentTime": ocpp_time(ctx.deps.clock())}
 
 
-@on(Action.status_notification)
+@on(Action.status_notification, replay_safe=True)
 def status_notification(ctx: Ctx, payload: Payload) -> Payload:
     notification = StatusNotification.model_validate(payload)
     status = ConnectorStatus(
@@ -55,9 +55,15 @@ def status_notification(ctx: Ctx, payload: Payload) -> Payload:
         status_at=notification.timestamp or ctx.received_at,
         received_at=ctx.received_at,
     )
-    if ctx.deps.registry.record_connector_status(status):
-        # Only a status newer than the stored one says anything about faults now.
+    raises = status_raises_fault(status.status, status.error_code)
+    # Only a status newer than the stored one says anything about faults now; a clean one only
+    # resolves, so it looks the faults up only while the connector may have one open.
+    if ctx.deps.registry.record_connector_status(status, raises_fault=raises) and (
+        raises or ctx.deps.view.may_have_status_fault(status.connector_id)
+    ):
         ctx.deps.faults.on_status(status, _site_of(ctx), _inoperative_by_operator(ctx, status))
+        if not raises:
+            ctx.deps.registry.clear_status_fault(ctx.charger_id, status.connector_id, status.status_at)
     record_status(ctx, status)
     return {}
 
@@ -96,5 +102,4 @@ def security_event_notification(ctx: Ctx, payload: Payload) -> Payload:
 
 
 def _site_of(ctx: Ctx) -> str:
-    charger = ctx.deps.registry.get(ctx.charger_id)
-    return charger.site_id if charger else ""
+    return ctx.deps.view.charger.site_id

@@ -10,7 +10,7 @@ from chargenet.ocpp.router import CallContext
 from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.faults import FaultMonitor
 from chargenet.ports.messaging import PendingCalls
-from chargenet.ports.registry import ChargerRegistry
+from chargenet.ports.registry import ChargerRegistry, ChargerView
 from chargenet.ports.sessions import SessionStore
 from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
 
@@ -26,6 +26,9 @@ class CallDeps:
     clock: Callable[[], datetime]
     certificates: CertificateAuthority
     pending: PendingCalls  # CALLs a handler promises to send after its reply (CertificateSigned)
+    # The charger and its connectors as read once at the top of the frame: handlers ask this,
+    # not the registry, for the charger, a connector's session and its last register.
+    view: ChargerView
 
 
 Ctx = CallContext[CallDeps]

@@ -1,4 +1,5 @@
-"""Append what a charger said to its session, then recompute the session from all of it."""
+"""Append what a charger said to its session, then recompute the session: from all of it, or, for
+the readings of a running session, from the aggregates it keeps (domain.running_meter)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ from datetime import datetime
 from decimal import Decimal
 
 from chargenet.domain.fault_rules import session_metering
+from chargenet.domain.faults import FaultSignal
+from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import ConnectorStatus, SessionRecord
-from chargenet.domain.sessions import EventKind, SessionEvent, SessionFacts, SessionState, fold
+from chargenet.domain.running_meter import fold_needed
+from chargenet.domain.sessions import (
+    FINAL_STATES,
+    FREE_STATUSES,
+    EventKind,
+    SessionEvent,
+    SessionFacts,
+    SessionState,
+    fold,
+)
 from chargenet.ports.sessions import SessionStore
 from chargenet.services.ocpp.context import Ctx
 
+FOLD_ATTEMPTS = 5
 # A stopped session waits for its connector to be free; an active one may still get its stop.
 _UNFINISHED = frozenset({SessionState.ACTIVE.value, SessionState.STOPPED.value})
 
@@ -19,8 +32,54 @@ def record_events(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) 
     for event in events:
         ctx.deps.sessions.append(session.session_id, event)
     facts, history = _refold(ctx.deps.sessions, session)
-    ctx.deps.faults.apply(session_metering(session, facts, history))
+    _report_metering(ctx, session, facts, history, events)
     return facts
+
+
+def record_start(ctx: Ctx, session: SessionRecord, start: SessionEvent) -> None:
+    """The start of a session this frame opened: its log is the start alone (nothing is stored
+    for a session before it exists, and chargers learn its id from this frame's reply), so it
+    is folded without reading the log back; should anything have been added meanwhile, the
+    store refuses the write and the whole log is folded."""
+    ctx.deps.sessions.append(session.session_id, start)
+    facts = fold([start], rated_power_w=_rated(session))
+    history = [start]
+    if not ctx.deps.sessions.save_facts(session.session_id, facts, event_count=1):
+        facts, history = _refold(ctx.deps.sessions, session)
+    _report_metering(ctx, session, facts, history, [start])
+
+
+def _report_metering(
+    ctx: Ctx,
+    session: SessionRecord,
+    facts: SessionFacts,
+    history: list[SessionEvent],
+    new: list[SessionEvent],
+) -> None:
+    found = session_metering(session, facts, history)
+    if not any(event.kind is EventKind.STOP for event in new):
+        # A stopped session's all-clear is its stop's news: each later fold (its Finishing, its
+        # Available) would only repeat it, at a lookup of the charger's faults each.
+        found = [item for item in found if isinstance(item, FaultSignal)]
+    ctx.deps.faults.apply(found)
+
+
+def record_readings(ctx: Ctx, session_id: str, connector_id: int, readings: list[MeterReading]) -> bool:
+    """The hot path of a running session: store the readings and move its aggregates on, without
+    reading its log. False, when only a fold can tell what they change (see running_meter): the
+    caller folds. What is stored here is what the fold would have stored (peak power and the
+    charging/parking split aside, which the fold at the stop computes before anything bills)."""
+    # The conditional update first: it is what proves the session is this connector's and that
+    # the readings are its own (after its start), before anything is added to its log. A crash
+    # before the events are stored leaves a retry that finds the readings not newer: it folds.
+    before = ctx.deps.sessions.advance_meter(session_id, ctx.charger_id, connector_id, readings)
+    if before is None:
+        return False
+    for reading in readings:
+        ctx.deps.sessions.append(
+            session_id, SessionEvent(kind=EventKind.METER, at=reading.at, reading=reading)
+        )
+    return fold_needed(before, readings) is None
 
 
 def refresh(sessions: SessionStore, session: SessionRecord) -> SessionFacts:
@@ -28,11 +87,23 @@ def refresh(sessions: SessionStore, session: SessionRecord) -> SessionFacts:
 
 
 def _refold(sessions: SessionStore, session: SessionRecord) -> tuple[SessionFacts, list[SessionEvent]]:
-    events = sessions.events(session.session_id)
-    rated = Decimal(session.rated_power_w) if session.rated_power_w else None
-    facts = fold(events, rated_power_w=rated)
-    sessions.save_facts(session.session_id, facts, event_count=len(events))
-    return facts, events
+    """Fold the whole log and store it; again from a fresh read when a concurrent write (another
+    fold, the hot path) moved the session on meanwhile, so no fact (a stop) is ever dropped."""
+    rated = _rated(session)
+    for _ in range(FOLD_ATTEMPTS):
+        events = sessions.events(session.session_id)
+        facts = fold(events, rated_power_w=rated)
+        if sessions.save_facts(session.session_id, facts, event_count=len(events)):
+            return facts, events
+        stored = sessions.get(session.session_id)
+        if stored is None or stored.state in FINAL_STATES:
+            return facts, events
+    # The invocation fails and is retried, by when the writer that kept winning is done.
+    raise RuntimeError(f"session {session.session_id} kept changing while folded")
+
+
+def _rated(session: SessionRecord) -> Decimal | None:
+    return Decimal(session.rated_power_w) if session.rated_power_w else None
 
 
 def record_status(ctx: Ctx, status: ConnectorStatus) -> None:
@@ -42,9 +113,20 @@ def record_status(ctx: Ctx, status: ConnectorStatus) -> None:
     session = _session_at(ctx, status)
     if session is None:
         return
-    record_events(
-        ctx, session, [SessionEvent(kind=EventKind.STATUS, at=status.status_at, status=status.status)]
-    )
+    event = SessionEvent(kind=EventKind.STATUS, at=status.status_at, status=status.status)
+    if _changes_nothing_live(session, status):
+        ctx.deps.sessions.append(session.session_id, event)
+        return
+    record_events(ctx, session, [event])
+
+
+def _changes_nothing_live(session: SessionRecord, status: ConnectorStatus) -> bool:
+    """Only a stop, then a free status, changes a session's state, and nothing after the
+    connector was freed counts: such a status is stored and left to the next fold (the stop's,
+    the free status's, billing's: each folds the whole log) for the periods it cuts."""
+    if session.freed_at is not None:
+        return status.status_at >= session.freed_at
+    return session.state in _UNFINISHED and status.status not in FREE_STATUSES
 
 
 def free_connector_for(ctx: Ctx, session: SessionRecord, started_at: datetime) -> None:
@@ -55,7 +137,7 @@ def free_connector_for(ctx: Ctx, session: SessionRecord, started_at: datetime) -
     crashes, or sent while the charger was offline). A late Available after this finds it
     completed and changes nothing: one CDR. Called before the new session is linked to the
     connector, so the connector's session is still the one before."""
-    previous_id = ctx.deps.registry.connector_session(session.charger_id, session.connector_id)
+    previous_id = ctx.deps.view.session_on(session.connector_id)  # the frame's charger: the session's
     if previous_id is None or previous_id == session.session_id:
         return
     previous = ctx.deps.sessions.get(previous_id)
@@ -70,7 +152,7 @@ def _session_at(ctx: Ctx, status: ConnectorStatus) -> SessionRecord | None:
     Usually the connector's current one. A status redelivered late (a retry after a crash, a
     charger's offline queue) can come after the next session started: it still belongs to the
     session before, whose completion may wait for exactly this Available."""
-    session_id = ctx.deps.registry.connector_session(status.charger_id, status.connector_id)
+    session_id = ctx.deps.view.session_on(status.connector_id)
     current = ctx.deps.sessions.get(session_id) if session_id else None
     if current is None or current.started_at <= status.status_at:
         return current

@@ -15,10 +15,16 @@ from chargenet.domain.models import (
     StopTransaction,
     TagStatus,
 )
+from chargenet.domain.running_meter import latest_register
 from chargenet.domain.sessions import EventKind, SessionEvent
 from chargenet.ocpp.router import Payload, on
 from chargenet.services.ocpp.context import Ctx
-from chargenet.services.ocpp.session_log import free_connector_for, record_events
+from chargenet.services.ocpp.session_log import (
+    free_connector_for,
+    record_events,
+    record_readings,
+    record_start,
+)
 
 
 @on(Action.authorize)
@@ -35,7 +41,7 @@ def _tag_info(ctx: Ctx, id_tag: str) -> Payload:
     return info
 
 
-@on(Action.start_transaction)
+@on(Action.start_transaction, replay_safe=True)
 def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
     request = StartTransaction.model_validate(payload)
     # A repeated StartTransaction (same charger, connector, tag, time, register) is the same one.
@@ -43,39 +49,54 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
         f"{ctx.charger_id}|{request.connector_id}|{request.id_tag}|{request.timestamp.isoformat()}|"
         f"{request.meter_start}".encode()
     ).hexdigest()
-    transaction_id = ctx.deps.sessions.allocate_transaction(start_key)
+    transaction_id, first = ctx.deps.sessions.allocate_transaction(start_key)
     session_id = str(transaction_id)
+    # A copy answers what the first answered, from the session: its tag was authorized (and
+    # claimed) once, and a copy after the stop must not claim it again. (Not a copy: there is
+    # no session yet.)
+    stored = None if first else ctx.deps.sessions.get(session_id)
+    start = _stored_start(ctx, session_id) if stored else None
+    session, opened = (stored, False) if stored else _open_session(ctx, request, session_id, transaction_id)
+    start = start or SessionEvent(
+        kind=EventKind.START,
+        at=request.timestamp,
+        connector_id=request.connector_id,
+        id_tag=request.id_tag,
+        meter_start_wh=request.meter_start,
+        previous_register_wh=ctx.deps.view.register_of(request.connector_id),
+    )
+    free_connector_for(ctx, session, request.timestamp)
+    if opened:
+        record_start(ctx, session, start)
+    else:
+        record_events(ctx, session, [start])
+    ctx.deps.registry.link_session(ctx.charger_id, request.connector_id, session_id, request.timestamp)
+    return {"transactionId": transaction_id, "idTagInfo": {"status": session.tag_status.value}}
+
+
+def _stored_start(ctx: Ctx, session_id: str) -> SessionEvent | None:
+    """The start event a copy's first processing stored: the copy stores it again, not one with
+    the connector's register as it is now (a second, different start for the fold to choose
+    from). Read only for copies, which are rare."""
+    events = ctx.deps.sessions.events(session_id)
+    return next((event for event in events if event.kind is EventKind.START), None)
+
+
+def _open_session(
+    ctx: Ctx, request: StartTransaction, session_id: str, transaction_id: int
+) -> tuple[SessionRecord, bool]:
+    """The session, and whether this call opened it."""
     authorization = ctx.deps.tags.authorize(request.id_tag, request.timestamp)
     status = authorization.status
     if status is TagStatus.ACCEPTED and not ctx.deps.tags.claim(
         request.id_tag, session_id, authorization.max_concurrent_sessions
     ):
         status = TagStatus.CONCURRENT_TX
-    session = ctx.deps.sessions.get(session_id) or _open_session(
-        ctx, request, session_id, transaction_id, status
-    )
-    start = SessionEvent(
-        kind=EventKind.START,
-        at=request.timestamp,
-        connector_id=request.connector_id,
-        id_tag=request.id_tag,
-        meter_start_wh=request.meter_start,
-        previous_register_wh=ctx.deps.registry.last_register(ctx.charger_id, request.connector_id),
-    )
-    free_connector_for(ctx, session, request.timestamp)
-    record_events(ctx, session, [start])
-    ctx.deps.registry.link_session(ctx.charger_id, request.connector_id, session_id, request.timestamp)
-    return {"transactionId": transaction_id, "idTagInfo": {"status": status.value}}
-
-
-def _open_session(
-    ctx: Ctx, request: StartTransaction, session_id: str, transaction_id: int, status: TagStatus
-) -> SessionRecord:
     # A subscriber's sessions are priced with the plan's member tariff, on any charger.
     tariff = ctx.deps.tariffs.member_tariff(request.id_tag) or ctx.deps.tariffs.in_force(
         ctx.charger_id, request.connector_id
     )
-    charger = ctx.deps.registry.get(ctx.charger_id)
+    charger = ctx.deps.view.charger
     record = SessionRecord(
         session_id=session_id,
         transaction_id=transaction_id,
@@ -86,24 +107,28 @@ def _open_session(
         started_at=request.timestamp,
         tariff_id=tariff[0] if tariff else None,
         tariff_json=tariff[1] if tariff else None,
-        time_zone=ctx.deps.registry.time_zone_of(charger) if charger else None,
-        rated_power_w=charger.rated_power_w if charger else None,
-        site_id=charger.site_id if charger else "",
+        time_zone=ctx.deps.registry.time_zone_of(charger),
+        rated_power_w=charger.rated_power_w,
+        site_id=charger.site_id,
     )
-    ctx.deps.sessions.open(record)
-    # Another copy of this StartTransaction may have opened it first: theirs stands.
-    return ctx.deps.sessions.get(session_id) or record
+    if ctx.deps.sessions.open(record):
+        return record, True
+    # Another copy of this StartTransaction opened it first: theirs stands.
+    return ctx.deps.sessions.get(session_id) or record, False
 
 
-@on(Action.meter_values)
+@on(Action.meter_values, replay_safe=True)
 def meter_values(ctx: Ctx, payload: Payload) -> Payload:
     request = MeterValues.model_validate(payload)
     readings = parse_meter_values(request.meter_value)
-    registers = [(r.at, r.energy_wh) for r in readings if r.energy_wh is not None]
-    if registers:
-        latest_at, latest_wh = max(registers, key=lambda register: register[0])
-        ctx.deps.registry.record_register(ctx.charger_id, request.connector_id, int(latest_wh), latest_at)
-    session = _session_for(ctx, request.connector_id, request.transaction_id)
+    session_id = _session_id_for(ctx, request.connector_id, request.transaction_id)
+    if readings and session_id and record_readings(ctx, session_id, request.connector_id, readings):
+        # A running session keeps its register itself; its stop records it on the connector.
+        return {}
+    register = latest_register(readings)
+    if register is not None:
+        ctx.deps.registry.record_register(ctx.charger_id, request.connector_id, int(register[1]), register[0])
+    session = _own_session(ctx, request.connector_id, session_id)
     if session is not None:
         events = [
             SessionEvent(kind=EventKind.METER, at=r.at, reading=r)
@@ -114,17 +139,22 @@ def meter_values(ctx: Ctx, payload: Payload) -> Payload:
     return {}
 
 
-def _session_for(ctx: Ctx, connector_id: int, transaction_id: int | None) -> SessionRecord | None:
-    """The transaction's session, or else the connector's current one; never another charger's."""
-    session_id = str(transaction_id) if transaction_id is not None else None
-    session_id = session_id or ctx.deps.registry.connector_session(ctx.charger_id, connector_id)
+def _session_id_for(ctx: Ctx, connector_id: int, transaction_id: int | None) -> str | None:
+    """The transaction's session, or else the connector's current one (whoever's: check it)."""
+    if transaction_id is not None:
+        return str(transaction_id)
+    return ctx.deps.view.session_on(connector_id)
+
+
+def _own_session(ctx: Ctx, connector_id: int, session_id: str | None) -> SessionRecord | None:
+    """The session, if it is this connector's; never another charger's."""
     session = ctx.deps.sessions.get(session_id) if session_id else None
     if session is None or session.charger_id != ctx.charger_id or session.connector_id != connector_id:
         return None
     return session
 
 
-@on(Action.stop_transaction)
+@on(Action.stop_transaction, replay_safe=True)
 def stop_transaction(ctx: Ctx, payload: Payload) -> Payload:
     request = StopTransaction.model_validate(payload)
     session = ctx.deps.sessions.get(str(request.transaction_id))

@@ -1,0 +1,90 @@
+"""The ingest hot path's DynamoDB writes against moto server: the running meter's conditional
+update, the fold's guard against losing what it moved on, and the charger view in one Query."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+from chargenet.domain.meter_values import MeterReading
+from chargenet.domain.models import ConnectorStatus, SessionRecord, TagStatus
+from chargenet.domain.running_meter import RunningMeter
+from chargenet.domain.sessions import EventKind, SessionEvent, fold
+from tests.integration.conftest import registry
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+def reading(minutes: int, wh: str) -> MeterReading:
+    return MeterReading(at=T0 + timedelta(minutes=minutes), energy_wh=Decimal(wh))
+
+
+def opened_session(store: DynamoSessionStore, charger_id: str) -> str:
+    session_id = f"hot-{uuid.uuid4().hex[:12]}"
+    store.open(
+        SessionRecord(
+            session_id=session_id,
+            transaction_id=1,
+            charger_id=charger_id,
+            connector_id=1,
+            id_tag="TAG",
+            tag_status=TagStatus.ACCEPTED,
+            started_at=T0,
+            rated_power_w=11000,
+        )
+    )
+    return session_id
+
+
+def test_the_running_meter_moves_on_only_from_a_folded_start_and_only_forward(stack):
+    store = DynamoSessionStore()
+    session_id = opened_session(store, "CP-hot")
+    assert store.advance_meter(session_id, "CP-hot", 1, [reading(1, "1100")]) is None  # no start folded
+    start = SessionEvent(kind=EventKind.START, at=T0, connector_id=1, id_tag="TAG", meter_start_wh=1000)
+    store.append(session_id, start)
+    assert store.save_facts(session_id, fold([start]), event_count=1)
+
+    before = store.advance_meter(session_id, "CP-hot", 1, [reading(1, "1100.5")])
+    assert before == RunningMeter(register_at=T0, register_wh=Decimal(1000), rated_power_w=Decimal(11000))
+    store.append(
+        session_id,
+        SessionEvent(kind=EventKind.METER, at=reading(1, "1100.5").at, reading=reading(1, "1100.5")),
+    )
+    assert store.advance_meter(session_id, "CP-hot", 1, [reading(1, "1100.5")]) is None  # a copy
+    assert store.advance_meter(session_id, "CP-other", 1, [reading(2, "1200")]) is None  # not its charger
+    assert store.advance_meter(session_id, "CP-hot", 2, [reading(2, "1200")]) is None  # not its connector
+    assert store.advance_meter(session_id, "CP-hot", 1, [reading(-1, "1200")]) is None  # before its start
+    session = store.get(session_id)
+    assert (session.energy_wh, session.last_reading_at, session.event_count) == (100, reading(1, "0").at, 2)
+
+    # A fold that read the log before the reading cannot write over it; one that read it all can.
+    assert not store.save_facts(session_id, fold([start]), event_count=2)
+    assert store.save_facts(session_id, fold(store.events(session_id)), event_count=2)
+    assert store.get(session_id).energy_wh == 100
+
+
+def test_the_charger_view_reads_the_charger_its_connectors_and_their_status_fault_marks(stack):
+    charger_id = f"CP-view-{uuid.uuid4().hex[:8]}"
+    assert registry().register(charger_id, "S", T0)
+    assert registry().view(charger_id).connectors == {}
+
+    def status(name: str, minutes: int, error: str = "NoError") -> ConnectorStatus:
+        at = T0 + timedelta(minutes=minutes)
+        return ConnectorStatus(
+            charger_id=charger_id, connector_id=1, status=name, error_code=error, status_at=at, received_at=at
+        )
+
+    registry().record_connector_status(status("Faulted", 5, "GroundFailure"), raises_fault=True)
+    registry().link_session(charger_id, 1, "42", T0)
+    registry().record_register(charger_id, 1, 1234, T0)
+    view = registry().view(charger_id)
+    assert (view.charger.charger_id, view.session_on(1), view.register_of(1)) == (charger_id, "42", 1234)
+    assert view.may_have_status_fault(1)
+    registry().clear_status_fault(charger_id, 1, T0 + timedelta(minutes=3))  # older than the Faulted
+    assert registry().view(charger_id).may_have_status_fault(1)
+    registry().record_connector_status(status("Available", 6))
+    registry().clear_status_fault(charger_id, 1, T0 + timedelta(minutes=6))
+    assert not registry().view(charger_id).may_have_status_fault(1)
+    assert registry().view("CP-never-registered") is None
