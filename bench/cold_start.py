@@ -76,8 +76,20 @@ NEEDS = {
 # event it knows; the handlers validate with their own model), Stripe and the X-Ray SDK (first use).
 NEVER_AT_COLD_START = ("aws_lambda_powertools.utilities.parser", "stripe", "aws_xray_sdk")
 # code folder -> what its first call never needs either (tests/unit/test_cold_start_bench.py holds them to it)
+# The OCPP package and jsonschema load where a frame is decoded or a command validated, not before.
+OCPP_SCHEMAS = ("ocpp", "jsonschema")
 NOT_AT_COLD_START: dict[str, tuple[str, ...]] = {
-    "ocpp_ingest": ("chargenet.domain.tariffs", "chargenet.domain.billing", "chargenet.services.payments"),
+    "ocpp_ingest": (
+        "chargenet.domain.tariffs",
+        "chargenet.domain.billing",
+        "chargenet.services.payments",
+        "ocpp.v16",  # chargenet.ocpp.actions names the actions
+    ),
+    "session_sweep": OCPP_SCHEMAS,
+    "operator_sessions": OCPP_SCHEMAS,
+    "operator_commands": OCPP_SCHEMAS,
+    "payments_api": OCPP_SCHEMAS,
+    "payment_capture": OCPP_SCHEMAS,
     "presence": ("chargenet.domain.tariffs", "chargenet.services.payments", "ocpp", "jsonschema"),
     "fault_sweep": ("chargenet.domain.tariffs", "chargenet.services.payments"),
     "provisioning_hook": ("chargenet.domain.tariffs", "chargenet.services.payments"),

@@ -71,6 +71,7 @@ class InMemoryRegistry(ChargerRegistry):
                 self.connector_session(charger_id, connector_id),
                 self.last_register(charger_id, connector_id),
                 self.status_faults.get((charger_id, connector_id)),
+                self._linked_at(charger_id, connector_id),
             )
             for _, connector_id in keys
         }
@@ -140,6 +141,10 @@ class InMemoryRegistry(ChargerRegistry):
         current = self.sessions.get((charger_id, connector_id))
         return current[0] if current else None
 
+    def _linked_at(self, charger_id: str, connector_id: int) -> datetime | None:
+        current = self.sessions.get((charger_id, connector_id))
+        return current[1] if current else None
+
     def record_register(self, charger_id: str, connector_id: int, energy_wh: int, at: datetime) -> None:
         current = self.registers.get((charger_id, connector_id))
         if current is None or current[1] <= at:
@@ -176,10 +181,12 @@ class InMemorySessionStore(SessionStore):
     def get(self, session_id: str) -> SessionRecord | None:
         return self.records.get(session_id)
 
-    def open(self, record: SessionRecord) -> bool:
+    def open(self, record: SessionRecord, start_facts: SessionFacts | None = None) -> bool:
         if record.session_id in self.records:
             return False
         self.records[record.session_id] = record
+        if start_facts is not None:
+            self.save_facts(record.session_id, start_facts, event_count=1)
         return True
 
     def append(self, session_id: str, event: SessionEvent) -> None:
@@ -263,15 +270,19 @@ class InMemoryTags(TagDirectory):
     def authorize(self, id_tag: str, at: datetime) -> TagAuthorization:
         return self.tags.get(id_tag, TagAuthorization(status=TagStatus.INVALID))
 
-    def claim(self, id_tag: str, session_id: str, max_concurrent: int) -> bool:
+    def authorize_and_claim(self, id_tag: str, session_id: str, at: datetime) -> TagAuthorization:
+        authorization = self.authorize(id_tag, at)
+        if authorization.status is not TagStatus.ACCEPTED:
+            return authorization
         active = self.active.setdefault(id_tag, set())
-        if session_id not in active and len(active) >= max_concurrent:
-            return False
+        if session_id not in active and len(active) >= authorization.max_concurrent_sessions:
+            return authorization.model_copy(update={"status": TagStatus.CONCURRENT_TX})
         active.add(session_id)
-        return True
+        return authorization
 
-    def release(self, id_tag: str, session_id: str) -> None:
+    def release(self, id_tag: str, session_id: str, at: datetime) -> TagAuthorization:
         self.active.get(id_tag, set()).discard(session_id)
+        return self.authorize(id_tag, at)
 
 
 class InMemoryTariffs(TariffBook):
@@ -282,8 +293,8 @@ class InMemoryTariffs(TariffBook):
     def in_force(self, charger_id: str, connector_id: int) -> tuple[str, str] | None:
         return self.tariff
 
-    def member_tariff(self, id_tag: str) -> tuple[str, str] | None:
-        return self.members.get(id_tag)
+    def session_tariff(self, id_tag: str, charger_id: str, connector_id: int) -> tuple[str, str] | None:
+        return self.members.get(id_tag) or self.in_force(charger_id, connector_id)
 
 
 class InMemoryPendingCalls(PendingCalls):

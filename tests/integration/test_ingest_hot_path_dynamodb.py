@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import ConnectorStatus, SessionRecord, TagStatus
 from chargenet.domain.running_meter import RunningMeter
@@ -81,6 +82,7 @@ def test_the_charger_view_reads_the_charger_its_connectors_and_their_status_faul
     registry().record_register(charger_id, 1, 1234, T0)
     view = registry().view(charger_id)
     assert (view.charger.charger_id, view.session_on(1), view.register_of(1)) == (charger_id, "42", 1234)
+    assert view.session_linked_at(1) == T0
     assert view.may_have_status_fault(1)
     registry().clear_status_fault(charger_id, 1, T0 + timedelta(minutes=3))  # older than the Faulted
     assert registry().view(charger_id).may_have_status_fault(1)
@@ -88,3 +90,41 @@ def test_the_charger_view_reads_the_charger_its_connectors_and_their_status_faul
     registry().clear_status_fault(charger_id, 1, T0 + timedelta(minutes=6))
     assert not registry().view(charger_id).may_have_status_fault(1)
     assert registry().view("CP-never-registered") is None
+
+
+def test_a_tag_is_authorized_and_claimed_in_one_update_and_its_release_answers_for_it(stack):
+    tags = DynamoTagDirectory()
+    tag, expired, blocked = (f"TAG-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    tags.put(tag, TagStatus.ACCEPTED, 1, None)
+    tags.put(expired, TagStatus.ACCEPTED, 1, T0)
+    tags.put(blocked, TagStatus.BLOCKED, 1, None)
+
+    assert tags.authorize_and_claim(tag, "s1", T0).status is TagStatus.ACCEPTED
+    assert tags.authorize_and_claim(tag, "s1", T0).status is TagStatus.ACCEPTED  # a copy: same session
+    assert tags.authorize_and_claim(tag, "s2", T0).status is TagStatus.CONCURRENT_TX  # its one session
+    assert tags.authorize_and_claim(expired, "s3", T0).status is TagStatus.EXPIRED
+    assert tags.authorize_and_claim(blocked, "s4", T0).status is TagStatus.BLOCKED
+    assert tags.authorize_and_claim("TAG-unknown", "s5", T0).status is TagStatus.INVALID
+
+    assert tags.release(tag, "s1", T0).status is TagStatus.ACCEPTED
+    assert tags.release(tag, "s1", T0).status is TagStatus.ACCEPTED  # a copy releases nothing more
+    assert tags.authorize_and_claim(tag, "s2", T0).status is TagStatus.ACCEPTED  # room again
+    assert tags.release(expired, "s3", T0 + timedelta(seconds=1)).status is TagStatus.EXPIRED
+    assert tags.release("TAG-unknown", "s5", T0).status is TagStatus.INVALID
+
+
+def test_a_session_is_priced_with_the_members_tariff_else_the_connectors_in_one_batch(stack):
+    tariffs = DynamoTariffBook()
+    charger_id, member, plan, site = f"CP-tariff-{uuid.uuid4().hex[:8]}", "TAG-member", "plan", "site"
+    tariffs.store(f"{plan}-{charger_id}", '{"id": "plan"}', T0)
+    tariffs.store(f"{site}-{charger_id}", '{"id": "site"}', T0)
+    tariffs.assign(f"{site}-{charger_id}", charger_id)
+    tariffs.assign_member(f"{member}-{charger_id}", f"{plan}-{charger_id}")
+
+    assert tariffs.session_tariff(f"{member}-{charger_id}", charger_id, 1) == (
+        f"{plan}-{charger_id}",
+        '{"id": "plan"}',
+    )
+    assert tariffs.session_tariff("TAG-other", charger_id, 1) == (f"{site}-{charger_id}", '{"id": "site"}')
+    tariffs.assign_member("TAG-lapsed", "plan-never-stored")  # a pointer with no tariff falls through
+    assert tariffs.session_tariff("TAG-lapsed", charger_id, 1) == (f"{site}-{charger_id}", '{"id": "site"}')

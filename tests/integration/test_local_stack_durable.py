@@ -121,9 +121,9 @@ def plan(target_soc: float) -> SessionPlan:
     )
 
 
-async def charge_once(credentials: ChargerCredentials) -> str:
-    """Boot and one short session to its end; the transaction id."""
-    clock = SimClock(speed=200)
+async def charge_once(credentials: ChargerCredentials, clock: SimClock) -> str:
+    """Boot and one short session to its end; the transaction id. One clock per charger for all
+    its sessions: a fresh one would start the next session before the last one ended (200x)."""
     charger = SimulatedCharger(credentials, clock=clock)
     await charger.start()
     try:
@@ -165,7 +165,8 @@ def stripe_of(state: StackState) -> StripeApi:
 def test_a_kill_9_mid_run_loses_no_acknowledged_session_and_the_charger_charges_again(home: Path) -> None:
     state = read_state(home)
     billed, metering = priced_charger(state), priced_charger(state)
-    first_tx = asyncio.run(charge_once(billed))
+    billed_clock = SimClock(speed=200)
+    first_tx = asyncio.run(charge_once(billed, billed_clock))
     [cdr] = eventually(lambda: cdrs_of(billed.charger_id), timeout=60)
     assert cdr.session_id == first_tx
 
@@ -193,7 +194,7 @@ def test_a_kill_9_mid_run_loses_no_acknowledged_session_and_the_charger_charges_
     assert (kept_cdr.session_id, kept_cdr.total_incl_vat) == (cdr.session_id, cdr.total_incl_vat)
     assert [s.session_id for s in sessions_of(metering.charger_id)] == [metering_session]
     # The same certificate connects again (CA, registry and policy kept) and the charger charges.
-    second_tx = asyncio.run(charge_once(billed))
+    second_tx = asyncio.run(charge_once(billed, billed_clock))
     assert second_tx != first_tx
     eventually(lambda: len(cdrs_of(billed.charger_id)) == 2, timeout=60)
     assert list(operators(again)) == [FIRST_ADMIN]  # signed in above; no second admin was made

@@ -179,6 +179,11 @@ print(json.dumps({"cached": first is same, "reconnected": ChargerItem._get_conne
 
 def test_a_new_binding_reconnects_models_even_to_tables_of_the_same_names() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _REBIND_PROBE], capture_output=True, text=True, timeout=60, check=True, cwd=ROOT
+        [sys.executable, "-c", _REBIND_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=ROOT,
     )
     assert json.loads(done.stdout) == {"cached": True, "reconnected": True}

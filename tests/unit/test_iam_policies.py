@@ -116,7 +116,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         # allocate_transaction (counter update, conditional put, read back), record_orphan_stop
         *_on("TransactionKeysTable", "GetItem", "PutItem", "UpdateItem"),
         *_on("TagsTable", "GetItem", "UpdateItem"),  # authorize, claim, release
-        *_on("TariffsTable", "GetItem", "BatchGetItem"),  # in_force, member_tariff
+        *_on("TariffsTable", "GetItem", "BatchGetItem"),  # in_force, session_tariff
         *_on("IdempotencyTable", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),  # Powertools
         *_FAULTS,
         ("dynamodb:PutItem", "HistoryTable"),  # record_connector_status

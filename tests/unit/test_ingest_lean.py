@@ -63,3 +63,54 @@ def test_a_new_session_is_opened_without_reading_its_log_back():
     assert "InMemorySessionStore.events" not in calls
     assert "InMemorySessionStore.get" not in calls
     assert net.sessions.get(str(tx)).event_count == 1
+
+
+def test_a_newer_busy_status_of_the_current_session_is_stored_without_reading_the_session():
+    net = Network()
+    tx = net.start(meter=1000, minutes=0)["transactionId"]
+    calls = counting(net)
+    status(net, "Charging", 1)
+    status(net, "SuspendedEV", 2)
+    assert "InMemorySessionStore.get" not in calls
+    assert [e.status for e in net.sessions.events(str(tx)) if e.status] == ["Charging", "SuspendedEV"]
+
+
+def test_statuses_the_shortcut_cannot_place_still_read_the_session():
+    net = Network()
+    net.start(meter=1000, minutes=10)
+    calls = counting(net)
+    status(net, "Charging", 11)
+    before = calls.copy()
+    status(net, "Preparing", 9)  # older than the stored status
+    assert (calls - before)["InMemorySessionStore.get"] == 1
+    before = calls.copy()
+    status(net, "Available", 12)  # a free status may complete it
+    assert (calls - before)["InMemorySessionStore.get"] == 1
+
+
+def test_a_late_busy_status_from_before_the_current_session_is_not_stored_on_it():
+    net = Network()
+    first = net.start(meter=1000, minutes=0)["transactionId"]
+    status(net, "Charging", 1)
+    net.stop(first, 1500, 5)
+    second = net.start(meter=1500, minutes=20)["transactionId"]
+    calls = counting(net)
+    status(net, "Finishing", 21)
+    status(net, "SuspendedEV", 6)  # the charger's offline queue, after the next start: not the second's
+    assert (calls["InMemorySessionStore.get"], calls["InMemorySessionStore.unfinished_on_connector"]) == (
+        1,
+        1,
+    )
+    assert [e.status for e in net.sessions.events(str(second)) if e.status] == ["Finishing"]
+    assert [e.status for e in net.sessions.events(str(first)) if e.status] == ["Charging"]
+
+
+def test_a_stop_answers_the_tags_status_from_its_release_and_releases_it_once():
+    net = Network()
+    tx = net.start(meter=1000)["transactionId"]
+    calls = counting(net)
+    assert net.stop(tx, 1500, 5) == {"idTagInfo": {"status": "Accepted"}}
+    assert net.stop(tx, 1500, 5) == {"idTagInfo": {"status": "Accepted"}}  # a copy answers the same
+    assert "InMemoryTags.authorize" not in calls
+    assert net.tags.active["TAG-OK"] == set()
+    assert net.start(meter=1500, minutes=10)["idTagInfo"] == {"status": "Accepted"}  # room again

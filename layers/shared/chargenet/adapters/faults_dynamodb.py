@@ -8,13 +8,12 @@ from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
 from chargenet.adapters.history_dynamodb import episode_item
-from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.tables import TableModel, dynamodb_connection, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.alerts import AlertDecision, AlertKind, AlertRecord
 from chargenet.domain.faults import Fault, FaultState
@@ -80,7 +79,7 @@ class DynamoFaultStore(FaultStore):
             # The episode's archive (HistoryTable) is written in the same transaction: saved
             # one after the other, a crash in between would lose the episode's final state,
             # as a retry finds the fault already resolved and saves nothing.
-            with TransactWrite(connection=self._connection) as transaction:
+            with TransactWrite(connection=dynamodb_connection()) as transaction:
                 transaction.save(item, condition=unchanged)
                 transaction.save(episode_item(fault))
         except TransactWriteError as error:
@@ -88,10 +87,6 @@ class DynamoFaultStore(FaultStore):
                 return False
             raise
         return True
-
-    @cached_property
-    def _connection(self) -> Connection:
-        return Connection(region=FaultItem.Meta.region)
 
     def watched(self) -> list[tuple[Fault, list[AlertRecord]]]:
         # A scan: the table holds one item per (charger, connector, kind, code), bounded by the

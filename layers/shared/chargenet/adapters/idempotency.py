@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chargenet.adapters.tables import dynamodb_connection
 from chargenet.ports.messaging import Deduplicator
 
 # MQTT and IoT redeliveries arrive within seconds; a charger's offline queue is
@@ -21,7 +22,10 @@ REPLY_RETENTION_S = 15 * 60
 
 class PowertoolsDeduplicator(Deduplicator):
     def __init__(self, table_name: str, expires_after_s: int = REPLY_RETENTION_S) -> None:
-        self._store = DynamoDBPersistenceLayer(table_name=table_name)
+        # The tables' client: a client of its own would load the DynamoDB model again at cold start.
+        self._store = DynamoDBPersistenceLayer(
+            table_name=table_name, boto3_client=dynamodb_connection().client
+        )
         self._config = IdempotencyConfig(expires_after_seconds=expires_after_s)
 
     def register_lambda_context(self, context: LambdaContext) -> None:

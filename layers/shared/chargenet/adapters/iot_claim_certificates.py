@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from chargenet.adapters.aws_clients import client_at_first_use
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.certificates import CertificateStatus
 from chargenet.ports.provisioning import (
@@ -30,11 +31,7 @@ class IotClaimCertificates(ClaimCertificates):
 
     @cached_property
     def _iot(self) -> Any:
-        if self._client is not None:
-            return self._client
-        import boto3
-
-        return boto3.client("iot")
+        return client_at_first_use("iot", self._client)
 
     def issue(self, csr_pem: str) -> IssuedClaimCertificate:
         created = self._iot.create_certificate_from_csr(certificateSigningRequest=csr_pem, setAsActive=True)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import cached_property
 from typing import Any
 
+from chargenet.adapters.aws_clients import client_at_first_use
 from chargenet.domain.firmware import JOB_PREFIX, Execution
 
 # IoT's bounds for pre-signed URLs are 60..3600 s: the URL is a credential, keep it short.
@@ -36,8 +38,12 @@ ABORT_MIN_EXECUTED = 10
 class FirmwareJobs:
     """The IoT control-plane calls of a rollout (boto3 `iot` client)."""
 
-    def __init__(self, iot: Any) -> None:
-        self.iot = iot
+    def __init__(self, iot: Any = None) -> None:
+        self._given_iot = iot
+
+    @cached_property
+    def iot(self) -> Any:
+        return client_at_first_use("iot", self._given_iot)
 
     def thing_arns(self, charger_ids: list[str]) -> list[str]:
         """A charger's thing is named by its id; raises LookupError naming the ones with no thing."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 import string
+from functools import cached_property
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from chargenet.adapters.aws_clients import client_at_first_use
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.operators import Role, roles_of
 from chargenet.ports.audit import Key, Page
@@ -36,7 +37,11 @@ class CognitoOperatorDirectory(OperatorDirectory):
         # no one, so there (only) it is suppressed and the password is handed back to the admin
         # who invited, once. The cloud never sets this: Cognito e-mails the invitation itself.
         self.local_invitations = local_invitations
-        self._client = client or boto3.client("cognito-idp")
+        self._given_client = client
+
+    @cached_property
+    def _client(self) -> Any:
+        return client_at_first_use("cognito-idp", self._given_client)
 
     def accounts(self, limit: int, start: Key | None) -> Page[OperatorAccount]:
         kwargs: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": min(limit, MAX_PAGE)}

@@ -10,12 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chargenet.adapters.dynamodb import CHARGER_SK, ChargerItem, conditional_failed
-from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.tables import TableModel, dynamodb_connection, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.provisioning import AllowedSerial, Claim
 from chargenet.ports.audit import Key, Page
@@ -64,7 +63,7 @@ class DynamoAllowList(AllowList):
         charger = ClaimedChargerItem(claim.serial_number, CHARGER_SK)
         same_key = ClaimedChargerItem.claimed_key == claim.device_key
         try:
-            with TransactWrite(connection=Connection(region=AllowedSerialItem.Meta.region)) as transaction:
+            with TransactWrite(connection=dynamodb_connection()) as transaction:
                 transaction.update(
                     entry,
                     actions=[

@@ -130,6 +130,27 @@ def _folded_every_reading(last_reading_at: datetime | None) -> Condition:
     return folded
 
 
+def _fact_values(facts: SessionFacts, event_count: int) -> dict[str, Any]:
+    """The session item's attributes a fold over `event_count` events sets."""
+    return {
+        "state": facts.state.value,
+        "energy_wh": int(facts.energy_wh),
+        "peak_power_w": int(facts.peak_power_w),
+        "charging_seconds": int(facts.charging_seconds),
+        "parking_seconds": int(facts.parking_seconds),
+        "stopped_at": facts.stopped_at,
+        "freed_at": facts.freed_at,
+        "stop_reason": facts.stop_reason,
+        "review_reasons": facts.review_reasons,
+        "last_reading_at": facts.last_reading_at,
+        "event_count": event_count,
+        "meter_start_wh": facts.meter_start_wh,
+        # Decimal as text: a flat register must compare equal.
+        "last_register_wh": str(facts.last_register[1]) if facts.last_register else None,
+        "last_register_at": facts.last_register[0] if facts.last_register else None,
+    }
+
+
 @raises_store_unavailable
 class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, SessionPages):
     def allocate_transaction(self, start_key: str) -> tuple[int, bool]:
@@ -179,8 +200,9 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
             )
         ]
 
-    def open(self, record: SessionRecord) -> bool:
-        item = SessionItem(**record.model_dump())
+    def open(self, record: SessionRecord, start_facts: SessionFacts | None = None) -> bool:
+        values = _fact_values(start_facts, event_count=1) if start_facts else {}
+        item = SessionItem(**{**record.model_dump(), **values})
         try:
             item.save(condition=SessionItem.session_id.does_not_exist())
         except PutError as error:
@@ -202,22 +224,9 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
         return [SessionEvent.model_validate_json(item.body) for item in items]
 
     def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
+        values = _fact_values(facts, event_count)
         actions: builtins.list[Action] = [
-            SessionItem.state.set(facts.state.value),
-            SessionItem.energy_wh.set(int(facts.energy_wh)),
-            SessionItem.peak_power_w.set(int(facts.peak_power_w)),
-            SessionItem.charging_seconds.set(int(facts.charging_seconds)),
-            SessionItem.parking_seconds.set(int(facts.parking_seconds)),
-            SessionItem.stopped_at.set(facts.stopped_at),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
-            SessionItem.freed_at.set(facts.freed_at),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
-            SessionItem.stop_reason.set(facts.stop_reason),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
-            # pynamodb types a ListAttribute(of=UnicodeAttribute) as a list of attributes, not of str
-            SessionItem.review_reasons.set(facts.review_reasons),  # type: ignore[arg-type]
-            SessionItem.last_reading_at.set(facts.last_reading_at),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
-            SessionItem.event_count.set(event_count),
-            SessionItem.meter_start_wh.set(facts.meter_start_wh),  # type: ignore[arg-type]  # null=True: pynamodb types set() without None
-            SessionItem.last_register_wh.set(str(facts.last_register[1]) if facts.last_register else None),  # type: ignore[arg-type]  # null=True
-            SessionItem.last_register_at.set(facts.last_register[0] if facts.last_register else None),  # type: ignore[arg-type]  # null=True
+            getattr(SessionItem, name).set(value) for name, value in values.items()
         ]
         condition = (
             SessionItem.session_id.exists()

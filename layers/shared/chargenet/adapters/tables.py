@@ -10,9 +10,11 @@ table name nobody configured.
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar, cast
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pynamodb.connection import Connection
 from pynamodb.connection.table import TableConnection
 from pynamodb.models import MetaProtocol, Model
 
@@ -56,6 +58,11 @@ class TableNotBound(RuntimeError):
 _metas: list[type] = []
 _bound: TableNames | None = None
 _binding = 0  # bumped by every bind_tables: models connected under an earlier one reconnect
+_shared: Connection | None = None  # made on first use, for the settings of _shared_for
+_shared_for: tuple[str | None, ...] = ()
+# What a botocore session and client read once from the environment: a process that moves to
+# another stack (the CLI, tests) changes one of them and gets a new client.
+_CLIENT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_ID", "AWS_PROFILE")
 
 
 def table_meta(table: str) -> MetaProtocol:
@@ -90,6 +97,26 @@ def bound_tables() -> TableNames | None:
     return _bound
 
 
+def dynamodb_connection() -> Connection:
+    """The one DynamoDB connection of the binding, for every table, transaction and the idempotency store.
+
+    pynamodb gives each model class a connection of its own, each with its own botocore session:
+    every table touched by a cold invocation loaded the DynamoDB service model and built a client
+    again. One connection loads it once and builds one client, and its botocore session becomes
+    boto3's default: a new session costs ~0.15 baselines of cold start (endpoints, partitions,
+    credentials), which the IoT Data, SNS or Secrets Manager client made next would pay again.
+    """
+    global _shared, _shared_for
+    region = _bound.region if _bound else DEFAULT_REGION
+    settings = (region, *(os.environ.get(name) for name in _CLIENT_VARIABLES))
+    if _shared is None or settings != _shared_for:
+        import boto3  # here: models alone never need it
+
+        _shared, _shared_for = Connection(region=region), settings
+        boto3.setup_default_session(botocore_session=_shared.session)
+    return _shared
+
+
 def _apply(meta: Any, names: TableNames | None) -> None:
     meta.table_name = getattr(names, meta.table_key) if names else None
     meta.region = names.region if names else None
@@ -112,4 +139,10 @@ class TableModel(Model):
         if cls._connected_under != _binding:
             cls._connection = None
             cls._connected_under = _binding
-        return super()._get_connection()
+        before = cls._connection
+        connection = super()._get_connection()
+        if connection is not before:
+            # The model keeps its own Connection (it holds the table's key schema, which models
+            # of one table may declare differently) but sends through the shared client.
+            connection.connection._client = dynamodb_connection().client
+        return connection

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.constants import ALL_NEW, NULL
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.condition import size
+from pynamodb.expressions.operand import Path
 
-from chargenet.adapters.dynamodb import conditional_update
+from chargenet.adapters.dynamodb import conditional_failed
 from chargenet.adapters.pages import scan_page
 from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
@@ -20,6 +22,7 @@ from chargenet.ports.tags_tariffs import MemberTariffs, TagDirectory, TariffBook
 DEFAULT_SCOPE = "*"
 TARIFF_PREFIX = "tariff#"
 ASSIGNMENT_PREFIX = "assignment#"
+MEMBER_PREFIX = "member#"
 
 
 class TagItem(TableModel):
@@ -44,34 +47,67 @@ class DynamoTagDirectory(TagDirectory, TagPages):
             item = TagItem.get(id_tag, consistent_read=True)
         except DoesNotExist:
             return TagAuthorization(status=TagStatus.INVALID)
-        status = TagStatus(item.status)
-        if status is TagStatus.ACCEPTED and item.expires_at is not None and item.expires_at <= at:
-            status = TagStatus.EXPIRED
-        return TagAuthorization(
-            status=status,
-            expires_at=item.expires_at,
-            max_concurrent_sessions=int(item.max_concurrent_sessions),
-        )
+        return _authorization(item, at)
 
-    def claim(self, id_tag: str, session_id: str, max_concurrent: int) -> bool:
+    def authorize_and_claim(self, id_tag: str, session_id: str, at: datetime) -> TagAuthorization:
+        # One conditional update: the tag is accepted, in date and has room. Refused, one read
+        # says why (rare: a blocked, expired, unknown or busy tag).
+        usable = (TagItem.status == TagStatus.ACCEPTED.value) & (
+            TagItem.expires_at.does_not_exist()
+            | Path(TagItem.expires_at).is_type(NULL)
+            | (TagItem.expires_at > at)
+        )
         room = (
             TagItem.active_sessions.does_not_exist()
             | TagItem.active_sessions.contains(session_id)
-            | (size(TagItem.active_sessions) < max_concurrent)
+            | (size(TagItem.active_sessions) < Path(TagItem.max_concurrent_sessions))
         )
-        return conditional_update(
-            TagItem(id_tag), [TagItem.active_sessions.add({session_id})], TagItem.id_tag.exists() & room
-        )
+        try:
+            answer = TagItem._get_connection().update_item(
+                id_tag,
+                actions=[TagItem.active_sessions.add({session_id})],
+                condition=TagItem.id_tag.exists() & usable & room,
+                return_values=ALL_NEW,
+            )
+        except UpdateError as error:
+            if not conditional_failed(error):
+                raise
+            refused = self.authorize(id_tag, at)
+            if refused.status is not TagStatus.ACCEPTED:
+                return refused
+            return refused.model_copy(update={"status": TagStatus.CONCURRENT_TX})
+        return _authorization(TagItem.from_raw_data(answer["Attributes"]), at)
 
-    def release(self, id_tag: str, session_id: str) -> None:
-        conditional_update(
-            TagItem(id_tag), [TagItem.active_sessions.delete({session_id})], TagItem.id_tag.exists()
-        )
+    def release(self, id_tag: str, session_id: str, at: datetime) -> TagAuthorization:
+        try:
+            # ALL_NEW costs no read units: the tag as the release left it answers for it.
+            answer = TagItem._get_connection().update_item(
+                id_tag,
+                actions=[TagItem.active_sessions.delete({session_id})],
+                condition=TagItem.id_tag.exists(),
+                return_values=ALL_NEW,
+            )
+        except UpdateError as error:
+            if conditional_failed(error):
+                return TagAuthorization(status=TagStatus.INVALID)
+            raise
+        return _authorization(TagItem.from_raw_data(answer["Attributes"]), at)
 
     def page(self, limit: int, start: Key | None) -> Page[TagEntry]:
         """One Scan call of at most `limit` tags (the operator API's listing)."""
         items, next_key = scan_page(TagItem, limit, start)
         return Page([_tag_entry(item) for item in items], next_key)
+
+
+def _authorization(item: TagItem, at: datetime) -> TagAuthorization:
+    status = TagStatus(item.status)
+    if status is TagStatus.ACCEPTED and item.expires_at is not None and item.expires_at <= at:
+        status = TagStatus.EXPIRED
+    return TagAuthorization(
+        status=status,
+        expires_at=item.expires_at,
+        max_concurrent_sessions=int(item.max_concurrent_sessions),
+    )
 
 
 def _tag_entry(item: TagItem) -> TagEntry:
@@ -100,6 +136,20 @@ def _assignment_key(charger_id: str, connector_id: int | str) -> str:
     return f"{ASSIGNMENT_PREFIX}{charger_id}#{connector_id}"
 
 
+def _assignment_keys(charger_id: str, connector_id: int) -> list[str]:
+    """The connector's, the charger's and the network's assignment, in that order."""
+    scopes: list[tuple[str, int | str]] = [
+        (charger_id, connector_id),
+        (charger_id, DEFAULT_SCOPE),
+        (DEFAULT_SCOPE, DEFAULT_SCOPE),
+    ]
+    return [_assignment_key(*scope) for scope in scopes]
+
+
+def _member_key(id_tag: str) -> str:
+    return f"{MEMBER_PREFIX}{id_tag}"
+
+
 @raises_store_unavailable
 class DynamoTariffBook(TariffBook, MemberTariffs, TariffPages):
     def store(self, tariff_id: str, body: str, at: datetime) -> None:
@@ -117,12 +167,14 @@ class DynamoTariffBook(TariffBook, MemberTariffs, TariffPages):
             return None
 
     def in_force(self, charger_id: str, connector_id: int) -> tuple[str, str] | None:
-        scopes: list[tuple[str, int | str]] = [
-            (charger_id, connector_id),
-            (charger_id, DEFAULT_SCOPE),
-            (DEFAULT_SCOPE, DEFAULT_SCOPE),
-        ]
-        keys = [_assignment_key(*scope) for scope in scopes]
+        return self._first_stored(_assignment_keys(charger_id, connector_id))
+
+    def session_tariff(self, id_tag: str, charger_id: str, connector_id: int) -> tuple[str, str] | None:
+        # The member pointer and the assignments in one batch: most tags are not members.
+        return self._first_stored([_member_key(id_tag), *_assignment_keys(charger_id, connector_id)])
+
+    def _first_stored(self, keys: list[str]) -> tuple[str, str] | None:
+        """The tariff the first of `keys` points at whose tariff is stored."""
         assigned = {item.key: item.tariff_id for item in TariffItem.batch_get(keys)}
         for key in keys:
             if key in assigned and (body := self.tariff(assigned[key])) is not None:
@@ -130,15 +182,7 @@ class DynamoTariffBook(TariffBook, MemberTariffs, TariffPages):
         return None
 
     def assign_member(self, id_tag: str, tariff_id: str) -> None:
-        TariffItem(f"member#{id_tag}", tariff_id=tariff_id).save()
-
-    def member_tariff(self, id_tag: str) -> tuple[str, str] | None:
-        try:
-            tariff_id = TariffItem.get(f"member#{id_tag}", consistent_read=True).tariff_id
-        except DoesNotExist:
-            return None
-        body = self.tariff(tariff_id)
-        return (tariff_id, body) if body is not None else None
+        TariffItem(_member_key(id_tag), tariff_id=tariff_id).save()
 
     def tariff_page(self, limit: int, start: Key | None) -> Page[StoredTariff]:
         """One Scan call of at most `limit` items, the stored tariffs among them."""

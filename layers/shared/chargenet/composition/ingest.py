@@ -18,6 +18,7 @@ from chargenet.composition.faults import fault_tracker
 from chargenet.composition.settings import AlertEnvironment, environment
 from chargenet.domain.clock import utc_now
 from chargenet.domain.models import SessionRecord
+from chargenet.domain.sessions import SessionFacts
 from chargenet.services.ingest import IngestSettings, OcppIngest
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ class _CountedSessionStore(DynamoSessionStore):
         super().__init__()
         self._metrics = metrics
 
-    def open(self, record: SessionRecord) -> bool:
-        created = super().open(record)
+    def open(self, record: SessionRecord, start_facts: SessionFacts | None = None) -> bool:
+        created = super().open(record, start_facts)
         if created:
             self._metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
         return created

@@ -28,8 +28,6 @@ class OperatorCommandsEnvironment(OperatorAccessEnvironment):
 
 @cache
 def operator_commands() -> OperatorCommands:
-    import boto3
-
     env = environment(OperatorCommandsEnvironment)
     pending = DynamoPendingCalls()
     return OperatorCommands(
@@ -38,7 +36,7 @@ def operator_commands() -> OperatorCommands:
         history=pending,
         diagnostics=S3DiagnosticsFiles(env.diagnostics_bucket),
         packages=S3FirmwarePackages(env.firmware_bucket),
-        rollouts=FirmwareJobs(boto3.client("iot")),
+        rollouts=FirmwareJobs(),
         firmware=FirmwareSettings(env.firmware_bucket, env.region, env.firmware_jobs_role_arn),
         clock=utc_now,
     )

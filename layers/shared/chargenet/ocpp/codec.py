@@ -34,10 +34,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, NoReturn, TypeAlias
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from jsonschema.exceptions import ValidationError as SchemaValidationError
-from ocpp.messages import Call, CallError, CallResult, get_validator
+if TYPE_CHECKING:
+    # `ocpp.messages` imports jsonschema (~0.16 baselines of cold start): the frame types and the
+    # validators are imported where a frame is decoded or validated, so a function that only might
+    # send a command (payments, operator commands) does not load them at its cold start.
+    from jsonschema.exceptions import ValidationError as SchemaValidationError
+    from ocpp.messages import Call, CallError, CallResult
+
+    Frame: TypeAlias = Call | CallResult | CallError
 
 OCPP_VERSION = "1.6"
 UNKNOWN_MESSAGE_ID = "-1"
@@ -51,8 +58,17 @@ MAX_SAFE_INTEGER = 2**53 - 1
 # identifier, an enum, a timestamp or a number, and is one line of printable characters.
 FREE_TEXT_FIELDS = frozenset({"info", "techInfo", "data", "csr"})
 
-Frame: TypeAlias = Call | CallResult | CallError
-_FRAME_TYPES: dict[int, tuple[type[Frame], int]] = {2: (Call, 4), 3: (CallResult, 3), 4: (CallError, 5)}
+
+class MessageType(IntEnum):
+    """OCPP-J's message type ids, numbered and named as `ocpp.messages.MessageType`."""
+
+    Call = 2
+    CallResult = 3
+    CallError = 4
+
+
+# message type -> elements of its frame
+_FRAME_LENGTHS = {MessageType.Call: 4, MessageType.CallResult: 3, MessageType.CallError: 5}
 _ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 # A string token (escapes included) or a bracket: strings are skipped when counting depth.
 _STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
@@ -240,9 +256,9 @@ def _frame_of(message: Any) -> Frame:
     if not isinstance(message, list) or not message:
         raise FrameRejected(reply_id, "ProtocolError", "a frame is an array starting with its type")
     kind = message[0]
-    if type(kind) is not int or kind not in _FRAME_TYPES:
+    if type(kind) is not int or kind not in _FRAME_LENGTHS:
         raise FrameRejected(reply_id, "PropertyConstraintViolation", "message type must be 2, 3 or 4")
-    frame_type, length = _FRAME_TYPES[kind]
+    length = _FRAME_LENGTHS[MessageType(kind)]
     if len(message) != length:
         raise FrameRejected(reply_id, "ProtocolError", f"a frame of type {kind} has {length} elements")
     if message_id is None:
@@ -250,6 +266,9 @@ def _frame_of(message: Any) -> Frame:
             UNKNOWN_MESSAGE_ID, "ProtocolError", "message id must be a string of 1-36 printable characters"
         )
     _check_elements(message, message_id)
+    from ocpp.messages import Call, CallError, CallResult
+
+    frame_type: type[Frame] = {2: Call, 3: CallResult, 4: CallError}[kind]
     return frame_type(*message[1:])
 
 
@@ -282,6 +301,8 @@ def _check_elements(message: list[Any], message_id: str) -> None:
 
 
 def _check_printable(frame: Frame) -> None:
+    from ocpp.messages import Call, CallError
+
     if isinstance(frame, CallError):
         found = (
             _unprintable(frame.error_code, ("errorCode",), free_text=False),
@@ -323,7 +344,9 @@ def _unprintable(value: Any, path: tuple[str, ...], *, free_text: bool) -> tuple
 
 
 def validate(message_type_id: int, action: str, payload: dict[str, Any], message_id: str) -> None:
-    """Check a payload against the official OCPP 1.6 JSON schema for its action."""
+    """Check a payload against the official OCPP 1.6 JSON schema for its action (loaded on first use)."""
+    from ocpp.messages import get_validator
+
     try:
         validator = get_validator(message_type_id, action, OCPP_VERSION)
     except (OSError, ValueError) as exc:

@@ -14,7 +14,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
-from ocpp.v16.enums import Action
+from chargenet.ocpp.actions import Action
 
 Ctx = TypeVar("Ctx")
 Payload = dict[str, Any]

@@ -18,6 +18,8 @@ class ConnectorLink:
     # Whether a status may have left a fault open on the connector (status_raises_fault): False
     # once a clean status resolved them, None when not known (recorded before the marker).
     status_fault_open: bool | None = None
+    # When the current session started (link_session's time): None when not known.
+    session_linked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class ChargerView:
 
     def session_on(self, connector_id: int) -> str | None:
         return self.connectors.get(connector_id, ConnectorLink()).session_id
+
+    def session_linked_at(self, connector_id: int) -> datetime | None:
+        return self.connectors.get(connector_id, ConnectorLink()).session_linked_at
 
     def register_of(self, connector_id: int) -> int | None:
         return self.connectors.get(connector_id, ConnectorLink()).last_register_wh

@@ -19,8 +19,9 @@ class SessionStore(Protocol):
 
     def get(self, session_id: str) -> SessionRecord | None: ...
 
-    def open(self, record: SessionRecord) -> bool:
-        """Create the session record once; False when it exists."""
+    def open(self, record: SessionRecord, start_facts: SessionFacts | None = None) -> bool:
+        """Create the session record once; False when it exists. With `start_facts`, it is
+        created folded over its start (one event), as save_facts would leave it."""
         ...
 
     def append(self, session_id: str, event: SessionEvent) -> None:

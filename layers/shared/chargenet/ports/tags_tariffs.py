@@ -11,11 +11,14 @@ from chargenet.domain.models import TagAuthorization
 class TagDirectory(Protocol):
     def authorize(self, id_tag: str, at: datetime) -> TagAuthorization: ...
 
-    def claim(self, id_tag: str, session_id: str, max_concurrent: int) -> bool:
-        """Count the session against the tag; False when the tag already has its maximum."""
+    def authorize_and_claim(self, id_tag: str, session_id: str, at: datetime) -> TagAuthorization:
+        """Authorize the tag and, when accepted, count the session against it: ConcurrentTx
+        when the tag already has its maximum."""
         ...
 
-    def release(self, id_tag: str, session_id: str) -> None: ...
+    def release(self, id_tag: str, session_id: str, at: datetime) -> TagAuthorization:
+        """Stop counting the session against the tag; the tag's authorization at `at`."""
+        ...
 
 
 class TariffBook(Protocol):
@@ -23,8 +26,9 @@ class TariffBook(Protocol):
         """(tariff id, OCPI tariff JSON) for the connector, else the charger, else the network default."""
         ...
 
-    def member_tariff(self, id_tag: str) -> tuple[str, str] | None:
-        """(tariff id, OCPI tariff JSON) of the tag's subscription plan: members pay it everywhere."""
+    def session_tariff(self, id_tag: str, charger_id: str, connector_id: int) -> tuple[str, str] | None:
+        """(tariff id, OCPI tariff JSON) of a session: the tag's subscription plan's (members pay
+        it everywhere), else the connector's (in_force)."""
         ...
 
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ocpp.messages import MessageType
-
 from chargenet.domain.locations import redacted_location
 from chargenet.domain.models import PendingCall
 from chargenet.ocpp import codec
+from chargenet.ocpp.codec import MessageType
 from chargenet.ports.messaging import ChargerChannel, PendingCalls
 from chargenet.ports.registry import ChargerRegistry
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from ocpp.messages import Call, CallError, CallResult, MessageType
-from ocpp.v16.enums import Action
 from pydantic import BaseModel, Field, ValidationError
 
 from chargenet.domain.charger_ids import CHARGER_ID_PATTERN
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.ocpp import codec
+from chargenet.ocpp.actions import Action
 from chargenet.ocpp.router import CallContext, CallRefused
 from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.errors import is_unavailable

@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import uuid
 
-from ocpp.v16.enums import Action
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chargenet.domain import certificates
 from chargenet.domain.certificates import ChargerCertificate, CsrRefused
 from chargenet.domain.fault_rules import certificate_abuse, security_event
+from chargenet.ocpp.actions import Action
 from chargenet.ocpp.router import CallRefused, Payload, on
 from chargenet.services.ocpp.context import Ctx
 

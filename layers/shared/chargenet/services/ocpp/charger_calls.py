@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ocpp.v16.enums import Action
-
 from chargenet.domain.clock import ocpp_time
 from chargenet.domain.fault_rules import made_inoperative, reboot_loop, security_event, status_raises_fault
 from chargenet.domain.faults import FaultSignal
@@ -14,6 +12,7 @@ from chargenet.domain.models import (
     SecurityEventNotification,
     StatusNotification,
 )
+from chargenet.ocpp.actions import Action
 from chargenet.ocpp.router import Payload, on
 from chargenet.services.ocpp.context import Ctx
 from chargenet.services.ocpp.session_log import record_status
@@ -58,13 +57,12 @@ def status_notification(ctx: Ctx, payload: Payload) -> Payload:
     raises = status_raises_fault(status.status, status.error_code)
     # Only a status newer than the stored one says anything about faults now; a clean one only
     # resolves, so it looks the faults up only while the connector may have one open.
-    if ctx.deps.registry.record_connector_status(status, raises_fault=raises) and (
-        raises or ctx.deps.view.may_have_status_fault(status.connector_id)
-    ):
+    latest = ctx.deps.registry.record_connector_status(status, raises_fault=raises)
+    if latest and (raises or ctx.deps.view.may_have_status_fault(status.connector_id)):
         ctx.deps.faults.on_status(status, _site_of(ctx), _inoperative_by_operator(ctx, status))
         if not raises:
             ctx.deps.registry.clear_status_fault(ctx.charger_id, status.connector_id, status.status_at)
-    record_status(ctx, status)
+    record_status(ctx, status, latest)
     return {}
 
 

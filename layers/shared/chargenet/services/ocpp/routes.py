@@ -10,8 +10,7 @@ silently turn a claimed action into NotImplemented.
 
 from __future__ import annotations
 
-from ocpp.v16.enums import Action
-
+from chargenet.ocpp.actions import Action
 from chargenet.ocpp.router import Router
 from chargenet.services.ocpp import certificate_calls, charger_calls, transaction_calls
 from chargenet.services.ocpp.context import CallDeps

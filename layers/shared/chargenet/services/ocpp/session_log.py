@@ -36,17 +36,18 @@ def record_events(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) 
     return facts
 
 
-def record_start(ctx: Ctx, session: SessionRecord, start: SessionEvent) -> None:
-    """The start of a session this frame opened: its log is the start alone (nothing is stored
-    for a session before it exists, and chargers learn its id from this frame's reply), so it
-    is folded without reading the log back; should anything have been added meanwhile, the
-    store refuses the write and the whole log is folded."""
-    ctx.deps.sessions.append(session.session_id, start)
+def open_session(ctx: Ctx, session: SessionRecord, start: SessionEvent) -> bool:
+    """Create the session already folded over its start, then store the start: its log is the
+    start alone (nothing is stored for a session before it exists, and chargers learn its id
+    from this frame's reply), so nothing is read back or written again. False when a copy of
+    the StartTransaction opened it first. A crash before the start is stored leaves a retry
+    that finds the session and stores the start with a fold of the whole log."""
     facts = fold([start], rated_power_w=_rated(session))
-    history = [start]
-    if not ctx.deps.sessions.save_facts(session.session_id, facts, event_count=1):
-        facts, history = _refold(ctx.deps.sessions, session)
-    _report_metering(ctx, session, facts, history, [start])
+    if not ctx.deps.sessions.open(session, start_facts=facts):
+        return False
+    ctx.deps.sessions.append(session.session_id, start)
+    _report_metering(ctx, session, facts, [start], [start])
+    return True
 
 
 def _report_metering(
@@ -106,18 +107,37 @@ def _rated(session: SessionRecord) -> Decimal | None:
     return Decimal(session.rated_power_w) if session.rated_power_w else None
 
 
-def record_status(ctx: Ctx, status: ConnectorStatus) -> None:
-    """Connector statuses tell idle time and when the car left: they belong to its session."""
+def record_status(ctx: Ctx, status: ConnectorStatus, latest: bool) -> None:
+    """Connector statuses tell idle time and when the car left: they belong to its session.
+    `latest`: the status is newer than every status stored for the connector."""
     if status.connector_id == 0:
+        return
+    event = SessionEvent(kind=EventKind.STATUS, at=status.status_at, status=status.status)
+    unread = _current_session_unread(ctx, status) if latest else None
+    if unread is not None:
+        ctx.deps.sessions.append(unread, event)
         return
     session = _session_at(ctx, status)
     if session is None:
         return
-    event = SessionEvent(kind=EventKind.STATUS, at=status.status_at, status=status.status)
     if _changes_nothing_live(session, status):
         ctx.deps.sessions.append(session.session_id, event)
         return
     record_events(ctx, session, [event])
+
+
+def _current_session_unread(ctx: Ctx, status: ConnectorStatus) -> str | None:
+    """The connector's current session, when the status is only to be stored on it, known without
+    reading the session: a status that is not free, at or after the session's start (the view's
+    link time) and newer than every status stored for the connector. A session freed since was
+    freed by an older free status (this one comes after: stored only, as _changes_nothing_live
+    has it), or by the next session's start, just before that session is linked; a stop that
+    needs review is folded again when settled. Every such late status is counted by the next
+    fold of the whole log (the free status's, the settle's, billing's)."""
+    started_at = ctx.deps.view.session_linked_at(status.connector_id)
+    if status.status in FREE_STATUSES or started_at is None or started_at > status.status_at:
+        return None
+    return ctx.deps.view.session_on(status.connector_id)
 
 
 def _changes_nothing_live(session: SessionRecord, status: ConnectorStatus) -> bool:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-from ocpp.v16.enums import Action
-
 from chargenet.domain.meter_values import parse_meter_values
 from chargenet.domain.models import (
     Authorize,
@@ -13,17 +11,18 @@ from chargenet.domain.models import (
     SessionRecord,
     StartTransaction,
     StopTransaction,
-    TagStatus,
+    TagAuthorization,
 )
 from chargenet.domain.running_meter import latest_register
 from chargenet.domain.sessions import EventKind, SessionEvent
+from chargenet.ocpp.actions import Action
 from chargenet.ocpp.router import Payload, on
 from chargenet.services.ocpp.context import Ctx
 from chargenet.services.ocpp.session_log import (
     free_connector_for,
+    open_session,
     record_events,
     record_readings,
-    record_start,
 )
 
 
@@ -34,7 +33,10 @@ def authorize(ctx: Ctx, payload: Payload) -> Payload:
 
 
 def _tag_info(ctx: Ctx, id_tag: str) -> Payload:
-    authorization = ctx.deps.tags.authorize(id_tag, ctx.received_at)
+    return _info(ctx.deps.tags.authorize(id_tag, ctx.received_at))
+
+
+def _info(authorization: TagAuthorization) -> Payload:
     info: Payload = {"status": authorization.status.value}
     if authorization.expires_at:
         info["expiryDate"] = authorization.expires_at.isoformat().replace("+00:00", "Z")
@@ -55,9 +57,7 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
     # claimed) once, and a copy after the stop must not claim it again. (Not a copy: there is
     # no session yet.)
     stored = None if first else ctx.deps.sessions.get(session_id)
-    start = _stored_start(ctx, session_id) if stored else None
-    session, opened = (stored, False) if stored else _open_session(ctx, request, session_id, transaction_id)
-    start = start or SessionEvent(
+    start = (_stored_start(ctx, session_id) if stored else None) or SessionEvent(
         kind=EventKind.START,
         at=request.timestamp,
         connector_id=request.connector_id,
@@ -65,11 +65,10 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
         meter_start_wh=request.meter_start,
         previous_register_wh=ctx.deps.view.register_of(request.connector_id),
     )
-    free_connector_for(ctx, session, request.timestamp)
-    if opened:
-        record_start(ctx, session, start)
-    else:
+    session, opened = (stored, False) if stored else _open_session(ctx, request, transaction_id, start)
+    if not opened:
         record_events(ctx, session, [start])
+    free_connector_for(ctx, session, request.timestamp)
     ctx.deps.registry.link_session(ctx.charger_id, request.connector_id, session_id, request.timestamp)
     return {"transactionId": transaction_id, "idTagInfo": {"status": session.tag_status.value}}
 
@@ -83,19 +82,13 @@ def _stored_start(ctx: Ctx, session_id: str) -> SessionEvent | None:
 
 
 def _open_session(
-    ctx: Ctx, request: StartTransaction, session_id: str, transaction_id: int
+    ctx: Ctx, request: StartTransaction, transaction_id: int, start: SessionEvent
 ) -> tuple[SessionRecord, bool]:
-    """The session, and whether this call opened it."""
-    authorization = ctx.deps.tags.authorize(request.id_tag, request.timestamp)
-    status = authorization.status
-    if status is TagStatus.ACCEPTED and not ctx.deps.tags.claim(
-        request.id_tag, session_id, authorization.max_concurrent_sessions
-    ):
-        status = TagStatus.CONCURRENT_TX
+    """The session, and whether this call opened it (with its start)."""
+    session_id = str(transaction_id)
+    status = ctx.deps.tags.authorize_and_claim(request.id_tag, session_id, request.timestamp).status
     # A subscriber's sessions are priced with the plan's member tariff, on any charger.
-    tariff = ctx.deps.tariffs.member_tariff(request.id_tag) or ctx.deps.tariffs.in_force(
-        ctx.charger_id, request.connector_id
-    )
+    tariff = ctx.deps.tariffs.session_tariff(request.id_tag, ctx.charger_id, request.connector_id)
     charger = ctx.deps.view.charger
     record = SessionRecord(
         session_id=session_id,
@@ -111,7 +104,7 @@ def _open_session(
         rated_power_w=charger.rated_power_w,
         site_id=charger.site_id,
     )
-    if ctx.deps.sessions.open(record):
+    if open_session(ctx, record, start):
         return record, True
     # Another copy of this StartTransaction opened it first: theirs stands.
     return ctx.deps.sessions.get(session_id) or record, False
@@ -179,5 +172,9 @@ def stop_transaction(ctx: Ctx, payload: Payload) -> Payload:
     ctx.deps.registry.record_register(
         ctx.charger_id, session.connector_id, request.meter_stop, request.timestamp
     )
-    ctx.deps.tags.release(session.id_tag, session.session_id)
-    return {"idTagInfo": _tag_info(ctx, request.id_tag)} if request.id_tag else {}
+    released = ctx.deps.tags.release(session.id_tag, session.session_id, ctx.received_at)
+    if not request.id_tag:
+        return {}
+    # Usually the tag that started it: the release's answer is its authorization (no read).
+    same_tag = request.id_tag == session.id_tag
+    return {"idTagInfo": _info(released) if same_tag else _tag_info(ctx, request.id_tag)}
