@@ -25,14 +25,16 @@ from chargenet.domain.models import (
     TagAuthorization,
     TagStatus,
 )
+from chargenet.domain.ocpp201_messages import DeviceModel, DeviceModelPart
 from chargenet.domain.running_meter import RunningMeter, latest_register
 from chargenet.domain.sessions import SessionEvent, SessionFacts
 from chargenet.domain.time_zones import site_clock
+from chargenet.ocpp.versions import OcppVersion
 from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.faults import AlertPublisher, FaultStore
 from chargenet.ports.messaging import ChargerChannel, Deduplicator, PendingCalls
 from chargenet.ports.registry import ChargerRegistry, ChargerView, ConnectorLink
-from chargenet.ports.sessions import SessionStore
+from chargenet.ports.sessions import SessionDriver, SessionStore
 from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
 
 
@@ -46,6 +48,7 @@ class InMemoryRegistry(ChargerRegistry):
         self.status_faults: dict[tuple[str, int], bool] = {}
         self.site_zones: dict[str, str] = {}
         self.deployment_zone = "UTC"
+        self.device_model_parts: dict[str, dict[int, DeviceModelPart]] = {}
 
     def add(self, charger_id: str, at: datetime, site_id: str = "", time_zone: str | None = None) -> None:
         self.chargers[charger_id] = Charger(
@@ -80,15 +83,30 @@ class InMemoryRegistry(ChargerRegistry):
     def list(self) -> list[Charger]:
         return sorted(self.chargers.values(), key=lambda c: c.charger_id)
 
-    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
+    def record_boot(
+        self,
+        charger_id: str,
+        boot: BootNotification,
+        at: datetime,
+        ocpp_version: OcppVersion = OcppVersion.V16,
+        rebooted: bool = True,
+    ) -> Charger:
+        charger = self.chargers[charger_id]
         self._update(
             charger_id,
             **boot.reported_facts(),  # like the adapter: what the boot leaves out is kept
-            last_boot_at=at,
+            last_boot_at=at if rebooted else charger.last_boot_at,
             last_seen_at=at,
-            recent_boots=[*self.chargers[charger_id].recent_boots, at][-10:],
+            recent_boots=[*charger.recent_boots, at][-10:] if rebooted else charger.recent_boots,
+            ocpp_version=ocpp_version.value,
         )
         return self.chargers[charger_id]
+
+    def record_device_model_part(self, charger_id: str, part: DeviceModelPart) -> None:
+        self.device_model_parts.setdefault(charger_id, {})[part.seq_no] = part
+
+    def device_model(self, charger_id: str) -> DeviceModel | None:
+        return DeviceModel.of_parts(list(self.device_model_parts.get(charger_id, {}).values()))
 
     def record_device_status(self, charger_id: str, field: str, status: str) -> None:
         self._update(charger_id, **{field: status})
@@ -178,15 +196,35 @@ class InMemorySessionStore(SessionStore):
             self._next_id += 1
         return self.start_keys[start_key], first
 
+    def transaction_of(self, start_key: str) -> int | None:
+        return self.start_keys.get(start_key)
+
     def get(self, session_id: str) -> SessionRecord | None:
         return self.records.get(session_id)
 
-    def open(self, record: SessionRecord, start_facts: SessionFacts | None = None) -> bool:
+    def open(
+        self, record: SessionRecord, start_facts: SessionFacts | None = None, event_count: int = 1
+    ) -> bool:
         if record.session_id in self.records:
             return False
         self.records[record.session_id] = record
         if start_facts is not None:
-            self.save_facts(record.session_id, start_facts, event_count=1)
+            self.save_facts(record.session_id, start_facts, event_count=event_count)
+        return True
+
+    def assign_driver(self, session_id: str, driver: SessionDriver, replacing_tag: str) -> bool:
+        record = self.records[session_id]
+        if record.id_tag != replacing_tag or record.state in ("billed", "voided"):
+            return False
+        tariff_id, tariff_json = driver.tariff or (None, None)
+        self.records[session_id] = record.model_copy(
+            update={
+                "id_tag": driver.id_tag,
+                "tag_status": driver.tag_status,
+                "tariff_id": tariff_id,
+                "tariff_json": tariff_json,
+            }
+        )
         return True
 
     def append(self, session_id: str, event: SessionEvent) -> None:

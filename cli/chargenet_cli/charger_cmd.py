@@ -221,13 +221,16 @@ def show_charger(args: argparse.Namespace) -> str:
     identity = certificates_of(operator_api, args.charger_id)
     # the zone its sessions are priced on, wherever it comes from (its own, its site's, the deployment's)
     record["time_zone"] = identity["time_zone"]
+    # the version commands go out in: a charger not booted since versions were recorded speaks 1.6
+    record["ocpp_version"] = identity["ocpp_version"]
     record["certificates"] = identity["certificates"]
+    record["device_model"] = identity["device_model"]
     if args.json:
         return as_json(record)
     lines = [
         f"{key}: {'-' if value is None else value}"
         for key, value in record.items()
-        if key not in ("connectors", "certificates")
+        if key not in ("connectors", "certificates", "device_model")
     ]
     lines += [f"certificate {c['certificate_id'][:12]}...: {c['status']}" for c in record["certificates"]]
     connectors = [
@@ -235,4 +238,37 @@ def show_charger(args: argparse.Namespace) -> str:
         for c in record["connectors"]
     ]
     lines += ["", table(["CONNECTOR", "STATUS", "ERROR", "VENDOR ERROR", "SINCE"], connectors)]
+    if record["device_model"] is not None:
+        lines += ["", *device_model_lines(record["device_model"])]
     return "\n".join(lines)
+
+
+def device_model_lines(model: dict[str, Any]) -> list[str]:
+    """The device model the charger last reported (NotifyReport), a variable a row."""
+    state = "complete" if model["complete"] else "incomplete: parts still missing"
+    heading = f"device model (report {model['request_id']} of {model['generated_at']}, {state}):"
+    rows = [
+        (
+            _instance(e["component"], e["component_instance"]),
+            _evse(e["evse_id"], e["connector_id"]),
+            _instance(e["variable"], e["variable_instance"]),
+            e["values"].get("Actual"),
+            ", ".join(f"{kind} {value}" for kind, value in e["values"].items() if kind != "Actual") or None,
+            e["mutability"],
+        )
+        for e in model["entries"]
+    ]
+    return [
+        heading,
+        table(["COMPONENT", "EVSE", "VARIABLE", "VALUE", "OTHER ATTRIBUTES", "MUTABILITY"], rows),
+    ]
+
+
+def _instance(name: str, instance: str | None) -> str:
+    return f"{name}[{instance}]" if instance else name
+
+
+def _evse(evse_id: int | None, connector_id: int | None) -> str | None:
+    if evse_id is None:
+        return None
+    return f"{evse_id}/{connector_id}" if connector_id is not None else str(evse_id)

@@ -1,5 +1,6 @@
 """`chargenet command send|list`: remote diagnostics and repair over the operator API, with the
-charger's answer (the API sends the way the backend calls a charger: a pending call, an IoT publish)."""
+charger's answer (the API sends the way the backend calls a charger: in the charger's OCPP version,
+a pending call, an IoT publish; a command of the other version is refused, naming the right one)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     send = sub.add_parser(
         "send",
         help="send a command and wait for the answer",
-        epilog='example: chargenet command send CP-001 Reset \'{"type": "Soft"}\'',
+        epilog='examples: chargenet command send CP-001 Reset \'{"type": "Soft"}\' (OCPP 1.6); '
+        'chargenet command send CP-201 GetBaseReport \'{"requestId": 1, "reportBase": "FullInventory"}\' '
+        "(OCPP 2.0.1: `chargenet charger show` says which version a charger speaks)",
     )
     send.add_argument("charger_id")
-    send.add_argument("action", help="Reset, UnlockConnector, ChangeAvailability, TriggerMessage, ...")
+    send.add_argument(
+        "action",
+        help="in the charger's OCPP version: Reset, UnlockConnector, ChangeAvailability, TriggerMessage, "
+        "GetConfiguration (1.6), GetVariables, SetVariables, GetBaseReport, GetLog (2.0.1), ...",
+    )
     send.add_argument("payload", nargs="?", default="{}", help="the OCPP payload as JSON (default {})")
     wait_option(send)
     send.add_argument("--json", action="store_true")

@@ -1,13 +1,14 @@
-"""`chargenet diagnostics request|list|get`: the log files chargers upload for GetDiagnostics.
+"""`chargenet diagnostics request|list|get`: the log files chargers upload (OCPP 1.6 GetDiagnostics,
+2.0.1 GetLog).
 
-`request` (like `chargenet command send CP GetDiagnostics` without a location) has the operator
-API name a pre-signed PUT URL (valid for an hour) for diagnostics/<charger>/<time>.log in the
-diagnostics bucket: the charger uploads with one HTTP PUT and holds no AWS credentials of its
-own. `get` asks the API for a short-lived pre-signed GET URL and downloads the file from S3
+`request` (like `chargenet command send CP GetDiagnostics` without a location, or GetLog without a
+log) has the operator API name a pre-signed PUT URL (valid for an hour) for
+diagnostics/<charger>/<time>.log in the diagnostics bucket, in the request of the charger's OCPP
+version: the charger uploads with one HTTP PUT and holds no AWS credentials of its own. `get` asks the API for a short-lived pre-signed GET URL and downloads the file from S3
 itself: big files never pass through the function.
 
 What a charger uploads is untrusted. A pre-signed PUT cannot cap its size (S3 enforces a size
-range only in a POST policy's form fields, and OCPP 1.6 gives the charger a bare URL), so the
+range only in a POST policy's form fields, and OCPP gives the charger a bare URL), so the
 cap is enforced where the file is read: the API refuses a file over MAX_FILE_BYTES, `get`
 refuses one before downloading and never reads more than the cap, and the bucket expires such
 files after a day. Printed files are stripped of terminal control sequences, which could
@@ -41,9 +42,11 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def register(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser(
-        "diagnostics", help="log files chargers upload (GetDiagnostics)"
+        "diagnostics", help="log files chargers upload (GetDiagnostics, GetLog)"
     ).add_subparsers(dest="diagnostics_command", required=True)
-    request = sub.add_parser("request", help="ask a charger to upload its diagnostics (GetDiagnostics)")
+    request = sub.add_parser(
+        "request", help="ask a charger to upload its diagnostics (1.6 GetDiagnostics, 2.0.1 GetLog)"
+    )
     request.add_argument("charger_id")
     wait_option(request)
     request.add_argument("--json", action="store_true")

@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--credentials-dir", type=Path, required=True, help="one subfolder per charger id")
     simulate.add_argument("--chargers", help="comma-separated charger ids (default: every subfolder)")
     simulate.add_argument(
+        "--ocpp-versions",
+        default="1.6",
+        help="OCPP versions the chargers speak, repeated over them in order: 1.6,2.0.1 every other "
+        "charger 2.0.1, 2.0.1 all of them (default 1.6)",
+    )
+    simulate.add_argument(
         "--sessions", type=int, help="charging sessions per charger (alternating connectors)"
     )
     simulate.add_argument(

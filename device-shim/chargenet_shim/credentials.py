@@ -1,8 +1,8 @@
 """What one charger needs to reach the cloud: its identity, broker, topics and key files.
 
-Saved as charger.json next to the charger's key store, together with the
-optional Basic Auth password hash the site gateway checks (OCPP security
-profiles 1 and 2).
+Saved as charger.json next to the charger's key store (the same file whichever OCPP version the
+charger speaks), together with the optional Basic Auth password hash the site gateway checks
+(OCPP security profiles 1 and 2).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from chargenet_shim.ocpp_version import OcppVersion
+
 FILE_NAME = "charger.json"
 # Also a folder name and an MQTT topic level (no separators or wildcards) and the IoT thing name
 # (no dots); no colon, which claim certificates' client ids hold. The same pattern as the cloud
@@ -25,6 +27,8 @@ FILE_NAME = "charger.json"
 CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 _FILE_FIELDS = ("ca_path", "cert_path", "key_path")
+# Appended to charger.json's ingest rule: template.yaml names Ocpp201IngestRule "${IngestRuleName}_ocpp201".
+_RULE_SUFFIX = {OcppVersion.V16: "", OcppVersion.V201: "_ocpp201"}
 
 # OCPP 1.6 security whitepaper (A00.FR.205): an AuthorizationKey is at least 16 bytes, and 2.0.1's
 # BasicAuthPassword at least 16 characters. Shorter ones come within reach of a patient online
@@ -98,10 +102,14 @@ class ChargerCredentials(BaseModel):
     # A malformed hash is rejected when the file is read, not at the first login.
     password_hash: Annotated[str | None, AfterValidator(_check_hash)] = None
 
-    @property
-    def ingest_topic(self) -> str:
-        """IoT Basic Ingest: the rule gets the frame without a broker round trip."""
-        return f"$aws/rules/{self.ingest_rule}/chargers/{self.charger_id}/in"
+    def ingest_topic_for(self, version: OcppVersion) -> str:
+        """IoT Basic Ingest: the rule gets the frame without a broker round trip.
+
+        One rule per OCPP version (template.yaml OcppIngestRule, Ocpp201IngestRule): the version
+        travels with every frame, and charger.json names only the 1.6 rule, the others derived.
+        """
+        rule = self.ingest_rule + _RULE_SUFFIX[OcppVersion(version)]
+        return f"$aws/rules/{rule}/chargers/{self.charger_id}/in"
 
     @property
     def reply_topic(self) -> str:

@@ -6,7 +6,8 @@ frame published above the broker's packet limit (IoT Core: 128 KB payload; the l
 `max_packet_size` 129 KiB) never gets that answer: the broker drops the charger's MQTT connection,
 the client resends the same publish on every reconnect, and every frame behind it is lost. So
 the gateway answers an oversized CALL itself, with the backend's code and words, and the
-simulator and ChargerLink refuse to publish one.
+simulator and ChargerLink refuse to publish one. GenericError is the code in OCPP-J 1.6 and 2.0.1
+alike, so the refusal is the same whichever version the charger speaks.
 
 The shim does not depend on the cloud layer, so the limit is repeated here; a test holds it
 equal to the template's default (device-shim/tests/test_frame_limit.py).

@@ -1,4 +1,10 @@
-"""The site gateway: real chargers speak OCPP-J 1.6 to it, it relays each one over its own MQTT link.
+"""The site gateway: real chargers speak OCPP-J 1.6 or 2.0.1 to it, it relays each one over its own MQTT link.
+
+The charger's version is the WebSocket subprotocol it negotiated (`ocpp2.0.1` when it offers both,
+no connection when it offers neither), and it picks the ingest topic the link publishes to (one
+IoT rule per version, credentials.ChargerCredentials.ingest_topic_for): the backend reads each
+frame in the version it came in. Everything the gateway says itself, to the charger or for it,
+is in that version's words.
 
 Frames are relayed verbatim in both directions; the gateway does not parse
 OCPP, so message ids, payloads and errors stay end to end between the
@@ -10,8 +16,9 @@ answered NotSupported and never relayed (the certificate it asked for would let 
 reach IoT Core directly, past this gateway), and a charger's DataTransfer in the shim's vendor
 id is refused (refuse_shim_messages). Firmware is the other
 exception: the backend's UpdateFirmware is verified here and offered to the charger as
-SignedUpdateFirmware, and the charger's SignedFirmwareStatusNotification reaches the backend
-in 1.6's words (gateway_firmware.py); the gateway's listener also serves the verified image.
+SignedUpdateFirmware (2.0.1: UpdateFirmware, with the manufacturer's signature), and the
+charger's status notifications reach the backend in its version's words (gateway_firmware.py,
+firmware_dialects.py); the gateway's listener also serves the verified image.
 Cloud rollouts arrive as IoT Jobs on each charger's MQTT link and take the same firmware path
 (gateway_firmware.py, jobs.py).
 
@@ -35,7 +42,7 @@ import logging
 import ssl
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from websockets.asyncio.server import Server, ServerConnection
@@ -60,16 +67,20 @@ from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.limiter import Lockouts
 from chargenet_shim.link import ChargerLink, LinkError
 from chargenet_shim.ocpp_issuer import VENDOR_ID, OcppIssuer, RelayedCalls
+from chargenet_shim.ocpp_version import OcppVersion
 from chargenet_shim.redaction import redacting_logger
 from chargenet_shim.rotation import DEFAULT_CHECK_EVERY_S, DEFAULT_RENEW_BEFORE, renew_before_expiry
 
 LOG = logging.getLogger(__name__)
 
-OCPP16 = Subprotocol("ocpp1.6")
+# websockets picks the first of these the charger offers: 2.0.1 when it offers both, and it
+# refuses the handshake (400) when the charger offers neither.
+SUBPROTOCOLS = [Subprotocol(OcppVersion.V201.value), Subprotocol(OcppVersion.V16.value)]
 # websockets reads a message whole before the gateway sees it. Up to this size a frame over the
 # frame limit is still read, so the charger gets a CALLERROR for it; beyond it websockets closes
-# with 1009 unread: no OCPP 1.6 message comes near 2 MiB, and buffering more per connection would
-# only serve a hostile charger (websockets' own default, 1 MiB, would close on a ~1 MB CALL).
+# with 1009 unread: no OCPP message of either version comes near 2 MiB, and buffering more per
+# connection would only serve a hostile charger (websockets' own default, 1 MiB, would close on a
+# ~1 MB CALL).
 MAX_WEBSOCKET_MESSAGE_BYTES = 2 * 1024 * 1024
 
 Authenticator = ChargerAuthenticator | CertificateAuthenticator
@@ -160,7 +171,7 @@ class Gateway:
             self._handle,
             self.config.host,
             self.config.port,
-            subprotocols=[OCPP16],
+            subprotocols=SUBPROTOCOLS,
             process_request=self._process_request,
             max_size=MAX_WEBSOCKET_MESSAGE_BYTES,
             ssl=_server_tls(self.config),
@@ -197,7 +208,11 @@ class Gateway:
 
     async def _handle(self, websocket: ServerConnection) -> None:
         charger_id = websocket.username
-        link = ChargerLink(ChargerCredentials.load(self.config.credentials_dir / charger_id))
+        # websockets has answered 400 to a charger offering no subprotocol of SUBPROTOCOLS.
+        version = OcppVersion(cast(str, websocket.subprotocol))
+        link = ChargerLink(
+            ChargerCredentials.load(self.config.credentials_dir / charger_id), ocpp_version=version
+        )
         # A charger that reconnects before its old connection is noticed dead would otherwise
         # have two links taking the same MQTT client id from each other: the newest one wins.
         previous, self._links[charger_id] = self._links.get(charger_id), link
@@ -220,12 +235,13 @@ class Gateway:
             return
         keystore = FileKeyStore(link.credentials.cert_path.parent)
         shim_calls = RelayedCalls(link)
-        shim_calls.issuer = OcppIssuer(keystore, shim_calls.send_call)
+        shim_calls.issuer = OcppIssuer(keystore, shim_calls.send_call, ocpp_version=link.ocpp_version)
         firmware = self._firmware.relay(
             link.credentials.charger_id,
             self._base_url(websocket),
             shim_calls.send_call,
             ChargerCalls(websocket.send),
+            link.ocpp_version,
         )
         renewal = asyncio.create_task(
             renew_before_expiry(
@@ -335,7 +351,8 @@ def refuse_shim_messages(frame: str) -> str | None:
     charger behind the gateway could otherwise retire the shim's own certificate. The backend
     signs a SignCertificate's CSR as the charger's cloud certificate, which would let the charger
     connect to IoT Core itself, past this gateway's filters: the link's certificate is the shim's
-    to rotate (rotation.py), and this gateway signs no OCPP-level charger certificates.
+    to rotate (rotation.py), and this gateway signs no OCPP-level charger certificates. Both
+    versions have the same action names, payload field and error codes for these.
     """
     try:
         message = json.loads(frame)

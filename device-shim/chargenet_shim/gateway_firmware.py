@@ -1,4 +1,9 @@
-"""Signed firmware for a real charger behind the gateway: the backend's UpdateFirmware becomes SignedUpdateFirmware.
+"""Signed firmware for a real charger behind the gateway: the backend's UpdateFirmware, verified, then offered.
+
+Drawn for a 1.6 charger; a 2.0.1 charger takes the same path in its own words (the gateway answers
+{status: Accepted}, offers a 2.0.1 UpdateFirmware carrying the backend's requestId and the
+manufacturer's signingCertificate and signature, and its FirmwareStatusNotifications, the same
+words, are told with that requestId): firmware_dialects.py has the table.
 
     backend                              gateway (FirmwareRelay)                      real charger
     UpdateFirmware{location} ──────────▶ answered {} at once, as a simulated charger does
@@ -18,7 +23,8 @@ of their own, `chargenet-shim simulate`), and every one is offered SignedUpdateF
 package format is chargenet's own, and the security whitepaper has a charger that implements
 it answer a plain UpdateFirmware with NotSupported; a charger without the extension answers
 SignedUpdateFirmware with a CALLERROR, which ends the job as InstallationFailed. So an
-UpdateFirmware from the backend never reaches a charger as it is.
+UpdateFirmware from the backend never reaches a charger as it is: a 2.0.1 one included, since
+what the backend names is the operator's package, not an image a charger can take.
 
 The charger's running version, for the downgrade rule, is the one its last BootNotification
 through this gateway named; before one is seen it is unknown, and only a release the operator
@@ -53,7 +59,6 @@ from urllib.parse import urlsplit
 
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, validate_payload
-from ocpp.v16 import call
 from ocpp.v16.enums import Action, FirmwareStatus, UpdateFirmwareStatus
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -65,16 +70,24 @@ from chargenet_shim.firmware import (
     DEFAULT_RETRY_INTERVAL_S,
     Installed,
     Report,
-    core_notifications,
+    VerifiedPackage,
     fetch_verified,
     report_end,
-    retrieve_moment,
+)
+from chargenet_shim.firmware_dialects import (
+    DIALECTS,
+    FirmwareDialect,
+    StatusReport,
+    UpdateRequest,
+    job_update,
 )
 from chargenet_shim.jobs import JobsClient, JobsLink, ends_update
 from chargenet_shim.link import LinkError
 from chargenet_shim.ocpp_issuer import CertificateRefused
 from chargenet_shim.ocpp_time import ocpp_timestamp
+from chargenet_shim.ocpp_version import OcppVersion
 from chargenet_shim.own_calls import OwnCalls
+from chargenet_shim.redaction import redacted_text
 
 LOG = logging.getLogger(__name__)
 
@@ -110,15 +123,18 @@ class Refusal:
     security_event: str | None = None
 
 
-def refusal(answer: list[Any]) -> Refusal | None:
-    """None when the charger took the update (its own statuses follow); the refusal otherwise."""
+def refusal(answer: list[Any], offered: str = Action.signed_update_firmware.value) -> Refusal | None:
+    """None when the charger took the update (its own statuses follow); the refusal otherwise.
+
+    `offered`: the CALL it answers, 1.6's SignedUpdateFirmware or 2.0.1's UpdateFirmware (same statuses).
+    """
     if answer[0] == 4:
         description = answer[3] if len(answer) > 3 else ""
-        return Refusal(f"the charger answered SignedUpdateFirmware with {answer[2]}: {description}")
+        return Refusal(f"the charger answered {offered} with {answer[2]}: {description}")
     status = answer[2].get("status") if len(answer) > 2 and isinstance(answer[2], dict) else None
     if status in _GOING_ON:
         return None
-    return Refusal(f"the charger answered SignedUpdateFirmware {status}", _REFUSALS.get(status))
+    return Refusal(f"the charger answered {offered} {status}", _REFUSALS.get(str(status)))
 
 
 @dataclass(frozen=True)
@@ -191,22 +207,36 @@ class SiteFirmware:
         self.identities: dict[str, tuple[str, str]] = {}
 
     def relay(
-        self, charger_id: str, base_url: str, to_cloud: SendCall, to_charger: ChargerCalls
+        self,
+        charger_id: str,
+        base_url: str,
+        to_cloud: SendCall,
+        to_charger: ChargerCalls,
+        version: OcppVersion = OcppVersion.V16,
     ) -> FirmwareRelay:
-        return FirmwareRelay(charger_id, self, base_url, to_cloud, to_charger)
+        return FirmwareRelay(charger_id, self, base_url, to_cloud, to_charger, DIALECTS[version])
 
 
 class FirmwareRelay:
-    """One charger connection's firmware traffic, taken out of the verbatim relay."""
+    """One charger connection's firmware traffic, taken out of the verbatim relay, in the charger's version."""
 
     def __init__(
-        self, charger_id: str, site: SiteFirmware, base_url: str, to_cloud: SendCall, to_charger: ChargerCalls
+        self,
+        charger_id: str,
+        site: SiteFirmware,
+        base_url: str,
+        to_cloud: SendCall,
+        to_charger: ChargerCalls,
+        dialect: FirmwareDialect,
     ) -> None:
         self._charger_id = charger_id
         self._site = site
         self._base_url = base_url
         self._to_cloud = to_cloud
         self._to_charger = to_charger
+        self._dialect = dialect
+        # The update under way's request id: what the gateway's own statuses carry.
+        self._request_id: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._update: asyncio.Task[None] | None = None
         self._booted = asyncio.Event()
@@ -218,18 +248,16 @@ class FirmwareRelay:
         frame = _call_of(text, Action.update_firmware)
         if frame is None:
             return None
-        request = Call(frame[1], frame[2], frame[3])
         try:
-            await validate_payload(request, "1.6")
-            retrieve_at = retrieve_moment(frame[3]["retrieveDate"])
+            await validate_payload(Call(frame[1], frame[2], frame[3]), self._dialect.version.schemas)
+            update = self._dialect.update_request(frame[3])
         except OCPPError as exc:
-            return request.create_call_error(exc).to_json()
+            return call_error(self._dialect.version, frame[1], exc)
         if self._update is not None and not self._update.done():
-            # 1.6 gives no way to refuse: the update under way goes on, this one is dropped.
-            LOG.warning("%s: UpdateFirmware ignored, an update is under way", self._charger_id)
-        else:
-            self._update = self._spawn(self._run_update(frame[3], retrieve_at))
-        return json.dumps([3, frame[1], {}])
+            LOG.warning("%s: UpdateFirmware not taken, an update is under way", self._charger_id)
+            return json.dumps([3, frame[1], self._dialect.busy()])
+        self._update = self._spawn(self._run_update(update))
+        return json.dumps([3, frame[1], self._dialect.accepted()])
 
     async def from_charger(self, text: str) -> bool:
         """Whether the charger's frame was the gateway's to handle (and is not to be relayed)."""
@@ -241,16 +269,15 @@ class FirmwareRelay:
             return False
         if self._to_charger.take(frame):
             return True
-        if _is_call(frame, Action.boot_notification):
-            version = frame[3].get("firmwareVersion")
-            if isinstance(version, str):
-                self._site.versions[self._charger_id] = version
-            vendor, model = frame[3].get("chargePointVendor"), frame[3].get("chargePointModel")
-            if isinstance(vendor, str) and isinstance(model, str):
-                self._site.identities[self._charger_id] = (vendor, model)
+        if _is_call(frame, Action.boot_notification.value):
+            charger = self._dialect.identity(frame[3])
+            if charger.firmware_version is not None:
+                self._site.versions[self._charger_id] = charger.firmware_version
+            if charger.vendor is not None and charger.model is not None:
+                self._site.identities[self._charger_id] = (charger.vendor, charger.model)
             self._booted.set()
             return False
-        if _is_call(frame, Action.signed_firmware_status_notification):
+        if _is_call(frame, self._dialect.status_action):
             self._spawn(self._relay_status(frame))
             return True
         return False
@@ -277,7 +304,7 @@ class FirmwareRelay:
 
         self._job_status = hook
         try:
-            self._update = self._spawn(self._run_update({"location": location}, dt.datetime.now(dt.UTC)))
+            self._update = self._spawn(self._run_update(job_update(location)))
             # The charger's own statuses end it, after the gateway's offer.
             return await ended
         finally:
@@ -288,54 +315,46 @@ class FirmwareRelay:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _run_update(self, payload: dict[str, Any], retrieve_at: dt.datetime) -> None:
-        await asyncio.sleep(max(0.0, (retrieve_at - dt.datetime.now(dt.UTC)).total_seconds()))
-        retries, retry_interval = payload.get("retries"), payload.get("retryInterval")
+    async def _run_update(self, update: UpdateRequest) -> None:
+        self._request_id = update.request_id
+        await asyncio.sleep(max(0.0, (update.retrieve_at - dt.datetime.now(dt.UTC)).total_seconds()))
         # Unknown until a BootNotification names them: no package names an empty vendor or model.
         vendor, model = self._site.identities.get(self._charger_id, ("", ""))
         fetched = await fetch_verified(
-            payload["location"],
+            update.location,
             self._site.key,
             Installed(vendor, model, self._site.versions.get(self._charger_id, UNKNOWN_VERSION)),
             self._report,
-            attempts=1 if retries is None else max(retries, 1),
-            retry_interval_s=DEFAULT_RETRY_INTERVAL_S if retry_interval is None else retry_interval,
+            attempts=1 if update.retries is None else max(update.retries, 1),
+            retry_interval_s=DEFAULT_RETRY_INTERVAL_S
+            if update.retry_interval is None
+            else update.retry_interval,
         )
-        if isinstance(fetched, FirmwareStatus):
-            return
-        vendor = fetched.manifest.vendor
-        if vendor is None:
+        if not isinstance(fetched, FirmwareStatus):
+            await self._offer(update, fetched)
+
+    async def _offer(self, update: UpdateRequest, fetched: VerifiedPackage) -> None:
+        """The verified image to the charger, with the manufacturer's signature it checks itself."""
+        manufacturer = fetched.manifest.vendor
+        if manufacturer is None:
             reason = (
                 f"firmware {fetched.manifest.version} has no manufacturer signature, and a charger behind "
-                "the gateway takes only SignedUpdateFirmware: publish it with --vendor-signature "
+                "the gateway is offered only signed updates: publish it with --vendor-signature "
                 "and --signing-certificate"
             )
             await report_end(self._report, FirmwareStatus.installation_failed, reason)
             return
         location = self._base_url + self._site.images.offer(self._charger_id, fetched.image)
-        request = call.SignedUpdateFirmware(
-            request_id=secrets.randbelow(2**31),
-            firmware={
-                "location": location,
-                "retrieveDateTime": ocpp_timestamp(dt.datetime.now(dt.UTC)),
-                "signingCertificate": vendor.signing_certificate,
-                "signature": vendor.signature,
-            },
-            retries=retries,
-            retry_interval=retry_interval,
-        )
+        request = self._dialect.offer(update, location, manufacturer)
+        offered = type(request).__name__
         try:
             answer = await self._to_charger.call(request)
         except (TimeoutError, ConnectionClosed):
-            refused: Refusal | None = Refusal("the charger did not answer SignedUpdateFirmware")
+            refused: Refusal | None = Refusal(f"the charger did not answer {offered}")
         else:
-            refused = refusal(answer)
+            refused = refusal(answer, offered)
         if refused is None:
-            LOG.info(
-                "%s: firmware %s offered with SignedUpdateFirmware",
-                self._charger_id,
-                fetched.manifest.version,
-            )
+            LOG.info("%s: firmware %s offered with %s", self._charger_id, fetched.manifest.version, offered)
             return
         LOG.warning(
             "%s: firmware %s not installed: %s", self._charger_id, fetched.manifest.version, refused.reason
@@ -343,16 +362,20 @@ class FirmwareRelay:
         await self._report(FirmwareStatus.installation_failed, refused.reason, refused.security_event)
 
     async def _relay_status(self, frame: list[Any]) -> None:
-        """The charger's SignedFirmwareStatusNotification to the backend, answered once the backend has it."""
-        request = Call(frame[1], frame[2], frame[3])
+        """The charger's firmware status notification to the backend, answered once the backend has it."""
         try:
-            await validate_payload(request, "1.6")
+            await validate_payload(Call(frame[1], frame[2], frame[3]), self._dialect.version.schemas)
         except OCPPError as exc:
-            await self._answer_charger(request.create_call_error(exc).to_json())
+            await self._answer_charger(call_error(self._dialect.version, frame[1], exc))
             return
         status = FirmwareStatus(frame[3]["status"])
         try:
-            await self._report(status, f"the charger reported {status}")
+            await self._report(
+                status,
+                f"the charger reported {status}",
+                from_charger=True,
+                request_id=frame[3].get("requestId"),
+            )
         except _NOT_DELIVERED as exc:
             # The charger keeps the notification and sends it again (at-least-once, as with any CALL).
             LOG.warning(
@@ -371,10 +394,28 @@ class FirmwareRelay:
             # Unanswered, the charger sends its CALL again once it is back.
             LOG.info("%s: gone before its firmware status was answered", self._charger_id)
 
-    async def _report(self, status: FirmwareStatus, detail: str, security_event: str | None = None) -> None:
-        timestamp = ocpp_timestamp(dt.datetime.now(dt.UTC))
+    async def _report(
+        self,
+        status: FirmwareStatus,
+        detail: str,
+        security_event: str | None = None,
+        *,
+        from_charger: bool = False,
+        request_id: int | None = None,
+    ) -> None:
+        """Tell the backend (and the running job) of `status`: the gateway's own, or the charger's."""
+        report = StatusReport(
+            status,
+            detail,
+            ocpp_timestamp(dt.datetime.now(dt.UTC)),
+            # The charger's own statuses name their update themselves (or none: Idle).
+            request_id if from_charger else self._request_id,
+            security_event,
+            from_charger,
+        )
+        notifications = self._dialect.notifications(report)
         try:
-            for notification in core_notifications(status, detail, timestamp, security_event=security_event):
+            for notification in notifications:
                 await self._to_cloud(notification)
         finally:
             if self._job_status is not None:
@@ -396,8 +437,19 @@ def _is_frame(frame: Any) -> bool:
     return isinstance(frame, list) and len(frame) >= 3
 
 
-def _is_call(frame: list[Any], action: Action) -> bool:
-    return frame[0] == 2 and len(frame) == 4 and frame[2] == action.value and isinstance(frame[3], dict)
+def _is_call(frame: list[Any], action: str) -> bool:
+    return frame[0] == 2 and len(frame) == 4 and frame[2] == action and isinstance(frame[3], dict)
+
+
+def call_error(version: OcppVersion, message_id: str, error: OCPPError) -> str:
+    """The CALLERROR for `error`, its code spelt as `version` spells it.
+
+    Only the cause goes into the details, its locations redacted: ocpp also puts the whole message
+    there, which is no JSON, and its causes quote the payload, a location's credentials included.
+    """
+    cause = error.details.get("cause") if isinstance(error.details, dict) else None
+    details = {"cause": redacted_text(cause)} if isinstance(cause, str) else {}
+    return json.dumps([4, message_id, version.error_code(error.code), str(error.description), details])
 
 
 def _call_of(text: str, action: Action) -> list[Any] | None:
@@ -405,4 +457,4 @@ def _call_of(text: str, action: Action) -> list[Any] | None:
         frame = json.loads(text)
     except ValueError:
         return None
-    return frame if _is_frame(frame) and _is_call(frame, action) else None
+    return frame if _is_frame(frame) and _is_call(frame, action.value) else None

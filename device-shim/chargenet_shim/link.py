@@ -29,6 +29,7 @@ from awsiot import mqtt_connection_builder
 
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.frame_limit import MAX_FRAME_BYTES, check_frame_size
+from chargenet_shim.ocpp_version import OcppVersion
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,10 +106,13 @@ class ChargerLink:
         self,
         credentials: ChargerCredentials,
         *,
+        ocpp_version: OcppVersion = OcppVersion.V16,
         operation_timeout: float = 10.0,
         max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         self.credentials = credentials
+        # Which ingest rule gets the frames: the backend reads them in this version.
+        self.ocpp_version = ocpp_version
         self.max_frame_bytes = max_frame_bytes
         self._operation_timeout = operation_timeout
         # None is the end-of-stream marker close() leaves for a pending recv().
@@ -206,7 +210,7 @@ class ChargerLink:
     async def send(self, frame: str) -> None:
         """Publish one frame to the ingest topic: FrameTooLarge (never published) over the frame limit,
         LinkError when it does not get out."""
-        await self._publish(self.credentials.ingest_topic, frame.encode())
+        await self._publish(self.credentials.ingest_topic_for(self.ocpp_version), frame.encode())
 
     async def subscribe(self, topic_filter: str, on_message: OnMessage) -> None:
         """Also receive `topic_filter` (QoS 1), now and after every reconnect, certificate switch included.

@@ -12,16 +12,18 @@
 
 `OcppIssuer` is rotation's CertificateIssuer on top of one function that sends an OCPP CALL and
 returns its answer, plus `certificate_signed`, which the charger's CertificateSigned handler calls.
+It speaks the charger's OCPP version, since its CALLs reach the backend on that version's ingest
+topic: 1.6's security extension (SignCertificate{csr}) or 2.0.1 (SignCertificate{csr,
+certificateType: ChargingStationCertificate}, the certificate a station connects to its CSMS
+with); the backend's CertificateSigned and the vendor DataTransfer read the same in both.
 
 - Simulator (`CertificateRenewal`): the calls are ocpp's ChargePoint.call, the handler an `@on`;
   `renew_before_expiry` starts once the boot is accepted.
 - Gateway (`RelayedCalls`): the MQTT link belongs to a real charger whose frames are relayed
   verbatim, so the shim's own CALLs carry ids of their own and the relay hands the cloud's
   answers to them, and a CertificateSigned for the shim's pending key, here instead of to the
-  charger. The real charger's own SignCertificate (for its profile-3 client certificate) is
-  relayed like any frame: it reaches the backend on the charger's topic and meets the same
-  checks (a CSR naming another charger is Rejected there, nothing signed), and its
-  CertificateSigned, not for the shim's key, goes on to the charger.
+  charger. The real charger's own SignCertificate is refused by the gateway (gateway.py
+  refuse_shim_messages): the certificate the backend signs is a cloud one, the link's.
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import on
-from ocpp.v16 import call, call_result
+from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, CertificateSignedStatus, DataTransferStatus, GenericStatus
+from ocpp.v201.enums import CertificateSigningUseEnumType
 
 from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.link import ChargerLink
+from chargenet_shim.ocpp_version import OcppVersion
 from chargenet_shim.own_calls import OwnCalls
 from chargenet_shim.rotation import (
     DEFAULT_CHECK_EVERY_S,
@@ -69,18 +73,20 @@ class CertificateRefused(RuntimeError):
 
 
 class OcppIssuer:
-    """chargenet_shim.rotation.CertificateIssuer over OCPP 1.6 security-extension messages."""
+    """chargenet_shim.rotation.CertificateIssuer over OCPP certificate messages, in the charger's version."""
 
     def __init__(
         self,
         keystore: FileKeyStore,
         send_call: SendCall,
         *,
+        ocpp_version: OcppVersion = OcppVersion.V16,
         signed_timeout_s: float = SIGNED_TIMEOUT_S,
         report_retry_s: float = REPORT_RETRY_S,
     ) -> None:
         self._keystore = keystore
         self._send_call = send_call
+        self._version = ocpp_version
         self._signed_timeout_s = signed_timeout_s
         self._report_retry_s = report_retry_s
         self._awaiting: asyncio.Future[str] | None = None
@@ -90,7 +96,7 @@ class OcppIssuer:
         self._awaiting = asyncio.get_running_loop().create_future()  # before the CALL: it may be quick
         self._delivered = None
         try:
-            reply: call_result.SignCertificate = await self._send_call(call.SignCertificate(csr=csr_pem))
+            reply = await self._send_call(self._sign_certificate(csr_pem))
             if reply.status != GenericStatus.accepted:
                 raise CertificateRefused(f"{charger_id}: SignCertificate answered {reply.status}")
             try:
@@ -106,6 +112,13 @@ class OcppIssuer:
         # The CA the link verifies the broker with stays what it was: the cloud signs client
         # certificates only, and the broker's server certificate does not change with them.
         return SignedCertificate(certificate_pem, self._keystore.ca_path.read_text())
+
+    def _sign_certificate(self, csr_pem: str) -> Any:
+        if self._version is OcppVersion.V201:
+            return self._version.calls.SignCertificate(
+                csr=csr_pem, certificate_type=CertificateSigningUseEnumType.charging_station_certificate
+            )
+        return self._version.calls.SignCertificate(csr=csr_pem)
 
     async def confirm(self, charger_id: str, new_certificate_pem: str, old_certificate_pem: str) -> None:
         await self._report(charger_id, CERTIFICATE_INSTALLED, new_certificate_pem)
@@ -144,12 +157,12 @@ class OcppIssuer:
 
     async def _report(self, charger_id: str, message_id: str, certificate_pem: str) -> None:
         serial = x509.load_pem_x509_certificate(certificate_pem.encode()).serial_number
-        request = call.DataTransfer(
+        request = self._version.calls.DataTransfer(
             vendor_id=VENDOR_ID, message_id=message_id, data=json.dumps({"serialNumber": format(serial, "x")})
         )
         for attempt in range(1, REPORT_ATTEMPTS + 1):
             try:
-                reply: call_result.DataTransfer = await self._send_call(request)
+                reply = await self._send_call(request)
             except Exception as exc:
                 if attempt == REPORT_ATTEMPTS:
                     raise
@@ -183,6 +196,8 @@ class CertificateRenewal:
 
     renew_before: timedelta | None = DEFAULT_RENEW_BEFORE
     renew_check_every_s: float = DEFAULT_CHECK_EVERY_S
+    # A 2.0.1 charger class sets its own: the issuer's CALLs are in the charger's version.
+    ocpp_version: OcppVersion = OcppVersion.V16
     _certificate_issuer: OcppIssuer | None = None
     _certificate_renewal: asyncio.Task[None] | None = None
 
@@ -199,7 +214,7 @@ class CertificateRenewal:
         async def send_call(request: Any) -> Any:
             return await self.call(request, suppress=False)
 
-        self._certificate_issuer = OcppIssuer(keystore, send_call)
+        self._certificate_issuer = OcppIssuer(keystore, send_call, ocpp_version=self.ocpp_version)
         self._certificate_renewal = self._spawn(
             renew_before_expiry(
                 link,
@@ -220,7 +235,7 @@ class CertificateRenewal:
 
 
 class RelayedCalls:
-    """The shim's own CALLs on a link the gateway relays for a real charger.
+    """The shim's own CALLs on a link the gateway relays for a real charger, in the link's OCPP version.
 
     `send_call` is OcppIssuer's; `take` sees every frame from the cloud first and keeps those
     meant for the shim (the answers to its CALLs, a CertificateSigned for its pending key).
@@ -228,6 +243,7 @@ class RelayedCalls:
 
     def __init__(self, link: ChargerLink, *, timeout_s: float = 30.0) -> None:
         self._calls = OwnCalls(link.send, prefix="shim", timeout_s=timeout_s)
+        self._answers = link.ocpp_version.call_results
         self.issuer: OcppIssuer | None = None
 
     async def send_call(self, request: Any) -> Any:
@@ -235,7 +251,7 @@ class RelayedCalls:
         action = type(request).__name__
         if frame[0] != 3:
             raise CertificateRefused(f"{action} answered {frame[2]}: {frame[3] if len(frame) > 3 else ''}")
-        return getattr(call_result, action)(**camel_to_snake_case(frame[2]))
+        return getattr(self._answers, action)(**camel_to_snake_case(frame[2]))
 
     def take(self, text: str) -> str | None:
         """None: the frame is the charger's, relay it. Otherwise it was the shim's: "" when there

@@ -1,8 +1,9 @@
 """The shim's own OCPP CALLs on a connection that carries someone else's OCPP too.
 
-The gateway calls a real charger over the charger's WebSocket (SignedUpdateFirmware) and calls
-the cloud over the charger's MQTT link (SignCertificate): the answers arrive among the other
-side's frames and are told apart by message ids of the shim's own.
+The gateway calls a real charger over the charger's WebSocket (SignedUpdateFirmware, or a 2.0.1
+charger's UpdateFirmware) and calls the cloud over the charger's MQTT link (SignCertificate): the
+answers arrive among the other side's frames and are told apart by message ids of the shim's own.
+The request is an `ocpp` payload class of the charger's version; its class name is the action.
 """
 
 from __future__ import annotations

@@ -16,9 +16,12 @@ _ids = itertools.count(1)
 
 
 @contextlib.asynccontextmanager
-async def booted(**options: Any) -> AsyncIterator[tuple[SimulatedCharger, FakeLink]]:
+async def booted(
+    charger_class: type[Any] = SimulatedCharger, **options: Any
+) -> AsyncIterator[tuple[Any, FakeLink]]:
+    """A charger of `charger_class` (SimulatedCharger201 for 2.0.1) booted on a FakeLink."""
     link = FakeLink()
-    charger = SimulatedCharger(credentials(), link=link, **options)
+    charger = charger_class(credentials(), link=link, **options)
     await charger.start()
     try:
         await charger.run_boot()

@@ -3,6 +3,10 @@
 It answers a repeated message id with the reply it gave the first time and processes it
 only once (what the real ingest must do under at-least-once delivery), while `processed`
 keeps what it acted on, per charger, in arrival order.
+
+It answers OCPP 2.0.1 chargers too (the messages whose names both versions share answer
+either's payload): TransactionEvents are kept per transactionId in arrival order (`events`);
+it never numbers a 2.0.1 transaction, as 2.0.1 chargers name their own.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class FakeCentralSystem:
         self.transactions: dict[int, Transaction] = {}
         self.processed: dict[str, list[Processed]] = {}
         self._answered: dict[tuple[str, str], list[Any]] = {}
+        self.events: dict[str, list[dict[str, Any]]] = {}
         self._transaction_ids = itertools.count(1)
 
     def answer(self, charger_id: str, message: list[Any]) -> list[Any]:
@@ -89,7 +94,27 @@ class FakeCentralSystem:
         return {}
 
     def _on_Authorize(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if "idToken" in payload:
+            return {"idTokenInfo": self._tag_info(payload["idToken"]["idToken"])}
         return {"idTagInfo": self._tag_info(payload["idTag"])}
+
+    def _on_TransactionEvent(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self.events.setdefault(payload["transactionInfo"]["transactionId"], []).append(payload)
+        if "idToken" not in payload:
+            return {}
+        return {"idTokenInfo": self._tag_info(payload["idToken"]["idToken"])}
+
+    def _on_NotifyReport(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def _on_NotifyEvent(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def _on_LogStatusNotification(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def _on_SecurityEventNotification(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
 
     def _on_StartTransaction(self, charger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         transaction_id = next(self._transaction_ids)

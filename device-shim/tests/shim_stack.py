@@ -39,6 +39,8 @@ from chargenet_local.broker import BACKEND_USER, Broker, PresenceChange
 from chargenet_local.pki import LocalCA
 
 INGEST_RULE = "chargenet_ocpp_ingest"
+# OCPP 2.0.1 frames go to a rule of their own (template.yaml Ocpp201IngestRule).
+INGEST_RULE_201 = f"{INGEST_RULE}_ocpp201"
 HOST = "127.0.0.1"
 
 
@@ -131,15 +133,18 @@ class CloudBackend(FakeCentralSystem):
         super().__init__()
         self._connection = connection
         self._frames: dict[str, list[str]] = defaultdict(list)
+        # charger id -> the ingest rule each of its frames was published to, in arrival order.
+        self._rules: dict[str, list[str]] = defaultdict(list)
         self._changed = threading.Condition(self.lock)
 
     def on_frame(self, topic: str, payload: bytes, **_: Any) -> None:
-        charger_id = topic.split("/")[4]
+        _, _, rule, _, charger_id, _ = topic.split("/")
         raw = payload.decode()
         message = json.loads(raw)
         with self._changed:
             reply = self.answer(charger_id, message) if message[0] == 2 else None
             self._frames[charger_id].append(raw)
+            self._rules[charger_id].append(rule)
             self._changed.notify_all()
         if reply is not None:
             # Runs on awscrt's event loop thread: waiting for the PUBACK here would deadlock it.
@@ -156,6 +161,11 @@ class CloudBackend(FakeCentralSystem):
     def frames(self, charger_id: str) -> list[str]:
         with self._changed:
             return list(self._frames[charger_id])
+
+    def rules(self, charger_id: str) -> list[str]:
+        """The ingest rule each frame from `charger_id` reached, as frames() lists them."""
+        with self._changed:
+            return list(self._rules[charger_id])
 
     def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
         with self._changed:
@@ -187,10 +197,11 @@ def cloud_backend(broker: RunningBroker, folder: Path) -> Iterator[CloudBackend]
     )
     connection.connect().result(10)
     cloud = CloudBackend(connection)
-    subscribed, _ = connection.subscribe(
-        f"$aws/rules/{INGEST_RULE}/chargers/+/in", mqtt.QoS.AT_MOST_ONCE, callback=cloud.on_frame
-    )
-    subscribed.result(10)
+    for rule in (INGEST_RULE, INGEST_RULE_201):
+        subscribed, _ = connection.subscribe(
+            f"$aws/rules/{rule}/chargers/+/in", mqtt.QoS.AT_MOST_ONCE, callback=cloud.on_frame
+        )
+        subscribed.result(10)
     try:
         yield cloud
     finally:

@@ -144,7 +144,13 @@ def test_simulate_boots_the_chosen_chargers_and_prints_a_table(provision, backen
 
     lines = capsys.readouterr().out.splitlines()
     assert status == 0
-    assert lines[0].split() == ["charger", "connected", "boot", "interval", "boot", "ms", "error"]
-    assert lines[1].split()[:4] == [chosen.charger_id, "yes", "Accepted", str(backend.heartbeat_interval)]
+    assert lines[0].split() == ["charger", "ocpp", "connected", "boot", "interval", "boot", "ms", "error"]
+    assert lines[1].split()[:5] == [
+        chosen.charger_id,
+        "1.6",
+        "yes",
+        "Accepted",
+        str(backend.heartbeat_interval),
+    ]
     assert len(lines) == 2
     assert backend.frames(other.charger_id) == []

@@ -1,10 +1,16 @@
 import json
 import stat
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from chargenet.ocpp.versions import OcppVersion as BackendOcppVersion
+from chargenet_local.template import load
 from chargenet_shim.credentials import ChargerCredentials, hash_password, verify_password
+from chargenet_shim.ocpp_version import OcppVersion
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _credentials(folder, **changes) -> ChargerCredentials:
@@ -56,8 +62,38 @@ def test_key_files_outside_the_folder_stay_absolute(tmp_path):
 def test_topics_follow_the_iot_policy(tmp_path):
     creds = _credentials(tmp_path)
 
-    assert creds.ingest_topic == "$aws/rules/chargenet_ocpp_ingest/chargers/CP-001/in"
+    assert creds.ingest_topic_for(OcppVersion.V16) == "$aws/rules/chargenet_ocpp_ingest/chargers/CP-001/in"
     assert creds.reply_topic == "chargers/CP-001/out"
+
+
+def test_each_ocpp_version_has_its_own_ingest_rule_and_the_same_reply_topic(tmp_path):
+    creds = _credentials(tmp_path)
+
+    assert (
+        creds.ingest_topic_for(OcppVersion.V201)
+        == creds.ingest_topic_for("ocpp2.0.1")
+        == "$aws/rules/chargenet_ocpp_ingest_ocpp201/chargers/CP-001/in"
+    )
+    with pytest.raises(ValueError, match=r"ocpp2\.1"):
+        creds.ingest_topic_for("ocpp2.1")
+
+
+def test_each_versions_ingest_topic_names_the_rule_the_template_makes_for_it(tmp_path):
+    template = load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
+    creds = _credentials(tmp_path, ingest_rule=template.parameters["IngestRuleName"])
+    rules = {
+        version: template.resolve(template.resources[name]["Properties"]["RuleName"])
+        for version, name in ((OcppVersion.V16, "OcppIngestRule"), (OcppVersion.V201, "Ocpp201IngestRule"))
+    }
+
+    for version, rule in rules.items():
+        assert creds.ingest_topic_for(version) == f"$aws/rules/{rule}/chargers/CP-001/in"
+
+
+def test_the_shims_ocpp_versions_are_the_backends():
+    assert {version.name: (version.value, version.schemas) for version in OcppVersion} == {
+        version.name: (version.value, version.schemas) for version in BackendOcppVersion
+    }
 
 
 @pytest.mark.parametrize("charger_id", ["", "a/b", "CP+1", "CP#1", "..", ".hidden", "x" * 65])

@@ -7,6 +7,7 @@ import pytest
 from ocpp.exceptions import GenericError
 
 from chargenet.ocpp import codec
+from chargenet.ocpp.versions import OcppVersion
 from chargenet_local.template import load
 from chargenet_shim.frame_limit import (
     MAX_FRAME_BYTES,
@@ -36,12 +37,14 @@ def test_the_limit_is_the_one_the_template_gives_the_ingest_function():
     assert int(template.resolve(environment["MAX_FRAME_BYTES"])) == MAX_FRAME_BYTES == 64 * 1024
 
 
+@pytest.mark.parametrize("version", list(OcppVersion))
 @pytest.mark.parametrize("size", [MAX_FRAME_BYTES + 1, 140_000, 1_000_000])
-def test_an_oversized_call_is_answered_with_the_backends_own_callerror(size):
+def test_an_oversized_call_is_answered_with_the_backends_own_callerror(size, version):
+    """The same in both versions: GenericError is 2.0.1's code for it too."""
     frame = data_transfer(size)
 
     with pytest.raises(codec.FrameRejected) as backend:
-        codec.decode(frame.encode(), max_bytes=MAX_FRAME_BYTES)
+        codec.decode(frame.encode(), max_bytes=MAX_FRAME_BYTES, version=version)
     refused = oversized(frame)
 
     assert refused is not None

@@ -332,19 +332,6 @@ def test_profile_1_is_refused_unless_plain_ws_is_explicitly_allowed(credentials_
     assert GatewayConfig(port=0, credentials_dir=credentials_dir, allow_plain_ws=True).security_profile == 1
 
 
-def test_a_client_not_offering_ocpp16_is_refused(provision, credentials_dir):
-    creds = provision(password=PASSWORD)
-
-    async def scenario() -> list[int]:
-        async with running(credentials_dir) as gateway:
-            return [
-                await _status_of_refusal(_ws(gateway, creds.charger_id, subprotocols=[])),
-                await _status_of_refusal(_ws(gateway, creds.charger_id, subprotocols=["ocpp2.0.1"])),
-            ]
-
-    assert asyncio.run(scenario()) == [400, 400]
-
-
 def test_five_wrong_passwords_lock_the_charger_out_even_for_the_right_one(provision, credentials_dir):
     creds, neighbour = provision(password=PASSWORD), provision(password=PASSWORD)
 

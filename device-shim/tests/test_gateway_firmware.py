@@ -47,6 +47,7 @@ from chargenet_shim.gateway_firmware import (
     SiteFirmware,
     refusal,
 )
+from chargenet_shim.ocpp_version import OcppVersion
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -223,23 +224,31 @@ def test_each_offer_has_its_own_unguessable_path_that_expires():
 class RelayUnderTest:
     """A FirmwareRelay whose backend and charger are lists: what it told each of them."""
 
-    def __init__(self, key: OperatorKey | None = PINNED, *, backend_down: bool = False) -> None:
+    def __init__(
+        self,
+        key: OperatorKey | None = PINNED,
+        *,
+        backend_down: bool = False,
+        version: OcppVersion = OcppVersion.V16,
+    ) -> None:
         self.to_cloud: list[Any] = []
         self.to_charger: list[list[Any]] = []
         self.backend_down = backend_down
+        self.version = version
         self.site = SiteFirmware(key, FirmwareImages())
         self.relay: FirmwareRelay = self.site.relay(
             "CP-REAL",
             "http://gateway.local:8180",
             self._send_call,
             ChargerCalls(self._to_charger, timeout_s=2),
+            version,
         )
 
     async def _send_call(self, request: Any) -> Any:
         if self.backend_down:
             raise TimeoutError("no answer")
         self.to_cloud.append(request)
-        return getattr(call_result, type(request).__name__)()
+        return getattr(self.version.call_results, type(request).__name__)()
 
     async def _to_charger(self, frame: str) -> None:
         self.to_charger.append(json.loads(frame))
@@ -247,7 +256,7 @@ class RelayUnderTest:
     def told(self) -> list[tuple[str, str]]:
         """What the backend heard: (action, status or event type)."""
         return [
-            (type(n).__name__, n.type if isinstance(n, call.SecurityEventNotification) else n.status)
+            (type(n).__name__, n.type if type(n).__name__ == "SecurityEventNotification" else n.status)
             for n in self.to_cloud
         ]
 
@@ -538,13 +547,37 @@ def test_a_malformed_signed_status_or_update_firmware_gets_a_call_error():
 
 
 # ---------------------------------------------------- through the gateway
-class RealCharger(ChargePoint):
+class InstallsOffers:
+    """What a charger does with an offered image: download it, check the manufacturer's signature
+    itself, then 'install' it, reporting each step with `_status` (its version's notification)."""
+
+    downloaded: bytes | None = None
+
+    async def _status(self, status: str, request_id: int) -> None:
+        raise NotImplementedError
+
+    async def install_offered(self, request_id: int, firmware: dict[str, Any]) -> None:
+        await self._status("Downloading", request_id)
+        self.downloaded = await asyncio.to_thread(_download, firmware["location"])
+        await self._status("Downloaded", request_id)
+        # ocpp hands the payload over in snake_case, nested keys included.
+        certificate = x509.load_pem_x509_certificate(firmware["signing_certificate"].encode())
+        signature = base64.b64decode(firmware["signature"])
+        try:
+            certificate.public_key().verify(signature, self.downloaded, PSS, hashes.SHA256())
+        except InvalidSignature:
+            await self._status("InvalidSignature", request_id)
+            return
+        for status in ("SignatureVerified", "Installing", "Installed"):
+            await self._status(status, request_id)
+
+
+class RealCharger(InstallsOffers, ChargePoint):
     """A charger with the security extension: checks the manufacturer's signature itself, then 'installs'."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.offers: list[dict[str, Any]] = []
-        self.downloaded: bytes | None = None
 
     @on(Action.signed_update_firmware)
     def on_signed_update_firmware(
@@ -555,21 +588,7 @@ class RealCharger(ChargePoint):
 
     @after(Action.signed_update_firmware)
     async def install(self, request_id: int, firmware: dict, **_: Any) -> None:
-        await self._status("Downloading", request_id)
-        self.downloaded = await asyncio.to_thread(_download, firmware["location"])
-        await self._status("Downloaded", request_id)
-        # ocpp hands the payload over in snake_case, nested keys included.
-        certificate = x509.load_pem_x509_certificate(firmware["signing_certificate"].encode())
-        try:
-            certificate.public_key().verify(
-                base64.b64decode(firmware["signature"]), self.downloaded, PSS, hashes.SHA256()
-            )
-        except InvalidSignature:
-            await self._status("InvalidSignature", request_id)
-            return
-        await self._status("SignatureVerified", request_id)
-        await self._status("Installing", request_id)
-        await self._status("Installed", request_id)
+        await self.install_offered(request_id, firmware)
 
     async def _status(self, status: str, request_id: int) -> None:
         await self.call(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))

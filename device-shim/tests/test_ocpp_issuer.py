@@ -15,7 +15,8 @@ from ocpp.v16.enums import CertificateSignedStatus, DataTransferStatus, GenericS
 from chargenet_local.pki import LocalCA
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.keystore import FileKeyStore
-from chargenet_shim.ocpp_issuer import CertificateRefused, OcppIssuer
+from chargenet_shim.ocpp_issuer import CertificateRefused, OcppIssuer, RelayedCalls
+from chargenet_shim.ocpp_version import OcppVersion
 from chargenet_shim.rotation import rotate
 
 CHARGER = "CP-001"
@@ -201,8 +202,9 @@ def test_rotate_over_the_ocpp_issuer_confirms_the_new_or_abandons_the_refused_ce
 
 
 class RecordingLink:
-    def __init__(self) -> None:
+    def __init__(self, ocpp_version: OcppVersion = OcppVersion.V16) -> None:
         self.sent: list[list] = []
+        self.ocpp_version = ocpp_version
 
     async def send(self, frame: str) -> None:
         self.sent.append(json.loads(frame))
@@ -258,6 +260,41 @@ def test_the_gateway_takes_a_certificate_signed_for_its_pending_key_and_relays_t
 
     signed = asyncio.run(run())
     assert store.pending_cert_path.read_text() == signed.certificate_pem
+
+
+def test_a_201_chargers_link_is_rotated_in_201s_words(installed):
+    """SignCertificate with certificateType, the backend's 2.0.1 answers (statusInfo included) read."""
+    ca, store = installed
+    link = RecordingLink(OcppVersion.V201)
+    calls = RelayedCalls(link)  # type: ignore[arg-type]
+    calls.issuer = OcppIssuer(store, calls.send_call, ocpp_version=OcppVersion.V201)
+    accepted = {"status": "Accepted", "statusInfo": {"reasonCode": "NoError"}}
+
+    async def answer_next(payload: dict) -> None:
+        await asyncio.sleep(0)
+        assert calls.take(json.dumps([3, link.sent[-1][1], payload])) == ""
+
+    async def run():
+        issuer = calls.issuer
+        signing = asyncio.create_task(issuer.sign(CHARGER, store.create_pending_csr(CHARGER)))
+        await answer_next(accepted)
+        [[_, _, action, payload]] = link.sent
+        signed = ca.sign_csr(payload["csr"], expected_cn=CHARGER).pem
+        delivery = {"certificateChain": signed, "certificateType": "ChargingStationCertificate"}
+        answer = calls.take(json.dumps([2, "cs-1", "CertificateSigned", delivery]))
+        certificate = await signing
+        confirming = asyncio.create_task(issuer.confirm(CHARGER, certificate.certificate_pem, "old"))
+        await answer_next(accepted)
+        await confirming
+        return action, payload, json.loads(answer)
+
+    action, payload, answer = asyncio.run(run())
+
+    assert (action, payload["certificateType"]) == ("SignCertificate", "ChargingStationCertificate")
+    assert answer == [3, "cs-1", {"status": "Accepted"}]
+    assert [(frame[2], frame[3].get("messageId")) for frame in link.sent[1:]] == [
+        ("DataTransfer", "CertificateInstalled")
+    ]
 
 
 @pytest.mark.parametrize(

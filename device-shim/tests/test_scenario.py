@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from chargenet_shim.ocpp_version import OcppVersion
 from chargenet_shim.sim.scenario import (
     DEFAULT_TAG,
     ErrorCode,
@@ -146,3 +147,18 @@ def test_the_faults_scenario_injects_every_kind_and_every_error_code():
     assert {i.kind for i in scenario.injections} == set(InjectionKind)
     codes = {i.params.code for i in scenario.injections if isinstance(i, ErrorCode)}
     assert len(codes) == 15
+
+
+def test_a_scenario_names_the_chargers_that_speak_2_0_1(tmp_path):
+    scenario = load_scenario(
+        _write(tmp_path, MINIMAL.replace("rated_kw: 22}", "rated_kw: 22, ocpp201: [2]}"))
+    )
+
+    assert scenario.chargers.versions == [OcppVersion.V16, OcppVersion.V201]
+    assert load_scenario(_write(tmp_path, MINIMAL)).chargers.versions == [OcppVersion.V16] * 2
+
+
+def test_a_2_0_1_charger_must_be_in_the_fleet(tmp_path):
+    problems = _problems(tmp_path, MINIMAL.replace("rated_kw: 22}", "rated_kw: 22, ocpp201: [3]}"))
+
+    assert "chargers.ocpp201: charger 3 is not in the fleet of 2" in problems

@@ -135,6 +135,7 @@ def test_cli_simulate_sessions_prints_each_sessions_truth(provision, backend, cr
     assert lines[0].split() == [
         "charger",
         "connector",
+        "ocpp",
         "tx",
         "kWh",
         "charging",
@@ -146,10 +147,13 @@ def test_cli_simulate_sessions_prints_each_sessions_truth(provision, backend, cr
         "error",
     ]
     rows = [line.split() for line in lines[1:]]
-    assert [(row[0], row[1]) for row in rows] == [(creds.charger_id, "1"), (creds.charger_id, "2")]
+    assert [(row[0], row[1], row[2]) for row in rows] == [
+        (creds.charger_id, "1", "1.6"),
+        (creds.charger_id, "2", "1.6"),
+    ]
     for row in rows:
-        transaction = backend.transactions[int(row[2])]
-        assert f"{(transaction.meter_stop - transaction.meter_start) / 1000:.3f}" == row[3]
+        transaction = backend.transactions[int(row[3])]
+        assert f"{(transaction.meter_stop - transaction.meter_start) / 1000:.3f}" == row[4]
     stops = [json.loads(f) for f in backend.frames(creds.charger_id) if '"StopTransaction"' in f]
     assert len(stops) == 2
 

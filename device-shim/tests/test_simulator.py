@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from chargenet_shim.sim.simulator import NotAccepted, SimulatedCharger
+from chargenet_shim.sim.charger_state import NotAccepted
+from chargenet_shim.sim.simulator import SimulatedCharger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

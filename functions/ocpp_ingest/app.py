@@ -21,7 +21,7 @@ _REJECTIONS = {Outcome.UNKNOWN_CHARGER, Outcome.CLIENT_MISMATCH, Outcome.REVOKED
 def lambda_handler(raw_event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     # pydantic directly: Powertools' parser utility imports every event model it ships (~0.3 baselines)
     event = IngestEvent.model_validate(raw_event)
-    logger.append_keys(charger_id=event.charger_id)
+    logger.append_keys(charger_id=event.charger_id, ocpp_version=event.ocpp_version.value)
     deduplicator().register_lambda_context(context)
     outcome = ingest(metrics).handle(event)
     if outcome in _REJECTIONS:

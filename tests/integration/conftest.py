@@ -13,13 +13,16 @@ from typing import Any
 
 import pytest
 
+from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
 from chargenet.adapters.dynamodb import DynamoChargerRegistry
+from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 from chargenet_cli import local_env
 from chargenet_cli.provisioning import provision
 from chargenet_local.operator_sign_in import act_as_first_admin
 from chargenet_local.stack import StackState, down, up
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.link import ChargerLink
+from chargenet_shim.ocpp_version import OcppVersion
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,6 +72,14 @@ def registry() -> Any:
     return DynamoChargerRegistry()
 
 
+def sessions_of(charger_id: str) -> list[Any]:
+    return [s for s in DynamoSessionStore().list() if s.charger_id == charger_id]
+
+
+def cdrs_of(charger_id: str) -> list[Any]:
+    return [c for c in DynamoCdrStore().list() if c.charger_id == charger_id]
+
+
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.2) -> Any:
     """Poll until check() returns something truthy; the pipeline is asynchronous end to end."""
     deadline = time.monotonic() + timeout
@@ -84,10 +95,10 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
 class RawCharger:
     """A charger sending hand-made frames over its own mTLS link (for protocol-level tests)."""
 
-    def __init__(self, credentials: ChargerCredentials) -> None:
+    def __init__(self, credentials: ChargerCredentials, ocpp_version: OcppVersion = OcppVersion.V16) -> None:
         # Past the shim's own frame limit, up to what the broker takes (IoT Core: 128 KB), so the
-        # backend's refusal of an oversized frame can be tested.
-        self.link = ChargerLink(credentials, max_frame_bytes=128 * 1024)
+        # backend's refusal of an oversized frame can be tested. The version picks the ingest rule.
+        self.link = ChargerLink(credentials, ocpp_version=ocpp_version, max_frame_bytes=128 * 1024)
 
     async def __aenter__(self) -> RawCharger:
         await self.link.connect()

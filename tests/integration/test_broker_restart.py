@@ -18,14 +18,12 @@ from typing import Any
 
 import pytest
 
-from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
 from chargenet.adapters.dynamodb import DynamoChargerRegistry, DynamoPendingCalls
 from chargenet.adapters.iot_data import IotDataChannel
-from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet.domain.models import TagStatus
 from chargenet_local.broker import RESTART_PATH, reload_crl, restart_broker
-from tests.integration.conftest import eventually
+from tests.integration.conftest import cdrs_of, eventually, sessions_of
 
 TARIFF = {
     "country_code": "SE",
@@ -56,14 +54,6 @@ def commands() -> Any:
     from chargenet.services.commands import ChargerCommands
 
     return ChargerCommands(DynamoChargerRegistry(), DynamoPendingCalls(), IotDataChannel(), utc_now)
-
-
-def sessions_of(charger_id: str) -> list[Any]:
-    return [s for s in DynamoSessionStore().list() if s.charger_id == charger_id]
-
-
-def cdrs_of(charger_id: str) -> list[Any]:
-    return [c for c in DynamoCdrStore().list() if c.charger_id == charger_id]
 
 
 async def until(check, timeout: float = 20.0) -> Any:

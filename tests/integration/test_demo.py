@@ -35,9 +35,16 @@ def test_demo_brings_up_a_fleet_and_stops_the_stack(tmp_path):
     assert [row[0] for row in fleet] == ["CP-001", "CP-002", "CP-003"]
     assert all(row[2] == "online" and row[-1] == "2:Available" for row in fleet)
     assert "registry: 3/3 chargers online" in result.stdout
+    # One network, two protocols: every third charger speaks 2.0.1, as the registry recorded at boot.
+    assert "  OCPP 1.6: CP-001, CP-002\n  OCPP 2.0.1: CP-003\n" in result.stdout
     assert "billing: 3/3 sessions have a CDR" in result.stdout
     sessions = [line.split() for line in lines if line[:1].isdigit() and "CP-" in line]
-    assert len(sessions) == 3 and all(row[-1] == "EUR" and Decimal(row[3]) > 0 for row in sessions)
+    assert len(sessions) == 3 and all(row[-1] == "EUR" and Decimal(row[4]) > 0 for row in sessions)
+    assert sorted((row[1], row[2]) for row in sessions) == [
+        ("CP-001", "1.6"),
+        ("CP-002", "1.6"),
+        ("CP-003", "2.0.1"),
+    ]
     revenue = sum(Decimal(row[-2]) for row in sessions)
     assert f"revenue: {revenue} EUR incl. VAT from 3 sessions" in result.stdout
     # The fault scenario: every injected fault paged, nothing else, and the fleet's health.

@@ -21,8 +21,6 @@ from typing import Any
 import boto3
 import pytest
 
-from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
-from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory
 from chargenet.composition.settings import bind_environment
 from chargenet.domain.models import TagStatus
@@ -43,7 +41,7 @@ from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.sim.session import SessionPlan
 from chargenet_shim.sim.simclock import SimClock
 from chargenet_shim.sim.simulator import SimulatedCharger
-from tests.integration.conftest import ROOT, eventually, start_stack
+from tests.integration.conftest import ROOT, cdrs_of, eventually, sessions_of, start_stack
 from tests.integration.payment_flow import assign_tariff
 
 TAG = "DURABLE-TAG"
@@ -132,14 +130,6 @@ async def charge_once(credentials: ChargerCredentials, clock: SimClock) -> str:
         return str(truth.transaction_id)
     finally:
         await charger.stop()
-
-
-def cdrs_of(charger_id: str) -> list[Any]:
-    return [c for c in DynamoCdrStore().list() if c.charger_id == charger_id]
-
-
-def sessions_of(charger_id: str) -> list[Any]:
-    return [s for s in DynamoSessionStore().list() if s.charger_id == charger_id]
 
 
 def snapshot_after(folder: Path, moment: float) -> None:

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from ocpp.v16.enums import Action
 from pynamodb.exceptions import PutError
 
+from chargenet.ocpp.versions import OcppVersion
 from chargenet.services.ingest import IngestEvent, Outcome
-from chargenet.services.ocpp.routes import router
+from chargenet.services.ocpp.routes import router_for
 from tests.ingest_network import T0, Network, ts
 
 # OCPP-J 1.6 section 4.2.3, in its spellings.
@@ -113,7 +114,7 @@ VALID_PAYLOADS: dict[str, dict[str, Any]] = {
         "data": '{"serialNumber": "1f"}',
     },
 }
-HANDLED_ACTIONS = sorted(a.value for a in Action if router.handles(a.value))
+HANDLED_ACTIONS = sorted(a.value for a in Action if router_for(OcppVersion.V16).handles(a.value))
 
 # Values a careless or hostile charger puts where a valid one belongs.
 EXTREME_VALUES = [

@@ -77,6 +77,8 @@ POLICY_CASES: dict[str, list[Case]] = {
         Case("publish", f"$aws/rules/{RULE}/chargers/{ME}/in", False, attached=False),
         Case("publish", f"$aws/rules/{RULE}/chargers/{OTHER}/in", False),
         Case("publish", f"$aws/rules/{OTHER_RULE}/chargers/{ME}/in", False),
+        Case("publish", f"$aws/rules/{RULE}_ocpp201/chargers/{ME}/in", True),  # the 2.0.1 rule
+        Case("publish", f"$aws/rules/{RULE}_ocpp201/chargers/{OTHER}/in", False),
         Case("publish", f"chargers/{ME}/in", False),  # only through Basic Ingest
         Case("publish", f"chargers/{ME}/out", False),  # cannot answer itself as the backend
         Case("publish", f"chargers/{OTHER}/out", False),

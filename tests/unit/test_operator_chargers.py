@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from chargenet.domain.certificates import CertificateStatus, ChargerCertificate
 from chargenet.domain.models import SessionRecord, TagStatus
+from chargenet.domain.ocpp201_messages import DeviceModel, DeviceModelEntry
 from chargenet.domain.operators import Role
 from chargenet.domain.provisioning import CLAIM_COMMON_NAME, AllowedSerial
 from chargenet.domain.sessions import EventKind, SessionEvent
@@ -456,6 +457,36 @@ def test_certificates_and_the_wall_clock_the_charger_keeps(app: Any, world: Worl
     assert status == 200
     assert answer["time_zone"] == "Europe/Oslo"
     assert [c["status"] for c in answer["certificates"]] == ["ACTIVE"]
+    # booted before versions were recorded: written to in 1.6, no device model
+    assert (answer["ocpp_version"], answer["device_model"]) == ("ocpp1.6", None)
+
+
+def test_a_2_0_1_chargers_version_and_reported_device_model(
+    app: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.registry._update("CP-1", ocpp_version="ocpp2.0.1")
+    entry = DeviceModelEntry(
+        component="EVSE", evse_id=1, variable="Power", values={"Actual": "0", "MaxSet": "22000"}
+    )
+    reported = DeviceModel(request_id=1, generated_at=NOW, complete=True, entries=[entry])
+    monkeypatch.setattr(world.registry, "device_model", {"CP-1": reported}.get)
+
+    status, answer = call(app, "GET", "/ops/v1/chargers/CP-1/certificates", claims_of("viewer"))
+
+    assert (status, answer["ocpp_version"]) == (200, "ocpp2.0.1")
+    assert answer["device_model"]["complete"] is True
+    assert answer["device_model"]["entries"] == [
+        {
+            "component": "EVSE",
+            "component_instance": None,
+            "evse_id": 1,
+            "connector_id": None,
+            "variable": "Power",
+            "variable_instance": None,
+            "values": {"Actual": "0", "MaxSet": "22000"},
+            "mutability": None,
+        }
+    ]
 
 
 def test_site_time_zone_set_and_shown(app: Any, world: World) -> None:

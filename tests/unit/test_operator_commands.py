@@ -21,7 +21,7 @@ from chargenet.domain.models import PendingCall
 from chargenet.domain.operators import Role
 from chargenet.ports.audit import Key, Page
 from chargenet.ports.firmware import StoredFile, StoredRelease
-from chargenet.services.commands import ChargerCommands
+from chargenet.services.commands import ChargerCommands, request_id
 from chargenet.services.operator_access import OperatorAccess
 from chargenet.services.operator_commands import FirmwareSettings, OperatorCommands
 from chargenet_local.template import _CfnLoader
@@ -402,6 +402,80 @@ def test_the_files_are_listed_a_page_at_a_time(api: Any, world: World) -> None:
 
     assert [f["name"] for f in first["items"] + rest["items"]] == [FILE, "20261126T095000Z.log"]
     assert rest["next"] is None
+
+
+# ---------------------------------------------------------------- OCPP 2.0.1 chargers
+def speaking_2_0_1(world: World, charger_id: str = "CP-2") -> str:
+    world.registry._update(charger_id, ocpp_version="ocpp2.0.1")
+    return charger_id
+
+
+def test_a_2_0_1_charger_gets_get_base_report_and_its_command_record_is_2_0_1(api: Any, world: World) -> None:
+    speaking_2_0_1(world)
+    body = json.dumps({"action": "GetBaseReport", "payload": {"requestId": 1, "reportBase": "FullInventory"}})
+    status, sent = call(api, "POST", "/ops/v1/chargers/CP-2/commands", claims_of("technician"), body=body)
+
+    assert (status, sent["action"], sent["payload"]) == (
+        201,
+        "GetBaseReport",
+        {"requestId": 1, "reportBase": "FullInventory"},
+    )
+    [(charger_id, frame)] = world.channel.sent
+    assert (charger_id, json.loads(frame)[2]) == ("CP-2", "GetBaseReport")
+
+
+@pytest.mark.parametrize(
+    ("charger_id", "action", "payload", "message"),
+    [
+        ("CP-2", "GetDiagnostics", {}, "CP-2 speaks OCPP 2.0.1: send GetLog instead of GetDiagnostics"),
+        ("CP-2", "Reset", {"type": "Soft"}, "Reset payload refused by the OCPP 2.0.1 schema"),
+        ("CP-1", "GetVariables", {"getVariableData": []}, "CP-1 speaks OCPP 1.6: send GetConfiguration"),
+    ],
+)
+def test_a_command_in_the_other_version_is_a_400_naming_the_right_one(
+    api: Any, world: World, charger_id: str, action: str, payload: dict[str, Any], message: str
+) -> None:
+    speaking_2_0_1(world)
+    body = json.dumps({"action": action, "payload": payload})
+    status, error = call(
+        api, "POST", f"/ops/v1/chargers/{charger_id}/commands", claims_of("admin"), body=body
+    )
+
+    assert status == 400 and message in error["message"]
+    assert world.channel.sent == [] and world.diagnostics.uploads.keys() == {f"diagnostics/CP-1/{FILE}"}
+    [record] = world.audit.records.values()
+    assert (record.status, record.targets["action"]) == (400, action)
+
+
+def test_diagnostics_for_a_2_0_1_charger_are_get_log_with_a_presigned_url(api: Any, world: World) -> None:
+    speaking_2_0_1(world)
+    status, sent = call(api, "POST", "/ops/v1/chargers/CP-2/diagnostics", claims_of("technician"))
+
+    assert (status, sent["action"], sent["upload_key"]) == (
+        201,
+        "GetLog",
+        "diagnostics/CP-2/20261126T090000Z.log",
+    )
+    [(_, frame)] = world.channel.sent
+    get_log = json.loads(frame)[3]
+    assert (get_log["logType"], get_log["requestId"]) == ("DiagnosticsLog", request_id(sent["upload_key"]))
+    assert "X-Amz-Signature=secret" in get_log["log"]["remoteLocation"]  # the charger gets it whole
+    assert "secret" not in json.dumps(sent)
+    [record] = world.audit.records.values()
+    assert record.targets == {"charger_id": "CP-2", "action": "GetLog", "message_id": "m-0000"}
+
+
+def test_get_log_without_a_log_uploads_through_a_presigned_url(api: Any, world: World) -> None:
+    speaking_2_0_1(world)
+    body = json.dumps({"action": "GetLog", "payload": {"logType": "SecurityLog", "requestId": 5}})
+    status, sent = call(api, "POST", "/ops/v1/chargers/CP-2/commands", claims_of("admin"), body=body)
+
+    assert (status, sent["upload_key"]) == (201, "diagnostics/CP-2/20261126T090000Z.log")
+    assert sent["payload"] == {
+        "logType": "SecurityLog",
+        "requestId": 5,
+        "log": {"remoteLocation": "https://diagnostics.example/diagnostics/CP-2/20261126T090000Z.log"},
+    }
 
 
 # ---------------------------------------------------------------- firmware

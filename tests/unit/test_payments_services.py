@@ -24,6 +24,7 @@ from chargenet.domain.payments import (
     Reason,
 )
 from chargenet.domain.sessions import EventKind, SessionEvent
+from chargenet.services.commands import request_id
 from chargenet.services.payments import CaptureOutcome, CheckoutRefused, StopOutcome
 from tests.payment_fakes import T0, PaymentWorld
 
@@ -743,3 +744,79 @@ def test_the_running_cost_the_cap_watches_is_priced_on_the_sessions_wall_clock()
     assert running_cost(in_stockholm, events) == (Decimal("2.50"), "EUR")  # 10 kWh x 0.20 x 1.25
     # 09:00-09:30 UTC at 0.40, 09:30-10:00 at 0.20: 5 kWh each, 3.00 excl. VAT
     assert running_cost(session, events) == (Decimal("3.75"), "EUR")
+
+
+# ------------------------------------------------------------------ OCPP 2.0.1 chargers
+@pytest.fixture
+def world_201() -> PaymentWorld:
+    world = PaymentWorld()
+    world.add_charger()
+    world.registry.chargers["CP-1"] = world.registry.chargers["CP-1"].model_copy(
+        update={"ocpp_version": "ocpp2.0.1"}
+    )
+    return world
+
+
+def start_transaction_201(world: PaymentWorld, payment_id: str) -> None:
+    """The 2.0.1 charger's transaction on the payment's tag, by the id it chose itself."""
+    session = start_session(world, payment_id)
+    world.sessions.records["42"] = session.model_copy(update={"charger_transaction_id": "9f8e-0001"})
+
+
+def test_secured_money_starts_a_2_0_1_charger_with_request_start_transaction(world_201) -> None:
+    payment_id = paid(world_201)
+    payment = world_201.payments.get(payment_id)
+
+    [[_, message_id, action, start]] = world_201.sent_frames()
+    assert (action, payment.start_message_id, message_id) == ("RequestStartTransaction", "m-1", "m-1")
+    assert start == {
+        "idToken": {"idToken": payment.id_tag, "type": "Central"},
+        "remoteStartId": request_id(payment_id),
+        "evseId": 1,
+    }
+    assert world_201.tags.tags[payment.id_tag] == (TagStatus.ACCEPTED, T0 + timedelta(minutes=2))
+
+
+def test_a_2_0_1_charger_refusing_the_start_cancels_the_hold_as_for_1_6(world_201) -> None:
+    payment_id = paid(world_201)
+    world_201.answer("m-1", "Rejected")
+    payment = world_201.monitor.check(world_201.payments.get(payment_id))
+    assert (payment.state, payment.reason) == (S.CANCELLED, Reason.CHARGER_REFUSED)
+
+
+def test_a_2_0_1_transaction_on_the_payment_tag_is_linked(world_201) -> None:
+    payment_id = paid(world_201)
+    world_201.answer("m-1", "Accepted")
+    assert world_201.monitor.check(world_201.payments.get(payment_id)).state is S.AUTHORIZED
+    start_transaction_201(world_201, payment_id)
+    payment = world_201.monitor.check(world_201.payments.get(payment_id))
+    assert (payment.state, payment.session_id) == (S.CHARGING, "42")
+
+
+def test_the_cost_cap_stops_a_2_0_1_transaction_by_its_own_id_once(world_201) -> None:
+    payment_id = paid(world_201)
+    start_transaction_201(world_201, payment_id)
+    world_201.monitor.check(world_201.payments.get(payment_id))
+    meter(world_201, "42", (30, 40000), (60, 80000), (70, 89000))  # 45.13 incl. VAT: past the 45.00 cap
+    world_201.monitor.sweep()
+    world_201.monitor.sweep()
+
+    stops = [frame for frame in world_201.sent_frames() if frame[2] != "RequestStartTransaction"]
+    assert stops == [[2, "m-2", "RequestStopTransaction", {"transactionId": "9f8e-0001"}]]
+    assert world_201.payments.get(payment_id).stop_requested_at == world_201.clock()
+
+
+def test_the_drivers_stop_button_stops_a_2_0_1_transaction(world_201) -> None:
+    payment_id = paid(world_201)
+    start_transaction_201(world_201, payment_id)
+    token = world_201.gateway.requests[-1].success_url.rsplit("/", 1)[1]
+    assert world_201.monitor.stop(token) is StopOutcome.SENT
+    assert world_201.sent_frames()[-1][2:] == ["RequestStopTransaction", {"transactionId": "9f8e-0001"}]
+
+
+def test_a_1_6_transaction_on_a_charger_now_on_2_0_1_is_not_sent_a_stop_it_cannot_read(world_201) -> None:
+    payment_id = paid(world_201)
+    start_session(world_201, payment_id)  # started before the charger's firmware moved to 2.0.1
+    token = world_201.gateway.requests[-1].success_url.rsplit("/", 1)[1]
+    assert world_201.monitor.stop(token) is StopOutcome.NOT_RUNNING
+    assert [frame[2] for frame in world_201.sent_frames()] == ["RequestStartTransaction"]

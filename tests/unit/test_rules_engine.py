@@ -140,17 +140,23 @@ def test_stream_filter_patterns(pattern, record, passes):
     assert matches(pattern, record) is passes
 
 
-def test_the_templates_ingest_rule_passes_the_publishers_certificate_as_principal():
+def test_the_templates_ingest_rules_pass_the_publishers_certificate_and_their_ocpp_version():
     from chargenet.services.ingest import IngestEvent
 
     template = load(ROOT / "template.yaml", region="us-east-1", overrides={"IotDataEndpoint": "https://x"})
-    (ingest,) = [r for r in template.rules() if r.function == "OcppIngestFunction"]
+    rules = {r.name: r for r in template.rules() if r.function == "OcppIngestFunction"}
+    assert set(rules) == {"chargenet_ocpp_ingest", "chargenet_ocpp_ingest_ocpp201"}
     principal = "ab" * 32
-    out = Rule.parse(ingest.name, ingest.sql).evaluate(
-        Message("chargers/CP-1/in", b'[2,"1","Heartbeat",{}]', "CP-1", 1700000000000, principal)
-    )
-    assert out is not None and out["principal"] == principal
-    assert IngestEvent.model_validate(out).principal == principal
+    for name, version in (
+        ("chargenet_ocpp_ingest", "ocpp1.6"),
+        ("chargenet_ocpp_ingest_ocpp201", "ocpp2.0.1"),
+    ):
+        out = Rule.parse(name, rules[name].sql).evaluate(
+            Message("chargers/CP-1/in", b'[2,"1","Heartbeat",{}]', "CP-1", 1700000000000, principal)
+        )
+        assert out is not None and out["principal"] == principal
+        event = IngestEvent.model_validate(out)
+        assert (event.principal, event.ocpp_version) == (principal, version)
 
 
 def test_the_broker_stamp_gives_the_principal_and_the_topic_as_published():

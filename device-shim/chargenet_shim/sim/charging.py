@@ -61,6 +61,7 @@ from chargenet_shim.sim.session import (
 from chargenet_shim.sim.simclock import SimClock
 
 if TYPE_CHECKING:
+    from chargenet_shim.sim.charger201 import SimulatedCharger201
     from chargenet_shim.sim.simulator import SimulatedCharger
 
 LOG = logging.getLogger(__name__)
@@ -93,7 +94,9 @@ async def run_session(charger: SimulatedCharger, plan: SessionPlan, clock: SimCl
 class Visit:
     """One session while it runs; times are offsets in simulated seconds from the StartTransaction."""
 
-    def __init__(self, charger: SimulatedCharger, plan: SessionPlan, clock: SimClock) -> None:
+    def __init__(
+        self, charger: SimulatedCharger | SimulatedCharger201, plan: SessionPlan, clock: SimClock
+    ) -> None:
         self.charger = charger
         self.plan = plan
         self.clock = clock
@@ -165,6 +168,7 @@ class Visit:
             id_tag=self.plan.id_tag,
         )
         self.stage = "sending StopTransaction"
+        await self._send_reading(readings[-1])
         await self.charger.outbox.transaction_call(stop, self.transaction)
         self.charger.meter_wh[self.plan.connector_id] = self.register_base + self.curve.energy_wh_at(
             stop_offset
@@ -176,20 +180,34 @@ class Visit:
         await self.charger.outbox.flushed()
         if self.transaction.id is None:
             raise SessionError(f"{self.charger.id}: the backend refused the StartTransaction")
+        return self._truth(self.transaction.id, start.meter_start, readings, stop_offset, reason)
+
+    def _truth(
+        self,
+        transaction_id: int | str,
+        meter_start_wh: int,
+        readings: list[MeterReading],
+        stop_offset: float,
+        reason: Reason,
+        ocpp_version: str = "ocpp1.6",
+    ) -> SessionTruth:
+        """What happened in the session that ran `stop_offset` seconds from its start."""
+        assert self.started_at is not None and self.stopped_at is not None, "the session has ended"
         return SessionTruth(
             charger_id=self.charger.id,
             connector_id=self.plan.connector_id,
             id_tag=self.plan.id_tag,
-            transaction_id=self.transaction.id,
-            meter_start_wh=start.meter_start,
-            meter_stop_wh=stop.meter_stop,
-            started_at=started_at,
-            stopped_at=stopped_at,
+            transaction_id=transaction_id,
+            meter_start_wh=meter_start_wh,
+            meter_stop_wh=readings[-1].register_wh,
+            started_at=self.started_at,
+            stopped_at=self.stopped_at,
             charging_s=min(full_reported_at_s(self.curve), stop_offset),
             idle_s=max(stop_offset - full_reported_at_s(self.curve), 0.0),
             peak_power_kw=self.curve.peak_power_kw,
             stop_reason=reason,
             readings=tuple(readings),
+            ocpp_version=ocpp_version,
         )
 
     async def _authorize(self) -> None:
@@ -211,23 +229,31 @@ class Visit:
                 offset = planned
             moment = started_at + dt.timedelta(seconds=offset)
             if step is Step.FULL:
-                await self._announce(ChargePointStatus.suspended_ev, moment)
+                await self._ev_full(moment)
                 continue
             physical_wh = self.register_base + self.curve.energy_wh_at(offset)
             reading = self.meter.shown(
                 reading_at(self.curve, self.register_base, offset, moment, _CONTEXTS[step]), physical_wh
             )
             readings.append(reading)
-            request = call.MeterValues(
-                connector_id=self.plan.connector_id,
-                meter_value=[meter_value(reading)],
-                transaction_id=self.transaction.id,
-            )
-            self.stage = f"sending its {step.name.lower()} MeterValues of {offset:.0f} s"
-            await self.charger.outbox.transaction_call(request, self.transaction)
             if step is Step.END:
                 break
+            self.stage = f"sending its {step.name.lower()} meter values of {offset:.0f} s"
+            await self._send_reading(reading)
         return readings, offset
+
+    async def _ev_full(self, moment: dt.datetime) -> None:
+        """The EV stops drawing power and stays plugged in."""
+        await self._announce(ChargePointStatus.suspended_ev, moment)
+
+    async def _send_reading(self, reading: MeterReading) -> None:
+        """A sample before the Transaction.End one, which goes with the transaction's end."""
+        request = call.MeterValues(
+            connector_id=self.plan.connector_id,
+            meter_value=[meter_value(reading)],
+            transaction_id=self.transaction.id,
+        )
+        await self.charger.outbox.transaction_call(request, self.transaction)
 
     async def _announce(self, status: ChargePointStatus, moment: dt.datetime) -> None:
         self.stage = f"sending status {status}"

@@ -17,8 +17,17 @@ from pathlib import Path
 from chargenet_firmware_format import OperatorKey
 from chargenet_shim.cli import UsageError, _configure_maximum_age, existing_dir
 from chargenet_shim.credentials import FILE_NAME, ChargerCredentials
+from chargenet_shim.ocpp_version import OcppVersion
 from chargenet_shim.sim.chaos import ChaosConfig
-from chargenet_shim.sim.fleet import FleetResult, SessionFailure, SessionOutcome, run_fleet, run_sessions
+from chargenet_shim.sim.charger201 import SimulatedCharger201
+from chargenet_shim.sim.fleet import (
+    FleetResult,
+    SessionFailure,
+    SessionOutcome,
+    parse_versions,
+    run_fleet,
+    run_sessions,
+)
 from chargenet_shim.sim.session import sample_plan
 from chargenet_shim.sim.simclock import SimClock
 from chargenet_shim.sim.simulator import SimulatedCharger
@@ -33,8 +42,9 @@ def _configure_renewal(args: argparse.Namespace) -> None:
     if args.renew_check_s <= 0:
         raise UsageError("--renew-check-s must be positive")
     # One shim, one policy: every charger it runs renews on the same terms (like --firmware-key).
-    SimulatedCharger.renew_before = timedelta(days=args.renew_before_days)
-    SimulatedCharger.renew_check_every_s = args.renew_check_s
+    for charger_class in (SimulatedCharger, SimulatedCharger201):
+        charger_class.renew_before = timedelta(days=args.renew_before_days)
+        charger_class.renew_check_every_s = args.renew_check_s
     _configure_maximum_age(args)
 
 
@@ -44,18 +54,22 @@ def simulate(args: argparse.Namespace) -> int:
     credentials = [
         ChargerCredentials.load(folder / charger_id) for charger_id in _charger_ids(folder, args.chargers)
     ]
+    try:
+        versions = parse_versions(args.ocpp_versions)
+    except ValueError as exc:
+        raise UsageError(f"--ocpp-versions: {exc}") from exc
     if args.firmware_key is not None:
         # One operator signs the firmware of every charger this shim runs: they pin the same key.
-        SimulatedCharger.firmware_key = _operator_key(args.firmware_key)
+        SimulatedCharger.firmware_key = SimulatedCharger201.firmware_key = _operator_key(args.firmware_key)
     _configure_renewal(args)
     # At simulation speed ocpp's per-frame INFO lines would bury the result.
     logging.getLogger("ocpp").setLevel(logging.WARNING)
     if args.sessions is not None:
-        return _simulate_sessions(args, credentials)
+        return _simulate_sessions(args, credentials, versions)
     given = [f"--{name}" for name in _SESSION_DEFAULTS if getattr(args, name) is not None]
     if given:
         raise UsageError(f"{', '.join(given)} only with --sessions")
-    results = asyncio.run(run_fleet(credentials))
+    results = asyncio.run(run_fleet(credentials, versions=versions))
     print(format_table(results))
     return 0 if all(r.boot_status == "Accepted" and r.error is None for r in results) else 1
 
@@ -67,7 +81,9 @@ def _operator_key(path: Path) -> OperatorKey:
         raise UsageError(f"--firmware-key {path}: {exc}") from exc
 
 
-def _simulate_sessions(args: argparse.Namespace, credentials: list[ChargerCredentials]) -> int:
+def _simulate_sessions(
+    args: argparse.Namespace, credentials: list[ChargerCredentials], versions: list[OcppVersion]
+) -> int:
     speed, duplicate, reorder, seed = (
         default if getattr(args, name) is None else getattr(args, name)
         for name, default in _SESSION_DEFAULTS.items()
@@ -86,7 +102,13 @@ def _simulate_sessions(args: argparse.Namespace, credentials: list[ChargerCreden
     rng = random.Random(seed)
     plans = [[sample_plan(rng, connector_id=1 + i % 2) for i in range(args.sessions)] for _ in credentials]
     outcomes = asyncio.run(
-        run_sessions(credentials, plans, SimClock(speed=speed), chaos=chaos if duplicate or reorder else None)
+        run_sessions(
+            credentials,
+            plans,
+            SimClock(speed=speed),
+            chaos=chaos if duplicate or reorder else None,
+            versions=versions,
+        )
     )
     print(format_sessions(outcomes))
     return 0 if not any(isinstance(o, SessionFailure) for o in outcomes) else 1
@@ -97,13 +119,14 @@ def _expected_stale_replies(record: logging.LogRecord) -> bool:
 
 
 def format_sessions(outcomes: Sequence[SessionOutcome]) -> str:
-    header = ("charger", "connector", "tx", "kWh", "charging min", "idle min", "peak kW", "error")
+    header = ("charger", "connector", "ocpp", "tx", "kWh", "charging min", "idle min", "peak kW", "error")
     rows = [header] + [
-        (o.charger_id, str(o.connector_id), "-", "-", "-", "-", "-", o.error)
+        (o.charger_id, str(o.connector_id), "-", "-", "-", "-", "-", "-", o.error)
         if isinstance(o, SessionFailure)
         else (
             o.charger_id,
             str(o.connector_id),
+            OcppVersion(o.ocpp_version).schemas,
             str(o.transaction_id),
             f"{o.energy_wh / 1000:.3f}",
             f"{o.charging_s / 60:.1f}",
@@ -130,10 +153,11 @@ def _charger_ids(folder: Path, wanted: str | None) -> list[str]:
 
 
 def format_table(results: Sequence[FleetResult]) -> str:
-    header = ("charger", "connected", "boot", "interval", "boot ms", "error")
+    header = ("charger", "ocpp", "connected", "boot", "interval", "boot ms", "error")
     rows = [header] + [
         (
             r.charger_id,
+            r.ocpp_version.schemas,
             "yes" if r.connected else "no",
             r.boot_status or "-",
             "-" if r.heartbeat_interval is None else str(r.heartbeat_interval),

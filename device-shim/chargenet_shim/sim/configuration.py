@@ -84,7 +84,7 @@ class Configuration:
         key = self._keys.get(name)
         if key is None:
             return ConfigurationStatus.not_supported
-        normalised = None if key.readonly else _parse(key, value)
+        normalised = None if key.readonly else parse_value(key, value)
         if normalised is None:
             return ConfigurationStatus.rejected
         self._values[name] = normalised
@@ -99,7 +99,7 @@ class Configuration:
         return int(self._values[METER_VALUE_SAMPLE_INTERVAL])
 
 
-def _parse(key: Key, value: str) -> str | None:
+def parse_value(key: Key, value: str) -> str | None:
     """The value as stored, or None when it is not one the key takes."""
     if key.kind is Kind.BOOLEAN:
         lowered = value.strip().lower()

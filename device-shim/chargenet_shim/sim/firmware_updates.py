@@ -149,10 +149,6 @@ class FirmwareUpdates(RemoteControl):
         for notification in core_notifications(status, detail, ocpp_timestamp(self.clock.now())):
             await self._notify(notification)
 
-    async def _sessions_ended(self) -> None:
-        while self.sessions:
-            await asyncio.gather(*(visit.ended.wait() for visit in list(self.sessions.values())))
-
     async def _boot_firmware(self, version: str) -> bool:
         # Installing went to a slot the charger does not run: only the reboot cuts the power.
         await self._sessions_ended()

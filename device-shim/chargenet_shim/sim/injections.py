@@ -11,24 +11,29 @@
     power above rating   misreport_power / report_true_power
     reboot               reboot: as after a Reset, with stop reason Reboot; a reboot loop is
                          several in quick succession.
-    commands unanswered  RemoteControl.go_silent / resume
+    commands unanswered  ChargerState.go_silent / resume
 
 Each fault is started and ended by the caller, which decides how long it lasts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from ocpp.v16.enums import Reason
 
 from chargenet_shim.link import Link
+from chargenet_shim.sim.charger_state import ChargerState
 from chargenet_shim.sim.metering import Meter
-from chargenet_shim.sim.remote import RemoteControl
 
 
-class FaultInjection(RemoteControl):
-    """Needs SimulatedCharger's link."""
+class FaultInjection(ChargerState):
+    """Needs the charger's link, meters, and its version's restart and physical register (the
+    1.6 charger's remote.RemoteControl, the 2.0.1 charger's remote201.Remote201)."""
 
     link: Link
+    _restart: Callable[[str, Reason], Coroutine[Any, Any, None]]
 
     async def drop_connection(self) -> None:
         self.journal.record("network connection lost")

@@ -13,6 +13,10 @@ first attempt may have got through, and the backend recognises the repeat by its
 A StartTransaction that is queued has no transactionId yet. The messages after it carry a
 TransactionRef instead, filled in from the Start's reply before they are sent: the Start is
 the head of the queue until answered, so nothing that needs its id can overtake it.
+
+OCPP 2.0.1 keeps the same rule for its TransactionEvents (E04: queued, delivered in order), with
+less to do: the charger names its transactions itself, so nothing waits for a reply's id; a
+TransactionEvent Started plays the StartTransaction's part when the backend refuses it.
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ from typing import Any
 
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
+from ocpp.v201 import call as call201
+from ocpp.v201.enums import TransactionEventEnumType
 
 from chargenet_shim.link import LinkError, LinkState
 
 LOG = logging.getLogger(__name__)
 
-TransactionRequest = call.StartTransaction | call.MeterValues | call.StopTransaction
+TransactionRequest = (
+    call.StartTransaction | call.MeterValues | call.StopTransaction | call201.TransactionEvent
+)
 # ocpp's ChargePoint.call(payload, suppress=..., unique_id=...)
 CallFn = Callable[..., Awaitable[Any]]
 
@@ -55,7 +63,7 @@ class _Pending:
     unique_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
 
     def bound(self) -> TransactionRequest:
-        if isinstance(self.request, call.StartTransaction):
+        if not isinstance(self.request, call.MeterValues | call.StopTransaction):
             return self.request
         if self.transaction.id is None:
             raise RuntimeError("a transaction message was about to overtake its StartTransaction")
@@ -138,7 +146,7 @@ class Outbox:
                 except OCPPError as exc:
                     # Retrying cannot change the backend's mind; OCPP 1.6 lets the charger discard it.
                     LOG.error("backend refused queued %s, discarded: %r", type(pending.request).__name__, exc)
-                    if isinstance(pending.request, call.StartTransaction):
+                    if _opens_transaction(pending.request):
                         pending.transaction.refused = True
             self._backlog.popleft()
 
@@ -166,3 +174,9 @@ class Outbox:
             return work.result()
         except (LinkError, TimeoutError) as exc:
             raise _Undelivered(str(exc) or type(exc).__name__) from exc
+
+
+def _opens_transaction(request: TransactionRequest) -> bool:
+    if isinstance(request, call201.TransactionEvent):
+        return request.event_type == TransactionEventEnumType.started
+    return isinstance(request, call.StartTransaction)

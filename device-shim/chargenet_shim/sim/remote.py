@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
@@ -60,13 +59,11 @@ from ocpp.v16.enums import (
     UnlockStatus,
 )
 
-from chargenet_shim.link import LinkError
 from chargenet_shim.ocpp_time import ocpp_timestamp
 from chargenet_shim.redaction import redacted_location
 from chargenet_shim.sim import diagnostics, remote_start
 from chargenet_shim.sim.charger_state import ChargerState
 from chargenet_shim.sim.configuration import HEARTBEAT_INTERVAL
-from chargenet_shim.sim.metering import Meter
 from chargenet_shim.sim.session import SessionPlan, SessionTruth
 from chargenet_shim.sim.simclock import SimClock
 
@@ -79,16 +76,11 @@ BOOT_ATTEMPTS_AFTER_RESET = 3
 class RemoteControl(ChargerState):
     """Needs SimulatedCharger's run_boot, send_status and heartbeat, and these:"""
 
-    meter_wh: dict[int, float]
-    meters: dict[int, Meter]
     boot_request: call.BootNotification
 
     def _setup_remote(self) -> None:
         self._setup_state()
         self.has_connector_lock = True
-        self.silent = False
-        # What to send once the answer to a CALL is out, by the CALL's message id.
-        self._follow_ups: dict[str, Callable[[], None]] = {}
         self._upload: asyncio.Task[Any] | None = None
         # The car a remote start charges (connector and tag come with each start); tests may change it.
         self.remote_plan: SessionPlan = remote_start.default_remote_plan()
@@ -98,15 +90,6 @@ class RemoteControl(ChargerState):
         self.remote_clock: Callable[[], SimClock] = lambda: self.clock
         # Every remotely started session, in start order: callers await them for the outcome.
         self.remote_sessions: list[asyncio.Task[SessionTruth]] = []
-
-    def go_silent(self) -> None:
-        """Leave the backend's CALLs unanswered, as a hung charger does; its own messages go on."""
-        self.silent = True
-        self.journal.record("command processing hung")
-
-    def resume(self) -> None:
-        self.silent = False
-        self.journal.record("command processing resumed")
 
     # ------------------------------------------------------------------ Reset
     @on(Action.reset)
@@ -231,11 +214,6 @@ class RemoteControl(ChargerState):
                 call.MeterValues(connector_id=c, meter_value=[reading], transaction_id=transaction_id)
             )
 
-    def _physical_wh(self, connector_id: int) -> float:
-        """What has flowed through the connector in its life, whatever its meter shows."""
-        visit = self.sessions.get(connector_id)
-        return visit.register_wh_now() if visit else self.meter_wh[connector_id]
-
     # ------------------------------------------------ Get/ChangeConfiguration
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None) -> call_result.GetConfiguration:
@@ -339,35 +317,6 @@ class RemoteControl(ChargerState):
             return call_result.RemoteStopTransaction(RemoteStartStopStatus.rejected)
         visit.interrupt(Reason.remote)
         return call_result.RemoteStopTransaction(RemoteStartStopStatus.accepted)
-
-    # ------------------------------------------------------- receiving CALLs
-    async def route_message(self, raw_msg: str) -> None:
-        if self.silent and _is_call(raw_msg):
-            LOG.info("%s: silent, backend CALL left unanswered: %s", self.id, raw_msg)
-            return
-        try:
-            await super().route_message(raw_msg)
-        except LinkError as exc:
-            # An answer lost to the link is lost like any frame; the receive loop must go on. What
-            # was to follow the answer does not: CALLs are handled one at a time, so it is the only one.
-            LOG.warning("%s: answer to a backend CALL lost: %s", self.id, exc)
-            self._follow_ups.clear()
-
-    def _after_reply(self, call_unique_id: str, follow_up: Callable[[], None]) -> None:
-        self._follow_ups[call_unique_id] = follow_up
-
-    def _follow_up(self, call_unique_id: str) -> None:
-        follow_up = self._follow_ups.pop(call_unique_id, None)
-        if follow_up is not None:
-            follow_up()
-
-
-def _is_call(raw_msg: str) -> bool:
-    try:
-        message = json.loads(raw_msg)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(message, list) and message[:1] == [2]
 
 
 def _moment(value: str | None) -> dt.datetime | None:

@@ -15,6 +15,7 @@ from chargenet_shim.sim.charging import Visit
 from chargenet_shim.sim.session import SessionPlan, SessionTruth
 
 if TYPE_CHECKING:
+    from chargenet_shim.sim.charger_state import ChargerState
     from chargenet_shim.sim.simulator import SimulatedCharger
 
 AUTHORIZE_REMOTE_TX_REQUESTS = "AuthorizeRemoteTxRequests"
@@ -36,7 +37,7 @@ def default_remote_plan() -> SessionPlan:
     )
 
 
-def free_connector(charger: SimulatedCharger, connector_id: int | None) -> int | None:
+def free_connector(charger: ChargerState, connector_id: int | None) -> int | None:
     """The connector a remote start may use (None: the charger picks one), or None if it may not."""
     wanted = range(1, charger.connectors + 1) if connector_id is None else [connector_id]
     return next(
@@ -49,7 +50,7 @@ def free_connector(charger: SimulatedCharger, connector_id: int | None) -> int |
     )
 
 
-def authorizes_remote_starts(charger: SimulatedCharger) -> bool:
+def authorizes_remote_starts(charger: ChargerState) -> bool:
     [key], _ = charger.configuration.get([AUTHORIZE_REMOTE_TX_REQUESTS])
     return key.value == "true"
 
@@ -66,16 +67,23 @@ class RemoteVisit(Visit):
             await super()._authorize()
 
 
-async def run_remote_session(charger: SimulatedCharger, connector_id: int, id_tag: str) -> SessionTruth:
-    """The remotely started session on `connector_id`, on the charger's `remote_clock`, to its end."""
-    plan = charger.remote_plan.model_copy(
+def remote_plan_on(
+    charger: ChargerState, remote_plan: SessionPlan, connector_id: int, id_tag: str
+) -> SessionPlan:
+    """The charger's `remote_plan` on the connector and tag a remote start gave."""
+    return remote_plan.model_copy(
         update={
             "connector_id": connector_id,
             "id_tag": id_tag,
-            "meter_interval_s": charger.remote_plan.meter_interval_s
+            "meter_interval_s": remote_plan.meter_interval_s
             or charger.configuration.meter_value_sample_interval,
         }
     )
+
+
+async def run_remote_session(charger: SimulatedCharger, connector_id: int, id_tag: str) -> SessionTruth:
+    """The remotely started session on `connector_id`, on the charger's `remote_clock`, to its end."""
+    plan = remote_plan_on(charger, charger.remote_plan, connector_id, id_tag)
     visit = RemoteVisit(charger, plan, authorize_first=authorizes_remote_starts(charger))
     # Raises SessionError if the connector was taken between the answer and now.
     charger.occupy(visit)

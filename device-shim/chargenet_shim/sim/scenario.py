@@ -11,7 +11,10 @@
     injections:
       - {at_s: 20, charger: 1, kind: error_code, params: {code: GroundFailure, connector: 1}}
 
-Chargers are numbered from 1; their ids are `{prefix}-{n:03d}`, each with two connectors.
+Chargers are numbered from 1; their ids are `{prefix}-{n:03d}`, each with two connectors. They
+speak OCPP 1.6 but for those `ocpp201` lists (`chargers: {..., ocpp201: [2, 4]}`), which speak
+2.0.1 (an error code then reaches the backend as a Faulted status and a NotifyEvent naming the
+faulty component, device_events.py).
 Time 0 is when the whole fleet is up (booted, statuses sent); sessions start then, back to
 back per connector. `at_s` and every `*_s` in params are simulated seconds (real seconds are
 these divided by `speed`); a fault without `duration_s` lasts until the run ends.
@@ -39,6 +42,7 @@ from typing import Annotated, Any, Literal
 from ocpp.v16.enums import ChargePointErrorCode
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from chargenet_shim.ocpp_version import OcppVersion
 from chargenet_shim.sim.session import SessionPlan
 
 # fleet.run_sessions gives every simulated charger two connectors.
@@ -188,9 +192,18 @@ class FleetSpec(_Strict):
     prefix: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,55}$")  # charger ids: no dots
     rated_kw: float = Field(gt=0, description="every charger's rated power")
     site: str = Field(default="SITE-SCENARIO", min_length=1)
+    ocpp201: list[int] = Field(default=[], description="the numbers of the chargers that speak OCPP 2.0.1")
 
     def charger_id(self, number: int) -> str:
         return f"{self.prefix}-{number:03d}"
+
+    @property
+    def versions(self) -> list[OcppVersion]:
+        """Each charger's OCPP version, in charger order."""
+        return [
+            OcppVersion.V201 if number in self.ocpp201 else OcppVersion.V16
+            for number in range(1, self.count + 1)
+        ]
 
     @property
     def charger_ids(self) -> list[str]:
@@ -228,6 +241,11 @@ class Scenario(_Strict):
             f"sessions.{i}: max_power_kw {s.max_power_kw} is above the chargers' rated_kw {self.chargers.rated_kw}"
             for i, s in enumerate(self.sessions)
             if s.max_power_kw > self.chargers.rated_kw
+        ]
+        problems += [
+            f"chargers.ocpp201: charger {n} is not in the fleet of {self.chargers.count}"
+            for n in self.chargers.ocpp201
+            if not 1 <= n <= self.chargers.count
         ]
         problems += [
             f"injections.{i}: charger {j.charger} is not in the fleet of {self.chargers.count}"

@@ -22,7 +22,7 @@ from typing import assert_never
 from ocpp.exceptions import OCPPError
 
 from chargenet_shim.credentials import ChargerCredentials
-from chargenet_shim.sim.fleet import Progress, SessionOutcome, run_sessions
+from chargenet_shim.sim.fleet import FleetCharger, Progress, SessionOutcome, run_sessions
 from chargenet_shim.sim.scenario import (
     ConnectionBlip,
     ConnectionOutage,
@@ -36,7 +36,6 @@ from chargenet_shim.sim.scenario import (
     StuckMeter,
 )
 from chargenet_shim.sim.simclock import SimClock
-from chargenet_shim.sim.simulator import SimulatedCharger
 
 LOG = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ async def run_scenario(
     clock = SimClock(speed=scenario.speed)
     seen = _Seen()
 
-    async def faults(chargers: list[SimulatedCharger]) -> None:
+    async def faults(chargers: list[FleetCharger]) -> None:
         origin = clock.now()
         seen.started_at = dt.datetime.now(dt.UTC)
         seen.chargers = chargers
@@ -110,6 +109,7 @@ async def run_scenario(
         on_progress=on_progress,
         hold=held,
         alongside=faults,
+        versions=scenario.chargers.versions,
     )
     assert seen.started_at is not None, "run_sessions runs `alongside` once the fleet is up"
     return ScenarioRun(
@@ -126,13 +126,13 @@ class _Seen:
     """What a run learns as it goes, for its ScenarioRun."""
 
     started_at: dt.datetime | None = None
-    chargers: list[SimulatedCharger] = field(default_factory=list)
+    chargers: list[FleetCharger] = field(default_factory=list)
     heartbeat_interval_s: int | None = None
     rtt_ms: list[float] = field(default_factory=list)
     injected: list[Injected] = field(default_factory=list)
 
 
-async def _round_trips(chargers: list[SimulatedCharger]) -> list[float]:
+async def _round_trips(chargers: list[FleetCharger]) -> list[float]:
     """RTT_SAMPLES Heartbeat round trips per charger, one at a time: a message's own trip, not a queue's."""
     samples = []
     for charger in chargers:
@@ -150,7 +150,7 @@ async def _round_trips(chargers: list[SimulatedCharger]) -> list[float]:
 async def _inject(
     index: int,
     injection: Injection,
-    chargers: dict[str, SimulatedCharger],
+    chargers: dict[str, FleetCharger],
     scenario: Scenario,
     clock: SimClock,
     origin: dt.datetime,
@@ -172,7 +172,7 @@ async def _inject(
     record(Injected(index, injection, charger_id, started_at, dt.datetime.now(dt.UTC) if ended else None))
 
 
-async def _perform(charger: SimulatedCharger, injection: Injection, rated_kw: float, clock: SimClock) -> bool:
+async def _perform(charger: FleetCharger, injection: Injection, rated_kw: float, clock: SimClock) -> bool:
     """Start the fault, and end it after its duration; whether it ended (False: it lasts)."""
     match injection:
         case ErrorCode(params=p):

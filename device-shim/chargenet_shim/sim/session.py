@@ -205,12 +205,15 @@ def reading_at(
 
 @dataclass(frozen=True)
 class SessionTruth:
-    """What really happened, for tests to hold the backend's view against."""
+    """What really happened, for tests to hold the backend's view against; the same for both
+    OCPP versions, so a mixed fleet's sessions are scored alike."""
 
     charger_id: str
     connector_id: int
     id_tag: str
-    transaction_id: int
+    # As the charger knows it: the backend's number from the StartTransaction reply (1.6), the
+    # charger's own transactionId (2.0.1: the backend numbers that session itself and never says).
+    transaction_id: int | str
     meter_start_wh: int
     meter_stop_wh: int
     started_at: dt.datetime
@@ -218,8 +221,10 @@ class SessionTruth:
     charging_s: float
     idle_s: float
     peak_power_kw: float
+    # In OCPP 1.6's words for both versions (a 2.0.1 charger sends its own stoppedReason).
     stop_reason: Reason
     readings: tuple[MeterReading, ...]
+    ocpp_version: str = "ocpp1.6"
 
     @property
     def energy_wh(self) -> int:

@@ -2,7 +2,8 @@
 
 Starts the local stack, provisions N chargers (key pair per charger, certificate from
 the CA), stores the example tariff as the network default and an RFID tag per driver,
-connects each charger over mutual TLS, boots it, runs charging sessions on accelerated
+connects each charger over mutual TLS (every third speaks OCPP 2.0.1, the others 1.6: one
+network, two protocols), boots it, runs charging sessions on accelerated
 simulated time (SoC taper, periodic meter values, idle time before unplugging), runs a
 scripted fault scenario on four more chargers (demo_faults.py), waits until every session
 is billed, rotates a charger's certificate and rolls signed firmware out to part of a site,
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import random
 import time
@@ -39,6 +41,8 @@ from chargenet_local.stack import StackState, default_home, default_template, do
 
 SETTLE_TIMEOUT_S = 120
 RATED_POWER_KW = 22
+# The fleet's OCPP versions, repeated over its chargers: every third speaks 2.0.1 (3 of 10).
+FLEET_VERSIONS = ("ocpp1.6", "ocpp1.6", "ocpp2.0.1")
 # Beside the template: the demo runs from a checkout of the project.
 EXAMPLE_TARIFF = Path("docs") / "tariffs" / "example-tariff.json"
 
@@ -103,8 +107,11 @@ def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]
     credentials = _provision(state, ids)
     tariff_id = _price_list(say)
     plans = _plans(ids, args.sessions, random.Random(args.seed))
+    versions = [FLEET_VERSIONS[n % len(FLEET_VERSIONS)] for n in range(len(ids))]
+    spoken = ", ".join(f"{n} OCPP {_short(v)}" for v, n in collections.Counter(versions).items())
     say(
-        f"connecting {len(ids)} chargers over mutual TLS; {len(ids) * args.sessions} sessions at {args.speed:g}x"
+        f"connecting {len(ids)} chargers over mutual TLS ({spoken}); "
+        f"{len(ids) * args.sessions} sessions at {args.speed:g}x"
     )
     fleet_records: list[dict[str, Any]] = []
     fault_report: list[str] = []
@@ -115,9 +122,13 @@ def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]
         say("faults: a scripted scenario on four more chargers while the fleet stays connected")
         fault_report.append(await asyncio.to_thread(run_faults, state, say))
 
-    outcomes = asyncio.run(_drive(credentials, plans, args.speed, say, while_connected))
+    outcomes = asyncio.run(_drive(credentials, plans, versions, args.speed, say, while_connected))
     failed = [o for o in outcomes if not hasattr(o, "transaction_id")]
-    report = fleet_table(fleet_records)
+    report = (
+        fleet_table(fleet_records)
+        + "\n\n"
+        + _versions_report(fleet_records, dict(zip(ids, versions, strict=True)))
+    )
     if args.sessions:
         report += "\n\n" + _billing_report(
             [o for o in outcomes if hasattr(o, "transaction_id")], tariff_id, say
@@ -178,13 +189,35 @@ def _plans(ids: list[str], sessions: int, rng: random.Random) -> list[list[Any]]
     return plans
 
 
+def _short(version: str) -> str:
+    return version.removeprefix("ocpp")
+
+
+def _versions_report(records: list[dict[str, Any]], spoken: dict[str, str]) -> str:
+    """Which version each charger speaks, as the registry recorded it at its boot (no version
+    recorded: 1.6, from before versions were); a charger recorded otherwise than it spoke is named."""
+    recorded = {r["charger_id"]: r.get("ocpp_version") or "ocpp1.6" for r in records}
+    lines = [
+        f"OCPP {_short(version)}: " + ", ".join(c for c in spoken if recorded.get(c) == version)
+        for version in dict.fromkeys(spoken.values())
+    ]
+    wrong = [
+        f"{c} spoke {_short(v)}, registry says {recorded.get(c, 'nothing')}"
+        for c, v in spoken.items()
+        if recorded.get(c) != v
+    ]
+    return "protocols (the registry's record of each boot)\n  " + "\n  ".join(lines + wrong)
+
+
 async def _drive(
     credentials: list[Any],
     plans: list[list[Any]],
+    versions: list[str],
     speed: float,
     say: Callable[[str], None],
     hold: Callable[[], Awaitable[None]],
 ) -> list[Any]:
+    from chargenet_shim.ocpp_version import OcppVersion
     from chargenet_shim.sim.fleet import run_sessions
     from chargenet_shim.sim.simclock import SimClock
 
@@ -198,7 +231,14 @@ async def _drive(
         elif stage == "failed":
             say(f"  {charger_id} failed to come up")
 
-    return await run_sessions(credentials, plans, SimClock(speed=speed), on_progress=progress, hold=hold)
+    return await run_sessions(
+        credentials,
+        plans,
+        SimClock(speed=speed),
+        on_progress=progress,
+        hold=hold,
+        versions=[OcppVersion(v) for v in versions],
+    )
 
 
 def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None]) -> str:
@@ -206,7 +246,9 @@ def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None
     from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 
     store, cdrs = DynamoSessionStore(), DynamoCdrStore()
-    wanted = {str(t.transaction_id) for t in truths}
+    # Each truth with the backend's session id, in the order the backend numbered them.
+    billed = sorted(((t, _session_id(store, t)) for t in truths), key=lambda pair: int(pair[1]))
+    wanted = {session_id for _, session_id in billed}
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while True:
         records = {sid: cdrs.get(sid) for sid in wanted}
@@ -221,8 +263,8 @@ def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None
         f"billing: {sum(1 for r in records.values() if r)}/{len(wanted)} sessions have a CDR (tariff {tariff_id})"
     )
     rows, revenue, currency = [], Decimal(0), ""
-    for truth in sorted(truths, key=lambda t: t.transaction_id):
-        session, record = sessions[str(truth.transaction_id)], records[str(truth.transaction_id)]
+    for truth, session_id in billed:
+        session, record = sessions[session_id], records[session_id]
         cost = (
             f"{record.total_incl_vat} {record.currency}"
             if record
@@ -233,8 +275,9 @@ def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None
             currency = record.currency
         rows.append(
             (
-                truth.transaction_id,
+                session_id,
                 truth.charger_id,
+                _short(truth.ocpp_version),
                 truth.connector_id,
                 f"{session.energy_wh / 1000:.2f}" if session else "-",
                 f"{session.peak_power_w / 1000:.1f}" if session else "-",
@@ -243,8 +286,31 @@ def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None
                 cost,
             )
         )
-    headers = ["SESSION", "CHARGER", "PORT", "KWH", "PEAK KW", "CHARGING MIN", "IDLE MIN", "COST INCL VAT"]
+    headers = [
+        "SESSION",
+        "CHARGER",
+        "OCPP",
+        "PORT",
+        "KWH",
+        "PEAK KW",
+        "CHARGING MIN",
+        "IDLE MIN",
+        "COST INCL VAT",
+    ]
     return table(headers, rows) + f"\n\nrevenue: {revenue} {currency} incl. VAT from {len(rows)} sessions"
+
+
+def _session_id(store: Any, truth: Any) -> str:
+    """The backend's session of a truth: a 1.6 charger was told its number; a 2.0.1 charger named
+    its transaction, and the backend keeps one number per (charger, transactionId), the same at
+    every ask (SessionStore.allocate_transaction; asking about a transaction it never saw wastes a
+    number and finds no session)."""
+    if truth.ocpp_version == "ocpp1.6":
+        return str(truth.transaction_id)
+    from chargenet.domain.transactions201 import transaction_key
+
+    number, _ = store.allocate_transaction(transaction_key(truth.charger_id, truth.transaction_id))
+    return str(number)
 
 
 def _unregistered(charger_id: str) -> bool:

@@ -29,7 +29,9 @@ from chargenet.adapters.tables import TableModel, table_meta
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PendingCall, PresenceEvent
+from chargenet.domain.ocpp201_messages import DeviceModel, DeviceModelPart
 from chargenet.domain.time_zones import site_clock, time_zone_name
+from chargenet.ocpp.versions import OcppVersion
 from chargenet.ports.faults import Fleet
 from chargenet.ports.messaging import PendingCalls
 from chargenet.ports.registry import ChargerRegistry, ChargerView, ConnectorLink
@@ -37,6 +39,13 @@ from chargenet.ports.registry import ChargerRegistry, ChargerView, ConnectorLink
 CHARGER_SK = "charger"
 CONNECTOR_SK_PREFIX = "connector#"
 SITE_SK = "site"
+# A 2.0.1 charger's reported device model, one item per NotifyReport part, in the charger's
+# partition. The prefix sorts after "charger" and "connector#": the per-frame view reads the
+# keys below it only, so a large report never adds to every frame's read.
+DEVICE_MODEL_SK_PREFIX = "device_model#"
+# A report's parts kept: each is at most one frame (the ingest's max_frame_bytes), so a charger's
+# device model stays bounded; a report of more parts keeps its first ones.
+MAX_DEVICE_MODEL_PARTS = 64
 SITE_KEY_PREFIX = "site#"  # a site's record shares the chargers table; '#' is in no charger id
 PENDING_CALL_TTL = timedelta(days=2)
 RECENT_BOOTS_KEPT = 10
@@ -104,6 +113,7 @@ class ChargerItem(_ChargersTable):
     revocation_reason = UnicodeAttribute(null=True)
     diagnostics_status = UnicodeAttribute(null=True)
     firmware_status = UnicodeAttribute(null=True)
+    ocpp_version = UnicodeAttribute(null=True)
 
     def to_domain(self) -> Charger:
         numbers = {"presence_version", "rated_power_w"}
@@ -116,6 +126,10 @@ class SiteItem(_ChargersTable):
     """A site's settings: today its time zone, the default of its chargers."""
 
     time_zone = UnicodeAttribute(null=True)
+
+
+class DeviceModelPartItem(_ChargersTable):
+    part = UnicodeAttribute()  # DeviceModelPart as JSON
 
 
 class ConnectorItem(_ChargersTable):
@@ -172,7 +186,9 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
     def view(self, charger_id: str) -> ChargerView | None:
         # One Query of the partition: the charger item and its connectors share it (sk), and
         # together they are far below the 4 KB a read unit covers.
-        found = ChargerItem._get_connection().query(charger_id, consistent_read=True)
+        found = ChargerItem._get_connection().query(
+            charger_id, range_key_condition=ChargerItem.sk < DEVICE_MODEL_SK_PREFIX, consistent_read=True
+        )
         charger, connectors = None, {}
         for raw in found.get("Items", []):
             sk = raw["sk"]["S"]
@@ -243,20 +259,31 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
                 log_unreadable("charger", error)
         return sorted(chargers, key=lambda c: c.charger_id)
 
-    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
+    def record_boot(
+        self,
+        charger_id: str,
+        boot: BootNotification,
+        at: datetime,
+        ocpp_version: OcppVersion = OcppVersion.V16,
+        rebooted: bool = True,
+    ) -> Charger:
         item = ChargerItem(charger_id, CHARGER_SK)
         # Only what the boot reports: a field it leaves out keeps what is known (the serial
         # recorded at claim time, the firmware last reported).
         facts = [getattr(ChargerItem, field).set(value) for field, value in boot.reported_facts().items()]
+        boot_time = [
+            ChargerItem.last_boot_at.set(at),
+            # Expressions take the stored form: the typed list attribute does not serialise them.
+            ChargerItem.recent_boots.set(
+                (ChargerItem.recent_boots | []).append([UTCDateTimeAttribute().serialize(at)])
+            ),
+        ]
         item.update(
             actions=[
                 *facts,
-                ChargerItem.last_boot_at.set(at),
+                *(boot_time if rebooted else []),
                 ChargerItem.last_seen_at.set(at),
-                # Expressions take the stored form: the typed list attribute does not serialise them.
-                ChargerItem.recent_boots.set(
-                    (ChargerItem.recent_boots | []).append([UTCDateTimeAttribute().serialize(at)])
-                ),
+                ChargerItem.ocpp_version.set(ocpp_version.value),
             ],
             condition=ChargerItem.charger_id.exists(),
         )
@@ -273,6 +300,20 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
         ChargerItem(charger_id, CHARGER_SK).update(
             actions=[attribute[field].set(status)], condition=ChargerItem.charger_id.exists()
         )
+
+    def record_device_model_part(self, charger_id: str, part: DeviceModelPart) -> None:
+        if part.seq_no >= MAX_DEVICE_MODEL_PARTS:
+            return
+        # UpdateItem, which creates the item: the ingest may not PutItem into the chargers table.
+        DeviceModelPartItem(charger_id, f"{DEVICE_MODEL_SK_PREFIX}{part.seq_no:04d}").update(
+            actions=[DeviceModelPartItem.part.set(part.model_dump_json())]
+        )
+
+    def device_model(self, charger_id: str) -> DeviceModel | None:
+        items = DeviceModelPartItem.query(
+            charger_id, DeviceModelPartItem.sk.startswith(DEVICE_MODEL_SK_PREFIX), consistent_read=True
+        )
+        return DeviceModel.of_parts([DeviceModelPart.model_validate_json(item.part) for item in items])
 
     def record_certificate(self, charger_id: str, not_after: datetime) -> None:
         """A rotated certificate is in use: its expiry is what the fault sweep watches now."""

@@ -41,7 +41,7 @@ from chargenet.ports.audit import Key, Page
 from chargenet.ports.billing import BillableSessions
 from chargenet.ports.faults import ActiveSessions
 from chargenet.ports.operator_sessions import OrphanStop, SessionPages
-from chargenet.ports.sessions import StoppedSessions
+from chargenet.ports.sessions import SessionDriver, StoppedSessions
 
 TRANSACTION_COUNTER_KEY = "counter#transaction"
 ORPHAN_STOP_PREFIX = "orphan-stop#"
@@ -62,6 +62,7 @@ class SessionItem(TableModel):
 
     session_id = UnicodeAttribute(hash_key=True)
     transaction_id = NumberAttribute()
+    charger_transaction_id = UnicodeAttribute(null=True)  # a 2.0.1 charger's own transactionId
     charger_id = UnicodeAttribute()
     site_id = UnicodeAttribute(default="")
     connector_id = NumberAttribute()
@@ -170,6 +171,9 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
             return self._transaction_of(key) or candidate, False
         return candidate, True
 
+    def transaction_of(self, start_key: str) -> int | None:
+        return self._transaction_of(f"start#{start_key}")
+
     def _transaction_of(self, key: str) -> int | None:
         try:
             return int(TransactionKeyItem.get(key, consistent_read=True).transaction_id)
@@ -200,8 +204,10 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
             )
         ]
 
-    def open(self, record: SessionRecord, start_facts: SessionFacts | None = None) -> bool:
-        values = _fact_values(start_facts, event_count=1) if start_facts else {}
+    def open(
+        self, record: SessionRecord, start_facts: SessionFacts | None = None, event_count: int = 1
+    ) -> bool:
+        values = _fact_values(start_facts, event_count=event_count) if start_facts else {}
         item = SessionItem(**{**record.model_dump(), **values})
         try:
             item.save(condition=SessionItem.session_id.does_not_exist())
@@ -280,6 +286,21 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
             register_wh=Decimal(before.last_register_wh),
             rated_power_w=Decimal(before.rated_power_w) if before.rated_power_w else None,
         )
+
+    def assign_driver(self, session_id: str, driver: SessionDriver, replacing_tag: str) -> bool:
+        actions: builtins.list[Action] = [
+            SessionItem.id_tag.set(driver.id_tag),
+            SessionItem.tag_status.set(driver.tag_status.value),
+        ]
+        if driver.tariff is None:
+            actions += [SessionItem.tariff_id.remove(), SessionItem.tariff_json.remove()]
+        else:
+            actions += [
+                SessionItem.tariff_id.set(driver.tariff[0]),
+                SessionItem.tariff_json.set(driver.tariff[1]),
+            ]
+        condition = (SessionItem.id_tag == replacing_tag) & ~SessionItem.state.is_in(*FINAL_STATES)
+        return conditional_update(SessionItem(session_id), actions, condition)
 
     def mark_billed(self, session_id: str) -> bool:
         return conditional_update(

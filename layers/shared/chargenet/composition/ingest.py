@@ -40,8 +40,10 @@ class _CountedSessionStore(DynamoSessionStore):
         super().__init__()
         self._metrics = metrics
 
-    def open(self, record: SessionRecord, start_facts: SessionFacts | None = None) -> bool:
-        created = super().open(record, start_facts)
+    def open(
+        self, record: SessionRecord, start_facts: SessionFacts | None = None, event_count: int = 1
+    ) -> bool:
+        created = super().open(record, start_facts, event_count)
         if created:
             self._metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
         return created

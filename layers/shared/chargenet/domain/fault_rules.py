@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from chargenet.domain.clock import ocpp_time
 from chargenet.domain.faults import FaultKind, FaultResolution, FaultSignal, Severity, more_severe
 from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import Charger, PendingCall, SessionRecord
+from chargenet.domain.ocpp201_messages import EventData
 from chargenet.domain.sessions import (
     IDLE_POWER_W,
     Anomaly,
@@ -205,11 +207,24 @@ def made_inoperative(calls: Iterable[PendingCall], connector_id: int, by: dateti
         for call in calls
         if call.action == "ChangeAvailability"
         and call.sent_at <= by
-        and call.payload.get("connectorId") in (0, connector_id)
+        and _availability_target(call.payload) in (0, connector_id)
         and not _refused(call)
     ]
     latest = max(changes, key=lambda call: call.sent_at, default=None)
-    return latest is not None and latest.payload.get("type") == "Inoperative"
+    return latest is not None and _availability(latest.payload) == "Inoperative"
+
+
+def _availability_target(payload: dict[str, Any]) -> Any:
+    """The connector a ChangeAvailability is for, 0 for the whole charger: 1.6's connectorId, or
+    2.0.1's EVSE (our connector; without one, the whole station)."""
+    if "operationalStatus" in payload:
+        return (payload.get("evse") or {}).get("id", 0)
+    return payload.get("connectorId")
+
+
+def _availability(payload: dict[str, Any]) -> Any:
+    """Operative or Inoperative: 1.6's `type`, 2.0.1's `operationalStatus`."""
+    return payload.get("type", payload.get("operationalStatus"))
 
 
 def _refused(call: PendingCall) -> bool:
@@ -539,3 +554,68 @@ def _resolution(
     return FaultResolution(
         charger_id=charger_id, connector_id=connector_id, kinds=frozenset({kind}), code=code, at=at
     )
+
+
+# OCPP 2.0.1 NotifyEvent: the device-model component that reports a problem -> the OCPP 1.6 error
+# code of the same failure, so a 2.0.1 charger's faults have the kinds, codes and severities of a
+# 1.6 one (ERROR_CODE_SEVERITY). Components not listed report as OtherError (minor, but visible).
+# The table is repeated in docs/faults.md ("OCPP 2.0.1 device-model events").
+DEVICE_COMPONENT_CODES: dict[str, str] = {
+    "RCD": "GroundFailure",
+    "GroundIsolationProtection": "GroundFailure",
+    "OverCurrentProtection": "OverCurrentFailure",
+    "TemperatureSensor": "HighTemperature",
+    "ExternalTemperatureSensor": "HighTemperature",
+    "ConnectorPlugRetentionLock": "ConnectorLockFailure",
+    "EVRetentionLock": "ConnectorLockFailure",
+    "FiscalMetering": "PowerMeterFailure",
+    "ControlMetering": "PowerMeterFailure",
+    "PowerContactor": "PowerSwitchFailure",
+    "AcDcConverter": "InternalError",
+    "Controller": "InternalError",
+    "CPPWMController": "InternalError",
+    "ChargingStation": "InternalError",
+    "TokenReader": "ReaderFailure",
+    "DataLink": "WeakSignal",
+}
+# Boolean variables that say "this component is failing" when "true" (OCPP 2.0.1 part 2,
+# the standardized variables); any variable that a monitor raised (trigger Alerting) says so too.
+PROBLEM_VARIABLES = frozenset({"Problem", "Tripped"})
+ALERTING = "Alerting"
+
+
+def device_event(charger_id: str, site_id: str, event: EventData) -> FaultSignal | FaultResolution | None:
+    """A NotifyEvent entry as a connector error on its EVSE (0: the station), or None when it
+    reports no problem (a Delta or Periodic value of any other variable: device-model news).
+
+    A problem opens (or is seen again in) the fault of its component's code; `cleared`, or a
+    problem variable back to "false", resolves that code's fault. The episode is the fault's:
+    a monitor alerting again on an open fault is a sighting, not a new alert.
+    """
+    is_problem_variable = event.variable.name in PROBLEM_VARIABLES
+    if not (is_problem_variable or event.trigger == ALERTING):
+        return None
+    code = DEVICE_COMPONENT_CODES.get(event.component.name, "OtherError")
+    connector_id = event.component.evse_id
+    gone = event.cleared is True or (is_problem_variable and event.actual_value.lower() == "false")
+    if gone:
+        return _resolution(charger_id, connector_id, FaultKind.CONNECTOR_ERROR, code, event.timestamp)
+    return FaultSignal(
+        charger_id=charger_id,
+        site_id=site_id,
+        connector_id=connector_id,
+        kind=FaultKind.CONNECTOR_ERROR,
+        code=code,
+        vendor_error_code=event.tech_code,
+        severity=ERROR_CODE_SEVERITY.get(code, Severity.MINOR),
+        at=event.timestamp,
+        evidence=_device_event_evidence(event),
+    )
+
+
+def _device_event_evidence(event: EventData) -> str:
+    component, variable = event.component, event.variable
+    where = component.name + (f"[{component.instance}]" if component.instance else "")
+    what = variable.name + (f"[{variable.instance}]" if variable.instance else "")
+    text = f"NotifyEvent EVSE {component.evse_id} {where}/{what}={event.actual_value} ({event.trigger})"
+    return text + (f" techInfo={event.tech_info}" if event.tech_info else "")

@@ -1,8 +1,9 @@
-"""OCPP 1.6 sampled values -> one reading per timestamp, in Wh, W, A, %, degrees C.
+"""OCPP sampled values (1.6 and 2.0.1) -> one reading per timestamp, in Wh, W, A, %, degrees C.
 
 Chargers differ: energy in Wh or kWh, totals or per-phase values, "Celcius" (the
 1.6 spelling) or "Celsius". A batch without an energy register leaves the energy
-field empty; it never reads as zero.
+field empty; it never reads as zero. 2.0.1 sends numbers, not strings, with a unit of
+measure whose `multiplier` is a power of ten, and adds where the value was measured.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 MAX_DIGITS = 30  # far beyond any meter; models.MAX_READING is the real bound
@@ -20,6 +22,11 @@ POWER = "Power.Active.Import"
 CURRENT = "Current.Import"
 SOC = "SoC"
 TEMPERATURE = "Temperature"
+
+# A 2.0.1 value measured by the car (its own view of the energy it took) is not the charger's meter.
+EV_LOCATION = "EV"
+# 2.0.1 names a phase against neutral ("L1-N"); for a total it is that phase.
+_PHASE_OF = {"L1-N": "L1", "L2-N": "L2", "L3-N": "L3"}
 
 _TO_BASE_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000), "W": Decimal(1), "kW": Decimal(1000)}
 
@@ -52,17 +59,62 @@ def parse_meter_values(meter_values: list[dict[str, Any]]) -> list[MeterReading]
             by_measurand[measurand].append(
                 (sampled.get("phase"), value * _TO_BASE_UNIT.get(unit or "", Decimal(1)))
             )
-        readings.append(
-            MeterReading(
-                at=at,
-                energy_wh=_total(by_measurand.get(ENERGY_REGISTER)),
-                power_w=_total(by_measurand.get(POWER)),
-                current_a=_highest(by_measurand.get(CURRENT)),
-                soc_percent=_first(by_measurand.get(SOC)),
-                temperature_c=_first(by_measurand.get(TEMPERATURE)),
-            )
-        )
+        readings.append(_reading(at, by_measurand))
     return readings
+
+
+def _reading(at: datetime, by_measurand: dict[str, list[tuple[str | None, Decimal]]]) -> MeterReading:
+    return MeterReading(
+        at=at,
+        energy_wh=_total(by_measurand.get(ENERGY_REGISTER)),
+        power_w=_total(by_measurand.get(POWER)),
+        current_a=_highest(by_measurand.get(CURRENT)),
+        soc_percent=_first(by_measurand.get(SOC)),
+        temperature_c=_first(by_measurand.get(TEMPERATURE)),
+    )
+
+
+class UnitOfMeasure(BaseModel):
+    """2.0.1's unit: `multiplier` is the power of ten the value is to be multiplied by."""
+
+    model_config = ConfigDict(frozen=True)
+
+    unit: str = "Wh"
+    multiplier: int = 0
+
+
+class SampledValue201(BaseModel):
+    """One 2.0.1 sampled value, already checked against its schema (defaults are the schema's)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    value: Decimal
+    context: str = "Sample.Periodic"
+    measurand: str = ENERGY_REGISTER
+    phase: str | None = None
+    location: str = "Outlet"
+    unit_of_measure: UnitOfMeasure | None = None
+
+    def in_base_unit(self) -> Decimal | None:
+        """The value in Wh, W, A, % or degrees C; None for a value too large to mean anything."""
+        value = _number(self.value)
+        unit = self.unit_of_measure or UnitOfMeasure()
+        if value is None or abs(unit.multiplier) > MAX_DIGITS:
+            return None
+        return value.scaleb(unit.multiplier) * _TO_BASE_UNIT.get(unit.unit, Decimal(1))
+
+
+def reading_201(at: datetime, sampled_values: list[SampledValue201]) -> MeterReading:
+    """One 2.0.1 meterValue -> a reading: the charger's own measurements (never the car's),
+    per-phase values summed as 1.6's are."""
+    by_measurand: dict[str, list[tuple[str | None, Decimal]]] = defaultdict(list)
+    for sampled in sampled_values:
+        value = sampled.in_base_unit()
+        if value is None or (sampled.location == EV_LOCATION and sampled.measurand != SOC):
+            continue
+        phase = _PHASE_OF.get(sampled.phase or "", sampled.phase)
+        by_measurand[sampled.measurand].append((phase, value))
+    return _reading(at, by_measurand)
 
 
 def _number(raw: object) -> Decimal | None:

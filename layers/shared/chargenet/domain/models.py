@@ -136,6 +136,9 @@ class Charger(BaseModel):
     revocation_reason: str | None = None
     diagnostics_status: str | None = None  # the last DiagnosticsStatusNotification
     firmware_status: str | None = None  # the last FirmwareStatusNotification
+    # The OCPP version its last BootNotification came in ("ocpp1.6", "ocpp2.0.1"; None: not booted
+    # since versions were recorded, which is 1.6): what the backend's CALLs to it are written in.
+    ocpp_version: str | None = None
 
 
 class ConnectorStatus(BaseModel):
@@ -225,7 +228,9 @@ class SessionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     session_id: str
-    transaction_id: int
+    transaction_id: int  # network-wide; what a 1.6 charger was given
+    # The transaction id a 2.0.1 charger chose itself (unique on that charger only); None for 1.6.
+    charger_transaction_id: str | None = None
     charger_id: str
     site_id: str = ""
     connector_id: int

@@ -40,7 +40,11 @@ _KIND_ORDER = {
     "idle_limit": 5,
     "revoked": 6,
     "next_session": 7,
+    "authorized": 8,
+    "sequence": 9,
 }
+# A gap's detail names at most this many of the missing sequence numbers.
+_MISSING_SHOWN = 5
 
 
 class EventKind(StrEnum):
@@ -56,6 +60,11 @@ class EventKind(StrEnum):
     # The connector's next session started: the car before had left by then at the latest, so the
     # session completes even when its Available never arrives (dead-lettered, or sent offline).
     NEXT_SESSION = "next_session"
+    # OCPP 2.0.1: the transaction's idToken was authorized after its start (or changed): the
+    # session is that driver's from then on.
+    AUTHORIZED = "authorized"
+    # OCPP 2.0.1: a TransactionEvent that said nothing else the fold uses, kept for its seqNo (gaps).
+    SEQUENCE = "sequence"
 
 
 class SessionEvent(BaseModel):
@@ -75,6 +84,8 @@ class SessionEvent(BaseModel):
     status: str | None = None
     settle_reading_wh: int | None = None
     void: bool = False
+    # OCPP 2.0.1: the seqNo of the TransactionEvent this came in (numbered per transaction).
+    seq_no: int | None = None
 
     @property
     def key(self) -> str:
@@ -123,6 +134,8 @@ class AnomalyCode(StrEnum):
     POWER_ABOVE_RATING = "PowerAboveRating"
     NO_READINGS = "NoReadings"
     CHARGER_REVOKED = "ChargerRevoked"
+    NO_START_REGISTER = "NoStartRegister"  # 2.0.1: no register at the start, none known before it
+    MISSING_EVENTS = "MissingTransactionEvents"  # 2.0.1: a seqNo up to the Ended never came
 
 
 @dataclass(frozen=True)
@@ -180,7 +193,7 @@ def fold(events: list[SessionEvent], rated_power_w: Decimal | None = None) -> Se
     return SessionFacts(
         started_at=start.at if start else None,
         connector_id=start.connector_id if start else None,
-        id_tag=start.id_tag if start else None,
+        id_tag=_driver(unique, start),
         meter_start_wh=start.meter_start_wh if start else None,
         stopped_at=stop.at if stop else None,
         meter_stop_wh=stop.meter_stop_wh if stop else None,
@@ -196,6 +209,12 @@ def fold(events: list[SessionEvent], rated_power_w: Decimal | None = None) -> Se
         last_reading_at=max((e.at for e in unique if e.kind is EventKind.METER), default=None),
         last_register=registers[-1] if registers else None,
     )
+
+
+def _driver(events: list[SessionEvent], start: SessionEvent | None) -> str | None:
+    """The tag the session is billed to: the last one the charger authorized, else the start's."""
+    authorized = [e.id_tag for e in events if e.kind is EventKind.AUTHORIZED and e.id_tag]
+    return authorized[-1] if authorized else (start.id_tag if start else None)
 
 
 def _freed_at(events: list[SessionEvent], stop: SessionEvent | None) -> datetime | None:
@@ -238,7 +257,10 @@ def _anomalies(
     if start is None:
         first = min(e.at for e in events)
         return [Anomaly(AnomalyCode.NO_START, "no StartTransaction for this transaction", first)]
-    found = []
+    found = _missing_transaction_events(events, start, stop)
+    if start.meter_start_wh is None:
+        detail = "no energy register at the start, and none known from before it"
+        found.append(Anomaly(AnomalyCode.NO_START_REGISTER, detail, start.at))
     if (
         stop
         and stop.meter_stop_wh is not None
@@ -263,6 +285,27 @@ def _anomalies(
     if stop and not has_samples and stop.at - start.at > NO_READINGS_GRACE:
         found.append(Anomaly(AnomalyCode.NO_READINGS, "no energy readings between start and stop", stop.at))
     return found
+
+
+def _missing_transaction_events(
+    events: list[SessionEvent], start: SessionEvent, stop: SessionEvent | None
+) -> list[Anomaly]:
+    """Sequence numbers from the Started's to the Ended's that never arrived: the charger may
+    still send them (an offline queue), so the session waits for review until they come."""
+    if stop is None or start.seq_no is None or stop.seq_no is None:
+        return []
+    first, last = start.seq_no, stop.seq_no
+    seen = {e.seq_no for e in events if e.seq_no is not None and first <= e.seq_no <= last}
+    missing_count = last - first + 1 - len(seen)
+    if missing_count <= 0:
+        return []
+    # Lazy: bounded by what was seen, however far apart the charger's numbers are.
+    shown = list(itertools.islice((n for n in range(first, last + 1) if n not in seen), _MISSING_SHOWN))
+    detail = (
+        f"{missing_count} TransactionEvent(s) between seqNo {first} and {last} not received "
+        f"(seqNo {', '.join(map(str, shown))}{', ...' if missing_count > len(shown) else ''})"
+    )
+    return [Anomaly(AnomalyCode.MISSING_EVENTS, detail, stop.at)]
 
 
 def _revocation(revoked: SessionEvent | None) -> list[Anomaly]:

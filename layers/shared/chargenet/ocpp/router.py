@@ -3,7 +3,9 @@
 A handler is a function marked with `@on(Action.X)`; marking registers nothing. A `Router` is
 built from an explicit list of modules (`Router.of_modules`): it collects every marked function
 defined in them and refuses a second handler for an action, so which actions are answered is
-decided in one place and never by which modules happen to have been imported.
+decided in one place and never by which modules happen to have been imported. Each OCPP version
+has its own router (services/ocpp/routes.py): the same action name is a different message in
+1.6 and 2.0.1.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
-from chargenet.ocpp.actions import Action
+from chargenet.ocpp.actions import Action, Action201
 
 Ctx = TypeVar("Ctx")
 Payload = dict[str, Any]
@@ -22,6 +24,7 @@ ActionHandler = Callable[[Ctx, Payload], Payload]
 _H = TypeVar("_H", bound=Callable[..., Payload])
 _MARK = "__ocpp_action__"
 _REPLAY_SAFE = "__ocpp_replay_safe__"
+AnyAction = Action | Action201
 
 
 class CallRefused(Exception):
@@ -49,7 +52,7 @@ class CallContext(Generic[Ctx]):
     principal: str | None = None
 
 
-def on(action: Action, replay_safe: bool = False) -> Callable[[_H], _H]:
+def on(action: AnyAction, replay_safe: bool = False) -> Callable[[_H], _H]:
     """Mark a function as the handler of `action` (as `ocpp.routing.on` marks a method).
 
     `replay_safe`: running the handler again on a copy of the CALL changes nothing and answers
@@ -64,7 +67,7 @@ def on(action: Action, replay_safe: bool = False) -> Callable[[_H], _H]:
     return mark
 
 
-def handlers_in(module: ModuleType) -> list[tuple[Action, Callable[..., Payload]]]:
+def handlers_in(module: ModuleType) -> list[tuple[AnyAction, Callable[..., Payload]]]:
     """The marked functions defined in `module` (not those it imports), in definition order."""
     return [
         (getattr(value, _MARK), value)

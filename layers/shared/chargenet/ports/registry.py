@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Protocol
 
 from chargenet.domain.models import BootNotification, Charger, ConnectorStatus, PresenceEvent
+from chargenet.domain.ocpp201_messages import DeviceModel, DeviceModelPart
+from chargenet.ocpp.versions import OcppVersion
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,16 @@ class ChargerRegistry(Protocol):
         """The IANA zone of the charger's wall clock: its own, else its site's, else the deployment's."""
         ...
 
-    def record_boot(self, charger_id: str, boot: BootNotification, at: datetime) -> Charger:
-        """Record the boot; the charger as it is now, with its recent boots."""
+    def record_boot(
+        self,
+        charger_id: str,
+        boot: BootNotification,
+        at: datetime,
+        ocpp_version: OcppVersion = OcppVersion.V16,
+        rebooted: bool = True,
+    ) -> Charger:
+        """Record the boot's facts and the OCPP version it came in; the charger as it is now, with
+        its recent boots. Not `rebooted` (a BootNotification the backend triggered): not a boot."""
         ...
 
     def record_seen(self, charger_id: str, at: datetime) -> None: ...
@@ -91,6 +101,14 @@ class ChargerRegistry(Protocol):
         ...
 
     def last_register(self, charger_id: str, connector_id: int) -> int | None: ...
+
+    def record_device_model_part(self, charger_id: str, part: DeviceModelPart) -> None:
+        """Keep one NotifyReport of the charger's device model (a copy replaces the same part)."""
+        ...
+
+    def device_model(self, charger_id: str) -> DeviceModel | None:
+        """The charger's latest reported device model (2.0.1 GetBaseReport); None if it never reported."""
+        ...
 
     def record_certificate(self, charger_id: str, not_after: datetime) -> None:
         """A rotated certificate is in use: its expiry is what the fault sweep watches now."""

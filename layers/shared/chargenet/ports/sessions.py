@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from chargenet.domain.meter_values import MeterReading
-from chargenet.domain.models import SessionRecord
+from chargenet.domain.models import SessionRecord, TagStatus
 from chargenet.domain.running_meter import RunningMeter
 from chargenet.domain.sessions import SessionEvent, SessionFacts
+
+
+@dataclass(frozen=True)
+class SessionDriver:
+    """Who a session is billed to, and the tariff that goes with them."""
+
+    id_tag: str
+    tag_status: TagStatus
+    tariff: tuple[str, str] | None  # (tariff id, OCPI tariff JSON)
 
 
 class SessionStore(Protocol):
@@ -17,11 +27,22 @@ class SessionStore(Protocol):
         it, whether this call allocated it (False for a copy of the StartTransaction)."""
         ...
 
+    def transaction_of(self, start_key: str) -> int | None:
+        """The id allocate_transaction gave `start_key`, if any (one read, nothing allocated)."""
+        ...
+
     def get(self, session_id: str) -> SessionRecord | None: ...
 
-    def open(self, record: SessionRecord, start_facts: SessionFacts | None = None) -> bool:
+    def open(
+        self, record: SessionRecord, start_facts: SessionFacts | None = None, event_count: int = 1
+    ) -> bool:
         """Create the session record once; False when it exists. With `start_facts`, it is
-        created folded over its start (one event), as save_facts would leave it."""
+        created folded over its first `event_count` events, as save_facts would leave it."""
+        ...
+
+    def assign_driver(self, session_id: str, driver: SessionDriver, replacing_tag: str) -> bool:
+        """Make the session `driver`'s (its tag, that tag's authorization, the tariff it is priced
+        with), unless its tag is no longer `replacing_tag` (another writer moved it on): False."""
         ...
 
     def append(self, session_id: str, event: SessionEvent) -> None:

@@ -21,7 +21,8 @@ from chargenet.domain.charger_ids import CHARGER_ID_PATTERN
 from chargenet.domain.clock import from_epoch_ms
 from chargenet.ocpp import codec
 from chargenet.ocpp.actions import Action
-from chargenet.ocpp.router import CallContext, CallRefused
+from chargenet.ocpp.router import CallContext, CallRefused, Router
+from chargenet.ocpp.versions import OcppVersion
 from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.errors import is_unavailable
 from chargenet.ports.faults import FaultMonitor
@@ -31,7 +32,7 @@ from chargenet.ports.sessions import SessionStore
 from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
 from chargenet.services.ocpp.certificate_calls import certificate_signed_message_id
 from chargenet.services.ocpp.context import CallDeps
-from chargenet.services.ocpp.routes import router
+from chargenet.services.ocpp.routes import router_for
 
 # last_seen_at is read by the offline check (fault_rules.offline_check: silent past two heartbeat
 # intervals and a slack) and shown to operators (to the minute). Written only once it is half a
@@ -63,6 +64,9 @@ class IngestEvent(BaseModel):
     principal: str | None = Field(default=None, max_length=256)
     payload: str  # base64 of the raw MQTT payload
     received_at: int  # ms since epoch, IoT's timestamp()
+    # The rule the frame came through says it (design: the version travels in the topic);
+    # events from before the 2.0.1 rule carry none, and were 1.6.
+    ocpp_version: OcppVersion = OcppVersion.V16
 
 
 class Outcome(StrEnum):
@@ -113,13 +117,14 @@ class OcppIngest:
             self.registry.record_seen(event.charger_id, received_at)
 
         raw = _decode_base64(event.payload)
+        version = event.ocpp_version
         try:
-            frame = codec.decode(raw, max_bytes=self.settings.max_frame_bytes)
+            frame = codec.decode(raw, max_bytes=self.settings.max_frame_bytes, version=version)
         except codec.FrameRejected as rejected:
             return self._refuse(event.charger_id, rejected)
         if isinstance(frame, Call):
-            return self._answer_call(view, frame, raw, received_at, event.principal)
-        return self._record_answer(event.charger_id, frame, received_at)
+            return self._answer_call(view, frame, raw, received_at, event.principal, version)
+        return self._record_answer(event.charger_id, frame, received_at, version)
 
     def _refuse_revoked(self, event: IngestEvent) -> Outcome:
         """Revocation is absolute, whichever path the frame took (its own link, a gateway): before
@@ -127,7 +132,11 @@ class OcppIngest:
         so no certificate is signed or delivered. A CALLRESULT or CALLERROR cannot be refused in
         OCPP: it is dropped, and the pending call it answers stays unanswered."""
         try:
-            frame = codec.decode(_decode_base64(event.payload), max_bytes=self.settings.max_frame_bytes)
+            frame = codec.decode(
+                _decode_base64(event.payload),
+                max_bytes=self.settings.max_frame_bytes,
+                version=event.ocpp_version,
+            )
         except codec.FrameRejected as rejected:
             return self._refuse(event.charger_id, rejected)
         if isinstance(frame, Call):
@@ -138,10 +147,17 @@ class OcppIngest:
         return Outcome.REVOKED  # logged as a rejection by the function
 
     def _answer_call(
-        self, view: ChargerView, frame: Call, raw: bytes, received_at: datetime, principal: str | None
+        self,
+        view: ChargerView,
+        frame: Call,
+        raw: bytes,
+        received_at: datetime,
+        principal: str | None,
+        version: OcppVersion,
     ) -> Outcome:
         charger_id = view.charger.charger_id
-        apply = partial(self._apply, view, frame, received_at, principal)
+        router = router_for(version)
+        apply = partial(self._apply, view, frame, received_at, principal, version, router)
         try:
             reply = apply() if router.replay_safe(frame.action) else self._once(charger_id, frame, raw, apply)
         except codec.FrameRejected as rejected:
@@ -185,14 +201,20 @@ class OcppIngest:
         self.channel.send(charger_id, rejected.reply)
         return Outcome.REFUSED
 
-    def _apply(self, view: ChargerView, frame: Call, received_at: datetime, principal: str | None) -> str:
+    def _apply(
+        self,
+        view: ChargerView,
+        frame: Call,
+        received_at: datetime,
+        principal: str | None,
+        version: OcppVersion,
+        router: Router[CallDeps],
+    ) -> str:
         """The CALLRESULT for a CALL, or FrameRejected with the CALLERROR."""
         charger_id = view.charger.charger_id
         if not router.handles(frame.action):
-            raise codec.FrameRejected(
-                frame.unique_id, "NotImplemented", f"{frame.action} is not implemented", action=frame.action
-            )
-        codec.validate(MessageType.Call, frame.action, frame.payload, frame.unique_id)
+            raise _unhandled(frame, version)
+        codec.validate(MessageType.Call, frame.action, frame.payload, frame.unique_id, version)
         deps = CallDeps(
             self.registry,
             self.sessions,
@@ -234,7 +256,7 @@ class OcppIngest:
             ) from failure
 
     def _record_answer(
-        self, charger_id: str, frame: CallResult | CallError, received_at: datetime
+        self, charger_id: str, frame: CallResult | CallError, received_at: datetime, version: OcppVersion
     ) -> Outcome:
         action = self.pending.action_of(charger_id, frame.unique_id)
         if action is None:
@@ -242,13 +264,24 @@ class OcppIngest:
         if isinstance(frame, CallResult):
             outcome: dict[str, Any] = {"result": frame.payload}
             try:
-                codec.validate(MessageType.CallResult, action, frame.payload, frame.unique_id)
+                codec.validate(MessageType.CallResult, action, frame.payload, frame.unique_id, version)
             except codec.FrameRejected as invalid:
                 outcome["invalid"] = invalid.description
         else:
             outcome = {"error": {"code": frame.error_code, "description": frame.error_description}}
         self.pending.resolve(charger_id, frame.unique_id, outcome, received_at)
         return Outcome.RESULT_MATCHED
+
+
+def _unhandled(frame: Call, version: OcppVersion) -> codec.FrameRejected:
+    """OCPP-J 2.0.1 section 4.3 tells an action the version defines but the receiver does not
+    support (NotSupported) from one it does not know (NotImplemented); 1.6 answers NotImplemented
+    to both, as it always has here."""
+    if version is OcppVersion.V201 and codec.is_defined(frame.action, version):
+        code, what = "NotSupported", "is not supported"
+    else:
+        code, what = "NotImplemented", "is not implemented"
+    return codec.FrameRejected(frame.unique_id, code, f"{frame.action} {what}", action=frame.action)
 
 
 def _decode_base64(payload: str) -> bytes:

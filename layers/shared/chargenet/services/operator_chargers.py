@@ -24,6 +24,7 @@ from chargenet.domain import certificates
 from chargenet.domain.certificates import CertificateStatus, ChargerCertificate, CsrRefused
 from chargenet.domain.charger_ids import is_charger_id
 from chargenet.domain.models import Charger, SessionRecord
+from chargenet.domain.ocpp201_messages import DeviceModel
 from chargenet.domain.operators import Operator, Permission
 from chargenet.domain.provisioning import CLAIM_COMMON_NAME, AllowedSerial
 from chargenet.domain.sessions import SessionState, revocation_event
@@ -32,6 +33,7 @@ from chargenet.ports.audit import Key, Page
 from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.provisioning import ClaimCertificates, NotAClaimCertificate, UnknownCertificate
 from chargenet.ports.sessions import SessionStore
+from chargenet.services.commands import speaks
 from chargenet.services.ocpp.session_log import refresh
 from chargenet.services.operator_access import (
     BadRequest,
@@ -72,6 +74,8 @@ class ChargerRecords(Protocol):
     def record_revocation(self, charger_id: str, at: datetime, reason: str | None) -> None: ...
 
     def site_time_zone(self, site_id: str) -> str | None: ...
+
+    def device_model(self, charger_id: str) -> DeviceModel | None: ...
 
     def set_site_time_zone(self, site_id: str, time_zone: str) -> None: ...
 
@@ -153,8 +157,9 @@ class ChargerAdministration:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def certificates(self, operator: Operator, charger_id: str) -> dict[str, Any]:
-        """Its certificates with their status, and the wall clock its sessions are priced on
-        (its own zone, else its site's, else the deployment's): what `charger show` adds."""
+        """What `charger show` adds: its certificates with their status, the wall clock its sessions
+        are priced on (its own zone, else its site's, else the deployment's), the OCPP version the
+        backend writes to it in, and the device model it last reported (2.0.1 GetBaseReport)."""
         require(operator, Permission.CHARGERS_READ)
         charger = self._charger(checked_charger_id(charger_id))
         site_zone = (
@@ -163,10 +168,13 @@ class ChargerAdministration:
             else None
         )
         found = self.identities.certificates_of(charger_id)
+        device_model = self.registry.device_model(charger_id)
         return {
             "charger_id": charger_id,
             "time_zone": site_clock(charger.time_zone, site_zone, self.deployment_time_zone),
             "certificates": [{"certificate_id": c.certificate_id, "status": c.status.value} for c in found],
+            "ocpp_version": speaks(charger).value,
+            "device_model": device_model.model_dump(mode="json") if device_model else None,
         }
 
     def revoke(

@@ -1,11 +1,12 @@
 """The operator API's remote commands, diagnostics and firmware rollouts.
 
-Commands go the way the backend calls a charger (chargenet.services.commands: schema check,
-pending call, IoT Data publish); the charger's answer lands on the pending call, which the
-client reads back (or records as timed out). Diagnostics: GetDiagnostics with a pre-signed PUT
-URL, the charger's files listed one ListObjectsV2 page at a time, and a short-lived pre-signed
-GET URL per file (big files never pass through the function). Firmware: the releases operators
-signed and stored (the function never signs: docs/firmware.md), and rollouts as IoT jobs.
+Commands go the way the backend calls a charger (chargenet.services.commands: in the charger's
+OCPP version, schema check, pending call, IoT Data publish); the charger's answer lands on the
+pending call, which the client reads back (or records as timed out). Diagnostics: a pre-signed PUT
+URL in the charger's version's request (1.6 GetDiagnostics, 2.0.1 GetLog), the charger's files
+listed one ListObjectsV2 page at a time, and a short-lived pre-signed GET URL per file (big files
+never pass through the function). Firmware: the releases operators signed and stored (the
+function never signs: docs/firmware.md), and rollouts as IoT jobs.
 
 Permissions, the audit trail and listings' cursors: chargenet.services.operator_access.
 """
@@ -37,7 +38,7 @@ from chargenet.domain.operators import Operator, Permission
 from chargenet.ports.audit import Page
 from chargenet.ports.firmware import DiagnosticsFiles, FirmwarePackages, FirmwareRollouts, StoredRelease
 from chargenet.ports.messaging import CommandHistory
-from chargenet.services.commands import ChargerCommands, CommandRefused
+from chargenet.services.commands import ChargerCommands, CommandRefused, request_id
 from chargenet.services.operator_access import (
     BadRequest,
     Conflict,
@@ -86,8 +87,8 @@ class OperatorCommands:
         charger_id: str,
         read_body: Callable[[], dict[str, Any]],
     ) -> dict[str, Any]:
-        """The call as sent (outcome null); a GetDiagnostics without a location uploads to the
-        diagnostics bucket, its key in `upload_key`."""
+        """The call as sent (outcome null); a GetDiagnostics without a location, or a GetLog
+        without a log, uploads to the diagnostics bucket, its key in `upload_key`."""
         require(operator, Permission.COMMANDS_SEND)
         targets = {"charger_id": charger_target(charger_id), "action": "(not read)"}
         with self.access.audited(operator, request, targets, ok_status=201):
@@ -97,7 +98,10 @@ class OperatorCommands:
             upload_key = None
             if action == "GetDiagnostics" and "location" not in payload:
                 upload_key, payload["location"] = self._upload_location(charger_id)
-            call = self._send(charger_id, action, payload)
+            if action == "GetLog" and "log" not in payload:
+                upload_key, location = self._upload_location(charger_id)
+                payload["log"] = {"remoteLocation": location}
+            call = self._send(charger_id, lambda: self.commands.send(charger_id, action, payload))
             targets["message_id"] = call.message_id
             return {**_call_record(call), "upload_key": upload_key}
         raise AssertionError("unreachable")  # pragma: no cover
@@ -136,12 +140,16 @@ class OperatorCommands:
     def request_diagnostics(
         self, operator: Operator, request: RequestInfo, charger_id: str
     ) -> dict[str, Any]:
-        """GetDiagnostics with a pre-signed PUT URL: the charger uploads without AWS credentials."""
+        """GetDiagnostics (1.6) or GetLog (2.0.1) with a pre-signed PUT URL: the charger uploads
+        without AWS credentials."""
         require(operator, Permission.DIAGNOSTICS)
-        targets = {"charger_id": charger_target(charger_id), "action": "GetDiagnostics"}
+        targets = {"charger_id": charger_target(charger_id), "action": "(not sent)"}
         with self.access.audited(operator, request, targets, ok_status=201):
             upload_key, location = self._upload_location(checked_charger_id(charger_id))
-            call = self._send(charger_id, "GetDiagnostics", {"location": location})
+            call = self._send(
+                charger_id, lambda: self.commands.request_log(charger_id, location, request_id(upload_key))
+            )
+            targets["action"] = call.action
             targets["message_id"] = call.message_id
             return {**_call_record(call), "upload_key": upload_key}
         raise AssertionError("unreachable")  # pragma: no cover
@@ -255,11 +263,11 @@ class OperatorCommands:
         return self.access.listing(items, Page(items, {"token": next_token} if next_token else None), scope)
 
     # ------------------------------------------------------------------ helpers
-    def _send(self, charger_id: str, action: str, payload: dict[str, Any]) -> PendingCall:
+    def _send(self, charger_id: str, send: Callable[[], PendingCall]) -> PendingCall:
         if self.commands.registry.get(charger_id) is None:
             raise NotFound(f"no charger {charger_id}")
         try:
-            return self.commands.send(charger_id, action, payload)
+            return send()
         except CommandRefused as refused:
             raise BadRequest(str(refused)) from None
 

@@ -1,4 +1,5 @@
-"""Starting the charger: the RemoteStartTransaction sent, its outcome, the session it started."""
+"""Starting the charger: the remote start sent (1.6 RemoteStartTransaction, 2.0.1
+RequestStartTransaction), its outcome, the session it started."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def start_progress(
     now: datetime,
     config: PaymentConfig,
 ) -> StartProgress:
-    """How the RemoteStartTransaction went: the charger's answer (a PendingCall outcome) and
-    whether a session runs on the payment's tag."""
+    """How the remote start went: the charger's answer (a PendingCall outcome; both versions answer
+    with a `status` of Accepted or Rejected) and whether a session runs on the payment's tag."""
     if session_id is not None:
         return StartProgress.STARTED
     if answer is not None and (answer.get("result") or {}).get("status") != "Accepted":

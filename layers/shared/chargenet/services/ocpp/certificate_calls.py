@@ -74,10 +74,16 @@ def certificate_signed_message_id(charger_id: str, sign_message_id: str) -> str:
 
 @on(Action.sign_certificate)
 def sign_certificate(ctx: Ctx, payload: Payload) -> Payload:
+    return {"status": sign_requested(ctx, payload["csr"], {})}
+
+
+def sign_requested(ctx: Ctx, csr: str, signed_fields: Payload) -> str:
+    """Check and sign a SignCertificate's CSR (either version): "Accepted" with the
+    CertificateSigned CALL (its `certificateChain` and `signed_fields`) recorded for the ingest to
+    send after the reply, or "Rejected" (a security fault says why)."""
     signed_id = certificate_signed_message_id(ctx.charger_id, ctx.message_id)
     if ctx.deps.pending.get(ctx.charger_id, signed_id) is not None:
-        return {"status": "Accepted"}  # issued by an earlier attempt; the ingest delivers it
-    csr = payload["csr"]
+        return "Accepted"  # issued by an earlier attempt; the ingest delivers it
     try:
         certificates.check_csr(csr, ctx.charger_id)
     except CsrRefused as refused:
@@ -90,7 +96,7 @@ def sign_certificate(ctx: Ctx, payload: Payload) -> Payload:
         )
         if signal is not None:
             ctx.deps.faults.apply([signal])
-        return {"status": "Rejected"}
+        return "Rejected"
     authority = ctx.deps.certificates
     registered = authority.certificates_of(ctx.charger_id)
     current = _connection_certificate(ctx, registered, "SignCertificate")
@@ -98,7 +104,7 @@ def sign_certificate(ctx: Ctx, payload: Payload) -> Payload:
         hours = certificates.CERTIFICATE_WINDOW.total_seconds() / 3600
         limit = f"{certificates.MAX_CERTIFICATES_PER_WINDOW} certificates within {hours:.0f} h"
         _raise_fault(ctx, TOO_MANY_SIGNINGS, f"SignCertificate refused: already {limit}")
-        return {"status": "Rejected"}
+        return "Rejected"
     for unconfirmed in certificates.replaced_by_new_request(registered, current):
         authority.retire(unconfirmed.certificate_id)
     issued = authority.issue(ctx.charger_id, csr)
@@ -106,26 +112,37 @@ def sign_certificate(ctx: Ctx, payload: Payload) -> Payload:
         ctx.charger_id,
         signed_id,
         Action.certificate_signed.value,
-        {"certificateChain": issued.pem},
+        {"certificateChain": issued.pem, **signed_fields},
         ctx.deps.clock(),
     )
-    return {"status": "Accepted"}
+    return "Accepted"
 
 
 @on(Action.data_transfer)
 def data_transfer(ctx: Ctx, payload: Payload) -> Payload:
+    return {"status": data_transfer_status(ctx, payload)}
+
+
+def data_transfer_status(ctx: Ctx, payload: Payload) -> str:
+    """A DataTransfer of either version: only ours (vendor "chargenet") is known, and of it only
+    the certificate rotation's reports. 2.0.1's `data` may be any JSON: the report as a JSON
+    string (as 1.6 sends it) or as an object."""
     if payload["vendorId"] != VENDOR_ID:
-        return {"status": "UnknownVendorId"}
+        return "UnknownVendorId"
     message_id = payload.get("messageId")
     if message_id not in (CERTIFICATE_INSTALLED, CERTIFICATE_ABANDONED):
-        return {"status": "UnknownMessageId"}
+        return "UnknownMessageId"
+    data = payload.get("data")
     try:
-        report = CertificateReport.model_validate_json(payload.get("data") or "")
+        if isinstance(data, dict):
+            report = CertificateReport.model_validate(data)
+        else:
+            report = CertificateReport.model_validate_json(data if isinstance(data, str) else "")
     except ValidationError:
-        return {"status": "Rejected"}
+        return "Rejected"
     if message_id == CERTIFICATE_INSTALLED:
-        return {"status": _installed(ctx, report.serial_number)}
-    return {"status": _abandoned(ctx, report.serial_number)}
+        return _installed(ctx, report.serial_number)
+    return _abandoned(ctx, report.serial_number)
 
 
 def _installed(ctx: Ctx, serial_number: str) -> str:

@@ -14,14 +14,19 @@ from chargenet.domain.models import (
 )
 from chargenet.ocpp.actions import Action
 from chargenet.ocpp.router import Payload, on
+from chargenet.ocpp.versions import OcppVersion
 from chargenet.services.ocpp.context import Ctx
 from chargenet.services.ocpp.session_log import record_status
 
 
 @on(Action.boot_notification)
 def boot_notification(ctx: Ctx, payload: Payload) -> Payload:
-    boot = BootNotification.model_validate(payload)
-    charger = ctx.deps.registry.record_boot(ctx.charger_id, boot, ctx.received_at)
+    return accept_boot(ctx, BootNotification.model_validate(payload), OcppVersion.V16)
+
+
+def accept_boot(ctx: Ctx, boot: BootNotification, version: OcppVersion, rebooted: bool = True) -> Payload:
+    """Record a boot of either version and accept it (the two replies have the same fields)."""
+    charger = ctx.deps.registry.record_boot(ctx.charger_id, boot, ctx.received_at, version, rebooted)
     # Only the loop is news at boot time; the sweep sees when it is over.
     loop = reboot_loop(charger, ctx.received_at)
     if isinstance(loop, FaultSignal):
@@ -54,6 +59,13 @@ def status_notification(ctx: Ctx, payload: Payload) -> Payload:
         status_at=notification.timestamp or ctx.received_at,
         received_at=ctx.received_at,
     )
+    apply_connector_status(ctx, status)
+    return {}
+
+
+def apply_connector_status(ctx: Ctx, status: ConnectorStatus, *, to_session: bool = True) -> None:
+    """A connector's status of either version: stored, its faults raised or resolved, and (unless
+    not `to_session`: a status the session fold does not know) its session told."""
     raises = status_raises_fault(status.status, status.error_code)
     # Only a status newer than the stored one says anything about faults now; a clean one only
     # resolves, so it looks the faults up only while the connector may have one open.
@@ -62,8 +74,8 @@ def status_notification(ctx: Ctx, payload: Payload) -> Payload:
         ctx.deps.faults.on_status(status, _site_of(ctx), _inoperative_by_operator(ctx, status))
         if not raises:
             ctx.deps.registry.clear_status_fault(ctx.charger_id, status.connector_id, status.status_at)
-    record_status(ctx, status, latest)
-    return {}
+    if to_session:
+        record_status(ctx, status, latest)
 
 
 def _inoperative_by_operator(ctx: Ctx, status: ConnectorStatus) -> bool:

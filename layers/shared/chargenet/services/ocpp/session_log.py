@@ -9,7 +9,7 @@ from decimal import Decimal
 from chargenet.domain.fault_rules import session_metering
 from chargenet.domain.faults import FaultSignal
 from chargenet.domain.meter_values import MeterReading
-from chargenet.domain.models import ConnectorStatus, SessionRecord
+from chargenet.domain.models import ConnectorStatus, SessionRecord, TagStatus
 from chargenet.domain.running_meter import fold_needed
 from chargenet.domain.sessions import (
     FINAL_STATES,
@@ -36,18 +36,57 @@ def record_events(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) 
     return facts
 
 
-def open_session(ctx: Ctx, session: SessionRecord, start: SessionEvent) -> bool:
-    """Create the session already folded over its start, then store the start: its log is the
-    start alone (nothing is stored for a session before it exists, and chargers learn its id
-    from this frame's reply), so nothing is read back or written again. False when a copy of
-    the StartTransaction opened it first. A crash before the start is stored leaves a retry
-    that finds the session and stores the start with a fold of the whole log."""
-    facts = fold([start], rated_power_w=_rated(session))
-    if not ctx.deps.sessions.open(session, start_facts=facts):
-        return False
-    ctx.deps.sessions.append(session.session_id, start)
-    _report_metering(ctx, session, facts, [start], [start])
-    return True
+def open_session(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) -> SessionFacts | None:
+    """Create the session already folded over its first events (the start, and what came with it
+    in the same frame), then store them: its log is those events alone (nothing is stored for a
+    session before its id is allocated by this frame), so nothing is read back or written again.
+    None when a copy of the start opened it first. A crash before the events are stored leaves
+    a retry that finds the session and stores them with a fold of the whole log."""
+    facts = fold(events, rated_power_w=_rated(session))
+    if not ctx.deps.sessions.open(session, start_facts=facts, event_count=len({e.key for e in events})):
+        return None
+    for event in events:
+        ctx.deps.sessions.append(session.session_id, event)
+    _report_metering(ctx, session, facts, events, events)
+    return facts
+
+
+def new_session(
+    ctx: Ctx,
+    transaction_id: int,
+    connector_id: int,
+    driver: tuple[str, TagStatus],
+    started_at: datetime,
+    tariff: tuple[str, str] | None,
+    charger_transaction_id: str | None = None,
+) -> SessionRecord:
+    """A session of the frame's charger as it starts: `driver` (its tag and that tag's
+    authorization), the tariff snapshot it is priced with, its site's wall clock and the
+    charger's rating as they are now (later edits never change it)."""
+    charger = ctx.deps.view.charger
+    return SessionRecord(
+        session_id=str(transaction_id),
+        transaction_id=transaction_id,
+        charger_transaction_id=charger_transaction_id,
+        charger_id=ctx.charger_id,
+        connector_id=connector_id,
+        id_tag=driver[0],
+        tag_status=driver[1],
+        started_at=started_at,
+        tariff_id=tariff[0] if tariff else None,
+        tariff_json=tariff[1] if tariff else None,
+        time_zone=ctx.deps.registry.time_zone_of(charger),
+        rated_power_w=charger.rated_power_w,
+        site_id=charger.site_id,
+    )
+
+
+def stored_start(ctx: Ctx, session_id: str) -> SessionEvent | None:
+    """The start event a copy's first processing stored: the copy stores it again, not one with
+    the connector's register as it is now (a second, different start for the fold to choose
+    from). Read only for copies, which are rare."""
+    events = ctx.deps.sessions.events(session_id)
+    return next((event for event in events if event.kind is EventKind.START), None)
 
 
 def _report_metering(
@@ -65,7 +104,9 @@ def _report_metering(
     ctx.deps.faults.apply(found)
 
 
-def record_readings(ctx: Ctx, session_id: str, connector_id: int, readings: list[MeterReading]) -> bool:
+def record_readings(
+    ctx: Ctx, session_id: str, connector_id: int, readings: list[MeterReading], seq_no: int | None = None
+) -> bool:
     """The hot path of a running session: store the readings and move its aggregates on, without
     reading its log. False, when only a fold can tell what they change (see running_meter): the
     caller folds. What is stored here is what the fold would have stored (peak power and the
@@ -78,7 +119,7 @@ def record_readings(ctx: Ctx, session_id: str, connector_id: int, readings: list
         return False
     for reading in readings:
         ctx.deps.sessions.append(
-            session_id, SessionEvent(kind=EventKind.METER, at=reading.at, reading=reading)
+            session_id, SessionEvent(kind=EventKind.METER, at=reading.at, reading=reading, seq_no=seq_no)
         )
     return fold_needed(before, readings) is None
 

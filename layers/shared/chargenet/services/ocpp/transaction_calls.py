@@ -20,9 +20,11 @@ from chargenet.ocpp.router import Payload, on
 from chargenet.services.ocpp.context import Ctx
 from chargenet.services.ocpp.session_log import (
     free_connector_for,
+    new_session,
     open_session,
     record_events,
     record_readings,
+    stored_start,
 )
 
 
@@ -57,7 +59,7 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
     # claimed) once, and a copy after the stop must not claim it again. (Not a copy: there is
     # no session yet.)
     stored = None if first else ctx.deps.sessions.get(session_id)
-    start = (_stored_start(ctx, session_id) if stored else None) or SessionEvent(
+    start = (stored_start(ctx, session_id) if stored else None) or SessionEvent(
         kind=EventKind.START,
         at=request.timestamp,
         connector_id=request.connector_id,
@@ -73,14 +75,6 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
     return {"transactionId": transaction_id, "idTagInfo": {"status": session.tag_status.value}}
 
 
-def _stored_start(ctx: Ctx, session_id: str) -> SessionEvent | None:
-    """The start event a copy's first processing stored: the copy stores it again, not one with
-    the connector's register as it is now (a second, different start for the fold to choose
-    from). Read only for copies, which are rare."""
-    events = ctx.deps.sessions.events(session_id)
-    return next((event for event in events if event.kind is EventKind.START), None)
-
-
 def _open_session(
     ctx: Ctx, request: StartTransaction, transaction_id: int, start: SessionEvent
 ) -> tuple[SessionRecord, bool]:
@@ -89,22 +83,9 @@ def _open_session(
     status = ctx.deps.tags.authorize_and_claim(request.id_tag, session_id, request.timestamp).status
     # A subscriber's sessions are priced with the plan's member tariff, on any charger.
     tariff = ctx.deps.tariffs.session_tariff(request.id_tag, ctx.charger_id, request.connector_id)
-    charger = ctx.deps.view.charger
-    record = SessionRecord(
-        session_id=session_id,
-        transaction_id=transaction_id,
-        charger_id=ctx.charger_id,
-        connector_id=request.connector_id,
-        id_tag=request.id_tag,
-        tag_status=status,
-        started_at=request.timestamp,
-        tariff_id=tariff[0] if tariff else None,
-        tariff_json=tariff[1] if tariff else None,
-        time_zone=ctx.deps.registry.time_zone_of(charger),
-        rated_power_w=charger.rated_power_w,
-        site_id=charger.site_id,
-    )
-    if open_session(ctx, record, start):
+    driver = (request.id_tag, status)
+    record = new_session(ctx, transaction_id, request.connector_id, driver, request.timestamp, tariff)
+    if open_session(ctx, record, [start]) is not None:
         return record, True
     # Another copy of this StartTransaction opened it first: theirs stands.
     return ctx.deps.sessions.get(session_id) or record, False

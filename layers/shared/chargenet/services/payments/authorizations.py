@@ -11,7 +11,7 @@ from datetime import datetime
 from chargenet.domain import payments as rules
 from chargenet.domain.models import TagStatus
 from chargenet.domain.payments import Payment, PaymentConfig, PaymentState, Reason
-from chargenet.services.commands import ChargerCommands, CommandRefused
+from chargenet.services.commands import ChargerCommands, CommandRefused, request_id
 from chargenet.services.payments.ports import PaymentGateway, PaymentStore, TagIssuer
 from chargenet.services.payments.settlements import PaymentSettlements
 from chargenet.services.payments.store import require, saved
@@ -48,13 +48,11 @@ class PaymentAuthorizations:
 
     def _start(self, payment: Payment) -> Payment:
         now = self.clock()
-        # Valid for one StartTransaction within the start window, on the charger we ask.
+        # Valid for one transaction within the start window, on the charger we ask.
         self.tags.put(payment.id_tag, TagStatus.ACCEPTED, 1, now + self.config.start_timeout)
         try:
-            call = self.commands.send(
-                payment.charger_id,
-                "RemoteStartTransaction",
-                {"connectorId": payment.connector_id, "idTag": payment.id_tag},
+            call = self.commands.start_remotely(
+                payment.charger_id, payment.connector_id, payment.id_tag, request_id(payment.payment_id)
             )
         except CommandRefused:
             return self.settlements.abort(payment, Reason.CHARGER_REFUSED)

@@ -212,9 +212,7 @@ class PaymentMonitor:
         if session.state != SessionState.ACTIVE.value:
             return False
         try:
-            self.commands.send(
-                payment.charger_id, "RemoteStopTransaction", {"transactionId": session.transaction_id}
-            )
+            self.commands.stop_remotely(session)
         except CommandRefused:
             return False
         return True
