@@ -1,6 +1,7 @@
 """The chaos run: a simulated fleet on the real local stack while things break, then the invariants.
 
-What is injected while the fleet charges (chargenet_shim.sim.fleet.run_sessions over mTLS):
+What is injected while a mixed fleet charges (chargenet_shim.sim.fleet.run_sessions over mTLS;
+every third charger speaks OCPP 2.0.1, the others 1.6, paying and alerting ones included):
 
 * duplicated and late MQTT frames: every charger's link is a ChaosLink (seeded per charger);
 * charger disconnections mid-session: a share of the chargers lose their link for a few
@@ -9,7 +10,7 @@ What is injected while the fleet charges (chargenet_shim.sim.fleet.run_sessions 
   local Lambda runtime's injector (chargenet_local.fault_injection), active while the fleet runs;
 * poison: frames from a charger whose registry record is corrupt (the function cannot process
   them: they must reach the dead-letter queue) and malformed frames (they must be answered
-  with a CALLERROR);
+  with a CALLERROR), each on both versions' ingest topics;
 * one safety fault (GroundFailure) on a charger: exactly one alert must reach the operators;
 * paid sessions: drivers pay through the pay link (chargenet_local.commands.demo_payments) while the Stripe
   fault proxy (chargenet_local.stripe_faults) answers PaymentIntent and invoice item calls with
@@ -19,13 +20,16 @@ What is injected while the fleet charges (chargenet_shim.sim.fleet.run_sessions 
 
 Then it waits until every session is billed or in review and every payment settled, checks the invariants against the
 simulator's ground truth (bench.chaos_invariants), prints them, writes
-bench/results/chaos.json and exits non-zero on any violation.
+bench/results/chaos.json and exits non-zero on any violation. A 1.6 charger's truth carries the
+backend's session number; a 2.0.1 charger's carries its own transactionId, whose session is
+looked up as the backend allocated it (SessionStore.transaction_of, no allocation).
 
 `run_chaos` works on any running local stack (tests/integration/test_chaos.py runs a small
 fleet on the test stack); `main` starts a fresh stack in a temporary folder (bench.harness).
 
 Usage: .venv/bin/python -m bench.chaos [--chargers 50 --sessions-per-charger 6 --seed 7 --speed 300
-                                       --paying-chargers 5 --subscriber-chargers 5]
+                                       --paying-chargers 5 --subscriber-chargers 5
+                                       --ocpp-versions 1.6,1.6,2.0.1]
 """
 
 from __future__ import annotations
@@ -145,6 +149,9 @@ class ChaosOptions:
     # this before plugging in): a fleet whose every driver taps a card in the same second is a
     # burst no real site makes. The next driver on a connector comes within NEXT_DRIVER_WITHIN_S.
     arrival_spread_s: float = 0.0
+    # The OCPP versions repeated over the charging fleet (fleet, alerting, paying chargers in that
+    # order; chargenet_shim.sim.fleet.versions_for): every third charger speaks 2.0.1.
+    ocpp_versions: tuple[str, ...] = ("ocpp1.6", "ocpp1.6", "ocpp2.0.1")
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,7 @@ class _Roles:
 class ChaosResult:
     verdicts: list[Verdict]
     sessions: int  # delivered to their end
+    sessions_by_version: dict[str, int]
     not_started: list[FailedSession]
     injected: dict[str, int]
     seconds: float
@@ -177,6 +185,7 @@ class ChaosResult:
             "seconds": round(self.seconds, 1),
             "injected": self.injected,
             "sessions": self.sessions,
+            "sessions_by_version": self.sessions_by_version,
             "not_started": [asdict(f) for f in self.not_started],
             "invariants": [
                 {"name": v.name, "checked": v.checked, "violations": v.violations} for v in self.verdicts
@@ -208,6 +217,7 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
     paying_ids = [f"CHAOS{run}-PAY{n:02d}" for n in range(1, options.paying_chargers + 1)]
     alert_id, poison_id, malformed_id = f"CHAOS{run}-ALERT", f"CHAOS{run}-POISON", f"CHAOS{run}-BAD"
     charging_ids = [*fleet_ids, alert_id, *paying_ids]
+    spoken = _versions(charging_ids, options.ocpp_versions)
     say(f"provisioning {len(charging_ids) + 2} chargers, the example tariff on each, a tag per charger")
     credentials = _provision(state, [*charging_ids, poison_id, malformed_id])
     _corrupt_registry_record(state, poison_id)
@@ -243,7 +253,8 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
         f"{options.throttle:.0%}, crashes around writes {options.crash_before_write:.0%}/"
         f"{options.crash_after_write:.0%}, Stripe faults {options.stripe_faults:.0%} per mode, webhooks "
         f"duplicated {options.webhook_duplicate:.0%} and late {options.webhook_late:.0%}, "
-        f"{options.broker_restarts} broker restarts"
+        f"{options.broker_restarts} broker restarts; "
+        + ", ".join(f"{n} chargers on {v}" for v, n in sorted(Counter(spoken.values()).items()))
     )
     roles = _Roles(disconnected, alert_id, poison_id, malformed_id, set(paying_ids))
     stripe = _StripeFaults(state.stripe_faults_url)
@@ -262,7 +273,7 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
             "paid_outcomes": [],
             "faults_reported": [],
         }
-        driving = _drive(state, credentials, plans, options, rng, roles, start_faults, frames, say)
+        driving = _drive(state, credentials, plans, spoken, options, rng, roles, start_faults, frames, say)
         outcomes = asyncio.run(_within(driving, options.drive_timeout_s, lambda: _open_sessions(frames)))
     finally:
         fault_injection.deactivate(state.pid)
@@ -270,14 +281,21 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
     injected_calls = fault_injection.injected(state.pid)
     fault_injection.forget(state.pid)
     outcomes += frames["paid_outcomes"]
-    delivered = [o for o in outcomes if hasattr(o, "transaction_id")]
+    from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
+
+    truths = [o for o in outcomes if hasattr(o, "transaction_id")]
+    delivered = _delivered(truths, DynamoSessionStore())
     say(f"{len(delivered)}/{len(outcomes)} sessions ran; waiting until each is billed or in review")
-    review = _settle([str(s.transaction_id) for s in delivered], options.settle_timeout_s)
+    review = _settle([s.session_id for s in delivered if s.session_id], options.settle_timeout_s)
     stripe_truth = _StripeTruth(state)
     paid = _paid(stripe_truth, frames["session_urls"], options.payment_timeout_s, say)
     cdrs = _cdrs(set(charging_ids))
     subscriber_tags = {tag for tag, _ in subscribers.values()}
-    subscriber_sessions = frozenset(str(s.transaction_id) for s in delivered if s.id_tag in subscriber_tags)
+    subscriber_sessions = frozenset(
+        session.session_id
+        for session, truth in zip(delivered, truths, strict=True)
+        if truth.id_tag in subscriber_tags and session.session_id
+    )
     usage_lines = _usage_lines(
         stripe_truth,
         [customer for _, customer in subscribers.values()],
@@ -286,10 +304,9 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
         say,
     )
     alerts = _alerts(state, [alert_id], len(frames["faults_reported"]), say)
+    came_up = {c.id: str(c.ocpp_version) for c in frames.get("chargers", [])}
     facts = Facts(
-        delivered=[
-            DeliveredSession(s.charger_id, s.connector_id, s.transaction_id, s.energy_wh) for s in delivered
-        ],
+        delivered=delivered,
         failed=[
             FailedSession(o.charger_id, o.connector_id, o.error)
             for o in outcomes
@@ -306,14 +323,22 @@ def run_chaos(state: Any, options: ChaosOptions, say: Say) -> ChaosResult:
         paid=paid,
         subscriber_sessions=subscriber_sessions,
         usage_lines=usage_lines,
+        versions_spoken=came_up,
+        versions_recorded=_recorded_versions(list(came_up)),
     )
     injected = {f"{kind} ({function})": count for (function, kind), count in sorted(injected_calls.items())}
     injected.update(
         {f"stripe {mode} (PaymentIntent and invoice item calls)": n for mode, n in stripe_injected.items()}
     )
     injected.update(frames["counts"])
+    by_version = dict(sorted(Counter(s.ocpp_version for s in facts.delivered).items()))
     return ChaosResult(
-        check(facts), len(facts.delivered), list(facts.failed), injected, time.monotonic() - started
+        check(facts),
+        len(facts.delivered),
+        by_version,
+        list(facts.failed),
+        injected,
+        time.monotonic() - started,
     )
 
 
@@ -348,6 +373,52 @@ def _open_sessions(frames: dict[str, Any]) -> list[str]:
         for charger in frames.get("chargers", [])
         for visit in charger.sessions.values()
     ]
+
+
+def _versions(charger_ids: Sequence[str], cycle: Sequence[str]) -> dict[str, Any]:
+    """Each charger's OCPP version (chargenet_shim's OcppVersion), `cycle` repeated over them."""
+    from chargenet_shim.ocpp_version import OcppVersion
+    from chargenet_shim.sim.fleet import versions_for
+
+    versions = versions_for(len(charger_ids), [OcppVersion(v) for v in cycle])
+    return dict(zip(charger_ids, versions, strict=True))
+
+
+def _under_way(visit: Any) -> bool:
+    """A transaction has started on the visit's connector: the driver tapped in and energy flows
+    (1.6's StartTransaction or 2.0.1's TransactionEvent Started sent, answered or queued)."""
+    return visit.started_at is not None
+
+
+def _delivered(truths: Sequence[Any], store: Any) -> list[DeliveredSession]:
+    """The simulator's truths as the backend's sessions: a 1.6 charger was told its session's
+    number; a 2.0.1 charger named its transaction, whose number the backend allocated for the
+    (charger, transactionId) pair, read from `store` (a SessionStore) without allocating one
+    (None: the backend never heard of it)."""
+    from chargenet.domain.transactions201 import transaction_key
+
+    def delivered(truth: Any) -> DeliveredSession:
+        # A 2.0.1 truth names its version as an OcppVersion, a 1.6 one as its text: text for both.
+        version, transaction_id = str(truth.ocpp_version), str(truth.transaction_id)
+        if version == "ocpp1.6":
+            session_id: str | None = transaction_id
+        else:
+            number = store.transaction_of(transaction_key(truth.charger_id, transaction_id))
+            session_id = None if number is None else str(number)
+        charger_transaction_id = None if version == "ocpp1.6" else transaction_id
+        return DeliveredSession(
+            truth.charger_id, truth.connector_id, session_id, truth.energy_wh, version, charger_transaction_id
+        )
+
+    return [delivered(truth) for truth in truths]
+
+
+def _recorded_versions(charger_ids: Sequence[str]) -> dict[str, str | None]:
+    """The OCPP version each charger's registry record names (what its BootNotification wrote)."""
+    from chargenet.adapters.dynamodb import DynamoChargerRegistry
+
+    registry = DynamoChargerRegistry()
+    return {c: record.ocpp_version for c in charger_ids if (record := registry.get(c)) is not None}
 
 
 def _provision(state: Any, ids: Sequence[str]) -> list[Any]:
@@ -471,6 +542,7 @@ async def _drive(
     state: Any,
     credentials: list[Any],
     plans: list[list[Any]],
+    spoken: dict[str, Any],
     options: ChaosOptions,
     rng: random.Random,
     roles: _Roles,
@@ -518,6 +590,7 @@ async def _drive(
         on_progress=progress,
         chaos=chaos,
         alongside=alongside,
+        versions=[spoken[c.charger_id] for c in fleet],
     )
     return outcomes
 
@@ -527,7 +600,7 @@ async def _outage(
 ) -> None:
     """The link drops mid-session: `after_s` after a transaction has started (within `wait_s`)."""
     deadline = time.monotonic() + wait_s
-    while not any(visit.transaction.id is not None for visit in charger.sessions.values()):
+    while not any(_under_way(visit) for visit in charger.sessions.values()):
         if time.monotonic() > deadline:
             return  # no driver got to charge here: nothing to interrupt
         await asyncio.sleep(0.1)
@@ -597,7 +670,7 @@ async def _broker_restarts(
     from chargenet_local.broker import restart_broker
 
     deadline = time.monotonic() + OUTAGE_WAIT_S
-    while not any(v.transaction.id is not None for c in chargers for v in c.sessions.values()):
+    while not any(_under_way(v) for c in chargers for v in c.sessions.values()):
         if time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
@@ -617,22 +690,42 @@ async def _safety_fault(charger: Any, frames: dict[str, Any]) -> None:
 
 async def _poison(poison: Any, malformed: Any, frames: dict[str, Any]) -> None:
     """Frames the function cannot process (no reply: retries, then the dead-letter queue), and
-    malformed frames (a CALLERROR each)."""
+    malformed frames (a CALLERROR each), on each OCPP version's ingest topic."""
+    from chargenet_shim.ocpp_version import OcppVersion
+
+    frames["poison_sent"], frames["malformed_sent"], frames["malformed_answered"] = [], [], set()
+    for version in OcppVersion:
+        frames["poison_sent"] += await _send_poison(poison, version)
+        sent, answered = await _send_malformed(malformed, version)
+        frames["malformed_sent"] += sent
+        frames["malformed_answered"] |= answered
+    frames["counts"]["malformed frames"] = len(frames["malformed_sent"])
+    frames["counts"]["poison frames"] = len(frames["poison_sent"])
+
+
+async def _send_poison(charger: Any, version: Any) -> list[str]:
+    """POISON_FRAMES Heartbeats on `version`'s ingest topic; their message ids."""
     from chargenet_shim.link import ChargerLink
 
-    poison_ids = [f"poison-{n}" for n in range(POISON_FRAMES)]
-    link = ChargerLink(poison)
+    poison_ids = [f"poison-{version.schemas}-{n}" for n in range(POISON_FRAMES)]
+    link = ChargerLink(charger, ocpp_version=version)
     await link.connect()
     try:
         for message_id in poison_ids:
             await link.send(json.dumps([2, message_id, "Heartbeat", {}]))
     finally:
         await link.close()
-    frames["poison_sent"] = poison_ids
+    return poison_ids
 
-    malformed_ids = [f"bad-{n}" for n in range(len(MALFORMED_FRAMES))]
+
+async def _send_malformed(charger: Any, version: Any) -> tuple[list[str], set[str]]:
+    """MALFORMED_FRAMES on `version`'s ingest topic: their message ids, and those answered with a
+    CALLERROR within REPLY_TIMEOUT_S."""
+    from chargenet_shim.link import ChargerLink
+
+    malformed_ids = [f"bad-{version.schemas}-{n}" for n in range(len(MALFORMED_FRAMES))]
     answered: set[str] = set()
-    link = ChargerLink(malformed)
+    link = ChargerLink(charger, ocpp_version=version)
     await link.connect()
     try:
         for message_id, template in zip(malformed_ids, MALFORMED_FRAMES, strict=True):
@@ -647,9 +740,7 @@ async def _poison(poison: Any, malformed: Any, frames: dict[str, Any]) -> None:
                 answered.add(reply[1])
     finally:
         await link.close()
-    frames["malformed_sent"], frames["malformed_answered"] = malformed_ids, answered
-    frames["counts"]["malformed frames"] = len(malformed_ids)
-    frames["counts"]["poison frames"] = len(poison_ids)
+    return malformed_ids, answered
 
 
 def _settle(session_ids: Sequence[str], timeout_s: float) -> frozenset[str]:
@@ -896,6 +987,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=ChaosOptions.drive_timeout_s,
         help="the fleet's sessions must all end within this (real seconds), else the run fails",
     )
+    parser.add_argument(
+        "--ocpp-versions",
+        default=",".join(v.removeprefix("ocpp") for v in ChaosOptions.ocpp_versions),
+        help="OCPP versions repeated over the chargers, e.g. 1.6,1.6,2.0.1 (every third 2.0.1) or 2.0.1",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.chargers < 1 or args.sessions_per_charger < 1 or args.speed <= 0:
@@ -906,6 +1002,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--arrival-spread-s cannot be negative, --drive-timeout-s must be positive")
     if args.paying_chargers < 0 or args.subscriber_chargers < 0:
         parser.error("--paying-chargers and --subscriber-chargers cannot be negative")
+    from chargenet_shim.sim.fleet import parse_versions
+
+    try:
+        versions = tuple(str(v) for v in parse_versions(args.ocpp_versions))
+    except ValueError as exc:
+        parser.error(f"--ocpp-versions: {exc}")
     options = ChaosOptions(
         chargers=args.chargers,
         sessions_per_charger=args.sessions_per_charger,
@@ -916,13 +1018,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         subscriber_chargers=args.subscriber_chargers,
         arrival_spread_s=args.arrival_spread_s,
         drive_timeout_s=args.drive_timeout_s,
+        ocpp_versions=versions,
     )
     # ocpp logs every late or duplicated reply the chaos provokes: expected here, not news.
     logging.getLogger("ocpp").setLevel(logging.ERROR)
     say = stepper()
     result = _on_fresh_stack(options, say)
     print(table(result.verdicts, result.not_started))
-    print(f"sessions delivered: {result.sessions}, not started: {len(result.not_started)}")
+    print(
+        f"sessions delivered: {result.sessions} {result.sessions_by_version}, "
+        f"not started: {len(result.not_started)}"
+    )
     print(f"injected: {json.dumps(result.injected)}")
     print(f"chaos run: {'OK' if result.ok else 'VIOLATIONS'} in {result.seconds:.0f} s")
     write_results(args.out, result.as_json(options))

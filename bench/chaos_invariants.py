@@ -7,18 +7,34 @@ them, so each check can be shown to fail on crafted facts (tests/unit/test_chaos
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class DeliveredSession:
-    """What the simulator delivered: the transaction the backend gave it and the energy."""
+    """What the simulator delivered, and the backend's session it is.
+
+    A 1.6 charger was told the session's number (its transactionId); a 2.0.1 charger named its
+    transaction itself and is never told the backend's number, which the harness looks up (None:
+    the backend never heard of that transaction).
+    """
 
     charger_id: str
     connector_id: int
-    transaction_id: int
+    session_id: str | None
     energy_wh: int
+    ocpp_version: str = "ocpp1.6"
+    charger_transaction_id: str | None = None  # 2.0.1: the charger's own transactionId
+
+    @property
+    def label(self) -> str:
+        if self.session_id is not None:
+            return f"session {self.session_id}"
+        return (
+            f"{self.ocpp_version} transaction {self.charger_transaction_id} on "
+            f"{self.charger_id}/{self.connector_id}"
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,10 @@ class Facts:
     paid: Sequence[PaidSession]  # the delivered sessions drivers paid through the pay link
     subscriber_sessions: frozenset[str]  # delivered sessions charged on an active subscriber's tag
     usage_lines: Sequence[UsageLine]  # every invoice item of the run's subscribers at Stripe
+    # charger id -> the OCPP version it spoke (the chargers that came up), and the one its registry
+    # record names (None or missing: 1.6, as a record from before versions were kept reads).
+    versions_spoken: Mapping[str, str] = field(default_factory=dict)
+    versions_recorded: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,7 @@ def check(facts: Facts) -> list[Verdict]:
         _captured_as_billed(facts),
         _captured_once_within_hold(facts),
         _usage_billed_once(facts),
+        _versions_recorded(facts),
     ]
 
 
@@ -112,13 +133,12 @@ def _one_cdr_or_review(facts: Facts) -> Verdict:
     per_session = Counter(cdr.session_id for cdr in facts.cdrs)
     violations = []
     for session in facts.delivered:
-        session_id = str(session.transaction_id)
-        count = per_session[session_id]
+        count = per_session[session.session_id] if session.session_id is not None else 0
         if count > 1:
-            violations.append(f"session {session_id}: {count} CDRs")
-        elif count == 0 and session_id not in facts.review_session_ids:
-            violations.append(f"session {session_id}: no CDR and not in review")
-    delivered = {str(s.transaction_id) for s in facts.delivered}
+            violations.append(f"{session.label}: {count} CDRs")
+        elif count == 0 and session.session_id not in facts.review_session_ids:
+            violations.append(f"{session.label}: no CDR and not in review")
+    delivered = {s.session_id for s in facts.delivered}
     violations += [
         f"CDR {cdr.cdr_id} bills session {cdr.session_id}, which the simulator never ran"
         for cdr in facts.cdrs
@@ -128,7 +148,7 @@ def _one_cdr_or_review(facts: Facts) -> Verdict:
 
 
 def _billed_energy(facts: Facts) -> Verdict:
-    truth = {str(s.transaction_id): s.energy_wh for s in facts.delivered}
+    truth = {s.session_id: s.energy_wh for s in facts.delivered if s.session_id is not None}
     billed = [cdr for cdr in facts.cdrs if cdr.session_id in truth]
     violations = [
         f"session {cdr.session_id}: billed {cdr.energy_wh} Wh, delivered {truth[cdr.session_id]} Wh"
@@ -212,6 +232,19 @@ def _usage_billed_once(facts: Facts) -> Verdict:
                 f"{cdr.total_incl_vat_minor}"
             )
     return Verdict("subscriber usage billed once per CDR", len(billed), violations)
+
+
+def _versions_recorded(facts: Facts) -> Verdict:
+    """BootNotification records the version a charger spoke, whichever copy of it arrived last."""
+    recorded = {c: facts.versions_recorded.get(c) or "ocpp1.6" for c in facts.versions_spoken}
+    violations = [
+        f"{charger_id}: spoke {spoken}, recorded as {recorded[charger_id]}"
+        for charger_id, spoken in sorted(facts.versions_spoken.items())
+        if recorded[charger_id] != spoken
+    ]
+    return Verdict(
+        "every charger recorded with the OCPP version it spoke", len(facts.versions_spoken), violations
+    )
 
 
 def table(verdicts: Sequence[Verdict], failed: Sequence[FailedSession] = ()) -> str:

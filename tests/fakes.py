@@ -29,6 +29,7 @@ from chargenet.domain.ocpp201_messages import DeviceModel, DeviceModelPart
 from chargenet.domain.running_meter import RunningMeter, latest_register
 from chargenet.domain.sessions import SessionEvent, SessionFacts
 from chargenet.domain.time_zones import site_clock
+from chargenet.domain.transactions201 import transaction_key
 from chargenet.ocpp.versions import OcppVersion
 from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.faults import AlertPublisher, FaultStore
@@ -68,17 +69,23 @@ class InMemoryRegistry(ChargerRegistry):
         charger = self.chargers.get(charger_id)
         if charger is None:
             return None
-        keys = {key for key in (*self.sessions, *self.registers, *self.status_faults) if key[0] == charger_id}
+        known = (*self.sessions, *self.registers, *self.status_faults, *self.statuses)
+        keys = {key for key in known if key[0] == charger_id}
         links = {
             connector_id: ConnectorLink(
                 self.connector_session(charger_id, connector_id),
                 self.last_register(charger_id, connector_id),
                 self.status_faults.get((charger_id, connector_id)),
                 self._linked_at(charger_id, connector_id),
+                self._status(charger_id, connector_id),
             )
             for _, connector_id in keys
         }
         return ChargerView(charger, links)
+
+    def _status(self, charger_id: str, connector_id: int) -> str | None:
+        stored = self.statuses.get((charger_id, connector_id))
+        return stored.status if stored else None
 
     def list(self) -> list[Charger]:
         return sorted(self.chargers.values(), key=lambda c: c.charger_id)
@@ -199,6 +206,10 @@ class InMemorySessionStore(SessionStore):
     def transaction_of(self, start_key: str) -> int | None:
         return self.start_keys.get(start_key)
 
+    def session_id_of_transaction(self, charger_id: str, charger_transaction_id: str) -> str | None:
+        number = self.transaction_of(transaction_key(charger_id, charger_transaction_id))
+        return str(number) if number is not None else None
+
     def get(self, session_id: str) -> SessionRecord | None:
         return self.records.get(session_id)
 
@@ -298,6 +309,15 @@ class InMemorySessionStore(SessionStore):
         self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
     ) -> None:
         self.orphans.append((charger_id, transaction_id, payload))
+
+    def record_orphan_end(
+        self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
+    ) -> None:
+        self.resolve_orphan_end(charger_id, transaction_id)
+        self.orphans.append((charger_id, transaction_id, payload))
+
+    def resolve_orphan_end(self, charger_id: str, transaction_id: int) -> None:
+        self.orphans = [o for o in self.orphans if (o[0], o[1]) != (charger_id, transaction_id)]
 
 
 class InMemoryTags(TagDirectory):

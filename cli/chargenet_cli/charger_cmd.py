@@ -194,6 +194,7 @@ def fleet_table(records: list[dict[str, Any]]) -> str:
             r["charger_id"],
             r["site_id"] or None,
             _state(r),
+            _ocpp(r),
             " ".join(x for x in (r["vendor"], r["model"]) if x) or None,
             r["firmware_version"],
             _short_time(r["last_seen_at"]),
@@ -201,7 +202,14 @@ def fleet_table(records: list[dict[str, Any]]) -> str:
         )
         for r in records
     ]
-    return table(["CHARGER", "SITE", "STATE", "MODEL", "FIRMWARE", "LAST SEEN", "CONNECTORS"], rows)
+    return table(["CHARGER", "SITE", "STATE", "OCPP", "MODEL", "FIRMWARE", "LAST SEEN", "CONNECTORS"], rows)
+
+
+def _ocpp(record: dict[str, Any]) -> str:
+    """The OCPP version its last BootNotification came in: "1.6" when none is recorded (a charger
+    that booted before versions were recorded speaks 1.6; one never booted is shown 1.6 too, as
+    the backend writes to it)."""
+    return str(record.get("ocpp_version") or "ocpp1.6").removeprefix("ocpp")
 
 
 def _state(record: dict[str, Any]) -> str:

@@ -34,7 +34,11 @@ here too; the API checks that the forced package's S3 version exists and pins it
 
 Status. IoT keeps each charger's execution (queued, in progress with the firmware status the
 charger last reported, succeeded, failed, rejected); `status` shows the latest per charger,
-beside what the charger itself last told the backend (its BootNotification's version).
+beside what the charger itself last told the backend (its BootNotification's version, and with
+--json its last FirmwareStatusNotification, in its OCPP version's words). The state reads either
+version's status words (chargenet.domain.firmware.FIRMWARE_STATUS_PROGRESS): 2.0.1's
+InvalidSignature, InstallVerificationFailed and DownloadFailed are failures, SignatureVerified and
+InstallRebooting steps on the way.
 """
 
 from __future__ import annotations
@@ -446,6 +450,7 @@ STATUS_FIELDS = (
     "firmware_status",
     "reason",
     "running_version",
+    "charger_firmware_status",
     "queued_at",
 )
 

@@ -41,7 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chargenet-shim", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    gateway = commands.add_parser("gateway", help="OCPP-J 1.6 WebSocket gateway for the site's chargers")
+    gateway = commands.add_parser(
+        "gateway",
+        help="OCPP-J 1.6 and 2.0.1 WebSocket gateway for the site's chargers",
+        description="OCPP-J WebSocket gateway for the site's chargers, at /ocpp/<charger id>: each "
+        "charger speaks the subprotocol it offers, ocpp2.0.1 or ocpp1.6 (2.0.1 when it offers both), "
+        "and its frames reach that version's ingest rule over its own mTLS MQTT link",
+    )
     gateway.add_argument("--credentials-dir", type=Path, required=True, help="one subfolder per charger id")
     gateway.add_argument("--port", type=int, required=True)
     gateway.add_argument("--host", default="127.0.0.1")
@@ -69,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument(
         "--firmware-key",
         type=Path,
-        help="the operator's firmware signing public key (PEM) updates are verified with (default: none, "
-        "every firmware update is refused)",
+        help="the operator's firmware signing public key (PEM) updates are verified with before a "
+        "charger is offered them, with the manufacturer's signature (1.6 SignedUpdateFirmware, 2.0.1 "
+        "UpdateFirmware; default: none, every firmware update is refused)",
     )
     _renewal_options(gateway)
 

@@ -128,6 +128,17 @@ def test_gateway_allow_plain_ws_runs_profile_1(tmp_path, monkeypatch):
     assert [(c.security_profile, c.allow_plain_ws) for c in started] == [(1, True)]
 
 
+def test_the_gateways_help_says_it_speaks_ocpp_j_16_and_201(capsys):
+    for help_of in (["--help"], ["gateway", "--help"]):
+        with pytest.raises(SystemExit) as exited:
+            main(help_of)
+        assert exited.value.code == 0
+    printed = " ".join(capsys.readouterr().out.split())  # argparse wraps its lines
+
+    assert "gateway OCPP-J 1.6 and 2.0.1 WebSocket gateway" in printed
+    assert "speaks the subprotocol it offers, ocpp2.0.1 or ocpp1.6 (2.0.1 when it offers both)" in printed
+
+
 def test_bad_arguments_exit_non_zero():
     done = _run("gateway", "--port", "not-a-port")
 

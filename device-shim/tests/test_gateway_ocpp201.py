@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,32 @@ def test_a_201_station_with_its_own_certificate_boots_through_a_profile_3_gatewa
             profile_3_gateway(credentials_dir, broker.ca, server_tls) as gateway,
             connect(
                 f"wss://{HOST}:{gateway.port}/ocpp/{creds.charger_id}", subprotocols=["ocpp2.0.1"], ssl=tls
+            ) as websocket,
+            station(websocket, creds.charger_id) as charger,
+        ):
+            return websocket.subprotocol, await charger.call(_boot())
+
+    subprotocol, booted = asyncio.run(scenario())
+
+    assert (subprotocol, booted.status) == ("ocpp2.0.1", "Accepted")
+    assert backend.rules(creds.charger_id) == [INGEST_RULE_201]
+
+
+def test_a_201_station_boots_through_a_profile_2_gateway_over_tls_with_its_password(
+    provision, backend, broker, credentials_dir, tmp_path
+):
+    creds = provision(password=PASSWORD)
+    cert, key = broker.ca.issue_with_key("gateway", server=True, folder=tmp_path / "gateway-tls")
+    trusting = ssl.create_default_context(cafile=broker.ca.cert_path)
+
+    async def scenario() -> tuple[str | None, Any]:
+        async with (
+            gateway_for(credentials_dir, security_profile=2, tls_cert=cert, tls_key=key) as gateway,
+            connect(
+                f"wss://{HOST}:{gateway.port}/ocpp/{creds.charger_id}",
+                subprotocols=["ocpp2.0.1"],
+                ssl=trusting,
+                additional_headers={"Authorization": build_authorization_basic(creds.charger_id, PASSWORD)},
             ) as websocket,
             station(websocket, creds.charger_id) as charger,
         ):

@@ -77,6 +77,9 @@ def _assert_payments_reconcile(out: str) -> None:
     revenue = sum(Decimal(row[2]) for row in rows.values())
     assert f"revenue through the pay link: {revenue} EUR captured from 3 payments" in out
     assert "PAY-02/2: card declined: nothing held, the charger not started" in out
+    # Each charger is started in its own version's words: PAY-02 speaks OCPP 2.0.1.
+    assert "PAY-01/1: paid, RemoteStartTransaction, charging" in out
+    assert "PAY-02/1: paid, RequestStartTransaction, charging" in out
     assert "reconciled with Stripe (3 CDRs, captured = CDR total incl. VAT): OK" in out
 
 
@@ -161,7 +164,8 @@ def _assert_security(out: str) -> None:
     fleet = [
         line.split() for line in part.splitlines() if line.startswith("DEMO-S-") and "SITE-DEMO-S" in line
     ]
-    assert {row[0]: (row[2], row[5]) for row in fleet} == {
+    # CHARGER SITE STATE OCPP VENDOR MODEL FIRMWARE ...
+    assert {row[0]: (row[2], row[6]) for row in fleet} == {
         c: ("online", "0.2.0" if c in picked else "0.1.0") for c in SECURITY_SITE
     }
     assert f"tampered firmware 0.3.0 on {tampered}: refused, nothing installed" in part

@@ -329,3 +329,95 @@ def test_bad_201_frames_get_201_callerror_codes(stack, new_charger):
         (4, "b4", "NotImplemented"),
         (4, "b5", "MessageTypeNotSupported"),
     ]
+
+
+def test_a_plugged_in_201_car_is_priced_payable_then_busy_until_its_end(stack, new_charger):
+    # 2.0.1 has no Preparing: a plugged-in car is Occupied, payable while no transaction runs.
+    credentials = new_charger(password=PASSWORD)
+    assign_tariff(credentials.charger_id)
+    charger_id = credentials.charger_id
+    DynamoTagDirectory().put("GW201-PRICE-TAG", TagStatus.ACCEPTED, 1, None)
+
+    def pay_page() -> str:
+        return requests.get(f"{stack.api_url}/pay/{charger_id}/1", timeout=30).text
+
+    def pay_page_with(marker: str) -> str | None:
+        text = pay_page()
+        return text if marker in text else None
+
+    async def notify(charger: Station, status: str, at: datetime) -> None:
+        await charger.call(
+            call.StatusNotification(timestamp=stamp(at), connector_status=status, evse_id=1, connector_id=1)
+        )
+
+    async def run() -> tuple[Any, ...]:
+        async with station(stack.home, charger_id) as charger:
+            await boot(charger)
+            plugged = datetime.now(UTC) - timedelta(minutes=10)
+            await notify(charger, "Occupied", plugged)
+            payable = await asyncio.to_thread(eventually, lambda: pay_page_with("<form"))
+            authorized = await charger.call(
+                call.Authorize(id_token={"id_token": "GW201-PRICE-TAG", "type": "ISO14443"})
+            )
+            await asyncio.to_thread(pay_on_hosted_page, stack, charger_id)
+            start = await asyncio.wait_for(charger.remote_starts.get(), 30)
+            tx = {"transaction_id": "tx-201-occupied", "remote_start_id": start["remote_start_id"]}
+            started = await charger.call(
+                call.TransactionEvent(
+                    event_type="Started",
+                    timestamp=stamp(plugged + timedelta(minutes=1)),
+                    trigger_reason="RemoteStart",
+                    seq_no=0,
+                    transaction_info={**tx, "charging_state": "EVConnected"},
+                    id_token=start["id_token"],
+                    evse={"id": 1, "connector_id": 1},
+                    meter_value=[energy(plugged, 0, "Transaction.Begin")],
+                )
+            )
+            busy = await asyncio.to_thread(eventually, lambda: pay_page_with("in use"))
+            await charger.call(
+                call.TransactionEvent(
+                    event_type="Updated",
+                    timestamp=stamp(plugged + timedelta(minutes=2)),
+                    trigger_reason="ChargingStateChanged",
+                    seq_no=1,
+                    transaction_info={"transaction_id": "tx-201-occupied", "charging_state": "Charging"},
+                )
+            )
+            charging = await asyncio.to_thread(
+                eventually, lambda: _connector_status(charger_id) == "Charging" or None
+            )
+            still_busy = pay_page()
+            end = plugged + timedelta(minutes=9)
+            await charger.call(
+                call.TransactionEvent(
+                    event_type="Ended",
+                    timestamp=stamp(end),
+                    trigger_reason="EVDeparted",
+                    seq_no=2,
+                    transaction_info={
+                        "transaction_id": "tx-201-occupied",
+                        "stopped_reason": "EVDisconnected",
+                        "charging_state": "Idle",
+                    },
+                    meter_value=[energy(end, 4_000, "Transaction.End")],
+                )
+            )
+            await notify(charger, "Available", end)
+            free_again = await asyncio.to_thread(eventually, lambda: pay_page_with("<form"))
+            return payable, authorized, start, started, busy, charging, still_busy, free_again
+
+    payable, authorized, start, started, busy, charging, still_busy, free_again = asyncio.run(run())
+    assert start["id_token"]["type"] == "Central" and start["evse_id"] == 1
+    assert "<form" not in busy and "in use" in still_busy and charging and free_again
+    # The price before the start, in the pay page's own words: the same lines, the same figures.
+    for token_info in (authorized.id_token_info, started.id_token_info):
+        message = token_info["personal_message"]
+        assert (token_info["status"], message["format"]) == ("Accepted", "UTF8")
+        assert message["content"].startswith("0.50 EUR/kWh incl. 25% VAT")
+        assert all(line in payable for line in message["content"].split("; "))
+
+
+def _connector_status(charger_id: str) -> str | None:
+    statuses = [s.status for s in registry().connectors(charger_id) if s.connector_id == 1]
+    return statuses[0] if statuses else None

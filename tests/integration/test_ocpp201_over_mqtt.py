@@ -5,6 +5,8 @@ still gets 1.6 answers."""
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ from chargenet.adapters.faults_dynamodb import DynamoFaultStore
 from chargenet.domain.faults import FaultState
 from chargenet_shim.ocpp_version import OcppVersion
 from tests.integration.conftest import RawCharger, eventually, registry
+from tests.integration.test_cli import run as cli
 
 BOOT_201 = {
     "reason": "PowerUp",
@@ -195,3 +198,73 @@ def test_bad_201_frames_get_201_callerrors_and_the_16_rule_still_answers_16(new_
         [4, "o4", "NotImplemented"],
     ]
     assert eventually(lambda: registry().get(credentials.charger_id).ocpp_version == "ocpp1.6")
+
+
+def test_a_faulted_evse_and_the_event_naming_its_problem_page_once_and_resolve_once(stack, new_charger):
+    """EVSE 1 reports Faulted, then the RCD that tripped (and Faulted again): one problem, one page.
+    EVSE 2 reports only Faulted: its own page after the major delay (2 s on the test stack)."""
+    credentials = new_charger(site="SITE-201F")
+    charger_id = credentials.charger_id
+
+    def inbox() -> list[tuple[str, str]]:
+        alerts = json.loads(cli(stack.home, "alert", "list", "--json").stdout)
+        # Offline alerts of the charger after the test do not count: only its connector errors.
+        return [
+            (alert["attributes"]["kind"], alert["subject"].split(" on ")[0].split("] ")[1])
+            for alert in alerts
+            if charger_id in alert["subject"] and "Offline" not in alert["subject"]
+        ]
+
+    def inbox_once(done: Callable[[list[tuple[str, str]]], bool]) -> list[tuple[str, str]] | None:
+        found = inbox()
+        return found if done(found) else None
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = now.isoformat().replace("+00:00", "Z")
+
+    async def report(frames: list[Any]) -> None:
+        async with RawCharger(credentials, OcppVersion.V201) as charger:
+            for frame in frames:
+                await charger.send(frame)
+                assert (await charger.reply())[0] == 3
+
+    faulted = {"timestamp": stamp, "connectorStatus": "Faulted", "evseId": 1, "connectorId": 1}
+    tripped = rcd_tripped("true", 0)
+    tripped["eventData"][0]["timestamp"] = stamp
+    asyncio.run(
+        report(
+            [
+                [2, "s1", "StatusNotification", faulted],
+                [2, "e1", "NotifyEvent", tripped],
+                [2, "s1-again", "StatusNotification", faulted],  # the station repeats itself
+                [2, "s2", "StatusNotification", {**faulted, "evseId": 2}],
+            ]
+        )
+    )
+    # EVSE 2's page comes from a sweep past the major delay: the one that would have paged EVSE 1's.
+    paged = eventually(lambda: inbox_once(lambda found: ("raised", "Faulted") in found), timeout=30)
+    assert sorted(paged) == [("raised", "Faulted"), ("raised", "GroundFailure")]
+    assert fault_states(charger_id) == {
+        (1, "Faulted"): FaultState.RESOLVED,  # folded into the ground failure, silently
+        (1, "GroundFailure"): FaultState.OPEN,
+        (2, "Faulted"): FaultState.OPEN,
+    }
+
+    later = (now + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    available = {"timestamp": later, "connectorStatus": "Available", "evseId": 1, "connectorId": 1}
+    asyncio.run(
+        report(
+            [
+                [2, "a1", "StatusNotification", available],
+                [2, "a2", "StatusNotification", {**available, "evseId": 2}],
+            ]
+        )
+    )
+    done = eventually(lambda: inbox_once(lambda found: len(found) >= 4), timeout=30)
+    assert sorted(done) == [
+        ("raised", "Faulted"),
+        ("raised", "GroundFailure"),
+        ("resolved", "Faulted"),
+        ("resolved", "GroundFailure"),
+    ]
+    assert set(fault_states(charger_id).values()) == {FaultState.RESOLVED}

@@ -38,6 +38,13 @@ TAG = "E2E-201-TAG"
 # 250 000 -> 261 000 Wh is 11 kWh x 0.30 = 3.30 excl. VAT, 4.125 -> 4.13 incl.; parked from the
 # SuspendedEV at minute 60 to the car leaving at 90: 0.5 h x 6.00 = 3.00 excl., 3.75 incl.
 HAND_TOTAL_EXCL_VAT, HAND_TOTAL_INCL_VAT = Decimal("6.30"), Decimal("7.88")
+# The tariff in the pay page's words: what the station shows its driver before the start.
+PRICE = {
+    "format": "UTF8",
+    "language": "en",
+    "content": "0.375 EUR/kWh incl. 25% VAT; idle fee 0.125 EUR/min (7.50 EUR/hour) while plugged in"
+    " and not charging incl. 25% VAT",
+}
 # Recent enough that the idle-limit sweep never closes a session before its own events do.
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
 
@@ -116,8 +123,18 @@ async def send_all(charger: RawCharger, payloads: list[tuple[str, dict[str, Any]
 
 def session_of(charger_id: str, transaction_id: str):  # type: ignore[no-untyped-def]
     store = DynamoSessionStore()
-    number = store.transaction_of(f"ocpp2.0.1|{charger_id}|{transaction_id}")
-    return store.get(str(number)) if number is not None else None
+    session_id = store.session_id_of_transaction(charger_id, transaction_id)
+    return store.get(session_id) if session_id is not None else None
+
+
+def orphans_of(charger_id: str) -> list[Any]:
+    store, found, start = DynamoSessionStore(), [], None
+    while True:
+        page = store.orphan_page(100, start)
+        found += [orphan for orphan in page.items if orphan.charger_id == charger_id]
+        if page.next_key is None:
+            return found
+        start = page.next_key
 
 
 def test_a_metered_201_transaction_is_billed_to_the_cent_and_told_its_total_at_the_end(priced_201_charger):
@@ -133,8 +150,8 @@ def test_a_metered_201_transaction_is_billed_to_the_cent_and_told_its_total_at_t
             )
 
     authorized, started, *updated, ended, ended_again = asyncio.run(run())
-    assert authorized == {"idTokenInfo": {"status": "Accepted"}}
-    assert started == {"idTokenInfo": {"status": "Accepted"}}
+    assert authorized == {"idTokenInfo": {"status": "Accepted", "personalMessage": PRICE}}
+    assert started == {"idTokenInfo": {"status": "Accepted", "personalMessage": PRICE}}
     running = [Decimal(str(reply["totalCost"])) for reply in updated]
     assert running == sorted(running) and running[0] > 0  # the running cost only grows
     assert ended["idTokenInfo"] == {"status": "Accepted"}
@@ -160,17 +177,22 @@ def test_a_201_transaction_delivered_out_of_order_is_billed_the_same(priced_201_
     credentials = priced_201_charger
     started, *updated, ended = transaction("TX-E2E-2")
 
-    async def run() -> list[dict[str, Any]]:
-        async with RawCharger(credentials, OcppVersion.V201) as charger:
-            # An offline queue drained out of order: the Ended and a reading before the Started.
-            late = [{**ended, "offline": True}, {**updated[2], "offline": True}, started, *updated]
-            return await send_all(charger, [("TransactionEvent", event) for event in late])
+    # An offline queue drained out of order: the Ended and a reading before the Started.
+    first, rest = [{**ended, "offline": True}], [{**updated[2], "offline": True}, started, *updated]
 
-    replies = asyncio.run(run())
+    async def run(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        async with RawCharger(credentials, OcppVersion.V201) as charger:
+            return await send_all(charger, [("TransactionEvent", event) for event in events])
+
+    replies = asyncio.run(run(first))
     assert replies[0] == {"idTokenInfo": {"status": "Accepted"}}  # answered, kept until its Started
+    (orphan,) = orphans_of(credentials.charger_id)  # for review while its Started is missing
+    assert orphan.payload["transactionInfo"]["transactionId"] == "TX-E2E-2"
+    asyncio.run(run(rest))
     session = eventually(lambda: session_of(credentials.charger_id, "TX-E2E-2"))
     record = eventually(lambda: DynamoCdrStore().get(session.session_id), timeout=20)
     assert (record.total_incl_vat, record.energy_wh) == (HAND_TOTAL_INCL_VAT, 11_000)
+    assert orphans_of(credentials.charger_id) == []  # the Started resolved it
 
 
 def test_a_201_start_on_plug_in_is_billed_to_the_member_who_authorizes_it_later(priced_201_charger):

@@ -53,3 +53,54 @@ def test_open_sessions_are_listed_per_charger_and_connector():
 
     assert chaos._open_sessions(frames) == ["CP-1 connector 1: a", "CP-3 c1", "CP-3 c2"]
     assert chaos._open_sessions({}) == []
+
+
+def test_the_versions_repeat_over_the_chargers_in_the_order_given():
+    ids = [f"CP-{n}" for n in range(1, 8)]
+
+    spoken = chaos._versions(ids, chaos.ChaosOptions().ocpp_versions)
+
+    assert [str(spoken[c]) for c in ids] == [*(["ocpp1.6", "ocpp1.6", "ocpp2.0.1"] * 2), "ocpp1.6"]
+
+
+def test_an_unknown_ocpp_version_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        chaos.main(["--ocpp-versions", "1.6,3.0"])
+
+    assert exited.value.code == 2
+    assert "--ocpp-versions: OCPP versions are 1.6, 2.0.1" in capsys.readouterr().err
+
+
+def test_a_201_truth_is_the_session_the_backend_numbered_its_transaction_and_a_16_truth_its_own_number():
+    from types import SimpleNamespace
+
+    from chargenet_shim.ocpp_version import OcppVersion
+    from tests.fakes import InMemorySessionStore
+
+    store = InMemorySessionStore()
+    number, _ = store.allocate_transaction("ocpp2.0.1|CP-2|tx-a")
+
+    def truth(charger_id: str, transaction_id: int | str, version: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            charger_id=charger_id,
+            connector_id=1,
+            transaction_id=transaction_id,
+            energy_wh=1_000,
+            ocpp_version=version,
+        )
+
+    delivered = chaos._delivered(
+        [
+            truth("CP-1", 7, "ocpp1.6"),
+            truth("CP-2", "tx-a", OcppVersion.V201),
+            truth("CP-2", "tx-b", OcppVersion.V201),
+        ],
+        store,
+    )
+
+    assert [(d.session_id, d.ocpp_version, d.charger_transaction_id) for d in delivered] == [
+        ("7", "ocpp1.6", None),
+        (str(number), "ocpp2.0.1", "tx-a"),
+        (None, "ocpp2.0.1", "tx-b"),  # never heard of: the invariant names it
+    ]
+    assert store.transaction_of("ocpp2.0.1|CP-2|tx-b") is None, "looked up, not allocated"

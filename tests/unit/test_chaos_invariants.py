@@ -17,12 +17,13 @@ def inv():
 
 @pytest.fixture
 def clean(inv):
-    """A run where everything held: two sessions billed, one in review, poison and alerts as expected."""
+    """A run where everything held: two sessions billed, one in review (a 2.0.1 charger's, whose
+    transaction the backend numbered 13), poison and alerts as expected."""
     return inv.Facts(
         delivered=[
-            inv.DeliveredSession("CP-1", 1, 11, 12_000),
-            inv.DeliveredSession("CP-1", 2, 12, 8_000),
-            inv.DeliveredSession("CP-2", 1, 13, 5_000),
+            inv.DeliveredSession("CP-1", 1, "11", 12_000),
+            inv.DeliveredSession("CP-1", 2, "12", 8_000),
+            inv.DeliveredSession("CP-2", 1, "13", 5_000, "ocpp2.0.1", "tx-13"),
         ],
         failed=[inv.FailedSession("CP-3", 1, "Authorize dropped")],
         cdrs=[
@@ -39,6 +40,9 @@ def clean(inv):
         paid=[paid(inv, "11", received=1_504)],
         subscriber_sessions=frozenset({"12"}),
         usage_lines=[inv.UsageLine("ii_1", "C12", 1_036)],
+        versions_spoken={"CP-1": "ocpp1.6", "CP-2": "ocpp2.0.1", "CP-9": "ocpp1.6"},
+        # CP-9's record is from before versions were kept: 1.6.
+        versions_recorded={"CP-1": "ocpp1.6", "CP-2": "ocpp2.0.1", "CP-9": None},
     )
 
 
@@ -72,6 +76,7 @@ def test_a_clean_run_has_no_violations(inv, clean):
         "captured money equals the CDR total incl. VAT": 1,
         "no PaymentIntent captured twice or above its hold": 1,
         "subscriber usage billed once per CDR": 1,
+        "every charger recorded with the OCPP version it spoke": 3,
     }
 
 
@@ -79,6 +84,16 @@ def test_a_session_without_cdr_or_review_is_a_violation(inv, clean):
     facts = dataclasses.replace(clean, review_session_ids=frozenset())
     assert violations(inv, facts) == {
         "every session has exactly one CDR or a review record": ["session 13: no CDR and not in review"]
+    }
+
+
+def test_a_201_transaction_the_backend_never_numbered_is_a_violation_named_by_the_chargers_id(inv, clean):
+    unknown = inv.DeliveredSession("CP-2", 2, None, 4_000, "ocpp2.0.1", "tx-lost")
+    facts = dataclasses.replace(clean, delivered=[*clean.delivered, unknown])
+    assert violations(inv, facts) == {
+        "every session has exactly one CDR or a review record": [
+            "ocpp2.0.1 transaction tx-lost on CP-2/2: no CDR and not in review"
+        ]
     }
 
 
@@ -199,6 +214,20 @@ def test_the_table_prints_each_invariant_with_its_counts_and_violations(inv, cle
         "  ! every poison message is in the dead-letter queue: frame poison-0: not dead-lettered" in printed
     )
     assert "(not started: CP-3/1: Authorize dropped)" in printed
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [
+        ({"CP-2": "ocpp1.6"}, ["CP-2: spoke ocpp2.0.1, recorded as ocpp1.6"]),
+        ({"CP-2": None}, ["CP-2: spoke ocpp2.0.1, recorded as ocpp1.6"]),
+        ({"CP-1": "ocpp2.0.1"}, ["CP-1: spoke ocpp1.6, recorded as ocpp2.0.1"]),
+    ],
+    ids=["201-as-16", "201-unrecorded", "16-as-201"],
+)
+def test_a_charger_recorded_with_another_version_than_it_spoke_is_a_violation(inv, clean, recorded, expected):
+    facts = dataclasses.replace(clean, versions_recorded={**clean.versions_recorded, **recorded})
+    assert violations(inv, facts) == {"every charger recorded with the OCPP version it spoke": expected}
 
 
 # ------------------------------------------------------------------ the injector the run arms

@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -79,6 +80,55 @@ def test_frames_are_compact_json():
     assert codec.call_result("a", {"x": 1}) == '[3,"a",{"x":1}]'
     assert codec.call("b", "Reset", {"type": "Soft"}) == '[2,"b","Reset",{"type":"Soft"}]'
     assert json.loads(codec.call_error("c", "GenericError", "d" * 400))[3] == "d" * 255
+
+
+@pytest.mark.parametrize(
+    ("amount", "written"),
+    [
+        (Decimal("16.50"), "16.50"),
+        (Decimal("0.1") + Decimal("0.2"), "0.3"),  # 0.30000000000000004 as floats
+        (Decimal("5"), "5"),
+        (Decimal("-0.07"), "-0.07"),
+        (Decimal("1E+3"), "1000"),  # never an exponent a strict reader could take for a float
+        (Decimal("123456789012345678.91"), "123456789012345678.91"),  # beyond a double's digits
+    ],
+)
+def test_money_goes_on_the_wire_as_its_exact_digits(amount, written):
+    frame = codec.call_result("a", {"totalCost": amount, "idTokenInfo": {"status": "Accepted"}})
+    assert frame == f'[3,"a",{{"totalCost":{written},"idTokenInfo":{{"status":"Accepted"}}}}]'
+    assert json.loads(frame, parse_float=Decimal)[2]["totalCost"] == amount
+
+
+def test_the_writer_is_json_for_every_other_value():
+    payload = {
+        "s": 'quote " and \u00e9 \u20ac',
+        "n": None,
+        "b": [True, False],
+        "i": -3,
+        "f": 0.5,
+        "t": ("x",),
+    }
+    assert json.loads(codec.call("m", "DataTransfer", payload)) == [
+        2,
+        "m",
+        "DataTransfer",
+        {**payload, "t": ["x"]},
+    ]
+    assert (
+        codec.call_result("a", {"text": "\u00e9"}) == '[3,"a",{"text":"\\u00e9"}]'
+    )  # ASCII, as json writes it
+
+
+@pytest.mark.parametrize("not_a_number", [Decimal("NaN"), Decimal("Infinity"), float("nan"), float("-inf")])
+def test_numbers_json_cannot_hold_are_refused_not_written(not_a_number):
+    with pytest.raises(ValueError):
+        codec.call_result("a", {"totalCost": not_a_number})
+
+
+def test_values_json_cannot_hold_are_refused_with_or_without_a_decimal():
+    for payload in ({"x": object()}, {"x": object(), "totalCost": Decimal("1.00")}):
+        with pytest.raises(TypeError):
+            codec.call_result("a", payload)
 
 
 # --- hardening: every rule refuses before the schema, with its OCPP 1.6 code ---

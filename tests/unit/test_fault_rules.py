@@ -9,6 +9,7 @@ from chargenet.domain.alerts import (
     SUGGESTED_ACTION_BY_CODE,
 )
 from chargenet.domain.fault_rules import (
+    ANOMALY_FAULTS,
     ERROR_CODE_SEVERITY,
     SECURITY_EVENT_SEVERITY,
     certificate_expiry,
@@ -33,7 +34,7 @@ from chargenet.domain.faults import (
 )
 from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import Charger, PendingCall, SessionRecord
-from chargenet.domain.sessions import EventKind, SessionEvent, fold
+from chargenet.domain.sessions import AnomalyCode, EventKind, SessionEvent, fold
 from tests.unit.fault_builders import MAJ, MIN, SC, T0, apply, at, session_record
 
 # --- severity --------------------------------------------------------------------------
@@ -438,6 +439,53 @@ def test_the_stop_of_a_session_with_power_above_the_rating_does_not_clear_it():
     """Its last readings within the rating do not vouch for the meter that read 150 kW."""
     found = metering(150_000, 150_000, 150_000, 11_000)
     assert [(type(f), f.code) for f in found] == [(FaultSignal, "PowerAboveRating")]
+
+
+def session_201(*, start_register: int | None, seq_nos: tuple[int, ...]) -> list[SessionEvent]:
+    """A 2.0.1 transaction: Started (seqNo 0), one reading a minute as Updated, Ended (the last seqNo)."""
+    *updated, ended = seq_nos
+    events = [
+        SessionEvent(kind=EventKind.START, at=at(0), connector_id=1, meter_start_wh=start_register, seq_no=0)
+    ]
+    events += [
+        SessionEvent(kind=EventKind.METER, at=at(n + 1), reading=reading(n + 1, 180 * (n + 1)), seq_no=seq)
+        for n, seq in enumerate(updated)
+    ]
+    end = len(updated) + 1
+    events.append(SessionEvent(kind=EventKind.STOP, at=at(end), meter_stop_wh=180 * end, seq_no=ended))
+    return events
+
+
+@pytest.mark.parametrize(
+    ("start_register", "seq_nos", "code"),
+    [
+        (0, (1, 3, 4), "MissingTransactionEvents"),  # seqNo 2 never came
+        (None, (1, 2, 3), "NoStartRegister"),
+    ],
+)
+def test_a_201_session_with_a_gap_is_a_minor_session_fault_and_clears_nothing(
+    start_register: int | None, seq_nos: tuple[int, ...], code: str
+) -> None:
+    record = session_record(at(0), rated_power_w=11_000)
+    events = session_201(start_register=start_register, seq_nos=seq_nos)
+    (raised,) = session_metering(record, fold(events, Decimal(11_000)), events)
+    assert isinstance(raised, FaultSignal)
+    assert (raised.kind, raised.code, raised.severity) == (FaultKind.SESSION, code, MIN)
+    assert raised.evidence.startswith(f"session {record.session_id}: ")
+
+
+def test_a_complete_201_session_vouches_for_the_meter() -> None:
+    record = session_record(at(0), rated_power_w=11_000)
+    events = session_201(start_register=0, seq_nos=(1, 2, 3))
+    (clean,) = session_metering(record, fold(events, Decimal(11_000)), events)
+    assert isinstance(clean, FaultResolution)
+    assert clean.kinds == {FaultKind.METERING, FaultKind.SESSION}
+
+
+def test_every_201_review_reason_has_its_own_suggested_action() -> None:
+    for code in (AnomalyCode.NO_START_REGISTER, AnomalyCode.MISSING_EVENTS):
+        assert code in ANOMALY_FAULTS
+        assert code.value in SUGGESTED_ACTION_BY_CODE
 
 
 def test_session_too_long():

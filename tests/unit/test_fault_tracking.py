@@ -203,3 +203,18 @@ def test_an_operator_resolving_an_unpaged_fault_pages_nobody_and_an_unknown_faul
     faults.operator_change(fault_id, lambda f: resolve(f, T0))
     assert faults.publisher.published == []
     assert faults.operator_change("no-such-fault", lambda f: resolve(f, T0)) is None
+
+
+def test_a_16_faulted_without_a_code_then_with_one_is_one_problem_paged_once():
+    now = [T0 + timedelta(minutes=2)]
+    faults = FaultTracker(InMemoryFaultStore(), RecordingPublisher(), lambda: now[0])
+    faults.on_status(status(0, "Faulted"), "S1")
+    faults.on_status(status(1, "Faulted", "GroundFailure"), "S1")
+    faults.on_status(status(2, "Faulted"), "S1")  # the code gone from the status, the problem not
+    now[0] = T0 + timedelta(minutes=30)
+    faults.sweep([])
+    assert [(d.kind, d.code) for d in faults.publisher.published] == [(AlertKind.RAISED, "GroundFailure")]
+    assert {f.code: f.state for f, _ in faults.store.faults.values()} == {
+        "Faulted": FaultState.RESOLVED,
+        "GroundFailure": FaultState.OPEN,
+    }

@@ -13,9 +13,20 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from ocpp.v16.enums import FirmwareStatus
+from ocpp.v201.enums import FirmwareStatusEnumType
 
 from chargenet.adapters.iot_jobs import FirmwareJobs
-from chargenet.domain.firmware import OPERATION, Execution, PackageObject, job_document, job_id, job_state
+from chargenet.domain.firmware import (
+    FIRMWARE_STATUS_PROGRESS,
+    OPERATION,
+    Execution,
+    FirmwareProgress,
+    PackageObject,
+    job_document,
+    job_id,
+    job_state,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/FirmwareJobsRole"
 REGION = "us-east-1"
@@ -52,6 +63,20 @@ def _deploy(jobs: FirmwareJobs, version: str, chargers: list[str], now: dt.datet
         ("SUCCEEDED", {"firmwareStatus": "Installed"}, "installed"),
         ("FAILED", {"firmwareStatus": "InstallationFailed", "reason": "InvalidFirmwareSignature"}, "failed"),
         ("REJECTED", {"reason": "unknown operation"}, "refused"),
+        # OCPP 2.0.1's words (and the 1.6 security extension's): steps on the way, and failures.
+        ("IN_PROGRESS", {"firmwareStatus": "DownloadScheduled"}, "downloading"),
+        ("IN_PROGRESS", {"firmwareStatus": "DownloadPaused"}, "downloading"),
+        ("IN_PROGRESS", {"firmwareStatus": "SignatureVerified"}, "downloading"),
+        ("IN_PROGRESS", {"firmwareStatus": "InstallScheduled"}, "installing"),
+        ("IN_PROGRESS", {"firmwareStatus": "InstallRebooting"}, "installing"),
+        ("IN_PROGRESS", {"firmwareStatus": "Idle"}, "started"),
+        ("IN_PROGRESS", {"firmwareStatus": "Dancing"}, "started"),
+        ("IN_PROGRESS", {"firmwareStatus": "InvalidSignature"}, "failed"),
+        ("IN_PROGRESS", {"firmwareStatus": "InstallVerificationFailed"}, "failed"),
+        ("IN_PROGRESS", {"firmwareStatus": "DownloadFailed"}, "failed"),
+        ("IN_PROGRESS", {"firmwareStatus": "InstallationFailed"}, "failed"),
+        ("FAILED", {"firmwareStatus": "InstallVerificationFailed"}, "failed"),
+        ("REJECTED", {"firmwareStatus": "InvalidSignature", "reason": "InvalidFirmwareSignature"}, "refused"),
         ("CANCELED", {}, "canceled"),
         ("TIMED_OUT", {}, "timed out"),
         ("REMOVED", {}, "removed"),
@@ -145,3 +170,17 @@ def _all(jobs: FirmwareJobs, version: str | None = None) -> list[Execution]:
     found, token = jobs.executions(version, 50, None)
     assert token is None
     return sorted(found, key=lambda e: (e.charger_id, e.job_created_at))
+
+
+def test_every_firmware_status_word_of_both_versions_is_read() -> None:
+    words = {str(word) for word in FirmwareStatus} | {str(word) for word in FirmwareStatusEnumType}
+    assert set(FIRMWARE_STATUS_PROGRESS) == words
+    failures = {
+        word for word, progress in FIRMWARE_STATUS_PROGRESS.items() if progress is FirmwareProgress.FAILED
+    }
+    assert failures == {
+        "DownloadFailed",
+        "InstallationFailed",
+        "InstallVerificationFailed",
+        "InvalidSignature",
+    }

@@ -113,8 +113,9 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         *_on("SessionsTable", "GetItem", "PutItem", "UpdateItem"),  # get, open, save_facts
         *_on("SessionsTable/index/by-state", "Query"),  # unfinished_on_connector (a late status)
         *_on("SessionEventsTable", "PutItem", "Query"),  # append, events
-        # allocate_transaction (counter update, conditional put, read back), record_orphan_stop
-        *_on("TransactionKeysTable", "GetItem", "PutItem", "UpdateItem"),
+        # allocate_transaction (counter update, conditional put, read back), record_orphan_stop;
+        # resolve_orphan_end
+        *_on("TransactionKeysTable", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
         *_on("TagsTable", "GetItem", "UpdateItem"),  # authorize, claim, release
         *_on("TariffsTable", "GetItem", "BatchGetItem"),  # in_force, session_tariff
         *_on("IdempotencyTable", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),  # Powertools

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chargenet.domain.faults import FaultKind, FaultState, Severity
+from chargenet.domain.faults import FaultKind, FaultSignal, FaultState, Severity, observe
 from chargenet.ocpp.versions import OcppVersion
 from chargenet.services.ingest import IngestEvent, Outcome
 from chargenet.services.ocpp.certificate_calls import certificate_signed_message_id
@@ -239,6 +239,125 @@ def test_device_model_news_is_no_fault(cp: Charger201) -> None:
     cp.event({"name": "EVSE", "evse": {"id": 1}}, "AvailabilityState", "Occupied", 1)
     cp.event({"name": "RCD", "evse": {"id": 1}}, "Tripped", "false", 1, trigger="Periodic")
     assert cp.faults() == {}
+
+
+# --- Faulted and the NotifyEvent naming it: one problem, one episode, one page ---
+
+
+def pages(cp: Charger201) -> list[tuple[str, str]]:
+    return [(decision.kind.value, decision.code) for decision in cp.net.faults.publisher.published]
+
+
+def open_faults(cp: Charger201) -> set[tuple[int, str]]:
+    return {(c, code) for (c, _, code), (state, _) in cp.faults().items() if state is not FaultState.RESOLVED}
+
+
+def sweep_at(cp: Charger201, minutes: float) -> None:
+    cp.net.now = T0 + timedelta(minutes=minutes)
+    cp.net.faults.sweep([])
+
+
+FAULTED_THEN_NAMED = {
+    "status first": ["status", "event"],
+    "event first": ["event", "status"],
+    "status first, both redelivered": ["status", "event", "status", "event"],
+    "event first, both redelivered": ["event", "status", "event", "status"],
+    "status twice, then the event": ["status", "status", "event"],
+}
+
+
+@pytest.mark.parametrize("order", FAULTED_THEN_NAMED.values(), ids=FAULTED_THEN_NAMED.keys())
+def test_a_faulted_evse_and_the_event_naming_its_problem_page_once_in_any_order(
+    cp: Charger201, order: list[str]
+) -> None:
+    cp.net.now = T0 + timedelta(minutes=1)
+    for frame in order:
+        if frame == "status":
+            cp.status(1, "Faulted", 1)
+        else:
+            cp.event(RCD_ON_EVSE_1, "Tripped", "true", 1)
+    assert open_faults(cp) == {(1, "GroundFailure")}
+    sweep_at(cp, 30)  # long past the major delay a lone Faulted would have paged after
+    assert pages(cp) == [("raised", "GroundFailure")]
+    cp.net.now = T0 + timedelta(minutes=31)
+    cp.status(1, "Available", 31)
+    assert open_faults(cp) == set()
+    sweep_at(cp, 60)
+    assert pages(cp) == [("raised", "GroundFailure"), ("resolved", "GroundFailure")]
+
+
+def test_a_lone_faulted_still_pages_after_the_major_delay_and_resolves(cp: Charger201) -> None:
+    cp.net.now = T0 + timedelta(minutes=1)
+    cp.status(1, "Faulted", 1)
+    cp.event({"name": "RCD", "evse": {"id": 2}}, "Tripped", "true", 1)  # another EVSE's problem
+    sweep_at(cp, 5)
+    assert pages(cp) == [("raised", "GroundFailure")]
+    sweep_at(cp, 12)
+    assert pages(cp)[1:] == [("raised", "Faulted")]
+    assert open_faults(cp) == {(1, "Faulted"), (2, "GroundFailure")}
+    cp.status(1, "Available", 13)
+    assert pages(cp)[2:] == [("resolved", "Faulted")]
+
+
+def test_a_faulted_opened_beside_its_named_problem_by_a_concurrent_frame_is_folded_by_the_sweep(
+    cp: Charger201,
+) -> None:
+    cp.net.now = T0 + timedelta(minutes=1)
+    cp.event(RCD_ON_EVSE_1, "Tripped", "true", 1)
+    # The status's invocation read the faults before the event's was stored: it opens its own.
+    bare = FaultSignal(
+        charger_id="CP-1",
+        site_id="S1",
+        connector_id=1,
+        kind=FaultKind.CONNECTOR_ERROR,
+        code="Faulted",
+        severity=Severity.MAJOR,
+        at=T0 + timedelta(minutes=1),
+        evidence="StatusNotification connector 1 Faulted/NoError",
+    )
+    cp.net.faults.store.save(observe(None, bare, cp.net.now), [], None)
+    assert open_faults(cp) == {(1, "Faulted"), (1, "GroundFailure")}
+    sweep_at(cp, 2)
+    assert open_faults(cp) == {(1, "GroundFailure")}
+    sweep_at(cp, 30)
+    assert pages(cp) == [("raised", "GroundFailure")]
+
+
+def test_a_faulted_already_paged_stays_open_beside_the_problem_named_later(cp: Charger201) -> None:
+    cp.net.now = T0 + timedelta(minutes=1)
+    cp.status(1, "Faulted", 1)
+    sweep_at(cp, 12)
+    cp.event(RCD_ON_EVSE_1, "Tripped", "true", 12)
+    # Someone was told about the Faulted EVSE: silently closing it would leave them guessing.
+    assert open_faults(cp) == {(1, "Faulted"), (1, "GroundFailure")}
+    assert pages(cp) == [("raised", "Faulted"), ("raised", "GroundFailure")]
+    cp.status(1, "Available", 13)
+    assert sorted(pages(cp)[2:]) == [("resolved", "Faulted"), ("resolved", "GroundFailure")]
+
+
+def test_a_named_problem_cleared_while_the_evse_stays_faulted_raises_the_faulted_again(
+    cp: Charger201,
+) -> None:
+    cp.net.now = T0 + timedelta(minutes=1)
+    cp.status(1, "Faulted", 1)
+    cp.event(RCD_ON_EVSE_1, "Tripped", "true", 1)
+    cp.net.now = T0 + timedelta(minutes=3)
+    cp.event(RCD_ON_EVSE_1, "Tripped", "false", 3)
+    assert open_faults(cp) == {(1, "Faulted")}  # still out of service, for a reason not named
+    sweep_at(cp, 14)
+    assert pages(cp) == [("raised", "GroundFailure"), ("resolved", "GroundFailure"), ("raised", "Faulted")]
+
+
+def test_a_named_problem_cleared_just_before_the_evse_is_available_pages_nothing_more(cp: Charger201) -> None:
+    cp.net.now = T0 + timedelta(minutes=1)
+    cp.status(1, "Faulted", 1)
+    cp.event(RCD_ON_EVSE_1, "Tripped", "true", 1)
+    cp.net.now = T0 + timedelta(minutes=3)
+    cp.event(RCD_ON_EVSE_1, "Tripped", "false", 3)
+    cp.status(1, "Available", 3)
+    sweep_at(cp, 30)
+    assert open_faults(cp) == set()
+    assert pages(cp) == [("raised", "GroundFailure"), ("resolved", "GroundFailure")]
 
 
 # --- SecurityEventNotification, FirmwareStatusNotification, LogStatusNotification ---

@@ -555,7 +555,7 @@ def test_a_forced_deployment_pins_the_forced_package_the_operator_signed(api: An
 
 def test_status_reads_the_executions_with_the_chargers_running_version(api: Any, world: World) -> None:
     world.registry.chargers["CP-1"] = world.registry.chargers["CP-1"].model_copy(
-        update={"firmware_version": "1.0.0"}
+        update={"firmware_version": "1.0.0", "firmware_status": "InstallRebooting"}
     )
     status, page = call(api, "GET", "/ops/v1/firmware/status", claims_of("viewer"), "version=1.1.0")
 
@@ -566,6 +566,7 @@ def test_status_reads_the_executions_with_the_chargers_running_version(api: Any,
         "1.0.0",
         "Installing",
     )
+    assert record["charger_firmware_status"] == "InstallRebooting"  # its own word, 2.0.1's
 
 
 def test_releases_are_listed_and_registered(api: Any, world: World) -> None:

@@ -457,6 +457,13 @@ def status(connector_id: int, value: str) -> ConnectorStatus:
         (True, [status(1, "Finishing")], Availability.BUSY),
         (True, [status(1, "Reserved")], Availability.BUSY),
         (True, [status(2, "Available")], Availability.UNKNOWN),
+        # 2.0.1: Occupied is plugged in without a transaction; in one, the transaction's
+        # chargingState is the connector's status, whichever it is.
+        (True, [status(1, "Occupied")], Availability.AVAILABLE),
+        (True, [status(1, "EVConnected")], Availability.BUSY),
+        (True, [status(1, "Idle")], Availability.BUSY),
+        (True, [status(1, "SuspendedEVSE")], Availability.BUSY),
+        (True, [status(0, "Unavailable"), status(1, "Occupied")], Availability.FAULTED),
     ],
 )
 def test_connector_availability(online, statuses, expected) -> None:

@@ -2,13 +2,16 @@
 
 import base64
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
 
+from chargenet.domain.payments.availability import Availability, connector_availability
 from chargenet.domain.sessions import EventKind
+from chargenet.domain.tariffs import load_tariff
+from chargenet.domain.tariffs.display import describe, price_display
 from chargenet.ocpp.versions import OcppVersion
 from chargenet.services.ingest import IngestEvent
 from tests.ingest_network import Network
@@ -18,6 +21,20 @@ from tests.ocpp201_station import STATION, T0, Station, at, energy, transaction_
 # 0.36/kWh, 25 % VAT): 1000 Wh -> 12345 Wh is 11.345 kWh; energy 4.0842 excl. VAT -> 4.08,
 # incl. 5.10525 -> 5.11; the flat fee 0.50 -> incl. 0.625 -> 0.63; total incl. VAT 5.74.
 HAND_TOTAL_INCL_VAT = Decimal("5.74")
+# The station's tariff and the member tariff (0.20/kWh) in the pay page's words.
+STATION_PRICE = (
+    "0.45 EUR/kWh incl. 25% VAT; idle fee 0.125 EUR/min (7.50 EUR/hour) while plugged in and not"
+    " charging incl. 25% VAT; 0.63 EUR per session incl. 25% VAT"
+)
+MEMBER_PRICE = STATION_PRICE.replace("0.45 EUR/kWh", "0.25 EUR/kWh")
+
+
+def price_message(content: str) -> dict[str, str]:
+    return {"format": "UTF8", "language": "en", "content": content}
+
+
+def without_price(token_info: dict) -> dict:
+    return {key: value for key, value in token_info.items() if key != "personalMessage"}
 
 
 def charge_and_leave(station: Station) -> list[dict]:
@@ -50,7 +67,8 @@ def test_authorize_answers_from_the_tag_directory_whatever_the_token_type(token,
     station = Station()
     for token_type in ("ISO14443", "eMAID", "Central", "KeyCode"):
         reply = station.call("Authorize", {"idToken": {"idToken": token, "type": token_type}})
-        assert reply == {"idTokenInfo": expected}
+        assert without_price(reply["idTokenInfo"]) == expected
+        assert ("personalMessage" in reply["idTokenInfo"]) is (expected["status"] == "Accepted")
 
 
 def test_plug_and_charge_is_answered_as_not_supported_even_for_a_known_token():
@@ -78,7 +96,8 @@ def test_an_empty_no_authorization_token_is_nobodys():
 def test_a_metered_transaction_is_billed_to_the_cent_and_its_ended_total_is_the_cdrs():
     station = Station()
     started, first, second, ended = charge_and_leave(station)
-    assert started == {"idTokenInfo": {"status": "Accepted"}}  # no running cost before any energy
+    # No running cost before any energy; the price it is billed at, for the station to show.
+    assert started == {"idTokenInfo": {"status": "Accepted", "personalMessage": price_message(STATION_PRICE)}}
     assert first["totalCost"] < second["totalCost"] < ended["totalCost"]
     session = station.session()
     assert (session.charger_transaction_id, session.connector_id, session.id_tag, session.tariff_id) == (
@@ -362,3 +381,183 @@ def test_plain_readings_of_a_priced_session_tell_the_running_cost_every_five_min
     assert station.session().energy_wh == 150 * 11  # the readings in between moved the session on
     # The cost at minute 10: 1.5 kWh x 0.36 = 0.54 -> 0.68 incl. VAT, the flat fee 0.63.
     assert Decimal(str(replies[9]["totalCost"])) == Decimal("1.31")
+
+
+# ------------------------------------------------------------------ the price before the start
+def test_authorize_tells_the_driver_the_price_their_session_will_be_billed_at():
+    station = Station()
+    authorize = {"idToken": {"idToken": "TAG-OK", "type": "ISO14443"}}
+    assert station.call("Authorize", authorize)["idTokenInfo"]["personalMessage"] == price_message(
+        STATION_PRICE
+    )
+    member = {"idToken": {"idToken": "TAG-MEMBER", "type": "ISO14443"}}
+    assert station.call("Authorize", member)["idTokenInfo"]["personalMessage"] == price_message(MEMBER_PRICE)
+
+
+def test_the_started_tells_the_price_of_the_sessions_own_tariff_and_the_cdr_bills_it():
+    station = Station()
+    started = station.event("Started", 0, 0, register_wh=0, token="TAG-MEMBER", trigger="Authorized")
+    assert started["idTokenInfo"]["personalMessage"] == price_message(MEMBER_PRICE)
+    station.event("Ended", 1, 30, register_wh=10_000, trigger="EVDeparted", state="Idle")
+    # 10 kWh at the member's 0.25 incl. VAT and the flat fee: what the message said.
+    assert station.cdr_total_incl_vat() == Decimal("2.50") + Decimal("0.63")
+
+
+def test_no_price_is_told_without_a_tariff_or_for_a_refused_token():
+    assert (
+        "personalMessage"
+        not in Station(tariff=None).call("Authorize", {"idToken": {"idToken": "TAG-OK", "type": "ISO14443"}})[
+            "idTokenInfo"
+        ]
+    )
+    station = Station()
+    started = station.event("Started", 0, 0, register_wh=0, token="TAG-BLOCKED", trigger="Authorized")
+    assert started == {"idTokenInfo": {"status": "Blocked"}}
+
+
+def test_a_tariff_that_cannot_be_shown_leaves_the_authorization_as_it_is():
+    reply = Station(tariff=("BROKEN", "{}")).call(
+        "Authorize", {"idToken": {"idToken": "TAG-OK", "type": "ISO14443"}}
+    )
+    assert reply == {"idTokenInfo": {"status": "Accepted"}}
+
+
+def test_the_message_keeps_to_the_schemas_512_characters_dropping_whole_lines():
+    from chargenet.domain.running_cost import MAX_MESSAGE_CHARS
+    from chargenet.domain.running_cost import price_message as shown
+    from tests.ocpp201_station import TARIFF_JSON
+
+    noted = json.loads(TARIFF_JSON)
+    # Every kind of restriction adds a note: together they run past what a display takes.
+    noted["elements"][1]["restrictions"] = {
+        "start_time": "08:00",
+        "end_time": "18:00",
+        "min_kwh": 1,
+        "min_duration": 60,
+        "max_power": 11,
+    }
+    noted["max_price"] = {"excl_vat": 99.00, "incl_vat": 123.75}
+    noted["min_price"] = {"excl_vat": 1.00, "incl_vat": 1.25}
+    noted["elements"][0]["price_components"].append(
+        {"type": "TIME", "price": 1.20, "vat": 25, "step_size": 60}
+    )
+    noted["elements"].append({"price_components": [{"type": "ENERGY", "price": 0.50, "step_size": 1}]})
+    full = "; ".join(describe(price_display(load_tariff(json.dumps(noted)), T0, "UTC")))
+    message = shown(json.dumps(noted), T0, "UTC")
+    assert len(full) > MAX_MESSAGE_CHARS >= len(message)
+    # The prices and limits first: the notes are what goes.
+    assert full.startswith(message + "; ") and "maximum 123.75 EUR per session incl. VAT" in message
+
+
+# ------------------------------------------------------------------ the connector's status
+def connector_status(station: Station) -> tuple[str, datetime]:
+    (status,) = [s for s in station.registry.connectors(STATION) if s.connector_id == 1]
+    return status.status, status.status_at
+
+
+def test_a_transaction_makes_its_occupied_connector_busy_and_its_end_makes_it_free_again():
+    station = Station()
+    station.status("Occupied", 0)  # plugged in: the driver may pay
+    assert availability(station) is Availability.AVAILABLE
+    station.event("Started", 0, 1, register_wh=0, trigger="RemoteStart", state="EVConnected")
+    assert (connector_status(station), availability(station)) == (
+        ("EVConnected", at_minute(1)),
+        Availability.BUSY,
+    )
+    station.event("Updated", 1, 2, trigger="ChargingStateChanged", state="Charging")
+    assert connector_status(station) == ("Charging", at_minute(2))
+    station.event("Updated", 2, 10, register_wh=5000)  # the same state: nothing written
+    assert connector_status(station) == ("Charging", at_minute(2))
+    station.event("Ended", 3, 20, register_wh=6000, trigger="StopAuthorized", state="SuspendedEV")
+    assert (connector_status(station), availability(station)) == (
+        ("Finishing", at_minute(20)),
+        Availability.BUSY,
+    )
+    station.status("Available", 25)
+    assert availability(station) is Availability.AVAILABLE
+
+
+def test_a_transaction_waiting_for_its_car_keeps_the_connector_until_it_ends():
+    station = Station()
+    station.event("Started", 0, 0, trigger="Authorized", state="Idle", token="TAG-OK")
+    assert connector_status(station)[0] == "Idle" and availability(station) is Availability.BUSY
+    station.event("Ended", 1, 2, trigger="EVConnectTimeout", state="Idle", stopped_reason="Timeout")
+    assert connector_status(station) == ("Available", at_minute(2))
+
+
+def test_a_started_without_a_charging_state_still_takes_the_connector():
+    station = Station()
+    station.status("Occupied", 0)
+    station.event("Started", 0, 0, register_wh=0, trigger="CablePluggedIn", state=None)
+    assert availability(station) is Availability.BUSY
+
+
+def test_an_older_event_does_not_overwrite_a_newer_status():
+    station = Station()
+    station.event("Started", 0, 0, register_wh=0, trigger="Authorized", token="TAG-OK")
+    station.status("Available", 30)  # the car left
+    station.event("Updated", 1, 20, trigger="ChargingStateChanged", state="SuspendedEV", offline=True)
+    assert connector_status(station) == ("Available", at_minute(30))
+
+
+def test_a_charging_state_never_ends_a_faulted_or_unavailable_connectors_outage():
+    for outage in ("Faulted", "Unavailable"):
+        station = Station()
+        station.event("Started", 0, 0, register_wh=0, trigger="Authorized", token="TAG-OK")
+        station.status(outage, 5)
+        station.event("Updated", 1, 6, trigger="ChargingStateChanged", state="SuspendedEVSE")
+        station.event("Ended", 2, 7, trigger="EVDeparted", state="Idle")
+        assert connector_status(station) == (outage, at_minute(5))
+
+
+def availability(station: Station) -> Availability:
+    charger = station.registry.get(STATION).model_copy(update={"online": True})
+    return connector_availability(charger, station.registry.connectors(STATION), 1)
+
+
+def at_minute(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+# ------------------------------------------------------------------ an Ended before its Started
+def test_an_ended_before_its_started_is_resolved_when_the_started_completes_the_session():
+    station = Station()
+    ended = transaction_event(
+        "Ended", 1, 30, register_wh=2000, trigger="EVDeparted", state="Idle", stopped_reason="EVDisconnected"
+    )
+    station.call("TransactionEvent", ended)
+    station.call("TransactionEvent", ended)  # a copy: still one to review
+    assert [(charger, payload["seqNo"]) for charger, _, payload in station.sessions.orphans] == [(STATION, 1)]
+    assert station.sessions.session_id_of_transaction(STATION, "TX-1") is not None  # numbered, no session
+    station.event("Started", 0, 0, register_wh=1000, token="TAG-OK", trigger="Authorized")
+    assert station.session().state == "completed" and station.sessions.orphans == []
+
+
+def test_the_lookup_of_a_transactions_session_numbers_nothing():
+    station = Station()
+    assert station.sessions.session_id_of_transaction(STATION, "TX-1") is None
+    assert station.sessions.start_keys == {}
+    station.event("Started", 0, 0, register_wh=1000, token="TAG-OK", trigger="Authorized")
+    assert station.sessions.session_id_of_transaction(STATION, "TX-1") == station.session().session_id
+    assert station.sessions.session_id_of_transaction("OTHER", "TX-1") is None
+
+
+def test_an_ended_processed_while_its_started_opens_the_session_is_folded_in_not_orphaned():
+    """Two invocations at once: the Started has numbered the transaction, the Ended runs whole
+    (no session yet) before the Started opens it. One of the two reads sees the other's write."""
+    station = Station()
+    ended = transaction_event(
+        "Ended", 1, 30, register_wh=2000, trigger="EVDeparted", state="Idle", stopped_reason="EVDisconnected"
+    )
+    opening = station.sessions.open
+
+    def open_after_the_ended_ran(*args, **kwargs):
+        station.sessions.open = opening  # once
+        station.call("TransactionEvent", ended)
+        return opening(*args, **kwargs)
+
+    station.sessions.open = open_after_the_ended_ran
+    station.event("Started", 0, 0, register_wh=1000, token="TAG-OK", trigger="Authorized")
+    session = station.session()
+    assert (session.state, session.energy_wh) == ("completed", 1000)
+    assert station.sessions.orphans == []

@@ -247,8 +247,12 @@ def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None
 
     store, cdrs = DynamoSessionStore(), DynamoCdrStore()
     # Each truth with the backend's session id, in the order the backend numbered them.
-    billed = sorted(((t, _session_id(store, t)) for t in truths), key=lambda pair: int(pair[1]))
-    wanted = {session_id for _, session_id in billed}
+    # A transaction the backend never heard of has no session: last, and reported missing.
+    billed = sorted(
+        ((t, _session_id(store, t)) for t in truths),
+        key=lambda pair: (pair[1] is None, int(pair[1] or 0)),
+    )
+    wanted = {session_id for _, session_id in billed if session_id is not None}
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while True:
         records = {sid: cdrs.get(sid) for sid in wanted}
@@ -264,7 +268,8 @@ def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None
     )
     rows, revenue, currency = [], Decimal(0), ""
     for truth, session_id in billed:
-        session, record = sessions[session_id], records[session_id]
+        session = sessions[session_id] if session_id else None
+        record = records[session_id] if session_id else None
         cost = (
             f"{record.total_incl_vat} {record.currency}"
             if record
@@ -275,7 +280,7 @@ def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None
             currency = record.currency
         rows.append(
             (
-                session_id,
+                session_id or "-",
                 truth.charger_id,
                 _short(truth.ocpp_version),
                 truth.connector_id,
@@ -300,17 +305,13 @@ def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None
     return table(headers, rows) + f"\n\nrevenue: {revenue} {currency} incl. VAT from {len(rows)} sessions"
 
 
-def _session_id(store: Any, truth: Any) -> str:
+def _session_id(store: Any, truth: Any) -> str | None:
     """The backend's session of a truth: a 1.6 charger was told its number; a 2.0.1 charger named
-    its transaction, and the backend keeps one number per (charger, transactionId), the same at
-    every ask (SessionStore.allocate_transaction; asking about a transaction it never saw wastes a
-    number and finds no session)."""
+    its transaction, and the backend numbered it when its first event came in (None: none came)."""
     if truth.ocpp_version == "ocpp1.6":
         return str(truth.transaction_id)
-    from chargenet.domain.transactions201 import transaction_key
-
-    number, _ = store.allocate_transaction(transaction_key(truth.charger_id, truth.transaction_id))
-    return str(number)
+    session_id: str | None = store.session_id_of_transaction(truth.charger_id, truth.transaction_id)
+    return session_id
 
 
 def _unregistered(charger_id: str) -> bool:

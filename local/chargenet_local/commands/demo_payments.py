@@ -1,9 +1,10 @@
 """The demo's drivers who pay through the link, scripted over HTTP as a browser would.
 
 Each opens a charger's pay page, starts the checkout, pays on the local hosted page with the
-test card; the backend sends RemoteStartTransaction and the simulated charger charges on
-accelerated time. One driver presses Stop on the session page, the others leave when the
-car is full; billing then captures exactly the CDR total. One more driver's card is
+test card; the backend starts the simulated charger in its OCPP version's words
+(RemoteStartTransaction to a 1.6 charger, RequestStartTransaction to PAY-02, which speaks 2.0.1)
+and it charges on accelerated time. One driver presses Stop on the session page, the others
+leave when the car is full; billing then captures exactly the CDR total. One more driver's card is
 declined: nothing is held and the charger never starts. The summary reads Stripe through
 the product's gateway and reconciles it with the CDRs (`chargenet reconcile`).
 """
@@ -28,10 +29,15 @@ from chargenet_cli.operator_cmd import api
 from chargenet_cli.output import table
 from chargenet_local.stack import StackState
 from chargenet_shim.link import LinkError
+from chargenet_shim.ocpp_version import OcppVersion
 from chargenet_shim.sim.charging import SessionError
 
 # Not CP-…: the demo's fleet listing is every CP- charger.
 PAYING_CHARGERS = ("PAY-01", "PAY-02", "PAY-03")
+# A mixed site, as the fleet: PAY-02 speaks OCPP 2.0.1 (a paid and a declined driver), the others 1.6.
+PAYING_VERSIONS = (OcppVersion.V16, OcppVersion.V201, OcppVersion.V16)
+# What the backend sends a charger once its driver has paid, in each version.
+START_MESSAGE = {OcppVersion.V16: "RemoteStartTransaction", OcppVersion.V201: "RequestStartTransaction"}
 RATED_POWER_W = 22_000
 CARD = {"email": "driver@example.com", "card_number": "4242424242424242", "expiry": "12/34", "cvc": "123"}
 DECLINED_CARD = {**CARD, "card_number": "4000000000000002"}
@@ -123,7 +129,9 @@ async def _visits(
         visits.extend(await asyncio.gather(*(_visit(state, by_id[d.charger_id], d, say) for d in DRIVERS)))
 
     # No planned sessions: the chargers only charge when a payment starts them.
-    await run_sessions(credentials, [[] for _ in credentials], SimClock(), alongside=drive)
+    await run_sessions(
+        credentials, [[] for _ in credentials], SimClock(), alongside=drive, versions=PAYING_VERSIONS
+    )
     return visits
 
 
@@ -133,7 +141,8 @@ async def _visit(state: StackState, charger: Any, driver: Driver, say: Callable[
         say(f"  {driver.charger_id}/{driver.connector_id}: {paid.outcome}")
         return paid
     session = await _remote_session(charger)
-    say(f"  {driver.charger_id}/{driver.connector_id}: paid, RemoteStartTransaction, charging")
+    started_by = START_MESSAGE[charger.ocpp_version]
+    say(f"  {driver.charger_id}/{driver.connector_id}: paid, {started_by}, charging")
     if driver.presses_stop:
         await asyncio.to_thread(_press_stop, paid)
     try:
@@ -166,7 +175,7 @@ def pay_through_link(state: StackState, driver: Driver) -> str | DriverVisit:
 
 
 async def _remote_session(charger: Any) -> Any:
-    """The session the backend's RemoteStartTransaction started (one per paying charger)."""
+    """The session the backend's remote start started (one per paying charger)."""
     deadline = time.monotonic() + WAIT_S
     while not charger.remote_sessions:
         if time.monotonic() > deadline:

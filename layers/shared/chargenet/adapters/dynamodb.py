@@ -198,7 +198,7 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
                 item = ConnectorItem.from_raw_data(raw)
                 register = int(item.last_register_wh) if item.last_register_wh is not None else None
                 connectors[int(item.connector_id)] = ConnectorLink(
-                    item.session_id, register, item.status_fault_open, item.session_linked_at
+                    item.session_id, register, item.status_fault_open, item.session_linked_at, item.status
                 )
         return ChargerView(charger, connectors) if charger is not None else None
 

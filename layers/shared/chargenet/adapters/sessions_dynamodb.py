@@ -37,6 +37,7 @@ from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import SessionRecord
 from chargenet.domain.running_meter import RunningMeter, latest_register
 from chargenet.domain.sessions import FINAL_STATES, SessionEvent, SessionFacts, SessionState
+from chargenet.domain.transactions201 import transaction_key
 from chargenet.ports.audit import Key, Page
 from chargenet.ports.billing import BillableSessions
 from chargenet.ports.faults import ActiveSessions
@@ -118,6 +119,16 @@ class TransactionKeyItem(TableModel):
     received_at = UTCDateTimeAttribute(null=True)
 
 
+def _orphan_key(charger_id: str, transaction_id: int) -> str:
+    return f"{ORPHAN_STOP_PREFIX}{charger_id}#{transaction_id}"
+
+
+def _save_orphan(key: str, charger_id: str, transaction_id: int, body: str, at: datetime) -> None:
+    TransactionKeyItem(
+        key, transaction_id=transaction_id, charger_id=charger_id, payload=body, received_at=at
+    ).save()
+
+
 def _unset(attribute: Attribute[Any]) -> Condition:
     # A null attribute set to None is stored as NULL, not removed.
     unset: Condition = attribute.does_not_exist() | Path(attribute).is_type(NULL)
@@ -173,6 +184,10 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
 
     def transaction_of(self, start_key: str) -> int | None:
         return self._transaction_of(f"start#{start_key}")
+
+    def session_id_of_transaction(self, charger_id: str, charger_transaction_id: str) -> str | None:
+        number = self.transaction_of(transaction_key(charger_id, charger_transaction_id))
+        return str(number) if number is not None else None
 
     def _transaction_of(self, key: str) -> int | None:
         try:
@@ -312,14 +327,20 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
     def record_orphan_stop(
         self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
     ) -> None:
+        # Keyed on the payload too: a 1.6 charger's stops for unknown ids can repeat an id.
         body = json.dumps(payload, sort_keys=True)
-        TransactionKeyItem(
-            f"{ORPHAN_STOP_PREFIX}{charger_id}#{transaction_id}#{hashlib.sha256(body.encode()).hexdigest()[:16]}",
-            transaction_id=transaction_id,
-            charger_id=charger_id,
-            payload=body,
-            received_at=at,
-        ).save()
+        key = f"{_orphan_key(charger_id, transaction_id)}#{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+        _save_orphan(key, charger_id, transaction_id, body, at)
+
+    def record_orphan_end(
+        self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
+    ) -> None:
+        # The network numbers a 2.0.1 transaction: its one Ended has one key, found again below.
+        body = json.dumps(payload, sort_keys=True)
+        _save_orphan(_orphan_key(charger_id, transaction_id), charger_id, transaction_id, body, at)
+
+    def resolve_orphan_end(self, charger_id: str, transaction_id: int) -> None:
+        TransactionKeyItem(_orphan_key(charger_id, transaction_id)).delete()
 
     # ---------------------------------------------------------------- the operator API's pages
     # One Query or one Scan call of at most `limit` items each (a filter may leave fewer).

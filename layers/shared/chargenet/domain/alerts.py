@@ -17,6 +17,7 @@ from chargenet.domain.fault_rules import (
     UNAVAILABLE,
 )
 from chargenet.domain.faults import FLAP_WINDOW, Fault, FaultKind, FaultState, Severity, cleared_at
+from chargenet.domain.sessions import AnomalyCode
 
 SUGGESTED_ACTION_BY_CODE: dict[str, str] = {
     "GroundFailure": "inspect on site; do not reset remotely",
@@ -40,6 +41,13 @@ SUGGESTED_ACTION_BY_CODE: dict[str, str] = {
     POWER_ABOVE_RATING: "GetConfiguration to check meter and rating settings; schedule meter check",
     SESSION_TOO_LONG: "RemoteStopTransaction; look for a lost StopTransaction",
     NO_METER_VALUES: "TriggerMessage MeterValues; GetConfiguration MeterValueSampleInterval",
+    AnomalyCode.NO_START_REGISTER.value: (
+        "GetVariables SampledDataCtrlr.TxStartedMeasurands: it should name Energy.Active.Import.Register; "
+        "review the session"
+    ),
+    AnomalyCode.MISSING_EVENTS.value: (
+        "review the session; GetLog if TransactionEvents keep going missing (the charger's offline queue)"
+    ),
     "TamperDetectionActivated": "ChangeAvailability Inoperative; inspect on site",
     "FirmwareTampered": "ChangeAvailability Inoperative; SignedUpdateFirmware with a trusted image",
     "InvalidFirmwareSignature": "SignedUpdateFirmware with a correctly signed image",
@@ -140,9 +148,7 @@ class AlertPolicy(BaseModel):
             return self._resolution(fault, last, now)
         if last is not None and last.kind is AlertKind.FLAPPING:
             return None
-        if any(
-            a.episode == fault.episode and a.kind is not AlertKind.RESOLVED for a in previous_alerts_for_fault
-        ):
+        if paged_this_episode(fault, previous_alerts_for_fault):
             return None
         if fault.state is FaultState.ACKNOWLEDGED or not self._paged(fault, now):
             return None
@@ -171,6 +177,11 @@ class AlertPolicy(BaseModel):
         if last.kind is AlertKind.FLAPPING and cleared_for < self.flap_quiet:
             return None
         return _decision(fault, AlertKind.RESOLVED, now, _resolved_text(fault, last))
+
+
+def paged_this_episode(fault: Fault, alerts: list[AlertRecord]) -> bool:
+    """Whether an operator was paged (raised or flapping) about the fault's current episode."""
+    return any(a.episode == fault.episode and a.kind is not AlertKind.RESOLVED for a in alerts)
 
 
 def overdue(alerts: list[AlertRecord], decided_by: datetime) -> list[AlertRecord]:

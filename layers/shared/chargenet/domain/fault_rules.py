@@ -12,7 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 from chargenet.domain.clock import ocpp_time
-from chargenet.domain.faults import FaultKind, FaultResolution, FaultSignal, Severity, more_severe
+from chargenet.domain.faults import (
+    Fault,
+    FaultKind,
+    FaultResolution,
+    FaultSignal,
+    FaultState,
+    Severity,
+    fault_id,
+    more_severe,
+)
 from chargenet.domain.meter_values import MeterReading
 from chargenet.domain.models import Charger, PendingCall, SessionRecord
 from chargenet.domain.ocpp201_messages import EventData
@@ -195,6 +204,32 @@ def _out_of_service(status: str, inoperative_by_operator: bool) -> bool:
     return status == "Faulted" or (status == "Unavailable" and not inoperative_by_operator)
 
 
+def names_the_problem(kind: FaultKind, code: str) -> bool:
+    """A connector error that says what is wrong (a code, a device-model component), unlike the
+    bare "Faulted" of a status without one."""
+    return kind is FaultKind.CONNECTOR_ERROR and code != FAULTED
+
+
+def is_bare_faulted(kind: FaultKind, code: str) -> bool:
+    return kind is FaultKind.CONNECTOR_ERROR and code == FAULTED
+
+
+def bare_faulted_id(charger_id: str, connector_id: int) -> str:
+    return fault_id(charger_id, connector_id, FaultKind.CONNECTOR_ERROR, FAULTED)
+
+
+def named_problems_since(faults: Iterable[Fault]) -> dict[tuple[str, int], datetime]:
+    """(charger, connector) -> when the earliest connector error naming its problem that is open
+    there began: any of them explains a Faulted status, which then needs no fault of its own
+    (one problem, one episode, one page)."""
+    since: dict[tuple[str, int], datetime] = {}
+    for fault in faults:
+        if fault.state is not FaultState.RESOLVED and names_the_problem(fault.kind, fault.code):
+            where = (fault.charger_id, fault.connector_id)
+            since[where] = min(fault.first_seen, since.get(where, fault.first_seen))
+    return since
+
+
 def made_inoperative(calls: Iterable[PendingCall], connector_id: int, by: datetime) -> bool:
     """Whether an operator had made the connector Inoperative by `by` (the backend's clock).
 
@@ -366,6 +401,10 @@ ANOMALY_FAULTS: dict[AnomalyCode, tuple[FaultKind, Severity]] = {
     # later session on the connector runs within the rating.
     AnomalyCode.POWER_ABOVE_RATING: (FaultKind.METERING, Severity.MAJOR),
     AnomalyCode.NO_READINGS: (FaultKind.SESSION, Severity.MINOR),
+    # 2.0.1's gaps are missing data like NoReadings, not a register contradicting itself: minor
+    # session faults, on the dashboard, that keep the session from vouching for the connector's meter.
+    AnomalyCode.NO_START_REGISTER: (FaultKind.SESSION, Severity.MINOR),
+    AnomalyCode.MISSING_EVENTS: (FaultKind.SESSION, Severity.MINOR),
 }
 
 

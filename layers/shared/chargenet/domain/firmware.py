@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -123,7 +124,42 @@ _STATES = {
     "TIMED_OUT": "timed out",
     "REMOVED": "removed",
 }
-_IN_PROGRESS_STATES = {"Downloading": "downloading", "Downloaded": "downloading", "Installing": "installing"}
+
+
+class FirmwareProgress(StrEnum):
+    """What a charger's firmware status says of its update, whichever version's word it is."""
+
+    IDLE = "idle"
+    DOWNLOADING = "downloading"
+    INSTALLING = "installing"
+    INSTALLED = "installed"
+    FAILED = "failed"
+
+
+# Every FirmwareStatusNotification word: OCPP 1.6's seven and the fourteen of 2.0.1 (and of 1.6's
+# security extension, the same words). A verified signature is still on the way to installing;
+# a bad signature or an install that did not verify is a failure like InstallationFailed.
+FIRMWARE_STATUS_PROGRESS: dict[str, FirmwareProgress] = {
+    "Idle": FirmwareProgress.IDLE,
+    "DownloadScheduled": FirmwareProgress.DOWNLOADING,
+    "Downloading": FirmwareProgress.DOWNLOADING,
+    "DownloadPaused": FirmwareProgress.DOWNLOADING,
+    "Downloaded": FirmwareProgress.DOWNLOADING,
+    "SignatureVerified": FirmwareProgress.DOWNLOADING,
+    "InstallScheduled": FirmwareProgress.INSTALLING,
+    "Installing": FirmwareProgress.INSTALLING,
+    "InstallRebooting": FirmwareProgress.INSTALLING,
+    "Installed": FirmwareProgress.INSTALLED,
+    "DownloadFailed": FirmwareProgress.FAILED,
+    "InstallationFailed": FirmwareProgress.FAILED,
+    "InstallVerificationFailed": FirmwareProgress.FAILED,
+    "InvalidSignature": FirmwareProgress.FAILED,
+}
+
+
+def firmware_progress(status: str | None) -> FirmwareProgress | None:
+    """What the charger's status word says of its update; None for no word or one not in OCPP."""
+    return FIRMWARE_STATUS_PROGRESS.get(status or "")
 
 
 @dataclass(frozen=True)
@@ -147,13 +183,18 @@ class Execution:
 def job_state(status: str, details: dict[str, str]) -> str:
     """queued, started, downloading, installing, installed, failed, refused, canceled, timed out, removed.
 
+    While IN_PROGRESS, the firmware status the charger last reported decides (FIRMWARE_STATUS_PROGRESS).
+
     The device turns an execution SUCCEEDED only once the charger has booted the release and
     reported Installed; FAILED when the download failed or the new firmware did not come up (and
     was rolled back); REJECTED when it refused the job: an invalid document, or a package refused
     before installing (signature, downgrade), the reason in its details.
     """
     if status == "IN_PROGRESS":
-        return _IN_PROGRESS_STATES.get(details.get("firmwareStatus", ""), "started")
+        # The charger's word, in either version's vocabulary: a failure it reported counts as one
+        # before the execution turns terminal.
+        progress = firmware_progress(details.get("firmwareStatus"))
+        return "started" if progress in (None, FirmwareProgress.IDLE) else str(progress)
     return _STATES.get(status, status.lower())
 
 

@@ -1,18 +1,24 @@
-"""What a running session has cost so far: the figure a 2.0.1 charger shows its driver.
+"""What a 2.0.1 charger shows its driver: the price before the start, the cost so far.
 
-Apart from the transaction handlers, which import it only when a session has a tariff to price:
+Apart from the transaction handlers, which import it only when there is a tariff to show or price:
 the tariff engine and billing are a large share of the ingest function's cold start, and most
 frames never need them.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from chargenet.domain.billing import session_profile
 from chargenet.domain.models import SessionRecord
 from chargenet.domain.sessions import SessionFacts
 from chargenet.domain.tariffs import load_tariff, price_session
+from chargenet.domain.tariffs.display import describe, price_display
+
+# idTokenInfo.personalMessage.content: at most 512 characters (MessageContentType, OCPP 2.0.1).
+MAX_MESSAGE_CHARS = 512
+LINE_SEPARATOR = "; "
 
 
 def running_total(session: SessionRecord, facts: SessionFacts) -> Decimal | None:
@@ -23,3 +29,16 @@ def running_total(session: SessionRecord, facts: SessionFacts) -> Decimal | None
     priced = price_session(load_tariff(session.tariff_json), session_profile(facts, session.time_zone))
     total = priced.total_cost
     return total.incl_vat if total.incl_vat is not None else total.excl_vat
+
+
+def price_message(tariff_json: str, at: datetime, time_zone: str | None) -> str:
+    """The prices in force at `at`, in the pay page's words (domain.tariffs.display), on one line
+    for the charger's display. Lines that would not fit go, the last first: the unit prices come
+    first, the limits and notes after them."""
+    shown = ""
+    for line in describe(price_display(load_tariff(tariff_json), at, time_zone)):
+        longer = f"{shown}{LINE_SEPARATOR}{line}" if shown else line
+        if len(longer) > MAX_MESSAGE_CHARS:
+            break
+        shown = longer
+    return shown

@@ -37,6 +37,14 @@ STATUS_OF_CHARGING_STATE = {
     "Idle": "Available",
 }
 CAR_GONE_STATUS = "Available"
+# The connector's status a transaction tells, stored beside its StatusNotifications (newer wins
+# by the charger's clock): 2.0.1's connectorStatus says Occupied both for a car plugged in and
+# waiting for its driver to pay and for one in a transaction. While one runs, the connector's
+# status is the transaction's chargingState (busy whatever it is: the EVSE is taken); a Started
+# that names none was most likely started by the plug-in. An Ended with the car still plugged in
+# leaves the connector Finishing, 1.6's word for it, until the car leaves.
+STARTED_WITHOUT_STATE_STATUS = "EVConnected"
+ENDED_WITH_CAR_STATUS = "Finishing"
 # What says the car has left, in an event's triggerReason or the Ended's stoppedReason.
 EV_DEPARTED_TRIGGER = "EVDeparted"
 EV_DISCONNECTED_REASON = "EVDisconnected"
@@ -204,6 +212,16 @@ def _register(
     if not candidates:
         return None
     return candidates[-1][1] if latest else candidates[0][1]
+
+
+def connector_status(request: TransactionEventRequest) -> str | None:
+    """The connector's status as of this event, None when it tells none (an Updated without a
+    chargingState: its state has not changed)."""
+    if request.event_type is TransactionEventType.ENDED:
+        return CAR_GONE_STATUS if request.car_left else ENDED_WITH_CAR_STATUS
+    if request.transaction_info.charging_state:
+        return request.transaction_info.charging_state
+    return STARTED_WITHOUT_STATE_STATUS if request.event_type is TransactionEventType.STARTED else None
 
 
 def _status(charging_state: str | None) -> str | None:

@@ -41,6 +41,7 @@ import functools
 import json
 import math
 import re
+from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
@@ -205,15 +206,57 @@ _SCHEMA_MESSAGES_WITHOUT_VALUES = frozenset({"required", "additionalProperties"}
 
 
 def call_error(message_id: str, code: str, description: str, details: dict[str, Any] | None = None) -> str:
-    return json.dumps([4, message_id, code, description[:255], details or {}], separators=(",", ":"))
+    return to_json([4, message_id, code, description[:255], details or {}])
 
 
 def call_result(message_id: str, payload: dict[str, Any]) -> str:
-    return json.dumps([3, message_id, payload], separators=(",", ":"))
+    return to_json([3, message_id, payload])
 
 
 def call(message_id: str, action: str, payload: dict[str, Any]) -> str:
-    return json.dumps([2, message_id, action, payload], separators=(",", ":"))
+    return to_json([2, message_id, action, payload])
+
+
+class _HasDecimal(Exception):
+    """Raised from json's `default` hook: the value holds a Decimal, so it is written by the walk."""
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON in which a Decimal is written as its exact digits: money (a 2.0.1 totalCost)
+    never passes through a float. NaN and infinities are refused: they are not JSON."""
+    try:  # the C encoder: most frames carry no Decimal (5x faster than the walk below)
+        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_refuse_decimal)
+    except _HasDecimal:
+        return _with_decimals(value)
+
+
+def _refuse_decimal(value: Any) -> NoReturn:
+    if isinstance(value, Decimal):
+        raise _HasDecimal
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _with_decimals(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return _decimal_number(value)
+    if isinstance(value, dict):
+        # Keys as json writes them: payloads are dict[str, Any], an int key would be quoted.
+        members = (f"{_json_scalar(str(key))}:{_with_decimals(inner)}" for key, inner in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_with_decimals(inner) for inner in value) + "]"
+    return _json_scalar(value)
+
+
+def _json_scalar(value: Any) -> str:
+    return json.dumps(value, allow_nan=False)
+
+
+def _decimal_number(amount: Decimal) -> str:
+    if not amount.is_finite():
+        raise ValueError(f"{amount} is not a JSON number")
+    # Fixed-point digits as stored ("16.50" stays 16.50): a valid JSON number, never an exponent.
+    return f"{amount:f}"
 
 
 def decode(raw: bytes, *, max_bytes: int, version: OcppVersion = OcppVersion.V16) -> Frame:

@@ -22,6 +22,7 @@ class ConnectorLink:
     status_fault_open: bool | None = None
     # When the current session started (link_session's time): None when not known.
     session_linked_at: datetime | None = None
+    status: str | None = None  # the latest status stored (None: none reported yet)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class ChargerView:
 
     def register_of(self, connector_id: int) -> int | None:
         return self.connectors.get(connector_id, ConnectorLink()).last_register_wh
+
+    def status_of(self, connector_id: int) -> str | None:
+        return self.connectors.get(connector_id, ConnectorLink()).status
 
     def may_have_status_fault(self, connector_id: int) -> bool:
         return self.connectors.get(connector_id, ConnectorLink()).status_fault_open is not False

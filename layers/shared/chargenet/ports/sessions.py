@@ -31,6 +31,11 @@ class SessionStore(Protocol):
         """The id allocate_transaction gave `start_key`, if any (one read, nothing allocated)."""
         ...
 
+    def session_id_of_transaction(self, charger_id: str, charger_transaction_id: str) -> str | None:
+        """The session of a 2.0.1 charger's transaction (the charger's own transactionId), None
+        when none of its events has come in; a lookup only (allocate_transaction numbers it)."""
+        ...
+
     def get(self, session_id: str) -> SessionRecord | None: ...
 
     def open(
@@ -75,6 +80,17 @@ class SessionStore(Protocol):
         self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
     ) -> None:
         """A StopTransaction that matches no session of this charger: kept for review."""
+        ...
+
+    def record_orphan_end(
+        self, charger_id: str, transaction_id: int, payload: dict[str, Any], at: datetime
+    ) -> None:
+        """A 2.0.1 Ended that came before its Started: kept for review like an orphan stop, one
+        per transaction (a copy writes it again), until resolve_orphan_end."""
+        ...
+
+    def resolve_orphan_end(self, charger_id: str, transaction_id: int) -> None:
+        """The transaction's Started came and its session holds the Ended: no longer for review."""
         ...
 
 

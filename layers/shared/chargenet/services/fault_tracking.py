@@ -7,8 +7,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chargenet.domain.alerts import AlertDecision, AlertPolicy, AlertRecord, overdue, redelivery
-from chargenet.domain.fault_rules import from_status_notification
+from chargenet.domain.alerts import (
+    AlertDecision,
+    AlertPolicy,
+    AlertRecord,
+    overdue,
+    paged_this_episode,
+    redelivery,
+)
+from chargenet.domain.fault_rules import (
+    bare_faulted_id,
+    from_status_notification,
+    is_bare_faulted,
+    named_problems_since,
+    names_the_problem,
+)
 from chargenet.domain.faults import (
     Fault,
     FaultResolution,
@@ -61,10 +74,17 @@ class FaultTracker:
             recent_same_code=repeats,
             inoperative_by_operator=inoperative_by_operator,
         )
+        if (status.charger_id, status.connector_id) in named_problems_since(f for f, _ in existing):
+            items = [item for item in items if not _bare_faulted_signal(item)]
         return self.apply(items)
 
     def apply(self, items: Iterable[FaultSignal | FaultResolution]) -> list[AlertDecision]:
-        return [decision for item in items for decision in self._apply_one(item)]
+        decisions: list[AlertDecision] = []
+        for item in items:
+            decisions += self._apply_one(item)
+            if isinstance(item, FaultSignal) and names_the_problem(item.kind, item.code):
+                decisions += self._supersede_bare_faulted(item.charger_id, item.connector_id)
+        return decisions
 
     def sweep(self, items: Iterable[FaultSignal | FaultResolution]) -> list[AlertDecision]:
         """The periodic pass: apply what changes a fault, then page what only time made due.
@@ -78,7 +98,15 @@ class FaultTracker:
         now = self.clock()
         watched = {fault.fault_id: fault for fault, _ in self.store.watched()}
         decisions = self.apply(item for item in items if _changes(item, watched, now))
-        for fault, alerts in self.store.watched():
+        stored = self.store.watched()
+        named = named_problems_since(fault for fault, _ in stored)
+        for fault, alerts in stored:
+            since = _superseded_since(fault, alerts, named)
+            if since is not None:
+                # Opened beside its named problem (the two frames processed at once): folded now,
+                # before its major delay could page it; a conflicting write leaves it to the next sweep.
+                decisions += self._fold_superseded((fault, alerts), since) or []
+                continue
             sent, current = self._publish_overdue(fault, alerts, now)
             decisions += sent
             if current is not None and self.policy.decide(fault, current, now) is not None:
@@ -141,6 +169,37 @@ class FaultTracker:
                 decisions += recorded
         return decisions
 
+    def _supersede_bare_faulted(self, charger_id: str, connector_id: int) -> list[AlertDecision]:
+        """The connector's bare "Faulted" fault folded into the named problem now open beside it.
+
+        One read of that fault first: usually there is none, and the charger's faults are read
+        only when there is one to fold."""
+        bare = self.store.get(bare_faulted_id(charger_id, connector_id))
+        if bare is None or bare[0].state is FaultState.RESOLVED or paged_this_episode(*bare):
+            return []
+        for _ in range(SAVE_ATTEMPTS):
+            stored = self.store.of_charger(charger_id)
+            named = named_problems_since(fault for fault, _ in stored)
+            superseded = [
+                ((fault, alerts), since)
+                for fault, alerts in stored
+                if fault.connector_id == connector_id
+                and (since := _superseded_since(fault, alerts, named)) is not None
+            ]
+            if not superseded:
+                return []
+            recorded = self._fold_superseded(*superseded[0])
+            if recorded is not None:
+                return recorded
+        raise RuntimeError(f"a Faulted fault of {charger_id} kept changing while it was superseded")
+
+    def _fold_superseded(self, bare: StoredFault, since: datetime) -> list[AlertDecision] | None:
+        """Resolve the superseded fault where its named problem took over (never before its own
+        last sighting); nobody was paged about it, so the policy announces nothing. None on conflict."""
+        fault, alerts = bare
+        resolved = resolve(fault, max(since, fault.last_seen)) or fault
+        return self._record(resolved, alerts, bare, self.clock())
+
     def _record(
         self, fault: Fault, alerts: list[AlertRecord], previous: StoredFault | None, now: datetime
     ) -> list[AlertDecision] | None:
@@ -193,6 +252,25 @@ class FaultTracker:
         # The other writer kept the record unpublished: the sweep sends it again after the grace.
         logger.warning("alert published but not marked: %s", [(r.fault_id, r.kind.value) for r in sent])
         return None
+
+
+def _bare_faulted_signal(item: FaultSignal | FaultResolution) -> bool:
+    return isinstance(item, FaultSignal) and is_bare_faulted(item.kind, item.code)
+
+
+def _superseded_since(
+    fault: Fault, alerts: list[AlertRecord], named: dict[tuple[str, int], datetime]
+) -> datetime | None:
+    """When a named problem took over from this bare "Faulted", if it is one that nobody was
+    paged about while a named problem is open on its connector; else None. A paged one stays:
+    someone was told about it, and it resolves with the connector."""
+    if (
+        not is_bare_faulted(fault.kind, fault.code)
+        or fault.state is FaultState.RESOLVED
+        or paged_this_episode(fault, alerts)
+    ):
+        return None
+    return named.get((fault.charger_id, fault.connector_id))
 
 
 def _changes(item: FaultSignal | FaultResolution, watched: dict[str, Fault], now: datetime) -> bool:

@@ -319,6 +319,8 @@ class OperatorCommands:
             "firmware_status": execution.details.get("firmwareStatus"),
             "reason": execution.details.get("reason"),
             "running_version": None if charger is None else charger.firmware_version,
+            # Its own last FirmwareStatusNotification, in its version's words (2.0.1 has fourteen).
+            "charger_firmware_status": None if charger is None else charger.firmware_status,
             "queued_at": execution.queued_at,
         }
 

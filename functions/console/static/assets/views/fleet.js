@@ -6,10 +6,14 @@ import { getAll, PER_CHARGER_PAGES } from "../api.js";
 import { badge, el, field, formatTime, replace, section, select, table } from "../dom.js";
 import { loading, partial } from "../ui.js";
 
-// OCPP 1.6 connector statuses, grouped as operators count them.
+// Connector statuses, grouped as operators count them: OCPP 1.6's, and 2.0.1's (Occupied: a car
+// plugged in, as 1.6's Preparing; in a transaction its chargingState, EVConnected and Idle included).
 const CONNECTOR_STATE = {
   Available: "available",
   Preparing: "charging",
+  Occupied: "charging",
+  EVConnected: "charging",
+  Idle: "charging",
   Charging: "charging",
   SuspendedEV: "charging",
   SuspendedEVSE: "charging",

@@ -15,9 +15,14 @@ class Availability(StrEnum):
     UNKNOWN = "unknown"  # the connector never reported a status
 
 
-# Preparing: the driver plugged in and the charger waits for authorization, the usual case here.
-_FREE = frozenset({"Available", "Preparing"})
-_BUSY = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"})
+# Preparing (1.6) and Occupied (2.0.1): the driver plugged in and the charger waits for
+# authorization, the usual case here. A 2.0.1 connector in a transaction reads its transaction's
+# chargingState instead of Occupied (services.ocpp201.transaction_events records it), EVConnected
+# and Idle included: the EVSE is taken until the transaction ends.
+_FREE = frozenset({"Available", "Preparing", "Occupied"})
+_BUSY = frozenset(
+    {"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved", "EVConnected", "Idle"}
+)
 _OUT_OF_ORDER = frozenset({"Faulted", "Unavailable"})
 
 

@@ -29,16 +29,23 @@ only the shapes differ:
 
   A problem is a `Problem` or `Tripped` variable reported "true", or any variable a monitor
   raised (trigger Alerting); `cleared: true`, or the variable back to "false", resolves it.
+  A Faulted status and the NotifyEvent naming its problem are one problem paged once, in either
+  order (FaultTracker: the named problem supersedes the bare "Faulted"); a named problem cleared
+  while the EVSE is still Faulted raises the bare "Faulted" again (docs/faults.md).
 - SecurityEventNotification: the 1.6 security extension's message, field for field.
 - FirmwareStatusNotification / LogStatusNotification: the charger's firmware_status /
-  diagnostics_status, as 1.6's firmware and diagnostics notifications.
+  diagnostics_status, as 1.6's firmware and diagnostics notifications. The word is kept as sent
+  (2.0.1 has fourteen); readers take its meaning from domain.firmware.FIRMWARE_STATUS_PROGRESS.
 - NotifyReport: each part (seqNo) of a GetBaseReport's answer is kept on the charger
   (registry.record_device_model_part; read with registry.device_model).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chargenet.domain.fault_rules import NO_ERROR, device_event
+from chargenet.domain.faults import FaultResolution
 from chargenet.domain.models import ConnectorStatus
 from chargenet.domain.ocpp201_messages import (
     BootNotification201,
@@ -54,7 +61,8 @@ from chargenet.services.ocpp.context import Ctx
 
 TRIGGERED = "Triggered"  # BootReasonEnumType
 # The 2.0.1 connector statuses the session fold reads as 1.6's statuses of the same name.
-SESSION_STATUSES = frozenset({"Available", "Unavailable", "Faulted"})
+FAULTED_STATUS = "Faulted"
+SESSION_STATUSES = frozenset({"Available", "Unavailable", FAULTED_STATUS})
 
 
 @on(Action201.boot_notification)
@@ -95,7 +103,27 @@ def notify_event(ctx: Ctx, payload: Payload) -> Payload:
     found = [finding for finding in findings if finding is not None]
     if found:
         ctx.deps.faults.apply(found)
+    cleared: dict[int, datetime] = {}
+    for resolution in (finding for finding in found if isinstance(finding, FaultResolution)):
+        cleared[resolution.connector_id] = max(
+            resolution.at, cleared.get(resolution.connector_id, resolution.at)
+        )
+    for connector_id, at in sorted(cleared.items()):
+        _still_faulted(ctx, connector_id, at)
     return {}
+
+
+def _still_faulted(ctx: Ctx, connector_id: int, cleared_at: datetime) -> None:
+    """A named problem cleared on an EVSE whose last status is still Faulted: the EVSE is out of
+    service for a reason not (yet) named, so its bare "Faulted" fault, folded into the named
+    problem while that was open, is raised again (unless another named problem explains it)."""
+    current = next(
+        (c for c in ctx.deps.registry.connectors(ctx.charger_id) if c.connector_id == connector_id), None
+    )
+    if current is None or current.status != FAULTED_STATUS:
+        return
+    again = current.model_copy(update={"status_at": max(current.status_at, cleared_at)})
+    ctx.deps.faults.on_status(again, ctx.deps.view.charger.site_id)
 
 
 @on(Action201.security_event_notification)

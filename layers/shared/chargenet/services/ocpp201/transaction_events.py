@@ -4,8 +4,14 @@ A 2.0.1 charger names its transactions itself, so its events can reach us in any
 is stored in the log of the session its transaction id maps to (a network-wide id allocated
 for `ocpp2.0.1|<charger>|<transactionId>`), whether or not the session exists yet. The Started
 opens the session and folds the whole log; events before it wait there (an Ended among them is
-also kept for review, like 1.6's orphan stop, until a Started comes). Everything else is the
-1.6 session log: appended events, one fold, the running-session hot path for plain readings.
+also kept for review, like 1.6's orphan stop, until its Started comes and resolves it).
+Everything else is the 1.6 session log: appended events, one fold, the running-session hot path
+for plain readings.
+
+The driver sees the price before the start (the Authorize's and the Started's
+idTokenInfo.personalMessage, in the pay page's words) and the cost so far (totalCost). While a
+transaction runs its chargingState is the connector's status: a bare Occupied is a car plugged in
+and waiting for its driver, who may then pay for it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from decimal import Decimal
 from aws_lambda_powertools import Logger
 
 from chargenet.domain.clock import ocpp_time
-from chargenet.domain.models import SessionRecord, TagAuthorization, TagStatus
+from chargenet.domain.fault_rules import NO_ERROR, OUTAGE_STATUSES
+from chargenet.domain.models import ConnectorStatus, SessionRecord, TagAuthorization, TagStatus
 from chargenet.domain.running_meter import latest_register
 from chargenet.domain.sessions import EventKind, SessionEvent, SessionFacts, fold
 from chargenet.domain.transactions201 import (
@@ -25,6 +32,7 @@ from chargenet.domain.transactions201 import (
     MeterValuesRequest,
     TransactionEventRequest,
     TransactionEventType,
+    connector_status,
     running_cost_due,
     session_events,
     transaction_key,
@@ -36,7 +44,6 @@ from chargenet.services.ocpp.context import Ctx
 from chargenet.services.ocpp.session_log import (
     free_connector_for,
     new_session,
-    open_session,
     record_events,
     record_readings,
     stored_start,
@@ -48,6 +55,7 @@ from chargenet.services.ocpp.session_log import (
 # driver's other means (RFID, the pay link).
 PNC_CERTIFICATE_STATUS = "NoCertificateAvailable"
 PNC_TOKEN_STATUS = "Unknown"
+PRICE_MESSAGE_FORMAT = "UTF8"  # a currency's sign or a name may be outside ASCII
 
 logger = Logger(child=True)
 
@@ -57,7 +65,42 @@ def authorize(ctx: Ctx, payload: Payload) -> Payload:
     request = AuthorizeRequest.model_validate(payload)
     if request.plug_and_charge:
         return {"idTokenInfo": {"status": PNC_TOKEN_STATUS}, "certificateStatus": PNC_CERTIFICATE_STATUS}
-    return {"idTokenInfo": _token_info(_authorization(ctx, request.id_token.id_token))}
+    driver = request.id_token.id_token
+    info = _token_info(_authorization(ctx, driver))
+    tariff = _tariff_before_the_start(ctx, driver) if info["status"] == TagStatus.ACCEPTED.value else None
+    if tariff is not None:
+        _with_price(info, tariff, ctx.received_at, _time_zone(ctx))
+    return {"idTokenInfo": info}
+
+
+def _tariff_before_the_start(ctx: Ctx, driver: str) -> tuple[str, str] | None:
+    """The tariff the driver's session will be billed at: their plan's member tariff, else the
+    connector's. An Authorize names no EVSE: a station with one (as far as the registry knows)
+    has its connector's, a larger one the station's (connector 0: its own, else the network's)."""
+    evses = [connector_id for connector_id in ctx.deps.view.connectors if connector_id > 0]
+    connector_id = evses[0] if len(evses) == 1 else 0
+    return ctx.deps.tariffs.session_tariff(driver, ctx.charger_id, connector_id)
+
+
+def _time_zone(ctx: Ctx) -> str:
+    return ctx.deps.registry.time_zone_of(ctx.deps.view.charger)
+
+
+def _with_price(info: Payload, tariff: tuple[str, str], at: datetime, time_zone: str | None) -> None:
+    """Add the price the session is billed at to an idTokenInfo, for the station to show its
+    driver before the start (personalMessage). Nothing when the tariff cannot be shown: the
+    authorization stands all the same."""
+    # Imported here: the tariff engine is for priced sessions only (see domain.running_cost).
+    from chargenet.domain.running_cost import price_message
+    from chargenet.domain.tariffs import TariffError
+
+    try:
+        content = price_message(tariff[1], at, time_zone)
+    except TariffError as error:
+        logger.warning("price not shown", extra={"tariff_id": tariff[0], "error": str(error)})
+        return
+    if content:
+        info["personalMessage"] = {"format": PRICE_MESSAGE_FORMAT, "language": "en", "content": content}
 
 
 def _authorization(ctx: Ctx, id_tag: str) -> TagAuthorization:
@@ -86,8 +129,8 @@ def transaction_event(ctx: Ctx, payload: Payload) -> Payload:
     facts: SessionFacts | None
     if request.event_type is TransactionEventType.STARTED:
         session, facts = _started(ctx, request, transaction_id, session, first)
-    elif session is None:
-        _before_the_start(ctx, request, transaction_id, payload)
+    elif (session := _before_the_start(ctx, request, transaction_id, payload)) is None:
+        _record_connector_status(ctx, request, None)
         return _reply(ctx, request, None, None)
     else:
         facts = _continued(ctx, request, session)
@@ -95,7 +138,38 @@ def transaction_event(ctx: Ctx, payload: Payload) -> Payload:
         session = _billed_to_the_driver(ctx, request, session, facts)
         if facts.stopped_at is not None and request.event_type is not TransactionEventType.UPDATED:
             _after_the_stop(ctx, session, facts)
+            if request.event_type is TransactionEventType.STARTED:
+                # Its Ended came first (or at once) and was kept for review: the session now
+                # accounts for it. Rare: only a Started whose fold already has the stop deletes.
+                ctx.deps.sessions.resolve_orphan_end(ctx.charger_id, transaction_id)
+    _record_connector_status(ctx, request, session)
     return _reply(ctx, request, session, facts)
+
+
+def _record_connector_status(
+    ctx: Ctx, request: TransactionEventRequest, session: SessionRecord | None
+) -> None:
+    """The connector's status as the transaction tells it (see transactions201.connector_status),
+    written only when it changes (the frame's view has the stored one: no read). It never
+    replaces Faulted or Unavailable: only the charger's StatusNotification says the connector is
+    back, and the outage timeline (uptime) must not end early."""
+    status = connector_status(request)
+    connector_id = request.evse.id if request.evse else session.connector_id if session else None
+    if status is None or connector_id is None:
+        return
+    stored = ctx.deps.view.status_of(connector_id)
+    if stored == status or stored in OUTAGE_STATUSES:
+        return
+    ctx.deps.registry.record_connector_status(
+        ConnectorStatus(
+            charger_id=ctx.charger_id,
+            connector_id=connector_id,
+            status=status,
+            error_code=NO_ERROR,
+            status_at=request.timestamp,
+            received_at=ctx.received_at,
+        )
+    )
 
 
 def _transaction_id(ctx: Ctx, request: TransactionEventRequest) -> tuple[int, bool]:
@@ -134,14 +208,14 @@ def _opened(
     ctx: Ctx, request: TransactionEventRequest, transaction_id: int, events: list[SessionEvent], first: bool
 ) -> tuple[SessionRecord, SessionFacts]:
     """The session opened with the Started's events. Events that came before the Started are in
-    its log: they are part of the session from its opening (its driver may be among them)."""
+    its log: they are part of the session from its opening (its driver may be among them). The
+    log is read after the session exists, even when this Started allocated the transaction id:
+    an event processed meanwhile either is in that read or finds the session (see
+    _before_the_start), so none is left out of both."""
     session_id = str(transaction_id)
     earlier = [] if first else ctx.deps.sessions.events(session_id)
     record = _new_record(ctx, request, transaction_id, fold(earlier + events))
-    if first:
-        facts = open_session(ctx, record, events)
-    else:
-        facts = record_events(ctx, record, events) if ctx.deps.sessions.open(record) else None
+    facts = record_events(ctx, record, events) if ctx.deps.sessions.open(record) else None
     if facts is None:  # a copy of this Started opened it first: theirs stands
         record = ctx.deps.sessions.get(session_id) or record
         facts = record_events(ctx, record, events)
@@ -184,14 +258,19 @@ def _claim(ctx: Ctx, driver: str, session_id: str, at: datetime, stopped: bool) 
 
 def _before_the_start(
     ctx: Ctx, request: TransactionEventRequest, transaction_id: int, payload: Payload
-) -> None:
-    """Kept in the log for the Started to fold; an Ended is also kept for review, as 1.6's
-    StopTransaction for an unknown transaction is, in case the Started never comes."""
+) -> SessionRecord | None:
+    """Kept in the log for the Started to fold; then the session, if its Started opened it
+    meanwhile (read after the events are stored: either the Started's read of the log has them
+    or this read finds the session, and the caller folds them in). An Ended whose session still
+    does not exist is also kept for review, as 1.6's StopTransaction for an unknown transaction
+    is, in case the Started never comes."""
     session_id = str(transaction_id)
     for event in _events(ctx, request):
         ctx.deps.sessions.append(session_id, event)
-    if request.event_type is TransactionEventType.ENDED:
-        ctx.deps.sessions.record_orphan_stop(ctx.charger_id, transaction_id, payload, ctx.received_at)
+    opened = ctx.deps.sessions.get(session_id)
+    if opened is None and request.event_type is TransactionEventType.ENDED:
+        ctx.deps.sessions.record_orphan_end(ctx.charger_id, transaction_id, payload, ctx.received_at)
+    return opened
 
 
 def _continued(ctx: Ctx, request: TransactionEventRequest, session: SessionRecord) -> SessionFacts | None:
@@ -257,15 +336,24 @@ def _reply(
     reply: Payload = {}
     total = _running_cost(session, facts) if session and facts else None
     if total is not None and request.event_type is not TransactionEventType.STARTED:
-        reply["totalCost"] = _json_number(total)
+        reply["totalCost"] = total  # a Decimal: the codec writes its exact digits
     if request.id_token is not None:
         token = request.id_token.id_token
         if session is not None and token == session.id_tag:
             # The session's own tag: its authorization is on the session (no read).
             reply["idTokenInfo"] = {"status": session.tag_status.value}
+            if _tells_the_price(request, session) and session.tariff_json is not None:
+                # The price its tariff snapshot bills, whichever tariff is in force by now.
+                tariff = (session.tariff_id or "", session.tariff_json)
+                _with_price(reply["idTokenInfo"], tariff, session.started_at, session.time_zone)
         else:
             reply["idTokenInfo"] = _token_info(_authorization(ctx, token))
     return reply
+
+
+def _tells_the_price(request: TransactionEventRequest, session: SessionRecord) -> bool:
+    """A Started tells its accepted driver the price (an Updated's token changes no price shown)."""
+    return request.event_type is TransactionEventType.STARTED and session.tag_status is TagStatus.ACCEPTED
 
 
 def _running_cost(session: SessionRecord, facts: SessionFacts) -> Decimal | None:
@@ -283,12 +371,6 @@ def _running_cost(session: SessionRecord, facts: SessionFacts) -> Decimal | None
             "running cost not priced", extra={"session_id": session.session_id, "error": str(error)}
         )
         return None
-
-
-def _json_number(amount: Decimal) -> int | float:
-    """The schema's totalCost is a JSON number. The amount is already rounded to the currency's
-    minor unit, and a float's shortest repr (what json writes) of such an amount is its digits."""
-    return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 
 @on(Action201.meter_values, replay_safe=True)
