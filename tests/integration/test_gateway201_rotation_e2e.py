@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
-from ocpp.v201 import ChargePoint, call
-from websockets.asyncio.client import connect
-from websockets.headers import build_authorization_basic
+from ocpp.v201 import call
 
-from chargenet_shim.gateway import GatewayConfig, serve
 from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.link import ChargerLink
 from chargenet_shim.rotation import rotate
 from tests.integration.conftest import eventually, registry
 from tests.integration.local_issuer import LocalIssuer
+from tests.integration.test_ocpp201_gateway_e2e import PASSWORD, boot, station
 from tests.integration.test_rotation_e2e import certificate_statuses, renewed
-
-PASSWORD = "a 2.0.1 station's site password"
 
 
 def test_the_gateway_renews_a_201_stations_link_certificate_over_201_messages(stack, new_charger):
@@ -40,39 +35,15 @@ def test_the_gateway_renews_a_201_stations_link_certificate_over_201_messages(st
         finally:
             await link.close()
         short_pem = credentials.cert_path.read_text().strip()
-        config = GatewayConfig(
-            port=0,
-            credentials_dir=Path(stack.home) / "chargers",
-            allow_plain_ws=True,
-            renew_before_days=30,
-            renew_check_s=0.5,
-        )
-        gateway = await serve(config)
-        try:
-            async with connect(
-                f"ws://127.0.0.1:{gateway.port}/ocpp/{charger_id}",
-                subprotocols=["ocpp2.0.1"],
-                additional_headers={"Authorization": build_authorization_basic(charger_id, PASSWORD)},
-            ) as websocket:
-                station = ChargePoint(charger_id, websocket, response_timeout=20)
-                receiver = asyncio.create_task(station.start())
-                try:
-                    await station.call(
-                        call.BootNotification(
-                            charging_station={"model": "W1", "vendor_name": "ACME"}, reason="PowerUp"
-                        )
-                    )
-                    await asyncio.wait_for(renewed(credentials.cert_path, timedelta(days=300)), 40)
-                    await asyncio.to_thread(
-                        eventually, lambda: certificate_statuses(charger_id)[short_pem] == "INACTIVE"
-                    )
-                    # Answered over the link's new certificate.
-                    beat = await station.call(call.Heartbeat())
-                    assert beat.current_time
-                finally:
-                    receiver.cancel()
-        finally:
-            await gateway.close()
+        async with station(stack.home, charger_id, renew_before_days=30, renew_check_s=0.5) as charger:
+            await boot(charger)
+            await asyncio.wait_for(renewed(credentials.cert_path, timedelta(days=300)), 40)
+            await asyncio.to_thread(
+                eventually, lambda: certificate_statuses(charger_id)[short_pem] == "INACTIVE"
+            )
+            # Answered over the link's new certificate.
+            beat = await charger.call(call.Heartbeat())
+            assert beat.current_time
         return short_pem
 
     short_pem = asyncio.run(run())

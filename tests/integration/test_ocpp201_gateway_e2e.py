@@ -71,9 +71,12 @@ class Station(ChargePoint):
 
 
 @contextlib.asynccontextmanager
-async def websocket_201(home: str, charger_id: str) -> AsyncIterator[ClientConnection]:
-    """Profile 1 (Basic Auth) through a gateway run for the test, offering only ocpp2.0.1."""
-    config = GatewayConfig(port=0, credentials_dir=Path(home) / "chargers", allow_plain_ws=True)
+async def websocket_201(home: str, charger_id: str, **gateway_config: Any) -> AsyncIterator[ClientConnection]:
+    """Profile 1 (Basic Auth) through a gateway run for the test, offering only ocpp2.0.1;
+    `gateway_config`: more of the gateway's settings."""
+    config = GatewayConfig(
+        port=0, credentials_dir=Path(home) / "chargers", allow_plain_ws=True, **gateway_config
+    )
     gateway = await serve(config)
     try:
         async with connect(
@@ -88,8 +91,8 @@ async def websocket_201(home: str, charger_id: str) -> AsyncIterator[ClientConne
 
 
 @contextlib.asynccontextmanager
-async def station(home: str, charger_id: str) -> AsyncIterator[Station]:
-    async with websocket_201(home, charger_id) as websocket:
+async def station(home: str, charger_id: str, **gateway_config: Any) -> AsyncIterator[Station]:
+    async with websocket_201(home, charger_id, **gateway_config) as websocket:
         charger = Station(charger_id, websocket, response_timeout=20)
         receiver = asyncio.create_task(charger.start())
         try:
