@@ -25,7 +25,17 @@ The code measured is the `chargenet` package Python imports (and its checkout's 
 template.yaml): run with PYTHONPATH set to another checkout's layers/shared, functions/ocpp_ingest
 and root to measure that one (`--label before`); results of other labels in the file are kept.
 
+`--ocpp 2.0.1` runs the same charger as an OCPP 2.0.1 station (events on the 2.0.1 rule,
+`ocpp_version` "ocpp2.0.1"): StatusNotification Occupied, Authorize, TransactionEvent Started
+(the Transaction.Begin register), an Updated for the chargingState change, an Updated every
+minute (MeterValuePeriodic), Ended (EVDeparted), StatusNotification Available, with Heartbeats.
+Each measured length runs twice: on EVSE 1, whose connector has the tariff, and on EVSE 2, which
+has none. Updateds are counted by what they cost: plain ones (readings stored, no fold) apart
+from the priced ones, those whose reply carries totalCost (every 5 minutes of the session's
+clock; they fold the session's log). Results go to their own file (`ingest_calls_201.json`).
+
 Usage: .venv/bin/python -m bench.ingest_calls [--label after] [--sessions 45,600] [--cpu-sessions 20]
+       .venv/bin/python -m bench.ingest_calls --ocpp 2.0.1 [--sessions 45,600]
        .venv/bin/python -m bench.ingest_calls --table   # the markdown tables of the last results
 """
 
@@ -52,7 +62,8 @@ from typing import Any
 from bench.harness import RESULTS, write_results
 from bench.warm_path import MESSAGE_TYPES
 
-DEFAULT_OUT = RESULTS / "ingest_calls.json"
+OCPP16, OCPP201 = "1.6", "2.0.1"
+DEFAULT_OUT = {OCPP16: RESULTS / "ingest_calls.json", OCPP201: RESULTS / "ingest_calls_201.json"}
 FUNCTION = "OcppIngestFunction"
 CHARGER_ID = "CP-BENCH-1"
 ID_TAG = "TAG-BENCH"
@@ -66,6 +77,24 @@ TARGETS = {
     "StopTransaction": "<= 4 calls",
 }
 CPU_TARGET_MS = {"MeterValues": 3.0, "StartTransaction": 6.0}
+# What a 2.0.1 frame is reported as: the TransactionEvents by what they do (and cost).
+STARTED, UPDATED, ENDED = "TransactionEvent Started", "TransactionEvent Updated", "TransactionEvent Ended"
+PRICED_UPDATED = "TransactionEvent Updated, priced"
+STATE_UPDATED = "TransactionEvent Updated, chargingState"
+MESSAGE_TYPES_201 = (
+    "BootNotification",
+    "Heartbeat",
+    "StatusNotification",
+    "Authorize",
+    STARTED,
+    STATE_UPDATED,
+    UPDATED,
+    PRICED_UPDATED,
+    ENDED,
+)
+EVENT_TYPES = {STARTED: "Started", STATE_UPDATED: "Updated", UPDATED: "Updated", ENDED: "Ended"}
+PRICED_EVSE, UNPRICED_EVSE = 1, 2  # the tariff is assigned to EVSE 1's connector only
+OCPP201_EVENT_VERSION = "ocpp2.0.1"  # IngestEvent.ocpp_version, as the 2.0.1 rule sets it
 WRITE_OPS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 READ_OPS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
 
@@ -76,7 +105,12 @@ class Frame:
     action: str
     payload: dict[str, Any]
     at: datetime  # the charger's clock and the rule's timestamp() alike
-    reading: int | None = None  # 1-based index of a MeterValues in its session
+    reading: int | None = None  # 1-based index of a MeterValues (2.0.1: periodic Updated) in its session
+    label: str | None = None  # what the frame is reported as, when not its action
+
+    @property
+    def kind(self) -> str:
+        return self.label or self.action
 
 
 def iso(at: datetime) -> str:
@@ -139,6 +173,110 @@ def session_frames(readings: int, start: datetime, meter_start_wh: int) -> list[
     ]
 
 
+def energy_201(at: datetime, wh: int, context: str) -> list[dict[str, Any]]:
+    """A 2.0.1 meterValue: the energy register and the power drawn, numbers with their units."""
+    sampled = [
+        {
+            "value": wh,
+            "context": context,
+            "measurand": "Energy.Active.Import.Register",
+            "unitOfMeasure": {"unit": "Wh"},
+        },
+        {
+            "value": 9000,
+            "context": context,
+            "measurand": "Power.Active.Import",
+            "unitOfMeasure": {"unit": "W"},
+        },
+    ]
+    return [{"timestamp": iso(at), "sampledValue": sampled}]
+
+
+def session_frames_201(
+    readings: int, start: datetime, meter_start_wh: int, evse_id: int, transaction_id: str
+) -> list[Frame]:
+    """One 2.0.1 charging session, a minute between frames: Occupied, Authorize, Started (EV
+    connected, the Transaction.Begin register), Updated to Charging, `readings` periodic Updateds,
+    Ended (EV departed), Available. The station numbers its TransactionEvents (seqNo) from 0."""
+
+    def minute(k: int) -> datetime:
+        return start + timedelta(minutes=k)
+
+    def status(connector_status: str, k: int) -> Frame:
+        payload = {
+            "timestamp": iso(minute(k)),
+            "connectorStatus": connector_status,
+            "evseId": evse_id,
+            "connectorId": 1,
+        }
+        return Frame("StatusNotification", payload, minute(k))
+
+    def event(label: str, seq_no: int, k: int, info: dict[str, Any], **fields: Any) -> Frame:
+        payload = {
+            "eventType": EVENT_TYPES[label],
+            "timestamp": iso(minute(k)),
+            "seqNo": seq_no,
+            "transactionInfo": {"transactionId": transaction_id, **info},
+            **fields,
+        }
+        return Frame("TransactionEvent", payload, minute(k), label=label)
+
+    def reading(n: int) -> Frame:
+        wh = meter_start_wh + 150 * n
+        frame = event(
+            UPDATED,
+            1 + n,
+            3 + n,
+            {},
+            triggerReason="MeterValuePeriodic",
+            meterValue=energy_201(minute(3 + n), wh, "Sample.Periodic"),
+        )
+        return Frame(frame.action, frame.payload, frame.at, reading=n, label=UPDATED)
+
+    token = {"idToken": ID_TAG, "type": "ISO14443"}
+    end_k = 4 + readings
+    return [
+        status("Occupied", 0),
+        Frame("Authorize", {"idToken": token}, minute(1)),
+        event(
+            STARTED,
+            0,
+            2,
+            {"chargingState": "EVConnected"},
+            triggerReason="Authorized",
+            idToken=token,
+            evse={"id": evse_id, "connectorId": 1},
+            meterValue=energy_201(minute(2), meter_start_wh, "Transaction.Begin"),
+        ),
+        event(STATE_UPDATED, 1, 3, {"chargingState": "Charging"}, triggerReason="ChargingStateChanged"),
+        *(reading(n) for n in range(1, readings + 1)),
+        event(
+            ENDED,
+            2 + readings,
+            end_k,
+            {"chargingState": "Idle", "stoppedReason": "EVDisconnected"},
+            triggerReason="EVDeparted",
+            meterValue=energy_201(minute(end_k), meter_start_wh + 150 * readings + 100, "Transaction.End"),
+        ),
+        status("Available", end_k + 1),
+    ]
+
+
+def boot_payload(ocpp: str) -> dict[str, Any]:
+    """The charger's BootNotification in its version's words."""
+    if ocpp == OCPP201:
+        station = {"vendorName": "Acme", "model": "AC22", "firmwareVersion": "1.2.3"}
+        return {"chargingStation": station, "reason": "PowerUp"}
+    return {"chargePointVendor": "Acme", "chargePointModel": "AC22", "firmwareVersion": "1.2.3"}
+
+
+def reported_kind(frame: Frame, reply: Any) -> str:
+    """The frame's kind; a periodic Updated whose reply tells the running cost is a priced one."""
+    if frame.kind == UPDATED and isinstance(reply, dict) and "totalCost" in reply:
+        return PRICED_UPDATED
+    return frame.kind
+
+
 def session_name(index: int, readings: int, measured: int) -> str:
     """The warm-up first, then the measured sessions by length, then the CPU-sample ones by number."""
     if index == 0:
@@ -153,15 +291,20 @@ def with_transaction(frame: Frame, transaction_id: int) -> dict[str, Any]:
     return frame.payload
 
 
-def ingest_event(charger_id: str, message_id: str, frame: Frame, transaction_id: int) -> dict[str, Any]:
-    """The event OcppIngestRule's SQL makes of the frame's MQTT publish."""
-    raw = json.dumps([2, message_id, frame.action, with_transaction(frame, transaction_id)])
-    return {
+def ingest_event(
+    charger_id: str, message_id: str, frame: Frame, transaction_id: int, ocpp: str = OCPP16
+) -> dict[str, Any]:
+    """The event OcppIngestRule's SQL makes of the frame's MQTT publish (the 2.0.1 rule's adds
+    the version; 2.0.1 frames carry their own transaction id)."""
+    payload = with_transaction(frame, transaction_id) if ocpp == OCPP16 else frame.payload
+    raw = json.dumps([2, message_id, frame.action, payload])
+    event = {
         "charger_id": charger_id,
         "client_id": charger_id,
         "payload": base64.b64encode(raw.encode()).decode(),
         "received_at": int(frame.at.timestamp() * 1000),
     }
+    return event if ocpp == OCPP16 else {**event, "ocpp_version": OCPP201_EVENT_VERSION}
 
 
 def split_calls(operations: dict[str, int]) -> tuple[int, int]:
@@ -171,13 +314,15 @@ def split_calls(operations: dict[str, int]) -> tuple[int, int]:
     return writes, reads
 
 
-def median_per_type(frames: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def median_per_type(
+    frames: Sequence[dict[str, Any]], types: Sequence[str] = MESSAGE_TYPES
+) -> dict[str, dict[str, Any]]:
     """Per message type: frames, median calls (all, writes, reads), median units, every operation's median."""
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for frame in frames:
         by_type[frame["action"]].append(frame)
     out: dict[str, dict[str, Any]] = {}
-    for action in MESSAGE_TYPES:
+    for action in types:
         rows = by_type.get(action)
         if not rows:
             continue
@@ -197,10 +342,10 @@ def median_per_type(frames: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any
 
 
 def readings_at(
-    frames: Sequence[dict[str, Any]], session: str, marks: Sequence[int]
+    frames: Sequence[dict[str, Any]], session: str, marks: Sequence[int], action: str = "MeterValues"
 ) -> dict[str, dict[str, Any]]:
-    """The MeterValues of `session` at each reading of `marks` (1-based) it has: calls, units, CPU."""
-    wanted = {f["reading"]: f for f in frames if f["session"] == session and f["action"] == "MeterValues"}
+    """The `action` frames of `session` at each reading of `marks` (1-based) it has: calls, units, CPU."""
+    wanted = {f["reading"]: f for f in frames if f["session"] == session and f["action"] == action}
     return {
         str(mark): {
             k: wanted[mark][k] for k in ("operations", "write_calls", "read_calls", "wcu", "rcu", "cpu_us")
@@ -208,6 +353,15 @@ def readings_at(
         for mark in marks
         if mark in wanted
     }
+
+
+def first_45th_and_last(frames: Sequence[dict[str, Any]], session: str, action: str) -> list[int]:
+    """The readings of `session`'s `action` frames to show: its first, the last by the 45th, its last."""
+    numbers = sorted(f["reading"] for f in frames if f["session"] == session and f["action"] == action)
+    if not numbers:
+        return []
+    by_45th = [n for n in numbers if n <= 45] or numbers[:1]
+    return sorted({numbers[0], by_45th[-1], numbers[-1]})
 
 
 def cpu_ratios(frames: Sequence[dict[str, Any]], actions: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -224,8 +378,9 @@ def cpu_ratios(frames: Sequence[dict[str, Any]], actions: Sequence[str]) -> dict
             "cpu_ms_median": round(cpu / 1000, 2),
             "get_item_ms_median": round(base / 1000, 3),
             "ratio": round(cpu / base, 1) if base else 0.0,
-            "target_ms": CPU_TARGET_MS[action],
         }
+        if action in CPU_TARGET_MS:
+            out[action]["target_ms"] = CPU_TARGET_MS[action]
     return out
 
 
@@ -279,7 +434,7 @@ def markdown(report: dict[str, Any]) -> str:
                     r["cpu_ms_median"],
                     r["get_item_ms_median"],
                     f"**{r['ratio']}**",
-                    r["target_ms"],
+                    r.get("target_ms", ""),
                 ]
                 for action, r in run["cpu"].items()
             ),
@@ -395,8 +550,9 @@ def prepare(root: Path, endpoint: str) -> tuple[Callable[[dict[str, Any], Any], 
     return getattr(importlib.import_module(module), function), spec
 
 
-def seed(root: Path, first_frame_at: datetime) -> None:
-    """The charger, its driver's tag and a tariff in force: what provisioning leaves behind."""
+def seed(root: Path, first_frame_at: datetime, evse_id: int | None = None) -> None:
+    """The charger, its driver's tag and a tariff in force (network-wide, or on `evse_id`'s
+    connector only): what provisioning leaves behind."""
     from chargenet.adapters.dynamodb import DynamoChargerRegistry
     from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
     from chargenet.composition.settings import FunctionEnvironment, environment
@@ -409,7 +565,10 @@ def seed(root: Path, first_frame_at: datetime) -> None:
     tariff = json.loads((root / "docs" / "tariffs" / "example-tariff.json").read_text())
     tariff["id"] = TARIFF_ID
     tariffs.store(TARIFF_ID, json.dumps(tariff), first_frame_at - timedelta(days=1))
-    tariffs.assign(TARIFF_ID)
+    if evse_id is None:
+        tariffs.assign(TARIFF_ID)
+    else:
+        tariffs.assign(TARIFF_ID, CHARGER_ID, evse_id)
 
 
 def lambda_context(spec: Any) -> Any:
@@ -446,13 +605,19 @@ class Runner:
     spec: Any
     log: CallLog
     baseline: Callable[[], Any]
+    ocpp: str = OCPP16
     frames: list[dict[str, Any]] = field(default_factory=list)
     sent: int = 0
 
     def boot(self, at: datetime) -> None:
-        boot = {"chargePointVendor": "Acme", "chargePointModel": "AC22", "firmwareVersion": "1.2.3"}
-        self.send("boot", Frame("BootNotification", boot, at), 0, warm_up=True)
+        self.send("boot", Frame("BootNotification", boot_payload(self.ocpp), at), 0, warm_up=True)
         self.send("boot", Frame("Heartbeat", {}, at + timedelta(seconds=30)), 0, warm_up=True)
+
+    def session_201(self, name: str, frames: Sequence[Frame], warm_up: bool) -> None:
+        for frame in frames:
+            self.send(name, frame, 0, warm_up)
+            if frame.action == "StatusNotification":
+                self.send(name, Frame("Heartbeat", {}, frame.at + timedelta(seconds=20)), 0, warm_up)
 
     def session(self, name: str, readings: int, start: datetime, meter_start_wh: int, warm_up: bool) -> None:
         transaction_id = 0
@@ -467,7 +632,7 @@ class Runner:
 
     def send(self, session: str, frame: Frame, transaction_id: int, warm_up: bool) -> Any:
         self.sent += 1
-        event = ingest_event(CHARGER_ID, f"m{self.sent}", frame, transaction_id)
+        event = ingest_event(CHARGER_ID, f"m{self.sent}", frame, transaction_id, self.ocpp)
         self.log.take()
         rcu0, wcu0 = dynamodb_units()
         started = time.thread_time_ns()
@@ -486,7 +651,7 @@ class Runner:
         self.frames.append(
             {
                 "session": session,
-                "action": frame.action,
+                "action": reported_kind(frame, reply[2]),
                 "reading": frame.reading,
                 "warm_up": warm_up,
                 "operations": operations,
@@ -502,22 +667,29 @@ class Runner:
         return reply
 
 
-def run(sessions: Sequence[int], cpu_sessions: int, cpu_readings: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def booted_charger(minutes: int, ocpp: str) -> Iterator[tuple[Runner, datetime]]:
+    """The handler against a fresh moto, the charger seeded and booted `minutes` before now:
+    the runner and when its first session may start."""
     import boto3
 
     root = checkout_root()
     with moto_server() as endpoint, counting_calls() as log, stdout_to_devnull():
         handler, spec = prepare(root, endpoint)
-        lengths = [3, *sessions, *([cpu_readings] * cpu_sessions)]  # the first one warms up
-        minutes = sum(n + 12 for n in lengths)
         first = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=minutes)  # ends about now
-        seed(root, first)
+        seed(root, first, PRICED_EVSE if ocpp == OCPP201 else None)
         table = os.environ["CHARGERS_TABLE"]
         dynamodb = boto3.client("dynamodb")
         key = {"charger_id": {"S": CHARGER_ID}, "sk": {"S": "charger"}}
-        runner = Runner(handler, spec, log, lambda: dynamodb.get_item(TableName=table, Key=key))
+        runner = Runner(handler, spec, log, lambda: dynamodb.get_item(TableName=table, Key=key), ocpp)
         runner.boot(first)
-        at, meter = first + timedelta(minutes=2), 10_000
+        yield runner, first + timedelta(minutes=2)
+
+
+def run(sessions: Sequence[int], cpu_sessions: int, cpu_readings: int) -> dict[str, Any]:
+    lengths = [3, *sessions, *([cpu_readings] * cpu_sessions)]  # the first one warms up
+    with booted_charger(sum(n + 12 for n in lengths), OCPP16) as (runner, at):
+        meter = 10_000
         for index, readings in enumerate(lengths):
             name = session_name(index, readings, len(sessions))
             runner.session(name, readings, at, meter, warm_up=index == 0)
@@ -525,13 +697,53 @@ def run(sessions: Sequence[int], cpu_sessions: int, cpu_readings: int) -> dict[s
             meter += 150 * readings + 1000
     counted = [f for f in runner.frames if not f["warm_up"]]
     return {
-        "code": str(root),
+        "code": str(checkout_root()),
         "per_type": median_per_type(counted),
         "readings": {
             f"{n} readings": readings_at(counted, f"{n} readings", sorted({1, min(45, n), n}))
             for n in sessions
         },
         "cpu": cpu_ratios(runner.frames, ("MeterValues", "StartTransaction")),
+        "frames": runner.frames,
+    }
+
+
+def sessions_201(sessions: Sequence[int], cpu_sessions: int, cpu_readings: int) -> list[tuple[str, int, int]]:
+    """(name, readings, EVSE) of a 2.0.1 run: the warm-up (long enough for a priced Updated),
+    each measured length with the tariff and without, then the CPU samples (priced)."""
+    measured = [
+        (f"{n} readings, {tariff}", n, evse)
+        for n in sessions
+        for tariff, evse in (("priced", PRICED_EVSE), ("no tariff", UNPRICED_EVSE))
+    ]
+    samples = [(f"cpu {k}", cpu_readings, PRICED_EVSE) for k in range(1, cpu_sessions + 1)]
+    return [("warm-up", 6, PRICED_EVSE), *measured, *samples]
+
+
+def run_201(sessions: Sequence[int], cpu_sessions: int, cpu_readings: int) -> dict[str, Any]:
+    planned = sessions_201(sessions, cpu_sessions, cpu_readings)
+    with booted_charger(sum(n + 12 for _, n, _ in planned), OCPP201) as (runner, at):
+        meter = 10_000
+        for index, (name, readings, evse) in enumerate(planned):
+            frames = session_frames_201(readings, at, meter, evse, f"TX-BENCH-{index}")
+            runner.session_201(name, frames, warm_up=index == 0)
+            at += timedelta(minutes=readings + 12)
+            meter += 150 * readings + 1000
+    counted = [f for f in runner.frames if not f["warm_up"]]
+    measured_names = [name for name, _, _ in planned[1 : 1 + 2 * len(sessions)]]
+    return {
+        "code": str(checkout_root()),
+        "ocpp": OCPP201,
+        "per_type": median_per_type(counted, MESSAGE_TYPES_201),
+        "readings": {
+            f"{name}: {kind.removeprefix('TransactionEvent ')}": readings_at(
+                counted, name, first_45th_and_last(counted, name, kind), kind
+            )
+            for name in measured_names
+            for kind in (UPDATED, PRICED_UPDATED)
+            if first_45th_and_last(counted, name, kind)
+        },
+        "cpu": cpu_ratios(runner.frames, (STARTED, UPDATED, PRICED_UPDATED)),
         "frames": runner.frames,
     }
 
@@ -544,24 +756,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sessions", default="45,600", help="readings per measured session, comma separated")
     parser.add_argument("--cpu-sessions", type=int, default=20, help="more sessions, for CPU samples")
     parser.add_argument("--cpu-readings", type=int, default=5, help="readings in each of those")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--ocpp", choices=list(DEFAULT_OUT), default=OCPP16, help="the stations' OCPP version"
+    )
+    parser.add_argument("--out", type=Path, help="the results file (default: ingest_calls[_201].json)")
     parser.add_argument("--table", action="store_true", help="print the tables of --out and exit")
     args = parser.parse_args(argv)
-    previous = json.loads(args.out.read_text()) if args.out.exists() else {"runs": {}}
+    out: Path = args.out or DEFAULT_OUT[args.ocpp]
+    previous = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     if args.table:
         print(markdown(previous))
         return 0
     started = time.perf_counter()
-    measured = run([int(n) for n in args.sessions.split(",")], args.cpu_sessions, args.cpu_readings)
+    measure = run_201 if args.ocpp == OCPP201 else run
+    measured = measure([int(n) for n in args.sessions.split(",")], args.cpu_sessions, args.cpu_readings)
     measured |= {
         "generated_by": "python -m bench.ingest_calls " + " ".join(argv or sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "real_seconds": round(time.perf_counter() - started, 1),
     }
     report = {"runs": {**previous["runs"], args.label: measured}}
-    write_results(args.out, report)
+    write_results(out, report)
     print(markdown({"runs": {args.label: measured}}))
-    print(f"\nwritten to {args.out}")
+    print(f"\nwritten to {out}")
     return 0
 
 

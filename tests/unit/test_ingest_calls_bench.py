@@ -4,7 +4,13 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from jsonschema import ValidationError
+from ocpp.messages import MessageType, get_validator
+
 from bench import ingest_calls
+from chargenet.ocpp.versions import OcppVersion
+from chargenet.services.ingest import IngestEvent
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -108,3 +114,116 @@ def test_cpu_ratio_leaves_the_warm_up_out_and_the_table_shows_every_label():
     table = ingest_calls.markdown({"runs": {"before": run, "after": run}})
     assert "### before" in table and "### after" in table
     assert "| MeterValues | 3 | 1 | 1 | 0 |" in table
+
+
+# ------------------------------------------------------------------ the 2.0.1 mode
+def _session_201(readings=3, evse=2):
+    return ingest_calls.session_frames_201(
+        readings=readings, start=START, meter_start_wh=1000, evse_id=evse, transaction_id="TX-7"
+    )
+
+
+def test_every_201_frame_and_the_boot_are_valid_against_the_ocpp_packages_201_schemas():
+    frames = [
+        ingest_calls.Frame("BootNotification", ingest_calls.boot_payload("2.0.1"), START),
+        ingest_calls.Frame("Heartbeat", {}, START),
+        *_session_201(),
+    ]
+    for frame in frames:
+        get_validator(MessageType.Call, frame.action, "2.0.1").validate(frame.payload)
+    with pytest.raises(ValidationError):  # the check can fail: a 1.6 boot is no 2.0.1 one
+        get_validator(MessageType.Call, "BootNotification", "2.0.1").validate(
+            ingest_calls.boot_payload("1.6")
+        )
+
+
+def test_a_201_session_is_one_frame_a_minute_numbered_from_seq_no_0_on_its_evse():
+    frames = _session_201(readings=3, evse=2)
+
+    assert [f.kind for f in frames] == [
+        "StatusNotification",
+        "Authorize",
+        ingest_calls.STARTED,
+        ingest_calls.STATE_UPDATED,
+        ingest_calls.UPDATED,
+        ingest_calls.UPDATED,
+        ingest_calls.UPDATED,
+        ingest_calls.ENDED,
+        "StatusNotification",
+    ]
+    assert [f.at for f in frames] == [START + timedelta(minutes=k) for k in range(9)]
+    events = [f.payload for f in frames if f.action == "TransactionEvent"]
+    assert [e["seqNo"] for e in events] == [0, 1, 2, 3, 4, 5]
+    assert [e["eventType"] for e in events] == [
+        "Started",
+        "Updated",
+        "Updated",
+        "Updated",
+        "Updated",
+        "Ended",
+    ]
+    assert {e["transactionInfo"]["transactionId"] for e in events} == {"TX-7"}
+    assert [e["triggerReason"] for e in events] == ["Authorized", "ChargingStateChanged"] + [
+        "MeterValuePeriodic"
+    ] * 3 + ["EVDeparted"]
+    registers = [
+        (e["meterValue"][0]["sampledValue"][0]["value"], e["meterValue"][0]["sampledValue"][0]["context"])
+        for e in events
+        if "meterValue" in e
+    ]
+    assert registers == [
+        (1000, "Transaction.Begin"),
+        (1150, "Sample.Periodic"),
+        (1300, "Sample.Periodic"),
+        (1450, "Sample.Periodic"),
+        (1550, "Transaction.End"),
+    ]
+    assert [f.reading for f in frames if f.kind == ingest_calls.UPDATED] == [1, 2, 3]
+    assert events[0]["evse"] == {"id": 2, "connectorId": 1}
+    assert [f.payload["evseId"] for f in frames if f.action == "StatusNotification"] == [2, 2]
+    assert [f.payload["connectorStatus"] for f in frames if f.action == "StatusNotification"] == [
+        "Occupied",
+        "Available",
+    ]
+
+
+def test_the_201_rule_event_names_its_version_and_keeps_the_stations_own_transaction_id():
+    updated = _session_201()[4]
+
+    event = ingest_calls.ingest_event("CP-9", "m7", updated, transaction_id=42, ocpp="2.0.1")
+
+    parsed = IngestEvent.model_validate(event)
+    assert parsed.ocpp_version is OcppVersion.V201
+    message_type, message_id, action, payload = json.loads(base64.b64decode(parsed.payload))
+    assert (message_type, message_id, action) == (2, "m7", "TransactionEvent")
+    assert payload == updated.payload and "transactionId" not in payload
+    assert (
+        IngestEvent.model_validate(
+            ingest_calls.ingest_event("CP-9", "m8", updated, transaction_id=42)
+        ).ocpp_version
+        is OcppVersion.V16
+    )
+
+
+def test_a_periodic_updated_answered_with_the_running_cost_counts_as_a_priced_one():
+    updated, state_change = _session_201()[4], _session_201()[3]
+
+    assert ingest_calls.reported_kind(updated, {"totalCost": 1.31}) == ingest_calls.PRICED_UPDATED
+    assert ingest_calls.reported_kind(updated, {}) == ingest_calls.UPDATED
+    assert ingest_calls.reported_kind(state_change, {"totalCost": 1.31}) == ingest_calls.STATE_UPDATED
+
+
+def test_a_201_run_measures_each_length_with_and_without_a_tariff_and_shows_first_45th_and_last():
+    planned = ingest_calls.sessions_201([45, 600], cpu_sessions=2, cpu_readings=5)
+
+    assert planned[0][0] == "warm-up" and planned[0][1] > 4  # reaches the first priced Updated
+    assert planned[1:5] == [
+        ("45 readings, priced", 45, ingest_calls.PRICED_EVSE),
+        ("45 readings, no tariff", 45, ingest_calls.UNPRICED_EVSE),
+        ("600 readings, priced", 600, ingest_calls.PRICED_EVSE),
+        ("600 readings, no tariff", 600, ingest_calls.UNPRICED_EVSE),
+    ]
+    assert [name for name, _, _ in planned[5:]] == ["cpu 1", "cpu 2"]
+    priced = [_frame(ingest_calls.PRICED_UPDATED, {"Query": 2}, reading=n) for n in (4, 9, 44, 49, 599)]
+    assert ingest_calls.first_45th_and_last(priced, "s", ingest_calls.PRICED_UPDATED) == [4, 44, 599]
+    assert ingest_calls.first_45th_and_last(priced, "s", ingest_calls.UPDATED) == []
