@@ -561,3 +561,22 @@ def test_an_ended_processed_while_its_started_opens_the_session_is_folded_in_not
     session = station.session()
     assert (session.state, session.energy_wh) == ("completed", 1000)
     assert station.sessions.orphans == []
+
+
+def test_an_updated_of_a_running_session_stores_its_reading_once_and_reads_the_session_once():
+    station = Station(tariff=None)
+    station.event("Started", 0, 0, register_wh=1000, token="TAG-OK", trigger="Authorized")
+    calls: list[str] = []
+    append, get = station.sessions.append, station.sessions.get
+
+    def counted_append(*args, **kwargs):
+        calls.append("append")
+        return append(*args, **kwargs)
+
+    def counted_get(*args, **kwargs):
+        calls.append("get")
+        return get(*args, **kwargs)
+
+    station.sessions.append, station.sessions.get = counted_append, counted_get
+    station.event("Updated", 1, 1, register_wh=1200, state=None)  # a plain periodic reading
+    assert sorted(calls) == ["append", "get"]

@@ -129,7 +129,7 @@ def transaction_event(ctx: Ctx, payload: Payload) -> Payload:
     facts: SessionFacts | None
     if request.event_type is TransactionEventType.STARTED:
         session, facts = _started(ctx, request, transaction_id, session, first)
-    elif (session := _before_the_start(ctx, request, transaction_id, payload)) is None:
+    elif session is None and (session := _before_the_start(ctx, request, transaction_id, payload)) is None:
         _record_connector_status(ctx, request, None)
         return _reply(ctx, request, None, None)
     else:
