@@ -1,4 +1,5 @@
-"""What a 2.0.1 charger shows its driver: the price before the start, the cost so far.
+"""What a driver is told while charging: the price before the start, the cost so far (a 2.0.1
+charger shows both; the cost cap of a paid session stops at the second).
 
 Apart from the transaction handlers, which import it only when there is a tariff to show or price:
 the tariff engine and billing are a large share of the ingest function's cold start, and most
@@ -21,14 +22,15 @@ MAX_MESSAGE_CHARS = 512
 LINE_SEPARATOR = "; "
 
 
-def running_total(session: SessionRecord, facts: SessionFacts) -> Decimal | None:
-    """The session's cost so far incl. VAT under its tariff snapshot, by the engine and rounding
-    its CDR will use (once complete, this is the CDR's total incl. VAT). None without a tariff."""
+def running_total(session: SessionRecord, facts: SessionFacts) -> tuple[Decimal, str] | None:
+    """The session's cost so far incl. VAT under its tariff snapshot, and its currency, by the
+    engine and rounding its CDR will use (once complete, this is the CDR's total incl. VAT): what
+    a 2.0.1 charger shows and what the cost cap stops at. None without a tariff or a start."""
     if session.tariff_json is None or facts.started_at is None:
         return None
     priced = price_session(load_tariff(session.tariff_json), session_profile(facts, session.time_zone))
     total = priced.total_cost
-    return total.incl_vat if total.incl_vat is not None else total.excl_vat
+    return (total.incl_vat if total.incl_vat is not None else total.excl_vat), priced.currency
 
 
 def price_message(tariff_json: str, at: datetime, time_zone: str | None) -> str:

@@ -365,12 +365,13 @@ def _running_cost(session: SessionRecord, facts: SessionFacts) -> Decimal | None
     from chargenet.domain.tariffs import TariffError
 
     try:
-        return running_total(session, facts)
+        total = running_total(session, facts)
     except TariffError as error:
         logger.warning(
             "running cost not priced", extra={"session_id": session.session_id, "error": str(error)}
         )
         return None
+    return total[0] if total else None
 
 
 @on(Action201.meter_values, replay_safe=True)

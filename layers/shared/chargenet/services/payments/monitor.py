@@ -23,11 +23,11 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger
 
 from chargenet.domain import payments as rules
-from chargenet.domain.billing import BillingRecord, session_profile
+from chargenet.domain.billing import BillingRecord
 from chargenet.domain.models import SessionRecord
 from chargenet.domain.payments import OPEN_STATES, Payment, PaymentConfig, PaymentState, Reason, StartProgress
+from chargenet.domain.running_cost import running_total
 from chargenet.domain.sessions import SessionEvent, SessionState, fold
-from chargenet.domain.tariffs import load_tariff, price_session
 from chargenet.ports.messaging import PendingCalls
 from chargenet.ports.registry import ChargerRegistry
 from chargenet.services.commands import ChargerCommands, CommandRefused
@@ -266,9 +266,4 @@ def running_cost(session: SessionRecord, events: list[SessionEvent]) -> tuple[De
     if session.tariff_json is None or not events:
         return None
     rated = Decimal(session.rated_power_w) if session.rated_power_w else None
-    facts = fold(events, rated_power_w=rated)
-    if facts.started_at is None:
-        return None
-    priced = price_session(load_tariff(session.tariff_json), session_profile(facts, session.time_zone))
-    total = priced.total_cost
-    return (total.incl_vat if total.incl_vat is not None else total.excl_vat), priced.currency
+    return running_total(session, fold(events, rated_power_w=rated))
