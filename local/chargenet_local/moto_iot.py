@@ -2,8 +2,8 @@
 
 moto's CreateCertificateFromCsr signs with a throwaway CA of its own, which mosquitto (trusting
 only the local CA) would refuse, and its UpdateCertificate changes a status mosquitto never
-reads. The stack runs moto in its own process (ThreadedMotoServer), so `apply` changes these two
-methods of moto's IoT backend there, and every client (the ingest function, the CLI) gets the
+reads. The stack's daemon serves moto in its own process (chargenet_local.moto_server), so `apply`
+changes these two methods of moto's IoT backend there, and every client (the ingest function, the CLI) gets the
 cloud's behaviour through the ordinary boto3 calls:
 
 - CreateCertificateFromCsr: the local CA signs the CSR (chargenet_local.pki) and moto registers

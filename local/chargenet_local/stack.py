@@ -138,16 +138,6 @@ class StackState(BaseModel):
         return {"STRIPE_API_BASE": base} if base else {}
 
 
-def _cache_moto_service_list() -> None:
-    """moto's server lists its own package directory on every request to find the service a host
-    names (moto.backends.list_of_moto_modules, ~150 isdir calls): about a tenth of this process's
-    CPU under a chaos run. The list cannot change while the process runs."""
-    from moto import backends
-
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
-
-
 # On one machine log lines cost nothing and show a newcomer what happens: the functions log at
 # INFO here, where the template's default (WARNING) keeps the cloud's CloudWatch Logs bill down.
 LOCAL_PARAMETER_DEFAULTS = {"LogLevel": "INFO"}
@@ -377,9 +367,8 @@ class LocalStack:
         tmp.replace(_state_path(self.home))
 
     def _start_moto(self, state: StackState) -> None:
-        from moto.server import ThreadedMotoServer
-
         from chargenet_local import moto_dynamodb, moto_iot
+        from chargenet_local.moto_server import MotoServer, cache_moto_service_list
 
         moto_dynamodb.apply()  # a Query reads its partition, not the whole table
         # Certificates moto's IoT issues or retires are the local CA's and the broker's CRL's.
@@ -391,17 +380,13 @@ class LocalStack:
                 client_id, folder=broker_folder, port=state.mqtt_port, ca=self.ca.cert_path
             ),
         )
-        _cache_moto_service_list()
         if self._saved is not None:
             restore_backends(self._saved["backends"])
-        port = self._ports.take("moto")
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self._moto.start()
+        cache_moto_service_list()
         # Every request passes the gate, which pauses them for a snapshot (chargenet_local.persistence).
-        server = self._moto._server
-        assert server is not None
-        server.app = self._gate.wrap(server.app)
-        state.moto_url = f"http://127.0.0.1:{port}"
+        self._moto = MotoServer(self._gate, self._ports.take("moto"))
+        self._moto.start()
+        state.moto_url = self._moto.url
 
     def _start_localstripe(self, state: StackState) -> None:
         """Started early: it comes up while the broker and the resources do (`_start_checkout` waits)."""
