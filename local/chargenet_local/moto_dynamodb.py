@@ -25,6 +25,10 @@ def apply() -> None:
     """Patch moto's DynamoDB Table in this process; applying twice changes nothing."""
     from moto.dynamodb.models.table import Table
 
+    from chargenet_local import moto_transactions
+
+    moto_transactions.apply()  # TransactWriteItems without copying (and on cancel, losing) tables
+
     if getattr(Table.query, "partition_local", False):
         return
     query, all_items = Table.query, Table.all_items

@@ -9,9 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
-from chargenet_local import moto_dynamodb
+from chargenet_local import moto_dynamodb, moto_transactions
 
 REGION = "us-east-1"
 # Three partitions of 1, 7 and 25 items: a query must see only the one asked for.
@@ -23,6 +24,8 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto patched for this test only: other tests in the process keep moto as released."""
     monkeypatch.setattr(Table, "query", Table.query)
     monkeypatch.setattr(Table, "all_items", Table.all_items)
+    for name in moto_transactions.PATCHED:
+        monkeypatch.setattr(DynamoDBBackend, name, getattr(DynamoDBBackend, name))
     moto_dynamodb.apply()
 
 

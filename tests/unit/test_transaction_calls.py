@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 
+from chargenet.ports.errors import StoreUnavailable
 from tests.ingest_network import T0, Network, ts
 
 
@@ -30,6 +31,24 @@ def test_repeated_start_returns_the_same_id_and_opens_nothing_new():
     net = Network()
     assert net.start() == net.start()
     assert len(net.sessions.records) == 1
+
+
+def test_a_start_that_failed_before_its_one_write_left_nothing_and_its_retry_is_the_first():
+    net = Network()
+    written = net.sessions.start
+
+    def unavailable(start):
+        net.sessions.start = written
+        raise StoreUnavailable("throttled")
+
+    net.sessions.start = unavailable
+    with pytest.raises(StoreUnavailable):
+        net.start()
+    assert net.sessions.records == {} and not net.tags.active.get("TAG-OK")  # its id is lost, nothing else
+    retried = net.start()  # Lambda's retry: a new id, and the tag is not held by the lost one
+    assert retried["idTagInfo"] == {"status": "Accepted"}
+    assert list(net.sessions.records) == [str(retried["transactionId"])]
+    assert net.tags.active["TAG-OK"] == {str(retried["transactionId"])}
 
 
 def test_second_concurrent_session_for_one_tag_is_refused_unless_its_plan_allows():

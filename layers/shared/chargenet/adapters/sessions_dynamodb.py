@@ -5,9 +5,10 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from pynamodb.attributes import (
     Attribute,
@@ -17,24 +18,27 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.constants import ALL_OLD, NULL
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import CancellationReason, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from chargenet.adapters.batch_writes import put_together
 from chargenet.adapters.dynamodb import (
     conditional_failed,
     conditional_update,
     deployment_time_zone,
+    link_in_transaction,
 )
-from chargenet.adapters.history_dynamodb import expires_at
+from chargenet.adapters.history_dynamodb import expires_at, status_item
 from chargenet.adapters.pages import scan_page
-from chargenet.adapters.tables import TableModel, table_meta
+from chargenet.adapters.tables import TableModel, dynamodb_connection, table_meta
+from chargenet.adapters.tags_tariffs_dynamodb import claim_in_transaction, refused_claim
 from chargenet.adapters.unavailable import raises_store_unavailable
 from chargenet.domain.clock import utc_now
 from chargenet.domain.meter_values import MeterReading
-from chargenet.domain.models import SessionRecord
+from chargenet.domain.models import ConnectorStatus, SessionRecord
 from chargenet.domain.running_meter import RunningMeter, latest_register
 from chargenet.domain.sessions import FINAL_STATES, SessionEvent, SessionFacts, SessionState
 from chargenet.domain.transactions201 import transaction_key
@@ -42,10 +46,12 @@ from chargenet.ports.audit import Key, Page
 from chargenet.ports.billing import BillableSessions
 from chargenet.ports.faults import ActiveSessions
 from chargenet.ports.operator_sessions import OrphanStop, SessionPages
-from chargenet.ports.sessions import SessionDriver, StoppedSessions
+from chargenet.ports.sessions import SessionDriver, SessionStart, StartOutcome, StartResult, StoppedSessions
 
 TRANSACTION_COUNTER_KEY = "counter#transaction"
 ORPHAN_STOP_PREFIX = "orphan-stop#"
+# A stopped session waits for its connector to be free; an active one may still get its stop.
+_UNFINISHED = (SessionState.ACTIVE.value, SessionState.STOPPED.value)
 
 
 class SessionsByState(GlobalSecondaryIndex["SessionItem"]):
@@ -163,14 +169,148 @@ def _fact_values(facts: SessionFacts, event_count: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _StartParts:
+    """A start's TransactWriteItems, less what could not be written (see DynamoSessionStore.start)."""
+
+    DROPPABLE: ClassVar[tuple[str, ...]] = ("claim", "link")
+    record: SessionRecord
+    claim: bool
+    link: bool
+
+    def _named(self, start: SessionStart) -> builtins.list[tuple[str, str, dict[str, Any]]]:
+        """(part, TransactItems kind, item) in the order pynamodb sends them (condition checks,
+        puts, updates), which is the order of a cancellation's reasons."""
+        record = self.record
+        named: builtins.list[tuple[str, str, dict[str, Any]]] = []
+        if start.previous_session_id is not None:
+            named.append(("previous", "check", _freed_before(start.previous_session_id, record.started_at)))
+        if start.start_key is not None:
+            key = TransactionKeyItem(f"start#{start.start_key}", transaction_id=record.transaction_id)
+            new_key = TransactionKeyItem.key.does_not_exist()
+            named.append(("key", "put", key.get_save_kwargs_from_instance(condition=new_key)))
+        events = {event.key: event for event in start.events}  # a transaction writes an item once
+        values = _fact_values(start.facts, event_count=len(events))
+        session = SessionItem(**{**record.model_dump(), **values})
+        new_session = SessionItem.session_id.does_not_exist()
+        named.append(("session", "put", session.get_save_kwargs_from_instance(condition=new_session)))
+        named += [
+            ("event", "put", _event_item(record.session_id, event).get_save_kwargs_from_instance())
+            for event in events.values()
+        ]
+        if self.claim:
+            claim = claim_in_transaction(record.id_tag, record.session_id, record.started_at)
+            named.append(("claim", "update", claim))
+        if self.link:
+            link = link_in_transaction(
+                record.charger_id, record.connector_id, record.session_id, record.started_at
+            )
+            named.append(("link", "update", link))
+        return named
+
+    def write(self, start: SessionStart) -> None:
+        named = self._named(start)
+        checks, deletes, puts, updates = (
+            [item for _, kind, item in named if kind == of] for of in _TRANSACT_KINDS
+        )
+        dynamodb_connection().transact_write_items(checks, deletes, puts, updates)
+
+    def refused(
+        self, start: SessionStart, reasons: builtins.list[CancellationReason | None]
+    ) -> StartOutcome | _StartParts:
+        """What a cancellation says: a copy came first, the session before is to be freed first,
+        or the start is to be written again without a part that cannot be written."""
+        failed = {
+            part: reason
+            for (part, _, _), reason in zip(self._named(start), reasons, strict=False)
+            if reason is not None and reason.code == "ConditionalCheckFailed"
+        }
+        if "key" in failed or "session" in failed:
+            return StartOutcome.COPY
+        if "previous" in failed:
+            return StartOutcome.PREVIOUS_UNFINISHED
+        if "claim" in failed:
+            status = refused_claim(failed["claim"].raw_item, self.record.started_at).status
+            return replace(self, record=self.record.model_copy(update={"tag_status": status}), claim=False)
+        if "link" in failed:  # a later session on the connector: it stays the connector's
+            return replace(self, link=False)
+        raise RuntimeError(f"session {self.record.session_id}: start cancelled ({reasons})")
+
+
+_TRANSACT_KINDS = ("check", "delete", "put", "update")
+
+
+def _freed_before(session_id: str, started_at: datetime) -> dict[str, Any]:
+    """A condition check that the connector's session before needs no freeing (as
+    session_log.free_connector_for decides): gone, finished, or started at or after the new one."""
+    condition = (
+        SessionItem.session_id.does_not_exist()
+        | ~SessionItem.state.is_in(*_UNFINISHED)
+        | (SessionItem.started_at >= started_at)
+    )
+    return SessionItem.get_operation_kwargs_from_class(session_id, condition=condition)
+
+
+def _facts_update(facts: SessionFacts, event_count: int) -> tuple[builtins.list[Action], Condition]:
+    """save_facts's update: unless a fold over more events was written, or the session is final."""
+    values = _fact_values(facts, event_count)
+    actions: builtins.list[Action] = [getattr(SessionItem, name).set(value) for name, value in values.items()]
+    condition = (
+        SessionItem.session_id.exists()
+        & (SessionItem.event_count <= event_count)
+        & ~SessionItem.state.is_in(*FINAL_STATES)
+        # Nor one that misses a reading the hot path has already moved the session on to.
+        & _folded_every_reading(facts.last_reading_at)
+    )
+    return actions, condition
+
+
+def _cancelled_by_a_condition(error: TransactWriteError) -> bool:
+    return error.cause_response_code == "TransactionCanceledException" and any(
+        reason is not None and reason.code == "ConditionalCheckFailed"
+        for reason in error.cancellation_reasons
+    )
+
+
+def _event_item(session_id: str, event: SessionEvent) -> SessionEventItem:
+    # Kept for the retention from when it was written, not from the charger's clock (a charger
+    # whose clock is years behind must not have its session deleted before it is billed).
+    return SessionEventItem(
+        session_id, event.key, body=event.model_dump_json(), expires_at=expires_at(utc_now())
+    )
+
+
 @raises_store_unavailable
 class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, SessionPages):
+    def next_transaction_id(self) -> int:
+        counter = TransactionKeyItem(TRANSACTION_COUNTER_KEY)
+        counter.update(actions=[TransactionKeyItem.transaction_id.add(1)])
+        return int(counter.transaction_id)
+
+    def start(self, start: SessionStart) -> StartResult:
+        # One TransactWriteItems (its units doubled): a crash leaves all of it or none, so a
+        # retry either finds the start key (a copy) or starts over with a new id; no tag is left
+        # claimed for a session that never opened. A refused tag or a later session on the
+        # connector is rare: the start is written again without that part.
+        parts = _StartParts(start.record, claim=start.claim_tag, link=True)
+        for _ in range(len(_StartParts.DROPPABLE) + 1):
+            try:
+                parts.write(start)
+            except TransactWriteError as error:
+                if error.cause_response_code != "TransactionCanceledException":
+                    raise
+                refused = parts.refused(start, error.cancellation_reasons)
+                if isinstance(refused, StartOutcome):
+                    return StartResult(refused, start.record)
+                parts = refused
+                continue
+            return StartResult(StartOutcome.OPENED, parts.record)
+        raise RuntimeError(f"session {start.record.session_id}: start kept being refused")
+
     def allocate_transaction(self, start_key: str) -> tuple[int, bool]:
         # No read first: the conditional put tells a copy, which is rare (it only wastes an id).
         key = f"start#{start_key}"
-        counter = TransactionKeyItem(TRANSACTION_COUNTER_KEY)
-        counter.update(actions=[TransactionKeyItem.transaction_id.add(1)])
-        candidate = int(counter.transaction_id)
+        candidate = self.next_transaction_id()
         try:
             TransactionKeyItem(key, transaction_id=candidate).save(
                 condition=TransactionKeyItem.key.does_not_exist()
@@ -232,31 +372,39 @@ class DynamoSessionStore(StoppedSessions, ActiveSessions, BillableSessions, Sess
             raise
         return True
 
-    def append(self, session_id: str, event: SessionEvent) -> None:
-        # Same event, same key, same body: writing it twice is harmless, so no condition. Kept
-        # for the retention from when it was written, not from the charger's clock (a charger
-        # whose clock is years behind must not have its session deleted before it is billed).
-        SessionEventItem(
-            session_id, event.key, body=event.model_dump_json(), expires_at=expires_at(utc_now())
-        ).save()
+    def append(
+        self, session_id: str, event: SessionEvent, status_history: ConnectorStatus | None = None
+    ) -> None:
+        # Same event, same key, same body: writing it twice is harmless, so no condition.
+        item = _event_item(session_id, event)
+        if status_history is None:
+            item.save()
+        else:
+            put_together([item, status_item(status_history)])
 
     def events(self, session_id: str) -> builtins.list[SessionEvent]:
         items = SessionEventItem.query(session_id, consistent_read=True)
         return [SessionEvent.model_validate_json(item.body) for item in items]
 
     def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
-        values = _fact_values(facts, event_count)
-        actions: builtins.list[Action] = [
-            getattr(SessionItem, name).set(value) for name, value in values.items()
-        ]
-        condition = (
-            SessionItem.session_id.exists()
-            & (SessionItem.event_count <= event_count)
-            & ~SessionItem.state.is_in(*FINAL_STATES)
-            # Nor one that misses a reading the hot path has already moved the session on to.
-            & _folded_every_reading(facts.last_reading_at)
-        )
-        return conditional_update(SessionItem(session_id), actions, condition)
+        return conditional_update(SessionItem(session_id), *_facts_update(facts, event_count))
+
+    def save_folded(
+        self, session_id: str, events: builtins.list[SessionEvent], facts: SessionFacts, event_count: int
+    ) -> bool:
+        if not events:
+            return self.save_facts(session_id, facts, event_count)
+        # One TransactWriteItems (its units doubled) instead of a put per event and the update.
+        actions, condition = _facts_update(facts, event_count)
+        update = SessionItem(session_id).get_update_kwargs_from_instance(actions=actions, condition=condition)
+        puts = [_event_item(session_id, event).get_save_kwargs_from_instance() for event in events]
+        try:
+            dynamodb_connection().transact_write_items([], [], puts, [update])
+        except TransactWriteError as error:
+            if _cancelled_by_a_condition(error):
+                return False
+            raise
+        return True
 
     def advance_meter(
         self, session_id: str, charger_id: str, connector_id: int, readings: builtins.list[MeterReading]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
-from pynamodb.constants import ALL_NEW, NULL
+from pynamodb.constants import ALL_NEW, ALL_OLD, NULL
 from pynamodb.exceptions import DoesNotExist, UpdateError
-from pynamodb.expressions.condition import size
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.operand import Path
 
 from chargenet.adapters.dynamodb import conditional_failed
@@ -50,32 +51,19 @@ class DynamoTagDirectory(TagDirectory, TagPages):
         return _authorization(item, at)
 
     def authorize_and_claim(self, id_tag: str, session_id: str, at: datetime) -> TagAuthorization:
-        # One conditional update: the tag is accepted, in date and has room. Refused, one read
-        # says why (rare: a blocked, expired, unknown or busy tag).
-        usable = (TagItem.status == TagStatus.ACCEPTED.value) & (
-            TagItem.expires_at.does_not_exist()
-            | Path(TagItem.expires_at).is_type(NULL)
-            | (TagItem.expires_at > at)
-        )
-        room = (
-            TagItem.active_sessions.does_not_exist()
-            | TagItem.active_sessions.contains(session_id)
-            | (size(TagItem.active_sessions) < Path(TagItem.max_concurrent_sessions))
-        )
+        # One conditional update. Refused, one read says why (rare: a blocked, expired, unknown
+        # or busy tag).
         try:
             answer = TagItem._get_connection().update_item(
                 id_tag,
                 actions=[TagItem.active_sessions.add({session_id})],
-                condition=TagItem.id_tag.exists() & usable & room,
+                condition=_claimable(session_id, at),
                 return_values=ALL_NEW,
             )
         except UpdateError as error:
             if not conditional_failed(error):
                 raise
-            refused = self.authorize(id_tag, at)
-            if refused.status is not TagStatus.ACCEPTED:
-                return refused
-            return refused.model_copy(update={"status": TagStatus.CONCURRENT_TX})
+            return _refusal(self.authorize(id_tag, at))
         return _authorization(TagItem.from_raw_data(answer["Attributes"]), at)
 
     def release(self, id_tag: str, session_id: str, at: datetime) -> TagAuthorization:
@@ -97,6 +85,46 @@ class DynamoTagDirectory(TagDirectory, TagPages):
         """One Scan call of at most `limit` tags (the operator API's listing)."""
         items, next_key = scan_page(TagItem, limit, start)
         return Page([_tag_entry(item) for item in items], next_key)
+
+
+def _claimable(session_id: str, at: datetime) -> Condition:
+    """The tag exists, is accepted and in date, and has room for the session (or holds it)."""
+    usable = (TagItem.status == TagStatus.ACCEPTED.value) & (
+        TagItem.expires_at.does_not_exist()
+        | Path(TagItem.expires_at).is_type(NULL)
+        | (TagItem.expires_at > at)
+    )
+    room = (
+        TagItem.active_sessions.does_not_exist()
+        | TagItem.active_sessions.contains(session_id)
+        | (size(TagItem.active_sessions) < Path(TagItem.max_concurrent_sessions))
+    )
+    claimable: Condition = TagItem.id_tag.exists() & usable & room
+    return claimable
+
+
+def claim_in_transaction(id_tag: str, session_id: str, at: datetime) -> dict[str, Any]:
+    """authorize_and_claim's update as a TransactWriteItems part: refused, the cancellation
+    carries the tag as it was (refused_claim reads it; no read units)."""
+    return TagItem(id_tag).get_update_kwargs_from_instance(
+        actions=[TagItem.active_sessions.add({session_id})],
+        condition=_claimable(session_id, at),
+        return_values_on_condition_failure=ALL_OLD,
+    )
+
+
+def refused_claim(raw_tag: dict[str, Any] | None, at: datetime) -> TagAuthorization:
+    """Why a claim was refused, from the tag as it was (None: no such tag)."""
+    if raw_tag is None:
+        return TagAuthorization(status=TagStatus.INVALID)
+    return _refusal(_authorization(TagItem.from_raw_data(raw_tag), at))
+
+
+def _refusal(authorization: TagAuthorization) -> TagAuthorization:
+    """A refused claim's status: the tag's own, or, when the tag is fine, that it is busy."""
+    if authorization.status is not TagStatus.ACCEPTED:
+        return authorization
+    return authorization.model_copy(update={"status": TagStatus.CONCURRENT_TX})
 
 
 def _authorization(item: TagItem, at: datetime) -> TagAuthorization:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from chargenet.domain.meter_values import MeterReading
-from chargenet.domain.models import SessionRecord, TagStatus
+from chargenet.domain.models import ConnectorStatus, SessionRecord, TagStatus
 from chargenet.domain.running_meter import RunningMeter
 from chargenet.domain.sessions import SessionEvent, SessionFacts
 
@@ -21,7 +22,49 @@ class SessionDriver:
     tariff: tuple[str, str] | None  # (tariff id, OCPI tariff JSON)
 
 
+@dataclass(frozen=True)
+class SessionStart:
+    """What a StartTransaction writes, all of it in one write (SessionStore.start): the session
+    folded over its first events, those events, its start key, its tag's claim and the
+    connector's link to it."""
+
+    record: SessionRecord  # its tag_status is the claim's to decide, when `claim_tag`
+    facts: SessionFacts  # the fold over `events`
+    events: list[SessionEvent]
+    # Claimed for the record's transaction id; None when the id was allocated for it before.
+    start_key: str | None = None
+    # The connector's session before this one (the frame's view), when another one.
+    previous_session_id: str | None = None
+    claim_tag: bool = True
+
+
+class StartOutcome(StrEnum):
+    OPENED = "opened"
+    COPY = "copy"  # the start key or the session was there: a copy of the start came first
+    # Nothing written: the session before is still active or stopped, and started before this
+    # one; it is freed first (session_log.free_connector_for), so that no crash can leave the
+    # connector linked to the new session while the one before waits for its Available.
+    PREVIOUS_UNFINISHED = "previous_unfinished"
+
+
+@dataclass(frozen=True)
+class StartResult:
+    outcome: StartOutcome
+    record: SessionRecord  # as stored when OPENED: with the tag status its claim decided
+
+
 class SessionStore(Protocol):
+    def next_transaction_id(self) -> int:
+        """A network-wide unique transaction id, never given out again (start claims a key for it)."""
+        ...
+
+    def start(self, start: SessionStart) -> StartResult:
+        """Open the session, store its first events, claim its start key and (`claim_tag`) count
+        it against its tag, and link it to its connector (unless a later session is linked
+        there), all or nothing. A tag that cannot take it (unknown, blocked, expired, busy) does
+        not stop the start: the session opens with that status, unclaimed."""
+        ...
+
     def allocate_transaction(self, start_key: str) -> tuple[int, bool]:
         """A network-wide unique transaction id; the same start key always gets the same id. With
         it, whether this call allocated it (False for a copy of the StartTransaction)."""
@@ -50,8 +93,12 @@ class SessionStore(Protocol):
         with), unless its tag is no longer `replacing_tag` (another writer moved it on): False."""
         ...
 
-    def append(self, session_id: str, event: SessionEvent) -> None:
-        """Store an event; storing the same event again changes nothing."""
+    def append(
+        self, session_id: str, event: SessionEvent, status_history: ConnectorStatus | None = None
+    ) -> None:
+        """Store an event; storing the same event again changes nothing. With `status_history`
+        (the status the event is), that status's history entry too, in the same request
+        (ChargerRegistry.record_status_history's write)."""
         ...
 
     def events(self, session_id: str) -> list[SessionEvent]: ...
@@ -64,6 +111,13 @@ class SessionStore(Protocol):
 
     def save_facts(self, session_id: str, facts: SessionFacts, event_count: int) -> bool:
         """Write the folded session unless a fold over more events was already written."""
+        ...
+
+    def save_folded(
+        self, session_id: str, events: list[SessionEvent], facts: SessionFacts, event_count: int
+    ) -> bool:
+        """Store `events` (distinct keys, none stored yet) with the fold of the whole log they
+        complete, in one write: save_facts's condition decides both (False: nothing written)."""
         ...
 
     def advance_meter(

@@ -12,6 +12,7 @@ from chargenet.domain.models import (
     StartTransaction,
     StopTransaction,
     TagAuthorization,
+    TagStatus,
 )
 from chargenet.domain.running_meter import latest_register
 from chargenet.domain.sessions import EventKind, SessionEvent
@@ -21,14 +22,16 @@ from chargenet.services.ocpp.context import Ctx
 from chargenet.services.ocpp.session_log import (
     free_connector_for,
     new_session,
-    open_session,
     record_events,
     record_readings,
+    start_session,
     stored_start,
 )
 
 
-@on(Action.authorize)
+# Replay-safe: a read. A copy is answered with the tag as it is then (a tag blocked meanwhile is
+# refused), which is the answer OCPP asks for; nothing is stored, so nothing is stored twice.
+@on(Action.authorize, replay_safe=True)
 def authorize(ctx: Ctx, payload: Payload) -> Payload:
     request = Authorize.model_validate(payload)
     return {"idTagInfo": _tag_info(ctx, request.id_tag)}
@@ -53,13 +56,28 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
         f"{ctx.charger_id}|{request.connector_id}|{request.id_tag}|{request.timestamp.isoformat()}|"
         f"{request.meter_start}".encode()
     ).hexdigest()
-    transaction_id, first = ctx.deps.sessions.allocate_transaction(start_key)
-    session_id = str(transaction_id)
-    # A copy answers what the first answered, from the session: its tag was authorized (and
-    # claimed) once, and a copy after the stop must not claim it again. (Not a copy: there is
-    # no session yet.)
-    stored = None if first else ctx.deps.sessions.get(session_id)
-    start = (stored_start(ctx, session_id) if stored else None) or SessionEvent(
+    # Not read first: the start's one write tells a copy, which is rare (it only wastes an id).
+    transaction_id = ctx.deps.sessions.next_transaction_id()
+    session = _open_session(ctx, request, transaction_id, start_key) or _repeated_start(
+        ctx, request, start_key
+    )
+    return {"transactionId": session.transaction_id, "idTagInfo": {"status": session.tag_status.value}}
+
+
+def _open_session(
+    ctx: Ctx, request: StartTransaction, transaction_id: int, start_key: str | None
+) -> SessionRecord | None:
+    """The session this call opened, its tag claimed (the claim decides its status); None when
+    a copy of this StartTransaction opened it first."""
+    # A subscriber's sessions are priced with the plan's member tariff, on any charger.
+    tariff = ctx.deps.tariffs.session_tariff(request.id_tag, ctx.charger_id, request.connector_id)
+    driver = (request.id_tag, TagStatus.ACCEPTED)  # until its claim says otherwise
+    record = new_session(ctx, transaction_id, request.connector_id, driver, request.timestamp, tariff)
+    return start_session(ctx, record, [_start_event(ctx, request)], start_key=start_key)
+
+
+def _start_event(ctx: Ctx, request: StartTransaction) -> SessionEvent:
+    return SessionEvent(
         kind=EventKind.START,
         at=request.timestamp,
         connector_id=request.connector_id,
@@ -67,28 +85,27 @@ def start_transaction(ctx: Ctx, payload: Payload) -> Payload:
         meter_start_wh=request.meter_start,
         previous_register_wh=ctx.deps.view.register_of(request.connector_id),
     )
-    session, opened = (stored, False) if stored else _open_session(ctx, request, transaction_id, start)
-    if not opened:
-        record_events(ctx, session, [start])
-    free_connector_for(ctx, session, request.timestamp)
-    ctx.deps.registry.link_session(ctx.charger_id, request.connector_id, session_id, request.timestamp)
-    return {"transactionId": transaction_id, "idTagInfo": {"status": session.tag_status.value}}
 
 
-def _open_session(
-    ctx: Ctx, request: StartTransaction, transaction_id: int, start: SessionEvent
-) -> tuple[SessionRecord, bool]:
-    """The session, and whether this call opened it (with its start)."""
-    session_id = str(transaction_id)
-    status = ctx.deps.tags.authorize_and_claim(request.id_tag, session_id, request.timestamp).status
-    # A subscriber's sessions are priced with the plan's member tariff, on any charger.
-    tariff = ctx.deps.tariffs.session_tariff(request.id_tag, ctx.charger_id, request.connector_id)
-    driver = (request.id_tag, status)
-    record = new_session(ctx, transaction_id, request.connector_id, driver, request.timestamp, tariff)
-    if open_session(ctx, record, [start]) is not None:
-        return record, True
-    # Another copy of this StartTransaction opened it first: theirs stands.
-    return ctx.deps.sessions.get(session_id) or record, False
+def _repeated_start(ctx: Ctx, request: StartTransaction, start_key: str) -> SessionRecord:
+    """A copy answers what the first answered, from the session: its tag was authorized (and
+    claimed) once, and a copy after the stop must not claim it again. It stores the start event
+    the first stored, not one with the connector's register as it is now (a second, different
+    start for the fold to choose from), and frees and links the connector as the first did
+    (which an earlier version did after the session was written: a crash could skip them)."""
+    transaction_id = ctx.deps.sessions.transaction_of(start_key)
+    if transaction_id is None:  # a copy is told by its start key, written with its session
+        raise RuntimeError("a StartTransaction's copy without its start key")
+    stored = ctx.deps.sessions.get(str(transaction_id))
+    if stored is None:
+        # Its key was allocated before the session (an earlier version's crash): open it now.
+        opened = _open_session(ctx, request, transaction_id, None)
+        return opened or _repeated_start(ctx, request, start_key)
+    # An earlier version stored the start event after the session: a crash could leave none.
+    record_events(ctx, stored, [stored_start(ctx, stored.session_id) or _start_event(ctx, request)])
+    free_connector_for(ctx, stored, request.timestamp)
+    ctx.deps.registry.link_session(ctx.charger_id, request.connector_id, stored.session_id, request.timestamp)
+    return stored
 
 
 @on(Action.meter_values, replay_safe=True)

@@ -60,7 +60,8 @@ PRICE_MESSAGE_FORMAT = "UTF8"  # a currency's sign or a name may be outside ASCI
 logger = Logger(child=True)
 
 
-@on(Action201.authorize)
+# Replay-safe: a read (the tag, the tariff its price message quotes), answered as things are then.
+@on(Action201.authorize, replay_safe=True)
 def authorize(ctx: Ctx, payload: Payload) -> Payload:
     request = AuthorizeRequest.model_validate(payload)
     if request.plug_and_charge:
