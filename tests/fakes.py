@@ -27,7 +27,7 @@ from chargenet.domain.models import (
 )
 from chargenet.domain.ocpp201_messages import DeviceModel, DeviceModelPart
 from chargenet.domain.running_meter import RunningMeter, latest_register
-from chargenet.domain.sessions import SessionEvent, SessionFacts
+from chargenet.domain.sessions import FINAL_STATES, SessionEvent, SessionFacts
 from chargenet.domain.time_zones import site_clock
 from chargenet.domain.transactions201 import transaction_key
 from chargenet.ocpp.versions import OcppVersion
@@ -35,7 +35,7 @@ from chargenet.ports.certificates import CertificateAuthority
 from chargenet.ports.faults import AlertPublisher, FaultStore
 from chargenet.ports.messaging import ChargerChannel, Deduplicator, PendingCalls
 from chargenet.ports.registry import ChargerRegistry, ChargerView, ConnectorLink
-from chargenet.ports.sessions import SessionDriver, SessionStore
+from chargenet.ports.sessions import SessionDriver, SessionStart, SessionStore, StartOutcome, StartResult
 from chargenet.ports.tags_tariffs import TagDirectory, TariffBook
 
 
@@ -43,6 +43,7 @@ class InMemoryRegistry(ChargerRegistry):
     def __init__(self) -> None:
         self.chargers: dict[str, Charger] = {}
         self.statuses: dict[tuple[str, int], ConnectorStatus] = {}
+        self.status_history: list[ConnectorStatus] = []  # the history entries written by the registry
         self.seen_writes = 0
         self.sessions: dict[tuple[str, int], tuple[str, datetime]] = {}
         self.registers: dict[tuple[str, int], tuple[int, datetime]] = {}
@@ -125,6 +126,13 @@ class InMemoryRegistry(ChargerRegistry):
             self._update(charger_id, last_seen_at=at)
 
     def record_connector_status(self, status: ConnectorStatus, raises_fault: bool = False) -> bool:
+        self.record_status_history(status)
+        return self.record_latest_status(status, raises_fault)
+
+    def record_status_history(self, status: ConnectorStatus) -> None:
+        self.status_history.append(status)
+
+    def record_latest_status(self, status: ConnectorStatus, raises_fault: bool = False) -> bool:
         key = (status.charger_id, status.connector_id)
         current = self.statuses.get(key)
         if current is not None and current.status_at > status.status_at:
@@ -184,17 +192,46 @@ class InMemoryRegistry(ChargerRegistry):
 
 
 class InMemorySessionStore(SessionStore):
-    def __init__(self) -> None:
+    def __init__(self, tags: TagDirectory | None = None, registry: ChargerRegistry | None = None) -> None:
+        # What start() writes besides the session (the tag's claim, the connector's link):
+        # needed only where StartTransaction runs.
+        self.tags, self.registry = tags, registry
         self.records: dict[str, SessionRecord] = {}
         self.event_log: dict[str, dict[str, SessionEvent]] = {}
         self.start_keys: dict[str, int] = {}
         self.orphans: list[tuple[str, int, dict[str, Any]]] = []
+        self.status_history: list[ConnectorStatus] = []  # the history entries written with an event
         # What the hot path goes on from: the start's register, the last register (at, Wh).
         self.running: dict[str, tuple[int | None, tuple[datetime, Decimal] | None]] = {}
         self._next_id = 1
 
     def in_state(self, state: str) -> list[SessionRecord]:
         return [r for r in self.records.values() if r.state == state]
+
+    def next_transaction_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def start(self, start: SessionStart) -> StartResult:
+        record = start.record
+        if start.start_key in self.start_keys or record.session_id in self.records:
+            return StartResult(StartOutcome.COPY, record)
+        previous = self.records.get(start.previous_session_id or "")
+        if previous and previous.state in ("active", "stopped") and previous.started_at < record.started_at:
+            return StartResult(StartOutcome.PREVIOUS_UNFINISHED, record)
+        assert self.tags is not None and self.registry is not None, "InMemorySessionStore(tags, registry)"
+        if start.claim_tag:
+            claim = self.tags.authorize_and_claim(record.id_tag, record.session_id, record.started_at)
+            record = record.model_copy(update={"tag_status": claim.status})
+        if start.start_key is not None:
+            self.start_keys[start.start_key] = record.transaction_id
+        self.open(record, start.facts, event_count=len({e.key for e in start.events}))
+        for event in start.events:
+            self.append(record.session_id, event)
+        self.registry.link_session(
+            record.charger_id, record.connector_id, record.session_id, record.started_at
+        )
+        return StartResult(StartOutcome.OPENED, record)
 
     def allocate_transaction(self, start_key: str) -> tuple[int, bool]:
         first = start_key not in self.start_keys
@@ -238,8 +275,12 @@ class InMemorySessionStore(SessionStore):
         )
         return True
 
-    def append(self, session_id: str, event: SessionEvent) -> None:
+    def append(
+        self, session_id: str, event: SessionEvent, status_history: ConnectorStatus | None = None
+    ) -> None:
         self.event_log.setdefault(session_id, {})[event.key] = event
+        if status_history is not None:
+            self.status_history.append(status_history)
 
     def events(self, session_id: str) -> list[SessionEvent]:
         return list(self.event_log.get(session_id, {}).values())
@@ -274,6 +315,16 @@ class InMemorySessionStore(SessionStore):
             }
         )
         self.running[session_id] = (facts.meter_start_wh, facts.last_register)
+        return True
+
+    def save_folded(
+        self, session_id: str, events: list[SessionEvent], facts: SessionFacts, event_count: int
+    ) -> bool:
+        stored = session_id in self.records and self.records[session_id].state not in FINAL_STATES
+        if not stored or not self.save_facts(session_id, facts, event_count):
+            return False
+        for event in events:
+            self.append(session_id, event)
         return True
 
     def advance_meter(

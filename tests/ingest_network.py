@@ -32,7 +32,6 @@ class Network:
         self.registry = InMemoryRegistry()
         for charger_id in ("CP-1", "CP-2"):
             self.registry.add(charger_id, T0 - timedelta(days=1), site_id="S1")
-        self.sessions = InMemorySessionStore()
         self.tags = InMemoryTags(
             tags
             or {
@@ -41,6 +40,7 @@ class Network:
                 "TAG-BLOCKED": TagAuthorization(status=TagStatus.BLOCKED),
             }
         )
+        self.sessions = InMemorySessionStore(self.tags, self.registry)
         self.channel = RecordingChannel()
         self.pending = InMemoryPendingCalls()
         self.dedupe = DictDeduplicator()

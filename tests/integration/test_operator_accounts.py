@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from chargenet_local.stack import FIRST_ADMIN_PASSWORD_FILE, StackState
-from tests.integration.test_operator_journey import _call, _cli, _cognito, _operator
+from tests.integration.cli_in_process import operator_cli
+from tests.integration.test_operator_journey import _call, _cognito, _operator
 
 NEW_PASSWORD = "Finance-Chosen-2026!"
 
 
 def _accounts(stack: StackState, config: Path) -> dict[str, Any]:
-    listed = _cli(stack, config, "operator", "list", "--json")
+    listed = operator_cli(stack, config, "operator", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     return {a["username"]: a for a in json.loads(listed.stdout)}
 
@@ -27,24 +28,24 @@ def test_an_admin_adds_moves_and_removes_an_operator_a_technician_cannot(
 ) -> None:
     admin, newcomer = tmp_path / "admin", tmp_path / "newcomer"
     admin_password = (Path(stack.home) / FIRST_ADMIN_PASSWORD_FILE).read_text().strip()
-    signed_in = _cli(
+    signed_in = operator_cli(
         stack, admin, "login", "--username", "admin", "--password-stdin", stdin=admin_password + "\n"
     )
     assert signed_in.returncode == 0, signed_in.stderr
 
-    added = _cli(
+    added = operator_cli(
         stack, admin, "operator", "add", "fin-accounts", "--email", "fin@example.com", "--role", "finance"
     )
     assert added.returncode == 0, added.stderr
     found = re.search(r"temporary password \(local stack only, shown once\): (\S+)", added.stdout)
     assert found, added.stdout
     temporary = found.group(1)
-    again = _cli(
+    again = operator_cli(
         stack, admin, "operator", "add", "fin-accounts", "--email", "x@example.com", "--role", "viewer"
     )
     assert again.returncode == 1 and "already" in again.stderr
 
-    first = _cli(
+    first = operator_cli(
         stack,
         newcomer,
         "login",
@@ -55,10 +56,10 @@ def test_an_admin_adds_moves_and_removes_an_operator_a_technician_cannot(
         stdin=f"{temporary}\n{NEW_PASSWORD}\n",
     )
     assert first.returncode == 0, first.stderr
-    whoami = json.loads(_cli(stack, newcomer, "whoami", "--json").stdout)
+    whoami = json.loads(operator_cli(stack, newcomer, "whoami", "--json").stdout)
     assert (whoami["username"], whoami["roles"]) == ("fin-accounts", ["finance"])  # access token: no e-mail
 
-    moved = _cli(stack, admin, "operator", "set-role", "fin-accounts", "viewer")
+    moved = operator_cli(stack, admin, "operator", "set-role", "fin-accounts", "viewer")
     assert moved.returncode == 0, moved.stderr
     account = _accounts(stack, admin)["fin-accounts"]
     assert (account["roles"], account["email"], account["enabled"]) == (["viewer"], "fin@example.com", True)
@@ -75,18 +76,18 @@ def test_an_admin_adds_moves_and_removes_an_operator_a_technician_cannot(
     assert (status, answer["error"]) == (403, "forbidden")
     assert "sneaky" not in _accounts(stack, admin)
 
-    assert _cli(stack, admin, "operator", "remove", "admin").returncode == 1  # not yourself
-    removed = _cli(stack, admin, "operator", "remove", "fin-accounts")
+    assert operator_cli(stack, admin, "operator", "remove", "admin").returncode == 1  # not yourself
+    removed = operator_cli(stack, admin, "operator", "remove", "fin-accounts")
     assert removed.returncode == 0, removed.stderr
     assert "fin-accounts" not in _accounts(stack, admin)
-    refused = _cli(
+    refused = operator_cli(
         stack, newcomer, "login", "--username", "fin-accounts", "--password-stdin", stdin=NEW_PASSWORD + "\n"
     )
     assert refused.returncode == 1 and "sign-in failed" in refused.stderr
     users = _cognito(stack).list_users(UserPoolId=stack.operator_pool_id)["Users"]
     assert "fin-accounts" not in {u["Username"] for u in users}
 
-    trail = json.loads(_cli(stack, admin, "audit", "list", "--json").stdout)
+    trail = json.loads(operator_cli(stack, admin, "audit", "list", "--json").stdout)
     mine = [
         (e["method"], e["route"], e["status"])
         for e in trail

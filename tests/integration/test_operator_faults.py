@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from chargenet_local.stack import StackState
+from tests.integration.cli_in_process import admin_cli, operator_cli
 from tests.integration.conftest import eventually
-from tests.integration.test_cli import run as admin_cli
-from tests.integration.test_operator_journey import PASSWORD, _call, _cli, _faulted_charger, _operator
+from tests.integration.test_operator_journey import PASSWORD, _call, _faulted_charger, _operator
 
 
 def test_a_technician_works_a_fault_with_the_cli_other_roles_cannot(
@@ -23,13 +23,13 @@ def test_a_technician_works_a_fault_with_the_cli_other_roles_cannot(
     _operator(stack, technician, "technician")
     finance = _operator(stack, f"finance-{suffix}", "finance")
     viewer = _operator(stack, f"viewer-{suffix}", "viewer")
-    signed_in = _cli(
+    signed_in = operator_cli(
         stack, tmp_path, "login", "--username", technician, "--password-stdin", stdin=PASSWORD + "\n"
     )
     assert signed_in.returncode == 0, signed_in.stderr
 
     def cli(*args: str) -> Any:
-        done = _cli(stack, tmp_path, *args)
+        done = operator_cli(stack, tmp_path, *args)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -80,7 +80,7 @@ def test_a_technician_works_a_fault_with_the_cli_other_roles_cannot(
         "utility_outage",
     )
     # The technician has no reports.read: the CLI says so and exits non-zero.
-    refused = _cli(stack, tmp_path, "report", "uptime", "--month", "2026-10")
+    refused = operator_cli(stack, tmp_path, "report", "uptime", "--month", "2026-10")
     assert refused.returncode == 1 and "your role may not read reports" in refused.stderr
 
     # The admin's audit trail (this process's sign-in): exactly the technician's two changes.

@@ -14,10 +14,10 @@ import pytest
 
 from chargenet_cli.provisioning import provision
 from chargenet_shim.credentials import ChargerCredentials
+from tests.integration.cli_in_process import admin_cli, operator_cli
 from tests.integration.payment_flow import assign_tariff, captured_payment, drive_paid_session
 from tests.integration.test_capture_failures_e2e import intent_at_stripe
-from tests.integration.test_cli import run
-from tests.integration.test_operator_journey import PASSWORD, _call, _cli, _operator
+from tests.integration.test_operator_journey import PASSWORD, _call, _operator
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def _refunded_at_stripe(stack, intent_id: str) -> int:
 
 
 def _audit(stack) -> list[dict[str, Any]]:
-    listed = run(stack.home, "audit", "list", "--json")
+    listed = admin_cli(stack.home, "audit", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     return [
         r for r in json.loads(listed.stdout) if r["route"] in ("/ops/v1/refunds", "/ops/v1/plans/{plan_id}")
@@ -60,14 +60,14 @@ def test_finance_refunds_once_reconcile_matches_and_other_roles_are_refused(stac
 
     # Finance, signed in with the CLI, refunds part of it.
     config = tmp_path / "finance"
-    login = _cli(
+    login = operator_cli(
         stack, config, "login", "--username", "opspay-finance", "--password-stdin", stdin=PASSWORD + "\n"
     )
     assert login.returncode == 0, login.stderr
-    refunded = _cli(stack, config, "refund", session_id, "--amount", "1.00")
+    refunded = operator_cli(stack, config, "refund", session_id, "--amount", "1.00")
     assert refunded.returncode == 0, refunded.stderr
     assert "refunded 1.00 EUR" in refunded.stdout
-    shown = json.loads(run(stack.home, "payment", "show", payment.payment_id, "--json").stdout)
+    shown = json.loads(admin_cli(stack.home, "payment", "show", payment.payment_id, "--json").stdout)
     assert (shown["state"], shown["refunded"]) == ("refunded", "1.00 EUR")
 
     # The same request twice (a client's retry): refunded once.
@@ -84,7 +84,7 @@ def test_finance_refunds_once_reconcile_matches_and_other_roles_are_refused(stac
     assert status == 409 and _refunded_at_stripe(stack, payment.payment_intent_id) == 150
 
     # Reconcile: this session's CDR matches Stripe.
-    reconciled = run(stack.home, "reconcile", "--since", since.isoformat(), "--json")
+    reconciled = admin_cli(stack.home, "reconcile", "--since", since.isoformat(), "--json")
     report = json.loads(reconciled.stdout)
     assert report["checked"] >= 1
     assert not [m for m in report["mismatches"] if m["cdr_id"] == payment.session_id]

@@ -16,8 +16,9 @@ from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
 from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoTariffBook
 from chargenet.domain.models import TagStatus
 from chargenet_local.stack import StackState
+from tests.integration.cli_in_process import operator_cli
 from tests.integration.conftest import RawCharger, eventually
-from tests.integration.test_operator_journey import PASSWORD, _call, _cli, _operator
+from tests.integration.test_operator_journey import PASSWORD, _call, _operator
 from tests.integration.test_sessions_e2e import TARIFF, Driver
 
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
@@ -54,7 +55,7 @@ def _billed_session(new_charger: Any) -> tuple[str, str]:
 
 
 def _signed_in(stack: StackState, config: Path, username: str) -> None:
-    signed_in = _cli(
+    signed_in = operator_cli(
         stack, config, "login", "--username", username, "--password-stdin", stdin=PASSWORD + "\n"
     )
     assert signed_in.returncode == 0, signed_in.stderr
@@ -72,13 +73,15 @@ def test_finance_credits_a_real_sessions_cdr_a_technician_and_a_viewer_cannot_ch
     charger_id, tx = _billed_session(new_charger)
     api = stack.operator_api_url
 
-    listed = json.loads(_cli(stack, tmp_path, "session", "list", "--charger", charger_id, "--json").stdout)
+    listed = json.loads(
+        operator_cli(stack, tmp_path, "session", "list", "--charger", charger_id, "--json").stdout
+    )
     assert [(s["session_id"], s["state"], s["id_tag"]) for s in listed] == [
         (tx, "billed", "OPS-************")
     ]
-    shown = json.loads(_cli(stack, tmp_path, "cdr", "show", tx).stdout)
+    shown = json.loads(operator_cli(stack, tmp_path, "cdr", "show", tx).stdout)
     assert shown["id"] == tx and shown["total_cost"]["excl_vat"] == "1.20"  # 4 kWh x 0.30
-    exported = _cli(stack, tmp_path, "cdr", "export", "--format", "csv").stdout.splitlines()
+    exported = operator_cli(stack, tmp_path, "cdr", "export", "--format", "csv").stdout.splitlines()
     assert exported[0].split(",")[:3] == ["session", "charger", "port"]
     assert any(line.startswith(f"{tx},{charger_id},1,") for line in exported)
 
@@ -92,24 +95,26 @@ def test_finance_credits_a_real_sessions_cdr_a_technician_and_a_viewer_cannot_ch
     assert _call(f"{api}/tariffs", viewer, "POST", {"tariff": tariff})[0] == 403
     assert DynamoTariffBook().tariff(f"OPS-VIEW-{suffix}") is None
 
-    credited = _cli(stack, tmp_path, "cdr", "credit", tx, "--reason", "charger fault, refunded")
+    credited = operator_cli(stack, tmp_path, "cdr", "credit", tx, "--reason", "charger fault, refunded")
     assert credited.returncode == 0, credited.stderr
     assert credited.stdout.strip() == f"credit record {tx}-CREDIT: -1.50 EUR incl. VAT"  # 1.20 + 25 %
     assert DynamoCdrStore().get(tx) == original  # the CDR itself never changes
-    again = _cli(stack, tmp_path, "cdr", "credit", tx, "--reason", "twice")
+    again = operator_cli(stack, tmp_path, "cdr", "credit", tx, "--reason", "twice")
     assert again.returncode == 1 and "already has a credit record" in again.stderr
 
-    added = _cli(stack, tmp_path, "tag", "add", f"OPSTAG{suffix}", "--max-concurrent", "2")
+    added = operator_cli(stack, tmp_path, "tag", "add", f"OPSTAG{suffix}", "--max-concurrent", "2")
     assert (
         added.returncode == 0
         and added.stdout.strip() == "tag OPST********: Accepted, up to 2 concurrent session(s)"
     )
-    tags = json.loads(_cli(stack, tmp_path, "tag", "list", "--json").stdout)
+    tags = json.loads(operator_cli(stack, tmp_path, "tag", "list", "--json").stdout)
     assert "OPST********" in [t["id_tag"] for t in tags]
     assert f"OPSTAG{suffix}" not in json.dumps(tags)
 
     # The trail (read as the first admin, this process's sign-in): each change once, by finance.
-    trail = json.loads(_cli(stack, Path(stack.home) / "operator-config", "audit", "list", "--json").stdout)
+    trail = json.loads(
+        operator_cli(stack, Path(stack.home) / "operator-config", "audit", "list", "--json").stdout
+    )
     credits = [
         e for e in trail if e["route"] == "/ops/v1/cdrs/{cdr_id}/credit" and e["targets"]["cdr_id"] == tx
     ]

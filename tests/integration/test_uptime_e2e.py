@@ -14,8 +14,8 @@ from chargenet.adapters.faults_dynamodb import DynamoFaultStore
 from chargenet.adapters.history_dynamodb import DynamoHistory, status_key
 from chargenet.domain.models import ConnectorStatus
 from chargenet_shim.sim.simulator import SimulatedCharger
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import RawCharger, eventually, registry
-from tests.integration.test_cli import run as cli
 
 OCT_START, OCT_END = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -218,3 +218,46 @@ def test_a_16_faulted_without_a_code_then_with_one_is_one_problem_paged_once():
         "Faulted": FaultState.RESOLVED,
         "GroundFailure": FaultState.OPEN,
     }
+
+
+def counted_reads(faults: FaultTracker) -> dict[str, int]:
+    """How often the tracker reads the charger's faults from here on."""
+    reads = {"of_charger": 0}
+    real = faults.store.of_charger
+
+    def of_charger(charger_id):
+        reads["of_charger"] += 1
+        return real(charger_id)
+
+    faults.store.of_charger = of_charger
+    return reads
+
+
+def test_a_clean_status_resolves_against_the_one_read_of_the_chargers_faults():
+    faults = tracker()
+    faults.on_status(status(0, "Faulted", "GroundFailure"), "S1")
+    reads = counted_reads(faults)
+    faults.on_status(status(5, "Available"), "S1")
+    assert reads["of_charger"] == 1
+    assert [d.kind for d in faults.publisher.published] == [AlertKind.RAISED, AlertKind.RESOLVED]
+
+
+def test_a_resolution_that_loses_a_race_reads_the_faults_again_and_still_resolves_once():
+    faults = tracker()
+    faults.on_status(status(0, "Faulted", "GroundFailure"), "S1")
+    reads = counted_reads(faults)
+    store, real_save = faults.store, faults.store.save
+    lost = {"n": 0}
+
+    def racing_save(fault, alerts, previous):
+        if lost["n"] == 0:  # another invocation saw the fault again first: the read is stale
+            lost["n"] += 1
+            real_save(previous[0].model_copy(update={"evidence": ["another message"]}), previous[1], previous)
+            return False
+        return real_save(fault, alerts, previous)
+
+    store.save = racing_save
+    faults.on_status(status(5, "Available"), "S1")
+    [(fault, _)] = store.faults.values()
+    assert reads["of_charger"] == 2 and fault.state is FaultState.RESOLVED
+    assert [d.kind for d in faults.publisher.published] == [AlertKind.RAISED, AlertKind.RESOLVED]

@@ -111,8 +111,12 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         # of_charger: an Unavailable read against the operator's ChangeAvailability
         *_on("PendingCallsTable", "GetItem", "PutItem", "UpdateItem", "Query"),
         *_on("SessionsTable", "GetItem", "PutItem", "UpdateItem"),  # get, open, save_facts
+        ("dynamodb:ConditionCheckItem", "SessionsTable"),  # start: the session before is done
         *_on("SessionsTable/index/by-state", "Query"),  # unfinished_on_connector (a late status)
         *_on("SessionEventsTable", "PutItem", "Query"),  # append, events
+        # append with a status's history entry (adapters.batch_writes.put_together)
+        *_on("SessionEventsTable", "BatchWriteItem"),
+        ("dynamodb:BatchWriteItem", "HistoryTable"),
         # allocate_transaction (counter update, conditional put, read back), record_orphan_stop;
         # resolve_orphan_end
         *_on("TransactionKeysTable", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),

@@ -143,15 +143,26 @@ def test_duplicate_frame_gets_the_same_reply_and_is_applied_once(world):
 def test_reused_message_id_with_new_payload_is_a_new_call(world):
     # Actions answered from the reply cache (the replay-safe ones bypass it: see the tests below).
     ingest, _, _, channel, dedupe = world
-    ingest.handle(event([2, "1", "Authorize", {"idTag": "TAG-1"}]))
+    ingest.handle(event([2, "1", "FirmwareStatusNotification", {"status": "Idle"}]))
     ingest.handle(event([2, "1", "DiagnosticsStatusNotification", {"status": "Idle"}]))
     assert dedupe.computed == 2
-    assert replies(channel)[1] == [3, "1", {}]
+    assert replies(channel) == [[3, "1", {}], [3, "1", {}]]
+
+
+def test_a_copy_of_an_authorize_is_answered_again_not_from_the_reply_cache(world):
+    # A read: no cache record (a conditional put and an update) to answer a copy the same.
+    ingest, _, _, channel, dedupe = world
+    authorize = [2, "a1", "Authorize", {"idTag": "TAG-OK"}]
+    ingest.handle(event(authorize))
+    ingest.handle(event(authorize, at=T0 + timedelta(seconds=5)))
+    assert dedupe.computed == 0
+    first, second = replies(channel)
+    assert first == second == [3, "a1", {"idTagInfo": {"status": "Accepted"}}]
 
 
 def test_duplicate_in_flight_is_not_answered_twice(world):
     ingest, _, _, channel, dedupe = world
-    frame = json.dumps([2, "h1", "Authorize", {"idTag": "TAG-1"}]).encode()
+    frame = json.dumps([2, "h1", "DiagnosticsStatusNotification", {"status": "Idle"}]).encode()
     dedupe.in_flight.add("CP-1#h1#" + hashlib.sha256(frame).hexdigest()[:32])
     assert ingest.handle(event(frame)) is Outcome.DUPLICATE_IN_FLIGHT
     assert channel.sent == []

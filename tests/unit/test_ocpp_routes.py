@@ -50,6 +50,8 @@ def test_the_two_versions_route_one_action_name_to_different_handlers():
     assert v16.handles("StartTransaction") and not v201.handles("StartTransaction")
     assert v201.handles("NotifyEvent") and not v16.handles("NotifyEvent")
     assert v16.replay_safe("Heartbeat") and v201.replay_safe("Heartbeat")
+    # Reads: no reply cache (its conditional put and update would be the most of their calls).
+    assert v16.replay_safe("Authorize") and v201.replay_safe("Authorize")
 
 
 def test_every_supported_action_has_exactly_one_handler_in_the_package():

@@ -10,7 +10,9 @@ is billed, rotates a charger's certificate and rolls signed firmware out to part
 a tampered image refused (demo_security.py), has drivers pay through the pay link and
 reconciles their captures with Stripe (demo_payments.py), has subscribers charge by tag and
 pay their monthly invoices, reconciled with Stripe too (demo_subscribers.py), prints what
-each part did, and stops the stack.
+each part did, and stops the stack. The fleet (with the faults), security, payments and
+subscribers are independent scenes on chargers of their own: they run at once, each progress line
+led by its scene, the report in the order above.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import asyncio
 import collections
 import os
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,11 +45,14 @@ from chargenet_local.operator_sign_in import sign_in_first_admin
 from chargenet_local.stack import StackState, default_home, default_template, down, up
 
 SETTLE_TIMEOUT_S = 120
+# The longest scene's tag, "subscribers:": the scenes' progress lines start in one column.
+SCENE_TAG_WIDTH = 12
 RATED_POWER_KW = 22
 # The fleet's OCPP versions, repeated over its chargers: every third speaks 2.0.1 (3 of 10).
 FLEET_VERSIONS = ("ocpp1.6", "ocpp1.6", "ocpp2.0.1")
 # Beside the template: the demo runs from a checkout of the project.
 EXAMPLE_TARIFF = Path("docs") / "tariffs" / "example-tariff.json"
+Say = Callable[[str], None]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -99,49 +107,106 @@ def _console_ending(state: StackState, keep: bool) -> str:
     return f"\n\n{hint}\n(the stack stops now: `chargenet demo --keep` leaves it running, or `chargenet local up`)"
 
 
-def _run(state: StackState, args: argparse.Namespace, say: Callable[[str], None]) -> str:
+def _run(state: StackState, args: argparse.Namespace, say: Say) -> str:
     ids = [f"CP-{n:03d}" for n in range(1, args.chargers + 1)]
     say(
         f"provisioning {len(ids)} chargers: key pair on the device side, CSR signed by the CA, thing + policy"
     )
+    # Provisioned and priced here, before the scenes start: the first AWS clients are made in one
+    # thread (boto3's default session is not safe to set up from several at once).
     credentials = _provision(state, ids)
     tariff_id = _price_list(say)
     plans = _plans(ids, args.sessions, random.Random(args.seed))
     versions = [FLEET_VERSIONS[n % len(FLEET_VERSIONS)] for n in range(len(ids))]
-    spoken = ", ".join(f"{n} OCPP {_short(v)}" for v, n in collections.Counter(versions).items())
+    fleet = Fleet(ids, credentials, plans, versions, tariff_id)
+    # Independent scenes on chargers of their own, run at once; the report keeps this order. Last,
+    # the money: what drivers paid through the link and subscribers were invoiced, each reconciled
+    # with the Stripe emulator.
+    return _concurrently(
+        {
+            "fleet": lambda tagged: _fleet(state, args, fleet, tagged, _tagged(say, "faults")),
+            "security": lambda tagged: run_security(state, tagged),
+            "payments": lambda tagged: run_payments(state, args.speed, tagged),
+            "subscribers": lambda tagged: run_subscribers(state, args.speed, tagged),
+        },
+        say,
+    )
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The demo's CP- chargers: their credentials, session plans and OCPP versions, in id order."""
+
+    ids: list[str]
+    credentials: list[Any]
+    plans: list[list[Any]]
+    versions: list[str]
+    tariff_id: str
+
+
+def _fleet(state: StackState, args: argparse.Namespace, fleet: Fleet, say: Say, faults_say: Say) -> str:
+    """The fleet's sessions, with the fault scenario run while it stays connected; their report."""
+    spoken = ", ".join(f"{n} OCPP {_short(v)}" for v, n in collections.Counter(fleet.versions).items())
     say(
-        f"connecting {len(ids)} chargers over mutual TLS ({spoken}); "
-        f"{len(ids) * args.sessions} sessions at {args.speed:g}x"
+        f"connecting {len(fleet.ids)} chargers over mutual TLS ({spoken}); "
+        f"{len(fleet.ids) * args.sessions} sessions at {args.speed:g}x"
     )
     fleet_records: list[dict[str, Any]] = []
     fault_report: list[str] = []
 
-    async def while_connected() -> None:
-        fleet_records.extend(await asyncio.to_thread(_wait_for_registry, ids, say))
-        # With the fleet still connected: only the injected faults are news to operators.
-        say("faults: a scripted scenario on four more chargers while the fleet stays connected")
-        fault_report.append(await asyncio.to_thread(run_faults, state, say))
+    async def faults(_: list[Any]) -> None:
+        # While the fleet charges and stays connected: only the injected faults are news to operators.
+        faults_say("a scripted scenario on four more chargers while the fleet stays connected")
+        fault_report.append(await asyncio.to_thread(run_faults, state, fleet.ids, faults_say))
 
-    outcomes = asyncio.run(_drive(credentials, plans, versions, args.speed, say, while_connected))
+    async def while_connected() -> None:
+        fleet_records.extend(await asyncio.to_thread(_wait_for_registry, fleet.ids, say))
+
+    outcomes = asyncio.run(
+        _drive(fleet.credentials, fleet.plans, fleet.versions, args.speed, say, while_connected, faults)
+    )
     failed = [o for o in outcomes if not hasattr(o, "transaction_id")]
     report = (
         fleet_table(fleet_records)
         + "\n\n"
-        + _versions_report(fleet_records, dict(zip(ids, versions, strict=True)))
+        + _versions_report(fleet_records, dict(zip(fleet.ids, fleet.versions, strict=True)))
     )
     if args.sessions:
         report += "\n\n" + _billing_report(
-            [o for o in outcomes if hasattr(o, "transaction_id")], tariff_id, say
+            [o for o in outcomes if hasattr(o, "transaction_id")], fleet.tariff_id, say
         )
     report += "\n\n" + "\n".join(fault_report)
-    report += "\n\n" + run_security(state, say)
-    # Last, the money: what drivers paid through the link and subscribers were invoiced, each
-    # reconciled with the Stripe emulator.
-    report += "\n\n" + run_payments(state, args.speed, say)
-    report += "\n\n" + run_subscribers(state, args.speed, say)
     if failed:
         raise CliError(report + "\n" + "\n".join(f"  {f.charger_id}: {f.error}" for f in failed))
     return report
+
+
+def _concurrently(scenes: dict[str, Callable[[Say], str]], say: Say) -> str:
+    """Each scene in its own thread, its progress tagged with its name; their reports in the order
+    given, a failed scene's error in its place (and then the demo fails)."""
+    with ThreadPoolExecutor(max_workers=len(scenes), thread_name_prefix="demo") as pool:
+        running = [pool.submit(scene, _tagged(say, name)) for name, scene in scenes.items()]
+    reports, failed = [], False
+    for scene in running:
+        try:
+            reports.append(scene.result())
+        except CliError as exc:
+            reports.append(str(exc))
+            failed = True
+    if failed:
+        raise CliError("\n\n".join(reports))
+    return "\n\n".join(reports)
+
+
+def _tagged(say: Say, scene: str) -> Say:
+    """Progress lines of concurrent scenes, each led by its scene (once: "payments: ..." is not
+    tagged twice), so that a reader can follow one scene through the interleaved lines."""
+    lead = f"{scene}:"
+
+    def tagged(message: str) -> None:
+        say(f"{lead:<{SCENE_TAG_WIDTH}} {message.removeprefix(lead + ' ')}")
+
+    return tagged
 
 
 def _provision(state: StackState, ids: list[str]) -> list[Any]:
@@ -155,7 +220,7 @@ def _provision(state: StackState, ids: list[str]) -> list[Any]:
     return [ChargerCredentials.load(charger_dir(state, charger_id)) for charger_id in ids]
 
 
-def _price_list(say: Callable[[str], None]) -> str:
+def _price_list(say: Say) -> str:
     from chargenet.adapters.tags_tariffs_dynamodb import DynamoTariffBook
     from chargenet.domain.clock import utc_now
     from chargenet.domain.tariffs import describe, load_tariff, price_display
@@ -214,8 +279,9 @@ async def _drive(
     plans: list[list[Any]],
     versions: list[str],
     speed: float,
-    say: Callable[[str], None],
+    say: Say,
     hold: Callable[[], Awaitable[None]],
+    alongside: Callable[[list[Any]], Awaitable[None]],
 ) -> list[Any]:
     from chargenet_shim.ocpp_version import OcppVersion
     from chargenet_shim.sim.fleet import run_sessions
@@ -237,11 +303,12 @@ async def _drive(
         SimClock(speed=speed),
         on_progress=progress,
         hold=hold,
+        alongside=alongside,
         versions=[OcppVersion(v) for v in versions],
     )
 
 
-def _billing_report(truths: list[Any], tariff_id: str, say: Callable[[str], None]) -> str:
+def _billing_report(truths: list[Any], tariff_id: str, say: Say) -> str:
     from chargenet.adapters.cdrs_dynamodb import DynamoCdrStore
     from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 
@@ -320,7 +387,7 @@ def _unregistered(charger_id: str) -> bool:
     return DynamoChargerRegistry().get(charger_id) is None
 
 
-def _wait_for_registry(ids: list[str], say: Callable[[str], None]) -> list[dict[str, Any]]:
+def _wait_for_registry(ids: list[str], say: Say) -> list[dict[str, Any]]:
     """Poll DynamoDB until every charger's boot, statuses and presence have landed."""
     from chargenet.adapters.dynamodb import DynamoChargerRegistry
 
@@ -338,10 +405,13 @@ def _wait_for_registry(ids: list[str], say: Callable[[str], None]) -> list[dict[
         time.sleep(0.5)
 
 
-def _stepper() -> Callable[[str], None]:
+def _stepper() -> Say:
     started = time.monotonic()
+    # The scenes say things from their own threads: one whole line at a time.
+    printing = threading.Lock()
 
     def say(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
+        with printing:
+            print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
 
     return say

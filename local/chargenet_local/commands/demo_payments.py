@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,8 @@ HTTP_TIMEOUT_S = 30
 # As the fleet's sessions: a reading every 5 simulated minutes keeps the backend's load light.
 METER_INTERVAL_S = 300
 WAIT_S = 120
+# The session page's energy so far ("Energy" row).
+ENERGY_SHOWN = re.compile(r"(\d+\.\d{2}) kWh")
 
 
 @dataclass(frozen=True)
@@ -185,13 +189,20 @@ async def _remote_session(charger: Any) -> Any:
 
 
 def _press_stop(session_url: str) -> None:
+    # As a driver would: once the page shows the car taking energy. Pressed at the first sight of
+    # the button, on a busy machine, the session could stop before its first reading (0.00 kWh).
     until(
-        lambda: "Stop charging" in requests.get(session_url, timeout=HTTP_TIMEOUT_S).text,
-        "the session page's Stop button",
+        lambda: _stoppable(requests.get(session_url, timeout=HTTP_TIMEOUT_S).text),
+        "energy and the Stop button on the session page",
     )
     stopped = requests.post(f"{session_url}/stop", allow_redirects=False, timeout=HTTP_TIMEOUT_S)
     if stopped.status_code != 303:
         raise CliError(f"payments: Stop answered {stopped.status_code}")
+
+
+def _stoppable(session_page: str) -> bool:
+    energy = ENERGY_SHOWN.search(session_page)
+    return "Stop charging" in session_page and energy is not None and Decimal(energy[1]) > 0
 
 
 def _settled(visit: DriverVisit, say: Callable[[str], None]) -> Any:

@@ -66,6 +66,25 @@ def _connector_sk(connector_id: int) -> str:
     return f"{CONNECTOR_SK_PREFIX}{connector_id}"
 
 
+def _session_link(
+    charger_id: str, connector_id: int, session_id: str, at: datetime
+) -> tuple[ConnectorItem, list[Action], Condition]:
+    """link_session's update: the connector's session from `at`, unless a later one is linked."""
+    later = ConnectorItem.session_linked_at.does_not_exist() | (ConnectorItem.session_linked_at <= at)
+    actions: list[Action] = [
+        ConnectorItem.connector_id.set(connector_id),
+        ConnectorItem.session_id.set(session_id),
+        ConnectorItem.session_linked_at.set(at),
+    ]
+    return ConnectorItem(charger_id, _connector_sk(connector_id)), actions, later
+
+
+def link_in_transaction(charger_id: str, connector_id: int, session_id: str, at: datetime) -> dict[str, Any]:
+    """link_session's update as a TransactWriteItems part (a start's: see sessions_dynamodb)."""
+    item, actions, condition = _session_link(charger_id, connector_id, session_id, at)
+    return item.get_update_kwargs_from_instance(actions=actions, condition=condition)
+
+
 def conditional_update(item: Model, actions: list[Action], condition: Condition | None) -> bool:
     """An update that loses to newer data: False (not an error) when the condition fails."""
     try:
@@ -343,7 +362,13 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
     def record_connector_status(self, status: ConnectorStatus, raises_fault: bool = False) -> bool:
         # Every status joins the history, older ones too (they are part of the timeline), and
         # before the latest is stored, so no latest status ever lacks its history entry.
+        self.record_status_history(status)
+        return self.record_latest_status(status, raises_fault)
+
+    def record_status_history(self, status: ConnectorStatus) -> None:
         DynamoHistory().record_status(status)
+
+    def record_latest_status(self, status: ConnectorStatus, raises_fault: bool = False) -> bool:
         fields = status.model_dump(exclude={"charger_id", "connector_id"})
         item = ConnectorItem(status.charger_id, _connector_sk(status.connector_id))
         actions = [getattr(ConnectorItem, name).set(value) for name, value in fields.items()]
@@ -367,14 +392,7 @@ class DynamoChargerRegistry(ChargerRegistry, Fleet):
         return sorted(statuses, key=lambda c: c.connector_id)
 
     def link_session(self, charger_id: str, connector_id: int, session_id: str, at: datetime) -> None:
-        item = ConnectorItem(charger_id, _connector_sk(connector_id))
-        later = ConnectorItem.session_linked_at.does_not_exist() | (ConnectorItem.session_linked_at <= at)
-        actions: list[Action] = [
-            ConnectorItem.connector_id.set(connector_id),
-            ConnectorItem.session_id.set(session_id),
-            ConnectorItem.session_linked_at.set(at),
-        ]
-        conditional_update(item, actions, later)
+        conditional_update(*_session_link(charger_id, connector_id, session_id, at))
 
     def connector_session(self, charger_id: str, connector_id: int) -> str | None:
         connector = self._connector(charger_id, connector_id)

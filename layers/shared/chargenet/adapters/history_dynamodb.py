@@ -95,21 +95,27 @@ def episode_item(fault: Fault) -> EpisodeHistoryItem:
     )
 
 
+def status_item(status: ConnectorStatus) -> StatusHistoryItem:
+    """The history entry of a status. Written unconditionally (alone, or in one request with the
+    session event the status makes: DynamoSessionStore.append): the same status overwrites
+    itself; two statuses with the same charger time keep the later arrival, as the registry's
+    latest status does."""
+    return StatusHistoryItem(
+        status.charger_id,
+        status_key(status.connector_id, status.status_at),
+        connector_id=status.connector_id,
+        status=status.status,
+        error_code=status.error_code,
+        status_at=status.status_at,
+        received_at=status.received_at,
+        # From the server's time: a charger's clock may be far off.
+        expires_at=expires_at(status.received_at),
+    )
+
+
 class DynamoHistory:
     def record_status(self, status: ConnectorStatus) -> None:
-        # Unconditional: the same status overwrites itself; two statuses with the same charger
-        # time keep the later arrival, as the registry's latest status does.
-        StatusHistoryItem(
-            status.charger_id,
-            status_key(status.connector_id, status.status_at),
-            connector_id=status.connector_id,
-            status=status.status,
-            error_code=status.error_code,
-            status_at=status.status_at,
-            received_at=status.received_at,
-            # From the server's time: a charger's clock may be far off.
-            expires_at=expires_at(status.received_at),
-        ).save()
+        status_item(status).save()
 
     def timeline(
         self, charger_id: str, connector_id: int, start: datetime, end: datetime

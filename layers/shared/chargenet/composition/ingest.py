@@ -19,6 +19,7 @@ from chargenet.composition.settings import AlertEnvironment, environment
 from chargenet.domain.clock import utc_now
 from chargenet.domain.models import SessionRecord
 from chargenet.domain.sessions import SessionFacts
+from chargenet.ports.sessions import SessionStart, StartOutcome, StartResult
 from chargenet.services.ingest import IngestSettings, OcppIngest
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ class IngestEnvironment(AlertEnvironment):
 
 
 class _CountedSessionStore(DynamoSessionStore):
-    """Counts sessions where they are created: open() is True once per session, however often
-    the StartTransaction is repeated or retried, so the count needs nothing from the domain."""
+    """Counts sessions where they are created: open() is True, start() OPENED, once per session,
+    however often the StartTransaction is repeated or retried, so the count needs nothing from
+    the domain."""
 
     def __init__(self, metrics: Metrics) -> None:
         super().__init__()
@@ -45,8 +47,17 @@ class _CountedSessionStore(DynamoSessionStore):
     ) -> bool:
         created = super().open(record, start_facts, event_count)
         if created:
-            self._metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
+            self._count_started()
         return created
+
+    def start(self, start: SessionStart) -> StartResult:
+        result = super().start(start)
+        if result.outcome is StartOutcome.OPENED:
+            self._count_started()
+        return result
+
+    def _count_started(self) -> None:
+        self._metrics.add_metric(name="SessionsStarted", unit=MetricUnit.Count, value=1)
 
 
 @cache

@@ -83,6 +83,16 @@ class ChargerRegistry(Protocol):
         `raises_fault` marks the connector as possibly holding an open status fault."""
         ...
 
+    def record_latest_status(self, status: ConnectorStatus, raises_fault: bool = False) -> bool:
+        """record_connector_status without the status's history entry, which the caller writes
+        (record_status_history, or with the session event: SessionStore.append's
+        `status_history`)."""
+        ...
+
+    def record_status_history(self, status: ConnectorStatus) -> None:
+        """Add the status to the connector's timeline (older statuses too: uptime reads them)."""
+        ...
+
     def clear_status_fault(self, charger_id: str, connector_id: int, status_at: datetime) -> None:
         """The clean status of `status_at` resolved the connector's status faults: unmark it,
         unless a newer status is stored (it may have raised one)."""

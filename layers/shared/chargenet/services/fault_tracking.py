@@ -76,12 +76,20 @@ class FaultTracker:
         )
         if (status.charger_id, status.connector_id) in named_problems_since(f for f, _ in existing):
             items = [item for item in items if not _bare_faulted_signal(item)]
-        return self.apply(items)
+        return self.apply(items, charger_faults=existing)
 
-    def apply(self, items: Iterable[FaultSignal | FaultResolution]) -> list[AlertDecision]:
+    def apply(
+        self,
+        items: Iterable[FaultSignal | FaultResolution],
+        charger_faults: list[StoredFault] | None = None,
+    ) -> list[AlertDecision]:
+        """`charger_faults`: the items' charger's faults as the caller just read them, which the
+        first item's first attempt resolves against instead of reading them again (a clean
+        status's one resolution); anything after it reads afresh (the first may have written)."""
         decisions: list[AlertDecision] = []
         for item in items:
-            decisions += self._apply_one(item)
+            decisions += self._apply_one(item, charger_faults)
+            charger_faults = None
             if isinstance(item, FaultSignal) and names_the_problem(item.kind, item.code):
                 decisions += self._supersede_bare_faulted(item.charger_id, item.connector_id)
         return decisions
@@ -141,14 +149,19 @@ class FaultTracker:
     def open_faults(self) -> list[Fault]:
         return [fault for fault, _ in self.store.watched() if fault.state is not FaultState.RESOLVED]
 
-    def _apply_one(self, item: FaultSignal | FaultResolution) -> list[AlertDecision]:
+    def _apply_one(
+        self, item: FaultSignal | FaultResolution, charger_faults: list[StoredFault] | None
+    ) -> list[AlertDecision]:
         for _ in range(SAVE_ATTEMPTS):
-            decisions = self._try(item)
+            decisions = self._try(item, charger_faults)
             if decisions is not None:
                 return decisions
+            charger_faults = None  # a concurrent update won: read them again
         raise RuntimeError(f"fault update kept conflicting: {item!r}")  # the invocation is retried
 
-    def _try(self, item: FaultSignal | FaultResolution) -> list[AlertDecision] | None:
+    def _try(
+        self, item: FaultSignal | FaultResolution, charger_faults: list[StoredFault] | None
+    ) -> list[AlertDecision] | None:
         """None when a concurrent update won: the caller reads again and retries."""
         now = self.clock()
         if isinstance(item, FaultSignal):
@@ -156,7 +169,9 @@ class FaultTracker:
             fault, alerts = stored if stored else (None, [])
             return self._record(observe(fault, item, now), alerts, stored, now)
         decisions: list[AlertDecision] = []
-        for fault, alerts in self.store.of_charger(item.charger_id):
+        if charger_faults is None:
+            charger_faults = self.store.of_charger(item.charger_id)
+        for fault, alerts in charger_faults:
             resolved = (
                 resolve(fault, item.at)
                 if fault.state is not FaultState.RESOLVED and item.matches(fault)

@@ -67,15 +67,20 @@ def apply_connector_status(ctx: Ctx, status: ConnectorStatus, *, to_session: boo
     """A connector's status of either version: stored, its faults raised or resolved, and (unless
     not `to_session`: a status the session fold does not know) its session told."""
     raises = status_raises_fault(status.status, status.error_code)
+    # The history entry is written last, with the session event when there is one to append:
+    # one request for the two puts. A crash before it is retried (the invocation fails, and the
+    # whole frame is replayed: every write is keyed on the status), so no entry is lost.
+    latest = ctx.deps.registry.record_latest_status(status, raises_fault=raises)
     # Only a status newer than the stored one says anything about faults now; a clean one only
     # resolves, so it looks the faults up only while the connector may have one open.
-    latest = ctx.deps.registry.record_connector_status(status, raises_fault=raises)
     if latest and (raises or ctx.deps.view.may_have_status_fault(status.connector_id)):
         ctx.deps.faults.on_status(status, _site_of(ctx), _inoperative_by_operator(ctx, status))
         if not raises:
             ctx.deps.registry.clear_status_fault(ctx.charger_id, status.connector_id, status.status_at)
     if to_session:
-        record_status(ctx, status, latest)
+        record_status(ctx, status, latest, with_history=True)
+    else:
+        ctx.deps.registry.record_status_history(status)
 
 
 def _inoperative_by_operator(ctx: Ctx, status: ConnectorStatus) -> bool:

@@ -3,6 +3,8 @@ the readings of a running session, from the aggregates it keeps (domain.running_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,7 +22,7 @@ from chargenet.domain.sessions import (
     SessionState,
     fold,
 )
-from chargenet.ports.sessions import SessionStore
+from chargenet.ports.sessions import SessionStart, SessionStore, StartOutcome
 from chargenet.services.ocpp.context import Ctx
 
 FOLD_ATTEMPTS = 5
@@ -29,26 +31,41 @@ _UNFINISHED = frozenset({SessionState.ACTIVE.value, SessionState.STOPPED.value})
 
 
 def record_events(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) -> SessionFacts:
-    for event in events:
-        ctx.deps.sessions.append(session.session_id, event)
-    facts, history = _refold(ctx.deps.sessions, session)
+    facts, history = _refold(ctx.deps.sessions, session, events)
     _report_metering(ctx, session, facts, history, events)
     return facts
 
 
-def open_session(ctx: Ctx, session: SessionRecord, events: list[SessionEvent]) -> SessionFacts | None:
-    """Create the session already folded over its first events (the start, and what came with it
-    in the same frame), then store them: its log is those events alone (nothing is stored for a
-    session before its id is allocated by this frame), so nothing is read back or written again.
-    None when a copy of the start opened it first. A crash before the events are stored leaves
-    a retry that finds the session and stores them with a fold of the whole log."""
-    facts = fold(events, rated_power_w=_rated(session))
-    if not ctx.deps.sessions.open(session, start_facts=facts, event_count=len({e.key for e in events})):
+def start_session(
+    ctx: Ctx,
+    record: SessionRecord,
+    events: list[SessionEvent],
+    start_key: str | None = None,
+    claim_tag: bool = True,
+) -> SessionRecord | None:
+    """Open the session already folded over its first events (the start, and what came with it
+    in the same frame) in one write with those events, its start key, its tag's claim and the
+    connector's link (SessionStore.start): nothing is read back or written again. The session as
+    stored (its tag status the claim's); None when a copy of the start opened it first. The
+    connector's session before is freed first when it has to be (free_connector_for)."""
+    facts = fold(events, rated_power_w=_rated(record))
+    previous = ctx.deps.view.session_on(record.connector_id)  # the frame's charger: the session's
+    start = SessionStart(
+        record,
+        facts,
+        events,
+        start_key=start_key,
+        previous_session_id=previous if previous != record.session_id else None,
+        claim_tag=claim_tag,
+    )
+    result = ctx.deps.sessions.start(start)
+    if result.outcome is StartOutcome.PREVIOUS_UNFINISHED:
+        free_connector_for(ctx, record, record.started_at)
+        result = ctx.deps.sessions.start(replace(start, previous_session_id=None))
+    if result.outcome is not StartOutcome.OPENED:
         return None
-    for event in events:
-        ctx.deps.sessions.append(session.session_id, event)
-    _report_metering(ctx, session, facts, events, events)
-    return facts
+    _report_metering(ctx, result.record, facts, events, events)
+    return result.record
 
 
 def new_session(
@@ -128,17 +145,27 @@ def refresh(sessions: SessionStore, session: SessionRecord) -> SessionFacts:
     return _refold(sessions, session)[0]
 
 
-def _refold(sessions: SessionStore, session: SessionRecord) -> tuple[SessionFacts, list[SessionEvent]]:
-    """Fold the whole log and store it; again from a fresh read when a concurrent write (another
-    fold, the hot path) moved the session on meanwhile, so no fact (a stop) is ever dropped."""
+def _refold(
+    sessions: SessionStore, session: SessionRecord, new: Sequence[SessionEvent] = ()
+) -> tuple[SessionFacts, list[SessionEvent]]:
+    """Fold the whole log with the `new` events and store both in one write; again from a fresh
+    read when a concurrent write (another fold, the hot path) moved the session on meanwhile, so
+    no fact (a stop) is ever dropped. A session already final (or gone) folds no more: the new
+    events are only stored, for whoever reads its log."""
     rated = _rated(session)
+    by_key = {event.key: event for event in new}  # one event per key: the last, as appends leave it
     for _ in range(FOLD_ATTEMPTS):
-        events = sessions.events(session.session_id)
+        stored = sessions.events(session.session_id)
+        stored_keys = {event.key for event in stored}
+        unstored = [event for key, event in by_key.items() if key not in stored_keys]
+        events = sorted(stored + unstored, key=lambda event: event.key)  # the log's order
         facts = fold(events, rated_power_w=rated)
-        if sessions.save_facts(session.session_id, facts, event_count=len(events)):
+        if sessions.save_folded(session.session_id, unstored, facts, event_count=len(events)):
             return facts, events
-        stored = sessions.get(session.session_id)
-        if stored is None or stored.state in FINAL_STATES:
+        current = sessions.get(session.session_id)
+        if current is None or current.state in FINAL_STATES:
+            for event in unstored:
+                sessions.append(session.session_id, event)
             return facts, events
     # The invocation fails and is retried, by when the writer that kept winning is done.
     raise RuntimeError(f"session {session.session_id} kept changing while folded")
@@ -148,23 +175,35 @@ def _rated(session: SessionRecord) -> Decimal | None:
     return Decimal(session.rated_power_w) if session.rated_power_w else None
 
 
-def record_status(ctx: Ctx, status: ConnectorStatus, latest: bool) -> None:
+def record_status(ctx: Ctx, status: ConnectorStatus, latest: bool, *, with_history: bool = False) -> None:
     """Connector statuses tell idle time and when the car left: they belong to its session.
-    `latest`: the status is newer than every status stored for the connector."""
-    if status.connector_id == 0:
-        return
+    `latest`: the status is newer than every status stored for the connector. `with_history`:
+    the status's history entry is written here too, in the same request as its session event
+    when that is only appended (most statuses), else on its own, before a fold (which can fail)."""
+    history = status if with_history else None
     event = SessionEvent(kind=EventKind.STATUS, at=status.status_at, status=status.status)
+    session = _session_storing(ctx, status, latest)
+    if isinstance(session, str):
+        ctx.deps.sessions.append(session, event, status_history=history)
+        return
+    if history is not None:
+        ctx.deps.registry.record_status_history(history)
+    if session is not None:
+        record_events(ctx, session, [event])
+
+
+def _session_storing(ctx: Ctx, status: ConnectorStatus, latest: bool) -> str | SessionRecord | None:
+    """Where the status goes: the id of the session it is only appended to, the session whose
+    fold it changes, or None (connector 0, or no session)."""
+    if status.connector_id == 0:
+        return None
     unread = _current_session_unread(ctx, status) if latest else None
     if unread is not None:
-        ctx.deps.sessions.append(unread, event)
-        return
+        return unread
     session = _session_at(ctx, status)
-    if session is None:
-        return
-    if _changes_nothing_live(session, status):
-        ctx.deps.sessions.append(session.session_id, event)
-        return
-    record_events(ctx, session, [event])
+    if session is not None and _changes_nothing_live(session, status):
+        return session.session_id
+    return session
 
 
 def _current_session_unread(ctx: Ctx, status: ConnectorStatus) -> str | None:
