@@ -30,7 +30,7 @@ from websockets.asyncio.client import connect
 from websockets.headers import build_authorization_basic
 
 from chargenet_shim.gateway import GatewayConfig, serve
-from tests.integration.test_cli import run as cli
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.test_firmware_e2e import firmware, job_reaches, store_forged_release, until
 
 # The image names its version, so the charger knows what it boots after installing it.

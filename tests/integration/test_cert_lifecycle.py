@@ -18,9 +18,9 @@ from chargenet.domain.models import TagStatus
 from chargenet_local.pki import LocalCA
 from chargenet_shim.keystore import FileKeyStore
 from chargenet_shim.link import ChargerLink, LinkError
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import RawCharger, eventually, registry
 from tests.integration.local_issuer import LocalIssuer, thing_certificates
-from tests.integration.test_cli import run as cli
 from tests.integration.test_sessions_e2e import Driver, session
 
 TAG = "CERT-TAG-1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import RawCharger
-from tests.integration.test_cli import run as cli
 
 
 def test_commands_get_their_answer_an_error_or_a_timeout(stack, new_charger):
@@ -43,7 +43,7 @@ def test_commands_get_their_answer_an_error_or_a_timeout(stack, new_charger):
             )
             silent = await answer(
                 {
-                    "cli": ["command", "send", credentials.charger_id, "ClearCache", "--wait", "2", "--json"],
+                    "cli": ["command", "send", credentials.charger_id, "ClearCache", "--wait", "1", "--json"],
                     "answer": None,
                 }
             )

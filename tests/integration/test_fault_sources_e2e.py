@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import RawCharger, eventually
-from tests.integration.test_cli import run as cli
 
 BOOT = {"chargePointVendor": "Sim", "chargePointModel": "S1"}
 

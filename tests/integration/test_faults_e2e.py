@@ -6,8 +6,8 @@ import asyncio
 import json
 from datetime import datetime, timedelta
 
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import RawCharger, eventually
-from tests.integration.test_cli import run as cli
 
 
 def test_ground_failure_alerts_operators_once_and_its_resolution_follows(stack, new_charger):

@@ -25,8 +25,8 @@ from chargenet_cli.provisioning import provision
 from chargenet_firmware_format import OperatorKey, pack, unpack
 from chargenet_shim.credentials import ChargerCredentials
 from chargenet_shim.sim.simulator import SimulatedCharger
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import eventually, registry
-from tests.integration.test_cli import run as cli
 
 FACTORY_VERSION = "1.0.0"
 IMAGE = b"\x7fELF chargenet simulated firmware " * 500

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -23,8 +21,8 @@ from chargenet_cli.firmware_cmd import package_key
 from chargenet_cli.firmware_signing import KMS_KEY_VARIABLE, KmsSigner
 from chargenet_firmware_format import OperatorKey, unpack
 from chargenet_shim.sim.firmware_install import FirmwareInstaller, FirmwareSlots
-from tests.integration.test_cli import CHARGENET
-from tests.integration.test_cli import run as cli
+from tests.integration.cli_in_process import admin_cli as cli
+from tests.integration.cli_in_process import chargenet
 
 FACTORY_VERSION = "1.0.0"
 IMAGE = b"\x7fELF chargenet firmware signed in KMS " * 300
@@ -115,14 +113,10 @@ def test_the_environment_names_the_default_kms_key_and_a_missing_key_is_a_clear_
     image = tmp_path / "fw.bin"
     image.write_bytes(IMAGE + b"env")
     version = f"7.1.0-kms.{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "CHARGENET_HOME": str(stack.home), KMS_KEY_VARIABLE: alias}
+    env = {"CHARGENET_HOME": str(stack.home), KMS_KEY_VARIABLE: alias}
 
-    published = subprocess.run(
-        [*CHARGENET, "firmware", "publish", str(image), "--version", version, *FOR_SIMCHARGER, "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
+    published = chargenet(
+        "firmware", "publish", str(image), "--version", version, *FOR_SIMCHARGER, "--json", env=env
     )
     assert published.returncode == 0, published.stderr
     kms_key = KmsSigner(alias, boto3.client("kms")).operator_key

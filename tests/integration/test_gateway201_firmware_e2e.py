@@ -26,6 +26,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import eventually, registry
 from tests.integration.signed_firmware import (
     IMAGE_PREFIX,
@@ -36,7 +37,6 @@ from tests.integration.signed_firmware import (
     release_to_refuse,
     rolled_out,
 )
-from tests.integration.test_cli import run as cli
 
 PASSWORD = "gateway-201-firmware-site"
 VENDOR, MODEL = "Vendo", "Wallbox 201"

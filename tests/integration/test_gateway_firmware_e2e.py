@@ -23,6 +23,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action, UpdateFirmwareStatus
 
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import registry
 from tests.integration.signed_firmware import (
     IMAGE_PREFIX,
@@ -33,7 +34,6 @@ from tests.integration.signed_firmware import (
     release_to_refuse,
     rolled_out,
 )
-from tests.integration.test_cli import run as cli
 
 PASSWORD = "gateway-firmware-site"
 FACTORY_VERSION = "31.0.0"

@@ -29,9 +29,9 @@ from chargenet.adapters.tags_tariffs_dynamodb import DynamoTagDirectory, DynamoT
 from chargenet.domain.clock import utc_now
 from chargenet.domain.models import TagStatus
 from chargenet_shim.gateway import GatewayConfig, serve
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import eventually, registry, sessions_of
 from tests.integration.payment_flow import assign_tariff, captured_payment, pay_on_hosted_page, stamp
-from tests.integration.test_cli import run as cli
 
 PASSWORD = "s3cret-for-the-2.0.1-site"
 TARIFF = {

@@ -13,8 +13,8 @@ from typing import Any
 from chargenet.adapters.faults_dynamodb import DynamoFaultStore
 from chargenet.domain.faults import FaultState
 from chargenet_shim.ocpp_version import OcppVersion
+from tests.integration.cli_in_process import admin_cli as cli
 from tests.integration.conftest import RawCharger, eventually, registry
-from tests.integration.test_cli import run as cli
 
 BOOT_201 = {
     "reason": "PowerUp",

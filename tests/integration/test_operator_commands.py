@@ -14,8 +14,9 @@ import boto3
 from boto3.dynamodb.conditions import Key
 
 from chargenet_local.stack import StackState
+from tests.integration.cli_in_process import operator_cli as _cli
 from tests.integration.conftest import RawCharger
-from tests.integration.test_operator_journey import PASSWORD, _call, _cli, _operator
+from tests.integration.test_operator_journey import PASSWORD, _call, _operator
 
 LOG = "boot ok\nconnector 1: contactor weld check passed\n"
 

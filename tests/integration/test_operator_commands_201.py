@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 from chargenet_shim.ocpp_version import OcppVersion
+from tests.integration.cli_in_process import operator_cli as _cli
 from tests.integration.conftest import RawCharger, registry
 from tests.integration.test_operator_commands import LOG, _signed_in, _upload
-from tests.integration.test_operator_journey import _cli
 
 BOOT = {"reason": "PowerUp", "chargingStation": {"model": "AC-22", "vendorName": "ACME"}}
 HEARTBEAT_INTERVAL = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,22 +14,10 @@ from typing import Any
 import boto3
 
 from chargenet_local.stack import StackState
+from tests.integration.cli_in_process import operator_cli
 from tests.integration.conftest import RawCharger, eventually
 
-CHARGENET = [sys.executable, "-m", "chargenet_cli.main"]
 PASSWORD = "Operator-Journey-2026!"
-
-
-def _cli(stack: StackState, config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHARGENET_CONFIG_DIR": str(config)}
-    return subprocess.run(
-        [*CHARGENET, "--home", stack.home, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 def _cognito(stack: StackState) -> Any:
@@ -98,11 +83,11 @@ def test_a_technician_acknowledges_a_fault_a_viewer_cannot_and_the_audit_shows_i
     # An admin of its own: its logout at the end signs every token of its account out, and the
     # stack's first admin is the one this test process's other CLI calls use.
     _operator(stack, "admin-journey", "admin")
-    signed_in = _cli(
+    signed_in = operator_cli(
         stack, tmp_path, "login", "--username", "admin-journey", "--password-stdin", stdin=PASSWORD + "\n"
     )
     assert signed_in.returncode == 0, signed_in.stderr
-    whoami = json.loads(_cli(stack, tmp_path, "whoami", "--json").stdout)
+    whoami = json.loads(operator_cli(stack, tmp_path, "whoami", "--json").stdout)
     assert whoami["username"] == "admin-journey" and "admin" in whoami["roles"]
 
     charger_id = _faulted_charger(new_charger)
@@ -123,11 +108,11 @@ def test_a_technician_acknowledges_a_fault_a_viewer_cannot_and_the_audit_shows_i
     assert status == 200, answer
     assert open_fault()["acknowledged_by"] == "tech-journey"
 
-    trail = json.loads(_cli(stack, tmp_path, "audit", "list", "--json").stdout)
+    trail = json.loads(operator_cli(stack, tmp_path, "audit", "list", "--json").stdout)
     mine = [entry for entry in trail if fault["fault_id"] in json.dumps(entry)]
     assert len(mine) == 1, trail
     assert mine[0]["username"] == "tech-journey" and mine[0]["status"] == 200
     # The viewer is not a technician, and nothing it was refused is in the trail.
     assert all(entry["username"] != "viewer-journey" for entry in trail)
-    assert _cli(stack, tmp_path, "logout").returncode == 0
-    assert _cli(stack, tmp_path, "whoami").returncode != 0
+    assert operator_cli(stack, tmp_path, "logout").returncode == 0
+    assert operator_cli(stack, tmp_path, "whoami").returncode != 0

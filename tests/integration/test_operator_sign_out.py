@@ -9,7 +9,6 @@ the other tests of this session use."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -19,8 +18,9 @@ from typing import Any
 from chargenet_cli import operator_auth
 from chargenet_cli.operator_profile import local_profile
 from chargenet_local.stack import StackState
+from tests.integration.cli_in_process import operator_cli
 from tests.integration.test_operator_access import _cognito
-from tests.integration.test_operator_journey import CHARGENET, PASSWORD, _operator
+from tests.integration.test_operator_journey import PASSWORD, _operator
 from tests.integration.test_operator_journey import _call as call_api
 
 SIGNED_OUT = {"error": "unauthorized", "message": "signed out: sign in again"}
@@ -90,17 +90,9 @@ def test_signing_out_with_one_token_makes_the_api_refuse_every_earlier_one(stack
 
 def test_chargenet_logout_makes_the_cached_token_refused(stack: StackState, tmp_path: Path) -> None:
     username = _new_admin(stack)
-    env = {**os.environ, "CHARGENET_CONFIG_DIR": str(tmp_path)}
 
     def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CHARGENET, "--home", stack.home, *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
+        return operator_cli(stack, tmp_path, *args, stdin=stdin)
 
     _next_second()  # after _new_admin's moment, whatever it was
     assert cli("login", "--username", username, "--password-stdin", stdin=PASSWORD + "\n").returncode == 0

@@ -15,10 +15,10 @@ from chargenet.adapters.payments_dynamodb import DynamoPaymentStore
 from chargenet_cli.errors import CliError
 from chargenet_cli.provisioning import provision
 from chargenet_shim.credentials import ChargerCredentials
+from tests.integration.cli_in_process import admin_cli as run
 from tests.integration.conftest import eventually
 from tests.integration.payment_flow import api_key, assign_tariff, captured_payment, drive_paid_session
 from tests.integration.test_capture_failures_e2e import CDR_TOTAL_MINOR, Faults, intent_at_stripe
-from tests.integration.test_cli import run
 
 
 @pytest.fixture(scope="module")

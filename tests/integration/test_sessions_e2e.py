@@ -217,7 +217,7 @@ def test_a_car_left_plugged_in_is_closed_at_the_idle_limit_and_billed(priced_net
 
 
 def test_operator_settles_a_reviewed_session_with_the_cli_and_it_is_billed_once(priced_network, new_charger):
-    from tests.integration.test_cli import run as cli
+    from tests.integration.cli_in_process import admin_cli as cli
 
     credentials = new_charger()
 
@@ -306,7 +306,7 @@ def test_simulated_sessions_are_billed_to_the_minor_unit_of_independently_comput
 def test_credit_record_cancels_a_cdr_without_changing_it_and_orphan_stops_are_listed(
     priced_network, new_charger
 ):
-    from tests.integration.test_cli import run as cli
+    from tests.integration.cli_in_process import admin_cli as cli
 
     credentials = new_charger()
 

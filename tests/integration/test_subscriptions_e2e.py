@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +19,10 @@ from chargenet.adapters.sessions_dynamodb import DynamoSessionStore
 from chargenet.domain.money import to_minor_units
 from chargenet_cli.provisioning import provision
 from chargenet_shim.credentials import ChargerCredentials
+from tests.integration.cli_in_process import admin_cli
 from tests.integration.conftest import RawCharger, eventually
 from tests.integration.test_local_stripe import DECLINED_ON_CHARGE, VISA, pay
 
-CHARGENET = [sys.executable, "-m", "chargenet_cli.main"]
 MEMBER_TARIFF = {
     "country_code": "SE",
     "party_id": "CGN",
@@ -37,8 +34,7 @@ MEMBER_TARIFF = {
 
 
 def chargenet(home: str | Path, *args: str) -> Any:
-    env = {**os.environ, "CHARGENET_HOME": str(home)}
-    done = subprocess.run([*CHARGENET, *args], capture_output=True, text=True, env=env, timeout=120)
+    done = admin_cli(home, *args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if "--json" in args else done.stdout
 
